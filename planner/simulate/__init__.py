@@ -1,0 +1,1 @@
+"""Simulators that verify designs independently of the optimisation models."""

@@ -1,0 +1,1 @@
+"""Reports of qkdplan: figures, maps, the HTML design report, comparisons and paper reproductions."""

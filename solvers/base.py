@@ -1,0 +1,190 @@
+"""Common solver layer: options, status enums, the result object, and a HiGHS runner.
+
+Every model in :mod:`solvers` is solved through :func:`solve_model`, which
+returns status, objective, bound, gap and time from the solver's result
+object (never by parsing solver text).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import pandas as pd
+import pyomo.environ as pyo
+
+logger = logging.getLogger(__name__)
+
+
+class SolveStatus(StrEnum):
+    """Outcome of a solve, independent of the solver used."""
+
+    OPTIMAL = "optimal"
+    FEASIBLE = "feasible"  # a solution exists but optimality is not proven (time/gap limit)
+    INFEASIBLE = "infeasible"
+    UNBOUNDED = "unbounded"
+    TIME_LIMIT_NO_SOLUTION = "time_limit_no_solution"
+    ERROR = "error"
+    HEURISTIC = "heuristic"  # produced by a heuristic, not a MILP
+
+
+class SolverError(RuntimeError):
+    """The solver failed in a way that is not an infeasible or unbounded model."""
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    """Options for one MILP solve.
+
+    ``time_limit_s``: wall-clock limit; ``mip_gap``: relative gap at which the
+    solver stops; ``threads``: solver threads; ``warm_start``: use the values
+    set on the variables as a MIP start when the solver supports it.
+    """
+
+    solver: str = "highs"
+    time_limit_s: float = 60.0
+    mip_gap: float = 1e-4
+    threads: int = 2
+    seed: int = 0
+    warm_start: bool = True
+    tee: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SolveResult:
+    """What a model solve returns: status, objective, bound, gap, time and result tables.
+
+    ``gap`` is relative, ``|objective - bound| / max(1e-9, |objective|)``; it is
+    ``nan`` when no solution exists. ``tables`` maps a name to a DataFrame of the
+    chosen design (e.g. ``"assignment"``); ``info`` holds model sizes and other
+    scalar facts (e.g. ``n_variables``, ``build_time_s``).
+    """
+
+    status: SolveStatus
+    objective: float = math.nan
+    bound: float = math.nan
+    gap: float = math.nan
+    solve_time_s: float = math.nan
+    build_time_s: float = math.nan
+    solver: str = ""
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def has_solution(self) -> bool:
+        return self.status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE, SolveStatus.HEURISTIC)
+
+    @property
+    def optimal(self) -> bool:
+        return self.status is SolveStatus.OPTIMAL
+
+    def summary(self) -> dict[str, Any]:
+        """Plain-JSON summary (no tables)."""
+        return {
+            "status": str(self.status),
+            "objective": _json_float(self.objective),
+            "bound": _json_float(self.bound),
+            "gap": _json_float(self.gap),
+            "solve_time_s": _json_float(self.solve_time_s),
+            "build_time_s": _json_float(self.build_time_s),
+            "solver": self.solver,
+            **{k: v for k, v in self.info.items() if isinstance(v, (int, float, str, bool)) or v is None},
+        }
+
+
+def _json_float(x: float) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def relative_gap(objective: float, bound: float) -> float:
+    """Relative MIP gap ``|obj - bound| / max(1e-9, |obj|)``; nan if either is not finite."""
+    if not (math.isfinite(objective) and math.isfinite(bound)):
+        return math.nan
+    return abs(objective - bound) / max(1e-9, abs(objective))
+
+
+@dataclass(frozen=True)
+class RawSolve:
+    """Solver-level outcome of :func:`solve_model`; the caller reads variable values from the model."""
+
+    status: SolveStatus
+    objective: float
+    bound: float
+    gap: float
+    solve_time_s: float
+    solver: str
+
+
+def solver_available(name: str = "highs") -> bool:
+    """True when the named solver can be used (only ``"highs"`` is supported)."""
+    if name != "highs":
+        return False
+    try:
+        from pyomo.contrib.appsi.solvers import Highs
+
+        return bool(Highs().available())
+    except Exception:  # noqa: BLE001 - any failure means "not available"
+        return False
+
+
+def solve_model(model: pyo.ConcreteModel, options: SolverOptions | None = None) -> RawSolve:
+    """Solve a Pyomo model with HiGHS through Pyomo's APPSI interface.
+
+    Guarantees: never raises for infeasible/unbounded models or time limits
+    (those are reported in ``status``); when ``status`` is OPTIMAL or FEASIBLE
+    the model's variables hold the incumbent solution. With
+    ``options.warm_start`` the values already set on the variables are passed
+    to HiGHS as a MIP start. Raises :class:`SolverError` only when HiGHS is
+    missing or fails.
+    """
+    from pyomo.contrib.appsi.base import TerminationCondition
+    from pyomo.contrib.appsi.solvers import Highs
+
+    opts = options or SolverOptions()
+    if opts.solver != "highs":
+        raise SolverError(f"solver '{opts.solver}' is not supported; use 'highs'")
+    solver = Highs()
+    if not solver.available():
+        raise SolverError("HiGHS is not available; install it with 'pip install highspy'")
+    solver.config.time_limit = opts.time_limit_s
+    solver.config.mip_gap = opts.mip_gap
+    solver.config.warmstart = opts.warm_start
+    solver.config.stream_solver = opts.tee
+    solver.config.load_solution = False
+    solver.highs_options = {"threads": opts.threads, "random_seed": opts.seed, **opts.extra}
+    t0 = time.perf_counter()
+    try:
+        res = solver.solve(model)
+    except Exception as exc:  # noqa: BLE001 - solver crash is re-raised as our error
+        raise SolverError(f"HiGHS failed: {exc}") from exc
+    elapsed = time.perf_counter() - t0
+    tc = res.termination_condition
+    obj_raw = res.best_feasible_objective
+    has_sol = obj_raw is not None and math.isfinite(obj_raw)
+    if has_sol:
+        res.solution_loader.load_vars()
+    obj = float(obj_raw) if has_sol else math.nan
+    bound_raw = res.best_objective_bound
+    bound = float(bound_raw) if bound_raw is not None and math.isfinite(bound_raw) else math.nan
+    if tc == TerminationCondition.optimal and has_sol:
+        status = SolveStatus.OPTIMAL
+    elif tc in (TerminationCondition.infeasible, TerminationCondition.infeasibleOrUnbounded):
+        status = SolveStatus.INFEASIBLE
+    elif tc == TerminationCondition.unbounded:
+        status = SolveStatus.UNBOUNDED
+    elif has_sol:
+        status = SolveStatus.FEASIBLE
+    elif tc in (TerminationCondition.maxTimeLimit, TerminationCondition.maxIterations):
+        status = SolveStatus.TIME_LIMIT_NO_SOLUTION
+    else:
+        status = SolveStatus.ERROR
+    gap = relative_gap(obj, bound) if has_sol else math.nan
+    if status is SolveStatus.OPTIMAL and not (math.isfinite(gap) and gap <= max(opts.mip_gap, 1e-6)):
+        gap = 0.0 if not math.isfinite(gap) else gap
+    logger.info("HiGHS: %s obj=%s bound=%s gap=%s in %.2fs", status, obj, bound, gap, elapsed)
+    return RawSolve(status=status, objective=obj, bound=bound, gap=gap, solve_time_s=elapsed, solver="highs")
