@@ -1,0 +1,909 @@
+"""Repeater spacing on backbone links (cluster paper, Eqs. 7-10).
+
+For every backbone link the model chooses how many equally spaced
+entanglement repeaters it gets (one-hot options ``0..max_repeaters``). A link
+of length ``L`` with ``n`` repeaters has ``n + 1`` segments of ``L / (n + 1)``
+km, each with the Eq. 7 success probability ``p = 10**(-alpha * L / (n+1) / 10)``.
+
+Every demand runs over one backbone path, fixed or chosen among its candidate
+paths. Its chain has ``k`` = the total number of segments (hops) along the
+path and its distribution ratio follows Eq. 9, ``lam = m * p * g(k)`` with
+``g`` the hop factor of :func:`hop_factor` and ``p`` the success probability of
+the *worst* (longest) segment on the path: Eq. 9 is stated for a homogeneous
+chain, and using the worst segment for every hop makes the prediction a lower
+bound for an inhomogeneous one.
+
+Both nonlinearities are exact in the model:
+
+* ``log g(k)`` through a one-hot choice of ``k`` per demand, tied to the
+  link options by ``sum_k k * z[d,k] = sum_{l on path} (n_l + 1)``;
+* ``log p_worst`` through ``y[d] <= log p_l(n_l)`` for every link on the path
+  (``log p_l(n_l)`` is linear in the one-hot link option), which is tight
+  because every constraint and objective asks for a large ``y``.
+
+The Eq. 10 latency limit ``sum_i t_i / lam + k * (t_mea + t_ret) <= T`` is
+linearised exactly as ``sum_i t_i <= sum_k (T - k (t_mea + t_ret)) m g(k) w[d,k]``
+with ``w[d,k] = z[d,k] * p_lin[d]`` (product of a binary and a continuous
+variable in [0, 1]; only the upper McCormick inequalities are needed because
+the constraint asks for a large ``w``).
+
+Modes: ``"min_cost"`` (least repeater cost such that every demand meets its
+rate target and latency limit) and ``"max_min_rate"`` (maximise the minimum
+rate, in log space, under a repeater budget), see :func:`solve_spacing`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import time
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+
+from solvers.base import SolveResult, SolverOptions, SolveStatus, relative_gap, solve_model
+
+logger = logging.getLogger(__name__)
+
+LN10 = math.log(10.0)
+SpacingMode = Literal["min_cost", "max_min_rate"]
+
+
+class RepeaterInputError(ValueError):
+    """The tables handed to the spacing model are invalid; the message names the row and the fix."""
+
+
+class RepeaterInfeasible(RuntimeError):
+    """No repeater spacing meets the targets.
+
+    ``conflicts`` lists the demand ids that cannot meet their target (alone, or
+    together as a minimal conflicting set); ``details`` explains each one.
+    """
+
+    def __init__(
+        self, message: str, *, conflicts: Iterable[Hashable] = (), details: Sequence[str] = ()
+    ):
+        self.conflicts: list[Hashable] = list(conflicts)
+        self.details: list[str] = list(details)
+        text = message
+        if self.conflicts:
+            text += " Conflicting demands: " + ", ".join(str(c) for c in self.conflicts) + "."
+        if self.details:
+            text += "\n" + "\n".join(f"  - {d}" for d in self.details)
+        super().__init__(text)
+
+
+@dataclass(frozen=True)
+class ChainParameters:
+    """Physical parameters of the backbone chains (cluster paper, Sec. 3.3).
+
+    ``alpha_db_per_km``: fibre loss (Eq. 7; the paper uses 0.4 dB/km for the NV
+    platform); ``q``: entanglement swapping success probability; ``memory``: m,
+    memory units per edge (Eq. 9); ``speed_km_per_s``: photon speed in fibre
+    (Eq. 8); ``t_mea_s`` / ``t_ret_s``: joint measurement and retrieval delay (Eq. 10).
+    """
+
+    alpha_db_per_km: float = 0.4
+    q: float = 0.9
+    memory: float = 1.0
+    speed_km_per_s: float = 2.0e5
+    t_mea_s: float = 100e-6
+    t_ret_s: float = 1040e-6
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not (math.isfinite(self.alpha_db_per_km) and self.alpha_db_per_km >= 0):
+            problems.append(f"alpha_db_per_km={self.alpha_db_per_km} must be a finite number >= 0")
+        if not (0 < self.q <= 1):
+            problems.append(f"q={self.q} must be in (0, 1]")
+        if not (math.isfinite(self.memory) and self.memory > 0):
+            problems.append(f"memory={self.memory} must be > 0")
+        if not (math.isfinite(self.speed_km_per_s) and self.speed_km_per_s > 0):
+            problems.append(f"speed_km_per_s={self.speed_km_per_s} must be > 0")
+        if not (self.t_mea_s >= 0 and self.t_ret_s >= 0):
+            problems.append("t_mea_s and t_ret_s must be >= 0")
+        if problems:
+            raise RepeaterInputError("chain parameters: " + "; ".join(problems))
+
+
+# ---------------------------------------------------------------------------
+# Formulas (re-derived here: solvers never import the planner)
+# ---------------------------------------------------------------------------
+
+
+def hop_factor(hops: int, q: float) -> float:
+    """Eq. 9 divided by ``m * p``: ``g(k) = lam / (m p)`` for a chain of ``k`` hops.
+
+    Guarantees ``g(1) = 1`` (no swap; Eq. 9 does not cover k = 1), ``g(2) = q``
+    and ``g(k) = 1`` for every k when ``q = 1``.
+    """
+    k = int(hops)
+    if k < 1:
+        raise RepeaterInputError(f"hops={hops} must be >= 1")
+    if k == 1:
+        return 1.0
+    n = (k - 1).bit_length() - 1  # ceil(log2 k) - 1, exact in integers
+    if k % 2 == 0:
+        return k * q ** (n + 1) / (2 * (k - 2**n) + q * (2 ** (n + 1) - k))
+    return (k - 1) * q ** (n + 1) / (2 * (k - 2**n) + q * (2 ** (n + 1) - k - 1))
+
+
+def segment_probability(segment_km: float, alpha_db_per_km: float) -> float:
+    """Eq. 7: success probability of one entanglement attempt over ``segment_km``."""
+    return float(10.0 ** (-alpha_db_per_km * segment_km / 10.0))
+
+
+def segment_time_s(segment_km: float, alpha_db_per_km: float, speed_km_per_s: float) -> float:
+    """Eq. 8: expected time to one successful link entanglement over ``segment_km``."""
+    return float(segment_km * 10.0 ** (alpha_db_per_km * segment_km / 10.0) / speed_km_per_s)
+
+
+def chain_rate(hops: int, p: float, params: ChainParameters) -> float:
+    """Eq. 9 distribution ratio ``lam = m * p * g(k)``."""
+    return params.memory * p * hop_factor(hops, params.q)
+
+
+def chain_latency_from_segments_s(
+    segments_km: Sequence[float], p: float, params: ChainParameters
+) -> float:
+    """Eq. 10 latency of a chain whose hops have the given lengths, with rate from worst ``p``."""
+    k = len(segments_km)
+    total_t = sum(
+        segment_time_s(d, params.alpha_db_per_km, params.speed_km_per_s) for d in segments_km
+    )
+    return total_t / chain_rate(k, p, params) + k * (params.t_mea_s + params.t_ret_s)
+
+
+# ---------------------------------------------------------------------------
+# Input tables
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpacingData:
+    """Validated, indexed input of the spacing model."""
+
+    links: pd.DataFrame  # index: link; columns length_km, cost_per_repeater, max_repeaters
+    demand_ids: list[Hashable]
+    paths: dict[Hashable, list[tuple[Hashable, ...]]]
+    rate_target: dict[Hashable, float]
+    latency_limit_s: dict[Hashable, float]
+    params: ChainParameters
+
+
+def prepare_spacing_data(
+    links: pd.DataFrame,
+    demands: pd.DataFrame,
+    params: ChainParameters,
+    *,
+    latency_limit_s: float | None = None,
+    require_targets: bool = False,
+) -> SpacingData:
+    """Validate the ``links`` and ``demands`` tables; raises :class:`RepeaterInputError` listing every problem.
+
+    ``links`` columns: ``link``, ``length_km``, ``cost_per_repeater`` (default 1),
+    ``max_repeaters``. ``demands`` columns: ``demand``, ``paths`` (a list of
+    candidate paths, each a list of link ids; a single path may be given in a
+    ``path`` column instead), ``rate_target`` (required in min-cost mode),
+    optional ``latency_limit_s`` (NaN = none; else the keyword value applies).
+    """
+    problems: list[str] = []
+    for col in ("link", "length_km", "max_repeaters"):
+        if col not in links.columns:
+            problems.append(f"links table: missing column '{col}' (add it)")
+    if "demand" not in demands.columns:
+        problems.append("demands table: missing column 'demand' (add it)")
+    if "paths" not in demands.columns and "path" not in demands.columns:
+        problems.append(
+            "demands table: missing column 'paths' (list of candidate link-id paths) or 'path'"
+        )
+    if require_targets and "rate_target" not in demands.columns:
+        problems.append("demands table: missing column 'rate_target' (required in min_cost mode)")
+    if problems:
+        raise RepeaterInputError("; ".join(problems))
+
+    lk = links.copy()
+    if "cost_per_repeater" not in lk.columns:
+        lk["cost_per_repeater"] = 1.0
+    if lk["link"].duplicated().any():
+        dup = lk.loc[lk["link"].duplicated(), "link"].tolist()
+        problems.append(f"links table: duplicated link ids {dup} (make them unique)")
+    for i, row in lk.iterrows():
+        where = f"links table, row {i} (link {row['link']!r})"
+        length = row["length_km"]
+        if not (
+            isinstance(length, (int, float, np.number)) and math.isfinite(length) and length > 0
+        ):
+            problems.append(f"{where}: length_km={length!r} must be a finite number > 0")
+        nmax = row["max_repeaters"]
+        if (
+            not (
+                isinstance(nmax, (int, np.integer))
+                or (isinstance(nmax, float) and float(nmax).is_integer())
+            )
+            or nmax < 0
+        ):
+            problems.append(f"{where}: max_repeaters={nmax!r} must be an integer >= 0")
+        cost = row["cost_per_repeater"]
+        if not (isinstance(cost, (int, float, np.number)) and math.isfinite(cost) and cost >= 0):
+            problems.append(f"{where}: cost_per_repeater={cost!r} must be a finite number >= 0")
+    known = set(lk["link"])
+
+    ids: list[Hashable] = []
+    paths: dict[Hashable, list[tuple[Hashable, ...]]] = {}
+    targets: dict[Hashable, float] = {}
+    limits: dict[Hashable, float] = {}
+    if demands["demand"].duplicated().any():
+        dup = demands.loc[demands["demand"].duplicated(), "demand"].tolist()
+        problems.append(f"demands table: duplicated demand ids {dup} (make them unique)")
+    for i, row in demands.iterrows():
+        d = row["demand"]
+        where = f"demands table, row {i} (demand {d!r})"
+        raw = row["paths"] if "paths" in demands.columns else [row["path"]]
+        cand = _as_paths(raw)
+        if cand is None or not cand:
+            problems.append(f"{where}: paths must be a non-empty list of non-empty link-id lists")
+            continue
+        for path in cand:
+            unknown = [lid for lid in path if lid not in known]
+            if unknown:
+                problems.append(
+                    f"{where}: path uses unknown links {unknown} (add them to the links table)"
+                )
+            if len(set(path)) != len(path):
+                problems.append(f"{where}: path {list(path)} repeats a link (give simple paths)")
+        ids.append(d)
+        paths[d] = cand
+        if "rate_target" in demands.columns:
+            tgt = row["rate_target"]
+            ok = isinstance(tgt, (int, float, np.number)) and (math.isnan(tgt) or tgt > 0)
+            if not ok or (require_targets and math.isnan(tgt)):
+                problems.append(f"{where}: rate_target={tgt!r} must be a number > 0")
+            elif not math.isnan(tgt):
+                targets[d] = float(tgt)
+        lim = row["latency_limit_s"] if "latency_limit_s" in demands.columns else math.nan
+        if lim is None or (isinstance(lim, float) and math.isnan(lim)):
+            lim = latency_limit_s if latency_limit_s is not None else math.nan
+        if not math.isnan(lim):
+            if not (lim > 0 and math.isfinite(lim)):
+                problems.append(f"{where}: latency_limit_s={lim!r} must be a finite number > 0")
+            else:
+                limits[d] = float(lim)
+    if not ids and not problems:
+        problems.append("demands table is empty (give at least one demand)")
+    if problems:
+        raise RepeaterInputError("; ".join(problems))
+    lk = lk.set_index("link")
+    lk["max_repeaters"] = lk["max_repeaters"].astype(int)
+    lk["length_km"] = lk["length_km"].astype(float)
+    lk["cost_per_repeater"] = lk["cost_per_repeater"].astype(float)
+    return SpacingData(lk, ids, paths, targets, limits, params)
+
+
+def _as_paths(raw: Any) -> list[tuple[Hashable, ...]] | None:
+    if isinstance(raw, (str, bytes)) or not isinstance(raw, (list, tuple, np.ndarray)):
+        return None
+    out = []
+    for path in raw:
+        if (
+            isinstance(path, (str, bytes))
+            or not isinstance(path, (list, tuple, np.ndarray))
+            or len(path) == 0
+        ):
+            return None
+        out.append(tuple(path.tolist() if isinstance(path, np.ndarray) else path))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Coefficients
+# ---------------------------------------------------------------------------
+
+
+def link_options(data: SpacingData) -> pd.DataFrame:
+    """One row per (link, repeaters) option: segment_km, hops, log_p, p, time_s (Eqs. 7, 8)."""
+    par = data.params
+    rows = []
+    for lid, row in data.links.iterrows():
+        for n in range(int(row["max_repeaters"]) + 1):
+            seg = row["length_km"] / (n + 1)
+            rows.append(
+                {
+                    "link": lid,
+                    "repeaters": n,
+                    "segment_km": seg,
+                    "hops": n + 1,
+                    "log_p": -par.alpha_db_per_km * seg / 10.0 * LN10,
+                    "time_s": (n + 1)
+                    * segment_time_s(seg, par.alpha_db_per_km, par.speed_km_per_s),
+                    "cost": n * row["cost_per_repeater"],
+                }
+            )
+    table = pd.DataFrame(rows)
+    table["p"] = np.exp(table["log_p"])
+    return table
+
+
+def _hop_range(data: SpacingData, path: tuple[Hashable, ...]) -> tuple[int, int]:
+    lo = len(path)
+    hi = int(sum(int(data.links.at[lid, "max_repeaters"]) + 1 for lid in path))
+    return lo, hi
+
+
+# ---------------------------------------------------------------------------
+# Model
+# ---------------------------------------------------------------------------
+
+
+def build_spacing_model(
+    data: SpacingData,
+    *,
+    mode: SpacingMode = "min_cost",
+    budget: float | None = None,
+) -> pyo.ConcreteModel:
+    """Build the spacing MILP from validated data (see the module docstring for the formulation).
+
+    Sets: ``LO`` (link, option), ``DP`` (demand, path index), ``DK`` (demand, hops).
+    Variables: ``x`` one-hot link options, ``u`` path choice (only for demands
+    with several candidate paths), ``z`` one-hot hops, ``y`` log of the worst
+    segment probability, and for latency limits ``p_lin`` and ``w``.
+    """
+    if mode not in ("min_cost", "max_min_rate"):
+        raise RepeaterInputError(f"mode={mode!r} must be 'min_cost' or 'max_min_rate'")
+    if mode == "max_min_rate" and budget is not None and not (budget >= 0):
+        raise RepeaterInputError(f"budget={budget!r} must be >= 0")
+    m = pyo.ConcreteModel(name=f"repeater-spacing-{mode}")
+    m._data = data
+    m._mode = mode
+    define_link_options(m, data)
+    define_path_choice(m, data)
+    define_hop_count(m, data)
+    define_worst_segment(m, data)
+    if mode == "min_cost":
+        define_rate_target(m, data)
+    else:
+        define_min_rate(m, data)
+        if budget is not None:
+            define_repeater_budget(m, data, budget)
+    if data.latency_limit_s:
+        define_latency_limit(m, data)
+    define_objective(m, data, mode)
+    return m
+
+
+def define_link_options(m: pyo.ConcreteModel, data: SpacingData) -> None:
+    """``link-option-once``: each used link takes exactly one repeater count."""
+    used = sorted({lid for d in data.demand_ids for path in data.paths[d] for lid in path}, key=str)
+    m._used_links = used
+    opts = link_options(data)
+    opts = opts[opts["link"].isin(used)]
+    m._opts = opts.set_index(["link", "repeaters"])
+    m.LO = pyo.Set(initialize=list(m._opts.index), dimen=2, ordered=True)
+    m.x = pyo.Var(m.LO, domain=pyo.Binary)
+    by_link: dict[Hashable, list[tuple[Hashable, int]]] = {}
+    for lid, n in m.LO:
+        by_link.setdefault(lid, []).append((lid, n))
+    m._by_link = by_link
+    m.L = pyo.Set(initialize=used, ordered=True)
+    m.link_option_once = pyo.Constraint(
+        m.L, rule=lambda mm, lid: sum(mm.x[i] for i in by_link[lid]) == 1
+    )
+
+
+def _sel(m: pyo.ConcreteModel, d: Hashable, j: int) -> Any:
+    """1 for a demand's only path, else the path-choice variable."""
+    return m.u[d, j] if (d, j) in m._dp_var else 1
+
+
+def define_path_choice(m: pyo.ConcreteModel, data: SpacingData) -> None:
+    """``path-choice-once``: a demand with several candidate paths uses exactly one."""
+    dp = [(d, j) for d in data.demand_ids for j in range(len(data.paths[d]))]
+    m.DP = pyo.Set(initialize=dp, dimen=2, ordered=True)
+    multi = [(d, j) for d, j in dp if len(data.paths[d]) > 1]
+    m._dp_var = set(multi)
+    m.DPv = pyo.Set(initialize=multi, dimen=2, ordered=True)
+    m.u = pyo.Var(m.DPv, domain=pyo.Binary)
+    multi_d = [d for d in data.demand_ids if len(data.paths[d]) > 1]
+    m.Dmulti = pyo.Set(initialize=multi_d, ordered=True)
+    m.path_choice_once = pyo.Constraint(
+        m.Dmulti, rule=lambda mm, d: sum(mm.u[d, j] for j in range(len(data.paths[d]))) == 1
+    )
+
+
+def _path_hops_expr(m: pyo.ConcreteModel, path: tuple[Hashable, ...]) -> Any:
+    return sum((n + 1) * m.x[lid, n] for lid in path for (_, n) in m._by_link[lid])
+
+
+def define_hop_count(m: pyo.ConcreteModel, data: SpacingData) -> None:
+    """``hops-once`` and ``hops-link``: one-hot total hop count k tied to the chosen path's link options."""
+    dk = []
+    for d in data.demand_ids:
+        ks: set[int] = set()
+        for path in data.paths[d]:
+            lo, hi = _hop_range(data, path)
+            ks.update(range(lo, hi + 1))
+        dk.extend((d, k) for k in sorted(ks))
+    m.DK = pyo.Set(initialize=dk, dimen=2, ordered=True)
+    m.z = pyo.Var(m.DK, domain=pyo.Binary)
+    ks_of: dict[Hashable, list[int]] = {}
+    for d, k in dk:
+        ks_of.setdefault(d, []).append(k)
+    m._ks_of = ks_of
+    m.D = pyo.Set(initialize=data.demand_ids, ordered=True)
+    m.hops_once = pyo.Constraint(m.D, rule=lambda mm, d: sum(mm.z[d, k] for k in ks_of[d]) == 1)
+
+    def k_expr(mm: pyo.ConcreteModel, d: Hashable) -> Any:
+        return sum(k * mm.z[d, k] for k in ks_of[d])
+
+    def upper(mm: pyo.ConcreteModel, d: Hashable, j: int) -> Any:
+        path = data.paths[d][j]
+        big = max(ks_of[d]) - _hop_range(data, path)[0]
+        return k_expr(mm, d) <= _path_hops_expr(mm, path) + big * (1 - _sel(mm, d, j))
+
+    def lower(mm: pyo.ConcreteModel, d: Hashable, j: int) -> Any:
+        path = data.paths[d][j]
+        big = _hop_range(data, path)[1] - min(ks_of[d])
+        return k_expr(mm, d) >= _path_hops_expr(mm, path) - big * (1 - _sel(mm, d, j))
+
+    m.hops_link_upper = pyo.Constraint(m.DP, rule=upper)
+    m.hops_link_lower = pyo.Constraint(m.DP, rule=lower)
+
+
+def define_worst_segment(m: pyo.ConcreteModel, data: SpacingData) -> None:
+    """``worst-segment``: ``y[d] <= log p`` of every link segment on the chosen path."""
+    opts = m._opts
+    lo_y = {
+        d: min(float(opts.loc[(lid, 0), "log_p"]) for path in data.paths[d] for lid in path)
+        for d in data.demand_ids
+    }
+    m.y = pyo.Var(m.D, bounds=lambda mm, d: (lo_y[d], 0.0))
+    rows = [(d, j, lid) for d, j in m.DP for lid in data.paths[d][j]]
+    m.DPL = pyo.Set(initialize=rows, dimen=3, ordered=True)
+
+    def rule(mm: pyo.ConcreteModel, d: Hashable, j: int, lid: Hashable) -> Any:
+        logp = sum(float(opts.at[i, "log_p"]) * mm.x[i] for i in m._by_link[lid])
+        big = -float(opts.at[(lid, 0), "log_p"])  # relaxes to y <= 0 when the path is not chosen
+        return mm.y[d] <= logp + big * (1 - _sel(mm, d, j))
+
+    m.worst_segment = pyo.Constraint(m.DPL, rule=rule)
+
+
+def _log_rate_expr(m: pyo.ConcreteModel, data: SpacingData, d: Hashable) -> Any:
+    q = data.params.q
+    return (
+        math.log(data.params.memory)
+        + m.y[d]
+        + sum(math.log(hop_factor(k, q)) * m.z[d, k] for k in m._ks_of[d])
+    )
+
+
+def define_rate_target(m: pyo.ConcreteModel, data: SpacingData) -> None:
+    """``rate-target``: ``log m + log p_worst + log g(k) >= log target`` (exact, Eq. 9)."""
+    with_target = [d for d in data.demand_ids if d in data.rate_target]
+    m.Dtarget = pyo.Set(initialize=with_target, ordered=True)
+    m.rate_target = pyo.Constraint(
+        m.Dtarget, rule=lambda mm, d: _log_rate_expr(mm, data, d) >= math.log(data.rate_target[d])
+    )
+
+
+def define_min_rate(m: pyo.ConcreteModel, data: SpacingData) -> None:
+    """``min-rate``: ``eta <= log rate`` of every demand."""
+    lo = min(m.y[d].lb for d in data.demand_ids) + math.log(data.params.memory)
+    lo += min(math.log(hop_factor(k, data.params.q)) for d in data.demand_ids for k in m._ks_of[d])
+    m.eta = pyo.Var(bounds=(lo - 1.0, math.log(data.params.memory) + 1.0))
+    m.min_rate = pyo.Constraint(m.D, rule=lambda mm, d: mm.eta <= _log_rate_expr(mm, data, d))
+
+
+def _cost_expr(m: pyo.ConcreteModel) -> Any:
+    return sum(float(m._opts.at[i, "cost"]) * m.x[i] for i in m.LO if m._opts.at[i, "cost"] != 0)
+
+
+def define_repeater_budget(m: pyo.ConcreteModel, data: SpacingData, budget: float) -> None:
+    """``repeater-budget``: total repeater cost <= budget."""
+    m.repeater_budget = pyo.Constraint(expr=_cost_expr(m) <= budget)
+
+
+def define_latency_limit(m: pyo.ConcreteModel, data: SpacingData) -> None:
+    """``latency-limit``: Eq. 10 latency <= limit, linear after scaling by the limit.
+
+    ``sum_i t_i / T <= sum_k ((T - k c) / T) m g(k) w[d,k]`` with ``w <= z``,
+    ``w <= p_lin`` and ``p_lin[d] <= p`` of every segment on the chosen path.
+    Options whose own segment time already exceeds the limit are excluded for
+    the paths they would sit on (``latency-option-excluded``).
+    """
+    par = data.params
+    opts = m._opts
+    per_hop = par.t_mea_s + par.t_ret_s
+    dl = [d for d in data.demand_ids if d in data.latency_limit_s]
+    m.Dlat = pyo.Set(initialize=dl, ordered=True)
+    m.p_lin = pyo.Var(m.Dlat, bounds=(0.0, 1.0))
+    dk = [(d, k) for d in dl for k in m._ks_of[d]]
+    m.DKlat = pyo.Set(initialize=dk, dimen=2, ordered=True)
+    m.w = pyo.Var(m.DKlat, bounds=(0.0, 1.0))
+    m.latency_w_hops = pyo.Constraint(m.DKlat, rule=lambda mm, d, k: mm.w[d, k] <= mm.z[d, k])
+    m.latency_w_p = pyo.Constraint(m.DKlat, rule=lambda mm, d, k: mm.w[d, k] <= mm.p_lin[d])
+    forbidden_k = [(d, k) for d, k in dk if data.latency_limit_s[d] - k * per_hop <= 0]
+    m.latency_hops_excluded = pyo.Constraint(
+        pyo.Set(initialize=forbidden_k, dimen=2, ordered=True),
+        rule=lambda mm, d, k: mm.z[d, k] == 0,
+    )
+    rows = [(d, j, lid) for d in dl for j in range(len(data.paths[d])) for lid in data.paths[d][j]]
+    m.DPLlat = pyo.Set(initialize=rows, dimen=3, ordered=True)
+
+    def p_rule(mm: pyo.ConcreteModel, d: Hashable, j: int, lid: Hashable) -> Any:
+        p = sum(float(opts.at[i, "p"]) * mm.x[i] for i in m._by_link[lid])
+        return mm.p_lin[d] <= p + (1 - _sel(mm, d, j))
+
+    m.latency_worst_segment = pyo.Constraint(m.DPLlat, rule=p_rule)
+
+    excluded = []
+    for d, j, lid in rows:
+        for i in m._by_link[lid]:
+            if float(opts.at[i, "time_s"]) > data.latency_limit_s[d]:
+                excluded.append((d, j, i[0], i[1]))
+    m.latency_option_excluded = pyo.Constraint(
+        pyo.Set(initialize=excluded, dimen=4, ordered=True),
+        rule=lambda mm, d, j, lid, n: (
+            mm.x[lid, n] + _sel(mm, d, j) <= 1 if (d, j) in m._dp_var else mm.x[lid, n] == 0
+        ),
+    )
+
+    def lat_rule(mm: pyo.ConcreteModel, d: Hashable, j: int) -> Any:
+        limit = data.latency_limit_s[d]
+        path = data.paths[d][j]
+        # clipped scaled times: an option above the limit is excluded on this path anyway
+        coef = {
+            i: min(float(opts.at[i, "time_s"]) / limit, 1.0 + 1e-9)
+            for lid in path
+            for i in m._by_link[lid]
+        }
+        big = sum(max(coef[i] for i in m._by_link[lid]) for lid in path)
+        lhs = sum(c * mm.x[i] for i, c in coef.items())
+        rhs = sum(
+            max(0.0, (limit - k * per_hop) / limit) * par.memory * hop_factor(k, par.q) * mm.w[d, k]
+            for k in m._ks_of[d]
+        )
+        return lhs <= rhs + big * (1 - _sel(mm, d, j))
+
+    m.DPlat = pyo.Set(
+        initialize=[(d, j) for d in dl for j in range(len(data.paths[d]))], dimen=2, ordered=True
+    )
+    m.latency_limit = pyo.Constraint(m.DPlat, rule=lat_rule)
+
+
+def define_objective(m: pyo.ConcreteModel, data: SpacingData, mode: SpacingMode) -> None:
+    """``min_cost``: minimise total repeater cost; ``max_min_rate``: maximise eta (log of the minimum rate)."""
+    if mode == "min_cost":
+        m.objective = pyo.Objective(expr=_cost_expr(m), sense=pyo.minimize)
+    else:
+        m.objective = pyo.Objective(expr=m.eta, sense=pyo.maximize)
+
+
+# ---------------------------------------------------------------------------
+# Evaluation (independent of the model: recomputes Eqs. 7-10 from a design)
+# ---------------------------------------------------------------------------
+
+
+def evaluate_spacing(
+    data: SpacingData,
+    repeaters: Mapping[Hashable, int],
+    path_choice: Mapping[Hashable, int] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Result tables for a given design: repeaters per link and path index per demand.
+
+    Returns ``(links, demands)``: links with ``link, repeaters, segment_km, hops,
+    p, cost``; demands with ``demand, path_index, path, hops, p_worst, rate,
+    latency_s, rate_target, latency_limit_s, meets_target``. Links missing in
+    ``repeaters`` get 0. Rates and latencies are recomputed from Eqs. 7-10.
+    """
+    par = data.params
+    rows = []
+    for lid, row in data.links.iterrows():
+        n = int(repeaters.get(lid, 0))
+        seg = row["length_km"] / (n + 1)
+        rows.append(
+            {
+                "link": lid,
+                "repeaters": n,
+                "segment_km": seg,
+                "hops": n + 1,
+                "p": segment_probability(seg, par.alpha_db_per_km),
+                "cost": n * row["cost_per_repeater"],
+            }
+        )
+    links_out = pd.DataFrame(rows)
+    by = links_out.set_index("link")
+    drows = []
+    for d in data.demand_ids:
+        j = int((path_choice or {}).get(d, 0))
+        path = data.paths[d][j]
+        segments = [
+            float(by.at[lid, "segment_km"]) for lid in path for _ in range(int(by.at[lid, "hops"]))
+        ]
+        k = len(segments)
+        p_worst = min(float(by.at[lid, "p"]) for lid in path)
+        rate = chain_rate(k, p_worst, par)
+        latency = chain_latency_from_segments_s(segments, p_worst, par)
+        target = data.rate_target.get(d, math.nan)
+        limit = data.latency_limit_s.get(d, math.nan)
+        ok_rate = math.isnan(target) or rate >= target * (1 - 1e-6)
+        ok_lat = math.isnan(limit) or latency <= limit * (1 + 1e-6)
+        drows.append(
+            {
+                "demand": d,
+                "path_index": j,
+                "path": list(path),
+                "hops": k,
+                "p_worst": p_worst,
+                "rate": rate,
+                "latency_s": latency,
+                "rate_target": target,
+                "latency_limit_s": limit,
+                "meets_target": bool(ok_rate and ok_lat),
+            }
+        )
+    return links_out, pd.DataFrame(drows)
+
+
+# ---------------------------------------------------------------------------
+# Infeasibility diagnosis
+# ---------------------------------------------------------------------------
+
+
+def best_single_rate(data: SpacingData, d: Hashable) -> float:
+    """Highest Eq. 9 rate demand ``d`` can reach on its own (over its paths and all spacings).
+
+    Exact: for each candidate worst-segment probability ``theta`` (one of the
+    option probabilities) every link on the path needs at least the fewest
+    repeaters reaching ``theta``, and any total hop count between that minimum
+    and the path's maximum is possible; the best is the maximum of
+    ``m * theta * g(k)`` over these. Latency limits are ignored here.
+    """
+    par = data.params
+    best = 0.0
+    for path in data.paths[d]:
+        opts = {
+            lid: [
+                segment_probability(data.links.at[lid, "length_km"] / (n + 1), par.alpha_db_per_km)
+                for n in range(int(data.links.at[lid, "max_repeaters"]) + 1)
+            ]
+            for lid in path
+        }
+        thetas = sorted({p for ps in opts.values() for p in ps})
+        k_max = sum(len(ps) for ps in opts.values())
+        g = [0.0] + [hop_factor(k, par.q) for k in range(1, k_max + 1)]
+        for theta in thetas:
+            need = 0
+            ok = True
+            for ps in opts.values():
+                n_min = next((n for n, p in enumerate(ps) if p >= theta * (1 - 1e-12)), None)
+                if n_min is None:
+                    ok = False
+                    break
+                need += n_min + 1
+            if ok:
+                best = max(best, par.memory * theta * max(g[need : k_max + 1]))
+    return best
+
+
+def _precheck_min_cost(data: SpacingData) -> None:
+    conflicts, details = [], []
+    for d, target in data.rate_target.items():
+        best = best_single_rate(data, d)
+        if best < target * (1 - 1e-9):
+            conflicts.append(d)
+            details.append(
+                f"demand {d!r}: best reachable rate {best:.4g} (any spacing, any candidate path) "
+                f"is below the target {target:.4g}; lower the target or allow more repeaters"
+            )
+    if conflicts:
+        raise RepeaterInfeasible(
+            "Repeater spacing cannot meet the rate targets.", conflicts=conflicts, details=details
+        )
+
+
+def _subset(data: SpacingData, keep: Sequence[Hashable]) -> SpacingData:
+    return SpacingData(
+        data.links,
+        list(keep),
+        {d: data.paths[d] for d in keep},
+        {d: v for d, v in data.rate_target.items() if d in keep},
+        {d: v for d, v in data.latency_limit_s.items() if d in keep},
+        data.params,
+    )
+
+
+def _feasible(
+    data: SpacingData, mode: SpacingMode, budget: float | None, options: SolverOptions
+) -> bool:
+    raw = solve_model(build_spacing_model(data, mode=mode, budget=budget), options)
+    if raw.status is SolveStatus.TIME_LIMIT_NO_SOLUTION or raw.status is SolveStatus.ERROR:
+        return True  # undecided: do not blame this subset
+    return raw.status is not SolveStatus.INFEASIBLE
+
+
+def diagnose_infeasible(
+    data: SpacingData, *, mode: SpacingMode, budget: float | None, options: SolverOptions
+) -> tuple[list[Hashable], list[str]]:
+    """Demands to blame when the full model is infeasible.
+
+    First the demands infeasible on their own (solved one by one); if there are
+    none, a deletion filter returns a minimal set of demands that conflict
+    jointly (each removal makes the remaining set feasible).
+    """
+    alone = [d for d in data.demand_ids if not _feasible(_subset(data, [d]), mode, budget, options)]
+    if alone:
+        return alone, [
+            f"demand {d!r} cannot meet its rate target / latency limit on its own" for d in alone
+        ]
+    keep = list(data.demand_ids)
+    for d in list(keep):
+        trial = [e for e in keep if e != d]
+        if trial and not _feasible(_subset(data, trial), mode, budget, options):
+            keep = trial
+    return keep, [
+        f"demands {', '.join(map(repr, keep))} cannot meet their targets together (shared links)"
+    ]
+
+
+# ---------------------------------------------------------------------------
+# Solve
+# ---------------------------------------------------------------------------
+
+
+def solve_spacing(
+    links: pd.DataFrame,
+    demands: pd.DataFrame,
+    params: ChainParameters,
+    *,
+    mode: SpacingMode = "min_cost",
+    budget: float | None = None,
+    latency_limit_s: float | None = None,
+    tie_break_cost: bool = True,
+    diagnose: bool = True,
+    options: SolverOptions | None = None,
+) -> SolveResult:
+    """Choose repeaters per link; returns a :class:`SolveResult` with tables ``links`` and ``demands``.
+
+    ``mode="min_cost"``: least total ``cost_per_repeater * repeaters`` such that
+    every demand with a ``rate_target`` reaches it (Eq. 9) and, where given, its
+    Eq. 10 latency stays within ``latency_limit_s``. ``objective`` is the cost.
+    ``mode="max_min_rate"``: maximise the minimum demand rate under
+    ``budget`` (total repeater cost; None = unlimited), then (with
+    ``tie_break_cost``) the least cost at that rate; ``objective`` is the
+    minimum rate and ``info["objective_log"]`` its logarithm.
+
+    Raises :class:`RepeaterInfeasible` naming the demands that cannot meet
+    their targets (a pre-check of each demand's best reachable rate, then, if
+    the MILP is infeasible and ``diagnose``, single-demand solves and a
+    deletion filter); :class:`RepeaterInputError` for invalid tables.
+    """
+    opts = options or SolverOptions()
+    t0 = time.perf_counter()
+    data = prepare_spacing_data(
+        links,
+        demands,
+        params,
+        latency_limit_s=latency_limit_s,
+        require_targets=(mode == "min_cost"),
+    )
+    if mode == "min_cost":
+        _precheck_min_cost(data)
+    model = build_spacing_model(data, mode=mode, budget=budget)
+    build_time = time.perf_counter() - t0
+    raw = solve_model(model, opts)
+    solve_time = raw.solve_time_s
+    if raw.status is SolveStatus.INFEASIBLE:
+        conflicts, details = (
+            diagnose_infeasible(data, mode=mode, budget=budget, options=opts)
+            if diagnose
+            else ([], [])
+        )
+        raise RepeaterInfeasible(
+            "Repeater spacing has no feasible design.", conflicts=conflicts, details=details
+        )
+    if raw.status not in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE):
+        return SolveResult(
+            status=raw.status, solve_time_s=solve_time, build_time_s=build_time, solver=raw.solver
+        )
+
+    objective, bound, status, gap = raw.objective, raw.bound, raw.status, raw.gap
+    info: dict[str, Any] = {
+        "mode": mode,
+        "n_variables": model.nvariables(),
+        "n_constraints": model.nconstraints(),
+        "n_links": len(data.links),
+        "n_demands": len(data.demand_ids),
+    }
+    if mode == "max_min_rate":
+        info["objective_log"] = objective
+        info["bound_log"] = bound
+        objective, bound = (
+            math.exp(objective),
+            math.exp(bound) if math.isfinite(bound) else math.nan,
+        )
+        gap = relative_gap(objective, bound)
+        if tie_break_cost and status is SolveStatus.OPTIMAL:
+            eta_star = float(pyo.value(model.eta))
+            model.eta.setlb(eta_star - 1e-7)
+            model.objective.deactivate()
+            model.cost_objective = pyo.Objective(expr=_cost_expr(model), sense=pyo.minimize)
+            raw2 = solve_model(model, opts)
+            solve_time += raw2.solve_time_s
+            if raw2.status not in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE):
+                # no incumbent was loaded, so the variables still hold the first solution
+                logger.warning(
+                    "cost tie-break solve ended with %s; keeping the first solution", raw2.status
+                )
+            info["tie_break_status"] = str(raw2.status)
+
+    repeaters = {lid: 0 for lid in data.links.index}
+    for lid, n in model.LO:
+        if pyo.value(model.x[lid, n]) > 0.5:
+            repeaters[lid] = n
+    choice = {}
+    for d, j in model.DPv:
+        if pyo.value(model.u[d, j]) > 0.5:
+            choice[d] = j
+    links_out, demands_out = evaluate_spacing(data, repeaters, choice)
+    if mode == "min_cost" and not demands_out["meets_target"].all():
+        bad = demands_out.loc[~demands_out["meets_target"], "demand"].tolist()
+        logger.warning("solution misses targets for %s after re-evaluation (solver tolerance)", bad)
+    info["total_repeaters"] = int(links_out["repeaters"].sum())
+    info["total_cost"] = float(links_out["cost"].sum())
+    info["min_rate"] = float(demands_out["rate"].min())
+    return SolveResult(
+        status=status,
+        objective=objective,
+        bound=bound,
+        gap=gap,
+        solve_time_s=solve_time,
+        build_time_s=build_time,
+        solver=raw.solver,
+        tables={"links": links_out, "demands": demands_out},
+        info=info,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Helpers for callers
+# ---------------------------------------------------------------------------
+
+
+def candidate_link_paths(
+    edges: pd.DataFrame,
+    source: Hashable,
+    target: Hashable,
+    *,
+    k: int = 1,
+    weight: str = "length_km",
+) -> list[list[Hashable]]:
+    """Up to ``k`` shortest simple paths (by ``weight``) from ``source`` to ``target`` as link-id lists.
+
+    ``edges`` columns: ``link``, ``u``, ``v`` and the weight column. Raises
+    :class:`RepeaterInputError` when an end point is unknown or unreachable.
+    """
+    graph = nx.Graph()
+    for row in edges.itertuples(index=False):
+        a, b = row.u, row.v
+        w = float(getattr(row, weight))
+        if graph.has_edge(a, b) and graph[a][b][weight] <= w:
+            continue
+        graph.add_edge(a, b, **{weight: w, "link": row.link})
+    for end in (source, target):
+        if end not in graph:
+            raise RepeaterInputError(f"node {end!r} is not an end point of any backbone link")
+    try:
+        gen = nx.shortest_simple_paths(graph, source, target, weight=weight)
+        node_paths = list(itertools.islice(gen, k))
+    except nx.NetworkXNoPath as exc:
+        raise RepeaterInputError(
+            f"no backbone path from {source!r} to {target!r} (connect them)"
+        ) from exc
+    return [[graph[a][b]["link"] for a, b in itertools.pairwise(p)] for p in node_paths]

@@ -1,0 +1,328 @@
+"""Repeater spacing model: checked against full enumeration and an independent Eq. 9/10."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+
+from solvers.base import SolveStatus
+from solvers.repeaters import (
+    ChainParameters,
+    RepeaterInfeasible,
+    RepeaterInputError,
+    best_single_rate,
+    candidate_link_paths,
+    hop_factor,
+    prepare_spacing_data,
+    solve_spacing,
+)
+
+# ---------------------------------------------------------------------------
+# Independent formulas, written from the paper text (Eqs. 7-10)
+# ---------------------------------------------------------------------------
+
+
+def eq9_ratio(k: int, p: float, q: float, m: float) -> float:
+    if k == 1:
+        return m * p
+    n = math.ceil(math.log2(k)) - 1
+    if k % 2 == 0:
+        return m * k * p * q ** (n + 1) / (2 * (k - 2**n) + q * (2 ** (n + 1) - k))
+    return m * (k - 1) * p * q ** (n + 1) / (2 * (k - 2**n) + q * (2 ** (n + 1) - k - 1))
+
+
+def eq10_latency(segments_km: list[float], p: float, par: ChainParameters) -> float:
+    t = sum(d * 10 ** (par.alpha_db_per_km * d / 10) / par.speed_km_per_s for d in segments_km)
+    k = len(segments_km)
+    return t / eq9_ratio(k, p, par.q, par.memory) + k * (par.t_mea_s + par.t_ret_s)
+
+
+def demand_metrics(links, paths, reps, choice, par):
+    """(rate, latency) of every demand for a design, from scratch."""
+    out = {}
+    length = dict(zip(links["link"], links["length_km"], strict=True))
+    for d, cands in paths.items():
+        path = cands[choice[d]]
+        segs = [length[lid] / (reps[lid] + 1) for lid in path for _ in range(reps[lid] + 1)]
+        p = min(10 ** (-par.alpha_db_per_km * s / 10) for s in segs)
+        out[d] = (eq9_ratio(len(segs), p, par.q, par.memory), eq10_latency(segs, p, par))
+    return out
+
+
+def enumerate_designs(links, paths, par):
+    """Every (repeaters per link, path per demand) combination with its cost and metrics."""
+    ids = list(links["link"])
+    ranges = [range(int(n) + 1) for n in links["max_repeaters"]]
+    cost = dict(zip(links["link"], links["cost_per_repeater"], strict=True))
+    dem = list(paths)
+    for reps_t in itertools.product(*ranges):
+        reps = dict(zip(ids, reps_t, strict=True))
+        c = sum(cost[lid] * n for lid, n in reps.items())
+        for ch in itertools.product(*[range(len(paths[d])) for d in dem]):
+            choice = dict(zip(dem, ch, strict=True))
+            yield reps, choice, c, demand_metrics(links, paths, reps, choice, par)
+
+
+def random_instance(
+    seed: int, *, n_links: int = 4, n_demands: int = 3, n_max: int = 3, k_paths: int = 2
+):
+    rng = np.random.default_rng(seed)
+    links = pd.DataFrame(
+        {
+            "link": [f"L{i}" for i in range(n_links)],
+            "length_km": rng.uniform(40, 160, n_links).round(1),
+            "cost_per_repeater": rng.choice([1.0, 2.0, 3.0], n_links),
+            "max_repeaters": rng.integers(1, n_max + 1, n_links),
+        }
+    )
+    paths = {}
+    for d in range(n_demands):
+        cands = []
+        for _ in range(int(rng.integers(1, k_paths + 1))):
+            size = int(rng.integers(1, min(3, n_links) + 1))
+            cands.append(list(rng.choice(links["link"], size, replace=False)))
+        paths[f"D{d}"] = cands
+    return links, paths
+
+
+PAR = ChainParameters(alpha_db_per_km=0.2, q=0.8, memory=2.0)
+
+
+def demands_table(paths, **cols):
+    df = pd.DataFrame({"demand": list(paths), "paths": list(paths.values())})
+    for key, values in cols.items():
+        df[key] = [values[d] for d in paths]
+    return df
+
+
+# ---------------------------------------------------------------------------
+# Formula agreement
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("q", [0.3, 0.6, 0.9, 1.0])
+def test_hop_factor_matches_eq9(q):
+    for k in range(1, 70):
+        assert hop_factor(k, q) == pytest.approx(eq9_ratio(k, 1.0, q, 1.0), rel=1e-12)
+    assert hop_factor(2, q) == pytest.approx(q)
+
+
+def test_hop_factor_matches_planner_physics():
+    physics = pytest.importorskip("planner.physics")
+    for q in (0.5, 0.9):
+        for k in range(1, 40):
+            expected = physics.chain_distribution_ratio(k, p=0.3, q=q, memory=4)
+            assert 4 * 0.3 * hop_factor(k, q) == pytest.approx(float(expected), rel=1e-9)
+    p = physics.link_success_probability(75.0, alpha_db_per_km=0.2)
+    assert float(p) == pytest.approx(10 ** (-1.5))
+
+
+# ---------------------------------------------------------------------------
+# Against enumeration
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_min_cost_matches_enumeration(seed):
+    links, paths = random_instance(seed)
+    # targets: a fraction of each demand's best rate alone, so that most instances are feasible
+    data = prepare_spacing_data(links, demands_table(paths), PAR)
+    target = {d: 0.6 * best_single_rate(data, d) for d in paths}
+    best = math.inf
+    for _reps, _choice, c, met in enumerate_designs(links, paths, PAR):
+        if all(met[d][0] >= target[d] for d in paths):
+            best = min(best, c)
+    demands = demands_table(paths, rate_target=target)
+    if math.isinf(best):
+        with pytest.raises(RepeaterInfeasible):
+            solve_spacing(links, demands, PAR)
+        return
+    res = solve_spacing(links, demands, PAR)
+    assert res.status is SolveStatus.OPTIMAL
+    assert res.objective == pytest.approx(best, abs=1e-6)
+    # the returned design, recomputed from scratch, meets every target at that cost
+    reps = dict(zip(res.tables["links"]["link"], res.tables["links"]["repeaters"], strict=True))
+    choice = dict(
+        zip(res.tables["demands"]["demand"], res.tables["demands"]["path_index"], strict=True)
+    )
+    met = demand_metrics(links, paths, reps, choice, PAR)
+    assert all(met[d][0] >= target[d] * (1 - 1e-7) for d in paths)
+    assert sum(
+        reps[lid] * c for lid, c in zip(links["link"], links["cost_per_repeater"], strict=True)
+    ) == (pytest.approx(best))
+    table = res.tables["demands"].set_index("demand")
+    for d in paths:
+        assert table.at[d, "rate"] == pytest.approx(met[d][0], rel=1e-9)
+        assert table.at[d, "latency_s"] == pytest.approx(met[d][1], rel=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_max_min_rate_matches_enumeration(seed):
+    links, paths = random_instance(100 + seed)
+    budget = 3.0
+    best, best_cost = -math.inf, math.inf
+    for _reps, _choice, c, met in enumerate_designs(links, paths, PAR):
+        if c <= budget:
+            r = min(v[0] for v in met.values())
+            if r > best * (1 + 1e-9):
+                best, best_cost = r, c
+            elif r >= best * (1 - 1e-9):
+                best_cost = min(best_cost, c)
+    res = solve_spacing(links, demands_table(paths), PAR, mode="max_min_rate", budget=budget)
+    assert res.status is SolveStatus.OPTIMAL
+    assert res.objective == pytest.approx(best, rel=1e-6)
+    assert res.tables["demands"]["rate"].min() == pytest.approx(best, rel=1e-6)
+    assert res.info["total_cost"] == pytest.approx(best_cost)  # cost tie-break
+    assert res.info["total_cost"] <= budget
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_latency_limit_matches_enumeration(seed):
+    links, paths = random_instance(200 + seed, n_links=3, n_demands=2)
+    # limit: the median latency over all designs of the first demand, so it binds
+    lats = sorted(met["D0"][1] for _r, _c, _cost, met in enumerate_designs(links, paths, PAR))
+    limit = lats[len(lats) // 2]
+    best = -math.inf
+    for _reps, _choice, _c, met in enumerate_designs(links, paths, PAR):
+        if all(v[1] <= limit for v in met.values()):
+            best = max(best, min(v[0] for v in met.values()))
+    demands = demands_table(paths)
+    if math.isinf(best):
+        with pytest.raises(RepeaterInfeasible):
+            solve_spacing(links, demands, PAR, mode="max_min_rate", latency_limit_s=limit)
+        return
+    res = solve_spacing(links, demands, PAR, mode="max_min_rate", latency_limit_s=limit)
+    assert res.objective == pytest.approx(best, rel=1e-6)
+    assert (res.tables["demands"]["latency_s"] <= limit * (1 + 1e-6)).all()
+
+
+def test_min_cost_with_latency_matches_enumeration():
+    links, paths = random_instance(7, n_links=3, n_demands=2)
+    data = prepare_spacing_data(links, demands_table(paths), PAR)
+    target = {d: 0.3 * best_single_rate(data, d) for d in paths}
+    designs = list(enumerate_designs(links, paths, PAR))
+    ok = [(c, met) for _r, _ch, c, met in designs if all(met[d][0] >= target[d] for d in paths)]
+    limit = sorted(max(v[1] for v in met.values()) for _c, met in ok)[len(ok) // 3]
+    best = min(c for c, met in ok if all(v[1] <= limit for v in met.values()))
+    res = solve_spacing(links, demands_table(paths, rate_target=target), PAR, latency_limit_s=limit)
+    assert res.objective == pytest.approx(best)
+    assert res.tables["demands"]["meets_target"].all()
+
+
+def test_paper_example_more_repeaters_raise_rate_when_q_is_high():
+    """Fig. 7a trend: 200 km, q = 0.9 -> the rate-maximising spacing uses many repeaters."""
+    links = pd.DataFrame({"link": ["x"], "length_km": [200.0], "max_repeaters": [40]})
+    demands = pd.DataFrame({"demand": ["d"], "paths": [[["x"]]]})
+    par = ChainParameters(alpha_db_per_km=0.4, q=0.9, memory=1.0)
+    res = solve_spacing(links, demands, par, mode="max_min_rate")
+    n_best = max(
+        range(41), key=lambda n: eq9_ratio(n + 1, 10 ** (-0.4 * 200 / (n + 1) / 10), 0.9, 1.0)
+    )
+    assert int(res.tables["links"].at[0, "repeaters"]) == n_best
+    assert n_best > 5
+
+
+# ---------------------------------------------------------------------------
+# Infeasibility
+# ---------------------------------------------------------------------------
+
+
+def test_unreachable_target_names_the_demand():
+    links = pd.DataFrame({"link": ["a", "b"], "length_km": [100.0, 300.0], "max_repeaters": [2, 2]})
+    demands = pd.DataFrame(
+        {"demand": ["easy", "hard"], "paths": [[["a"]], [["b"]]], "rate_target": [1e-3, 0.5]}
+    )
+    with pytest.raises(RepeaterInfeasible) as err:
+        solve_spacing(links, demands, PAR)
+    assert err.value.conflicts == ["hard"]
+    assert isinstance(err.value, RuntimeError)
+
+
+def test_joint_conflict_is_minimal():
+    # 'short' rides link a alone and is best served by exactly 3 repeaters on a;
+    # 'long' rides a + b and needs another count on a (q = 0.5 penalises hops).
+    par = ChainParameters(alpha_db_per_km=0.2, q=0.5, memory=1.0)
+    links = pd.DataFrame(
+        {
+            "link": ["a", "b"],
+            "length_km": [80.0, 20.0],
+            "max_repeaters": [3, 3],
+            "cost_per_repeater": [1.0, 1.0],
+        }
+    )
+    paths = {"short": [["a"]], "long": [["a", "b"]], "other": [["b"]]}
+    designs = list(enumerate_designs(links, paths, par))
+    r_short = {reps["a"]: met["short"][0] for reps, _c, _cost, met in designs}
+    n_short = max(r_short, key=r_short.get)
+    target = {"short": r_short[n_short] * 0.99, "other": 1e-6}
+    best_long_fixed = max(met["long"][0] for reps, *_x, met in designs if reps["a"] == n_short)
+    target["long"] = best_long_fixed * 1.01
+    alone = {d: any(met[d][0] >= target[d] for *_x, met in designs) for d in paths}
+    assert all(alone.values())
+    joint = any(all(met[d][0] >= target[d] for d in paths) for *_x, met in designs)
+    assert not joint
+    with pytest.raises(RepeaterInfeasible) as err:
+        solve_spacing(links, demands_table(paths, rate_target=target), par)
+    assert sorted(err.value.conflicts) == ["long", "short"]
+
+
+# ---------------------------------------------------------------------------
+# Bad input
+# ---------------------------------------------------------------------------
+
+
+def test_bad_input_names_rows():
+    links = pd.DataFrame({"link": ["a", "b"], "length_km": [-5.0, 10.0], "max_repeaters": [1, 1.5]})
+    demands = pd.DataFrame({"demand": ["d"], "paths": [[["a", "zz"]]], "rate_target": [0.1]})
+    with pytest.raises(RepeaterInputError) as err:
+        solve_spacing(links, demands, PAR)
+    msg = str(err.value)
+    assert "row 0" in msg and "length_km" in msg
+    assert "row 1" in msg and "max_repeaters" in msg
+    assert "'zz'" in msg
+    with pytest.raises(RepeaterInputError, match="rate_target"):
+        solve_spacing(
+            links.assign(length_km=[5.0, 5.0], max_repeaters=[1, 1]),
+            demands.drop(columns="rate_target").assign(paths=[[["a"]]]),
+            PAR,
+        )
+    with pytest.raises(RepeaterInputError, match="q="):
+        ChainParameters(q=1.5)
+
+
+# ---------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------
+
+
+def test_candidate_link_paths_against_networkx():
+    g = nx.waxman_graph(15, beta=0.6, alpha=0.4, seed=3)
+    g = g.subgraph(max(nx.connected_components(g), key=len)).copy()
+    rows = [
+        {
+            "link": f"e{i}",
+            "u": a,
+            "v": b,
+            "length_km": 100 * math.dist(g.nodes[a]["pos"], g.nodes[b]["pos"]),
+        }
+        for i, (a, b) in enumerate(g.edges)
+    ]
+    edges = pd.DataFrame(rows)
+    nodes = sorted(g.nodes)
+    s, t = nodes[0], nodes[-1]
+    paths = candidate_link_paths(edges, s, t, k=3)
+    lengths = dict(zip(edges["link"], edges["length_km"], strict=True))
+    got = [sum(lengths[lid] for lid in p) for p in paths]
+    for a, b in g.edges:
+        g[a][b]["w"] = 100 * math.dist(g.nodes[a]["pos"], g.nodes[b]["pos"])
+    expected = [
+        nx.path_weight(g, p, "w")
+        for p in itertools.islice(nx.shortest_simple_paths(g, s, t, weight="w"), 3)
+    ]
+    assert got == pytest.approx(expected)
+    assert got == sorted(got)
