@@ -926,8 +926,9 @@ def _from_nx(
         if graph.is_multigraph()
         else ((u, v, 0, d) for u, v, d in graph.edges(data=True))
     )
-    for u, v, _key, attrs in edges:
-        where = f"edge {u}–{v}"
+    for u, v, key, attrs in edges:
+        parallel = graph.is_multigraph() and graph.number_of_edges(u, v) > 1
+        where = f"edge {u}–{v}" + (f" (parallel edge {key})" if parallel else "")
         if u == v:
             problems.add(f"{src}, {where}", f"edge is a self-loop on node {u}", "remove the edge")
             continue
@@ -1135,7 +1136,6 @@ def _read_gis(
                     f"geometry type {geom.geom_type} is not supported",
                     "use Point features for sites and LineString features for links",
                 )
-    problems.raise_if_any(InputFormatError)
     sites: list[_RawSite] = []
     for where, props, pt in point_rows:
         keys = list(props)

@@ -454,7 +454,7 @@ def _delaunay_pairs(lat: np.ndarray, lon: np.ndarray) -> list[tuple[int, int]]:
         pts = np.column_stack([lon, lat])
     try:
         # "QJ" joggles the input so duplicate and collinear points still get triangulated
-        tri = Delaunay(pts, qhull_options="QJ Qbb Qc Qz")
+        tri = Delaunay(pts, qhull_options="QJ")
     except (QhullError, ValueError):
         order = np.lexsort((pts[:, 1], pts[:, 0]))
         return sorted(
