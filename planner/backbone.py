@@ -1,0 +1,130 @@
+"""The backbone between clusters: its nodes, links, fibre routes and demands.
+
+Backbone nodes are the cluster masters and the standalone sites (sites that
+no cluster can serve). Two backbone nodes are linked when the network has a
+fibre link between their clusters (the input graph contracted onto clusters);
+the link's length is the shortest fibre route between the two backbone sites
+and its ``route`` lists the sites along it (for maps and for trusted-relay
+routing). Demands are pairs of backbone nodes, each routed on the shortest
+backbone path.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass
+
+import networkx as nx
+import pandas as pd
+
+from planner.errors import ValidationError
+from planner.network import Network
+from planner.scenario import Scenario
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """Backbone nodes, links and demands as tables.
+
+    ``nodes``: index backbone node id (a site id), column ``cluster`` (same id).
+    ``links``: ``link_id, u, v, length_km, route`` (";"-joined site ids).
+    ``demands``: ``demand_id, source, target, path`` (";"-joined backbone
+    nodes), ``links`` (";"-joined link ids), ``length_km``.
+    """
+
+    nodes: list[str]
+    links: pd.DataFrame
+    demands: pd.DataFrame
+
+    def graph(self) -> nx.Graph:
+        g = nx.Graph()
+        g.add_nodes_from(self.nodes)
+        for row in self.links.itertuples(index=False):
+            g.add_edge(row.u, row.v, length_km=float(row.length_km), link_id=row.link_id)
+        return g
+
+
+def cluster_of(assignment: pd.DataFrame, standalone: list[str]) -> dict[str, str]:
+    """Map every site to its backbone node (its master, or itself when standalone/master)."""
+    out = {str(r.site): str(r.master) for r in assignment.itertuples(index=False)}
+    for s in standalone:
+        out[s] = s
+    return out
+
+
+def build_backbone(network: Network, site_to_node: dict[str, str], scenario: Scenario) -> Backbone:
+    """Contract the network onto backbone nodes and route the demands.
+
+    Guarantees: the backbone graph is connected whenever the network graph is;
+    every link length is the shortest fibre distance between its two backbone
+    sites; demand paths minimise total backbone length.
+    """
+    g = network.graph()
+    nodes = sorted(set(site_to_node.values()))
+    if len(nodes) < 2:
+        return Backbone(nodes=nodes, links=_empty_links(), demands=_empty_demands())
+    adjacent: set[tuple[str, str]] = set()
+    for a, b in g.edges():
+        na, nb = site_to_node.get(str(a)), site_to_node.get(str(b))
+        if na is None or nb is None or na == nb:
+            continue
+        adjacent.add((min(na, nb), max(na, nb)))
+    rows = []
+    for u, v in sorted(adjacent):
+        try:
+            length, route = nx.single_source_dijkstra(g, u, v, weight="length_km")
+        except nx.NetworkXNoPath:
+            continue
+        rows.append({"link_id": f"{u}--{v}", "u": u, "v": v, "length_km": float(length), "route": ";".join(map(str, route))})
+    links = pd.DataFrame(rows, columns=["link_id", "u", "v", "length_km", "route"])
+    bb = nx.Graph()
+    bb.add_nodes_from(nodes)
+    for r in links.itertuples(index=False):
+        bb.add_edge(r.u, r.v, length_km=r.length_km, link_id=r.link_id)
+    demands = route_demands(bb, _demand_pairs(nodes, site_to_node, scenario))
+    logger.info("backbone: %d nodes, %d links, %d demands", len(nodes), len(links), len(demands))
+    return Backbone(nodes=nodes, links=links, demands=demands)
+
+
+def _demand_pairs(nodes: list[str], site_to_node: dict[str, str], scenario: Scenario) -> list[tuple[str, str]]:
+    if scenario.demands.mode == "all_clusters":
+        return list(itertools.combinations(nodes, 2))
+    pairs: list[tuple[str, str]] = []
+    problems = []
+    for i, (a, b) in enumerate(scenario.demands.pairs):
+        na, nb = site_to_node.get(a), site_to_node.get(b)
+        if na is None or nb is None:
+            missing = a if na is None else b
+            problems.append(f"demands.pairs[{i}]: site '{missing}' is not in the network")
+            continue
+        if na != nb:
+            pairs.append((min(na, nb), max(na, nb)))
+    if problems:
+        raise ValidationError("; ".join(problems) + " (fix: use site ids from the network file)", source="scenario")
+    return sorted(set(pairs))
+
+
+def route_demands(bb: nx.Graph, pairs: list[tuple[str, str]]) -> pd.DataFrame:
+    """Shortest backbone path (by length) of each pair; pairs without a path are dropped with a log line."""
+    rows = []
+    for s, t in pairs:
+        try:
+            length, path = nx.single_source_dijkstra(bb, s, t, weight="length_km")
+        except nx.NetworkXNoPath:
+            logger.warning("no backbone path between %s and %s", s, t)
+            continue
+        link_ids = [bb.edges[a, b]["link_id"] for a, b in itertools.pairwise(path)]
+        rows.append({"demand_id": f"{s}~{t}", "source": s, "target": t, "path": ";".join(path),
+                     "links": ";".join(link_ids), "length_km": float(length)})
+    return pd.DataFrame(rows, columns=["demand_id", "source", "target", "path", "links", "length_km"])
+
+
+def _empty_links() -> pd.DataFrame:
+    return pd.DataFrame(columns=["link_id", "u", "v", "length_km", "route"])
+
+
+def _empty_demands() -> pd.DataFrame:
+    return pd.DataFrame(columns=["demand_id", "source", "target", "path", "links", "length_km"])

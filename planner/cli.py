@@ -1,0 +1,375 @@
+"""Command-line interface: ``qkdplan plan | simulate | compare | reproduce | sweep | bench | doctor``.
+
+This is the top of the dependency graph (nothing imports it). It is the only
+place that configures logging, prints, and shows progress. Every domain error
+becomes one clear message and exit code 2; Ctrl-C or SIGTERM becomes a clear
+message and exit code 130, with no half-written output folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from planner import __version__
+from planner.errors import InfeasibleDesignError, QkdplanError
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+console = Console(stderr=False, highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="qkdplan",
+        description="Plan quantum-key-distribution networks: access clusters, repeater backbones and trusted relays.",
+    )
+    p.add_argument("--version", action="version", version=f"qkdplan {__version__}")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    plan = sub.add_parser("plan", help="plan a network and write a design report")
+    plan.add_argument("network", nargs="?", help="sites/network file (CSV, GeoJSON, GPKG, SHP, GraphML, GML, "
+                      "SNDlib, QMAN JSON); default: the bundled SURFnet topology")
+    plan.add_argument("--scenario", "-s", help="scenario TOML file (default: bundled default scenario)")
+    plan.add_argument("--out", "-o", default="qkdplan-run", help="output folder (default: qkdplan-run)")
+    plan.add_argument("--seed", type=int, default=0, help="random seed recorded in the outputs (default 0)")
+    plan.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                      help="override a scenario setting, e.g. --set access.capacity=6 (repeatable)")
+    plan.add_argument("--alternatives", metavar="FILE",
+                      help="TOML file with [[alternative]] entries of overrides; plans each and compares them")
+    plan.add_argument("--simulate", action="store_true", help="also verify the design by simulation")
+
+    sim = sub.add_parser("simulate", help="verify a planned design by simulation")
+    sim.add_argument("run_dir", help="folder written by 'qkdplan plan'")
+    sim.add_argument("--requests", type=int, default=200, help="key requests per pair (default 200)")
+    sim.add_argument("--duration", type=float, default=None, help="simulated seconds of traffic (overrides --requests)")
+    sim.add_argument("--seed", type=int, default=0)
+
+    cmp_ = sub.add_parser("compare", help="compare planned designs side by side")
+    cmp_.add_argument("run_dirs", nargs="+", help="folders written by 'qkdplan plan'")
+    cmp_.add_argument("--out", "-o", default="qkdplan-compare", help="output folder (default: qkdplan-compare)")
+
+    rep = sub.add_parser("reproduce", help="reproduce the figures of the papers")
+    rep.add_argument("paper", choices=["cluster", "smr"], help="which paper")
+    rep.add_argument("--out", "-o", default=None, help="output folder (default: reproduce-<paper>)")
+    rep.add_argument("--seed", type=int, default=0)
+    rep.add_argument("--quick", action="store_true", help="fewer samples (seconds instead of a minute)")
+    rep.add_argument("--runs", type=int, default=None, help="(smr) runs per point; default 1000, 50 with --quick")
+    rep.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+
+    sw = sub.add_parser("sweep", help="run a parameter sweep (Dask)")
+    sw.add_argument("spec", help="sweep specification TOML")
+    sw.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786 "
+                    "(default: a LocalCluster on this machine)")
+    sw.add_argument("--workers", type=int, default=None, help="local workers (default: all cores)")
+    sw.add_argument("--out", "-o", default="qkdplan-sweep", help="output folder (default: qkdplan-sweep)")
+
+    bench = sub.add_parser("bench", help="run the size-swept benchmarks and write benchmarks/results.md")
+    bench.add_argument("--quick", action="store_true", help="smallest sizes only")
+    bench.add_argument("--out", "-o", default=None, help="output folder (default: benchmarks/)")
+
+    sub.add_parser("doctor", help="report versions, the solver found and where bundled data lives")
+    return p
+
+
+def _configure_logging(verbosity: int) -> None:
+    from rich.logging import RichHandler
+
+    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(message)s", handlers=[RichHandler(console=err_console, show_path=False)],
+                        force=True)
+    logging.getLogger("pyomo").setLevel(logging.ERROR)
+    logging.getLogger("distributed").setLevel(logging.WARNING if verbosity else logging.ERROR)
+
+
+def _parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    import tomllib
+
+    from planner.errors import ValidationError
+
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ValidationError(f"--set {item!r}: expected KEY=VALUE, e.g. access.capacity=6", source="command line")
+        key, raw = item.split("=", 1)
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw  # a bare word is a string
+        out[key.strip()] = value
+    return out
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from planner.atomic import atomic_output_dir
+    from planner.bundled import DEFAULT_SCENARIO, bundled_path
+    from planner.io import read_network
+    from planner.outputs import write_design_files
+    from planner.pipeline import plan
+    from planner.scenario import load_scenario
+    from reports.html import render_report
+
+    network_path = Path(args.network) if args.network else bundled_path("topology-zoo/Surfnet.graphml")
+    scenario_path = Path(args.scenario) if args.scenario else bundled_path(DEFAULT_SCENARIO)
+    scenario = load_scenario(scenario_path)
+    if args.set:
+        scenario = scenario.with_overrides(_parse_overrides(args.set), source="--set")
+    if args.alternatives:
+        return _plan_alternatives(args, network_path, scenario)
+    out = Path(args.out)
+    t0 = time.perf_counter()
+    with console.status("[bold]reading network[/]") as status:
+        network = read_network(network_path, route_factor=scenario.network.route_factor,
+                               drop_external=scenario.network.drop_external)
+        console.print(f"read {network.name}: {len(network.sites)} sites, {len(network.links)} links "
+                      f"({network_path.name})")
+
+        def progress(stage: str) -> None:
+            status.update(f"[bold]{stage}[/]")
+            console.print(f"  - {stage}")
+
+        design = plan(network, scenario, seed=args.seed, progress=progress)
+        status.update("[bold]writing outputs[/]")
+        with atomic_output_dir(out) as tmp:
+            write_design_files(design, tmp)
+            sim = None
+            if args.simulate:
+                status.update("[bold]simulating[/]")
+                sim = _run_simulation(design, tmp, requests=200, duration_s=None, seed=args.seed)
+            render_report(design, tmp / "report.html", simulation=sim)
+    _print_summary(design, out, time.perf_counter() - t0)
+    return EXIT_OK
+
+
+def _run_simulation(design: Any, folder: Path, *, requests: int, duration_s: float | None, seed: int) -> dict[str, Any]:
+    from planner.simulate.network import simulate_design, write_simulation_files
+
+    sim = simulate_design(design, requests=requests, duration_s=duration_s, seed=seed)
+    write_simulation_files(sim, folder)
+    return sim
+
+
+def _plan_alternatives(args: argparse.Namespace, network_path: Path, scenario: Any) -> int:
+    import tomllib
+
+    from planner.atomic import atomic_output_dir
+    from planner.errors import InputFormatError, ValidationError
+    from planner.io import read_network
+    from planner.outputs import write_design_files
+    from planner.pipeline import plan
+    from reports.compare import write_comparison
+    from reports.html import render_report
+
+    alt_path = Path(args.alternatives)
+    if not alt_path.is_file():
+        raise InputFormatError(f"alternatives file not found: {alt_path}", source=str(alt_path))
+    try:
+        spec = tomllib.loads(alt_path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputFormatError(f"{alt_path}: not valid TOML ({exc})", source=str(alt_path)) from None
+    alts = spec.get("alternative")
+    if not isinstance(alts, list) or not alts:
+        raise ValidationError(f"{alt_path}: needs one or more [[alternative]] tables with a 'name' and overrides",
+                              source=str(alt_path))
+    variants = []
+    for i, alt in enumerate(alts):
+        if not isinstance(alt, dict) or not isinstance(alt.get("name"), str):
+            raise ValidationError(f"{alt_path}: alternative[{i}] needs a string 'name'", source=str(alt_path))
+        overrides = {k: v for k, v in _flatten(alt).items() if k != "name"}
+        variants.append((alt["name"], scenario.with_overrides(overrides, source=f"{alt_path}: alternative[{i}]")))
+    network = read_network(network_path, route_factor=scenario.network.route_factor,
+                           drop_external=scenario.network.drop_external)
+    out = Path(args.out)
+    with atomic_output_dir(out) as tmp:
+        run_dirs = []
+        for name, sc in variants:
+            console.print(f"planning alternative [bold]{name}[/]")
+            design = plan(network, sc, seed=args.seed)
+            d = tmp / name
+            d.mkdir()
+            write_design_files(design, d)
+            render_report(design, d / "report.html")
+            run_dirs.append(d)
+        write_comparison(run_dirs, tmp / "comparison")
+    console.print(f"wrote {len(variants)} alternatives and comparison to {out}/comparison/comparison.html")
+    return EXIT_OK
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _print_summary(design: Any, out: Path, elapsed_s: float) -> None:
+    m = design.metrics
+    t = Table(title=f"qkdplan design: {design.network_name}", show_header=False)
+    rows = [
+        ("sites / clusters / standalone", f"{m.get('n_sites')} / {m.get('n_clusters')} / {m.get('n_standalone')}"),
+        ("keys per attempt (Eq. 6, all clusters)", f"{m.get('total_keys_per_attempt', 0):.4g}"),
+        ("backbone links / km", f"{m.get('n_backbone_links')} / {m.get('backbone_km', 0):.1f}"),
+        ("repeaters", str(m.get("n_repeaters"))),
+        ("trusted relays", str(m.get("n_trusted"))),
+        ("min demand rate (pairs/attempt)", _g(m.get("min_demand_rate"))),
+        ("min security (SMR)", _g(m.get("min_security"))),
+    ]
+    for stage, s in design.solves.items():
+        secs = design.timing.get(f"{stage}.solve_time_s")
+        rows.append((f"solver: {stage}", f"{s.get('status')}, gap {_g(s.get('gap'))}, {_g(secs)} s"))
+    for k, v in rows:
+        t.add_row(k, v)
+    console.print(t)
+    console.print(f"wrote [bold]{out}/report.html[/], design.json, design.gpkg and CSV tables in {elapsed_s:.1f} s")
+
+
+def _g(x: Any) -> str:
+    return "-" if x is None else f"{x:.4g}" if isinstance(x, float) else str(x)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    import shutil
+
+    from planner.atomic import atomic_output_dir
+    from planner.design import Design
+    from reports.html import render_report
+
+    run = Path(args.run_dir)
+    design = Design.read(run)
+    with console.status("[bold]simulating key traffic[/]"), atomic_output_dir(run) as tmp:
+        for f in run.iterdir():
+            if f.is_file():
+                shutil.copy2(f, tmp / f.name)
+        sim = _run_simulation(design, tmp, requests=args.requests, duration_s=args.duration, seed=args.seed)
+        render_report(design, tmp / "report.html", simulation=sim)
+    n_flag = sum(1 for p in sim["pairs"] if p.get("flagged"))
+    console.print(f"simulated {len(sim['pairs'])} pairs; {n_flag} differ from the prediction beyond tolerance; "
+                  f"wrote {run}/simulation.json and updated report.html")
+    return EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from planner.atomic import atomic_output_dir
+    from reports.compare import write_comparison
+
+    out = Path(args.out)
+    with atomic_output_dir(out) as tmp:
+        table = write_comparison([Path(r) for r in args.run_dirs], tmp)
+    console.print(table.to_string(index=False))
+    console.print(f"wrote {out}/comparison.html and comparison.csv")
+    return EXIT_OK
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from planner.atomic import atomic_output_dir
+
+    out = Path(args.out or f"reproduce-{args.paper}")
+    with console.status(f"[bold]reproducing the {args.paper} paper[/]"), atomic_output_dir(out) as tmp:
+        if args.paper == "cluster":
+            from reports.reproduce_cluster import reproduce_cluster
+
+            files = reproduce_cluster(tmp, seed=args.seed, quick=args.quick)
+        else:
+            from reports.reproduce_smr import reproduce_smr
+
+            runs = args.runs or (50 if args.quick else 1000)
+            files = reproduce_smr(tmp, runs=runs, seed=args.seed, quick=args.quick, workers=args.workers)
+    console.print(f"wrote {len(files)} files to {out}/ (see {out}/README.md)")
+    return EXIT_OK
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from planner.sweep import run_sweep
+
+    result = run_sweep(Path(args.spec), out_dir=Path(args.out), scheduler_address=args.scheduler,
+                       workers=args.workers, console=console)
+    console.print(result.summary())
+    return EXIT_OK if result.n_failed == 0 else EXIT_USAGE
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from planner.benchrunner import run_benchmarks
+
+    path = run_benchmarks(quick=args.quick, out_dir=Path(args.out) if args.out else None, console=console)
+    console.print(f"wrote {path}")
+    return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    from planner.bundled import bundled_networks, datasets_dir
+    from solvers.base import solver_available
+
+    t = Table(title="qkdplan doctor", show_header=False)
+    t.add_row("qkdplan", __version__)
+    t.add_row("python", f"{platform.python_version()} ({sys.executable})")
+    for pkg in ("pyomo", "highspy", "networkx", "numpy", "scipy", "pandas", "geopandas", "pyogrio", "shapely",
+                "pyproj", "matplotlib", "dask", "distributed", "rich", "jinja2"):
+        try:
+            t.add_row(pkg, version(pkg))
+        except PackageNotFoundError:
+            t.add_row(pkg, "[red]not installed[/]")
+    t.add_row("MILP solver", "HiGHS available" if solver_available("highs") else "[red]HiGHS not available[/]")
+    t.add_row("bundled data", str(datasets_dir()))
+    t.add_row("bundled networks", ", ".join(p.name for p in bundled_networks()))
+    console.print(t)
+    return EXIT_OK if solver_available("highs") else EXIT_USAGE
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "plan": cmd_plan,
+    "simulate": cmd_simulate,
+    "compare": cmd_compare,
+    "reproduce": cmd_reproduce,
+    "sweep": cmd_sweep,
+    "bench": cmd_bench,
+    "doctor": cmd_doctor,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``qkdplan`` command; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    _configure_logging(args.verbose)
+    try:
+        return COMMANDS[args.command](args)
+    except InfeasibleDesignError as exc:
+        err_console.print(f"[bold red]infeasible design:[/] {_escape(str(exc))}")
+        return EXIT_USAGE
+    except QkdplanError as exc:
+        err_console.print(f"[bold red]error:[/] {_escape(str(exc))}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        err_console.print("[bold yellow]interrupted:[/] no output was written (any previous output is unchanged)")
+        return EXIT_INTERRUPTED
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
