@@ -127,7 +127,7 @@ def assemble_design(
     baselines: dict[str, dict[str, Any]] = {}
     timing: dict[str, float] = {}
     extra_metrics: dict[str, Any] = {}
-    for name, st in [("access", access), *stages.items()]:
+    for _stage, st in [("access", access), *stages.items()]:
         all_notes.extend(n for n in st.notes if n not in all_notes)
         solves.update(st.solves)
         baselines.update(st.baselines)

@@ -164,12 +164,13 @@ def _run_simulation(design: Any, folder: Path, *, requests: int, duration_s: flo
 def _plan_alternatives(args: argparse.Namespace, network_path: Path, scenario: Any) -> int:
     import tomllib
 
+    from reports.compare import write_comparison
+
     from planner.atomic import atomic_output_dir
     from planner.errors import InputFormatError, ValidationError
     from planner.io import read_network
     from planner.outputs import write_design_files
     from planner.pipeline import plan
-    from reports.compare import write_comparison
     from reports.html import render_report
 
     alt_path = Path(args.alternatives)
@@ -264,8 +265,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from planner.atomic import atomic_output_dir
     from reports.compare import write_comparison
+
+    from planner.atomic import atomic_output_dir
 
     out = Path(args.out)
     with atomic_output_dir(out) as tmp:

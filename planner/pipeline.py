@@ -99,7 +99,13 @@ def prepare_network(network: Network, scenario: Scenario) -> tuple[Network, list
 # ---------------------------------------------------------------- stage 2
 def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple[StageResult, AccessTables]:
     """Cluster assignment and master placement; returns tables ``assignment`` and ``clusters``."""
-    from solvers.clustering import ClusteringData, ClusteringInfeasible, ClusteringInputError, ClusteringOptions, solve_clustering
+    from solvers.clustering import (
+        ClusteringData,
+        ClusteringInfeasible,
+        ClusteringInputError,
+        ClusteringOptions,
+        solve_clustering,
+    )
     from solvers.heuristics import solve_clustering_heuristic
 
     acc, mem = scenario.access, scenario.memory
@@ -164,7 +170,12 @@ def _names(network: Network, ids: list[str]) -> list[str]:
 # ---------------------------------------------------------------- stage 4
 def plan_repeaters(backbone: Backbone, scenario: Scenario, *, seed: int = 0) -> StageResult:
     """Repeaters per backbone link against the Eq. 9 rate target (or max-min rate under a budget)."""
-    from solvers.repeaters import ChainParameters, RepeaterInfeasible, RepeaterInputError, solve_spacing
+    from solvers.repeaters import (
+        ChainParameters,
+        RepeaterInfeasible,
+        RepeaterInputError,
+        solve_spacing,
+    )
 
     out = StageResult()
     bbs, ph = scenario.backbone, scenario.physics

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from collections.abc import Sequence
 
 import matplotlib
@@ -39,7 +40,8 @@ def to_svg(fig: plt.Figure) -> str:
     plt.close(fig)
     text = buf.getvalue()
     start = text.find("<svg")
-    return text[start:] if start >= 0 else text
+    text = text[start:] if start >= 0 else text
+    return re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.S)
 
 
 def _site_xy(design: Design) -> dict[str, tuple[float, float]]:
