@@ -41,6 +41,7 @@ import math
 import os
 import re
 import tempfile
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -56,7 +57,7 @@ from shapely.geometry import LineString, MultiLineString, MultiPoint, Point
 from shapely.geometry.base import BaseGeometry
 
 from planner import geo
-from planner.errors import InputFormatError, ProblemCollector, ValidationError
+from planner.errors import InputFormatError, Problem, ProblemCollector, ValidationError
 from planner.network import (
     CRS_WGS84,
     DEFAULT_ROUTE_FACTOR,
@@ -243,6 +244,24 @@ def _sniff_json(file: Path) -> str:
         " (fix: give one of these two structures)",
         source=str(file),
     )
+
+
+MAX_REPORTED_PROBLEMS = 50
+"""At most this many problems are listed in one error; the rest are counted."""
+
+
+def _raise_if_any(problems: ProblemCollector, exc_type: type[ValidationError]) -> None:
+    """Raise every collected problem at once (the first MAX_REPORTED_PROBLEMS listed, the rest counted)."""
+    if not problems:
+        return
+    listed = problems.problems[:MAX_REPORTED_PROBLEMS]
+    rest = len(problems.problems) - len(listed)
+    if rest:
+        listed = [
+            *listed,
+            Problem(problems.source, f"... and {rest} more problem(s) of the kinds above"),
+        ]
+    raise exc_type(listed, source=problems.source)
 
 
 # --------------------------------------------------------------------------- text helpers
@@ -458,7 +477,7 @@ def _assemble(
                 }
             )
     if problems:
-        problems.raise_if_any(ValidationError)
+        _raise_if_any(problems, ValidationError)
 
     frame = pd.DataFrame(rows).set_index("site_id")
     sites = make_sites(frame)
@@ -600,7 +619,7 @@ def _read_csv(
                 f"no coordinate columns (found {cols})",
                 "add 'lat' and 'lon' columns in decimal degrees (EPSG:4326), or 'x'/'y' with crs=",
             )
-    problems.raise_if_any(InputFormatError)
+    _raise_if_any(problems, InputFormatError)
     used = {c for c in (id_col, name_col, lat_col, lon_col, kind_col, demand_col) if c}
     if use_xy:
         used |= {x_col, y_col}  # type: ignore[arg-type]
@@ -635,7 +654,7 @@ def _read_csv(
                 extra=extra,
             )
         )
-    problems.raise_if_any(InputFormatError)
+    _raise_if_any(problems, InputFormatError)
     if not sites:
         raise InputFormatError(
             "has a header but no data rows (fix: add one row per site)", source=src
@@ -690,7 +709,7 @@ def _read_qman(
         problems.add(f"{src}: nodes", "'nodes' is not a list", "give 'nodes' as a list of objects")
     if not isinstance(links, list):
         problems.add(f"{src}: links", "'links' is not a list", "give 'links' as a list of objects")
-    problems.raise_if_any(InputFormatError)
+    _raise_if_any(problems, InputFormatError)
     sites: list[_RawSite] = []
     for i, node in enumerate(nodes):  # type: ignore[arg-type]
         where = f"nodes[{i}]"
@@ -762,7 +781,7 @@ def _read_qman(
                 extra=extra,
             )
         )
-    problems.raise_if_any(InputFormatError)
+    _raise_if_any(problems, InputFormatError)
     return sites, raw_links, {}
 
 
@@ -772,7 +791,7 @@ def _read_graphml(
 ) -> tuple[list[_RawSite], list[_RawLink], dict[str, Any]]:
     src = str(file)
     try:
-        graph = nx.read_graphml(file, force_multigraph=True)
+        graph = _logging_warnings(src, nx.read_graphml, file, force_multigraph=True)
     except Exception as exc:  # noqa: BLE001 - any parser failure becomes one domain error
         raise InputFormatError(
             f"malformed GraphML: {_short(exc)} (fix: repair the XML / GraphML structure)",
@@ -787,7 +806,7 @@ def _read_gml(
     src = str(file)
     text = _read_text(file)
     try:
-        graph = _parse_gml(text)
+        graph = _logging_warnings(src, _parse_gml, text)
     except Exception as exc:  # noqa: BLE001 - any parser failure becomes one domain error
         raise InputFormatError(
             f"malformed GML: {_short(exc)} (fix: repair the GML syntax: graph [ node [ id .. ] edge [ source .. target .. ] ])",
@@ -945,7 +964,7 @@ def _from_nx(
         )
     if n_dangling:
         log.info("%s: %d edge(s) to dropped nodes skipped", src, n_dangling)
-    problems.raise_if_any(ValidationError)
+    _raise_if_any(problems, ValidationError)
     meta_name = graph.graph.get("Network") or graph.graph.get("label") or graph.graph.get("name")
     return sites, links, {"name": str(meta_name).strip() if meta_name else None}
 
@@ -1008,7 +1027,7 @@ def _read_sndlib(
             "no NODES section",
             "add 'NODES (' ... ')' with one '<id> ( <lon> <lat> )' per line",
         )
-    problems.raise_if_any(InputFormatError)
+    _raise_if_any(problems, InputFormatError)
     meta_name = None
     for _, line in sections.get("META", []):
         m = re.match(r"^name\s*=\s*(.+)$", line)
@@ -1051,7 +1070,7 @@ def _read_sndlib(
         )
     if "DEMANDS" in sections:
         log.info("%s: DEMANDS section ignored (site demand weights default to 1)", src)
-    problems.raise_if_any(InputFormatError)
+    _raise_if_any(problems, InputFormatError)
     return sites, links, {"name": meta_name}
 
 
@@ -1063,7 +1082,7 @@ def _read_gis(
 
     src = str(file)
     try:
-        layer_info = pyogrio.list_layers(file)
+        layer_info = _logging_warnings(src, pyogrio.list_layers, file)
     except Exception as exc:  # noqa: BLE001 - any driver failure becomes one domain error
         raise InputFormatError(
             f"cannot open as a GIS file: {_short(exc)} (fix: check the file is valid GeoJSON/GeoPackage/Shapefile)",
@@ -1081,7 +1100,9 @@ def _read_gis(
         prefix = f"layer {layer!r}, " if len(layer_names) > 1 else ""
         try:
             frame = (
-                gpd.read_file(file, layer=layer) if len(layer_names) > 1 else gpd.read_file(file)
+                _logging_warnings(src, gpd.read_file, file, layer=layer)
+                if len(layer_names) > 1
+                else _logging_warnings(src, gpd.read_file, file)
             )
         except Exception as exc:  # noqa: BLE001 - any driver failure becomes one domain error
             raise InputFormatError(
@@ -1102,7 +1123,7 @@ def _read_gis(
         if not frame.crs.equals(pyproj.CRS(CRS_WGS84)):
             try:
                 with np.errstate(all="ignore"):
-                    frame = frame.to_crs(CRS_WGS84)
+                    frame = _logging_warnings(src, frame.to_crs, CRS_WGS84)
             except Exception as exc:  # noqa: BLE001
                 raise InputFormatError(
                     f"{prefix}cannot transform from {frame.crs} to EPSG:4326: {_short(exc)}",
@@ -1203,8 +1224,18 @@ def _read_gis(
                     extra={k: val for k, val in props.items() if k not in used and k != "link_id"},
                 )
             )
-    problems.raise_if_any(InputFormatError)
+    _raise_if_any(problems, InputFormatError)
     return sites, links, {}
+
+
+def _logging_warnings(src: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call a third-party reader; its Python warnings are logged, never raised or shown."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = func(*args, **kwargs)
+    for w in caught:
+        log.warning("%s: %s", src, w.message)
+    return result
 
 
 def _id_text(value: Any) -> str:
