@@ -638,7 +638,17 @@ def _read_csv(
         sid = rec[id_col] if id_col else rec[name_col]  # type: ignore[index]
         nm = rec[name_col] if name_col else sid
         if use_xy:
-            lat, lon = _xy_to_latlon(rec[x_col], rec[y_col], transformer)  # type: ignore[index]
+            latlon = _xy_to_latlon(
+                rec[x_col],  # type: ignore[index]
+                rec[y_col],  # type: ignore[index]
+                transformer,  # type: ignore[arg-type]
+                problems,
+                f"{src}, {where}",
+                str(crs),
+            )
+            if latlon is None:
+                continue
+            lat, lon = latlon
         else:
             lat, lon = rec[lat_col], rec[lon_col]  # type: ignore[index]
         extra = {c: rec[c] for c in cols if c not in used}
@@ -673,22 +683,37 @@ def _transformer(crs: str, src: str) -> pyproj.Transformer:
         ) from None
 
 
-def _xy_to_latlon(x: Any, y: Any, transformer: pyproj.Transformer | None) -> tuple[Any, Any]:
-    """Transform numeric x/y to lat/lon; non-numeric values pass through so validation names them."""
-    xf, yf = _to_float(x), _to_float(y)
-    if (
-        transformer is None
-        or xf is None
-        or yf is None
-        or not (math.isfinite(xf) and math.isfinite(yf))
-    ):
-        return (y if yf is None or not math.isfinite(yf) else "not transformed"), (
-            x if xf is None or not math.isfinite(xf) else "not transformed"
+def _xy_to_latlon(
+    x: Any,
+    y: Any,
+    transformer: pyproj.Transformer,
+    problems: ProblemCollector,
+    where: str,
+    crs: str,
+) -> tuple[float, float] | None:
+    """Transform one x/y pair to (lat, lon); records a problem naming the x/y column and returns None."""
+    ok = True
+    for column, value in (("x", x), ("y", y)):
+        num = _to_float(value)
+        if num is None or not math.isfinite(num):
+            problems.add(
+                where,
+                f"{column} {value!r} is not a finite number",
+                f"give {column} in the units of {crs}",
+            )
+            ok = False
+    if not ok:
+        return None
+    with np.errstate(all="ignore"):
+        lon, lat = transformer.transform(_to_float(x), _to_float(y))
+    if not (math.isfinite(lat) and math.isfinite(lon)) or abs(lat) > 90 or abs(lon) > 180:
+        problems.add(
+            where,
+            f"x/y ({x}, {y}) lies outside the area where {crs} is defined",
+            "check the x/y values and that crs= names their CRS",
         )
-    lon, lat = transformer.transform(xf, yf)
-    if not (math.isfinite(lat) and math.isfinite(lon)):
-        return f"{y} (outside the CRS area)", f"{x} (outside the CRS area)"
-    return lat, lon
+        return None
+    return float(lat), float(lon)
 
 
 # --------------------------------------------------------------------------- QMAN JSON
@@ -929,9 +954,8 @@ def _from_nx(
                 kind=kind,
                 demand=attrs.get("demand"),
                 extra={
-                    ("source_node_id" if a == "id" else a): val
-                    for a, val in attrs.items()
-                    if a not in skip - {"id"}
+                    **{a: val for a, val in attrs.items() if a not in skip},
+                    "source_node_id": str(node),
                 },
             )
         )

@@ -181,13 +181,40 @@ class Network:
         lat, lon = geo.mean_point(self.sites["lat"].to_numpy(), self.sites["lon"].to_numpy())
         return geo.utm_crs(lat, lon)
 
-    def geodesic_km(self) -> pd.DataFrame:
-        """Pairwise great-circle distance (km, haversine, R = 6371 km); index/columns site_id."""
+    def geodesic_km(self, sources: list[str] | None = None) -> pd.DataFrame:
+        """Great-circle distance (km, haversine, R = 6371 km); rows ``sources`` (default all), columns all sites.
+
+        The full matrix needs 8 n^2 bytes; pass ``sources`` for large networks.
+        """
         ids = self.site_ids()
-        dist = geo.pairwise_haversine_km(self.sites["lat"].to_numpy(), self.sites["lon"].to_numpy())
+        lat = self.sites["lat"].to_numpy(dtype=float)
+        lon = self.sites["lon"].to_numpy(dtype=float)
+        if sources is None:
+            dist = geo.pairwise_haversine_km(lat, lon)
+            rows = ids
+        else:
+            rows = [str(s) for s in sources]
+            pos = self._positions(rows)
+            dist = np.asarray(
+                geo.haversine_km(lat[pos, None], lon[pos, None], lat[None, :], lon[None, :])
+            )
+            dist = dist.reshape(len(rows), len(ids))
         return pd.DataFrame(
-            dist, index=pd.Index(ids, name="site_id"), columns=pd.Index(ids, name="site_id")
+            dist, index=pd.Index(rows, name="site_id"), columns=pd.Index(ids, name="site_id")
         )
+
+    def _positions(self, sources: list[str]) -> list[int]:
+        pos = {sid: i for i, sid in enumerate(self.site_ids())}
+        unknown = [s for s in sources if s not in pos]
+        if unknown:
+            raise ValidationError(
+                Problem(
+                    f"network {self.name!r}",
+                    f"unknown source site(s) {unknown[:5]}",
+                    "use ids from network.sites.index",
+                ),
+            )
+        return [pos[s] for s in sources]
 
     def _adjacency(self) -> csr_matrix:
         ids = self.site_ids()
@@ -213,24 +240,15 @@ class Network:
         Rows are ``sources`` (default: all sites), columns all sites.
         """
         ids = self.site_ids()
-        pos = {sid: i for i, sid in enumerate(ids)}
         src = ids if sources is None else [str(s) for s in sources]
-        unknown = [s for s in src if s not in pos]
-        if unknown:
-            raise ValidationError(
-                Problem(
-                    f"network {self.name!r}",
-                    f"unknown source site(s) {unknown[:5]}",
-                    "use ids from network.sites.index",
-                ),
-            )
-        if not ids:
+        indices = self._positions(src)
+        if not ids or not src:
             return pd.DataFrame(
-                index=pd.Index([], name="site_id"),
-                columns=pd.Index([], name="site_id"),
-                dtype=float,
+                np.zeros((0, len(ids))),
+                index=pd.Index([], dtype=object, name="site_id"),
+                columns=pd.Index(ids, dtype=object, name="site_id"),
             )
-        dist = dijkstra(self._adjacency(), directed=False, indices=[pos[s] for s in src])
+        dist = dijkstra(self._adjacency(), directed=False, indices=indices)
         dist = np.atleast_2d(dist)
         return pd.DataFrame(
             dist, index=pd.Index(src, name="site_id"), columns=pd.Index(ids, name="site_id")

@@ -60,6 +60,10 @@ def test_csv_xy_with_crs(tmp_path: Path) -> None:
     assert net.sites.loc["B", "lon"] == pytest.approx(4.4777, abs=1e-9)
     with pytest.raises(InputFormatError, match=r"no CRS was given.*crs="):
         read_network(path)
+    path.write_text(f"name,x,y\nA,{x1!r},abc\nB,1e30,{y2!r}\n", encoding="utf-8")
+    text = _err(path, crs="EPSG:32631")
+    assert "row 1 (line 2): y 'abc' is not a finite number" in text
+    assert "row 2 (line 3): x/y (1e30" in text and "outside the area" in text
 
 
 # ======================================================================== GIS

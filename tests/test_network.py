@@ -74,6 +74,11 @@ def test_geodesic_matrix_matches_pairwise_haversine() -> None:
     assert np.allclose(dist.to_numpy(), dist.to_numpy().T)
     assert np.all(np.diag(dist.to_numpy()) == 0)
     assert dist.loc["A", "C"] == pytest.approx(float(geo.haversine_km(52.37, 4.90, 51.51, -0.13)))
+    rows = net.geodesic_km(["C", "A"])
+    assert list(rows.index) == ["C", "A"] and list(rows.columns) == ["A", "B", "C"]
+    assert np.allclose(rows.to_numpy(), dist.loc[["C", "A"]].to_numpy())
+    with pytest.raises(ValidationError, match="unknown source"):
+        net.geodesic_km(["Z"])
 
 
 def test_line_length_is_sum_of_segments() -> None:
@@ -113,6 +118,7 @@ def test_fibre_km_inf_when_disconnected_and_sources_subset() -> None:
     assert math.isinf(fib.loc["A", "D"])
     with pytest.raises(ValidationError, match="unknown source"):
         net.fibre_km(["nope"])
+    assert net.fibre_km([]).shape == (0, 4)
 
 
 def test_graph_collapses_parallel_links_to_shortest() -> None:
