@@ -494,3 +494,30 @@ def test_write_geopackage_round_trip(tmp_path: Path) -> None:
     again = read_network(path)
     assert sorted(again.sites.index) == sorted(net.sites.index)
     assert len(again.links) == len(net.links)
+
+
+def test_format_sniffed_from_content(tmp_path: Path) -> None:
+    copies = {
+        "graph.xml": "tiny.graphml",
+        "sites.txt": "sites.csv",
+        "polska": "polska_mini.txt",
+        "zoo.dat": "tiny_zoo.gml",
+        "beijing.data": "qman_mini.json",
+    }
+    for target, source in copies.items():
+        (tmp_path / target).write_bytes((DATA / source).read_bytes())
+    assert len(read_network(tmp_path / "graph.xml").sites) == 3
+    assert len(read_network(tmp_path / "sites.txt").sites) == 5
+    assert len(read_network(tmp_path / "polska").links) == 4
+    assert len(read_network(tmp_path / "zoo.dat").sites) == 4
+    assert len(read_network(tmp_path / "beijing.data").links) == 3
+
+
+def test_half_given_coordinates(tmp_path: Path) -> None:
+    path = tmp_path / "half.gml"
+    path.write_text(
+        'graph [\n node [ id 0 label "A" Latitude 50 ]\n node [ id 1 label "B" Latitude 51 Longitude 5 ]\n]\n',
+        encoding="utf-8",
+    )
+    text = _err(path)
+    assert "node 0 (label 'A'): longitude is missing" in text
