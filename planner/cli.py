@@ -354,8 +354,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     _configure_logging(args.verbose)
+    from planner.atomic import sigterm_as_interrupt
+
     try:
-        return COMMANDS[args.command](args)
+        with sigterm_as_interrupt():
+            return COMMANDS[args.command](args)
     except InfeasibleDesignError as exc:
         err_console.print(f"[bold red]infeasible design:[/] {_escape(str(exc))}")
         return EXIT_USAGE
@@ -363,7 +366,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         err_console.print(f"[bold red]error:[/] {_escape(str(exc))}")
         return EXIT_USAGE
     except KeyboardInterrupt:
-        err_console.print("[bold yellow]interrupted:[/] no output was written (any previous output is unchanged)")
+        err_console.print("[bold yellow]interrupted:[/] stopped before finishing; no partial output was written "
+                          "(a previous complete output, if any, is unchanged)")
         return EXIT_INTERRUPTED
 
 
