@@ -648,7 +648,8 @@ def _read_csv(
             )
             if latlon is None:
                 continue
-            lat, lon = latlon
+            lat: Any = latlon[0]
+            lon: Any = latlon[1]
         else:
             lat, lon = rec[lat_col], rec[lon_col]  # type: ignore[index]
         extra = {c: rec[c] for c in cols if c not in used}
@@ -1222,6 +1223,8 @@ def _read_gis(
             keys = list(props)
             u_key, v_key = _first_key(keys, _U_KEYS), _first_key(keys, _V_KEYS)
             len_key = _first_key(keys, ("length_km",))
+            u: str | None
+            v: str | None
             if u_key and v_key and not _is_blank(props[u_key]) and not _is_blank(props[v_key]):
                 u, v = _id_text(props[u_key]), _id_text(props[v_key])
             else:

@@ -476,7 +476,10 @@ def _delaunay_pairs(lat: np.ndarray, lon: np.ndarray) -> list[tuple[int, int]]:
     except (QhullError, ValueError):
         order = np.lexsort((pts[:, 1], pts[:, 0]))
         return sorted(
-            {tuple(sorted((int(a), int(b)))) for a, b in zip(order[:-1], order[1:], strict=True)}
+            {
+                (min(int(a), int(b)), max(int(a), int(b)))
+                for a, b in zip(order[:-1], order[1:], strict=True)
+            }
         )
     pairs: set[tuple[int, int]] = set()
     for simplex in tri.simplices:
