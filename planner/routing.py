@@ -341,6 +341,8 @@ def _search(
             return tuple(reversed(path)), c
         done.add(u)
         nc = c + cost[u] if u != source else 0
+        if nc > INFINITE_COST:  # saturate: every path through a p = 0 relay ties at security 0
+            nc = INFINITE_COST
         nh = h + 1
         for w in adj[u]:
             if w in done or (w != target and w in blocked_nodes):
