@@ -24,7 +24,7 @@ from planner.io import read_network
 from planner.network import MIN_LINK_KM, SITE_KINDS, Network
 
 OUTCOMES: Counter[str] = Counter()
-FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _check_invariants(net: Network) -> None:
@@ -483,7 +483,7 @@ def geojson_documents(draw: st.DrawFn) -> str:
     return text
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(doc=geojson_documents())
 def test_fuzz_geojson(doc: str) -> None:
     _read(doc, ".geojson")
