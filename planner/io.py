@@ -560,16 +560,18 @@ def _read_csv(
             "file contains NUL bytes; it is not a text CSV (fix: export it as UTF-8 CSV)",
             source=src,
         )
-    try:
-        all_rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True))
-    except csv.Error as exc:
-        raise InputFormatError(f"malformed CSV: {exc} (fix: check quoting)", source=src) from None
-    # keep physical line numbers: csv rows may span lines when quoted, so recount via a second reader
+    # one pass; each row is numbered by the physical line it starts on (quoted cells may span lines)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     numbered: list[tuple[int, list[str]]] = []
-    for row in reader:
-        numbered.append((reader.line_num, row))
-    del all_rows
+    previous_line = 0
+    try:
+        for row in reader:
+            numbered.append((previous_line + 1, row))
+            previous_line = reader.line_num
+    except csv.Error as exc:
+        raise InputFormatError(
+            f"line {reader.line_num}: malformed CSV: {exc} (fix: check quoting)", source=src
+        ) from None
     numbered = [(ln, row) for ln, row in numbered if any(cell.strip() for cell in row)]
     if not numbered:
         raise InputFormatError(

@@ -521,3 +521,12 @@ def test_half_given_coordinates(tmp_path: Path) -> None:
     )
     text = _err(path)
     assert "node 0 (label 'A'): longitude is missing" in text
+
+
+def test_csv_quoted_multiline_cell_keeps_line_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "quoted.csv"
+    path.write_text('name,lat,lon,note\nA,1,2,"two\nlines"\n\nB,95,2,x\n', encoding="utf-8")
+    text = _err(path)
+    assert "row 2 (line 5): latitude 95 is outside" in text
+    path.write_text('name,lat,lon\nA,1,2\n"B,3,4\n', encoding="utf-8")
+    assert "malformed CSV" in _err(path)
