@@ -51,6 +51,12 @@ from solvers.base import SolveResult, SolverOptions, SolveStatus, relative_gap, 
 
 logger = logging.getLogger(__name__)
 
+
+def _show(value: Any) -> str:
+    """repr of an id or value as a user wrote it (numpy scalars shown as plain Python values)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
 LN10 = math.log(10.0)
 SpacingMode = Literal["min_cost", "max_min_rate"]
 
@@ -215,12 +221,12 @@ def prepare_spacing_data(
         dup = lk.loc[lk["link"].duplicated(), "link"].tolist()
         problems.append(f"links table: duplicated link ids {dup} (make them unique)")
     for i, row in lk.iterrows():
-        where = f"links table, row {i} (link {row['link']!r})"
+        where = f"links table, row {i} (link {_show(row['link'])})"
         length = row["length_km"]
         if not (
             isinstance(length, (int, float, np.number)) and math.isfinite(length) and length > 0
         ):
-            problems.append(f"{where}: length_km={length!r} must be a finite number > 0")
+            problems.append(f"{where}: length_km={_show(length)} must be a finite number > 0")
         nmax = row["max_repeaters"]
         if (
             not (
@@ -229,10 +235,12 @@ def prepare_spacing_data(
             )
             or nmax < 0
         ):
-            problems.append(f"{where}: max_repeaters={nmax!r} must be an integer >= 0")
+            problems.append(f"{where}: max_repeaters={_show(nmax)} must be an integer >= 0")
         cost = row["cost_per_repeater"]
         if not (isinstance(cost, (int, float, np.number)) and math.isfinite(cost) and cost >= 0):
-            problems.append(f"{where}: cost_per_repeater={cost!r} must be a finite number >= 0")
+            problems.append(
+                f"{where}: cost_per_repeater={_show(cost)} must be a finite number >= 0"
+            )
     known = set(lk["link"])
 
     ids: list[Hashable] = []
@@ -244,7 +252,7 @@ def prepare_spacing_data(
         problems.append(f"demands table: duplicated demand ids {dup} (make them unique)")
     for i, row in demands.iterrows():
         d = row["demand"]
-        where = f"demands table, row {i} (demand {d!r})"
+        where = f"demands table, row {i} (demand {_show(d)})"
         raw = row["paths"] if "paths" in demands.columns else [row["path"]]
         cand = _as_paths(raw)
         if cand is None or not cand:
@@ -264,7 +272,7 @@ def prepare_spacing_data(
             tgt = row["rate_target"]
             ok = isinstance(tgt, (int, float, np.number)) and (math.isnan(tgt) or tgt > 0)
             if not ok or (require_targets and math.isnan(tgt)):
-                problems.append(f"{where}: rate_target={tgt!r} must be a number > 0")
+                problems.append(f"{where}: rate_target={_show(tgt)} must be a number > 0")
             elif not math.isnan(tgt):
                 targets[d] = float(tgt)
         lim = row["latency_limit_s"] if "latency_limit_s" in demands.columns else math.nan
@@ -272,7 +280,9 @@ def prepare_spacing_data(
             lim = latency_limit_s if latency_limit_s is not None else math.nan
         if not math.isnan(lim):
             if not (lim > 0 and math.isfinite(lim)):
-                problems.append(f"{where}: latency_limit_s={lim!r} must be a finite number > 0")
+                problems.append(
+                    f"{where}: latency_limit_s={_show(lim)} must be a finite number > 0"
+                )
             else:
                 limits[d] = float(lim)
     if not ids and not problems:
@@ -355,9 +365,9 @@ def build_spacing_model(
     segment probability, and for latency limits ``p_lin`` and ``w``.
     """
     if mode not in ("min_cost", "max_min_rate"):
-        raise RepeaterInputError(f"mode={mode!r} must be 'min_cost' or 'max_min_rate'")
+        raise RepeaterInputError(f"mode={_show(mode)} must be 'min_cost' or 'max_min_rate'")
     if mode == "max_min_rate" and budget is not None and not (budget >= 0):
-        raise RepeaterInputError(f"budget={budget!r} must be >= 0")
+        raise RepeaterInputError(f"budget={_show(budget)} must be >= 0")
     m = pyo.ConcreteModel(name=f"repeater-spacing-{mode}")
     m._data = data
     m._mode = mode
@@ -699,7 +709,7 @@ def _precheck_min_cost(data: SpacingData) -> None:
         if best < target * (1 - 1e-9):
             conflicts.append(d)
             details.append(
-                f"demand {d!r}: best reachable rate {best:.4g} (any spacing, any candidate path) "
+                f"demand {_show(d)}: best reachable rate {best:.4g} (any spacing, any candidate path) "
                 f"is below the target {target:.4g}; lower the target or allow more repeaters"
             )
     if conflicts:
@@ -740,7 +750,8 @@ def diagnose_infeasible(
     alone = [d for d in data.demand_ids if not _feasible(_subset(data, [d]), mode, budget, options)]
     if alone:
         return alone, [
-            f"demand {d!r} cannot meet its rate target / latency limit on its own" for d in alone
+            f"demand {_show(d)} cannot meet its rate target / latency limit on its own"
+            for d in alone
         ]
     keep = list(data.demand_ids)
     for d in list(keep):
@@ -898,12 +909,12 @@ def candidate_link_paths(
         graph.add_edge(a, b, **{weight: w, "link": row.link})
     for end in (source, target):
         if end not in graph:
-            raise RepeaterInputError(f"node {end!r} is not an end point of any backbone link")
+            raise RepeaterInputError(f"node {_show(end)} is not an end point of any backbone link")
     try:
         gen = nx.shortest_simple_paths(graph, source, target, weight=weight)
         node_paths = list(itertools.islice(gen, k))
     except nx.NetworkXNoPath as exc:
         raise RepeaterInputError(
-            f"no backbone path from {source!r} to {target!r} (connect them)"
+            f"no backbone path from {_show(source)} to {_show(target)} (connect them)"
         ) from exc
     return [[graph[a][b]["link"] for a, b in itertools.pairwise(p)] for p in node_paths]

@@ -122,6 +122,24 @@ def test_hop_factor_matches_planner_physics():
     assert float(p) == pytest.approx(10 ** (-1.5))
 
 
+def test_solution_tables_match_planner_physics():
+    """Rates and latencies of a solved design agree with planner.physics recomputed per demand."""
+    physics = pytest.importorskip("planner.physics")
+    links, paths = random_instance(11, n_links=4, n_demands=3)
+    par = ChainParameters(alpha_db_per_km=0.2, q=0.8, memory=2.0)
+    res = solve_spacing(links, demands_table(paths), par, mode="max_min_rate", budget=4.0)
+    seg = dict(zip(res.tables["links"]["link"], res.tables["links"]["segment_km"], strict=True))
+    hops = dict(zip(res.tables["links"]["link"], res.tables["links"]["hops"], strict=True))
+    for row in res.tables["demands"].itertuples():
+        segments = [seg[lid] for lid in row.path for _ in range(hops[lid])]
+        p = float(physics.link_success_probability(max(segments), alpha_db_per_km=0.2))
+        rate = float(physics.chain_distribution_ratio(len(segments), p=p, q=0.8, memory=2.0))
+        lat = float(physics.chain_latency_s(segments, q=0.8, memory=2.0, alpha_db_per_km=0.2))
+        assert row.hops == len(segments)
+        assert row.rate == pytest.approx(rate, rel=1e-9)
+        assert row.latency_s == pytest.approx(lat, rel=1e-9)
+
+
 # ---------------------------------------------------------------------------
 # Against enumeration
 # ---------------------------------------------------------------------------

@@ -1,0 +1,646 @@
+"""Trusted-relay selection (SMR paper security model).
+
+Security model (SMR paper, Sec. II): every untrusted relay ``v`` resists the
+eavesdropper with probability ``p_u(v)``; trusted relays and the two end points
+count 1; the security of a single path is the product over its untrusted
+relays. The best single path of a demand maximises that product, i.e. it is a
+shortest path for the node weights ``w_v = -log p_u(v)`` counted only at
+untrusted relays.
+
+Model (:func:`build_trust_model`): binary ``y_v`` = relay ``v`` is trusted
+(candidates only); per demand a unit flow ``f[d, (i, j)]`` over both directions
+of every edge; the flow through a node is its inflow ``in_d(v) <= 1``. The
+weight of ``v`` counts on demand ``d`` only if ``v`` is untrusted, i.e.
+``g[d, v] = in_d(v) * (1 - y_v)``, linearised by the McCormick inequality
+``g >= in_d(v) - y_v`` with ``g >= 0`` (the other McCormick inequalities are not
+needed because ``g`` is minimised). With binary ``y`` the flow LP of every
+demand has an integral optimum (a shortest path), so the model is exact.
+
+Modes: ``"max_min_security"`` minimises ``z >= sum_v w_v g[d, v]`` over all
+demands with at most ``max_relays`` trusted relays; ``"min_cost"`` minimises the
+total relay cost subject to ``sum_v w_v g[d, v] <= -log(security_target)``.
+
+Comparison selectors with the same result tables: :func:`greedy_trust`,
+:func:`centrality_trust` (betweenness), :func:`random_trust`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+import scipy.sparse as sp
+from scipy.sparse.csgraph import dijkstra
+
+from solvers.base import SolveResult, SolverOptions, SolveStatus, relative_gap, solve_model
+
+logger = logging.getLogger(__name__)
+
+
+def _show(value: Any) -> str:
+    """repr of an id or value as a user wrote it (numpy scalars shown as plain Python values)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+TrustMode = Literal["max_min_security", "min_cost"]
+
+
+class TrustInputError(ValueError):
+    """The tables handed to the trust model are invalid; the message names the row and the fix."""
+
+
+class TrustInfeasible(RuntimeError):
+    """No relay set reaches the security target; ``conflicts`` names the demands that cannot."""
+
+    def __init__(
+        self, message: str, *, conflicts: Iterable[Hashable] = (), details: Sequence[str] = ()
+    ):
+        self.conflicts: list[Hashable] = list(conflicts)
+        self.details: list[str] = list(details)
+        text = message
+        if self.conflicts:
+            text += " Conflicting demands: " + ", ".join(str(c) for c in self.conflicts) + "."
+        if self.details:
+            text += "\n" + "\n".join(f"  - {d}" for d in self.details)
+        super().__init__(text)
+
+
+# ---------------------------------------------------------------------------
+# Input
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrustData:
+    """Validated input: a simple undirected graph, node weights, candidates and demands."""
+
+    graph: nx.Graph
+    nodes: list[Hashable]  # fixed order; position = index in the arrays below
+    weight: np.ndarray  # -log p_u per node (0 when p_u = 1)
+    p_u: np.ndarray
+    cost: np.ndarray
+    candidate: np.ndarray  # bool
+    demands: pd.DataFrame  # columns demand, source, target
+
+    @property
+    def index(self) -> dict[Hashable, int]:
+        return {v: i for i, v in enumerate(self.nodes)}
+
+
+def prepare_trust_data(
+    edges: pd.DataFrame, nodes: pd.DataFrame, demands: pd.DataFrame
+) -> TrustData:
+    """Validate the tables; raises :class:`TrustInputError` listing every problem at once.
+
+    ``edges``: columns ``u``, ``v`` (undirected; parallel edges and self loops are
+    dropped). ``nodes``: ``node``, ``p_u`` (security probability when untrusted,
+    in (0, 1]), optional ``cost`` (default 1) and ``candidate`` (default True).
+    ``demands``: ``demand``, ``source``, ``target`` (distinct, connected nodes).
+    """
+    problems: list[str] = []
+    for table, name, cols in (
+        (edges, "edges", ("u", "v")),
+        (nodes, "nodes", ("node", "p_u")),
+        (demands, "demands", ("demand", "source", "target")),
+    ):
+        for col in cols:
+            if col not in table.columns:
+                problems.append(f"{name} table: missing column '{col}' (add it)")
+    if problems:
+        raise TrustInputError("; ".join(problems))
+    nd = nodes.copy()
+    if "cost" not in nd.columns:
+        nd["cost"] = 1.0
+    if "candidate" not in nd.columns:
+        nd["candidate"] = True
+    if nd["node"].duplicated().any():
+        problems.append(
+            f"nodes table: duplicated node ids {nd.loc[nd['node'].duplicated(), 'node'].tolist()}"
+        )
+    for i, row in nd.iterrows():
+        where = f"nodes table, row {i} (node {_show(row['node'])})"
+        p = row["p_u"]
+        if not (isinstance(p, (int, float, np.number)) and 0 < p <= 1):
+            problems.append(f"{where}: p_u={_show(p)} must be in (0, 1] (1 = never compromised)")
+        c = row["cost"]
+        if not (isinstance(c, (int, float, np.number)) and math.isfinite(c) and c >= 0):
+            problems.append(f"{where}: cost={_show(c)} must be a finite number >= 0")
+    known = set(nd["node"])
+    graph = nx.Graph()
+    graph.add_nodes_from(nd["node"])
+    for i, row in edges.iterrows():
+        a, b = row["u"], row["v"]
+        for end in (a, b):
+            if end not in known:
+                problems.append(
+                    f"edges table, row {i}: node {_show(end)} is not in the nodes table"
+                )
+        if a != b:
+            graph.add_edge(a, b)
+    if demands["demand"].duplicated().any():
+        problems.append(
+            f"demands table: duplicated demand ids {demands.loc[demands['demand'].duplicated(), 'demand'].tolist()}"
+        )
+    for i, row in demands.iterrows():
+        where = f"demands table, row {i} (demand {_show(row['demand'])})"
+        s, t = row["source"], row["target"]
+        if s not in known or t not in known:
+            problems.append(f"{where}: source/target must be nodes of the nodes table")
+        elif s == t:
+            problems.append(f"{where}: source equals target (give two distinct nodes)")
+        elif not problems and not nx.has_path(graph, s, t):
+            problems.append(f"{where}: no path from {_show(s)} to {_show(t)} (connect them)")
+    if len(demands) == 0:
+        problems.append("demands table is empty (give at least one demand)")
+    if problems:
+        raise TrustInputError("; ".join(problems))
+    order = list(nd["node"])
+    p_u = nd["p_u"].to_numpy(dtype=float)
+    return TrustData(
+        graph=graph,
+        nodes=order,
+        weight=-np.log(p_u),
+        p_u=p_u,
+        cost=nd["cost"].to_numpy(dtype=float),
+        candidate=nd["candidate"].to_numpy(dtype=bool),
+        demands=demands[["demand", "source", "target"]].reset_index(drop=True),
+    )
+
+
+# ---------------------------------------------------------------------------
+# Evaluation: best single path per demand for a given trusted set
+# ---------------------------------------------------------------------------
+
+
+class _PathOracle:
+    """Shortest paths for node weights counted at the head of each arc (scipy Dijkstra)."""
+
+    def __init__(self, data: TrustData):
+        self.data = data
+        idx = data.index
+        arcs = [(idx[a], idx[b]) for a, b in data.graph.edges] + [
+            (idx[b], idx[a]) for a, b in data.graph.edges
+        ]
+        self.tails = np.array([a for a, _ in arcs], dtype=np.int64)
+        self.heads = np.array([b for _, b in arcs], dtype=np.int64)
+        self.src = np.array([idx[s] for s in data.demands["source"]], dtype=np.int64)
+        self.dst = np.array([idx[t] for t in data.demands["target"]], dtype=np.int64)
+        self.sources, self.src_row = np.unique(self.src, return_inverse=True)
+        n = len(data.nodes)
+        self.n = n
+
+    def costs(self, trusted_mask: np.ndarray, *, predecessors: bool = False) -> Any:
+        """Per-demand best-path cost ``sum of -log p_u`` over untrusted interior relays."""
+        w = np.where(trusted_mask, 0.0, self.data.weight)
+        mat = sp.csr_matrix((w[self.heads], (self.tails, self.heads)), shape=(self.n, self.n))
+        if predecessors:
+            dist, pred = dijkstra(
+                mat, directed=True, indices=self.sources, return_predecessors=True
+            )
+        else:
+            dist = dijkstra(mat, directed=True, indices=self.sources)
+            pred = None
+        cost = dist[self.src_row, self.dst] - w[self.dst]
+        cost = np.maximum(cost, 0.0)
+        return (cost, pred) if predecessors else cost
+
+
+def evaluate_trust(data: TrustData, trusted: Iterable[Hashable]) -> pd.DataFrame:
+    """Best single path of every demand given the trusted set (exact, Dijkstra).
+
+    Columns: ``demand, source, target, path`` (node list), ``hops``,
+    ``untrusted_relays`` (interior nodes not trusted with ``p_u < 1``) and
+    ``security`` (product of their ``p_u``).
+    """
+    idx = data.index
+    mask = np.zeros(len(data.nodes), dtype=bool)
+    for v in trusted:
+        mask[idx[v]] = True
+    oracle = _PathOracle(data)
+    cost, pred = oracle.costs(mask, predecessors=True)
+    rows = []
+    for d, row in enumerate(data.demands.itertuples(index=False)):
+        r = oracle.src_row[d]
+        node = oracle.dst[d]
+        path = [node]
+        while node != oracle.src[d]:
+            node = pred[r, node]
+            path.append(node)
+        path.reverse()
+        names = [data.nodes[i] for i in path]
+        untrusted = [data.nodes[i] for i in path[1:-1] if not mask[i] and data.weight[i] > 0]
+        rows.append(
+            {
+                "demand": row.demand,
+                "source": row.source,
+                "target": row.target,
+                "path": names,
+                "hops": len(path) - 1,
+                "untrusted_relays": len(untrusted),
+                "security": float(math.exp(-cost[d])),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _relays_table(data: TrustData, trusted: Iterable[Hashable]) -> pd.DataFrame:
+    idx = data.index
+    chosen = sorted(trusted, key=lambda v: idx[v])
+    return pd.DataFrame(
+        {
+            "node": chosen,
+            "p_u": [float(data.p_u[idx[v]]) for v in chosen],
+            "cost": [float(data.cost[idx[v]]) for v in chosen],
+        }
+    )
+
+
+# ---------------------------------------------------------------------------
+# MILP
+# ---------------------------------------------------------------------------
+
+
+def build_trust_model(
+    data: TrustData,
+    *,
+    mode: TrustMode = "max_min_security",
+    max_relays: int | None = None,
+    security_target: float | None = None,
+) -> pyo.ConcreteModel:
+    """Build the relay-selection MILP (see the module docstring).
+
+    Constraint families: ``flow-balance``, ``through-node-max``,
+    ``untrusted-weight`` (McCormick), ``demand-cost``, ``relay-count``, and
+    ``worst-demand`` (max-min) or ``security-target`` (min-cost).
+    """
+    if mode not in ("max_min_security", "min_cost"):
+        raise TrustInputError(f"mode={_show(mode)} must be 'max_min_security' or 'min_cost'")
+    if mode == "max_min_security" and (max_relays is None or max_relays < 0):
+        raise TrustInputError("max_min_security needs max_relays >= 0")
+    if mode == "min_cost" and not (security_target is not None and 0 < security_target <= 1):
+        raise TrustInputError(
+            f"min_cost needs security_target in (0, 1], got {_show(security_target)}"
+        )
+    m = pyo.ConcreteModel(name=f"trust-{mode}")
+    define_trust_choice(m, data)
+    define_flow_balance(m, data)
+    define_untrusted_weight(m, data)
+    define_demand_cost(m, data)
+    if max_relays is not None:
+        define_relay_count(m, data, int(max_relays))
+    if mode == "max_min_security":
+        define_worst_demand(m, data)
+        m.objective = pyo.Objective(expr=m.z, sense=pyo.minimize)
+    else:
+        define_security_target(m, data, float(security_target))  # type: ignore[arg-type]
+        m.objective = pyo.Objective(expr=_relay_cost_expr(m, data), sense=pyo.minimize)
+    return m
+
+
+def define_trust_choice(m: pyo.ConcreteModel, data: TrustData) -> None:
+    """Binary ``y[v]`` for every candidate relay with ``p_u < 1`` (trusting others changes nothing)."""
+    useful = [i for i in range(len(data.nodes)) if data.candidate[i] and data.weight[i] > 0]
+    m.C = pyo.Set(initialize=useful, ordered=True)
+    m.y = pyo.Var(m.C, domain=pyo.Binary)
+
+
+def define_flow_balance(m: pyo.ConcreteModel, data: TrustData) -> None:
+    """``flow-balance`` (unit s-t flow per demand) and ``through-node-max`` (inflow <= 1)."""
+    idx = data.index
+    arcs = [(idx[a], idx[b]) for a, b in data.graph.edges] + [
+        (idx[b], idx[a]) for a, b in data.graph.edges
+    ]
+    ends = {
+        d: (idx[row.source], idx[row.target])
+        for d, row in enumerate(data.demands.itertuples(index=False))
+    }
+    m._ends = ends
+    # arcs into the source or out of the target never carry useful flow
+    dA = [(d, i, j) for d, (s, t) in ends.items() for i, j in arcs if j != s and i != t]
+    m.DA = pyo.Set(initialize=dA, dimen=3, ordered=True)
+    m.f = pyo.Var(m.DA, bounds=(0.0, 1.0))
+    out_arcs: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
+    in_arcs: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
+    for d, i, j in dA:
+        out_arcs.setdefault((d, i), []).append((d, i, j))
+        in_arcs.setdefault((d, j), []).append((d, i, j))
+    m._in_arcs = in_arcs
+    n = len(data.nodes)
+    m.DV = pyo.Set(initialize=[(d, v) for d in ends for v in range(n)], dimen=2, ordered=True)
+
+    def balance(mm: pyo.ConcreteModel, d: int, v: int) -> Any:
+        s, t = ends[d]
+        rhs = 1 if v == s else (-1 if v == t else 0)
+        out_f = sum(mm.f[a] for a in out_arcs.get((d, v), []))
+        in_f = sum(mm.f[a] for a in in_arcs.get((d, v), []))
+        if isinstance(out_f, int) and isinstance(in_f, int):
+            return pyo.Constraint.Feasible if rhs == 0 else pyo.Constraint.Infeasible
+        return out_f - in_f == rhs
+
+    m.flow_balance = pyo.Constraint(m.DV, rule=balance)
+    interior = [(d, v) for d, v in m.DV if v not in ends[d] and (d, v) in in_arcs]
+    m.DVi = pyo.Set(initialize=interior, dimen=2, ordered=True)
+    m.through_node_max = pyo.Constraint(
+        m.DVi, rule=lambda mm, d, v: sum(mm.f[a] for a in in_arcs[(d, v)]) <= 1
+    )
+
+
+def define_untrusted_weight(m: pyo.ConcreteModel, data: TrustData) -> None:
+    """``untrusted-weight``: ``g[d, v] >= inflow_d(v) - y_v`` for weighted candidate relays."""
+    cand = set(m.C)
+    rows = [(d, v) for d, v in m.DVi if v in cand]
+    m.DVc = pyo.Set(initialize=rows, dimen=2, ordered=True)
+    m.g = pyo.Var(m.DVc, bounds=(0.0, 1.0))
+    m.untrusted_weight = pyo.Constraint(
+        m.DVc,
+        rule=lambda mm, d, v: mm.g[d, v] >= sum(mm.f[a] for a in m._in_arcs[(d, v)]) - mm.y[v],
+    )
+
+
+def define_demand_cost(m: pyo.ConcreteModel, data: TrustData) -> None:
+    """``demand-cost``: ``cost[d] = sum_v w_v * (counted flow through v)`` = -log security of d."""
+    cand = set(m.C)
+    by_d: dict[int, list[int]] = {}
+    for d, v in m.DVi:
+        if data.weight[v] > 0:
+            by_d.setdefault(d, []).append(v)
+    m.D = pyo.Set(initialize=list(m._ends), ordered=True)
+    upper = float(data.weight.sum())
+    m.cost = pyo.Var(m.D, bounds=(0.0, upper))
+
+    def rule(mm: pyo.ConcreteModel, d: int) -> Any:
+        terms = []
+        for v in by_d.get(d, []):
+            w = float(data.weight[v])
+            if v in cand:
+                terms.append(w * mm.g[d, v])
+            else:
+                terms.append(w * sum(mm.f[a] for a in m._in_arcs[(d, v)]))
+        return mm.cost[d] == sum(terms) if terms else mm.cost[d] == 0
+
+    m.demand_cost = pyo.Constraint(m.D, rule=rule)
+
+
+def define_relay_count(m: pyo.ConcreteModel, data: TrustData, max_relays: int) -> None:
+    """``relay-count``: at most ``max_relays`` trusted relays."""
+    m.relay_count = pyo.Constraint(expr=sum(m.y[v] for v in m.C) <= max_relays)
+
+
+def define_worst_demand(m: pyo.ConcreteModel, data: TrustData) -> None:
+    """``worst-demand``: ``z >= cost[d]`` for every demand (z = -log of the minimum security)."""
+    m.z = pyo.Var(bounds=(0.0, float(data.weight.sum())))
+    m.worst_demand = pyo.Constraint(m.D, rule=lambda mm, d: mm.z >= mm.cost[d])
+
+
+def define_security_target(m: pyo.ConcreteModel, data: TrustData, target: float) -> None:
+    """``security-target``: ``cost[d] <= -log(target)`` for every demand."""
+    m.security_target = pyo.Constraint(m.D, rule=lambda mm, d: mm.cost[d] <= -math.log(target))
+
+
+def _relay_cost_expr(m: pyo.ConcreteModel, data: TrustData) -> Any:
+    return sum(float(data.cost[v]) * m.y[v] for v in m.C)
+
+
+def _warm_start(m: pyo.ConcreteModel, data: TrustData, trusted: Iterable[Hashable]) -> None:
+    """Set every variable from a relay set: y, each demand's best path as flow, g, cost and z."""
+    idx = data.index
+    chosen = {idx[v] for v in trusted}
+    for v in m.C:
+        m.y[v].set_value(1 if v in chosen else 0)
+    for a in m.DA:
+        m.f[a].set_value(0.0)
+    for a in m.DVc:
+        m.g[a].set_value(0.0)
+    table = evaluate_trust(data, [data.nodes[v] for v in chosen])
+    worst = 0.0
+    for d, path in enumerate(table["path"]):
+        ids = [idx[v] for v in path]
+        for i, j in zip(ids[:-1], ids[1:], strict=True):
+            m.f[d, i, j].set_value(1.0)
+            if (d, j) in m.DVc and j not in chosen:
+                m.g[d, j].set_value(1.0)
+        c = -math.log(float(table["security"].iloc[d]))
+        m.cost[d].set_value(max(0.0, c))
+        worst = max(worst, c)
+    if hasattr(m, "z"):
+        m.z.set_value(worst)
+
+
+def solve_trust(
+    edges: pd.DataFrame,
+    nodes: pd.DataFrame,
+    demands: pd.DataFrame,
+    *,
+    mode: TrustMode = "max_min_security",
+    max_relays: int | None = None,
+    security_target: float | None = None,
+    tie_break_mean: bool = True,
+    options: SolverOptions | None = None,
+) -> SolveResult:
+    """Choose trusted relays; returns tables ``relays`` (chosen) and ``demands`` (best path, security).
+
+    ``mode="max_min_security"``: at most ``max_relays`` relays maximising the
+    minimum over demands of the best single-path security; with
+    ``tie_break_mean`` a second solve keeps that minimum and maximises the
+    geometric mean security. ``objective`` / ``bound`` are securities (the
+    solver works on ``-log``). ``mode="min_cost"``: least total relay ``cost``
+    such that every demand reaches ``security_target`` (``max_relays``
+    optional); ``objective`` is the cost.
+
+    Raises :class:`TrustInfeasible` naming the demands that miss the target even
+    with every candidate trusted, :class:`TrustInputError` for invalid tables.
+    """
+    opts = options or SolverOptions()
+    t0 = time.perf_counter()
+    data = prepare_trust_data(edges, nodes, demands)
+    greedy_set: list[Hashable] = []
+    if mode == "min_cost":
+        _precheck_target(data, security_target)
+    elif max_relays is not None and max_relays >= 0:
+        greedy_set = _greedy(data, int(max_relays))
+    model = build_trust_model(
+        data, mode=mode, max_relays=max_relays, security_target=security_target
+    )
+    if greedy_set:
+        _warm_start(model, data, greedy_set)
+    build_time = time.perf_counter() - t0
+    raw = solve_model(model, opts)
+    solve_time = raw.solve_time_s
+    info: dict[str, Any] = {
+        "mode": mode,
+        "n_variables": model.nvariables(),
+        "n_constraints": model.nconstraints(),
+        "n_nodes": len(data.nodes),
+        "n_edges": data.graph.number_of_edges(),
+        "n_demands": len(data.demands),
+        "n_candidates": len(model.C),
+    }
+    if raw.status is SolveStatus.INFEASIBLE:
+        need = evaluate_trust(data, [])
+        short = need.loc[need["security"] < (security_target or 0) * (1 - 1e-9), "demand"].tolist()
+        raise TrustInfeasible(
+            f"No set of at most {max_relays} trusted relays reaches security {security_target}.",
+            conflicts=short,
+            details=["relay-count limit too small for these demands; raise max_relays"],
+        )
+    if raw.status not in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE):
+        return SolveResult(
+            status=raw.status,
+            solve_time_s=solve_time,
+            build_time_s=build_time,
+            solver=raw.solver,
+            info=info,
+        )
+    objective, bound, gap = raw.objective, raw.bound, raw.gap
+    if mode == "max_min_security":
+        info["objective_neglog"] = objective
+        objective = math.exp(-objective)
+        bound = math.exp(-bound) if math.isfinite(bound) else math.nan
+        gap = relative_gap(objective, bound)
+        if tie_break_mean and raw.status is SolveStatus.OPTIMAL:
+            z_star = float(pyo.value(model.z))
+            model.z.setub(z_star + 1e-7)
+            model.objective.deactivate()
+            model.mean_objective = pyo.Objective(
+                expr=sum(model.cost[d] for d in model.D), sense=pyo.minimize
+            )
+            raw2 = solve_model(model, opts)
+            solve_time += raw2.solve_time_s
+            info["tie_break_status"] = str(raw2.status)
+    trusted = [data.nodes[v] for v in model.C if pyo.value(model.y[v]) > 0.5]
+    table = evaluate_trust(data, trusted)
+    info["min_security"] = float(table["security"].min())
+    info["mean_security"] = float(table["security"].mean())
+    info["n_trusted"] = len(trusted)
+    return SolveResult(
+        status=raw.status,
+        objective=objective,
+        bound=bound,
+        gap=gap,
+        solve_time_s=solve_time,
+        build_time_s=build_time,
+        solver=raw.solver,
+        tables={"relays": _relays_table(data, trusted), "demands": table},
+        info=info,
+    )
+
+
+def _precheck_target(data: TrustData, target: float | None) -> None:
+    if target is None or not (0 < target <= 1):
+        raise TrustInputError(f"min_cost needs security_target in (0, 1], got {_show(target)}")
+    all_cand = [data.nodes[i] for i in range(len(data.nodes)) if data.candidate[i]]
+    best = evaluate_trust(data, all_cand)
+    bad = best.loc[best["security"] < target * (1 - 1e-9)]
+    if len(bad):
+        raise TrustInfeasible(
+            f"Security target {target} is out of reach.",
+            conflicts=bad["demand"].tolist(),
+            details=[
+                f"demand {_show(r.demand)}: best security {r.security:.4g} with every candidate trusted"
+                for r in bad.itertuples()
+            ],
+        )
+
+
+# ---------------------------------------------------------------------------
+# Comparison selectors
+# ---------------------------------------------------------------------------
+
+
+def _heuristic_result(
+    data: TrustData, trusted: list[Hashable], method: str, elapsed_s: float, **extra: Any
+) -> SolveResult:
+    table = evaluate_trust(data, trusted)
+    info = {
+        "method": method,
+        "n_trusted": len(trusted),
+        "min_security": float(table["security"].min()),
+        "mean_security": float(table["security"].mean()),
+        **extra,
+    }
+    return SolveResult(
+        status=SolveStatus.HEURISTIC,
+        objective=info["min_security"],
+        solve_time_s=elapsed_s,
+        build_time_s=0.0,
+        solver=method,
+        tables={"relays": _relays_table(data, trusted), "demands": table},
+        info=info,
+    )
+
+
+def _candidates(data: TrustData) -> list[int]:
+    return [i for i in range(len(data.nodes)) if data.candidate[i]]
+
+
+def _greedy(data: TrustData, max_relays: int) -> list[Hashable]:
+    oracle = _PathOracle(data)
+    mask = np.zeros(len(data.nodes), dtype=bool)
+    chosen: list[int] = []
+    pool = [i for i in _candidates(data) if data.weight[i] > 0]
+    for _ in range(min(max_relays, len(pool))):
+        best_key, best_v = None, -1
+        for v in pool:
+            if mask[v]:
+                continue
+            mask[v] = True
+            cost = oracle.costs(mask)
+            mask[v] = False
+            key = (float(cost.max()), float(cost.sum()))
+            if best_key is None or key < best_key:
+                best_key, best_v = key, v
+        mask[best_v] = True
+        chosen.append(best_v)
+    return [data.nodes[i] for i in chosen]
+
+
+def greedy_trust(
+    edges: pd.DataFrame, nodes: pd.DataFrame, demands: pd.DataFrame, *, max_relays: int
+) -> SolveResult:
+    """Greedy: add, one at a time, the candidate that most raises the minimum security
+    (ties: the geometric mean), until ``max_relays`` are chosen."""
+    t0 = time.perf_counter()
+    data = prepare_trust_data(edges, nodes, demands)
+    chosen = _greedy(data, max_relays)
+    return _heuristic_result(data, chosen, "greedy", time.perf_counter() - t0)
+
+
+def centrality_trust(
+    edges: pd.DataFrame, nodes: pd.DataFrame, demands: pd.DataFrame, *, max_relays: int
+) -> SolveResult:
+    """The ``max_relays`` candidates of highest betweenness centrality (hop count; ties by node order)."""
+    t0 = time.perf_counter()
+    data = prepare_trust_data(edges, nodes, demands)
+    bc = nx.betweenness_centrality(data.graph)
+    order = sorted(_candidates(data), key=lambda i: (-bc[data.nodes[i]], i))
+    chosen = [data.nodes[i] for i in order[:max_relays]]
+    return _heuristic_result(data, chosen, "betweenness", time.perf_counter() - t0)
+
+
+def random_trust(
+    edges: pd.DataFrame,
+    nodes: pd.DataFrame,
+    demands: pd.DataFrame,
+    *,
+    max_relays: int,
+    rng: np.random.Generator,
+) -> SolveResult:
+    """``max_relays`` candidates drawn uniformly without replacement from ``rng``.
+
+    The generator's initial state is recorded in ``info["rng_state"]``.
+    """
+    t0 = time.perf_counter()
+    data = prepare_trust_data(edges, nodes, demands)
+    state = rng.bit_generator.state
+    cand = _candidates(data)
+    picks = rng.choice(len(cand), size=min(max_relays, len(cand)), replace=False)
+    chosen = [data.nodes[cand[i]] for i in sorted(picks)]
+    return _heuristic_result(data, chosen, "random", time.perf_counter() - t0, rng_state=str(state))
