@@ -157,7 +157,9 @@ def balanced_matching(
             "balanced matching needs the same number of keys in every segment: "
             + str([len(s) for s in segment_keys])
         )
-    current: list[tuple[tuple[int, ...], float]] = [((i,), float(p)) for i, p in enumerate(segment_keys[0])]
+    current: list[tuple[tuple[int, ...], float]] = [
+        ((i,), float(p)) for i, p in enumerate(segment_keys[0])
+    ]
     for seg in segment_keys[1:]:
         high_first = sorted(range(m), key=lambda i: (-current[i][1], i))
         low_first = sorted(range(m), key=lambda i: (seg[i], i))
@@ -279,7 +281,9 @@ def reuse_reconstruction(
     if not per_segment or any(not c for c in per_segment):
         return ReconstructionPlan(eps, tuple(tuple(c) for c in per_segment), (), reuse=True)
     m = min(len(c) for c in per_segment)
-    keys = [tuple(sorted(c[:m], key=lambda k: (k.security, sorted(k.members)))) for c in per_segment]
+    keys = [
+        tuple(sorted(c[:m], key=lambda k: (k.security, sorted(k.members)))) for c in per_segment
+    ]
     matched = balanced_matching([[k.security for k in ks] for ks in keys])
     kept = tuple(GlobalKey(parts, sec) for parts, sec in matched if sec >= eps)
     return ReconstructionPlan(eps, tuple(keys), kept, reuse=True)

@@ -154,7 +154,9 @@ class RelaySecurity:
 
     __slots__ = ("_map", "_uniform", "trusted")
 
-    def __init__(self, security: Mapping[Any, float] | float, trusted: Collection[Any] = ()) -> None:
+    def __init__(
+        self, security: Mapping[Any, float] | float, trusted: Collection[Any] = ()
+    ) -> None:
         self.trusted = frozenset(trusted)
         if isinstance(security, int | float):
             self._uniform: float | None = float(security)
@@ -251,16 +253,16 @@ def multipath_security(
     states = ((np.arange(2**k)[:, None] >> np.arange(k)[None, :]) & 1).astype(bool)  # True=secure
     p_shared = np.array([relay.node(v) for v in shared])
     weight = np.prod(np.where(states, p_shared, 1.0 - p_shared), axis=1)
-    total = np.ones(2**k)
+    all_ok = np.ones(2**k)
     for seg_sets in rel_sets:
-        fail = np.ones(2**k)
+        seg_fail = np.ones(2**k)
         for rels in seg_sets:
             private = math.prod(relay.node(v) for v in rels if v not in idx)
             cols = [idx[v] for v in rels if v in idx]
             ok = states[:, cols].all(axis=1) if cols else np.ones(2**k, dtype=bool)
-            fail *= 1.0 - np.where(ok, private, 0.0)
-        total *= 1.0 - fail
-    return float(np.dot(weight, total))
+            seg_fail *= 1.0 - np.where(ok, private, 0.0)
+        all_ok *= 1.0 - seg_fail
+    return float(np.dot(weight, all_ok))
 
 
 # ---------------------------------------------------------------------------
@@ -759,7 +761,9 @@ def _disjoint(router: _Router, source: Any, target: Any, max_paths: int | None) 
             work = graph.copy()
             work.remove_edge(source, target)
         if nx.has_path(work, source, target):
-            found = [tuple(rank[v] for v in p) for p in nx.node_disjoint_paths(work, source, target)]
+            found = [
+                tuple(rank[v] for v in p) for p in nx.node_disjoint_paths(work, source, target)
+            ]
             paths.extend(sorted(found, key=lambda p: (len(p), p)))
     if max_paths is not None:
         paths = sorted(paths, key=lambda p: (len(p), p))[:max_paths]

@@ -243,8 +243,11 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
         for row in rows:
             writer.writerow(
                 {
-                    key: ("" if isinstance(val, float) and math.isnan(val) else
-                          (f"{val:.6g}" if isinstance(val, float) else val))
+                    key: (
+                        ""
+                        if isinstance(val, float) and math.isnan(val)
+                        else (f"{val:.6g}" if isinstance(val, float) else val)
+                    )
                     for key, val in row.items()
                 }
             )
@@ -292,13 +295,18 @@ def reproduce_smr(
     logger.info("SMR reproduction: %d runs in %.1f s on %d workers", runs, wall_s, nworkers)
     tables = aggregate(exp, metrics)
     written = []
-    for sweep, name in (("untrusted", "smr_untrusted_sweep.csv"), ("trusted", "smr_trusted_sweep.csv")):
+    for sweep, name in (
+        ("untrusted", "smr_untrusted_sweep.csv"),
+        ("trusted", "smr_trusted_sweep.csv"),
+    ):
         path = out_dir / name
         _write_csv(path, tables[sweep])
         written.append(path)
     written += write_smr_figures(out_dir, tables, exp)
     mean_degree = float(np.mean([r.mean_degree for r in metrics]))
-    written.append(_write_readme(out_dir, exp, wall_s=wall_s, workers=nworkers, mean_degree=mean_degree))
+    written.append(
+        _write_readme(out_dir, exp, wall_s=wall_s, workers=nworkers, mean_degree=mean_degree)
+    )
     return written
 
 
@@ -360,7 +368,12 @@ def write_smr_figures(
                 x = np.array([r[xcol] for r in sel], dtype=float)
                 y = np.array([r["key_length_mean"] for r in sel]) / 1000.0
                 ax.plot(
-                    x, y, _EPS_LINE.get(eps, "-"), marker="o", ms=3, color=_STYLE[method],
+                    x,
+                    y,
+                    _EPS_LINE.get(eps, "-"),
+                    marker="o",
+                    ms=3,
+                    color=_STYLE[method],
                     label=f"{method}, eps={eps}",
                 )
         ax.set_xlabel(xlabel)

@@ -32,7 +32,11 @@ def test_greedy_combines_two_least_secure_first():
     assert sorted(states) == [1, 2, 3, 4]
     three = states[3]
     # 0.1 and 0.2 combine first: 1 - 0.9 * 0.8 = 0.28
-    assert {frozenset(k.members) for k in three} == {frozenset({1, 3}), frozenset({2}), frozenset({0})}
+    assert {frozenset(k.members) for k in three} == {
+        frozenset({1, 3}),
+        frozenset({2}),
+        frozenset({0}),
+    }
     assert any(sorted(k.members) == [1, 3] and k.security == pytest.approx(0.28) for k in three)
     two = states[2]
     # next the two least secure are 0.28 and 0.5 -> 1 - 0.72 * 0.5 = 0.64
@@ -67,10 +71,14 @@ def test_reconstruction_invariants(segments, eps):
             members = [i for k in keys for i in k.members]
             assert sorted(members) == list(range(len(segments[j])))  # each path key once
             for k in keys:
-                assert k.security == pytest.approx(independent_union([segments[j][i] for i in k.members]))
+                assert k.security == pytest.approx(
+                    independent_union([segments[j][i] for i in k.members])
+                )
         for g in plan.global_keys:
             assert g.security >= eps
-            expected = math.prod(plan.segment_keys[j][part].security for j, part in enumerate(g.parts))
+            expected = math.prod(
+                plan.segment_keys[j][part].security for j, part in enumerate(g.parts)
+            )
             assert g.security == pytest.approx(expected)
         for j in range(len(segments)):
             assert sorted(g.parts[j] for g in plan.global_keys) == list(range(m))
@@ -89,7 +97,10 @@ def test_balanced_matching_maximises_weakest_key(a, data):
     b = data.draw(st.lists(prob, min_size=len(a), max_size=len(a)))
     matched = balanced_matching([a, b])
     weakest = min(sec for _, sec in matched)
-    best = max(min(x * b[i] for x, i in zip(a, perm, strict=True)) for perm in itertools.permutations(range(len(b))))
+    best = max(
+        min(x * b[i] for x, i in zip(a, perm, strict=True))
+        for perm in itertools.permutations(range(len(b)))
+    )
     assert weakest == pytest.approx(best)
     assert sorted(p[0] for p, _ in matched) == list(range(len(a)))
     assert sorted(p[1] for p, _ in matched) == list(range(len(b)))

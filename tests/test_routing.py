@@ -63,7 +63,13 @@ def test_ex_dijkstra_matches_brute_force(instance):
     got = brute_force_security(found, security, trusted)
     assert got == pytest.approx(best, rel=1e-9, abs=1e-12)
     # tie-breaking: fewest hops among the most secure, then lexicographic
-    ties = [p for p in paths if math.isclose(brute_force_security(p, security, trusted), best, rel_tol=1e-9, abs_tol=1e-12)]
+    ties = [
+        p
+        for p in paths
+        if math.isclose(
+            brute_force_security(p, security, trusted), best, rel_tol=1e-9, abs_tol=1e-12
+        )
+    ]
     fewest = min(len(p) for p in ties)
     assert len(found) == fewest
     assert tuple(found) == min(tuple(p) for p in ties if len(p) == fewest)
@@ -105,7 +111,16 @@ def test_bad_input_raises_domain_errors():
 def two_by_two_graph():
     """s -a- r -b- d and s -c- r -e- d, r trusted: segmentation at r pays off."""
     return nx.Graph(
-        [("s", "a"), ("a", "r"), ("r", "b"), ("b", "d"), ("s", "c"), ("c", "r"), ("r", "e"), ("e", "d")]
+        [
+            ("s", "a"),
+            ("a", "r"),
+            ("r", "b"),
+            ("b", "d"),
+            ("s", "c"),
+            ("c", "r"),
+            ("r", "e"),
+            ("e", "d"),
+        ]
     )
 
 
@@ -126,7 +141,21 @@ def test_smr_segments_at_trusted_relay_with_known_security():
 
 def test_smr_does_not_segment_when_it_does_not_help():
     # direct two-hop routes to d; the trusted relay t hangs off a long detour
-    graph = nx.Graph([("s", "x", ), ("x", "d"), ("s", "y"), ("y", "d"), ("s", "t"), ("t", "u"), ("u", "v"), ("v", "d")])
+    graph = nx.Graph(
+        [
+            (
+                "s",
+                "x",
+            ),
+            ("x", "d"),
+            ("s", "y"),
+            ("y", "d"),
+            ("s", "t"),
+            ("t", "u"),
+            ("u", "v"),
+            ("v", "d"),
+        ]
+    )
     result = smr(graph, "s", "d", trusted={"t"}, security=0.9)
     assert result.segment_nodes == ("s", "d")
     # step 2 finds all three paths; the one through t has two untrusted relays
@@ -136,7 +165,18 @@ def test_smr_does_not_segment_when_it_does_not_help():
 
 
 def test_smr_paths_may_cross_at_trusted_relays():
-    graph = nx.Graph([("s", "t"), ("t", "d"), ("s", "a"), ("a", "t"), ("t", "b"), ("b", "d"), ("s", "c"), ("c", "d")])
+    graph = nx.Graph(
+        [
+            ("s", "t"),
+            ("t", "d"),
+            ("s", "a"),
+            ("a", "t"),
+            ("t", "b"),
+            ("b", "d"),
+            ("s", "c"),
+            ("c", "d"),
+        ]
+    )
     p = 0.6
     result = smr(graph, "s", "d", trusted={"t"}, security=p)
     # segmenting at t gives 1 * 1, not more than unsegmented (s-t-d alone is secure): no split
@@ -173,7 +213,10 @@ def test_smr_unreachable_target_has_zero_security():
 
 
 def _exact_by_enumeration(result, relay: RelaySecurity) -> float:
-    relays = sorted({v for seg in result.segments for p in seg.paths for v in p[1:-1] if relay.is_untrusted(v)}, key=repr)
+    relays = sorted(
+        {v for seg in result.segments for p in seg.paths for v in p[1:-1] if relay.is_untrusted(v)},
+        key=repr,
+    )
     total = 0.0
     for state in itertools.product((True, False), repeat=len(relays)):
         ok = dict(zip(relays, state, strict=True))
@@ -191,7 +234,10 @@ def test_smr_invariants_on_random_waxman(seed, n_trusted, p):
     rng = np.random.default_rng(seed)
     graph = waxman_graph(16, rng, alpha=0.4, beta=0.5)
     s, d = (int(x) for x in rng.choice(16, 2, replace=False))
-    trusted = {int(x) for x in rng.choice([v for v in range(16) if v not in (s, d)], n_trusted, replace=False)}
+    trusted = {
+        int(x)
+        for x in rng.choice([v for v in range(16) if v not in (s, d)], n_trusted, replace=False)
+    }
     security = {v: float(rng.choice([p, 0.95])) for v in graph.nodes}
     result = smr(graph, s, d, trusted=trusted, security=security)
     relay = RelaySecurity(security, trusted)
@@ -223,7 +269,20 @@ def test_smr_invariants_on_random_waxman(seed, n_trusted, p):
 
 def test_msp_exact_security_with_shared_relays_matches_enumeration():
     # a graph with a bottleneck relay 'm' every path must cross
-    graph = nx.Graph([("s", "a"), ("s", "b"), ("a", "m"), ("b", "m"), ("m", "c"), ("m", "e"), ("c", "d"), ("e", "d"), ("s", "m2"), ("m2", "d")])
+    graph = nx.Graph(
+        [
+            ("s", "a"),
+            ("s", "b"),
+            ("a", "m"),
+            ("b", "m"),
+            ("m", "c"),
+            ("m", "e"),
+            ("c", "d"),
+            ("e", "d"),
+            ("s", "m2"),
+            ("m2", "d"),
+        ]
+    )
     relay = RelaySecurity(0.7)
     result = msp(graph, "s", "d", security=0.7, n_paths=3, rng=np.random.default_rng(3))
     assert result.method == "MSP"
@@ -279,6 +338,8 @@ def test_request_router_matches_module_functions():
             assert cached == direct
     base = router.msp(security=0.5, n_paths=4, rng=np.random.default_rng(1))
     re = router.reevaluate(base, security=0.9, trusted=set(order[:5]), max_paths=2)
-    ref = msp(graph, 1, 58, security=0.9, trusted=set(order[:5]), n_paths=2, rng=np.random.default_rng(1))
+    ref = msp(
+        graph, 1, 58, security=0.9, trusted=set(order[:5]), n_paths=2, rng=np.random.default_rng(1)
+    )
     assert re.paths == ref.paths
     assert re.security == pytest.approx(ref.security)

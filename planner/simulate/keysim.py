@@ -195,13 +195,13 @@ def distribute_keys(
         seg_end_keys.append(ends)
     # global keys relayed segment by segment
     for g, gk in enumerate(plan.global_keys):
-        sym = ("gk", g)
+        gsym: Symbol = ("gk", g)
         value = random_bytes(block_bytes, rng)
-        tr.truth[sym] = value
+        tr.truth[gsym] = value
         current = value
         for j, part in enumerate(gk.parts):
             cipher = _xor(current, seg_start_keys[j][part])
-            tr.relations.append(((sym, ("sk", j, part)), cipher))
+            tr.relations.append(((gsym, ("sk", j, part)), cipher))
             current = _xor(cipher, seg_end_keys[j][part])
         tr.global_keys_source.append(value)
         tr.global_keys_target.append(current)
@@ -403,9 +403,7 @@ def route_and_reconstruct(
     if key_bits is not None and key_bits < 0:
         raise ValidationError(f"key_bits={key_bits} must be >= 0", source="key request")
     route = smr(graph, source, target, trusted=trusted, security=security)
-    plan = flexible_reconstruction(
-        [list(seg.path_security) for seg in route.segments], eps
-    )
+    plan = flexible_reconstruction([list(seg.path_security) for seg in route.segments], eps)
     m = plan.n_global_keys
     block = max_block_bits(route, pool_bits=pool_bits) if m else 0
     if m and key_bits is not None:
