@@ -464,6 +464,41 @@ class _Raw:
 def _solve_highs(
     milp: _Milp, solver_options: SolverOptions, time_limit_s: float, start: np.ndarray | None
 ) -> _Raw:
+    """Solve with HiGHS; the returned column values always match the returned objective.
+
+    HiGHS 1.16 can, after accepting a MIP start that presolve improves "in the
+    reduced space", report the improved objective with the start's column
+    values. Such a mismatch is detected here and the model is solved again
+    without the start.
+    """
+    t0 = time.perf_counter()
+    raw = _run_highs(milp, solver_options, time_limit_s, start)
+    if raw.x is not None and not _values_match(milp, raw):
+        logger.warning(
+            "HiGHS returned values of objective %.9g but reported %.9g; solving without MIP start",
+            float(milp.cost @ raw.x),
+            raw.objective,
+        )
+        remaining = time_limit_s - (time.perf_counter() - t0)
+        retry = _run_highs(milp, solver_options, remaining, None)
+        if retry.x is not None and not _values_match(milp, retry):
+            retry.objective = float(milp.cost @ retry.x)
+            if retry.status is SolveStatus.OPTIMAL:
+                retry.status = SolveStatus.FEASIBLE
+        retry.time_s += raw.time_s
+        raw = retry
+    return raw
+
+
+def _values_match(milp: _Milp, raw: _Raw) -> bool:
+    assert raw.x is not None
+    value = float(milp.cost @ raw.x)
+    return abs(value - raw.objective) <= 1e-7 * max(1.0, abs(raw.objective))
+
+
+def _run_highs(
+    milp: _Milp, solver_options: SolverOptions, time_limit_s: float, start: np.ndarray | None
+) -> _Raw:
     import highspy
 
     h = highspy.Highs()
@@ -495,7 +530,15 @@ def _solve_highs(
         sol.value_valid = True
         h.setSolution(sol)
     t0 = time.perf_counter()
-    h.run()
+    status_code = h.run()
+    if status_code == highspy.HighsStatus.kError and h.getModelStatus() in (
+        highspy.HighsModelStatus.kNotset,
+        highspy.HighsModelStatus.kModelError,
+    ):
+        # HiGHS keeps one global thread scheduler per process; a solve asking for a different
+        # thread count than an earlier one is refused until the scheduler is reset.
+        highspy.Highs.resetGlobalScheduler(True)
+        status_code = h.run()
     elapsed = time.perf_counter() - t0
     ms = h.getModelStatus()
     info = h.getInfo()
