@@ -1,0 +1,1154 @@
+"""Access clustering and master placement (cluster paper, Eq. 5/6).
+
+Every site is either a master or a slave assigned to exactly one open master
+within access reach. A cluster with ``|V|`` slaves runs ``M = floor(|V|/2)``
+concurrent Ekert91 pairs per attempt (Eq. 5) and yields
+``R_mdi*N_m + R_ekr*N_s*M`` keys per attempt (Eq. 6).
+
+The MILP (sparse: assignment variables only for site/candidate pairs listed
+in the ``pairs`` table, i.e. within reach):
+
+* ``y[c]`` binary: candidate ``c`` is an open master;
+* ``x[p]`` binary: for pair ``p = (site i, candidate c)``, site ``i`` is a slave of ``c``;
+* ``ekert[c]`` integer: Ekert91 pairs of cluster ``c`` (the floor of Eq. 5 via ``2*ekert <= size``).
+
+Constraint families (names as used in diagnoses): ``assign-once``,
+``assign-open``, ``cluster-size-min``, ``cluster-size-max``, ``ekert-floor``,
+``master-budget``, ``cost-budget``, ``cluster-key-target``, ``fixed-master``.
+
+Objectives: ``"max_keys"`` maximises the total Eq. 6 keys per attempt,
+``"min_cost"`` minimises the total master cost (with an optional per-cluster
+key target); both subtract/add a demand-weighted access-loss tie-break.
+
+Two interchangeable builders give the same model: :func:`build_clustering_model`
+(Pyomo, readable, solved through :func:`solvers.base.solve_model`) and
+:func:`build_clustering_arrays` (sparse arrays passed to HiGHS through
+``highspy``; used for large instances where Pyomo's build time dominates).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+import scipy.sparse as sp
+
+from solvers.base import (
+    SolverError,
+    SolveResult,
+    SolverOptions,
+    SolveStatus,
+    relative_gap,
+    solve_model,
+)
+
+logger = logging.getLogger(__name__)
+
+Objective = Literal["max_keys", "min_cost"]
+Backend = Literal["auto", "pyomo", "highspy"]
+
+FAMILIES: tuple[str, ...] = (
+    "assign-once",
+    "assign-open",
+    "cluster-size-min",
+    "cluster-size-max",
+    "ekert-floor",
+    "master-budget",
+    "cost-budget",
+    "cluster-key-target",
+    "fixed-master",
+)
+
+
+class ClusteringInputError(ValueError):
+    """The clustering tables are malformed; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+class ClusteringInfeasible(RuntimeError):
+    """No clustering satisfies the constraints.
+
+    ``conflicts`` names the constraint families that conflict (see :data:`FAMILIES`);
+    ``details`` explains them in plain words (which sites, which masters, which numbers).
+    """
+
+    def __init__(self, message: str, *, conflicts: list[str], details: list[str]) -> None:
+        self.conflicts = list(dict.fromkeys(conflicts))
+        self.details = list(details)
+        text = message + (
+            " Conflicting: " + ", ".join(self.conflicts) + "." if self.conflicts else ""
+        )
+        if self.details:
+            text += "\n" + "\n".join(f"  - {d}" for d in self.details)
+        super().__init__(text)
+
+
+@dataclass(frozen=True, eq=False)
+class ClusteringData:
+    """Input tables.
+
+    ``sites``: index = site id; optional column ``demand`` (weight of the site's access loss, default 1).
+    ``candidates``: index = candidate master id; a candidate whose id is also a site id *is* that site
+    (when it is opened, that site is a master, not a slave). Columns (all optional): ``cost``
+    (default 1), ``capacity`` (max slaves, default unlimited), ``fixed`` (must be a master),
+    ``forbidden`` (must not be a master).
+    ``pairs``: columns ``site``, ``candidate``, ``distance_km``, ``loss_db``: one row per
+    site/candidate pair within access reach; pairs not listed are out of reach.
+    """
+
+    sites: pd.DataFrame
+    candidates: pd.DataFrame
+    pairs: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class ClusteringOptions:
+    """Model settings.
+
+    ``objective``: ``"max_keys"`` or ``"min_cost"``. ``min_slaves``: least slaves per cluster
+    (paper: 2). ``max_masters`` / ``max_cost``: master count / master cost budgets (None = none).
+    ``r_mdi``, ``r_ekr``, ``memory_master``, ``memory_slave``: Eq. 6 parameters.
+    ``min_cluster_keys``: per-cluster key-per-attempt target (0 = none).
+    ``loss_weight``: weight of the demand-weighted access loss (dB) in the objective; ``None``
+    chooses ``1e-3`` of the smallest primary unit divided by the largest possible total loss, so
+    the loss term only breaks ties. ``backend``: ``"pyomo"``, ``"highspy"`` or ``"auto"``
+    (Pyomo up to ``auto_pyomo_max_pairs`` pairs). ``strong_linking``: add the disaggregated
+    ``assign-open`` rows ``x[i,c] <= y[c]`` (off by default: on the benchmark they
+    did not raise the LP bound but made the root LP about 30 times slower). ``warm_start``:
+    start the MILP from the heuristic of :mod:`solvers.heuristics`.
+    """
+
+    objective: Objective = "max_keys"
+    min_slaves: int = 2
+    max_masters: int | None = None
+    max_cost: float | None = None
+    r_mdi: float = 1.0
+    r_ekr: float = 1.0
+    memory_master: float = 1.0
+    memory_slave: float = 1.0
+    min_cluster_keys: float = 0.0
+    loss_weight: float | None = None
+    backend: Backend = "auto"
+    strong_linking: bool = False
+    warm_start: bool = True
+    auto_pyomo_max_pairs: int = 20_000
+    heuristic_seed: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class ClusteringIndex:
+    """The input tables as integer-indexed arrays (forbidden candidates and their pairs removed).
+
+    ``cand_site[c]`` is the site index of candidate ``c`` or -1 for an extra location;
+    ``pair_site``/``pair_cand`` index the sparse pairs (a candidate's own site is never a pair).
+    """
+
+    site_ids: np.ndarray
+    cand_ids: np.ndarray
+    cand_site: np.ndarray
+    cost: np.ndarray
+    capacity: np.ndarray
+    fixed: np.ndarray
+    demand: np.ndarray
+    pair_site: np.ndarray
+    pair_cand: np.ndarray
+    pair_distance_km: np.ndarray
+    pair_loss_db: np.ndarray
+    key_mdi: float
+    key_ekr: float
+    loss_weight: float
+    min_size: np.ndarray  # least slaves per open cluster (min_slaves and the key target)
+    site_cand: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    @property
+    def n_sites(self) -> int:
+        return len(self.site_ids)
+
+    @property
+    def n_cands(self) -> int:
+        return len(self.cand_ids)
+
+    @property
+    def n_pairs(self) -> int:
+        return len(self.pair_site)
+
+
+# ----------------------------------------------------------------------------- preparation
+
+
+def _bool_col(df: pd.DataFrame, name: str) -> np.ndarray:
+    if name not in df.columns:
+        return np.zeros(len(df), dtype=bool)
+    return df[name].fillna(False).astype(bool).to_numpy()
+
+
+def validate_options(options: ClusteringOptions) -> list[str]:
+    """Problems with the option values (empty when valid)."""
+    problems = []
+    if options.objective not in ("max_keys", "min_cost"):
+        problems.append(f"objective '{options.objective}' is unknown; use 'max_keys' or 'min_cost'")
+    if options.backend not in ("auto", "pyomo", "highspy"):
+        problems.append(f"backend '{options.backend}' is unknown; use 'auto', 'pyomo' or 'highspy'")
+    if options.min_slaves < 0:
+        problems.append(f"min_slaves = {options.min_slaves} must be >= 0")
+    if options.max_masters is not None and options.max_masters < 0:
+        problems.append(f"max_masters = {options.max_masters} must be >= 0")
+    for name in ("r_mdi", "r_ekr", "memory_master", "memory_slave", "min_cluster_keys"):
+        value = getattr(options, name)
+        if not (math.isfinite(value) and value >= 0):
+            problems.append(f"{name} = {value} must be a finite number >= 0")
+    if options.loss_weight is not None and not (
+        math.isfinite(options.loss_weight) and options.loss_weight >= 0
+    ):
+        problems.append(f"loss_weight = {options.loss_weight} must be a finite number >= 0")
+    return problems
+
+
+def prepare(data: ClusteringData, options: ClusteringOptions) -> ClusteringIndex:
+    """Validate the tables and turn them into arrays.
+
+    Raises :class:`ClusteringInputError` listing every problem (duplicate ids, unknown ids in
+    ``pairs``, negative distances/losses/costs/capacities, a candidate both fixed and forbidden).
+    """
+    problems = validate_options(options)
+    sites, cands, pairs = data.sites, data.candidates, data.pairs
+    if sites.index.has_duplicates:
+        dup = sites.index[sites.index.duplicated()].unique().tolist()
+        problems.append(f"sites: duplicate site ids {dup[:5]}")
+    if cands.index.has_duplicates:
+        dup = cands.index[cands.index.duplicated()].unique().tolist()
+        problems.append(f"candidates: duplicate candidate ids {dup[:5]}")
+    for col in ("site", "candidate", "distance_km", "loss_db"):
+        if col not in pairs.columns:
+            problems.append(f"pairs: missing column '{col}'")
+    if problems:
+        raise ClusteringInputError(problems)
+    fixed_all = _bool_col(cands, "fixed")
+    forbidden_all = _bool_col(cands, "forbidden")
+    both = cands.index[fixed_all & forbidden_all].tolist()
+    if both:
+        problems.append(f"candidates {both[:5]} are both fixed and forbidden; keep one flag")
+    cost_all = cands["cost"].to_numpy(float) if "cost" in cands.columns else np.ones(len(cands))
+    if "capacity" in cands.columns:
+        cap_all = cands["capacity"].fillna(len(sites)).to_numpy(float)
+    else:
+        cap_all = np.full(len(cands), float(len(sites)))
+    if np.any(~np.isfinite(cost_all) | (cost_all < 0)):
+        problems.append("candidates: 'cost' must be finite and >= 0")
+    if np.any(cap_all < 0) or np.any(cap_all != np.floor(cap_all)):
+        problems.append("candidates: 'capacity' must be a whole number >= 0")
+    demand = sites["demand"].to_numpy(float) if "demand" in sites.columns else np.ones(len(sites))
+    if np.any(~np.isfinite(demand) | (demand < 0)):
+        problems.append("sites: 'demand' must be finite and >= 0")
+    site_pos = pd.Index(sites.index)
+    cand_pos = pd.Index(cands.index)
+    ps = site_pos.get_indexer(pairs["site"])
+    pc = cand_pos.get_indexer(pairs["candidate"])
+    if np.any(ps < 0):
+        problems.append(f"pairs: unknown site ids {pairs['site'][ps < 0].unique().tolist()[:5]}")
+    if np.any(pc < 0):
+        problems.append(
+            f"pairs: unknown candidate ids {pairs['candidate'][pc < 0].unique().tolist()[:5]}"
+        )
+    dist = pairs["distance_km"].to_numpy(float)
+    loss = pairs["loss_db"].to_numpy(float)
+    if np.any(~np.isfinite(dist) | (dist < 0)) or np.any(~np.isfinite(loss) | (loss < 0)):
+        problems.append("pairs: 'distance_km' and 'loss_db' must be finite and >= 0")
+    dup = pd.MultiIndex.from_arrays([ps, pc]).duplicated()
+    if np.any(dup):
+        problems.append("pairs: duplicate (site, candidate) rows")
+    if problems:
+        raise ClusteringInputError(problems)
+
+    keep = ~forbidden_all
+    new_of_old = np.full(len(cands), -1, dtype=np.int64)
+    new_of_old[keep] = np.arange(int(keep.sum()))
+    cand_site_all = site_pos.get_indexer(cands.index)
+    cand_site = cand_site_all[keep]
+    pc_new = new_of_old[pc]
+    pmask = pc_new >= 0
+    # a candidate's own site is its master role, never a slave pair
+    own = cand_site_all[pc] == ps
+    pmask &= ~own
+    order = np.lexsort((pc_new[pmask], ps[pmask]))
+    site_cand = np.full(len(sites), -1, dtype=np.int64)
+    site_cand[cand_site[cand_site >= 0]] = np.flatnonzero(cand_site >= 0)
+
+    key_mdi = options.r_mdi * options.memory_master
+    key_ekr = options.r_ekr * options.memory_slave
+    capacity = cap_all[keep].astype(np.int64)
+    min_size = np.full(int(keep.sum()), options.min_slaves, dtype=np.int64)
+    if options.min_cluster_keys > key_mdi:
+        if key_ekr > 0:
+            need_pairs = math.ceil((options.min_cluster_keys - key_mdi) / key_ekr - 1e-12)
+            min_size = np.maximum(min_size, 2 * need_pairs)
+        else:
+            min_size = np.maximum(min_size, np.iinfo(np.int32).max)
+    p_site = ps[pmask][order]
+    p_loss = loss[pmask][order]
+    loss_weight = options.loss_weight
+    if loss_weight is None:
+        max_loss = np.zeros(len(sites))
+        if len(p_site):
+            np.maximum.at(max_loss, p_site, p_loss)
+        total = float(np.sum(demand * max_loss))
+        if options.objective == "max_keys":
+            unit = min([v for v in (key_mdi, key_ekr) if v > 0], default=1.0)
+        else:
+            pos = cost_all[keep][cost_all[keep] > 0]
+            unit = float(pos.min()) if len(pos) else 1.0
+        loss_weight = 1e-3 * unit / total if total > 0 else 0.0
+    return ClusteringIndex(
+        site_ids=np.asarray(sites.index, dtype=object),
+        cand_ids=np.asarray(cands.index[keep], dtype=object),
+        cand_site=cand_site.astype(np.int64),
+        cost=cost_all[keep],
+        capacity=capacity,
+        fixed=fixed_all[keep],
+        demand=demand,
+        pair_site=p_site.astype(np.int64),
+        pair_cand=pc_new[pmask][order].astype(np.int64),
+        pair_distance_km=dist[pmask][order],
+        pair_loss_db=p_loss,
+        key_mdi=key_mdi,
+        key_ekr=key_ekr,
+        loss_weight=float(loss_weight),
+        min_size=min_size,
+        site_cand=site_cand,
+    )
+
+
+# ----------------------------------------------------------------------------- cheap diagnosis
+
+
+def diagnose(idx: ClusteringIndex, options: ClusteringOptions) -> tuple[list[str], list[str]]:
+    """Cheap necessary-condition checks run before solving.
+
+    Returns ``(conflicts, details)``; both empty when no obvious conflict was found (the MILP
+    may still be infeasible; then :func:`solve_clustering` runs an elastic relaxation).
+    """
+    conflicts: list[str] = []
+    details: list[str] = []
+    n_cover = np.bincount(idx.pair_site, minlength=idx.n_sites)
+    lonely = np.flatnonzero((n_cover == 0) & (idx.site_cand < 0))
+    if len(lonely):
+        names = [str(s) for s in idx.site_ids[lonely[:10]]]
+        conflicts.append("assign-once")
+        details.append(
+            f"{len(lonely)} site(s) have no candidate master within reach and cannot be masters "
+            f"themselves: {names}; raise the access reach or add candidates near them"
+        )
+    n_reach = np.bincount(idx.pair_cand, minlength=idx.n_cands)
+    usable_cap = np.minimum(idx.capacity, n_reach)
+    cannot_open = (idx.min_size > idx.capacity) | (idx.min_size > n_reach)
+    bad_fixed = np.flatnonzero(cannot_open & idx.fixed)
+    if len(bad_fixed):
+        names = [str(c) for c in idx.cand_ids[bad_fixed[:10]]]
+        conflicts += ["fixed-master", "cluster-size-min"]
+        if np.any(idx.min_size[bad_fixed] > idx.capacity[bad_fixed]):
+            conflicts.append("cluster-size-max")
+        if options.min_cluster_keys > 0:
+            conflicts.append("cluster-key-target")
+        details.append(
+            f"fixed master(s) {names} cannot serve the least cluster size "
+            f"{int(idx.min_size[bad_fixed].max())} (capacity or sites within reach too small)"
+        )
+    openable = ~cannot_open
+    if not np.any(openable) and idx.n_sites > 0:
+        conflicts += ["cluster-size-min", "cluster-size-max"]
+        if options.min_cluster_keys > 0:
+            conflicts.append("cluster-key-target")
+        details.append(
+            f"no candidate can hold the least cluster size {int(idx.min_size.max())}: "
+            f"largest capacity {int(idx.capacity.max(initial=0))}, largest number of sites "
+            f"within reach of one candidate {int(n_reach.max(initial=0))}"
+        )
+    # sites served by a master: its slaves plus its own site if it is a site
+    served = usable_cap + (idx.cand_site >= 0)
+    served = np.where(openable, served, 0)
+    n_fixed = int(idx.fixed.sum())
+    if options.max_masters is not None and n_fixed > options.max_masters:
+        conflicts += ["master-budget", "fixed-master"]
+        details.append(f"{n_fixed} fixed masters exceed the master budget {options.max_masters}")
+    fixed_cost = float(idx.cost[idx.fixed].sum())
+    if options.max_cost is not None and fixed_cost > options.max_cost + 1e-9:
+        conflicts += ["cost-budget", "fixed-master"]
+        details.append(f"fixed masters cost {fixed_cost:g} > cost budget {options.max_cost:g}")
+    total = float(served.sum())
+    if total < idx.n_sites:
+        conflicts.append("cluster-size-max")
+        details.append(
+            f"all candidates together can serve at most {int(total)} of {idx.n_sites} sites "
+            "(capacity and reach); raise capacities or add candidates"
+        )
+    elif options.max_masters is not None:
+        k = options.max_masters
+        top = (
+            np.sort(served[~idx.fixed])[::-1][: max(0, k - n_fixed)].sum() + served[idx.fixed].sum()
+        )
+        if top < idx.n_sites:
+            conflicts += ["master-budget", "cluster-size-max"]
+            details.append(
+                f"{k} masters with the largest capacities serve at most {int(top)} of "
+                f"{idx.n_sites} sites; raise the master budget or the capacity"
+            )
+    if options.max_cost is not None and options.max_cost >= 0:
+        # least cost to serve every site: fractional knapsack lower bound
+        free = ~idx.fixed & (served > 0)
+        ratio = np.where(served[free] > 0, idx.cost[free] / np.maximum(served[free], 1), np.inf)
+        order = np.argsort(ratio)
+        need = idx.n_sites - float(served[idx.fixed].sum())
+        least = fixed_cost
+        for c in order:
+            if need <= 0:
+                break
+            take = min(need, float(served[free][c]))
+            least += ratio[c] * take
+            need -= take
+        if need <= 0 and least > options.max_cost + 1e-9:
+            conflicts += ["cost-budget", "cluster-size-max"]
+            details.append(
+                f"serving all {idx.n_sites} sites costs at least {least:.6g} > cost budget "
+                f"{options.max_cost:g}"
+            )
+    return list(dict.fromkeys(conflicts)), details
+
+
+# ----------------------------------------------------------------------------- Pyomo model
+
+
+def _pairs_by(idx: ClusteringIndex) -> tuple[list[list[int]], list[list[int]]]:
+    by_site: list[list[int]] = [[] for _ in range(idx.n_sites)]
+    by_cand: list[list[int]] = [[] for _ in range(idx.n_cands)]
+    for p, (s, c) in enumerate(zip(idx.pair_site.tolist(), idx.pair_cand.tolist(), strict=True)):
+        by_site[s].append(p)
+        by_cand[c].append(p)
+    return by_site, by_cand
+
+
+def define_variables(m: pyo.ConcreteModel, idx: ClusteringIndex) -> None:
+    """Sets ``C`` (candidates), ``S`` (sites), ``P`` (pairs within reach) and variables y, x, ekert."""
+    m.C = pyo.RangeSet(0, idx.n_cands - 1)
+    m.S = pyo.RangeSet(0, idx.n_sites - 1)
+    m.P = pyo.RangeSet(0, idx.n_pairs - 1)
+    m.y = pyo.Var(m.C, within=pyo.Binary)
+    m.x = pyo.Var(m.P, within=pyo.Binary)
+    caps = idx.capacity
+    m.ekert = pyo.Var(
+        m.C, within=pyo.NonNegativeIntegers, bounds=lambda _m, c: (0, int(caps[c]) // 2)
+    )
+
+
+def define_assign_once(m: pyo.ConcreteModel, idx: ClusteringIndex) -> None:
+    """``assign-once``: each site is a slave of exactly one master or is a master itself."""
+    by_site = m._by_site
+
+    def rule(_m: pyo.ConcreteModel, i: int) -> object:
+        expr = sum(m.x[p] for p in by_site[i])
+        c = int(idx.site_cand[i])
+        if c >= 0:
+            expr = expr + m.y[c]
+        if isinstance(expr, int):
+            return pyo.Constraint.Infeasible
+        return expr == 1
+
+    m.add_component("assign-once", pyo.Constraint(m.S, rule=rule))
+
+
+def define_assign_open(m: pyo.ConcreteModel, idx: ClusteringIndex) -> None:
+    """``assign-open``: a site can only be a slave of an open master (``x[i,c] <= y[c]``)."""
+    pc = idx.pair_cand
+    m.add_component(
+        "assign-open", pyo.Constraint(m.P, rule=lambda _m, p: m.x[p] <= m.y[int(pc[p])])
+    )
+
+
+def _size(m: pyo.ConcreteModel, c: int) -> object:
+    return sum(m.x[p] for p in m._by_cand[c])
+
+
+def define_cluster_size(m: pyo.ConcreteModel, idx: ClusteringIndex) -> None:
+    """``cluster-size-min`` / ``cluster-size-max``: ``min_size*y <= slaves <= capacity*y``."""
+
+    def lo(_m: pyo.ConcreteModel, c: int) -> object:
+        if not m._by_cand[c]:
+            return pyo.Constraint.Skip if idx.min_size[c] == 0 else m.y[c] <= 0
+        return _size(m, c) >= int(idx.min_size[c]) * m.y[c]
+
+    def hi(_m: pyo.ConcreteModel, c: int) -> object:
+        if not m._by_cand[c]:
+            return pyo.Constraint.Skip
+        return _size(m, c) <= int(idx.capacity[c]) * m.y[c]
+
+    m.add_component("cluster-size-min", pyo.Constraint(m.C, rule=lo))
+    m.add_component("cluster-size-max", pyo.Constraint(m.C, rule=hi))
+
+
+def define_ekert_floor(m: pyo.ConcreteModel, idx: ClusteringIndex) -> None:
+    """``ekert-floor``: ``2*ekert[c] <= slaves[c]`` so ekert = floor(|V|/2) at the optimum (Eq. 5)."""
+
+    def rule(_m: pyo.ConcreteModel, c: int) -> object:
+        if not m._by_cand[c]:
+            return m.ekert[c] <= 0
+        return 2 * m.ekert[c] <= _size(m, c)
+
+    m.add_component("ekert-floor", pyo.Constraint(m.C, rule=rule))
+
+
+def define_budgets(m: pyo.ConcreteModel, idx: ClusteringIndex, options: ClusteringOptions) -> None:
+    """``master-budget`` (count) and ``cost-budget`` (sum of master costs), when set."""
+    if options.max_masters is not None:
+        m.add_component(
+            "master-budget", pyo.Constraint(expr=sum(m.y[c] for c in m.C) <= options.max_masters)
+        )
+    if options.max_cost is not None:
+        expr = sum(float(idx.cost[c]) * m.y[c] for c in m.C)
+        m.add_component("cost-budget", pyo.Constraint(expr=expr <= options.max_cost))
+
+
+def define_key_target(
+    m: pyo.ConcreteModel, idx: ClusteringIndex, options: ClusteringOptions
+) -> None:
+    """``cluster-key-target``: an open cluster yields at least ``min_cluster_keys`` (Eq. 6)."""
+    if options.min_cluster_keys <= 0:
+        return
+    t = options.min_cluster_keys
+    m.add_component(
+        "cluster-key-target",
+        pyo.Constraint(
+            m.C, rule=lambda _m, c: idx.key_mdi * m.y[c] + idx.key_ekr * m.ekert[c] >= t * m.y[c]
+        ),
+    )
+
+
+def define_fixed_masters(m: pyo.ConcreteModel, idx: ClusteringIndex) -> None:
+    """``fixed-master``: fixed candidates are open (variable fixed to 1)."""
+    for c in np.flatnonzero(idx.fixed).tolist():
+        m.y[c].fix(1)
+
+
+def define_objective(
+    m: pyo.ConcreteModel, idx: ClusteringIndex, options: ClusteringOptions
+) -> None:
+    """Objective: max Eq. 6 keys or min master cost, with the weighted access-loss tie-break."""
+    w = idx.loss_weight * idx.demand[idx.pair_site] * idx.pair_loss_db
+    loss = sum(float(w[p]) * m.x[p] for p in m.P if w[p] != 0)
+    if options.objective == "max_keys":
+        keys = sum(idx.key_mdi * m.y[c] + idx.key_ekr * m.ekert[c] for c in m.C)
+        m.objective = pyo.Objective(expr=keys - loss, sense=pyo.maximize)
+    else:
+        cost = sum(float(idx.cost[c]) * m.y[c] for c in m.C)
+        m.objective = pyo.Objective(expr=cost + loss, sense=pyo.minimize)
+
+
+def build_clustering_model(idx: ClusteringIndex, options: ClusteringOptions) -> pyo.ConcreteModel:
+    """The clustering MILP as a Pyomo model, one ``define_*`` function per constraint family."""
+    m = pyo.ConcreteModel(name="clustering")
+    m._by_site, m._by_cand = _pairs_by(idx)
+    define_variables(m, idx)
+    define_assign_once(m, idx)
+    if options.strong_linking:
+        define_assign_open(m, idx)
+    define_cluster_size(m, idx)
+    define_ekert_floor(m, idx)
+    define_budgets(m, idx, options)
+    define_key_target(m, idx, options)
+    define_fixed_masters(m, idx)
+    define_objective(m, idx, options)
+    return m
+
+
+# ----------------------------------------------------------------------------- array model
+
+
+@dataclass
+class RowBlock:
+    """One constraint family as sparse rows ``lower <= A @ cols <= upper``."""
+
+    name: str
+    matrix: sp.csr_matrix
+    lower: np.ndarray
+    upper: np.ndarray
+
+
+@dataclass
+class ArrayModel:
+    """A MILP as arrays: columns ``[y (C) | x (P) | ekert (C) | slacks]`` and row blocks."""
+
+    col_cost: np.ndarray
+    col_lower: np.ndarray
+    col_upper: np.ndarray
+    integrality: np.ndarray  # 1 = integer
+    blocks: list[RowBlock]
+    maximize: bool
+    n_y: int
+    n_x: int
+    n_ekert: int
+    slack_family: list[str] = field(default_factory=list)
+
+    @property
+    def n_cols(self) -> int:
+        return len(self.col_cost)
+
+    @property
+    def n_rows(self) -> int:
+        return sum(b.matrix.shape[0] for b in self.blocks)
+
+
+def build_clustering_arrays(
+    idx: ClusteringIndex, options: ClusteringOptions, *, elastic: bool = False
+) -> ArrayModel:
+    """The clustering MILP as sparse arrays (same model as :func:`build_clustering_model`).
+
+    With ``elastic=True`` each row of every family except ``assign-open`` gets slack columns,
+    fixed masters become ``fixed-master`` rows, and the objective is the total slack: a zero
+    optimum means the model is feasible; otherwise the families with nonzero slack conflict.
+    """
+    nc, ns, npairs = idx.n_cands, idx.n_sites, idx.n_pairs
+    oy, ox, om = 0, nc, nc + npairs
+    n = nc + npairs + nc
+    inf = np.inf
+    blocks: list[RowBlock] = []
+    prow = np.arange(npairs)
+    # sizes: A_size[c, col] = 1 for each pair of c
+    size = sp.csr_matrix((np.ones(npairs), (idx.pair_cand, ox + prow)), shape=(nc, n))
+    y_eye = sp.csr_matrix((np.ones(nc), (np.arange(nc), oy + np.arange(nc))), shape=(nc, n))
+    m_eye = sp.csr_matrix((np.ones(nc), (np.arange(nc), om + np.arange(nc))), shape=(nc, n))
+
+    own = np.flatnonzero(idx.site_cand >= 0)
+    rows = np.concatenate([idx.pair_site, own])
+    cols = np.concatenate([ox + prow, oy + idx.site_cand[own]])
+    a_once = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(ns, n))
+    blocks.append(RowBlock("assign-once", a_once, np.ones(ns), np.ones(ns)))
+    if options.strong_linking and not elastic:
+        a_open = sp.csr_matrix(
+            (
+                np.concatenate([np.ones(npairs), -np.ones(npairs)]),
+                (np.concatenate([prow, prow]), np.concatenate([ox + prow, oy + idx.pair_cand])),
+            ),
+            shape=(npairs, n),
+        )
+        blocks.append(RowBlock("assign-open", a_open, np.full(npairs, -inf), np.zeros(npairs)))
+    blocks.append(
+        RowBlock(
+            "cluster-size-min",
+            (size - sp.diags(idx.min_size.astype(float)) @ y_eye).tocsr(),
+            np.zeros(nc),
+            np.full(nc, inf),
+        )
+    )
+    blocks.append(
+        RowBlock(
+            "cluster-size-max",
+            (size - sp.diags(idx.capacity.astype(float)) @ y_eye).tocsr(),
+            np.full(nc, -inf),
+            np.zeros(nc),
+        )
+    )
+    blocks.append(
+        RowBlock("ekert-floor", (2 * m_eye - size).tocsr(), np.full(nc, -inf), np.zeros(nc))
+    )
+    if options.max_masters is not None:
+        a = sp.csr_matrix(
+            (np.ones(nc), (np.zeros(nc, dtype=int), oy + np.arange(nc))), shape=(1, n)
+        )
+        blocks.append(
+            RowBlock("master-budget", a, np.array([-inf]), np.array([float(options.max_masters)]))
+        )
+    if options.max_cost is not None:
+        a = sp.csr_matrix((idx.cost, (np.zeros(nc, dtype=int), oy + np.arange(nc))), shape=(1, n))
+        blocks.append(
+            RowBlock("cost-budget", a, np.array([-inf]), np.array([float(options.max_cost)]))
+        )
+    if options.min_cluster_keys > 0:
+        a = ((idx.key_mdi - options.min_cluster_keys) * y_eye + idx.key_ekr * m_eye).tocsr()
+        blocks.append(RowBlock("cluster-key-target", a, np.zeros(nc), np.full(nc, inf)))
+
+    col_lower = np.zeros(n)
+    col_upper = np.concatenate([np.ones(nc), np.ones(npairs), (idx.capacity // 2).astype(float)])
+    if elastic:
+        fx = np.flatnonzero(idx.fixed)
+        if len(fx):
+            a = sp.csr_matrix((np.ones(len(fx)), (np.arange(len(fx)), oy + fx)), shape=(len(fx), n))
+            blocks.append(RowBlock("fixed-master", a, np.ones(len(fx)), np.full(len(fx), inf)))
+    else:
+        col_lower[oy + np.flatnonzero(idx.fixed)] = 1.0
+    col_cost = np.zeros(n)
+    w = idx.loss_weight * idx.demand[idx.pair_site] * idx.pair_loss_db
+    if options.objective == "max_keys":
+        col_cost[oy : oy + nc] = idx.key_mdi
+        col_cost[om : om + nc] = idx.key_ekr
+        col_cost[ox : ox + npairs] = -w
+        maximize = True
+    else:
+        col_cost[oy : oy + nc] = idx.cost
+        col_cost[ox : ox + npairs] = w
+        maximize = False
+    integrality = np.ones(n, dtype=np.int8)
+    model = ArrayModel(
+        col_cost, col_lower, col_upper, integrality, blocks, maximize, nc, npairs, nc
+    )
+    if elastic:
+        _add_elastic_slacks(model)
+    return model
+
+
+def _add_elastic_slacks(model: ArrayModel) -> None:
+    """Append slack columns to every row (one per finite side) and minimise their sum."""
+    n0 = model.n_cols
+    extra_cols = 0
+    families: list[str] = []
+    new_blocks = []
+    for b in model.blocks:
+        r = b.matrix.shape[0]
+        pieces = [b.matrix]
+        for side, finite in ((+1.0, np.isfinite(b.lower)), (-1.0, np.isfinite(b.upper))):
+            k = np.flatnonzero(finite)
+            if not len(k):
+                continue
+            pieces.append(("slack", side, k))
+        new_blocks.append((b, pieces, r))
+    total_slack = sum(len(p[2]) for _b, pieces, _r in new_blocks for p in pieces[1:])
+    n = n0 + total_slack
+    for b, pieces, r in new_blocks:
+        mat = sp.csr_matrix((b.matrix.data, b.matrix.indices, b.matrix.indptr), shape=(r, n))
+        for _tag, side, k in pieces[1:]:
+            cols = n0 + extra_cols + np.arange(len(k))
+            mat = mat + sp.csr_matrix((np.full(len(k), side), (k, cols)), shape=(r, n))
+            families += [b.name] * len(k)
+            extra_cols += len(k)
+        b.matrix = mat.tocsr()
+    model.col_cost = np.concatenate([np.zeros(n0), np.ones(total_slack)])
+    model.col_lower = np.concatenate([model.col_lower, np.zeros(total_slack)])
+    model.col_upper = np.concatenate([model.col_upper, np.full(total_slack, np.inf)])
+    model.integrality = np.concatenate([model.integrality, np.zeros(total_slack, dtype=np.int8)])
+    model.maximize = False
+    model.slack_family = families
+
+
+@dataclass(frozen=True)
+class ArraySolve:
+    """Outcome of :func:`solve_arrays`: status, objective, bound, gap, time and column values."""
+
+    status: SolveStatus
+    objective: float
+    bound: float
+    gap: float
+    solve_time_s: float
+    values: np.ndarray | None
+
+
+def solve_arrays(
+    model: ArrayModel, options: SolverOptions, *, start: np.ndarray | None = None
+) -> ArraySolve:
+    """Solve an :class:`ArrayModel` with ``highspy`` (MIP start from ``start`` when given)."""
+    import highspy
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", bool(options.tee))
+    h.setOptionValue("time_limit", float(options.time_limit_s))
+    h.setOptionValue("mip_rel_gap", float(options.mip_gap))
+    h.setOptionValue("threads", int(options.threads))
+    h.setOptionValue("random_seed", int(options.seed))
+    for k, v in options.extra.items():
+        h.setOptionValue(k, v)
+    a = (
+        sp.vstack([b.matrix for b in model.blocks], format="csc")
+        if model.blocks
+        else sp.csc_matrix((0, model.n_cols))
+    )
+    lp = highspy.HighsLp()
+    lp.num_col_ = model.n_cols
+    lp.num_row_ = a.shape[0]
+    lp.col_cost_ = model.col_cost
+    lp.col_lower_ = model.col_lower
+    lp.col_upper_ = model.col_upper
+    lp.row_lower_ = np.concatenate([b.lower for b in model.blocks])
+    lp.row_upper_ = np.concatenate([b.upper for b in model.blocks])
+    lp.sense_ = highspy.ObjSense.kMaximize if model.maximize else highspy.ObjSense.kMinimize
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = a.indptr
+    lp.a_matrix_.index_ = a.indices
+    lp.a_matrix_.value_ = a.data
+    lp.integrality_ = [
+        highspy.HighsVarType.kInteger if v else highspy.HighsVarType.kContinuous
+        for v in model.integrality
+    ]
+    status = h.passModel(lp)
+    if status == highspy.HighsStatus.kError:
+        raise SolverError("HiGHS rejected the clustering model")
+    if start is not None and options.warm_start:
+        sol = highspy.HighsSolution()
+        sol.col_value = list(map(float, start))
+        sol.value_valid = True
+        h.setSolution(sol)
+    t0 = time.perf_counter()
+    h.run()
+    elapsed = time.perf_counter() - t0
+    ms = h.getModelStatus()
+    info = h.getInfo()
+    has_sol = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    obj = float(info.objective_function_value) if has_sol else math.nan
+    bound = float(info.mip_dual_bound) if math.isfinite(info.mip_dual_bound) else math.nan
+    M = highspy.HighsModelStatus
+    if ms == M.kOptimal and has_sol:
+        st = SolveStatus.OPTIMAL
+    elif ms in (M.kInfeasible, M.kUnboundedOrInfeasible):
+        st = SolveStatus.INFEASIBLE
+    elif ms == M.kUnbounded:
+        st = SolveStatus.UNBOUNDED
+    elif has_sol:
+        st = SolveStatus.FEASIBLE
+    elif ms in (M.kTimeLimit, M.kIterationLimit, M.kInterrupt):
+        st = SolveStatus.TIME_LIMIT_NO_SOLUTION
+    else:
+        st = SolveStatus.ERROR
+    gap = relative_gap(obj, bound) if has_sol else math.nan
+    if st is SolveStatus.OPTIMAL and not math.isfinite(gap):
+        gap = 0.0
+    values = np.asarray(h.getSolution().col_value, dtype=float) if has_sol else None
+    logger.info("HiGHS (arrays): %s obj=%s bound=%s gap=%s in %.2fs", st, obj, bound, gap, elapsed)
+    return ArraySolve(st, obj, bound, gap, elapsed, values)
+
+
+# ----------------------------------------------------------------------------- solution tables
+
+
+@dataclass(frozen=True, eq=False)
+class ClusteringSolution:
+    """A clustering as arrays: ``open[c]`` masters and ``owner[i]`` = candidate serving site ``i``
+    (for a master site, the candidate at that site)."""
+
+    open: np.ndarray
+    owner: np.ndarray
+
+
+def check_solution(
+    idx: ClusteringIndex, options: ClusteringOptions, sol: ClusteringSolution
+) -> list[str]:
+    """Violated constraint families of a solution (empty when feasible)."""
+    bad: list[str] = []
+    pair_key = pd.MultiIndex.from_arrays([idx.pair_site, idx.pair_cand])
+    owner = sol.owner
+    is_master_site = (idx.site_cand >= 0) & (owner == idx.site_cand) & (owner >= 0)
+    if np.any(owner < 0):
+        bad.append("assign-once")
+    slaves = np.flatnonzero(~is_master_site & (owner >= 0))
+    if len(slaves):
+        found = pair_key.get_indexer(pd.MultiIndex.from_arrays([slaves, owner[slaves]]))
+        if np.any(found < 0):
+            bad.append("assign-once")
+    if np.any(~sol.open[owner[owner >= 0]]):
+        bad.append("assign-open")
+    for c in np.flatnonzero(idx.site_cand >= 0):
+        if sol.open[c] and owner[idx.site_cand[c]] != c:
+            bad.append("assign-once")
+    size = np.bincount(owner[slaves], minlength=idx.n_cands)
+    if np.any(sol.open & (size < idx.min_size)):
+        bad.append("cluster-size-min")
+    if np.any(size > np.where(sol.open, idx.capacity, 0)):
+        bad.append("cluster-size-max")
+    if options.max_masters is not None and int(sol.open.sum()) > options.max_masters:
+        bad.append("master-budget")
+    if options.max_cost is not None and float(idx.cost[sol.open].sum()) > options.max_cost + 1e-9:
+        bad.append("cost-budget")
+    if np.any(idx.fixed & ~sol.open):
+        bad.append("fixed-master")
+    return list(dict.fromkeys(bad))
+
+
+def solution_terms(
+    idx: ClusteringIndex, options: ClusteringOptions, sol: ClusteringSolution
+) -> dict[str, float]:
+    """Objective terms of a solution: keys per attempt (Eq. 6 with M = floor(|V|/2)), cost,
+    demand-weighted access loss (dB) and the model objective value."""
+    slaves, cand, pidx = _slave_pairs(idx, sol)
+    size = np.bincount(cand, minlength=idx.n_cands)
+    ek = size // 2
+    keys = float(np.sum(np.where(sol.open, idx.key_mdi + idx.key_ekr * ek, 0.0)))
+    cost = float(idx.cost[sol.open].sum())
+    wloss = float(np.sum(idx.demand[slaves] * idx.pair_loss_db[pidx]))
+    obj = (
+        keys - idx.loss_weight * wloss
+        if options.objective == "max_keys"
+        else cost + idx.loss_weight * wloss
+    )
+    return {"keys_per_attempt": keys, "cost": cost, "weighted_loss_db": wloss, "objective": obj}
+
+
+def _slave_pairs(
+    idx: ClusteringIndex, sol: ClusteringSolution
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    owner = sol.owner
+    is_master_site = (idx.site_cand >= 0) & (owner == idx.site_cand)
+    slaves = np.flatnonzero(~is_master_site & (owner >= 0))
+    pair_key = pd.MultiIndex.from_arrays([idx.pair_site, idx.pair_cand])
+    pidx = pair_key.get_indexer(pd.MultiIndex.from_arrays([slaves, owner[slaves]]))
+    if np.any(pidx < 0):
+        raise ValueError("solution assigns a site to a master out of reach")
+    return slaves, owner[slaves], pidx
+
+
+def solution_vector(idx: ClusteringIndex, sol: ClusteringSolution) -> np.ndarray:
+    """Column vector ``[y | x | ekert]`` of a solution (for MIP starts)."""
+    slaves, cand, pidx = _slave_pairs(idx, sol)
+    x = np.zeros(idx.n_pairs)
+    x[pidx] = 1.0
+    size = np.bincount(cand, minlength=idx.n_cands)
+    return np.concatenate([sol.open.astype(float), x, (size // 2).astype(float)])
+
+
+def solution_tables(idx: ClusteringIndex, sol: ClusteringSolution) -> dict[str, pd.DataFrame]:
+    """``assignment`` (site, master, role, distance_km, loss_db) and ``clusters`` (per master:
+    n_slaves, ekert_pairs = floor(n_slaves/2), keys_per_attempt by Eq. 6, access km/dB mean/max)."""
+    slaves, cand, pidx = _slave_pairs(idx, sol)
+    master_sites = np.flatnonzero((idx.site_cand >= 0) & (sol.owner == idx.site_cand))
+    assignment = pd.DataFrame(
+        {
+            "site": np.concatenate([idx.site_ids[master_sites], idx.site_ids[slaves]]),
+            "master": np.concatenate([idx.cand_ids[sol.owner[master_sites]], idx.cand_ids[cand]]),
+            "role": ["master"] * len(master_sites) + ["slave"] * len(slaves),
+            "distance_km": np.concatenate(
+                [np.zeros(len(master_sites)), idx.pair_distance_km[pidx]]
+            ),
+            "loss_db": np.concatenate([np.zeros(len(master_sites)), idx.pair_loss_db[pidx]]),
+        }
+    )
+    order = pd.Index(idx.site_ids).get_indexer(assignment["site"])
+    assignment = assignment.iloc[np.argsort(order, kind="stable")].reset_index(drop=True)
+    open_c = np.flatnonzero(sol.open)
+    size = np.bincount(cand, minlength=idx.n_cands)
+    df = pd.DataFrame({"c": cand, "km": idx.pair_distance_km[pidx], "db": idx.pair_loss_db[pidx]})
+    agg = df.groupby("c").agg(
+        mean_access_km=("km", "mean"),
+        max_access_km=("km", "max"),
+        mean_access_db=("db", "mean"),
+        max_access_db=("db", "max"),
+    )
+    agg = agg.reindex(open_c).fillna(0.0)
+    ek = size[open_c] // 2
+    clusters = pd.DataFrame(
+        {
+            "master": idx.cand_ids[open_c],
+            "master_is_site": idx.cand_site[open_c] >= 0,
+            "n_slaves": size[open_c].astype(np.int64),
+            "ekert_pairs": ek.astype(np.int64),
+            "keys_per_attempt": idx.key_mdi + idx.key_ekr * ek,
+            "cost": idx.cost[open_c],
+            "mean_access_km": agg["mean_access_km"].to_numpy(),
+            "max_access_km": agg["max_access_km"].to_numpy(),
+            "mean_access_db": agg["mean_access_db"].to_numpy(),
+            "max_access_db": agg["max_access_db"].to_numpy(),
+        }
+    )
+    return {"assignment": assignment, "clusters": clusters}
+
+
+def _solution_from_values(idx: ClusteringIndex, y: np.ndarray, x: np.ndarray) -> ClusteringSolution:
+    open_ = y > 0.5
+    owner = np.full(idx.n_sites, -1, dtype=np.int64)
+    chosen = np.flatnonzero(x > 0.5)
+    owner[idx.pair_site[chosen]] = idx.pair_cand[chosen]
+    own = np.flatnonzero((idx.cand_site >= 0) & open_)
+    owner[idx.cand_site[own]] = own
+    return ClusteringSolution(open_, owner)
+
+
+def result_from_solution(
+    idx: ClusteringIndex,
+    options: ClusteringOptions,
+    sol: ClusteringSolution,
+    *,
+    status: SolveStatus,
+    objective: float | None = None,
+    bound: float = math.nan,
+    gap: float = math.nan,
+    solve_time_s: float = math.nan,
+    build_time_s: float = math.nan,
+    solver: str = "",
+    info: dict[str, object] | None = None,
+) -> SolveResult:
+    """A :class:`SolveResult` with the clustering tables and objective terms in ``info``."""
+    terms = solution_terms(idx, options, sol)
+    full_info: dict[str, object] = {
+        "n_sites": idx.n_sites,
+        "n_candidates": idx.n_cands,
+        "n_pairs": idx.n_pairs,
+        "n_masters": int(sol.open.sum()),
+        "keys_per_attempt": terms["keys_per_attempt"],
+        "master_cost": terms["cost"],
+        "weighted_access_loss_db": terms["weighted_loss_db"],
+        "loss_weight": idx.loss_weight,
+        "objective_sense": "maximize" if options.objective == "max_keys" else "minimize",
+        "objective_name": options.objective,
+    }
+    full_info.update(info or {})
+    return SolveResult(
+        status=status,
+        objective=terms["objective"] if objective is None else objective,
+        bound=bound,
+        gap=gap,
+        solve_time_s=solve_time_s,
+        build_time_s=build_time_s,
+        solver=solver,
+        tables=solution_tables(idx, sol),
+        info=full_info,
+    )
+
+
+# ----------------------------------------------------------------------------- solve
+
+
+def elastic_diagnosis(
+    idx: ClusteringIndex, options: ClusteringOptions, solver_options: SolverOptions
+) -> tuple[list[str], list[str]]:
+    """Solve the elastic relaxation; return the families with nonzero slack and details."""
+    model = build_clustering_arrays(idx, options, elastic=True)
+    res = solve_arrays(model, solver_options)
+    if res.values is None:
+        return [], ["the elastic relaxation could not be solved within the time limit"]
+    slack = res.values[model.n_y + model.n_x + model.n_ekert :]
+    fam = np.asarray(model.slack_family, dtype=object)
+    conflicts: list[str] = []
+    details: list[str] = []
+    for name in dict.fromkeys(model.slack_family):
+        total = float(slack[fam == name].sum())
+        if total > 1e-6:
+            conflicts.append(name)
+            details.append(
+                f"'{name}' must be relaxed by {total:.6g} in total to make the model feasible"
+            )
+    return conflicts, details
+
+
+def _choose_backend(idx: ClusteringIndex, options: ClusteringOptions) -> str:
+    if options.backend != "auto":
+        return options.backend
+    return "pyomo" if idx.n_pairs <= options.auto_pyomo_max_pairs else "highspy"
+
+
+def solve_clustering(
+    data: ClusteringData,
+    options: ClusteringOptions | None = None,
+    solver_options: SolverOptions | None = None,
+) -> SolveResult:
+    """Choose masters and assign every site, optimally or with a reported gap.
+
+    Guarantees: a returned result with a solution satisfies every constraint family
+    (checked); ``tables["assignment"]`` lists every site once, ``tables["clusters"]`` every
+    open master. Raises :class:`ClusteringInputError` for malformed tables and
+    :class:`ClusteringInfeasible` (naming the conflicting families) when no clustering exists.
+    When the time limit ends the search without a MILP solution but the heuristic found one,
+    the heuristic solution is returned with status ``FEASIBLE`` and ``info["source"] = "heuristic"``.
+    """
+    options = options or ClusteringOptions()
+    solver_options = solver_options or SolverOptions()
+    t0 = time.perf_counter()
+    idx = prepare(data, options)
+    conflicts, details = diagnose(idx, options)
+    if conflicts:
+        raise ClusteringInfeasible(
+            "No clustering satisfies the settings.", conflicts=conflicts, details=details
+        )
+    prep_s = time.perf_counter() - t0
+    start_sol: ClusteringSolution | None = None
+    heur_info: dict[str, object] = {}
+    if options.warm_start:
+        from solvers.heuristics import heuristic_solution
+
+        th = time.perf_counter()
+        start_sol = heuristic_solution(idx, options, seed=options.heuristic_seed)
+        heur_info["heuristic_time_s"] = time.perf_counter() - th
+        if start_sol is not None:
+            heur_info["heuristic_objective"] = solution_terms(idx, options, start_sol)["objective"]
+    backend = _choose_backend(idx, options)
+    tb = time.perf_counter()
+    if backend == "pyomo":
+        model = build_clustering_model(idx, options)
+        n_vars = model.nvariables()
+        n_cons = model.nconstraints()
+        n_bin = idx.n_cands + idx.n_pairs
+        if start_sol is not None:
+            vec = solution_vector(idx, start_sol)
+            for c in range(idx.n_cands):
+                if not model.y[c].fixed:
+                    model.y[c].set_value(vec[c])
+                model.ekert[c].set_value(vec[idx.n_cands + idx.n_pairs + c])
+            for p in range(idx.n_pairs):
+                model.x[p].set_value(vec[idx.n_cands + p])
+        build_s = time.perf_counter() - tb
+        raw = solve_model(model, solver_options)
+        status, obj, bound, gap, solve_s = (
+            raw.status,
+            raw.objective,
+            raw.bound,
+            raw.gap,
+            raw.solve_time_s,
+        )
+        values = None
+        if status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE):
+            y = np.array([pyo.value(model.y[c]) for c in range(idx.n_cands)], dtype=float)
+            x = np.array([pyo.value(model.x[p]) for p in range(idx.n_pairs)], dtype=float)
+            values = (y, x)
+    else:
+        amodel = build_clustering_arrays(idx, options)
+        n_vars, n_cons, n_bin = amodel.n_cols, amodel.n_rows, idx.n_cands + idx.n_pairs
+        build_s = time.perf_counter() - tb
+        start = solution_vector(idx, start_sol) if start_sol is not None else None
+        ares = solve_arrays(amodel, solver_options, start=start)
+        status, obj, bound, gap, solve_s = (
+            ares.status,
+            ares.objective,
+            ares.bound,
+            ares.gap,
+            ares.solve_time_s,
+        )
+        values = None
+        if ares.values is not None:
+            values = (
+                ares.values[: idx.n_cands],
+                ares.values[idx.n_cands : idx.n_cands + idx.n_pairs],
+            )
+    info: dict[str, object] = {
+        "backend": backend,
+        "n_variables": int(n_vars),
+        "n_constraints": int(n_cons),
+        "n_binaries": int(n_bin),
+        "prepare_time_s": prep_s,
+        "strong_linking": options.strong_linking,
+        **heur_info,
+    }
+    if status is SolveStatus.INFEASIBLE:
+        conflicts, details = elastic_diagnosis(idx, options, solver_options)
+        raise ClusteringInfeasible(
+            "No clustering satisfies the settings (the MILP is infeasible).",
+            conflicts=conflicts,
+            details=details,
+        )
+    if values is None:
+        if start_sol is not None:
+            info["source"] = "heuristic"
+            return result_from_solution(
+                idx, options, start_sol, status=SolveStatus.FEASIBLE, bound=bound, gap=math.nan,
+                solve_time_s=solve_s, build_time_s=build_s, solver=f"highs-{backend}", info=info,
+            )  # fmt: skip
+        return SolveResult(status=status, bound=bound, solve_time_s=solve_s, build_time_s=build_s,
+                           solver=f"highs-{backend}", info=info)  # fmt: skip
+    sol = _solution_from_values(idx, values[0], values[1])
+    bad = check_solution(idx, options, sol)
+    if bad:
+        raise SolverError(f"the solver returned a clustering that violates {bad}")
+    info["source"] = "milp"
+    return result_from_solution(
+        idx, options, sol, status=status, objective=obj, bound=bound, gap=gap,
+        solve_time_s=solve_s, build_time_s=build_s, solver=f"highs-{backend}", info=info,
+    )  # fmt: skip
