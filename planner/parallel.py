@@ -4,6 +4,15 @@ processes, or on a Dask cluster, with results returned in task order.
 Every parallel computation in the code base (sweeps, paper reproductions,
 Monte Carlo batches) goes through :func:`map_tasks`, so that choosing where to
 run is one argument, not a code change.
+
+Optional behaviour, all keyword-only and off by default (so existing callers
+see exceptions propagate exactly as before):
+
+* ``capture_errors=True`` — a task that raises yields a :class:`TaskError`
+  (exception type and message, no traceback) in its slot instead of stopping
+  the whole map; other tasks go on.
+* ``retries=N`` — a task that raises is run again up to ``N`` more times
+  (Dask: ``client.map(retries=N)``, which also covers a worker that died).
 """
 
 from __future__ import annotations
@@ -11,8 +20,9 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Literal, TypeVar
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
 
 logger = logging.getLogger(__name__)
 
@@ -20,6 +30,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 Backend = Literal["serial", "process", "dask"]
+BACKENDS: tuple[str, ...] = ("serial", "process", "dask")
+MAX_MESSAGE_CHARS = 500
 
 
 def default_workers() -> int:
@@ -30,6 +42,50 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+@dataclass(frozen=True)
+class TaskError:
+    """A task that raised: the exception's type name and its (first-line-limited) message."""
+
+    error_type: str
+    message: str
+    attempts: int = 1
+
+    @classmethod
+    def from_exception(cls, exc: BaseException, *, attempts: int = 1) -> TaskError:
+        """Summarise an exception: type name and message, cut to :data:`MAX_MESSAGE_CHARS`."""
+        text = str(exc).strip() or repr(exc)
+        if len(text) > MAX_MESSAGE_CHARS:
+            text = text[: MAX_MESSAGE_CHARS - 3] + "..."
+        return cls(type(exc).__name__, text, attempts)
+
+    def __str__(self) -> str:
+        return f"{self.error_type}: {self.message}"
+
+
+@dataclass(frozen=True)
+class _Retrying(Generic[T, R]):
+    """Picklable wrapper: run ``func`` up to ``1 + retries`` times, re-raising the last error."""
+
+    func: Callable[[T], R]
+    retries: int
+
+    def __call__(self, item: T) -> R:
+        for attempt in range(self.retries + 1):
+            try:
+                return self.func(item)
+            except Exception as exc:
+                if attempt == self.retries:
+                    raise
+                logger.info(
+                    "task failed (%s: %s); retry %d of %d",
+                    type(exc).__name__,
+                    exc,
+                    attempt + 1,
+                    self.retries,
+                )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
 def map_tasks(
     func: Callable[[T], R],
     items: Iterable[T],
@@ -37,43 +93,73 @@ def map_tasks(
     backend: Backend = "process",
     workers: int | None = None,
     scheduler_address: str | None = None,
-    on_result: Callable[[int, R], Any] | None = None,
-) -> list[R]:
+    on_result: Callable[[int, Any], Any] | None = None,
+    capture_errors: bool = False,
+    retries: int = 0,
+) -> list[Any]:
     """Apply ``func`` to every item and return the results in item order.
 
-    ``func`` must be a picklable top-level function and each item picklable.
-    ``backend="serial"`` runs in this process; ``"process"`` uses a local
-    process pool of ``workers`` processes (default: available cores); ``"dask"``
-    submits to ``dask.distributed`` (a ``LocalCluster`` unless
+    ``func`` must be a picklable top-level function (or picklable callable) and
+    each item picklable. ``backend="serial"`` runs in this process;
+    ``"process"`` uses a local process pool of ``workers`` processes (default:
+    available cores); ``"dask"`` submits to ``dask.distributed`` (a
+    ``LocalCluster`` of ``workers`` single-threaded processes unless
     ``scheduler_address`` names a running scheduler). With one worker or one
     item the process backend falls back to serial. ``on_result(index, result)``
-    is called as each result arrives (for progress or incremental writes).
-    Exceptions raised by ``func`` propagate.
+    is called in this process as each result arrives, in completion order (for
+    progress or incremental writes).
+
+    Without ``capture_errors`` the first exception raised by ``func`` (after
+    ``retries``) propagates; with it, that task's slot holds a
+    :class:`TaskError` and the map continues. Guarantees: the returned list has
+    one entry per item, in item order.
     """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend '{backend}'; use 'serial', 'process' or 'dask'")
+    if retries < 0:
+        raise ValueError(f"retries={retries} must be >= 0")
     tasks: Sequence[T] = list(items)
     n = len(tasks)
     nworkers = workers or default_workers()
     results: list[Any] = [None] * n
-    if backend == "serial" or (backend == "process" and (nworkers <= 1 or n <= 1)):
-        for i, item in enumerate(tasks):
-            results[i] = func(item)
-            if on_result is not None:
-                on_result(i, results[i])
+    if n == 0:
         return results
-    if backend == "process":
-        with ProcessPoolExecutor(max_workers=min(nworkers, n)) as pool:
-            futures = {pool.submit(func, item): i for i, item in enumerate(tasks)}
-            from concurrent.futures import as_completed
 
-            for fut in as_completed(futures):
-                i = futures[fut]
-                results[i] = fut.result()
-                if on_result is not None:
-                    on_result(i, results[i])
-        return results
+    def deliver(i: int, value: Any) -> None:
+        results[i] = value
+        if on_result is not None:
+            on_result(i, value)
+
     if backend == "dask":
-        return _map_dask(func, tasks, nworkers, scheduler_address, on_result)
-    raise ValueError(f"unknown backend '{backend}'; use 'serial', 'process' or 'dask'")
+        _map_dask(func, tasks, nworkers, scheduler_address, deliver, capture_errors, retries)
+        return results
+    call: Callable[[T], R] = _Retrying(func, retries) if retries else func
+    if backend == "serial" or nworkers <= 1 or n <= 1:
+        for i, item in enumerate(tasks):
+            try:
+                value: Any = call(item)
+            except Exception as exc:
+                if not capture_errors:
+                    raise
+                value = TaskError.from_exception(exc, attempts=retries + 1)
+            deliver(i, value)
+        return results
+    with ProcessPoolExecutor(max_workers=min(nworkers, n)) as pool:
+        futures = {pool.submit(call, item): i for i, item in enumerate(tasks)}
+        try:
+            for fut in as_completed(futures):
+                try:
+                    value = fut.result()
+                except Exception as exc:
+                    if not capture_errors:
+                        raise
+                    value = TaskError.from_exception(exc, attempts=retries + 1)
+                deliver(futures[fut], value)
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            raise
+    return results
 
 
 def _map_dask(
@@ -81,26 +167,36 @@ def _map_dask(
     tasks: Sequence[T],
     nworkers: int,
     scheduler_address: str | None,
-    on_result: Callable[[int, R], Any] | None,
-) -> list[R]:
-    from dask.distributed import Client, LocalCluster, as_completed
+    deliver: Callable[[int, Any], None],
+    capture_errors: bool,
+    retries: int,
+) -> None:
+    from dask.distributed import Client, LocalCluster
+    from dask.distributed import as_completed as dask_as_completed
 
     cluster = None
     if scheduler_address:
+        logger.info("connecting to Dask scheduler %s", scheduler_address)
         client = Client(scheduler_address)
     else:
-        cluster = LocalCluster(n_workers=nworkers, threads_per_worker=1, processes=True, dashboard_address=None)
+        logger.info("starting a Dask LocalCluster of %d workers", nworkers)
+        cluster = LocalCluster(
+            n_workers=nworkers, threads_per_worker=1, processes=True, dashboard_address=None
+        )
         client = Client(cluster)
     try:
-        futures = client.map(func, tasks, pure=False)
+        futures = client.map(func, tasks, pure=False, retries=retries or None)
         index = {f.key: i for i, f in enumerate(futures)}
-        results: list[Any] = [None] * len(tasks)
-        for fut in as_completed(futures):
+        for fut in dask_as_completed(futures):
             i = index[fut.key]
-            results[i] = fut.result()
-            if on_result is not None:
-                on_result(i, results[i])
-        return results
+            try:
+                value: Any = fut.result()
+            except Exception as exc:
+                if not capture_errors:
+                    raise
+                value = TaskError.from_exception(exc, attempts=retries + 1)
+            fut.release()
+            deliver(i, value)
     finally:
         client.close()
         if cluster is not None:
