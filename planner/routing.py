@@ -328,69 +328,60 @@ def _search(
     adj = topo.adj
     label: dict[int, tuple[int, int]] = {source: (0, 0)}
     pred: dict[int, int] = {}
+    path_of: dict[int, tuple[int, ...]] = {}  # settled nodes: their chosen path
     heap: list[tuple[int, int, int]] = [(0, 0, source)]
-    done: set[int] = set()
     check_edges = bool(blocked_edges)
     while heap:
         c, h, u = heapq.heappop(heap)
-        if u in done:
+        if u in path_of:
             continue
+        here = path_of[u] = (path_of[pred[u]] + (u,)) if u != source else (source,)
         if u == target:
-            path = [u]
-            while u != source:
-                u = pred[u]
-                path.append(u)
-            return tuple(reversed(path)), c
-        done.add(u)
+            return here, c
         nc = c + cost[u] if u != source else 0
         if nc > INFINITE_COST:  # saturate: every path through a p = 0 relay ties at security 0
             nc = INFINITE_COST
         nh = h + 1
+        new = (nc, nh)
         for w in adj[u]:
-            if w in done or (w != target and w in blocked_nodes):
+            if w in path_of or (w != target and w in blocked_nodes):
                 continue
             if check_edges and ((u, w) if u < w else (w, u)) in blocked_edges:
                 continue
             old = label.get(w)
-            new = (nc, nh)
             if old is None or new < old:
                 label[w] = new
                 pred[w] = u
                 heapq.heappush(heap, (nc, nh, w))
-            elif new == old and _lex_less(u, pred[w], pred, source):
+            elif new == old and here < path_of[pred[w]]:
                 pred[w] = u
     return None
 
 
-def _lex_less(a: int, b: int, pred: Mapping[int, int], source: int) -> bool:
-    """Is the settled path source->a lexicographically smaller than source->b (same length)?"""
-    pa, pb = [a], [b]
-    while a != source:
-        a = pred[a]
-        pa.append(a)
-    while b != source:
-        b = pred[b]
-        pb.append(b)
-    return pa[::-1] < pb[::-1]
-
-
 def _relay_costs(topo: _Topology, relay: RelaySecurity) -> list[int]:
     """Integer -log(p) * COST_SCALE per node (trusted and p=1: 0; p=0: INFINITE_COST)."""
+    uniform = relay._uniform
+    if uniform is not None:
+        c_all = _probability_cost(uniform)
+        trusted = relay.trusted
+        return [0 if v in trusted else c_all for v in topo.nodes]
     cache: dict[float, int] = {}
     out = []
     for v in topo.nodes:
         p = relay.node(v)
         c = cache.get(p)
         if c is None:
-            if p <= 0.0:
-                c = INFINITE_COST
-            elif p >= 1.0:
-                c = 0
-            else:
-                c = round(-math.log(p) * COST_SCALE)
-            cache[p] = c
+            c = cache[p] = _probability_cost(p)
         out.append(c)
     return out
+
+
+def _probability_cost(p: float) -> int:
+    if p <= 0.0:
+        return INFINITE_COST
+    if p >= 1.0:
+        return 0
+    return round(-math.log(p) * COST_SCALE)
 
 
 def _check_endpoints(graph: nx.Graph, source: Any, target: Any) -> None:
@@ -467,12 +458,19 @@ class _Router:
         self.distance_cache = distance_cache if distance_cache is not None else {}
         self.relay = relay
         self.topo = topo or _Topology(graph)
-        self.cost = _relay_costs(self.topo, relay)
+        self._cost: list[int] | None = None
         # With one probability 0 < p < 1 for every untrusted relay, path cost is
         # (number of untrusted relays) * const, so the paths found do not depend
         # on p: searches may be cached per trusted set (``cache``).
         uniform = relay._uniform
         self.cache = cache if (uniform is not None and 0.0 < uniform < 1.0) else None
+
+    @property
+    def cost(self) -> list[int]:
+        """Integer relay costs, computed on first use (re-scoring needs none)."""
+        if self._cost is None:
+            self._cost = _relay_costs(self.topo, self.relay)
+        return self._cost
 
     def untrusted_interior(self, path: Sequence[int]) -> list[int]:
         nodes = self.topo.nodes
@@ -738,7 +736,7 @@ def disjoint_multipath(
 ) -> SmrResult:
     """A maximum set of node-disjoint paths (one segment), as in classical multipath QKD.
 
-    Paths come from :func:`networkx.node_disjoint_paths` (max flow), so their
+    Paths come from a maximum flow on the node-split graph (scipy), so their
     number is the local node connectivity; routing ignores trust and security.
     Each path's key is combined with all others (XOR), hence the segment
     security ``1 - prod(1 - P)``. If source and target are adjacent, the direct
@@ -761,13 +759,56 @@ def _disjoint(router: _Router, source: Any, target: Any, max_paths: int | None) 
             work = graph.copy()
             work.remove_edge(source, target)
         if nx.has_path(work, source, target):
-            found = [
-                tuple(rank[v] for v in p) for p in nx.node_disjoint_paths(work, source, target)
-            ]
+            found = _max_node_disjoint(router.topo, rank[source], rank[target])
             paths.extend(sorted(found, key=lambda p: (len(p), p)))
     if max_paths is not None:
         paths = sorted(paths, key=lambda p: (len(p), p))[:max_paths]
     return router.result("disjoint", source, target, [rank[source], rank[target]], [paths])
+
+
+def _max_node_disjoint(topo: _Topology, s: int, t: int) -> list[tuple[int, ...]]:
+    """A maximum set of node-disjoint s-t paths, ignoring a direct s-t link (max flow).
+
+    Node splitting: node ``v`` becomes ``v_in = v -> v_out = v + n`` with
+    capacity 1; each link ``(u, w)`` becomes ``u_out -> w_in`` and
+    ``w_out -> u_in`` with capacity 1. Solved with
+    :func:`scipy.sparse.csgraph.maximum_flow`; paths are read off by following
+    positive flow from ``s_out`` (unit node capacities keep them simple).
+    """
+    from scipy.sparse import csr_array
+    from scipy.sparse.csgraph import maximum_flow
+
+    n = len(topo.nodes)
+    rows: list[int] = []
+    cols: list[int] = []
+    for v in range(n):
+        rows.append(v)
+        cols.append(v + n)
+        for w in topo.adj[v]:
+            if (v == s and w == t) or (v == t and w == s):
+                continue
+            rows.append(v + n)
+            cols.append(w)
+    data = np.ones(len(rows), dtype=np.int32)
+    cap = csr_array((data, (np.array(rows), np.array(cols))), shape=(2 * n, 2 * n))
+    flow = maximum_flow(cap, s + n, t, method="dinic").flow
+    coo = csr_array(flow).tocoo()
+    nxt: dict[int, list[int]] = {}
+    for u, w, f in zip(coo.row.tolist(), coo.col.tolist(), coo.data.tolist(), strict=True):
+        if f > 0:
+            nxt.setdefault(u, []).append(w)
+    for outs in nxt.values():
+        outs.sort(reverse=True)
+    paths: list[tuple[int, ...]] = []
+    while nxt.get(s + n):
+        path = [s]
+        node = nxt[s + n].pop()
+        while node != t:
+            path.append(node)
+            node = nxt[node + n].pop()
+        path.append(t)
+        paths.append(tuple(path))
+    return paths
 
 
 def msp(

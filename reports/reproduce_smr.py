@@ -353,7 +353,8 @@ def write_smr_figures(
         ax.set_ylim(0, 1.02)
         lines = ax.get_legend_handles_labels()
         lines2 = ax2.get_legend_handles_labels()
-        ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=7, loc="lower right")
+        ax2.set_ylim(bottom=0)
+        ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=7, loc="center right")
         ax.set_title(f"Fig. {fig_no}a: security and key consumption ({exp.runs} runs)")
         fig.tight_layout()
         path = out_dir / f"smr_fig{fig_no}a_security_consumption.png"
