@@ -849,8 +849,8 @@ def check_solution(
             bad.append("assign-once")
     if np.any(~sol.open[owner[owner >= 0]]):
         bad.append("assign-open")
-    for c in np.flatnonzero(idx.site_cand >= 0):
-        if sol.open[c] and owner[idx.site_cand[c]] != c:
+    for c in np.flatnonzero(idx.cand_site >= 0):
+        if sol.open[c] and owner[idx.cand_site[c]] != c:
             bad.append("assign-once")
     size = np.bincount(owner[slaves], minlength=idx.n_cands)
     if np.any(sol.open & (size < idx.min_size)):

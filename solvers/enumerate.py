@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 
@@ -201,3 +202,48 @@ def enumerate_memory(
             if best is None or obj > best.objective + 1e-12:
                 best = EnumeratedMemory(obj, nm, ns, me, rates)
     return best
+
+
+def random_clustering_instance(
+    rng: np.random.Generator,
+    *,
+    n_sites: int,
+    n_extra: int = 0,
+    side_km: float = 60.0,
+    reach_km: float = 35.0,
+    alpha_db_per_km: float = 0.2,
+    capacity: tuple[int, int] = (2, 6),
+    p_fixed: float = 0.0,
+    p_forbidden: float = 0.0,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Random small instance as ``(sites, candidates, pairs)`` tables for tests.
+
+    Sites and ``n_extra`` extra candidate locations are uniform in a square of ``side_km``;
+    every site is also a candidate; pairs are listed for Euclidean distance <= ``reach_km``.
+    """
+    xy = rng.uniform(0.0, side_km, size=(n_sites + n_extra, 2))
+    site_ids = [f"s{i}" for i in range(n_sites)]
+    cand_ids = site_ids + [f"x{j}" for j in range(n_extra)]
+    sites = pd.DataFrame({"demand": rng.integers(1, 4, n_sites).astype(float)}, index=site_ids)
+    n_c = len(cand_ids)
+    fixed = rng.random(n_c) < p_fixed
+    forbidden = (rng.random(n_c) < p_forbidden) & ~fixed
+    candidates = pd.DataFrame(
+        {
+            "cost": rng.integers(1, 5, n_c).astype(float),
+            "capacity": rng.integers(capacity[0], capacity[1] + 1, n_c),
+            "fixed": fixed,
+            "forbidden": forbidden,
+        },
+        index=cand_ids,
+    )
+    rows = []
+    for i, s in enumerate(site_ids):
+        for j, c in enumerate(cand_ids):
+            if i == j:
+                continue
+            d = float(np.hypot(*(xy[i] - xy[j])))
+            if d <= reach_km:
+                rows.append((s, c, d, alpha_db_per_km * d))
+    pairs = pd.DataFrame(rows, columns=["site", "candidate", "distance_km", "loss_db"])
+    return sites, candidates, pairs

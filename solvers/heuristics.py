@@ -215,6 +215,64 @@ def improve_parity(
                 moved += 1
         if moved == 0:
             break
+    return _parity_chains(idx, ClusteringSolution(sol.open.copy(), owner), size, is_master_site)
+
+
+def _parity_chains(
+    idx: ClusteringIndex,
+    sol: ClusteringSolution,
+    size: np.ndarray,
+    is_master_site: np.ndarray,
+    *,
+    max_chains: int = 10_000,
+) -> ClusteringSolution:
+    """Chains of slave moves ``A -> C1 -> ... -> B`` between two odd clusters A and B.
+
+    Every intermediate cluster gives one slave and receives one (its size is unchanged); A
+    shrinks by one (kept >= its least size) and B grows by one (kept <= capacity), so the
+    total Ekert91 pairs rises by one per chain. Found by breadth-first search over clusters
+    (an arc X -> Y when a slave of X is within reach of Y)."""
+    owner = sol.owner.copy()
+    slave_pair = ~is_master_site[idx.pair_site]
+    failed = np.zeros(idx.n_cands, dtype=bool)
+    for _ in range(max_chains):
+        odd = sol.open & (size % 2 == 1)
+        sources = np.flatnonzero(odd & (size - 1 >= idx.min_size) & ~failed)
+        if not len(sources):
+            break
+        cur = owner[idx.pair_site]
+        ok = slave_pair & (cur != idx.pair_cand) & sol.open[idx.pair_cand]
+        arc_from, arc_to, arc_site = cur[ok], idx.pair_cand[ok], idx.pair_site[ok]
+        order = np.argsort(arc_from, kind="stable")
+        arc_from, arc_to, arc_site = arc_from[order], arc_to[order], arc_site[order]
+        ptr = np.searchsorted(arc_from, np.arange(idx.n_cands + 1))
+        a = int(sources[0])
+        parent = {a: (-1, -1)}
+        queue = [a]
+        target = -1
+        head = 0
+        while head < len(queue) and target < 0:
+            x = queue[head]
+            head += 1
+            for k in range(ptr[x], ptr[x + 1]):
+                y = int(arc_to[k])
+                if y in parent:
+                    continue
+                parent[y] = (x, int(arc_site[k]))
+                if odd[y] and y != a and size[y] < idx.capacity[y]:
+                    target = y
+                    break
+                queue.append(y)
+        if target < 0:
+            failed[a] = True
+            continue
+        y = target
+        while y != a:
+            x, s = parent[y]
+            owner[s] = y
+            y = x
+        size[a] -= 1
+        size[target] += 1
     return ClusteringSolution(sol.open.copy(), owner)
 
 
