@@ -88,6 +88,9 @@ class PlacementOptions:
     ``alpha_per_km`` = weight of the total elementary-link length.
     ``lazy_hop_limit``: start pairs on the un-layered hop graph and layer only
     pairs whose paths break N_max (exact either way).
+    ``lexicographic``: when ``alpha`` x the longest possible total length is
+    below 1 (so the weighted optimum has the least repeater count), first
+    minimise the count, then the length at that count (exact; much faster).
     """
 
     max_link_km: float
@@ -96,6 +99,7 @@ class PlacementOptions:
     robustness_paths: int = 1
     alpha_per_km: float = 0.0
     lazy_hop_limit: bool = True
+    lexicographic: bool = True
 
 
 # ---------------------------------------------------------------------------
@@ -728,7 +732,7 @@ def solve_placement(
     # The alpha term never reaches 1 when every path is at most (N_max + 1) L_max long; then the
     # weighted optimum has the least number of repeaters and can be found lexicographically.
     max_alpha_term = alpha * inst.k * len(inst.pairs) * (inst.n_max + 1) * options.max_link_km
-    lexicographic = alpha > 0 and max_alpha_term < 1.0
+    lexicographic = options.lexicographic and alpha > 0 and max_alpha_term < 1.0
     info["lexicographic"] = lexicographic
     stats = _LoopStats()
     if lexicographic:

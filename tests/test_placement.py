@@ -290,6 +290,35 @@ def test_hop_limit_forces_extra_repeater() -> None:
     assert solve_placement(data, too_tight, SOLVER).status is SolveStatus.INFEASIBLE
 
 
+def test_lazy_layering_repairs_a_too_long_path() -> None:
+    """Chain s-r1..r5-t (6 km spans) with detours s-h1-r3 and r3-h2-t (10 km spans), L_max 10 km.
+
+    x2 and x4 hang on r2 and r4. Hop distances through h1/h2 let every chain arc
+    pass the per-arc hop pruning for N_max = 4, so the un-layered relaxation
+    routes s-t along the 5-repeater chain (its shortest option); the exact
+    model must detour via h1 or h2. The loop has to layer s-t to get there.
+    """
+    spans = [("s", "r1"), ("r1", "r2"), ("r2", "r3"), ("r3", "r4"), ("r4", "r5"), ("r5", "t")]
+    rows = [(a, b, 6.0) for a, b in spans]
+    rows += [("s", "h1", 10.0), ("h1", "r3", 10.0), ("r3", "h2", 10.0), ("h2", "t", 10.0)]
+    rows += [("x2", "r2", 5.0), ("x4", "r4", 5.0)]
+    fibre = pd.DataFrame(rows, columns=["node_a", "node_b", "length_km"])
+    names = ["s", "t", "x2", "x4", "r1", "r2", "r3", "r4", "r5", "h1", "h2"]
+    ends = ["s", "t", "x2", "x4"]
+    opts = PlacementOptions(
+        max_link_km=10.0, max_repeaters_per_path=4, capacity_sessions=6, alpha_per_km=1e-3
+    )
+    expected = _brute(names, ends, fibre, opts)
+    relaxed = _brute(names, ends, fibre, dataclasses.replace(opts, max_repeaters_per_path=5))
+    assert relaxed < expected  # the hop limit really binds
+    res = solve_placement(make_data(names, ends, fibre), opts, SOLVER)
+    assert res.status is SolveStatus.OPTIMAL
+    assert res.objective == pytest.approx(expected, abs=1e-9)
+    assert res.info["n_layered_pairs"] >= 1
+    assert res.tables["paths"]["n_repeaters"].max() <= 4
+    assert _violations(names, ends, fibre, opts, res) == []
+
+
 def _hub_instance() -> tuple[list[str], list[str], pd.DataFrame]:
     """End nodes a, b, c each 10 km from hub h and 12 km from hub g; a-b-c far apart otherwise."""
     rows = [(e, "h", 10.0) for e in "abc"] + [(e, "g", 12.0) for e in "abc"]
