@@ -271,6 +271,12 @@ def multipath_security(
 
 
 def _edge_key(u: Any, v: Any) -> tuple[Any, Any]:
+    """Canonical (sorted) node pair of a link."""
+    if type(u) is type(v):
+        try:
+            return (u, v) if u <= v else (v, u)
+        except TypeError:
+            pass
     return (u, v) if _sort_key(u) <= _sort_key(v) else (v, u)
 
 
@@ -297,7 +303,8 @@ class _Topology:
 #: Costs are integers: -log(p) scaled by COST_SCALE and rounded, so that sums are
 #: exact and equal-security ties are exact ties.
 COST_SCALE = 10**12
-#: Cost of a node with security 0 (any path through it has cost >= this).
+#: Cost of a node with security 0 (any path through it has cost >= this; the
+#: costs add up, so fewer such relays rank first).
 INFINITE_COST = 10**40
 
 
@@ -339,8 +346,6 @@ def _search(
         if u == target:
             return here, c
         nc = c + cost[u] if u != source else 0
-        if nc > INFINITE_COST:  # saturate: every path through a p = 0 relay ties at security 0
-            nc = INFINITE_COST
         nh = h + 1
         new = (nc, nh)
         for w in adj[u]:
@@ -425,7 +430,9 @@ def ex_dijkstra(
     equal security (-log p compared as integers scaled by 1e12) the one with fewer hops
     wins, then the lexicographically smallest node sequence (nodes ordered by
     value). Returns ``None`` when target is unreachable. A path through a
-    relay with probability 0 is returned only when no other path exists.
+    relay with probability 0 (security 0) is returned only when no other path
+    exists; such paths are ranked by their number of p = 0 relays, then as
+    above.
     """
     _check_endpoints(graph, source, target)
     relay = RelaySecurity(security, trusted)
