@@ -103,6 +103,8 @@ def _task(spec: dict[str, Any]) -> dict[str, float]:
             "high": fp.high if fp else math.nan,
             "censored": c.censored_fraction,
             "rate_per_slot": c.rate.value,
+            "rate_low": c.rate.low,
+            "rate_high": c.rate.high,
             "attempt_time_s": c.attempt_time_s,
         }
     if kind == "access":
@@ -832,7 +834,7 @@ def _fig7b(out: Path, st: _Settings, seeds: _Seeds) -> tuple[pd.DataFrame, list[
                     q=FIG7B_Q,
                     memory=mem,
                     alpha_db_per_km=alpha,
-                    slots=st.slots * 2,
+                    slots=st.slots,
                     trials=st.trials,
                     pairs_needed=senders,
                     t_mea_s=PAPER["t_mea_s"],
@@ -915,6 +917,92 @@ def _fig7b(out: Path, st: _Settings, seeds: _Seeds) -> tuple[pd.DataFrame, list[
     return df, trends
 
 
+# --------------------------------------------------------------------------- model vs protocol
+
+
+MVS_Q, MVS_SPACING = 0.6, 10.0
+
+
+def _model_vs_simulation(st: _Settings, seeds: _Seeds) -> pd.DataFrame:
+    """Eq. 9 / Eq. 10 against the simulated protocols, case by case (one row per case)."""
+    alpha = PAPER["alpha_db_per_km"]
+    d = MVS_SPACING
+    cases: list[tuple[str, list[float], int, str, int | None]] = [
+        ("Eq. 9 protocol: unlimited storage, time-shared nested trees", [d] * 4, 1, "eq9", None),
+        ("Eq. 9 protocol: unlimited storage, time-shared nested trees", [d] * 5, 1, "eq9", None),
+        ("Eq. 9 protocol: unlimited storage, time-shared nested trees", [d] * 6, 1, "eq9", None),
+        ("finite memory, fixed nested tree", [d] * 4, 1, "nested", None),
+        ("finite memory, fixed nested tree", [d] * 4, 2, "nested", None),
+        ("finite memory, fixed nested tree", [d] * 4, 5, "nested", None),
+        ("finite memory, fixed nested tree", [d] * 4, 10, "nested", None),
+        ("finite memory, fixed nested tree", [d] * 6, 5, "nested", None),
+        ("finite memory, sequential (hop-by-hop)", [d] * 4, 5, "sequential", None),
+        ("finite memory, sequential (hop-by-hop)", [d] * 6, 5, "sequential", None),
+        ("memory cutoff 2 slots", [d] * 4, 5, "nested", 2),
+        ("memory cutoff 5 slots", [d] * 4, 5, "nested", 5),
+        ("memory cutoff 20 slots", [d] * 4, 5, "nested", 20),
+        ("unequal hops (5/15 km), Eq. 9 with worst hop", [5.0, 15.0, 5.0, 15.0], 5, "nested", None),
+    ]
+    specs, rows = [], []
+    for label, dist, mem, sched, cut in cases:
+        k = len(dist)
+        p_worst = float(physics.link_success_probability(max(dist), alpha_db_per_km=alpha))
+        seed = seeds.next()
+        if sched == "eq9":
+            specs.append(
+                dict(
+                    kind="rate",
+                    hops=k,
+                    p=p_worst,
+                    q=MVS_Q,
+                    memory=mem,
+                    cycles=st.cycles * 2,
+                    seed=seed,
+                )
+            )
+        else:
+            att = max(dist) / PAPER["speed_km_per_s"]
+            specs.append(
+                dict(
+                    kind="chain",
+                    distances_km=dist,
+                    q=MVS_Q,
+                    memory=mem,
+                    schedule=sched,
+                    alpha_db_per_km=alpha,
+                    cutoff_s=None if cut is None else cut * att,
+                    slots=st.slots * 3,
+                    trials=st.trials,
+                    seed=seed,
+                )
+            )
+        rows.append(
+            dict(
+                case=label,
+                hops=k,
+                distances_km="/".join(f"{x:g}" for x in dist),
+                memory=mem,
+                schedule="time-shared nested" if sched == "eq9" else sched,
+                cutoff_slots=cut,
+                q=MVS_Q,
+                eq9_rate=float(physics.chain_distribution_ratio(k, p=p_worst, q=MVS_Q, memory=mem)),
+                eq10_latency_s=float(
+                    physics.chain_latency_s(dist, q=MVS_Q, memory=mem, alpha_db_per_km=alpha)
+                ),
+                seed=seed,
+            )
+        )
+    res = _run(specs, st)
+    df = pd.DataFrame(rows)
+    df["sim_rate"] = [r.get("rate_per_slot", r["value"]) for r in res]
+    df["sim_rate_ci_low"] = [r.get("rate_low", r["low"]) for r in res]
+    df["sim_rate_ci_high"] = [r.get("rate_high", r["high"]) for r in res]
+    df["sim_over_eq9"] = df.sim_rate / df.eq9_rate
+    df["sim_first_pair_s"] = [r.get("value") if "rate_per_slot" in r else math.nan for r in res]
+    df["eq10_over_sim_first_pair"] = df.eq10_latency_s / df.sim_first_pair_s
+    return df
+
+
 # --------------------------------------------------------------------------- driver
 
 
@@ -989,8 +1077,9 @@ def reproduce_cluster(out_dir: Path, *, seed: int = 0, quick: bool = False) -> l
     """Write Figs. 5, 6a, 6b, 6c, 7a, 7b of the cluster paper into ``out_dir``.
 
     For each figure ``figX.png`` and ``figX.csv``; also ``trends.csv`` (one row per
-    checked claim: figure, claim, holds, evidence) and ``README.md`` (parameters and the
-    trend table). Returns the written paths. ``quick=True`` uses fewer points and trials
+    checked claim: figure, claim, holds, evidence), ``model_vs_simulation.csv`` (Eq. 9/10
+    against the simulated protocols: finite memory, schedules, cutoff, unequal hops) and
+    ``README.md`` (parameters and the trend table). Returns the written paths. ``quick=True`` uses fewer points and trials
     (seconds, for CI); the full run uses the local process pool of
     :func:`planner.parallel.map_tasks`. All Monte Carlo seeds derive from ``seed``.
     """
@@ -1014,6 +1103,9 @@ def reproduce_cluster(out_dir: Path, *, seed: int = 0, quick: bool = False) -> l
         df.to_csv(csv, index=False)
         paths += [out / f"{name}.png", csv]
         trends += tr
+    mvs = out / "model_vs_simulation.csv"
+    _model_vs_simulation(st, seeds).to_csv(mvs, index=False)
+    paths.append(mvs)
     tdf = pd.DataFrame([t.__dict__ for t in trends])
     tpath = out / "trends.csv"
     tdf.to_csv(tpath, index=False)
