@@ -206,11 +206,11 @@ def _fig5(out: Path, st: _Settings, seeds: _Seeds) -> tuple[pd.DataFrame, list[_
     )
     for color, n_rep in zip(_colors(len(repeaters)), repeaters, strict=True):
         k = n_rep + 1
-        sp = np.linspace(0.2, 20, 100)
+        sp_fine = np.linspace(0.2, 20, 100)
         lam = physics.chain_distribution_ratio(
-            k, p=physics.link_success_probability(sp, alpha_db_per_km=alpha), q=q, memory=m
+            k, p=physics.link_success_probability(sp_fine, alpha_db_per_km=alpha), q=q, memory=m
         )
-        ax.plot(k * sp, lam / t_att, color=color, label=f"N = {n_rep} (Eq. 9)")
+        ax.plot(k * sp_fine, lam / t_att, color=color, label=f"N = {n_rep} (Eq. 9)")
         sub = df[df.repeaters == n_rep]
         _points(
             ax,
@@ -472,10 +472,12 @@ def _fig6b(out: Path, st: _Settings, seeds: _Seeds) -> tuple[pd.DataFrame, list[
         if st.quick
         else np.array([0.5, 1, 2, 4, 6, 8, 10, 14, 18, 24, 30, 40, 50])
     ) * 1e-3
-    common = dict(r_mdi=FIG6B_R, r_ekr=FIG6B_R, t_mea_s=PAPER["t_mea_s"], t_ret_s=PAPER["t_ret_s"])
+    common: dict[str, Any] = dict(
+        r_mdi=FIG6B_R, r_ekr=FIG6B_R, t_mea_s=PAPER["t_mea_s"], t_ret_s=PAPER["t_ret_s"]
+    )
     rows, specs = [], []
     for n_mem, rate in FIG6B_CURVES:
-        kw = dict(common, memory_master=n_mem, memory_slave=n_mem, epr_rate_hz=rate)
+        kw: dict[str, Any] = dict(common, memory_master=n_mem, memory_slave=n_mem, epr_rate_hz=rate)
         eq6 = physics.cluster_keys_per_attempt(
             FIG6B_SLAVES, r_mdi=FIG6B_R, r_ekr=FIG6B_R, memory_master=n_mem, memory_slave=n_mem
         )
