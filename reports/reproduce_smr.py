@@ -362,7 +362,7 @@ def write_smr_figures(
         plt.close(fig)
         written.append(path)
 
-        fig, ax = plt.subplots(figsize=(6.4, 4.4))
+        fig, ax = plt.subplots(figsize=(6.4, 5.2))
         for method in METHODS:
             for eps in exp.eps_values:
                 sel = [r for r in rows if r["method"] == method and r["eps"] == eps]
@@ -379,7 +379,7 @@ def write_smr_figures(
                 )
         ax.set_xlabel(xlabel)
         ax.set_ylabel("global key length (kbit)")
-        ax.legend(fontsize=6, ncol=2)
+        ax.legend(fontsize=6, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.14))
         ax.set_title(f"Fig. {fig_no}b: length of the global key ({exp.runs} runs)")
         fig.tight_layout()
         path = out_dir / f"smr_fig{fig_no}b_key_length.png"
