@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from planner.errors import ValidationError
 from planner.keys import flexible_key_counts
 from planner.parallel import default_workers, map_tasks
 from planner.routing import RelaySecurity, RequestRouter, SmrResult, multipath_security
@@ -270,8 +271,6 @@ def reproduce_smr(
     ``smr_untrusted_sweep.csv``, ``smr_trusted_sweep.csv``, four PNG figures
     (paper Fig. 5a, 5b, 6a, 6b) and ``README.md``.
     """
-    from planner.errors import ValidationError
-
     if runs < 2:
         raise ValidationError(f"runs={runs} must be at least 2 (a confidence interval needs 2)")
     if quick:
