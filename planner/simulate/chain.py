@@ -515,7 +515,7 @@ def simulate_chain(
                 c = counts[v]
                 add = new[:, h]
                 mask = (unit[None, :] >= c[:, None]) & (unit[None, :] < (c + add)[:, None])
-                births[v][mask] = t
+                births[v] = np.where(mask, float(t), births[v])
                 counts[v] = c + add
             for v in internal_bottom_up:
                 a, b = tree.left[v], tree.right[v]
@@ -525,10 +525,12 @@ def simulate_chain(
                 take = unit[None, :] < n_sw[:, None]
                 ok = take & (rng.random((trials, m)) < q)
                 merged = np.where(ok, np.minimum(births[a], births[b]), np.inf)
-                births[a][take] = np.inf
-                births[b][take] = np.inf
-                births[a].sort(axis=1)
-                births[b].sort(axis=1)
+                # drop the n_sw oldest pairs of each child: shift the sorted rows left
+                src = unit[None, :] + n_sw[:, None]
+                keep = src < m
+                src = np.minimum(src, m - 1)
+                births[a] = np.where(keep, np.take_along_axis(births[a], src, axis=1), np.inf)
+                births[b] = np.where(keep, np.take_along_axis(births[b], src, axis=1), np.inf)
                 counts[a] -= n_sw
                 counts[b] -= n_sw
                 n_ok = ok.sum(axis=1)
