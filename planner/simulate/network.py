@@ -230,21 +230,24 @@ def _seed(seed: int, stream: str, index: int) -> int:
 
 def fibre_graph(
     design: Design, scenario: Scenario, *, network: Network | None = None
-) -> tuple[nx.Graph, str]:
-    """The site-level fibre graph SMR routing ran on during planning, and where it came from.
+) -> tuple[nx.Graph, str, bool]:
+    """The site-level fibre graph SMR routing ran on during planning, its origin, and exactness.
 
-    In order: the ``network`` given (after the pipeline's candidate-link step); the
-    bundled network file named by ``design.network_source`` if its sites are the
-    design's; else the union of the backbone links' fibre routes (an approximation:
-    SMR may find fewer paths there than during planning, which then shows up as
-    security differences).
+    In order: the ``network`` given (after the pipeline's candidate-link step:
+    exact); the bundled network file named by ``design.network_source`` if its sites
+    are the design's (exact); the design's sites joined by the pipeline's generated
+    candidate links, accepted when every backbone fibre route runs on them (exact for
+    inputs without links, such as a CSV of sites); else the union of the backbone
+    links' fibre routes (approximate: SMR may find fewer paths than during planning,
+    so security is then reported but not flagged).
     """
     from planner.pipeline import prepare_network
 
     site_ids = set(design.sites["site_id"].astype(str)) if len(design.sites) else set()
+    route_edges = _route_edges(design)
     if network is not None:
         prepared, _ = prepare_network(network, scenario)
-        return prepared.graph(), "network given"
+        return prepared.graph(), "network given", True
     bundled = _bundled_file(design.network_source)
     if bundled is not None:
         from planner.io import read_network
@@ -255,24 +258,58 @@ def fibre_graph(
                 route_factor=scenario.network.route_factor,
                 drop_external=scenario.network.drop_external,
             )
-            prepared, _ = prepare_network(net, scenario)
-            g = prepared.graph()
+            g = prepare_network(net, scenario)[0].graph()
             if {str(n) for n in g.nodes} == site_ids:
-                return g, f"bundled network file {bundled.name}"
-            logger.info(
-                "bundled %s does not hold the design's sites; using backbone routes", bundled.name
-            )
+                return g, f"bundled network file {bundled.name}", True
+            logger.info("bundled %s does not hold the design's sites", bundled.name)
         except (InputFormatError, ValidationError) as exc:  # pragma: no cover
             logger.warning("could not re-read bundled %s: %s", bundled.name, exc)
+    rebuilt = _candidate_graph(design, scenario)
+    if rebuilt is not None and all(rebuilt.has_edge(u, v) for u, v in route_edges):
+        return rebuilt, "the design's sites with the pipeline's generated candidate links", True
     g = nx.Graph()
     g.add_nodes_from(sorted(site_ids))
+    g.add_edges_from(route_edges)
+    return g, "backbone fibre routes only (the full fibre graph is not stored in the design)", False
+
+
+def _route_edges(design: Design) -> list[tuple[str, str]]:
+    edges = []
     for route in design.links.get("route", pd.Series(dtype=str)):
         hops = [x for x in str(route).split(";") if x]
-        g.add_edges_from(zip(hops[:-1], hops[1:], strict=True))
-    return (
-        g,
-        "backbone fibre routes only (approximate: the full fibre graph is not stored in the design)",
+        edges.extend(zip(hops[:-1], hops[1:], strict=True))
+    return edges
+
+
+def _candidate_graph(design: Design, scenario: Scenario) -> nx.Graph | None:
+    """The design's sites with the links the pipeline generates for a site list without links."""
+    from planner.network import make_sites
+    from planner.pipeline import prepare_network
+
+    s = design.sites
+    if len(s) < 3 or scenario.network.candidate_links == "none":
+        return None
+    frame = pd.DataFrame(
+        {
+            "name": s["name"].astype(str).to_numpy(),
+            "kind": s["kind"].astype(str).to_numpy(),
+            "demand": 0.0,
+            "lat": s["lat"].astype(float).to_numpy(),
+            "lon": s["lon"].astype(float).to_numpy(),
+        },
+        index=pd.Index(s["site_id"].astype(str), name="site_id"),
     )
+    try:
+        net = Network(
+            name=design.network_name,
+            sites=make_sites(frame),
+            source=design.network_source,
+            route_factor=scenario.network.route_factor,
+        )
+        return prepare_network(net, scenario)[0].graph()
+    except (InputFormatError, ValidationError) as exc:
+        logger.info("could not rebuild candidate links from the design's sites: %s", exc)
+        return None
 
 
 def _bundled_file(source: str) -> Path | None:
@@ -818,11 +855,16 @@ def simulate_design(
     )
     chains = _chains(design, scenario) if len(dem) else pd.DataFrame()
     graph = None
+    graph_exact = True
     trusted: frozenset[str] = frozenset()
     security: dict[str, float] = {}
     if has_security:
-        graph, graph_source = fibre_graph(design, scenario, network=network)
+        graph, graph_source, graph_exact = fibre_graph(design, scenario, network=network)
         notes.append(f"SMR routing ran on: {graph_source}.")
+        if not graph_exact:
+            notes.append(
+                "Security differences are reported but not flagged: the fibre graph is incomplete."
+            )
         r = design.relays
         trusted = frozenset(r.loc[r["trusted"].astype(bool), "site_id"].astype(str))
         security = {str(s): float(p) for s, p in zip(r["site_id"], r["p_untrusted"], strict=True)}
@@ -904,6 +946,7 @@ def simulate_design(
                 tol,
                 has_rate=has_rate,
                 has_security=has_security,
+                security_exact=graph_exact,
             )
         )
     if has_rate:
@@ -947,7 +990,10 @@ def simulate_design(
         "pairs": pairs,
         "clusters": cluster_rows,
         "links": pool_links,
-        "totals": _totals(pairs, pool_links),
+        "totals": {
+            **_totals(pairs, pool_links),
+            "security_verified": bool(has_security and graph_exact),
+        },
         "worst": _worst(pairs),
         "notes": notes,
     }
@@ -1046,6 +1092,7 @@ def _demand_pair_row(
     *,
     has_rate: bool,
     has_security: bool,
+    security_exact: bool = True,
 ) -> dict[str, Any]:
     row = dict.fromkeys(PAIR_COLUMNS)
     reasons = [chain["problems"]] if chain.get("problems") else []
@@ -1067,10 +1114,11 @@ def _demand_pair_row(
         res.get("security_ci_high"),
         tol["security_abs"],
     )
-    if sreason:
+    if sreason and security_exact:
         reasons.append(sreason)
     if (
-        sec_pred is not None
+        security_exact
+        and sec_pred is not None
         and res.get("security_route") is not None
         and not math.isclose(sec_pred, res["security_route"], rel_tol=1e-6, abs_tol=1e-9)
     ):

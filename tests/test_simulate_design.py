@@ -1,0 +1,243 @@
+"""Simulation check of a planned design: agreement on a correct design, flags on wrong predictions."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers_net import write_sites_csv
+
+from planner.design import Design
+from planner.errors import ValidationError
+from planner.io import read_network
+from planner.network import Network
+from planner.pipeline import plan
+from planner.scenario import default_scenario
+from planner.simulate.network import (
+    DEFAULT_TOLERANCE,
+    PAIR_COLUMNS,
+    REQUEST_KEY_BITS,
+    _pool_traffic,
+    fibre_graph,
+    simulate_design,
+    wilson_interval,
+    write_simulation_files,
+)
+
+# no trusted relays: every demand relays through untrusted sites, so security < 1 and the
+# eavesdropper has work to do; r < 1 makes the access Monte Carlo random (binomial sifting)
+SCENARIO = default_scenario().with_overrides({
+    "access.reach_km": 40.0, "access.r_mdi": 0.5, "access.r_ekr": 0.75, "security.trusted_budget": 0,
+    "security.p_untrusted": 0.7, "solver.time_limit_s": 30.0,
+})
+
+
+@pytest.fixture(scope="module")
+def planned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Design, Network]:
+    f = write_sites_csv(tmp_path_factory.mktemp("net") / "sites.csv")
+    network = read_network(f)
+    return plan(network, SCENARIO, seed=3), network
+
+
+@pytest.fixture(scope="module")
+def sim(planned: tuple[Design, Network]) -> dict:
+    design, network = planned
+    return simulate_design(design, network=network, requests=200, seed=1, backend="serial")
+
+
+def _rows(sim: dict) -> pd.DataFrame:
+    return pd.DataFrame(sim["pairs"]).set_index("pair")
+
+
+def test_correct_design_agrees_with_its_simulation(planned: tuple[Design, Network], sim: dict) -> None:
+    design, _ = planned
+    rows = _rows(sim)
+    assert list(pd.DataFrame(sim["pairs"]).columns) == PAIR_COLUMNS
+    assert len(rows) == len(design.clusters) + len(design.demands)
+    assert not rows["flagged"].any(), rows.loc[rows["flagged"], "flag_reason"].to_dict()
+    assert sim["totals"]["n_flagged"] == 0 and sim["tolerance"] == DEFAULT_TOLERANCE
+    inter = rows[rows["kind"] == "inter-cluster"]
+    intra = rows[rows["kind"] == "intra-cluster"]
+    assert len(inter) == len(design.demands) >= 3 and len(intra) == len(design.clusters) >= 2
+    # every estimate is a real Monte Carlo figure with a CI that contains the prediction
+    for frame, pred in ((inter, "rate_predicted"), (intra, "rate_predicted")):
+        assert (frame["rate_ci_low"] < frame["rate_ci_high"]).all()
+        assert (frame["rate_ci_low"] <= frame[pred]).all() and (frame[pred] <= frame["rate_ci_high"]).all()
+        assert (frame["rate_rel_error"].abs() <= DEFAULT_TOLERANCE["rate_rel"]).all()
+    # the design has untrusted relays: security below 1 on some pairs, checked on real bytes
+    assert (inter["security_predicted"] < 0.99).sum() >= 2
+    assert ((inter["security_simulated"] - inter["security_predicted"]).abs()
+            <= DEFAULT_TOLERANCE["security_abs"]).all()
+    assert (inter["security_trials"] == 200 * 10).all()
+    # SMR re-run on the fibre graph reproduces the stated security exactly
+    np.testing.assert_allclose(inter["security_route"], inter["security_predicted"], rtol=1e-9)
+    # the chain was rebuilt from the links table, consistent with the demands table
+    d = design.demands.set_index("demand_id")
+    assert (inter["hops"].astype(int) == d.loc[inter.index, "hops"].astype(int)).all()
+
+
+def test_intra_cluster_estimates_match_eq6(sim: dict) -> None:
+    acc = SCENARIO.access
+    for c in sim["clusters"]:
+        eq6 = acc.r_mdi * c["memory_master"] + acc.r_ekr * c["memory_slave"] * (c["n_slaves"] // 2)
+        assert c["keys_eq6"] == pytest.approx(eq6)
+        assert c["keys_predicted"] == pytest.approx(eq6)
+        assert c["keys_ci_low"] <= eq6 <= c["keys_ci_high"]
+
+
+def test_doubled_rate_prediction_is_flagged(planned: tuple[Design, Network]) -> None:
+    design, network = planned
+    wrong = copy.deepcopy(design)
+    target = str(wrong.demands.loc[0, "demand_id"])
+    wrong.demands.loc[0, "rate"] = 2.0 * float(wrong.demands.loc[0, "rate"])
+    rows = _rows(simulate_design(wrong, network=network, requests=50, seed=1, backend="serial",
+                                 latency_pairs=0))
+    assert rows.loc[target, "flagged"]
+    assert "rate" in rows.loc[target, "flag_reason"]
+    assert rows.loc[target, "rate_rel_error"] == pytest.approx(-0.5, abs=0.05)
+    assert rows["flagged"].sum() == 1
+
+
+def test_wrong_security_and_wrong_cluster_keys_are_flagged(planned: tuple[Design, Network]) -> None:
+    design, network = planned
+    wrong = copy.deepcopy(design)
+    i = int(wrong.demands["security"].astype(float).idxmin())
+    target = str(wrong.demands.loc[i, "demand_id"])
+    wrong.demands.loc[i, "security"] = float(wrong.demands.loc[i, "security"]) - 0.15
+    wrong.clusters.loc[0, "keys_per_attempt"] = 2.0 * float(wrong.clusters.loc[0, "keys_per_attempt"])
+    cluster = f"cluster {wrong.clusters.loc[0, 'cluster']}"
+    rows = _rows(simulate_design(wrong, network=network, requests=100, seed=2, backend="serial",
+                                 latency_pairs=0))
+    assert rows.loc[target, "flagged"] and "security" in rows.loc[target, "flag_reason"]
+    assert rows.loc[target, "security_abs_error"] == pytest.approx(0.15, abs=0.06)
+    assert rows.loc[cluster, "flagged"] and "rate" in rows.loc[cluster, "flag_reason"]
+    assert rows["flagged"].sum() == 2
+
+
+def test_inconsistent_hop_count_is_flagged(planned: tuple[Design, Network]) -> None:
+    design, network = planned
+    wrong = copy.deepcopy(design)
+    wrong.demands["hops"] = wrong.demands["hops"].astype(int)
+    wrong.demands.loc[1, "hops"] = int(wrong.demands.loc[1, "hops"]) + 1
+    target = str(wrong.demands.loc[1, "demand_id"])
+    rows = _rows(simulate_design(wrong, network=network, requests=20, seed=0, backend="serial",
+                                 latency_pairs=0))
+    assert rows.loc[target, "flagged"] and "demands.hops" in rows.loc[target, "flag_reason"]
+
+
+def test_same_seed_same_result_for_every_backend(planned: tuple[Design, Network], sim: dict) -> None:
+    design, network = planned
+    kw = {"network": network, "requests": 30, "latency_pairs": 1}
+    serial = simulate_design(design, seed=1, backend="serial", **kw)
+    again = simulate_design(design, seed=1, backend="process", workers=2, **kw)
+    assert json.dumps(again, sort_keys=True) == json.dumps(serial, sort_keys=True)
+    other = simulate_design(design, seed=2, backend="serial", **kw)
+    assert [p["rate_simulated"] for p in other["pairs"]] != [p["rate_simulated"] for p in serial["pairs"]]
+    assert serial["seed"] == 1 and other["seed"] == 2
+
+
+def test_latency_is_simulated_for_the_slowest_pairs(sim: dict) -> None:
+    inter = _rows(sim)
+    inter = inter[inter["kind"] == "inter-cluster"]
+    with_lat = inter.dropna(subset=["latency_first_pair_s"])
+    assert len(with_lat) == min(len(inter), sim["samples"]["latency_pairs"]) >= 1
+    assert (with_lat["latency_ci_low_s"] <= with_lat["latency_first_pair_s"]).all()
+    assert (with_lat["rate_physical"] > 0).all()
+    # steady-state time between pairs: attempt time / simulated rate
+    att = SCENARIO.physics.attempt_time_s
+    np.testing.assert_allclose(inter["time_per_pair_s"], att / inter["rate_simulated"], rtol=1e-9)
+
+
+def test_key_pool_traffic_by_hand() -> None:
+    """Two pairs sharing link (a, b); pool 4096 bits; block = 256/m bits per path key."""
+    results = [
+        {"eps_met": True, "global_keys": 1, "link_load": [["a", "b", 2], ["b", "c", 1]]},  # 512 bits on a-b
+        {"eps_met": True, "global_keys": 2, "link_load": [["a", "b", 1]]},  # 128 bits on a-b
+        {"eps_met": False, "global_keys": 0, "link_load": []},
+    ]
+    pairs, links = _pool_traffic(results, [10, 10, 5], 4096, np.random.default_rng(0))
+    served = [p["requests_served"] for p in pairs]
+    used_ab = 512 * served[0] + 128 * served[1]
+    assert used_ab <= 4096 and 4096 - used_ab < 512 + 128  # no further request of pair 0 AND pair 1 fits
+    assert served[0] + pairs[0]["requests_blocked_pool"] == 10
+    assert pairs[2] == {"requests": 5, "requests_served": 0, "requests_refused_eps": 5,
+                        "requests_blocked_pool": 0, "key_bits_delivered": 0, "link_bits_consumed": 0,
+                        "key_pool_depletion": None, "served_before_pool_block": None}
+    assert pairs[1]["key_bits_delivered"] == served[1] * REQUEST_KEY_BITS
+    ab = next(x for x in links if (x["u"], x["v"]) == ("a", "b"))
+    assert ab["consumed_bits"] == used_ab and ab["pairs_using"] == 2
+    bc = next(x for x in links if (x["u"], x["v"]) == ("b", "c"))
+    assert bc["consumed_bits"] == 256 * served[0]
+
+
+def test_wilson_interval_closed_form() -> None:
+    k, n, z = 37, 120, 2.5758293035489004
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    assert wilson_interval(k, n, level=0.99) == pytest.approx((centre - half, centre + half), rel=1e-9)
+
+
+def test_files_are_written_deterministically(sim: dict, tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    files = write_simulation_files(sim, a)
+    write_simulation_files(json.loads(json.dumps(sim)), b)
+    assert sorted(p.name for p in files) == ["simulation.json", "simulation_clusters.csv",
+                                             "simulation_links.csv", "simulation_pairs.csv"]
+    for p in files:
+        assert p.read_bytes() == (b / p.name).read_bytes()
+    data = json.loads((a / "simulation.json").read_text())
+    assert list(data) == sorted(data) and data["seed"] == 1
+    pairs = pd.read_csv(a / "simulation_pairs.csv")
+    assert list(pairs.columns) == PAIR_COLUMNS and len(pairs) == len(sim["pairs"])
+
+
+def _edges(g: object) -> set[frozenset]:
+    return {frozenset(e) for e in g.edges}  # type: ignore[attr-defined]
+
+
+def test_fibre_graph_is_rebuilt_from_the_design(planned: tuple[Design, Network]) -> None:
+    design, network = planned
+    full, source, exact = fibre_graph(design, SCENARIO, network=network)
+    assert source == "network given" and exact
+    # a CSV of sites has no links: the pipeline's candidate links are rebuilt exactly
+    rebuilt, source, exact = fibre_graph(design, SCENARIO)
+    assert exact and "candidate links" in source
+    assert _edges(rebuilt) == _edges(full)
+    # a route over a fibre the rebuilt graph lacks: only the routes are known -> approximate
+    broken = copy.deepcopy(design)
+    far = sorted(set(full.nodes) - set(full.adj["A1"]) - {"A1"})[0]
+    broken.links.loc[0, "route"] = f"A1;{far}"
+    routes, source, exact = fibre_graph(broken, SCENARIO)
+    assert not exact and "routes only" in source
+    assert _edges(routes) <= _edges(full) | {frozenset(("A1", far))}
+    out = simulate_design(broken, requests=20, seed=0, backend="serial", latency_pairs=0)
+    assert out["totals"]["security_verified"] is False
+    assert not any("security" in p["flag_reason"] for p in out["pairs"])
+
+
+def test_duration_mode_sets_sample_sizes(planned: tuple[Design, Network]) -> None:
+    design, network = planned
+    out = simulate_design(design, network=network, duration_s=2.0, seed=0, backend="serial", latency_pairs=0)
+    assert out["samples"]["duration_s"] == 2.0 and out["samples"]["requests"] is None
+    assert out["samples"]["access_slots"] == round(2.0 / SCENARIO.physics.attempt_time_s)
+    inter = _rows(out)
+    inter = inter[inter["kind"] == "inter-cluster"]
+    expected = (2.0 / SCENARIO.physics.attempt_time_s * inter["rate_predicted"]).round().clip(lower=100)
+    assert (inter["chain_cycles"] == expected).all()
+    assert not inter["flagged"].any()
+
+
+@pytest.mark.parametrize("kwargs", [{"requests": 1}, {"duration_s": -1.0}, {"seed": -3}, {"latency_pairs": -1},
+                                    {"tolerance": {"rate": 0.1}}])
+def test_bad_settings_are_rejected(planned: tuple[Design, Network], kwargs: dict) -> None:
+    design, network = planned
+    with pytest.raises(ValidationError):
+        simulate_design(design, network=network, backend="serial", **kwargs)
