@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from planner import physics as ph
 from planner.errors import ValidationError
@@ -163,3 +165,18 @@ def test_other_validation() -> None:
     with pytest.raises(ValidationError) as info:
         ph.chain_distribution_ratio(0, p=2, q=0.5, memory=1)
     assert len(info.value.problems) == 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    k=st.integers(min_value=1, max_value=300),
+    p=st.floats(min_value=1e-6, max_value=1.0),
+    q=st.floats(min_value=1e-3, max_value=1.0),
+    m=st.floats(min_value=1.0, max_value=100.0),
+)
+def test_chain_ratio_bounds_property(k: int, p: float, q: float, m: float) -> None:
+    """Eq. 9 lies between the fixed-tree bottleneck m*p*q**depth and m*p."""
+    lam = ph.chain_distribution_ratio(k, p=p, q=q, memory=m)
+    depth = math.ceil(math.log2(k)) if k > 1 else 0
+    assert lam <= m * p * (1 + 1e-12)
+    assert lam >= m * p * q**depth * (1 - 1e-12)
