@@ -19,6 +19,7 @@ import csv
 import math
 import os
 import platform
+import resource
 import sys
 import tempfile
 import time
@@ -94,11 +95,20 @@ def size_sweep(requests: int, seed: int = 0) -> list[dict[str, object]]:
     return rows
 
 
-def full_reproduction(workers: int) -> float:
+def _cpu_s() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def full_reproduction(workers: int) -> tuple[float, float, float]:
+    """(wall s, CPU s of this process and its workers, 1-min load average before)."""
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
+        cpu = _cpu_s()
         t = time.perf_counter()
         reproduce_smr(Path(tmp), runs=1000, seed=0, workers=workers)
-        return time.perf_counter() - t
+        return time.perf_counter() - t, _cpu_s() - cpu, load_before
 
 
 def main() -> None:
@@ -108,7 +118,7 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(__file__).resolve().parent
     workers = default_workers()
-    full_s = None if args.skip_full else full_reproduction(workers)
+    full = None if args.skip_full else full_reproduction(workers)
     rows = size_sweep(args.requests)
     with (out / "results_smr.csv").open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
@@ -127,8 +137,13 @@ def main() -> None:
         "`reproduce_smr(out, runs=1000, seed=0)`: both sweeps (17 points), 1000 runs per point,",
         "4 methods, 3 security levels, 100-node Waxman graphs.",
         "",
-        f"Wall time: **{full_s:.1f} s** on {workers} workers (goal: under 120 s)."
-        if full_s is not None
+        (
+            f"Wall time: **{full[0]:.1f} s** on {workers} workers (goal: under 120 s); "
+            f"CPU time of all processes {full[1]:.1f} s, i.e. {full[1] / workers:.1f} s of "
+            f"wall time on {workers} otherwise idle cores; 1-minute load average before "
+            f"the run {full[2]:.1f}."
+        )
+        if full is not None
         else "Wall time: not measured in this run (--skip-full).",
         "",
         "## Per-request routing time by graph size",
