@@ -171,8 +171,14 @@ def _map_dask(
     capture_errors: bool,
     retries: int,
 ) -> None:
+    # importing distributed resets its loggers from the Dask config; keep a level the application set
+    dask_logger = logging.getLogger("distributed")
+    level_before = dask_logger.level
     from dask.distributed import Client, LocalCluster
     from dask.distributed import as_completed as dask_as_completed
+
+    if level_before != logging.NOTSET:
+        dask_logger.setLevel(level_before)
 
     cluster = None
     if scheduler_address:

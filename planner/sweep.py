@@ -100,6 +100,7 @@ GENERATOR_PARAMS: dict[str, type | tuple[type, ...]] = {
 MAX_PLOT_METRICS = 12
 
 PointCallback = Callable[["PointRecord", int, int], None]
+StartCallback = Callable[[int, int, int], None]
 
 
 # ------------------------------------------------------------------ spec
@@ -657,13 +658,15 @@ def execute_sweep(
     scheduler_address: str | None = None,
     workers: int | None = None,
     on_point: PointCallback | None = None,
+    on_start: StartCallback | None = None,
     plots: bool = True,
 ) -> SweepResult:
     """Run every point of ``spec`` that ``out_dir/points.jsonl`` does not hold yet, then write the table and plots.
 
     ``backend`` is a :func:`planner.parallel.map_tasks` backend (``"dask"``
     by default; ``"serial"`` for debugging). ``on_point(record, n_finished,
-    n_points)`` is called in this process as each point finishes.
+    n_points)`` is called in this process as each point finishes;
+    ``on_start(n_points, n_resumed, n_resumed_failed)`` once before any runs.
     """
     t0 = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -694,6 +697,9 @@ def execute_sweep(
     logger.info(
         "sweep %s: %d points, %d already done, %d to run", spec.name, n_unique, n_resumed, len(todo)
     )
+    if on_start is not None:
+        resumed_failed = sum(1 for k in set(keys) if k in done and done[k].status != "ok")
+        on_start(n_unique, n_resumed, resumed_failed)
     (out_dir / "spec.json").write_text(
         json.dumps(
             {
@@ -913,6 +919,11 @@ def run_sweep(
         bar = progress.add_task(f"sweep {spec.name}", total=None, failed=0)
         failed = 0
 
+        def start(total: int, resumed: int, resumed_failed: int) -> None:
+            nonlocal failed
+            failed = resumed_failed
+            progress.update(bar, completed=resumed, total=total, failed=failed)
+
         def show(record: PointRecord, finished: int, total: int) -> None:
             nonlocal failed
             failed += record.status != "ok"
@@ -925,6 +936,7 @@ def run_sweep(
             scheduler_address=scheduler_address,
             workers=workers,
             on_point=show,
+            on_start=start,
         )
 
 

@@ -233,3 +233,55 @@ def test_resume_runs_only_the_missing_points(dask_run, tmp_path: Path) -> None:
     # a third run has nothing left to do
     third = execute_sweep(spec, out_dir=resume_dir, backend="serial", plots=False)
     assert (third.n_run, third.n_resumed) == (0, 4)
+
+
+def test_run_sweep_from_a_toml_file_with_a_console(tmp_path: Path) -> None:
+    import io
+
+    from rich.console import Console
+
+    from planner.sweep import run_sweep
+
+    spec_path = tmp_path / "s.toml"
+    spec_path.write_text(
+        '[network]\ngenerator = "grid"\nn_sites = 6\nextent_km = 60.0\n'
+        '[scenario.set]\n"solver.threads" = 1\n[grid]\n"access.max_masters" = [0, 1]\n',
+        encoding="utf-8",
+    )
+    buffer = io.StringIO()
+    result = run_sweep(
+        spec_path, out_dir=tmp_path / "out", console=Console(file=buffer), backend="serial"
+    )
+    assert (result.n_points, result.n_failed) == (
+        2,
+        0,
+    )  # capacity 8: one master serves all 5 slaves
+    assert "2/2" in buffer.getvalue()
+    with pytest.raises(ValidationError, match="--workers 0"):
+        run_sweep(spec_path, out_dir=tmp_path / "out", workers=0)
+
+
+# ------------------------------------------------------------------ benchmark runner
+def test_bench_runner_needs_a_source_checkout(tmp_path: Path) -> None:
+    from planner.benchrunner import BenchmarksUnavailableError, find_benchmarks_dir
+
+    fake_pkg = tmp_path / "site-packages" / "planner"
+    fake_pkg.mkdir(parents=True)
+    with pytest.raises(BenchmarksUnavailableError, match="source checkout"):
+        find_benchmarks_dir(fake_pkg)
+    assert (find_benchmarks_dir() / "__main__.py").is_file()
+
+
+def test_growth_fit_recovers_a_known_power_law() -> None:
+    from benchmarks.__main__ import PRACTICAL_LIMIT_S, fit_power
+
+    n = np.array([10.0, 100.0, 1000.0, 5000.0])
+    fit = fit_power(n, 2e-3 * n**1.5)
+    assert fit is not None
+    assert (
+        fit["a"] == pytest.approx(1.5)
+        and fit["c"] == pytest.approx(2e-3)
+        and fit["r2"] == pytest.approx(1.0)
+    )
+    assert fit["n_at_limit"] == pytest.approx((PRACTICAL_LIMIT_S / 2e-3) ** (1 / 1.5))
+    assert fit_power([10, 10], [1.0, 2.0]) is None
