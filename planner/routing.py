@@ -33,7 +33,7 @@ import itertools
 import logging
 import math
 from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import networkx as nx
@@ -95,7 +95,6 @@ class SmrResult:
     segment_nodes: tuple[Any, ...]
     segments: tuple[Segment, ...]
     security: float
-    meta: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def paths(self) -> tuple[tuple[Path, ...], ...]:
@@ -165,6 +164,11 @@ class RelaySecurity:
         else:
             self._uniform = None
             self._map = security
+
+    @property
+    def uniform(self) -> float | None:
+        """The one probability of every untrusted node, or None for a mapping."""
+        return self._uniform
 
     def node(self, node: Any) -> float:
         if node in self.trusted:
@@ -365,7 +369,7 @@ def _search(
 
 def _relay_costs(topo: _Topology, relay: RelaySecurity) -> list[int]:
     """Integer -log(p) * COST_SCALE per node (trusted and p=1: 0; p=0: INFINITE_COST)."""
-    uniform = relay._uniform
+    uniform = relay.uniform
     if uniform is not None:
         c_all = _probability_cost(uniform)
         trusted = relay.trusted
@@ -469,7 +473,7 @@ class _Router:
         # With one probability 0 < p < 1 for every untrusted relay, path cost is
         # (number of untrusted relays) * const, so the paths found do not depend
         # on p: searches may be cached per trusted set (``cache``).
-        uniform = relay._uniform
+        uniform = relay.uniform
         self.cache = cache if (uniform is not None and 0.0 < uniform < 1.0) else None
 
     @property
@@ -494,15 +498,16 @@ class _Router:
         blocked_nodes: set[int],
         blocked_edges: set[tuple[int, int]],
         limit: int | None,
-        stop_at_zero: bool = True,
     ) -> list[tuple[int, ...]]:
-        """Repeated ExDijkstra a -> b, deleting each found path (see :func:`smr`)."""
+        """Repeated ExDijkstra a -> b, deleting each found path (see :func:`smr`).
+
+        Stops when no path is left or the best one has security 0."""
         paths: list[tuple[int, ...]] = []
         while limit is None or len(paths) < limit:
             found = _search(
                 self.topo, self.cost, a, b, blocked_nodes=blocked_nodes, blocked_edges=blocked_edges
             )
-            if found is None or (stop_at_zero and found[1] >= INFINITE_COST):
+            if found is None or found[1] >= INFINITE_COST:
                 break
             path = found[0]
             paths.append(path)
@@ -552,7 +557,6 @@ class _Router:
         target: Any,
         seg_ranks: Sequence[int],
         seg_paths: Sequence[Sequence[tuple[int, ...]]],
-        meta: Mapping[str, Any] | None = None,
     ) -> SmrResult:
         nodes = self.topo.nodes
         node_paths = [[tuple(nodes[i] for i in p) for p in paths] for paths in seg_paths]
@@ -575,7 +579,6 @@ class _Router:
             segment_nodes=tuple(nodes[i] for i in seg_ranks),
             segments=tuple(segments),
             security=multipath_security(node_paths, self.relay),
-            meta=dict(meta or {}),
         )
 
 
