@@ -210,5 +210,13 @@ def test_route_and_reconstruct_sizes_and_simulates():
     )
     assert small.delivered_key_bits == 1000
     assert small.block_bits == 8 * math.ceil(1000 / small.n_global_keys / 8)
+    assert sum(small.consumed_bits_per_link.values()) == small.consumed_key_bits
+    # a link with little key left shrinks every block of the request
+    link = next(iter(out.route.link_load()))
+    starved = route_and_reconstruct(
+        graph, "s", "d", trusted={"r"}, security=0.6, eps=0.5, available_bits={link: 4_004}
+    )
+    assert starved.block_bits == 4_000
+    assert starved.consumed_bits_per_link[link] == 4_000
     none = route_and_reconstruct(graph, "s", "d", trusted=set(), security=0.1, eps=0.99)
     assert none.delivered_key_bits == 0 and none.consumed_key_bits == 0 and none.security == 0.0

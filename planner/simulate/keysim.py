@@ -347,6 +347,7 @@ class RequestOutcome:
     central server then does not start the distribution);
     ``security``: security of the least secure global key (0 if none);
     ``end_to_end_security``: security when all path keys are combined;
+    ``consumed_bits_per_link``: link (sorted node pair) -> bits used;
     ``leaked``: per global key, from one eavesdropper draw on real bytes
     (only when ``simulate_bytes=True``).
     """
@@ -358,6 +359,7 @@ class RequestOutcome:
     consumed_key_bits: int
     security: float
     end_to_end_security: float
+    consumed_bits_per_link: Mapping[tuple[Any, Any], int] = field(default_factory=dict)
     leaked: tuple[bool, ...] | None = None
 
     @property
@@ -365,16 +367,24 @@ class RequestOutcome:
         return self.plan.n_global_keys
 
 
-def max_block_bits(route: SmrResult, *, pool_bits: int = DEFAULT_POOL_BITS) -> int:
+def max_block_bits(
+    route: SmrResult,
+    *,
+    pool_bits: int = DEFAULT_POOL_BITS,
+    available_bits: Mapping[tuple[Any, Any], int] | None = None,
+) -> int:
     """Largest path-key block (multiple of 8 bits) the link pools allow.
 
     Every path carries one block; a link used by ``n`` paths splits its pool
-    ``n`` ways, so the block is ``min_link floor(pool_bits / load)``.
+    ``n`` ways, so the block is ``min_link floor(pool / load)``. ``pool`` is
+    ``available_bits[link]`` when given (links keyed as in
+    :meth:`SmrResult.link_load`, i.e. sorted node pairs), else ``pool_bits``.
     """
     load = route.link_load()
     if not load:
         return 0
-    bits = min(pool_bits // n for n in load.values())
+    avail = available_bits or {}
+    bits = min(max(0, int(avail.get(link, pool_bits))) // n for link, n in load.items())
     return (bits // 8) * 8
 
 
@@ -389,13 +399,17 @@ def route_and_reconstruct(
     key_bits: int | None = None,
     rng: np.random.Generator | None = None,
     pool_bits: int = DEFAULT_POOL_BITS,
+    available_bits: Mapping[tuple[Any, Any], int] | None = None,
     simulate_bytes: bool = False,
 ) -> RequestOutcome:
     """Route a key request with SMR, plan flexible reconstruction at ``eps``, and size it.
 
     ``key_bits`` (optional) is the demand: path blocks are shrunk to
     ``ceil(key_bits / m)`` (rounded up to whole bytes) when that is below the
-    pool limit, so only the needed link key is consumed. With
+    pool limit, so only the needed link key is consumed. ``available_bits``
+    gives the remaining key of each link (sorted node pair -> bits; missing
+    links hold ``pool_bits``), so a traffic simulation can deduct
+    ``consumed_bits_per_link`` request by request. With
     ``simulate_bytes=True`` the distribution is run on real bytes (``rng``:
     seeded simulation-only generator, or ``secrets`` when None) and one
     eavesdropper draw decides ``leaked``.
@@ -405,13 +419,14 @@ def route_and_reconstruct(
     route = smr(graph, source, target, trusted=trusted, security=security)
     plan = flexible_reconstruction([list(seg.path_security) for seg in route.segments], eps)
     m = plan.n_global_keys
-    block = max_block_bits(route, pool_bits=pool_bits) if m else 0
+    block = max_block_bits(route, pool_bits=pool_bits, available_bits=available_bits) if m else 0
     if m and key_bits is not None:
         block = min(block, 8 * math.ceil(key_bits / m / 8))
     delivered = m * block
     if key_bits is not None:
         delivered = min(delivered, key_bits)
     consumed = route.total_hops * block if m else 0
+    per_link = {link: n * block for link, n in route.link_load().items()} if m and block else {}
     leaked: tuple[bool, ...] | None = None
     if simulate_bytes and m and block:
         pools = LinkKeyPools(pool_bits=pool_bits, rng=rng)
@@ -429,5 +444,6 @@ def route_and_reconstruct(
         consumed_key_bits=consumed,
         security=plan.min_security,
         end_to_end_security=route.security,
+        consumed_bits_per_link=per_link,
         leaked=leaked,
     )
