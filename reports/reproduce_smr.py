@@ -426,7 +426,8 @@ def _write_readme(
         "",
         "## Methods",
         "",
-        "- `SMR`: segment-based multipath routing (ExDijkstra, trusted-relay segments).",
+        "- `SMR`: segment-based multipath routing (ExDijkstra, trusted-relay segments;",
+        "  step-1 distances in hops).",
         "- `MSP`: multiple stochastic paths (random, node-disjoint where possible); "
         + (f"{exp.msp_paths} paths." if exp.msp_paths else "as many paths as SMR used."),
         "- `shortest`: one fewest-hop path.",
