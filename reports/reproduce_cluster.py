@@ -1056,7 +1056,11 @@ def _readme(st: _Settings, trends: list[_Trend]) -> str:
         "edge (Eq. 10 with m = S/senders); simulated = time until one end-to-end pair per "
         "sender has been delivered",
         f"- Monte Carlo: Eq. 9 points use the renewal estimator `simulate_chain_rate` with "
-        f"{st.cycles} cycles; slot-level points use {st.trials} trials x {st.slots} slots",
+        f"{st.cycles} cycles; slot-level points use {st.trials} trials x {st.slots} slots "
+        f"(first {st.slots // 10} slots are warm-up for rates); `model_vs_simulation.csv` uses "
+        f"{2 * st.cycles} cycles and {st.trials} trials x {3 * st.slots} slots",
+        "- Monte Carlo seeds: one integer per point from `numpy.random.SeedSequence(seed)`, in "
+        "the order fig5, fig6a, fig6b, fig6c, fig7a, fig7b, model_vs_simulation",
         "",
         "## Does the paper's described trend hold? (computed)",
         "",
