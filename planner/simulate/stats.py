@@ -1,4 +1,4 @@
-"""Small statistics helpers shared by the simulators: confidence intervals and seeding."""
+"""Small statistics functions shared by the simulators: confidence intervals and seeding."""
 
 from __future__ import annotations
 
