@@ -571,11 +571,22 @@ def run_point(task: PointTask) -> PointRecord:
 
 
 def _simulate(design: Any, requests: int, seed: int) -> dict[str, Any]:
+    """Scalar results of ``simulate_design`` (its ``totals`` and top-level numbers), prefixed ``sim.``.
+
+    Runs serially: a Dask worker process may not start a process pool of its own.
+    """
     from planner.simulate.network import simulate_design  # type: ignore[import-not-found,unused-ignore]
 
-    sim = simulate_design(design, requests=requests, duration_s=None, seed=seed)
-    items = sim.items() if isinstance(sim, Mapping) else getattr(sim, "metrics", {}).items()
-    return {f"sim.{k}": _finite(v) for k, v in items if isinstance(v, int | float | bool)}
+    sim = simulate_design(
+        design, requests=requests, duration_s=None, seed=seed, backend="serial", workers=1
+    )
+    flat: dict[str, Any] = {}
+    for source in (sim, sim.get("totals", {}) if isinstance(sim, Mapping) else {}):
+        if isinstance(source, Mapping):
+            for k, v in source.items():
+                if isinstance(v, int | float | bool) and k != "seed":
+                    flat[f"sim.{k}"] = _finite(v)
+    return flat
 
 
 # ------------------------------------------------------------------ resume file

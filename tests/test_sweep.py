@@ -285,3 +285,22 @@ def test_growth_fit_recovers_a_known_power_law() -> None:
     )
     assert fit["n_at_limit"] == pytest.approx((PRACTICAL_LIMIT_S / 2e-3) ** (1 / 1.5))
     assert fit_power([10, 10], [1.0, 2.0]) is None
+
+
+def test_simulate_adds_simulated_metrics(tmp_path: Path) -> None:
+    pytest.importorskip("planner.simulate.network")
+    spec = spec_from_dict(
+        {**SMALL, "simulate": True, "simulate_requests": 10, "grid": {"access.capacity": [8]}}
+    )
+    result = execute_sweep(spec, out_dir=tmp_path, backend="serial", plots=False)
+    row = result.table.iloc[0]
+    assert row["status"] == "ok", row["error_message"]
+    # the simulation served the demands it was asked for and checked the planner's predictions
+    assert (
+        row["sim.requests_served"]
+        + row["sim.requests_refused_eps"]
+        + row["sim.requests_blocked_pool"]
+        == (row["sim.requests"])
+    )
+    assert row["sim.n_pairs"] >= row["n_demands"]
+    assert row["sim.intra_keys_predicted_sum"] == pytest.approx(row["total_keys_per_attempt"])
