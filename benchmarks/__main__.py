@@ -297,18 +297,29 @@ SOURCES: list[dict[str, Any]] = [
         "script": "bench_clustering.py",
         "md": "results_clustering.md",
         "csv": "results_clustering.csv",
+        "size": ["n_sites"],
+        "time": [("wall_time_s", 1.0), ("heuristic_time_s", 1.0)],
+        "groups": ["variant"],
+        "rows": ("instance", "synthetic"),
     },
     {
         "name": "repeaters",
         "script": "bench_repeaters.py",
         "md": "results_repeaters.md",
         "csv": "results_repeaters.csv",
+        "size": ["nodes"],
+        "time": [("wall_time_s", 1.0)],
+        "groups": ["mode", "paths_per_demand"],
     },
     {
         "name": "trust",
         "script": "bench_trust.py",
         "md": "results_trust.md",
         "csv": "results_trust.csv",
+        "size": ["nodes"],
+        "time": [("wall_time_s", 1.0)],
+        "groups": ["method"],
+        "rows": ("network", "Waxman"),
     },
     {
         "name": "repalloc",
@@ -369,7 +380,7 @@ def _git_date(path: Path) -> str:
             check=False,
             timeout=30,
         )
-        return out.stdout.strip() or "not committed"
+        return out.stdout.strip() or ""
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
@@ -394,16 +405,28 @@ def collect(source: dict[str, Any]) -> dict[str, Any]:
     text = md.read_text(encoding="utf-8").strip().splitlines()
     if text and text[0].startswith("# "):
         text = text[1:]
-    out["markdown"] = "\n".join(("#" + ln) if ln.startswith("#") else ln for ln in text).strip()
+    out["markdown"] = "\n".join(("##" + ln) if ln.startswith("#") else ln for ln in text).strip()
     if not csv.is_file():
         out["note"] = "no CSV to fit."
         return out
     frame = pd.read_csv(csv)
+    if (
+        "rows" in source
+    ):  # fit only the size-swept family (e.g. synthetic instances, not real networks)
+        column, prefix = source["rows"]
+        if column in frame.columns:
+            frame = frame[frame[column].astype(str).str.startswith(prefix)]
+            out["note"] = f"Fits use the rows whose `{column}` starts with `{prefix}`."
+    wanted = source.get("size", []) + [c for c, _ in source.get("time", [])]
+    missing = [c for c in wanted if c not in frame.columns]
+    if missing:
+        out["note"] += f" Columns {missing} not found; growth not fitted."
+        return out
     sizes = source.get("size", [c for c in SIZE_CANDIDATES if c in frame.columns][:1])
     times = source.get("time", [(c, s) for c, s in TIME_CANDIDATES if c in frame.columns][:2])
     groups = source.get("groups", [c for c in GROUP_CANDIDATES if c in frame.columns])
     if not sizes or not times:
-        out["note"] = "not a size sweep (separate instances); no growth fit."
+        out["note"] = "Not a size sweep (separate instances); no growth fit."
         return out
     for time_col, scale in times:
         out["fits"] += fits_table(
@@ -560,8 +583,13 @@ def render(
         if not c["present"]:
             out += [c["note"], ""]
             continue
+        when = (
+            f"Committed {c['committed']}."
+            if c["committed"]
+            else "In the working tree, not committed yet."
+        )
         out += [
-            f"Committed {c['committed']}. {c['note']}".strip(),
+            f"{when} {c['note']}".strip(),
             "",
             "Growth fits:",
             "",
