@@ -96,6 +96,8 @@ DEFAULT_LATENCY_PAIRS = 8
 PHYSICAL_TRIALS = 40
 PHYSICAL_MIN_SLOTS = 400
 PHYSICAL_MAX_SLOTS = 20_000
+#: Work budget of the physical simulations of one run, in hops x slots (about 10 s of CPU).
+PHYSICAL_BUDGET_HOP_SLOTS = 200_000
 #: Smallest link success probability the chain Monte Carlo is run for.
 MIN_SIMULATED_P = 1e-9
 
@@ -869,12 +871,10 @@ def simulate_design(
         trusted = frozenset(r.loc[r["trusted"].astype(bool), "site_id"].astype(str))
         security = {str(s): float(p) for s, p in zip(r["site_id"], r["p_untrusted"], strict=True)}
 
-    latency_ids: set[int] = set()
-    if has_rate and latency_pairs and "latency_s" in dem.columns:
-        lat = dem["latency_s"].astype(float)
-        latency_ids = set(
-            lat.sort_values(ascending=False, kind="mergesort").index[: int(latency_pairs)]
-        )
+    latency_slots = (
+        _latency_selection(dem, chains, int(latency_pairs)) if has_rate and latency_pairs else {}
+    )
+    latency_ids = set(latency_slots)
 
     specs = []
     pair_requests = []
@@ -885,11 +885,7 @@ def simulate_design(
         pair_requests.append(n_req)
         use_chain = has_rate and ch["hops"] is not None and not pd.isna(ch["hops"])
         phys = use_chain and i in latency_ids
-        slots = (
-            int(min(PHYSICAL_MAX_SLOTS, max(PHYSICAL_MIN_SLOTS, math.ceil(8.0 / rate_pred))))
-            if phys and rate_pred
-            else PHYSICAL_MIN_SLOTS
-        )
+        slots = latency_slots.get(i, PHYSICAL_MIN_SLOTS)
         specs.append(
             _DemandSpec(
                 index=i,
@@ -957,7 +953,7 @@ def simulate_design(
         )
         if latency_ids:
             notes.append(
-                f"Latency: the {len(latency_ids)} pair(s) with the largest Eq. 10 latency also ran the "
+                f"Latency: {len(latency_ids)} pair(s) with the largest Eq. 10 latency (within a work budget) ran the "
                 "slot-level physical protocol; Eq. 10 as printed divides Eq. 8 times (which contain 1/p) "
                 "by the Eq. 9 rate (which contains p), so it exceeds the simulated time to the first "
                 "pair by orders of magnitude (see docs/simulation_check.md)."
@@ -998,6 +994,33 @@ def simulate_design(
         "notes": notes,
     }
     return _json_ready(sim)
+
+
+def _latency_selection(dem: pd.DataFrame, chains: pd.DataFrame, n: int) -> dict[int, int]:
+    """Pairs for the slot-level physical simulation and their slot counts.
+
+    Largest predicted (Eq. 10) latency first; each gets ``ceil(8 / rate)`` slots (about
+    eight pairs per trial, within [:data:`PHYSICAL_MIN_SLOTS`, :data:`PHYSICAL_MAX_SLOTS`]);
+    a pair whose hops x slots exceeds what is left of
+    :data:`PHYSICAL_BUDGET_HOP_SLOTS` is skipped, so a run's cost stays bounded.
+    """
+    if "latency_s" not in dem.columns or "rate" not in dem.columns:
+        return {}
+    lat = pd.to_numeric(dem["latency_s"], errors="coerce")
+    left = PHYSICAL_BUDGET_HOP_SLOTS
+    chosen: dict[int, int] = {}
+    for i in lat.dropna().sort_values(ascending=False, kind="mergesort").index:
+        rate, hops = _float_or_none(dem.at[i, "rate"]), chains.at[i, "hops"]
+        if not rate or rate <= 0 or hops is None or pd.isna(hops):
+            continue
+        slots = int(min(PHYSICAL_MAX_SLOTS, max(PHYSICAL_MIN_SLOTS, math.ceil(8.0 / rate))))
+        if slots * int(hops) > left:
+            continue
+        chosen[int(i)] = slots
+        left -= slots * int(hops)
+        if len(chosen) == n:
+            break
+    return chosen
 
 
 def _run_batches(
