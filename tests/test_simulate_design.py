@@ -119,6 +119,18 @@ def test_wrong_security_and_wrong_cluster_keys_are_flagged(planned: tuple[Design
     assert rows["flagged"].sum() == 2
 
 
+def test_smr_worse_than_a_single_path_is_flagged(planned: tuple[Design, Network]) -> None:
+    design, network = planned
+    wrong = copy.deepcopy(design)
+    i = int(wrong.demands["security"].astype(float).idxmin())
+    target = str(wrong.demands.loc[i, "demand_id"])
+    wrong.demands.loc[i, "security_single_path"] = min(1.0, float(wrong.demands.loc[i, "security"]) + 0.2)
+    rows = _rows(simulate_design(wrong, network=network, requests=20, seed=0, backend="serial",
+                                 latency_pairs=0))
+    assert rows.loc[target, "flagged"] and rows.loc[target, "flag_reason"].startswith("routing:")
+    assert rows["flagged"].sum() == 1
+
+
 def test_inconsistent_hop_count_is_flagged(planned: tuple[Design, Network]) -> None:
     design, network = planned
     wrong = copy.deepcopy(design)

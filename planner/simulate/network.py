@@ -1149,6 +1149,12 @@ def _demand_pair_row(
             f"security: SMR on the fibre graph gives {res['security_route']:.4g}, the design states "
             f"{sec_pred:.4g}"
         )
+    single = _float_or_none(getattr(rec, "security_single_path", None)) if has_security else None
+    if sec_pred is not None and single is not None and sec_pred < single - tol["security_abs"]:
+        reasons.append(
+            f"routing: SMR security {sec_pred:.4g} is below the best single path's {single:.4g} "
+            f"(segments {res.get('segments')}, paths {res.get('paths')}: a segment lost its paths)"
+        )
     _, ereason = _flag_security(
         "eps-key security",
         res.get("security_eps_predicted"),
