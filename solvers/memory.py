@@ -113,6 +113,9 @@ def _prepare(
         ed["cost_per_unit"] = 1.0
     if "weight" not in dm.columns:
         dm["weight"] = 1.0
+    for name in ("cluster", "path", "rate_per_unit"):
+        if name not in dm.columns:
+            dm[name] = None
     if "kind" not in dm.columns:
         problems.append("demands: missing column 'kind'")
     if problems:

@@ -284,8 +284,8 @@ def test_bad_tables_list_every_problem() -> None:
 
 
 def test_backends_agree_and_warm_start_does_not_change_optimum() -> None:
-    data = _instance(11, n_sites=25, n_extra=3, side_km=80.0, capacity=(3, 7))
-    base = ClusteringOptions(max_masters=7, loss_weight=1e-3)
+    data = _instance(11, n_sites=14, n_extra=2, side_km=60.0, capacity=(3, 7))
+    base = ClusteringOptions(max_masters=4, loss_weight=1e-3)
     objs = []
     for backend in ("pyomo", "highspy"):
         for warm in (True, False):
