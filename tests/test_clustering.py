@@ -111,7 +111,7 @@ def _check_invariants(data: ClusteringData, options: ClusteringOptions, res) -> 
     for row in a.itertuples():
         if row.role == "slave":
             assert (row.site, row.master) in reach
-            assert row.site not in masters or row.site == row.master is False
+            assert row.site not in masters  # a master site is never also a slave
         else:
             assert row.site == row.master and row.distance_km == 0
     sizes = a[a["role"] == "slave"].groupby("master").size().reindex(cl["master"]).fillna(0)

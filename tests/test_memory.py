@@ -34,7 +34,7 @@ def _tiny(rng: np.random.Generator) -> MemoryData:
         rows.append(
             {"kind": "intra", "cluster": c, "path": None, "rate_per_unit": np.nan, "weight": 1.0}
         )
-    for k in range(int(rng.integers(1, 3))):
+    for _ in range(int(rng.integers(1, 3))):
         path = list(rng.choice(edges.index, size=int(rng.integers(1, n_ed + 1)), replace=False))
         rows.append({"kind": "inter", "cluster": None, "path": path, "rate_per_unit": float(rng.choice([2.0, 5.0, 7.5])),
                      "weight": float(rng.choice([1.0, 2.0]))})  # fmt: skip
