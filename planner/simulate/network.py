@@ -236,8 +236,9 @@ def fibre_graph(
     """The site-level fibre graph SMR routing ran on during planning, its origin, and exactness.
 
     In order: the ``network`` given (after the pipeline's candidate-link step:
-    exact); the bundled network file named by ``design.network_source`` if its sites
-    are the design's (exact); the design's sites joined by the pipeline's generated
+    exact); a ``fibre`` table of the design (columns ``u, v``) if it has one; the
+    bundled network file named by ``design.network_source`` if its sites are the
+    design's (exact); the design's sites joined by the pipeline's generated
     candidate links, accepted when every backbone fibre route runs on them (exact for
     inputs without links, such as a CSV of sites); else the union of the backbone
     links' fibre routes (approximate: SMR may find fewer paths than during planning,
@@ -250,6 +251,12 @@ def fibre_graph(
     if network is not None:
         prepared, _ = prepare_network(network, scenario)
         return prepared.graph(), "network given", True
+    stored = getattr(design, "fibre", None)  # a future design table of fibre links (u, v)
+    if isinstance(stored, pd.DataFrame) and {"u", "v"} <= set(stored.columns):
+        g = nx.Graph()
+        g.add_nodes_from(sorted(site_ids))
+        g.add_edges_from(zip(stored["u"].astype(str), stored["v"].astype(str), strict=True))
+        return g, "the design's fibre table", True
     bundled = _bundled_file(design.network_source)
     if bundled is not None:
         from planner.io import read_network
