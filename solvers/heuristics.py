@@ -92,14 +92,16 @@ def choose_masters(
             return gain / max(float(idx.cost[c]), 1e-9)
         return float(gain)
 
-    for c in np.flatnonzero(open_):
-        cover(int(c))
-        cost_left -= float(idx.cost[c])
-    heap = [(-score(int(c)), int(c)) for c in np.flatnonzero(openable & ~open_)]
+    for c0 in np.flatnonzero(open_).tolist():
+        cover(c0)
+        cost_left -= float(idx.cost[c0])
+    heap: list[tuple[float, int]] = [
+        (-score(c1), c1) for c1 in np.flatnonzero(openable & ~open_).tolist()
+    ]
     heapq.heapify(heap)
     n_open = int(open_.sum())
     while heap and not covered.all() and n_open < budget:
-        neg, c = heapq.heappop(heap)
+        _neg, c = heapq.heappop(heap)
         s = score(c)
         if s <= 0:
             continue
@@ -207,8 +209,8 @@ def improve_parity(
                     if best is None or d < best[0]:
                         best = (d, int(s), int(b))
             if best is not None:
-                _d, s, b = best
-                owner[s] = b
+                _d, s_move, b = best
+                owner[s_move] = b
                 size[a] -= 1
                 size[b] += 1
                 odd_set[a] = odd_set[b] = False
