@@ -253,3 +253,14 @@ def test_bad_settings_are_rejected(planned: tuple[Design, Network], kwargs: dict
     design, network = planned
     with pytest.raises(ValidationError):
         simulate_design(design, network=network, backend="serial", **kwargs)
+
+
+def test_summary_lines_state_the_totals(sim: dict) -> None:
+    from planner.simulate.network import REPORT_COLUMNS, summary_lines
+
+    lines = summary_lines(sim)
+    t = sim["totals"]
+    assert lines[0].startswith(f"0 of {t['n_pairs']} pairs flagged")
+    assert any(f"served {t['requests_served']} of {t['requests']}" in x for x in lines)
+    assert any(x.startswith("Eq. 10 latency is") for x in lines)
+    assert set(REPORT_COLUMNS) <= set(PAIR_COLUMNS)

@@ -68,11 +68,13 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "DEFAULT_TOLERANCE",
     "LEVEL",
+    "REPORT_COLUMNS",
     "REQUEST_KEY_BITS",
     "SampleSizes",
     "fibre_graph",
     "sample_sizes",
     "simulate_design",
+    "summary_lines",
     "write_simulation_files",
 ]
 
@@ -1293,6 +1295,77 @@ def _worst(pairs: list[dict[str, Any]], n: int = 5) -> dict[str, list[dict[str, 
             inter, pd.to_numeric(inter["security_simulated"], errors="coerce"), True
         ),
     }
+
+
+#: Columns of ``pairs`` worth showing in a report table (the CSV has all of them).
+REPORT_COLUMNS = [
+    "pair",
+    "kind",
+    "rate_predicted",
+    "rate_simulated",
+    "rate_ci_low",
+    "rate_ci_high",
+    "rate_rel_error",
+    "security_predicted",
+    "security_simulated",
+    "security_abs_error",
+    "latency_predicted_s",
+    "latency_first_pair_s",
+    "eps_met",
+    "requests_served",
+    "key_pool_depletion",
+    "flagged",
+    "flag_reason",
+]
+
+
+def summary_lines(sim: Mapping[str, Any]) -> list[str]:
+    """Plain-text sentences summarising a simulation (for reports and the CLI).
+
+    Covers, where simulated: the rate and security agreement with their tolerances,
+    eps, key-pool use, Eq. 10 vs the simulated first-pair time, the rate under full
+    concurrent load, and the run's notes.
+    """
+    t, tol = sim.get("totals", {}), sim.get("tolerance", {})
+    pairs = pd.DataFrame(sim.get("pairs", []), columns=PAIR_COLUMNS)
+    out = [
+        f"{t.get('n_flagged', 0)} of {t.get('n_pairs', len(pairs))} pairs flagged (prediction outside the "
+        f"simulated 99% CI and more than {100 * tol.get('rate_rel', 0):g}% off in rate or "
+        f"{tol.get('security_abs', 0):g} off in security, or inconsistent design tables)."
+    ]
+    if t.get("max_abs_rate_rel_error") is not None:
+        out.append(
+            f"Largest rate gap: {100 * t['max_abs_rate_rel_error']:.2f}% over "
+            f"{t.get('n_intra_cluster', 0)} clusters and {t.get('n_inter_cluster', 0)} demands."
+        )
+    if t.get("max_abs_security_error") is not None:
+        how = "" if t.get("security_verified", True) else " (fibre graph incomplete: not flagged)"
+        out.append(
+            f"Largest security gap: {t['max_abs_security_error']:.3f}{how}; lowest simulated security "
+            f"{t.get('security_simulated_min', 0):.3g}."
+        )
+    if t.get("requests"):
+        out.append(
+            f"eps met by {t.get('n_eps_met', 0)} of {t.get('n_inter_cluster', 0)} demands; key requests "
+            f"served {t.get('requests_served', 0)} of {t['requests']} ({t.get('requests_refused_eps', 0)} "
+            f"refused: eps not met, {t.get('requests_blocked_pool', 0)} blocked: link key pool empty); "
+            f"{t.get('fibre_links_depleted_90pct', 0)} of {t.get('fibre_links_used', 0)} fibre links used "
+            "at least 90% of their pool."
+        )
+    lat = pairs.dropna(subset=["latency_first_pair_s", "latency_predicted_s"])
+    if len(lat):
+        ratio = lat["latency_predicted_s"].astype(float) / lat["latency_first_pair_s"].astype(float)
+        out.append(
+            f"Eq. 10 latency is {ratio.min():.3g} to {ratio.max():.3g} times the simulated time to the "
+            f"first end-to-end pair ({len(lat)} pairs, slot-level protocol)."
+        )
+    if t.get("inter_rate_shared_sum") and t.get("inter_rate_predicted_sum"):
+        out.append(
+            f"With all demands active at once (each link's memory time-shared), the sum of demand rates is "
+            f"{100 * t['inter_rate_shared_sum'] / t['inter_rate_predicted_sum']:.1f}% of the predicted sum."
+        )
+    out.extend(str(n) for n in sim.get("notes", []))
+    return out
 
 
 def _json_ready(obj: Any) -> Any:
