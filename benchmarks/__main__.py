@@ -249,6 +249,20 @@ def fit_power(n: Any, t: Any) -> dict[str, float] | None:
     }
 
 
+LIMITED = ("feasible", "time_limit", "timeout", "infeasible", "error", "unbounded")
+
+
+def completed_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows whose solves finished (optimal or heuristic); time-limited rows measure the limit, not the cost."""
+    keep = pd.Series(True, index=frame.index)
+    for col in ("solver_status", "status"):
+        if col in frame.columns:
+            text = frame[col].astype(str).str.lower()
+            for word in LIMITED:
+                keep &= ~text.str.contains(f"(?:^|=){word}", regex=True)
+    return frame[keep]
+
+
 def fits_table(
     frame: pd.DataFrame,
     *,
@@ -264,6 +278,7 @@ def fits_table(
     grouped = frame.groupby(present, dropna=False) if present else [((), frame)]
     for key, sub in grouped:
         key = key if isinstance(key, tuple) else (key,)
+        sub = completed_rows(sub)
         fit = fit_power(sub[size], pd.to_numeric(sub[time_col], errors="coerce") * time_scale)
         if fit is None:
             continue
@@ -535,7 +550,7 @@ def render(
         "",
         "Regenerate with `python -m benchmarks` (or `qkdplan bench`; `--quick` for the smallest sizes). "
         'Growth: `time ~ c * n^a`, least squares on log time vs log n; "size at 10 min" extrapolates '
-        "that fit and is only indicative outside the measured range. Peak memory is the peak resident "
+        "that fit and is only indicative outside the measured range. Fits use only rows whose solves finished (optimal or heuristic): a run stopped by its time limit measures the limit, not the cost, and marks the size where the model stopped being practical. Peak memory is the peak resident "
         "set (`ru_maxrss`) of the probe's own process, including the interpreter and imports "
         "(`rss_before_mb` is the resident set just before the measured call).",
         "",
@@ -561,12 +576,33 @@ def render(
     for c in collected:
         all_fits += c["fits"]
     out += [_fits_md(all_fits), ""]
+    out += ["## Where each own probe stops being practical", ""]
+    for kind in PROBE_TITLES:
+        sub = rows[rows["kind"] == kind] if len(rows) else rows
+        if not len(sub):
+            continue
+        done = completed_rows(sub[sub["status"] == "ok"])
+        limited = sub.drop(done.index)
+        text = f"- **{kind}**: "
+        if len(done):
+            last = done.loc[done["n"].idxmax()]
+            text += f"largest completed size n = {_fmt(last['n'])} in {_fmt(last.get('time_s'))} s"
+            text += f" (peak {_fmt(last.get('peak_rss_mb'))} MB)"
+        if len(limited):
+            first = limited.loc[limited["n"].idxmin()]
+            status = first.get("solver_status", first.get("status"))
+            text += f"; n = {_fmt(first['n'])} ended by a limit ({status}, {_fmt(first.get('time_s'))} s)"
+        own = [f for f in all_fits if f["benchmark"] == f"{kind} (own probe)"]
+        if own:
+            text += f"; time ~ n^{own[0]['a']:.2f}, 10 min reached near n = {_fmt(own[0]['n_at_limit'])}"
+        out.append(text + ".")
+    out.append("")
     out += ["## Own probes", "", f"Each row: {machine_line(facts)}, {facts['date_utc']}.", ""]
     for kind, (title, cols) in PROBE_TITLES.items():
         sub = rows[rows["kind"] == kind] if len(rows) else rows
         if not len(sub):
             continue
-        out += [f"### {title}", "", _md_table(sub, [*cols, "status"]), ""]
+        out += [f"### {title}", "", _md_table(sub, [*cols, "status", "machine", "date"]), ""]
     out += [
         "## Collected from the per-model scripts",
         "",
