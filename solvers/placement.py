@@ -30,6 +30,12 @@ model is solved again, so the final solution is exact and every intermediate
 bound is a valid lower bound. The linking ``flow of pair q through u <= y_u``
 (valid because a pair's paths are repeater-disjoint) gives a much stronger
 LP bound than the aggregate capacity row ``sum_q flow_q(u) <= D y_u`` alone.
+When ``alpha`` x the longest possible total length ``K |pairs| (N_max + 1)
+L_max`` is below 1, every weighted optimum uses the least number of
+repeaters, so the model is solved lexicographically: first the repeater count
+alone (an integer objective, whose LP bound HiGHS rounds up, which closes the
+gap at the root on the RepAlloc instances), then the weighted objective with
+the count fixed to that minimum; the result is the weighted optimum.
 The MILP is passed to HiGHS directly (highspy) as a sparse matrix; a small
 Pyomo twin (:func:`build_pyomo_model`) of the same formulation exists for
 cross-checking through :func:`solvers.base.solve_model`.
