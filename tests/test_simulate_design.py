@@ -131,6 +131,24 @@ def test_smr_worse_than_a_single_path_is_flagged(planned: tuple[Design, Network]
     assert rows["flagged"].sum() == 1
 
 
+def test_hopeless_chain_is_noted_not_flagged(planned: tuple[Design, Network]) -> None:
+    design, network = planned
+    odd = copy.deepcopy(design)
+    odd.links["spacing_km"] = odd.links["spacing_km"].astype(float)
+    odd.links.loc[0, "spacing_km"] = 1000.0  # p = 1e-20
+    odd.links.loc[0, "p_link"] = 1e-20
+    lid = str(odd.links.loc[0, "link_id"])
+    uses = odd.demands["links"].str.split(";").apply(lambda ids: lid in ids)
+    odd.demands["p_worst"] = odd.demands["p_worst"].astype(float)
+    odd.demands.loc[uses, "p_worst"] = 1e-20
+    out = simulate_design(odd, network=network, requests=20, seed=0, backend="serial", latency_pairs=0)
+    rows = _rows(out)
+    hit = rows.loc[odd.demands.loc[uses, "demand_id"]]
+    assert len(hit) >= 1 and hit["note"].str.startswith("rate not simulated").all()
+    assert hit["rate_simulated"].isna().all() and not hit["flagged"].any()
+    assert out["totals"]["n_rate_not_simulated"] == len(hit)
+
+
 def test_inconsistent_hop_count_is_flagged(planned: tuple[Design, Network]) -> None:
     design, network = planned
     wrong = copy.deepcopy(design)

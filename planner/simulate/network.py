@@ -148,6 +148,7 @@ PAIR_COLUMNS = [
     "link_bits_consumed",
     "key_pool_depletion",
     "served_before_pool_block",
+    "note",
 ]
 
 
@@ -401,7 +402,8 @@ def _chain_rate(ctx: _Context, spec: _DemandSpec) -> dict[str, Any]:
     assert spec.hops is not None and spec.p_worst is not None and spec.memory is not None
     if not spec.p_worst >= MIN_SIMULATED_P:
         return {
-            "chain_note": f"p = {spec.p_worst:.3g} below {MIN_SIMULATED_P:g}: chain not simulated"
+            "chain_note": f"rate not simulated: worst segment p = {spec.p_worst:.3g} is below "
+            f"{MIN_SIMULATED_P:g} (the chain would deliver practically nothing)"
         }
     res = simulate_chain_rate(
         spec.hops,
@@ -1135,8 +1137,6 @@ def _demand_pair_row(
     )
     if reason:
         reasons.append(reason)
-    if res.get("chain_note"):
-        reasons.append(res["chain_note"])
     sec_pred = _float_or_none(getattr(rec, "security", None)) if has_security else None
     err, sreason = _flag_security(
         "security",
@@ -1215,6 +1215,7 @@ def _demand_pair_row(
         security_trials=res.get("security_trials"),
     )
     row.update(pool)
+    row["note"] = res.get("chain_note")
     return row
 
 
@@ -1238,6 +1239,9 @@ def _totals(pairs: list[dict[str, Any]], links: list[dict[str, Any]]) -> dict[st
         "n_inter_cluster": len(inter),
         "n_intra_cluster": len(intra),
         "n_flagged": int(df["flagged"].astype(bool).sum()) if len(df) else 0,
+        "n_rate_not_simulated": int(
+            (inter["rate_predicted"].notna() & inter["rate_simulated"].isna()).sum()
+        ),
         "flagged_pairs": [str(p) for p in df.loc[df["flagged"].astype(bool), "pair"]]
         if len(df)
         else [],
@@ -1363,6 +1367,11 @@ def summary_lines(sim: Mapping[str, Any]) -> list[str]:
         out.append(
             f"With all demands active at once (each link's memory time-shared), the sum of demand rates is "
             f"{100 * t['inter_rate_shared_sum'] / t['inter_rate_predicted_sum']:.1f}% of the predicted sum."
+        )
+    if t.get("n_rate_not_simulated"):
+        out.append(
+            f"{t['n_rate_not_simulated']} demand rate(s) not simulated: a segment's success probability "
+            f"is below {MIN_SIMULATED_P:g}, so the chain delivers practically nothing."
         )
     out.extend(str(n) for n in sim.get("notes", []))
     return out
