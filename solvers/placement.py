@@ -195,7 +195,7 @@ def _hop_bfs(hop: np.ndarray, is_end: np.ndarray, source: int) -> np.ndarray:
         for v in np.flatnonzero(hop[u]):
             if dist[v] == _FAR:
                 dist[v] = dist[u] + 1
-                queue.append(v)
+                queue.append(int(v))
     return dist
 
 
@@ -317,7 +317,7 @@ def _pair_arcs(inst: _Instance, q: int, arcs: _Arcs) -> None:
     pg = inst.pairs[q]
     s, t, n_max = pg.s, pg.t, inst.n_max
     hop, dist = inst.hop, inst.dist_km
-    cand = pg.candidates
+    cand = [int(c) for c in pg.candidates]
     src, snk = (_SRC, 0), (_SNK, 0)
     if pg.direct:
         arcs.add(q, src, snk, s, t, dist[s, t])
@@ -332,7 +332,7 @@ def _pair_arcs(inst: _Instance, q: int, arcs: _Arcs) -> None:
                 if u != v and hop[u, v] and pg.d_s[u] + 1 + pg.d_t[v] <= n_max + 1:
                     arcs.add(q, (u, 0), (v, 0), u, v, dist[u, v])
         return
-    window = {int(u): (int(pg.d_s[u]), int(n_max + 1 - pg.d_t[u])) for u in cand}
+    window = {u: (int(pg.d_s[u]), int(n_max + 1 - pg.d_t[u])) for u in cand}
     for v in cand:
         lo, hi = window[v]
         if hop[s, v] and lo <= 1 <= hi:
@@ -581,8 +581,8 @@ def _decode_paths(inst: _Instance, milp: _Milp, x: np.ndarray) -> dict[int, list
     arcs = milp.arcs
     chosen = np.flatnonzero(x[: milp.n_arc] > 0.5)
     succ: dict[tuple[int, tuple[int, int]], list[int]] = {}
-    for j in chosen:
-        succ.setdefault((arcs.pair[j], arcs.tail[j]), []).append(int(j))
+    for col in chosen:
+        succ.setdefault((arcs.pair[col], arcs.tail[col]), []).append(int(col))
     paths: dict[int, list[list[int]]] = {}
     for q, pg in enumerate(inst.pairs):
         plist: list[list[int]] = []
@@ -619,10 +619,10 @@ def _paths_to_start(inst: _Instance, milp: _Milp, paths: dict[int, list[list[int
                 keys.append((u, pos if layered else 0))
             keys.append((_SNK, 0))
             for a, b in zip(keys[:-1], keys[1:], strict=True):
-                j = index.get((q, a, b))
-                if j is None:
+                col = index.get((q, a, b))
+                if col is None:
                     return np.array([])
-                x[j] = 1.0
+                x[col] = 1.0
             for u in seq[1:-1]:
                 x[milp.y_cols[u]] = 1.0
     return x
