@@ -132,6 +132,34 @@ def solver_available(name: str = "highs") -> bool:
         return False
 
 
+_LAST_THREADS: list[int] = []
+
+
+def _reset_scheduler_if_threads_changed(threads: int) -> None:
+    """HiGHS refuses to run when a process changes its thread count between solves
+    unless its global scheduler is reset first."""
+    if _LAST_THREADS and _LAST_THREADS[0] != threads:
+        try:
+            import highspy
+
+            highspy.Highs.resetGlobalScheduler(True)
+        except (ImportError, AttributeError):  # pragma: no cover - older highspy
+            pass
+    _LAST_THREADS[:] = [threads]
+
+
+def _objective_matches(model: pyo.ConcreteModel, reported: float) -> bool:
+    """True when the loaded variable values give the objective HiGHS reported."""
+    objectives = list(model.component_data_objects(pyo.Objective, active=True))
+    if len(objectives) != 1:
+        return True
+    try:
+        value = float(pyo.value(objectives[0].expr))
+    except (ValueError, TypeError, ZeroDivisionError):
+        return True
+    return abs(value - reported) <= 1e-6 * max(1.0, abs(reported))
+
+
 def solve_model(model: pyo.ConcreteModel, options: SolverOptions | None = None) -> RawSolve:
     """Solve a Pyomo model with HiGHS through Pyomo's APPSI interface.
 
@@ -157,17 +185,29 @@ def solve_model(model: pyo.ConcreteModel, options: SolverOptions | None = None) 
     solver.config.stream_solver = opts.tee
     solver.config.load_solution = False
     solver.highs_options = {"threads": opts.threads, "random_seed": opts.seed, **opts.extra}
+    _reset_scheduler_if_threads_changed(opts.threads)
     t0 = time.perf_counter()
     try:
         res = solver.solve(model)
+        tc = res.termination_condition
+        obj_raw = res.best_feasible_objective
+        has_sol = obj_raw is not None and math.isfinite(obj_raw)
+        if has_sol:
+            res.solution_loader.load_vars()
+            if opts.warm_start and not _objective_matches(model, float(obj_raw)):
+                # HiGHS can report an improved objective yet return the MIP start's values;
+                # the loaded values are then not the reported solution: solve again without the start.
+                logger.warning("HiGHS returned values that do not match its objective; re-solving without warm start")
+                solver.config.warmstart = False
+                res = solver.solve(model)
+                tc = res.termination_condition
+                obj_raw = res.best_feasible_objective
+                has_sol = obj_raw is not None and math.isfinite(obj_raw)
+                if has_sol:
+                    res.solution_loader.load_vars()
     except Exception as exc:  # noqa: BLE001 - solver crash is re-raised as our error
         raise SolverError(f"HiGHS failed: {exc}") from exc
     elapsed = time.perf_counter() - t0
-    tc = res.termination_condition
-    obj_raw = res.best_feasible_objective
-    has_sol = obj_raw is not None and math.isfinite(obj_raw)
-    if has_sol:
-        res.solution_loader.load_vars()
     obj = float(obj_raw) if has_sol else math.nan
     bound_raw = res.best_objective_bound
     bound = float(bound_raw) if bound_raw is not None and math.isfinite(bound_raw) else math.nan
