@@ -1024,6 +1024,8 @@ def _latency_selection(dem: pd.DataFrame, chains: pd.DataFrame, n: int) -> dict[
         rate, hops = _float_or_none(dem.at[i, "rate"]), chains.at[i, "hops"]
         if not rate or rate <= 0 or hops is None or pd.isna(hops):
             continue
+        if not float(chains.at[i, "p_worst"]) >= MIN_SIMULATED_P:
+            continue
         slots = int(min(PHYSICAL_MAX_SLOTS, max(PHYSICAL_MIN_SLOTS, math.ceil(8.0 / rate))))
         if slots * int(hops) > left:
             continue
