@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import math
-import os
 import platform
 import sys
 import time
@@ -148,6 +147,7 @@ def run_one(
         "keys_per_attempt": res.info.get("keys_per_attempt"),
         "n_masters": res.info.get("n_masters"),
         "master_cost": res.info.get("master_cost"),
+        "source": res.info.get("source"),
         "heuristic_keys": h_keys,
         "heuristic_time_s": h_time,
         "heuristic_gap_to_bound_pct": 100 * abs(res.bound - h_obj) / abs(h_obj)
@@ -159,11 +159,9 @@ def run_one(
 
 
 def machine() -> str:
-    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (
-        f"{os.cpu_count()} cores, {mem_gb:.0f} GB RAM, {platform.system()} {platform.machine()}, "
-        f"Python {platform.python_version()}"
-    )
+    from benchmarks.machine import machine_line
+
+    return f"{machine_line()}, Python {platform.python_version()}"
 
 
 def main() -> None:
@@ -190,43 +188,16 @@ def main() -> None:
         rows.append(run_one(f"synthetic-{n}", data, ClusteringOptions(max_masters=n // 8), limit))
     if not args.quick:
         data = synthetic(1000, seed=args.seed)
-        base = dict(max_masters=125)
-        rows.append(
-            run_one(
-                "synthetic-1000",
-                data,
-                ClusteringOptions(**base, strong_linking=True),
-                60.0,
-                variant="strong linking x<=y",
-            )
-        )
-        rows.append(
-            run_one(
-                "synthetic-1000",
-                data,
-                ClusteringOptions(**base, backend="highspy"),
-                60.0,
-                variant="highspy arrays backend",
-            )
-        )
-        rows.append(
-            run_one(
-                "synthetic-1000",
-                data,
-                ClusteringOptions(**base, warm_start=False),
-                60.0,
-                variant="no warm start",
-            )
-        )
-        rows.append(
-            run_one(
-                "synthetic-1000",
-                data,
-                ClusteringOptions(**base, r_mdi=0.3),
-                60.0,
-                variant="R_mdi=0.3 (fewest masters pays)",
-            )
-        )
+        milp = dict(max_masters=125, bound_shortcut=False)
+        variants = [
+            ("MILP only (no bound shortcut)", ClusteringOptions(**milp)),
+            ("MILP only, strong linking x<=y", ClusteringOptions(**milp, strong_linking=True)),
+            ("MILP only, highspy arrays backend", ClusteringOptions(**milp, backend="highspy")),
+            ("MILP only, no warm start", ClusteringOptions(**milp, warm_start=False)),
+            ("R_mdi=0.3 (fewest masters pays)", ClusteringOptions(max_masters=125, r_mdi=0.3)),
+        ]
+        for label, opts in variants:
+            rows.append(run_one("synthetic-1000", data, opts, 60.0, variant=label))
         for n in (100, 1000):
             rows.append(
                 run_one(
@@ -243,7 +214,7 @@ def main() -> None:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     cols = ["instance", "variant", "n_sites", "n_pairs", "backend", "n_variables", "n_constraints",
             "build_time_s", "solve_time_s", "status", "bound_solver", "bound_counting", "gap_pct", "keys_per_attempt", "n_masters", "master_cost",
-            "heuristic_keys", "heuristic_gap_to_bound_pct"]  # fmt: skip
+            "heuristic_keys", "heuristic_gap_to_bound_pct", "source"]  # fmt: skip
     table = _markdown(df.reindex(columns=cols))
     (out / "results_clustering.md").write_text(
         f"# Clustering benchmark\n\nDate: {stamp}. Machine: {machine()}. Seed: {args.seed}.\n\n"

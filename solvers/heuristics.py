@@ -294,6 +294,68 @@ def close_masters(
     return best
 
 
+def _extra_masters(idx: ClusteringIndex, sol: ClusteringSolution, k: int) -> np.ndarray:
+    """Up to ``k`` closed candidates that can take slaves from clusters with spare slaves.
+
+    Score of a candidate: reachable slaves whose cluster is above its least size; candidates
+    are picked greedily by score, never two within reach of the same site, and a site candidate
+    only when its own cluster can spare it."""
+    owner = sol.owner
+    is_master_site = (idx.site_cand >= 0) & (owner == idx.site_cand)
+    size = np.bincount(owner[~is_master_site], minlength=idx.n_cands)
+    spare = size - idx.min_size
+    t = idx.pair_site
+    donor = ~is_master_site[t] & (spare[owner[t]] >= 1) & (owner[t] != idx.pair_cand)
+    score = np.bincount(idx.pair_cand[donor], minlength=idx.n_cands)
+    own_ok = (idx.cand_site < 0) | (spare[owner[np.maximum(idx.cand_site, 0)]] >= 1)
+    eligible = ~sol.open & _openable(idx) & own_ok & (score >= idx.min_size + 1)
+    by_cand, cptr = _csr_by(idx.pair_cand, idx.n_cands)
+    blocked = np.zeros(idx.n_sites, dtype=bool)
+    picked: list[int] = []
+    for c in np.flatnonzero(eligible)[np.argsort(-score[eligible], kind="stable")].tolist():
+        if len(picked) >= k:
+            break
+        sites = idx.pair_site[by_cand[cptr[c] : cptr[c + 1]]]
+        if blocked[sites].any() or (idx.cand_site[c] >= 0 and blocked[idx.cand_site[c]]):
+            continue
+        blocked[sites] = True
+        if idx.cand_site[c] >= 0:
+            blocked[idx.cand_site[c]] = True
+        picked.append(c)
+    out = np.zeros(idx.n_cands, dtype=bool)
+    out[picked] = True
+    return out
+
+
+def open_more_masters(
+    idx: ClusteringIndex, options: ClusteringOptions, sol: ClusteringSolution, *, rounds: int = 6
+) -> ClusteringSolution:
+    """For ``max_keys`` when one more cluster pays: open further masters in batches (halving a
+    batch when its assignment is infeasible), keeping each batch only if it raises the objective."""
+    budget = options.max_masters if options.max_masters is not None else idx.n_cands
+    best = sol
+    best_obj = solution_terms(idx, options, sol)["objective"]
+    for _ in range(rounds):
+        k = budget - int(best.open.sum())
+        improved = False
+        while k >= 1 and not improved:
+            add = _extra_masters(idx, best, k)
+            if not add.any():
+                return best
+            trial = assign_sites(idx, best.open | add)
+            if trial is not None:
+                trial = improve_parity(idx, trial)
+                if not check_solution(idx, options, trial):
+                    obj = solution_terms(idx, options, trial)["objective"]
+                    if obj > best_obj + 1e-12:
+                        best, best_obj, improved = trial, obj, True
+                        break
+            k //= 2
+        if not improved:
+            break
+    return best
+
+
 def _better(
     idx: ClusteringIndex,
     options: ClusteringOptions,
@@ -341,6 +403,8 @@ def heuristic_solution(
             continue
         if _better(idx, options, sol, best):
             best = sol
+    if best is not None and options.objective == "max_keys" and len(extras) > 1:
+        best = open_more_masters(idx, options, best)
     return best
 
 
