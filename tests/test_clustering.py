@@ -18,6 +18,7 @@ from solvers.clustering import (
     ClusteringInputError,
     ClusteringOptions,
     build_clustering_model,
+    keys_upper_bound,
     prepare,
     solve_clustering,
 )
@@ -292,3 +293,28 @@ def test_backends_agree_and_warm_start_does_not_change_optimum() -> None:
             opts = dataclasses.replace(base, backend=backend, warm_start=warm)  # type: ignore[arg-type]
             objs.append(solve_clustering(data, opts, EXACT).objective)
     assert np.allclose(objs, objs[0], atol=1e-6)
+
+
+@pytest.mark.parametrize(("seed", "objective", "extra"), [c for c in CASES if c[1] == "max_keys"])
+def test_counting_bound_is_valid(seed: int, objective: str, extra: dict) -> None:
+    data = _instance(
+        seed, n_sites=7 + seed % 3, n_extra=seed % 2, p_fixed=0.1 * (seed % 2), p_forbidden=0.1
+    )
+    options = ClusteringOptions(objective="max_keys", loss_weight=0.0, **extra)
+    ref = _enumerate(data, options)
+    if ref is not None:
+        assert keys_upper_bound(prepare(data, options), options) >= ref.keys_per_attempt - 1e-9
+
+
+def test_bound_shortcut_returns_the_milp_optimum() -> None:
+    """Line of 9 sites, budget 3, no loss term: the heuristic meets the counting bound
+    (3 masters, 6 slaves in even clusters), so the MILP is skipped with the same optimum."""
+    data = _line(9, 10.0, 30.0)
+    fast = solve_clustering(data, ClusteringOptions(max_masters=3, loss_weight=0.0), EXACT)
+    assert fast.status is SolveStatus.OPTIMAL and "counting bound" in str(fast.info["source"])
+    full = solve_clustering(
+        data, ClusteringOptions(max_masters=3, loss_weight=0.0, bound_shortcut=False), EXACT
+    )
+    assert full.info["source"] == "milp"
+    assert fast.objective == pytest.approx(full.objective) == pytest.approx(fast.bound)
+    _check_invariants(data, ClusteringOptions(max_masters=3), fast)
