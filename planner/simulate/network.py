@@ -286,7 +286,7 @@ def fibre_graph(
 
 
 def _route_edges(design: Design) -> list[tuple[str, str]]:
-    edges = []
+    edges: list[tuple[str, str]] = []
     for route in design.links.get("route", pd.Series(dtype=str)):
         hops = [x for x in str(route).split(";") if x]
         edges.extend(zip(hops[:-1], hops[1:], strict=True))
@@ -552,7 +552,7 @@ def _chains(design: Design, scenario: Scenario) -> pd.DataFrame:
     dem, links = design.demands, design.links
     alpha = scenario.physics.alpha_db_per_km
     problems: dict[str, list[str]] = {}
-    rows = []
+    rows: list[dict[str, Any]] = []
     if len(links):
         lk = links.set_index(links["link_id"].astype(str))
         p_seg = 10.0 ** (-alpha * lk["spacing_km"].astype(float) / 10.0)
