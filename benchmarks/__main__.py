@@ -144,7 +144,7 @@ def probe_chain(hops: int) -> dict[str, Any]:
 
 
 def probe_clustering(n: int) -> dict[str, Any]:
-    """Clustering MILP on the synthetic instance of ``bench_clustering.py`` (same generator), 300 s limit."""
+    """Clustering MILP on the synthetic instance of ``bench_clustering.py`` (same generator), 120 s limit."""
     from benchmarks.bench_clustering import synthetic  # type: ignore[attr-defined]
     from solvers.base import SolverOptions
     from solvers.clustering import ClusteringOptions, solve_clustering
@@ -155,7 +155,7 @@ def probe_clustering(n: int) -> dict[str, Any]:
     res = solve_clustering(
         data,
         ClusteringOptions(max_masters=max(1, n // 8)),
-        SolverOptions(time_limit_s=300.0, mip_gap=1e-4, threads=1),
+        SolverOptions(time_limit_s=120.0, mip_gap=1e-4, threads=1),
     )
     total = time.perf_counter() - t0
     return {
@@ -526,7 +526,7 @@ PROBE_TITLES = {
         ["n", "time_s", "slots_per_s", "peak_rss_mb", "rss_before_mb"],
     ),
     "clustering": (
-        "Clustering MILP on `bench_clustering.synthetic` instances (master budget n/8, 300 s limit)",
+        "Clustering MILP on `bench_clustering.synthetic` instances (master budget n/8, 120 s limit)",
         ["n", "time_s", "solver_status", "gap", "peak_rss_mb", "rss_before_mb"],
     ),
 }
