@@ -279,13 +279,25 @@ def _parity_chains(
 
 
 def close_masters(
-    idx: ClusteringIndex, options: ClusteringOptions, sol: ClusteringSolution
+    idx: ClusteringIndex,
+    options: ClusteringOptions,
+    sol: ClusteringSolution,
+    *,
+    max_tries: int = 40,
 ) -> ClusteringSolution:
-    """Local search for ``min_cost``: close the costliest masters whose sites the rest can absorb."""
+    """Local search for ``min_cost``: close the costliest masters whose sites the rest can absorb
+    (costliest first, then the smallest clusters; at most ``max_tries`` re-assignments)."""
     best = sol
-    for c in np.argsort(-idx.cost):
+    is_master_site = (idx.site_cand >= 0) & (sol.owner == idx.site_cand)
+    size = np.bincount(sol.owner[~is_master_site], minlength=idx.n_cands)
+    order = np.lexsort((size, -idx.cost))
+    tries = 0
+    for c in order:
         if not best.open[c] or idx.fixed[c] or idx.cost[c] <= 0:
             continue
+        if tries >= max_tries:
+            break
+        tries += 1
         trial = best.open.copy()
         trial[c] = False
         cand = assign_sites(idx, trial)
