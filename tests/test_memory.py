@@ -145,3 +145,16 @@ def test_bad_memory_tables_are_reported() -> None:
         solve_memory(
             MemoryData(clusters, pd.DataFrame(index=["e"]), demands.iloc[:0]), MemoryOptions()
         )
+
+
+def test_cost_budget_with_unit_costs_equals_unit_budget() -> None:
+    data = _tiny(np.random.default_rng(7))
+    by_units = solve_memory(data, MemoryOptions(budget_units=6, secondary_weight=0.0), EXACT)
+    by_cost = solve_memory(data, MemoryOptions(max_cost=6.0, secondary_weight=0.0), EXACT)
+    assert by_units.objective == pytest.approx(by_cost.objective)
+    # doubling the price of edge memory can only lower the best max-min rate
+    dear = MemoryData(data.clusters, data.edges.assign(cost_per_unit=2.0), data.demands)
+    assert (
+        solve_memory(dear, MemoryOptions(max_cost=6.0, secondary_weight=0.0), EXACT).objective
+        <= by_cost.objective + 1e-9
+    )
