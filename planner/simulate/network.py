@@ -1011,9 +1011,10 @@ def _latency_selection(dem: pd.DataFrame, chains: pd.DataFrame, n: int) -> dict[
     """Pairs for the slot-level physical simulation and their slot counts.
 
     Largest predicted (Eq. 10) latency first; each gets ``ceil(8 / rate)`` slots (about
-    eight pairs per trial, within [:data:`PHYSICAL_MIN_SLOTS`, :data:`PHYSICAL_MAX_SLOTS`]);
-    a pair whose hops x slots exceeds what is left of
-    :data:`PHYSICAL_BUDGET_HOP_SLOTS` is skipped, so a run's cost stays bounded.
+    eight pairs per trial, at least :data:`PHYSICAL_MIN_SLOTS`). Skipped: pairs that
+    would need more than :data:`PHYSICAL_MAX_SLOTS` slots (their trials would end before
+    a first pair) and pairs whose hops x slots exceed what is left of
+    :data:`PHYSICAL_BUDGET_HOP_SLOTS`, so a run's cost stays bounded.
     """
     if "latency_s" not in dem.columns or "rate" not in dem.columns:
         return {}
@@ -1026,7 +1027,9 @@ def _latency_selection(dem: pd.DataFrame, chains: pd.DataFrame, n: int) -> dict[
             continue
         if not float(chains.at[i, "p_worst"]) >= MIN_SIMULATED_P:
             continue
-        slots = int(min(PHYSICAL_MAX_SLOTS, max(PHYSICAL_MIN_SLOTS, math.ceil(8.0 / rate))))
+        if math.ceil(8.0 / rate) > PHYSICAL_MAX_SLOTS:  # the trials would end before a first pair
+            continue
+        slots = max(PHYSICAL_MIN_SLOTS, math.ceil(8.0 / rate))
         if slots * int(hops) > left:
             continue
         chosen[int(i)] = slots
