@@ -26,6 +26,7 @@ Comparison selectors with the same result tables: :func:`greedy_trust`,
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 import time
@@ -268,14 +269,116 @@ def _relays_table(data: TrustData, trusted: Iterable[Hashable]) -> pd.DataFrame:
 # ---------------------------------------------------------------------------
 
 
+def _blocks_between(data: TrustData) -> list[set[int]]:
+    """Per demand, the nodes of the biconnected blocks between source and target.
+
+    A node lies on some simple source-target path only if it belongs to a block
+    on the block-cut-tree path between the end points.
+    """
+    idx = data.index
+    blocks = [set(b) for b in nx.biconnected_components(data.graph)]
+    tree = nx.Graph()
+    member: dict[Hashable, list[int]] = {}
+    for i, b in enumerate(blocks):
+        tree.add_node(("B", i))
+        for v in b:
+            member.setdefault(v, []).append(i)
+    for v, bs in member.items():
+        if len(bs) > 1:
+            for i in bs:
+                tree.add_edge(("C", v), ("B", i))
+
+    def anchor(v: Hashable) -> tuple[str, Any]:
+        bs = member.get(v, [])
+        return ("C", v) if len(bs) > 1 else ("B", bs[0])
+
+    out = []
+    for row in data.demands.itertuples(index=False):
+        path = nx.shortest_path(tree, anchor(row.source), anchor(row.target))
+        nodes = {idx[v] for kind, key in path if kind == "B" for v in blocks[key]}
+        out.append(nodes)
+    return out
+
+
+def _token_costs(
+    adj: list[list[int]], weight: np.ndarray, free: np.ndarray, root: int, tokens: int
+) -> np.ndarray:
+    """``cost[b, v]``: least head-counted weight from ``root`` to ``v`` when at most ``b``
+    nodes with ``free`` set may be passed at no cost (Dijkstra on (node, tokens used))."""
+    n = len(adj)
+    best = np.full((tokens + 1, n), np.inf)
+    best[0, root] = 0.0
+    heap = [(0.0, root, 0)]
+    while heap:
+        c, v, b = heapq.heappop(heap)
+        if c > best[b, v]:
+            continue
+        for u in adj[v]:
+            options = [(c + weight[u], b)]
+            if free[u] and b < tokens:
+                options.append((c, b + 1))
+            for cu, bu in options:
+                if cu < best[bu, u]:
+                    best[bu, u] = cu
+                    heapq.heappush(heap, (cu, u, bu))
+    return np.minimum.accumulate(best, axis=0)
+
+
+def demand_node_sets(
+    data: TrustData, *, max_relays: int | None, cost_upper_bound: float | None
+) -> list[set[int]]:
+    """Node indices each demand's flow may use, without losing an optimal solution.
+
+    Keeps a node when it is in a block between the end points and (with a
+    ``cost_upper_bound``) when the cheapest source-node-target walk through it,
+    with at most ``max_relays`` candidates free of charge (all of them when
+    None), costs no more than the bound: an optimal path of any demand costs at
+    most the bound and trusts at most ``max_relays`` relays, so all its nodes pass.
+    """
+    sets = _blocks_between(data)
+    if cost_upper_bound is None:
+        return sets
+    idx = data.index
+    n = len(data.nodes)
+    adj: list[list[int]] = [[] for _ in range(n)]
+    for a, b in data.graph.edges:
+        adj[idx[a]].append(idx[b])
+        adj[idx[b]].append(idx[a])
+    free = data.candidate & (data.weight > 0)
+    tokens = int(free.sum()) if max_relays is None else min(int(max_relays), int(free.sum()))
+    w = data.weight
+    cache: dict[int, np.ndarray] = {}
+    out = []
+    for d, row in enumerate(data.demands.itertuples(index=False)):
+        s, t = idx[row.source], idx[row.target]
+        for r in (s, t):
+            if r not in cache:
+                cache[r] = _token_costs(adj, w, free, r, tokens)
+        cs, ct = cache[s], cache[t]
+        # both halves count v itself (or spend a token on it); subtracting w_v once keeps a lower bound
+        lbs = np.full(n, np.inf)
+        for b1 in range(tokens + 1):
+            lbs = np.minimum(lbs, cs[b1] + ct[tokens - b1])
+        lbs = lbs - w
+        keep = {v for v in sets[d] if v in (s, t) or lbs[v] <= cost_upper_bound + 1e-9}
+        out.append(keep)
+    return out
+
+
 def build_trust_model(
     data: TrustData,
     *,
     mode: TrustMode = "max_min_security",
     max_relays: int | None = None,
     security_target: float | None = None,
+    cost_upper_bound: float | None = None,
 ) -> pyo.ConcreteModel:
     """Build the relay-selection MILP (see the module docstring).
+
+    Demand ``d``'s flow lives only on the nodes :func:`demand_node_sets` keeps:
+    the blocks between its end points, minus nodes whose token lower bound
+    exceeds ``cost_upper_bound`` (max-min: the ``-log`` security of a known
+    relay set, e.g. greedy; min-cost: ``-log(security_target)``).
 
     Constraint families: ``flow-balance``, ``through-node-max``,
     ``untrusted-weight`` (McCormick), ``demand-cost``, ``relay-count``, and
@@ -290,6 +393,12 @@ def build_trust_model(
             f"min_cost needs security_target in (0, 1], got {_show(security_target)}"
         )
     m = pyo.ConcreteModel(name=f"trust-{mode}")
+    if mode == "min_cost":
+        target_cost = -math.log(float(security_target))  # type: ignore[arg-type]
+        bound = target_cost if cost_upper_bound is None else min(cost_upper_bound, target_cost)
+    else:
+        bound = cost_upper_bound
+    m._allowed = demand_node_sets(data, max_relays=max_relays, cost_upper_bound=bound)
     define_trust_choice(m, data)
     define_flow_balance(m, data)
     define_untrusted_weight(m, data)
@@ -324,7 +433,13 @@ def define_flow_balance(m: pyo.ConcreteModel, data: TrustData) -> None:
     }
     m._ends = ends
     # arcs into the source or out of the target never carry useful flow
-    dA = [(d, i, j) for d, (s, t) in ends.items() for i, j in arcs if j != s and i != t]
+    allowed = m._allowed
+    dA = [
+        (d, i, j)
+        for d, (s, t) in ends.items()
+        for i, j in arcs
+        if j != s and i != t and i in allowed[d] and j in allowed[d]
+    ]
     m.DA = pyo.Set(initialize=dA, dimen=3, ordered=True)
     m.f = pyo.Var(m.DA, bounds=(0.0, 1.0))
     out_arcs: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
@@ -334,7 +449,11 @@ def define_flow_balance(m: pyo.ConcreteModel, data: TrustData) -> None:
         in_arcs.setdefault((d, j), []).append((d, i, j))
     m._in_arcs = in_arcs
     n = len(data.nodes)
-    m.DV = pyo.Set(initialize=[(d, v) for d in ends for v in range(n)], dimen=2, ordered=True)
+    m.DV = pyo.Set(
+        initialize=[(d, v) for d in ends for v in range(n) if v in allowed[d]],
+        dimen=2,
+        ordered=True,
+    )
 
     def balance(mm: pyo.ConcreteModel, d: int, v: int) -> Any:
         s, t = ends[d]
@@ -462,12 +581,18 @@ def solve_trust(
     t0 = time.perf_counter()
     data = prepare_trust_data(edges, nodes, demands)
     greedy_set: list[Hashable] = []
+    upper: float | None = None
     if mode == "min_cost":
         _precheck_target(data, security_target)
     elif max_relays is not None and max_relays >= 0:
         greedy_set = _greedy(data, int(max_relays))
+        upper = -math.log(float(evaluate_trust(data, greedy_set)["security"].min()))
     model = build_trust_model(
-        data, mode=mode, max_relays=max_relays, security_target=security_target
+        data,
+        mode=mode,
+        max_relays=max_relays,
+        security_target=security_target,
+        cost_upper_bound=upper,
     )
     if greedy_set:
         _warm_start(model, data, greedy_set)
