@@ -1179,7 +1179,10 @@ def _demand_pair_row(
     )
     if ereason:
         reasons.append(ereason)
-    slot_s = ph.attempt_time_s
+    # one attempt slot lasts the scenario's attempt time, but at least the longest hop's flight time
+    hops_km = chain.get("distances_km")
+    longest_km = max(hops_km) if isinstance(hops_km, tuple) and hops_km else 0.0
+    slot_s = max(ph.attempt_time_s, longest_km / ph.speed_km_per_s)
     shared = chain.get("rate_shared_factor")
     row.update(
         pair=str(rec.demand_id),
