@@ -432,7 +432,7 @@ def _path_hops_expr(m: pyo.ConcreteModel, path: tuple[Hashable, ...]) -> Any:
 
 def define_hop_count(m: pyo.ConcreteModel, data: SpacingData) -> None:
     """``hops-once`` and ``hops-link``: one-hot total hop count k tied to the chosen path's link options."""
-    dk = []
+    dk: list[tuple[Hashable, int]] = []
     for d in data.demand_ids:
         ks: set[int] = set()
         for path in data.paths[d]:

@@ -393,6 +393,7 @@ def build_trust_model(
             f"min_cost needs security_target in (0, 1], got {_show(security_target)}"
         )
     m = pyo.ConcreteModel(name=f"trust-{mode}")
+    bound: float | None
     if mode == "min_cost":
         target_cost = -math.log(float(security_target))  # type: ignore[arg-type]
         bound = target_cost if cost_upper_bound is None else min(cost_upper_bound, target_cost)
