@@ -298,6 +298,12 @@ def _notes(table: pd.DataFrame) -> list[str]:
             notes.append(
                 f"Highest minimum security: {best['alternative']} ({fmt(float(best['min_security']))})."
             )
+    hopeless = table[pd.to_numeric(table["min_key_rate"], errors="coerce") < 1e-9]
+    for r in hopeless.itertuples(index=False):
+        notes.append(
+            f"{r.alternative}: some demands have a rate below 1e-9 pairs/attempt (chains without enough "
+            "repeaters); its cost is not comparable."
+        )
     flagged = table[pd.to_numeric(table.get("sim_flagged_pairs"), errors="coerce").fillna(0) > 0]
     for r in flagged.itertuples(index=False):
         notes.append(
