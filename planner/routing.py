@@ -664,6 +664,16 @@ def _smr(
     if router.cache is not None and key in router.cache:
         return router.result("SMR", source, target, seg, router.cache[key])
     seg_paths = _smr_multipath(router, seg, ends, max_paths_per_segment)
+    # Step 2 deletes paths from one shared topology, so a segment found early can take the
+    # only way into a later segment (e.g. a relay whose single fibre neighbour is used by the
+    # first path). The paper does not cover this; we then merge the starved segment with a
+    # neighbour (drop one intermediate segment node) and route again, so SMR never returns
+    # an undeliverable route when a deliverable one exists.
+    while len(seg) > 2 and any(not paths for paths in seg_paths):
+        j = next(i for i, paths in enumerate(seg_paths) if not paths)
+        drop = j + 1 if j + 1 < len(seg) - 1 else j  # an intermediate node bounding segment j
+        seg = seg[:drop] + seg[drop + 1 :]
+        seg_paths = _smr_multipath(router, seg, ends, max_paths_per_segment)
     if router.cache is not None:
         router.cache[key] = seg_paths
     return router.result("SMR", source, target, seg, seg_paths)

@@ -345,3 +345,18 @@ def test_request_router_matches_module_functions():
     )
     assert re.paths == ref.paths
     assert re.security == pytest.approx(ref.security)
+
+
+
+def test_smr_merges_a_segment_starved_by_deletion(datasets_dir) -> None:  # type: ignore[no-untyped-def]
+    """SURFnet, Groningen -> Westerbork with trusted Amsterdam, Utrecht, Eindhoven: step 1 makes
+    Amsterdam a segment node, and the first path of (Groningen, Amsterdam) takes Dwingeloo,
+    Westerbork's only fibre neighbour, starving (Amsterdam, Westerbork). SMR must merge the
+    segments and deliver (security 0.8 ** 2 over Assen, Dwingeloo) rather than fail."""
+    from planner.io import read_network
+    from planner.routing import smr
+
+    g = read_network(datasets_dir / "topology-zoo" / "Surfnet.graphml").graph()
+    res = smr(g, "Groningen", "Westerbork", trusted={"Amsterdam", "Utrecht", "Eindhoven"}, security=0.8)
+    assert res.delivered
+    assert res.security == pytest.approx(0.64)
