@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
 
 
 def md_table(df: pd.DataFrame) -> str:
-    cells = df.astype(str).to_numpy().tolist()
+    cells = [[str(x) for x in row] for row in df.to_numpy().tolist()]
     head = "| " + " | ".join(str(c) for c in df.columns) + " |"
     rule = "|" + "|".join("---" for _ in df.columns) + "|"
     return "\n".join([head, rule] + ["| " + " | ".join(row) + " |" for row in cells])
@@ -168,7 +168,8 @@ def markdown(df: pd.DataFrame, args: argparse.Namespace) -> str:
     for col in ("min_rate", "mean_rate"):
         fmt[col] = fmt[col].map(lambda x: f"{x:.3e}")
     fmt["gap"] = fmt["gap"].map(lambda x: "" if not math.isfinite(x) else f"{x:.2%}")
-    fmt["budget"] = fmt["budget"].map(lambda x: "" if not math.isfinite(x) else f"{x:.0f}")
+    for col in ("budget", "n_variables", "n_constraints", "total_repeaters"):
+        fmt[col] = fmt[col].map(lambda x: "" if not math.isfinite(x) else f"{x:.0f}")
     return "\n".join(
         [
             "# Repeater spacing: model size and solve time at growing backbone sizes",
@@ -187,7 +188,8 @@ def markdown(df: pd.DataFrame, args: argparse.Namespace) -> str:
             "its best stand-alone Eq. 9 rate; `max_min_rate`: budget = number of used links "
             "(then least cost at the optimal rate). Rates are Eq. 9 distribution ratios "
             "(pairs per attempt slot) with the worst segment's Eq. 7 probability, recomputed "
-            "from the chosen design.",
+            "from the chosen design. Status `feasible`: time limit reached with a design (gap to "
+            "the proven bound); `time_limit_no_solution`: no design found within the limit.",
             "",
             md_table(fmt),
             "",
