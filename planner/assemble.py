@@ -135,7 +135,14 @@ def assemble_design(
         extra_metrics.update(st.metrics)
     metrics = _metrics(sites, clusters, links, demands, relays, scenario)
     metrics.update(extra_metrics)
-    return Design(network_name=network.name, network_source=_portable_source(network.source),
+    fibre = pd.DataFrame({
+        "link_id": network.links["link_id"].astype(str).to_numpy(),
+        "u": network.links["u"].astype(str).to_numpy(),
+        "v": network.links["v"].astype(str).to_numpy(),
+        "length_km": network.links["length_km"].astype(float).to_numpy(),
+        "candidate": network.links["candidate"].astype(bool).to_numpy(),
+    })
+    return Design(network_name=network.name, fibre=fibre, network_source=_portable_source(network.source),
                   scenario=scenario.to_dict(), seed=seed, version=__version__, sites=sites, clusters=clusters,
                   links=links, demands=demands, relays=relays, metrics=metrics, solves=solves, baselines=baselines,
                   notes=all_notes, timing=timing)

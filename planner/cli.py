@@ -147,16 +147,17 @@ def cmd_plan(args: argparse.Namespace) -> int:
             sim = None
             if args.simulate:
                 status.update("[bold]simulating[/]")
-                sim = _run_simulation(design, tmp, requests=200, duration_s=None, seed=args.seed)
+                sim = _run_simulation(design, tmp, requests=200, duration_s=None, seed=args.seed, network=network)
             render_report(design, tmp / "report.html", simulation=sim)
     _print_summary(design, out, time.perf_counter() - t0)
     return EXIT_OK
 
 
-def _run_simulation(design: Any, folder: Path, *, requests: int, duration_s: float | None, seed: int) -> dict[str, Any]:
+def _run_simulation(design: Any, folder: Path, *, requests: int, duration_s: float | None, seed: int,
+                    network: Any = None) -> dict[str, Any]:
     from planner.simulate.network import simulate_design, write_simulation_files
 
-    sim = simulate_design(design, requests=requests, duration_s=duration_s, seed=seed)
+    sim = simulate_design(design, requests=requests, duration_s=duration_s, seed=seed, network=network)
     write_simulation_files(sim, folder)
     return sim
 
@@ -164,13 +165,12 @@ def _run_simulation(design: Any, folder: Path, *, requests: int, duration_s: flo
 def _plan_alternatives(args: argparse.Namespace, network_path: Path, scenario: Any) -> int:
     import tomllib
 
-    from reports.compare import write_comparison
-
     from planner.atomic import atomic_output_dir
     from planner.errors import InputFormatError, ValidationError
     from planner.io import read_network
     from planner.outputs import write_design_files
     from planner.pipeline import plan
+    from reports.compare import write_comparison
     from reports.html import render_report
 
     alt_path = Path(args.alternatives)
@@ -258,16 +258,17 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                 shutil.copy2(f, tmp / f.name)
         sim = _run_simulation(design, tmp, requests=args.requests, duration_s=args.duration, seed=args.seed)
         render_report(design, tmp / "report.html", simulation=sim)
-    n_flag = sum(1 for p in sim["pairs"] if p.get("flagged"))
-    console.print(f"simulated {len(sim['pairs'])} pairs; {n_flag} differ from the prediction beyond tolerance; "
-                  f"wrote {run}/simulation.json and updated report.html")
+    from planner.simulate.network import summary_lines
+
+    for line in summary_lines(sim):
+        console.print(f"  - {_escape(line)}")
+    console.print(f"wrote {run}/simulation.json and updated report.html")
     return EXIT_OK
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from reports.compare import write_comparison
-
     from planner.atomic import atomic_output_dir
+    from reports.compare import write_comparison
 
     out = Path(args.out)
     with atomic_output_dir(out) as tmp:

@@ -17,6 +17,8 @@ tables (no geometry objects) so that it serialises exactly:
   (";"-joined clusters), ``hops, p_worst, rate, latency_s, security,
   security_single_path, trusted_on_path``.
 - ``relays``: trusted-relay choice: ``site_id, trusted, p_untrusted``.
+- ``fibre``: the site-level fibre links the design was planned on: ``link_id, u,
+  v, length_km, candidate`` (so that a design can be verified without its input file).
 
 ``solves`` maps a stage name to its solver summary (status, objective, bound,
 gap, time, model size); ``baselines`` holds heuristic results for comparison;
@@ -38,7 +40,7 @@ import pandas as pd
 from planner.errors import InputFormatError
 
 SCHEMA_VERSION = 1
-TABLES = ("sites", "clusters", "links", "demands", "relays")
+TABLES = ("sites", "clusters", "links", "demands", "relays", "fibre")
 
 
 @dataclass
@@ -55,6 +57,8 @@ class Design:
     links: pd.DataFrame
     demands: pd.DataFrame
     relays: pd.DataFrame
+    fibre: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["link_id", "u", "v", "length_km",
+                                                                               "candidate"]))
     metrics: dict[str, Any] = field(default_factory=dict)
     solves: dict[str, dict[str, Any]] = field(default_factory=dict)
     baselines: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -97,7 +101,7 @@ class Design:
                 raise InputFormatError(
                     f"{source}: schema_version {data.get('schema_version')!r} is not {SCHEMA_VERSION}; "
                     "re-run 'qkdplan plan' with this version of qkdplan", source=source)
-            tables = {name: pd.DataFrame.from_records(data[name]) for name in TABLES}
+            tables = {name: pd.DataFrame.from_records(data[name]) for name in TABLES if name in data}
             return cls(
                 network_name=data["network"]["name"],
                 network_source=data["network"]["source"],

@@ -82,7 +82,8 @@ def map_figure(design: Design, *, width_in: float = 8.0) -> str:
         sub = sites[sites["role"] == role]
         if len(sub):
             ax.scatter(sub["lon"], sub["lat"], s=size, marker=marker, zorder=4,
-                       c=[colour.get(str(c), (0.4, 0.4, 0.4)) for c in sub["cluster"]], edgecolors="white",
+                       c=[colour.get(str(c), (0.4, 0.4, 0.4)) for c in sub["cluster"]],
+                       edgecolors="white" if marker == "o" else None,
                        linewidths=0.4, label={"slave": "slave", "unassigned": "standalone site"}[role])
     masters = sites[sites["role"] == "master"]
     if len(masters):

@@ -117,16 +117,23 @@ def _simulation(sim: dict[str, Any] | None) -> tuple[str, str]:
     if not sim:
         return ('<p class="note">No simulation yet. Run <code>qkdplan simulate RUN_DIR</code> to verify this design by '
                 'simulation; the report is then rewritten with this section filled in.</p>', "")
+    from planner.simulate.network import REPORT_COLUMNS, summary_lines
+
     pairs = pd.DataFrame(sim.get("pairs", []))
-    tol = sim.get("tolerance", {})
-    n_flag = int(pairs["flagged"].sum()) if "flagged" in pairs else 0
+    n_flag = int(pairs["flagged"].astype(bool).sum()) if "flagged" in pairs else 0
     cls = "ok" if n_flag == 0 else "bad"
-    head = (f"<p class='{cls}'>{n_flag} of {len(pairs)} pairs differ from the prediction by more than the tolerance "
-            f"(rate: {fmt(tol.get('rate_rel'))} relative or outside the 99% CI; security: "
-            f"{fmt(tol.get('security_abs'))} absolute).</p>")
+    lines = summary_lines(sim)
+    head = (f"<p class='{cls}'>{html.escape(lines[0])}</p><ul class='note'>"
+            + "".join(f"<li>{html.escape(x)}</li>" for x in lines[1:]) + "</ul>") if lines else ""
     fig = figures.simulation_figure(pairs) if len(pairs) else ""
-    worst = pairs.sort_values("rate_rel_error", ascending=False, key=lambda s: s.abs()).head(25) if "rate_rel_error" in pairs else pairs
-    return head + f'<div class="fig">{fig}</div>' + table_html(worst, left=("pair", "kind", "source", "target")), fig
+    if len(pairs):
+        err = pd.to_numeric(pairs.get("rate_rel_error"), errors="coerce").abs().fillna(0)
+        ordered = pairs.assign(_ok=~pairs["flagged"].astype(bool), _e=err).sort_values(
+            ["_ok", "_e"], ascending=[True, False], kind="mergesort")
+        body = table_html(ordered.head(40), columns=REPORT_COLUMNS, left=("pair", "kind", "flag_reason"))
+    else:
+        body = ""
+    return head + f'<div class="fig">{fig}</div><div class="scroll">{body}</div>', fig
 
 
 def assumptions(d: Design) -> list[str]:

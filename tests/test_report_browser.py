@@ -240,7 +240,7 @@ def test_report_opens_without_errors(chromium: str, pages: dict[str, Path], tmp_
     assert check.svg_count >= 5  # map, clusters, rate vs distance, demands, memory (+ simulation)
     assert check.body_height_px > 2000
     text = pages["report"].read_text(encoding="utf-8")
-    assert "pairs differ from the prediction" in text  # the simulation check is filled in
+    assert "pairs flagged (prediction outside the" in text  # the simulation check is filled in
     (tmp_path / "report.png").write_bytes(check.screenshot_png)
 
 

@@ -243,12 +243,19 @@ def test_fibre_graph_is_rebuilt_from_the_design(planned: tuple[Design, Network])
     design, network = planned
     full, source, exact = fibre_graph(design, SCENARIO, network=network)
     assert source == "network given" and exact
-    # a CSV of sites has no links: the pipeline's candidate links are rebuilt exactly
-    rebuilt, source, exact = fibre_graph(design, SCENARIO)
+    # the design stores the fibre links it was planned on
+    stored, source, exact = fibre_graph(design, SCENARIO)
+    assert exact and "fibre table" in source
+    assert _edges(stored) == _edges(full)
+    # without that table (older designs): a CSV of sites has no links, so the pipeline's
+    # candidate links are rebuilt exactly
+    no_table = copy.deepcopy(design)
+    no_table.fibre = no_table.fibre.iloc[0:0]
+    rebuilt, source, exact = fibre_graph(no_table, SCENARIO)
     assert exact and "candidate links" in source
     assert _edges(rebuilt) == _edges(full)
     # a route over a fibre the rebuilt graph lacks: only the routes are known -> approximate
-    broken = copy.deepcopy(design)
+    broken = copy.deepcopy(no_table)
     far = sorted(set(full.nodes) - set(full.adj["A1"]) - {"A1"})[0]
     broken.links.loc[0, "route"] = f"A1;{far}"
     routes, source, exact = fibre_graph(broken, SCENARIO)

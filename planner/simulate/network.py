@@ -254,8 +254,8 @@ def fibre_graph(
     if network is not None:
         prepared, _ = prepare_network(network, scenario)
         return prepared.graph(), "network given", True
-    stored = getattr(design, "fibre", None)  # a future design table of fibre links (u, v)
-    if isinstance(stored, pd.DataFrame) and {"u", "v"} <= set(stored.columns):
+    stored = getattr(design, "fibre", None)  # the design table of fibre links (u, v)
+    if isinstance(stored, pd.DataFrame) and {"u", "v"} <= set(stored.columns) and len(stored):
         g = nx.Graph()
         g.add_nodes_from(sorted(site_ids))
         g.add_edges_from(zip(stored["u"].astype(str), stored["v"].astype(str), strict=True))
