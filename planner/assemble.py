@@ -111,8 +111,11 @@ def assemble_design(
             demands[col] = [rd.at[d, col] for d in demands["demand_id"]]
     if memory is not None and "demand_rates" in memory.tables:
         dr = memory.tables["demand_rates"]
-        demands["rate"] = [float(dr.get(d, r)) for d, r in zip(demands["demand_id"], demands.get("rate", np.nan),
-                                                                 strict=True)]
+        base = demands["rate"] if "rate" in demands else pd.Series(np.nan, index=demands.index)
+        demands["rate"] = [float(dr.get(d, r)) for d, r in zip(demands["demand_id"], base, strict=True)]
+        shared = memory.tables.get("demand_rates_shared")
+        if shared is not None:
+            demands["rate_shared"] = [float(shared.get(d, np.nan)) for d in demands["demand_id"]]
     if trust is not None and "demands" in trust.tables:
         td = trust.tables["demands"].set_index("demand_id")
         for col in ("security", "security_single_path", "trusted_on_path", "key_consumption"):
