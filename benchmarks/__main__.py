@@ -51,7 +51,7 @@ PROBES: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = [
     ("plan", (12, 18, 24, 36, 48), (12, 18)),
     ("smr", (100, 1_000, 10_000), (100, 1_000)),
     ("chain", (2, 4, 8, 16, 32), (2, 8)),
-    ("clustering", (100, 300, 1_000), (100,)),
+    ("clustering", (100, 300, 1_000, 5_000, 10_000), (100,)),
 ]
 
 
@@ -597,7 +597,7 @@ def render(
             text += f"; time ~ n^{own[0]['a']:.2f}, 10 min reached near n = {_fmt(own[0]['n_at_limit'])}"
         out.append(text + ".")
     out.append("")
-    out += ["## Own probes", "", f"Each row: {machine_line(facts)}, {facts['date_utc']}.", ""]
+    out += ["## Own probes", "", "Each row states its machine and the time it was measured.", ""]
     for kind, (title, cols) in PROBE_TITLES.items():
         sub = rows[rows["kind"] == kind] if len(rows) else rows
         if not len(sub):
@@ -659,8 +659,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--reuse-probes",
         action="store_true",
-        help="do not run the probes again: reuse the rows stored in the existing results.md "
-        "and only re-collect the per-model tables",
+        help="reuse the probe rows stored in the existing results.md (with --only: re-run just "
+        "those probes) and re-collect the per-model tables",
     )
     parser.add_argument("--probe", choices=list(PROBE_FUNCS), help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
@@ -674,12 +674,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.reuse_probes:
         previous = read_stored_probes(args.out / "results.md")
         rows = previous.get("rows", [])
-    for kind, full_sizes, quick_sizes in [] if args.reuse_probes else PROBES:
+    if (
+        args.reuse_probes and args.only
+    ):  # re-run the named probes, keep the stored rows of the others
+        rows = [r for r in rows if r.get("kind") not in args.only]
+    for kind, full_sizes, quick_sizes in PROBES:
         if args.only is not None and kind not in args.only:
+            continue
+        if args.reuse_probes and not args.only:
             continue
         for size in quick_sizes if args.quick else full_sizes:
             print(f"probe {kind} n={size} ...", flush=True)
             row = run_probe(kind, size)
+            now = machine_facts()
+            row.update(machine=machine_line(now), date=now["date_utc"])
             print(
                 f"  {row.get('status')}: {_fmt(row.get('time_s'))} s, peak {_fmt(row.get('peak_rss_mb'))} MB",
                 flush=True,
@@ -690,9 +698,6 @@ def main(argv: list[str] | None = None) -> int:
     facts = previous.get("facts") or machine_facts()
     wall_s = previous.get("wall_s", time.perf_counter() - t0)
     frame = pd.DataFrame(rows)
-    if len(frame) and "machine" not in frame.columns:
-        frame.insert(0, "machine", machine_line(facts))
-        frame.insert(1, "date", facts["date_utc"])
     collected = [collect(s) for s in SOURCES]
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "results.md"
