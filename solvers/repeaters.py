@@ -340,10 +340,141 @@ def link_options(data: SpacingData) -> pd.DataFrame:
     return table
 
 
-def _hop_range(data: SpacingData, path: tuple[Hashable, ...]) -> tuple[int, int]:
-    lo = len(path)
+def _hop_range(
+    data: SpacingData, path: tuple[Hashable, ...], n_lo: Mapping[Hashable, int] | None = None
+) -> tuple[int, int]:
+    lo = int(sum(int((n_lo or {}).get(lid, 0)) + 1 for lid in path))
     hi = int(sum(int(data.links.at[lid, "max_repeaters"]) + 1 for lid in path))
     return lo, hi
+
+
+# ---------------------------------------------------------------------------
+# Exact presolve
+# ---------------------------------------------------------------------------
+
+
+def _log_hop_table(k_max: int, q: float) -> np.ndarray:
+    """``log g(k)`` for ``k = 0..k_max`` (entry 0 is -inf, unused)."""
+    table = np.full(k_max + 1, -np.inf)
+    for k in range(1, k_max + 1):
+        table[k] = math.log(hop_factor(k, q))
+    return table
+
+
+def _max_hops(data: SpacingData) -> int:
+    return max(_hop_range(data, path)[1] for d in data.demand_ids for path in data.paths[d])
+
+
+def hop_factor_nonincreasing(k_max: int, q: float) -> bool:
+    """True when ``g(k+1) <= g(k)`` for every ``1 <= k < k_max`` (checked numerically)."""
+    logg = _log_hop_table(k_max, q)[1:]
+    return bool(np.all(np.diff(logg) <= 1e-12))
+
+
+def presolve_spacing(
+    data: SpacingData, *, mode: SpacingMode, rate_floor: float | None = None
+) -> tuple[dict[Hashable, int], dict[Hashable, set[int]]]:
+    """Exact reductions: lowest useful option per link and allowed hop counts per demand.
+
+    Every demand ``d`` with a required rate ``r_d`` (its target in
+    ``min_cost`` mode; ``rate_floor`` for every demand in ``max_min_rate``
+    mode) needs ``m * p_worst * g(k) >= r_d``. Hence, with ``G = max g``:
+    every link on a demand's only path needs ``p_l(n) >= r_d / (m G)``, which
+    gives the lowest option ``n_lo[l]``; and a hop count ``k`` is possible only
+    if ``m * p_best * g(k) >= r_d`` on some candidate path, ``p_best`` the
+    worst link's best probability. No feasible design (no design at least as
+    good as ``rate_floor``) is cut off. Small relative slack (1e-6) keeps
+    designs on the boundary.
+    """
+    par = data.params
+    k_max = _max_hops(data)
+    logg = _log_hop_table(k_max, par.q)
+    log_gmax = float(np.max(logg[1:]))
+    required: dict[Hashable, float] = {}
+    if mode == "min_cost":
+        required = dict(data.rate_target)
+    elif rate_floor is not None and rate_floor > 0:
+        required = {d: float(rate_floor) for d in data.demand_ids}
+    slack = 1e-6
+    n_lo: dict[Hashable, int] = {}
+    for d, r in required.items():
+        if len(data.paths[d]) != 1:
+            continue
+        need_log_p = math.log(r) - math.log(par.memory) - log_gmax - slack
+        for lid in data.paths[d][0]:
+            length = float(data.links.at[lid, "length_km"])
+            n_max = int(data.links.at[lid, "max_repeaters"])
+            # smallest n with -alpha * L / (n+1) / 10 * ln10 >= need_log_p
+            n_need = n_max
+            if need_log_p < 0:
+                seg_max = -need_log_p * 10.0 / (par.alpha_db_per_km * LN10) if par.alpha_db_per_km > 0 else math.inf
+                n_need = max(0, math.ceil(length / seg_max - 1e-12) - 1) if seg_max > 0 else n_max
+            n_lo[lid] = max(n_lo.get(lid, 0), min(n_need, n_max))
+    ks_allowed: dict[Hashable, set[int]] = {}
+    for d, r in required.items():
+        allowed: set[int] = set()
+        for path in data.paths[d]:
+            lo, hi = _hop_range(data, path, n_lo)
+            log_p_best = min(
+                -par.alpha_db_per_km
+                * float(data.links.at[lid, "length_km"])
+                / (int(data.links.at[lid, "max_repeaters"]) + 1)
+                / 10.0
+                * LN10
+                for lid in path
+            )
+            ok = math.log(par.memory) + log_p_best + logg[lo : hi + 1] >= math.log(r) - slack
+            allowed.update(int(k) for k in np.flatnonzero(ok) + lo)
+        ks_allowed[d] = allowed
+    return n_lo, ks_allowed
+
+
+def drop_dominated_demands(data: SpacingData, *, mode: SpacingMode) -> tuple[SpacingData, int]:
+    """Remove demands whose constraints are implied by another demand's (exact).
+
+    Demand ``d`` (one fixed path) is dominated by ``e`` (one fixed path) when
+    ``d``'s links are a subset of ``e``'s, ``d``'s target is at most ``e``'s
+    (``min_cost``) and ``d`` has no latency limit or one at least ``e``'s.
+    Then ``d`` has no more hops, no worse worst segment and no more segment
+    time than ``e``; with ``g`` non-increasing in ``k`` (checked, else nothing
+    is dropped) its Eq. 9 rate is at least ``e``'s and its Eq. 10 latency at
+    most ``e``'s, so ``d`` meets whatever ``e`` meets and never sets the
+    minimum rate alone. Returns the reduced data and the number dropped.
+    """
+    if not hop_factor_nonincreasing(_max_hops(data), data.params.q):
+        return data, 0
+    single = [d for d in data.demand_ids if len(data.paths[d]) == 1]
+    if len(single) < 2:
+        return data, 0
+    tgt = data.rate_target if mode == "min_cost" else {}
+    inf = math.inf
+
+    def order(d: Hashable) -> tuple[float, float, float]:
+        return (-len(data.paths[d][0]), -tgt.get(d, 0.0), data.latency_limit_s.get(d, inf))
+
+    kept: list[tuple[frozenset[Hashable], float, float]] = []
+    dropped: set[Hashable] = set()
+    by_link: dict[Hashable, list[int]] = {}
+    for d in sorted(single, key=order):
+        links = frozenset(data.paths[d][0])
+        t_d = tgt.get(d, 0.0)
+        lim_d = data.latency_limit_s.get(d, inf)
+        first = next(iter(links))
+        dominated = False
+        for idx in by_link.get(first, []):
+            links_e, t_e, lim_e = kept[idx]
+            if t_d <= t_e and lim_d >= lim_e and links <= links_e:
+                dominated = True
+                break
+        if dominated:
+            dropped.add(d)
+            continue
+        kept.append((links, t_d, lim_d))
+        for lid in links:
+            by_link.setdefault(lid, []).append(len(kept) - 1)
+    if not dropped:
+        return data, 0
+    return _subset(data, [d for d in data.demand_ids if d not in dropped]), len(dropped)
 
 
 # ---------------------------------------------------------------------------
@@ -356,8 +487,15 @@ def build_spacing_model(
     *,
     mode: SpacingMode = "min_cost",
     budget: float | None = None,
+    rate_floor: float | None = None,
 ) -> pyo.ConcreteModel:
     """Build the spacing MILP from validated data (see the module docstring for the formulation).
+
+    The model is presolved exactly (see :func:`presolve_spacing`): link options
+    and hop counts that cannot reach a demand's rate target (in ``max_min_rate``
+    mode: ``rate_floor``, the minimum rate of a known design, if given) are left
+    out. ``data`` should already be reduced by :func:`drop_dominated_demands`
+    where wanted.
 
     Sets: ``LO`` (link, option), ``DP`` (demand, path index), ``DK`` (demand, hops).
     Variables: ``x`` one-hot link options, ``u`` path choice (only for demands
@@ -371,6 +509,9 @@ def build_spacing_model(
     m = pyo.ConcreteModel(name=f"repeater-spacing-{mode}")
     m._data = data
     m._mode = mode
+    n_lo, ks_allowed = presolve_spacing(data, mode=mode, rate_floor=rate_floor)
+    m._n_lo = n_lo
+    m._ks_allowed = ks_allowed
     define_link_options(m, data)
     define_path_choice(m, data)
     define_hop_count(m, data)
@@ -393,6 +534,8 @@ def define_link_options(m: pyo.ConcreteModel, data: SpacingData) -> None:
     m._used_links = used
     opts = link_options(data)
     opts = opts[opts["link"].isin(used)]
+    lowest = opts["link"].map(lambda lid: m._n_lo.get(lid, 0))
+    opts = opts[opts["repeaters"] >= lowest]
     m._opts = opts.set_index(["link", "repeaters"])
     m.LO = pyo.Set(initialize=list(m._opts.index), dimen=2, ordered=True)
     m.x = pyo.Var(m.LO, domain=pyo.Binary)
@@ -436,8 +579,11 @@ def define_hop_count(m: pyo.ConcreteModel, data: SpacingData) -> None:
     for d in data.demand_ids:
         ks: set[int] = set()
         for path in data.paths[d]:
-            lo, hi = _hop_range(data, path)
+            lo, hi = _hop_range(data, path, m._n_lo)
             ks.update(range(lo, hi + 1))
+        allowed = m._ks_allowed.get(d)
+        if allowed is not None and ks & allowed:
+            ks &= allowed
         dk.extend((d, k) for k in sorted(ks))
     m.DK = pyo.Set(initialize=dk, dimen=2, ordered=True)
     m.z = pyo.Var(m.DK, domain=pyo.Binary)
@@ -453,12 +599,12 @@ def define_hop_count(m: pyo.ConcreteModel, data: SpacingData) -> None:
 
     def upper(mm: pyo.ConcreteModel, d: Hashable, j: int) -> Any:
         path = data.paths[d][j]
-        big = max(ks_of[d]) - _hop_range(data, path)[0]
+        big = max(0, max(ks_of[d]) - _hop_range(data, path, m._n_lo)[0])
         return k_expr(mm, d) <= _path_hops_expr(mm, path) + big * (1 - _sel(mm, d, j))
 
     def lower(mm: pyo.ConcreteModel, d: Hashable, j: int) -> Any:
         path = data.paths[d][j]
-        big = _hop_range(data, path)[1] - min(ks_of[d])
+        big = max(0, _hop_range(data, path, m._n_lo)[1] - min(ks_of[d]))
         return k_expr(mm, d) >= _path_hops_expr(mm, path) - big * (1 - _sel(mm, d, j))
 
     m.hops_link_upper = pyo.Constraint(m.DP, rule=upper)
@@ -468,17 +614,15 @@ def define_hop_count(m: pyo.ConcreteModel, data: SpacingData) -> None:
 def define_worst_segment(m: pyo.ConcreteModel, data: SpacingData) -> None:
     """``worst-segment``: ``y[d] <= log p`` of every link segment on the chosen path."""
     opts = m._opts
-    lo_y = {
-        d: min(float(opts.loc[(lid, 0), "log_p"]) for path in data.paths[d] for lid in path)
-        for d in data.demand_ids
-    }
+    worst = {lid: float(opts.loc[m._by_link[lid][0], "log_p"]) for lid in m._used_links}
+    lo_y = {d: min(worst[lid] for path in data.paths[d] for lid in path) for d in data.demand_ids}
     m.y = pyo.Var(m.D, bounds=lambda mm, d: (lo_y[d], 0.0))
     rows = [(d, j, lid) for d, j in m.DP for lid in data.paths[d][j]]
     m.DPL = pyo.Set(initialize=rows, dimen=3, ordered=True)
 
     def rule(mm: pyo.ConcreteModel, d: Hashable, j: int, lid: Hashable) -> Any:
         logp = sum(float(opts.at[i, "log_p"]) * mm.x[i] for i in m._by_link[lid])
-        big = -float(opts.at[(lid, 0), "log_p"])  # relaxes to y <= 0 when the path is not chosen
+        big = -worst[lid]  # relaxes to y <= 0 when the path is not chosen
         return mm.y[d] <= logp + big * (1 - _sel(mm, d, j))
 
     m.worst_segment = pyo.Constraint(m.DPL, rule=rule)
@@ -662,6 +806,247 @@ def evaluate_spacing(
 
 
 # ---------------------------------------------------------------------------
+# Heuristic (fast feasible designs; MIP start)
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class HeuristicDesign:
+    """A design found by :func:`heuristic_spacing` with its objective (cost, or log min rate)."""
+
+    repeaters: dict[Hashable, int]
+    path_choice: dict[Hashable, int]
+    objective: float
+    time_s: float
+
+
+class _DesignEvaluator:
+    """Vectorised Eqs. 7-10 for every (demand, candidate path) row of a design.
+
+    Agrees with :func:`evaluate_spacing` (the tests compare the designs it
+    accepts against that function).
+    """
+
+    def __init__(self, data: SpacingData):
+        par = data.params
+        self.data = data
+        self.links = list(data.links.index)
+        pos = {lid: i for i, lid in enumerate(self.links)}
+        self.length = data.links["length_km"].to_numpy(float)
+        self.cost = data.links["cost_per_repeater"].to_numpy(float)
+        self.n_max = data.links["max_repeaters"].to_numpy(int)
+        rows = [(d, j, path) for d in data.demand_ids for j, path in enumerate(data.paths[d])]
+        width = max(len(path) for _, _, path in rows)
+        n_links = len(self.links)
+        self.index = np.full((len(rows), width), n_links, dtype=int)  # n_links = padding
+        for r, (_, _, path) in enumerate(rows):
+            self.index[r, : len(path)] = [pos[lid] for lid in path]
+        dpos = {d: i for i, d in enumerate(data.demand_ids)}
+        self.row_demand = np.array([dpos[d] for d, _, _ in rows], dtype=int)
+        self.row_path = np.array([j for _, j, _ in rows], dtype=int)
+        self.n_demands = len(data.demand_ids)
+        self.log_target = np.array(
+            [math.log(data.rate_target.get(d, math.nan)) if d in data.rate_target else -np.inf
+             for d, _, _ in rows]
+        )
+        self.limit = np.array([data.latency_limit_s.get(d, np.inf) for d, _, _ in rows])
+        self.logg = _log_hop_table(int(np.sum(self.n_max + 1)) + 1, par.q)
+        self.log_m = math.log(par.memory)
+        self.alpha = par.alpha_db_per_km
+        self.speed = par.speed_km_per_s
+        self.per_hop = par.t_mea_s + par.t_ret_s
+        self.users = [np.flatnonzero((self.index == i).any(axis=1)) for i in range(n_links)]
+
+    def row_metrics(self, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(log rate, latency_s) of every row for repeaters ``n`` per link."""
+        seg = self.length / (n + 1)
+        log_p = np.append(-self.alpha * seg / 10.0 * LN10, 0.0)
+        hops = np.append(n + 1, 0)
+        time_s = np.append((n + 1) * seg * 10.0 ** (self.alpha * seg / 10.0) / self.speed, 0.0)
+        k = hops[self.index].sum(axis=1)
+        log_rate = self.log_m + log_p[self.index].min(axis=1) + self.logg[k]
+        with np.errstate(over="ignore"):
+            latency = time_s[self.index].sum(axis=1) / np.exp(log_rate) + k * self.per_hop
+        return log_rate, latency
+
+    def demand_log_rate(self, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Best log rate per demand over its paths meeting their latency limit, and the row chosen."""
+        log_rate, latency = self.row_metrics(n)
+        usable = np.where(latency <= self.limit * (1 - 1e-9), log_rate, -np.inf)
+        best = np.full(self.n_demands, -np.inf)
+        np.maximum.at(best, self.row_demand, usable)
+        chosen = np.full(self.n_demands, -1)
+        for r in np.flatnonzero(usable >= best[self.row_demand]):
+            if chosen[self.row_demand[r]] < 0 and np.isfinite(usable[r]):
+                chosen[self.row_demand[r]] = r
+        return best, chosen
+
+    def row_ok(self, n: np.ndarray) -> np.ndarray:
+        log_rate, latency = self.row_metrics(n)
+        return (log_rate >= self.log_target + math.log1p(-1e-9)) & (
+            latency <= self.limit * (1 - 1e-9)
+        )
+
+    def feasible(self, n: np.ndarray) -> bool:
+        """Every demand has a candidate path meeting its target and latency limit."""
+        ok = np.zeros(self.n_demands, dtype=bool)
+        np.logical_or.at(ok, self.row_demand, self.row_ok(n))
+        return bool(ok.all())
+
+    def choice(self, n: np.ndarray, *, by_rate: bool) -> dict[Hashable, int]:
+        if by_rate:
+            _, chosen = self.demand_log_rate(n)
+        else:
+            ok = self.row_ok(n)
+            chosen = np.full(self.n_demands, -1)
+            for r in np.flatnonzero(ok)[::-1]:
+                chosen[self.row_demand[r]] = r
+        return {
+            d: int(self.row_path[r]) if r >= 0 else 0
+            for d, r in zip(self.data.demand_ids, chosen, strict=True)
+        }
+
+
+def _uniform_designs(ev: _DesignEvaluator, used: np.ndarray) -> list[np.ndarray]:
+    """Designs with a common maximum segment length (one per distinct option segment length)."""
+    lengths = sorted(
+        {float(ev.length[i] / (n + 1)) for i in np.flatnonzero(used) for n in range(ev.n_max[i] + 1)},
+        reverse=True,
+    )
+    designs = []
+    for s in lengths:
+        n = np.ceil(ev.length / s * (1 - 1e-12)).astype(int) - 1
+        designs.append(np.where(used, np.clip(n, 0, ev.n_max), 0))
+    return designs
+
+
+def _greedy_remove(ev: _DesignEvaluator, n: np.ndarray, keep: Any) -> np.ndarray:
+    """Remove repeaters one at a time, largest cost saving first, while ``keep(n)`` holds."""
+    n = n.copy()
+    order = np.argsort(-ev.cost, kind="stable")
+    changed = True
+    while changed:
+        changed = False
+        for i in order:
+            if ev.cost[i] <= 0:
+                continue
+            while n[i] > 0:
+                n[i] -= 1
+                if keep(n):
+                    changed = True
+                else:
+                    n[i] += 1
+                    break
+    return n
+
+
+def heuristic_spacing(
+    data: SpacingData, *, mode: SpacingMode, budget: float | None = None
+) -> HeuristicDesign | None:
+    """A good feasible design fast, or None when none is found.
+
+    ``min_cost``: the cheapest design with a common maximum segment length
+    (every distinct option length is tried) that lets every demand meet its
+    target and latency limit, then greedy removal of repeaters (largest cost
+    saving first) while all of them still hold. ``max_min_rate``: the best
+    common-segment-length design within the budget, then greedy marginal
+    allocation (the affordable repeater that most raises the worst demand's
+    log rate, else lowers the number of demands at that rate), then greedy
+    removal while the minimum rate does not drop. Feasibility is checked with
+    Eqs. 7-10 (the result is re-evaluated by the caller).
+    """
+    t0 = time.perf_counter()
+    ev = _DesignEvaluator(data)
+    used = np.zeros(len(ev.links), dtype=bool)
+    used[np.unique(ev.index[ev.index < len(ev.links)])] = True
+    designs = _uniform_designs(ev, used)
+    designs.append(np.zeros(len(ev.links), dtype=int))
+
+    def cost_of(n: np.ndarray) -> float:
+        return float(np.dot(ev.cost, n))
+
+    if mode == "min_cost":
+        feasible = [n for n in designs if ev.feasible(n)]
+        if not feasible:
+            return None
+        start = min(feasible, key=cost_of)
+        n = _greedy_remove(ev, start, ev.feasible)
+        return HeuristicDesign(
+            dict(zip(ev.links, n.tolist(), strict=True)),
+            ev.choice(n, by_rate=False),
+            cost_of(n),
+            time.perf_counter() - t0,
+        )
+
+    limit = math.inf if budget is None else float(budget) + 1e-9
+
+    def score(n: np.ndarray) -> tuple[float, int]:
+        best, _ = ev.demand_log_rate(n)
+        worst = float(best.min())
+        return worst, -int(np.sum(best <= worst + 1e-12))
+
+    affordable = [n for n in designs if cost_of(n) <= limit]
+    n = max(affordable, key=lambda a: (score(a)[0], -cost_of(a)))
+    current = score(n)
+    while True:
+        best_move, best_score = None, current
+        spent = cost_of(n)
+        for i in np.flatnonzero(used & (n < ev.n_max)):
+            if spent + ev.cost[i] > limit:
+                continue
+            n[i] += 1
+            sc = score(n)
+            n[i] -= 1
+            if sc > best_score:
+                best_move, best_score = i, sc
+        if best_move is None:
+            break
+        n[best_move] += 1
+        current = best_score
+    floor = current[0]
+    n = _greedy_remove(ev, n, lambda a: score(a)[0] >= floor - 1e-12)
+    worst = score(n)[0]
+    if not math.isfinite(worst):
+        return None
+    return HeuristicDesign(
+        dict(zip(ev.links, n.tolist(), strict=True)),
+        ev.choice(n, by_rate=True),
+        worst,
+        time.perf_counter() - t0,
+    )
+
+
+def set_warm_start(m: pyo.ConcreteModel, design: HeuristicDesign) -> None:
+    """Set every model variable to the values of ``design`` (one-hot, hops, worst segment, eta)."""
+    data: SpacingData = m._data
+    par = data.params
+    for lid, n in m.LO:
+        m.x[lid, n].set_value(1 if design.repeaters.get(lid, 0) == n else 0)
+    for d, j in m.DPv:
+        m.u[d, j].set_value(1 if design.path_choice.get(d, 0) == j else 0)
+    log_rates = []
+    for d in m.D:
+        path = data.paths[d][design.path_choice.get(d, 0)]
+        reps = [design.repeaters.get(lid, 0) for lid in path]
+        k = sum(n + 1 for n in reps)
+        for kk in m._ks_of[d]:
+            m.z[d, kk].set_value(1 if kk == k else 0)
+        log_p = min(
+            -par.alpha_db_per_km * float(data.links.at[lid, "length_km"]) / (n + 1) / 10.0 * LN10
+            for lid, n in zip(path, reps, strict=True)
+        )
+        m.y[d].set_value(min(0.0, max(m.y[d].lb, log_p)))
+        log_rates.append(math.log(par.memory) + log_p + math.log(hop_factor(k, par.q)))
+        if hasattr(m, "p_lin") and d in m.Dlat:
+            m.p_lin[d].set_value(math.exp(log_p))
+            for kk in m._ks_of[d]:
+                m.w[d, kk].set_value(math.exp(log_p) if kk == k else 0.0)
+    if hasattr(m, "eta"):
+        eta = min(log_rates)
+        m.eta.set_value(min(max(eta, m.eta.lb), m.eta.ub))
+
+
+# ---------------------------------------------------------------------------
 # Infeasibility diagnosis
 # ---------------------------------------------------------------------------
 
@@ -778,6 +1163,8 @@ def solve_spacing(
     latency_limit_s: float | None = None,
     tie_break_cost: bool = True,
     diagnose: bool = True,
+    use_heuristic: bool = True,
+    presolve: bool = True,
     options: SolverOptions | None = None,
 ) -> SolveResult:
     """Choose repeaters per link; returns a :class:`SolveResult` with tables ``links`` and ``demands``.
@@ -804,13 +1191,24 @@ def solve_spacing(
         latency_limit_s=latency_limit_s,
         require_targets=(mode == "min_cost"),
     )
+    if mode not in ("min_cost", "max_min_rate"):
+        raise RepeaterInputError(f"mode={_show(mode)} must be 'min_cost' or 'max_min_rate'")
+    if mode == "max_min_rate" and budget is not None and not (budget >= 0):
+        raise RepeaterInputError(f"budget={_show(budget)} must be >= 0")
     if mode == "min_cost":
         _precheck_min_cost(data)
-    model = build_spacing_model(data, mode=mode, budget=budget)
+    heur = heuristic_spacing(data, mode=mode, budget=budget) if use_heuristic else None
+    if heur is not None:
+        logger.info("repeater heuristic: objective %.6g in %.2fs", heur.objective, heur.time_s)
+    reduced, n_dropped = drop_dominated_demands(data, mode=mode) if presolve else (data, 0)
+    floor = math.exp(heur.objective) if heur is not None and mode == "max_min_rate" else None
+    model = build_spacing_model(reduced, mode=mode, budget=budget, rate_floor=floor)
+    if heur is not None:
+        set_warm_start(model, heur)
     build_time = time.perf_counter() - t0
     raw = solve_model(model, opts)
     solve_time = raw.solve_time_s
-    if raw.status is SolveStatus.INFEASIBLE:
+    if raw.status is SolveStatus.INFEASIBLE and heur is None:
         conflicts, details = (
             diagnose_infeasible(data, mode=mode, budget=budget, options=opts)
             if diagnose
@@ -819,19 +1217,60 @@ def solve_spacing(
         raise RepeaterInfeasible(
             "Repeater spacing has no feasible design.", conflicts=conflicts, details=details
         )
-    if raw.status not in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE):
-        return SolveResult(
-            status=raw.status, solve_time_s=solve_time, build_time_s=build_time, solver=raw.solver
-        )
-
-    objective, bound, status, gap = raw.objective, raw.bound, raw.status, raw.gap
     info: dict[str, Any] = {
         "mode": mode,
         "n_variables": model.nvariables(),
         "n_constraints": model.nconstraints(),
         "n_links": len(data.links),
         "n_demands": len(data.demand_ids),
+        "n_demands_dominated": n_dropped,
+        "milp_status": str(raw.status),
     }
+    if heur is not None:
+        info["heuristic_objective"] = (
+            heur.objective if mode == "min_cost" else math.exp(heur.objective)
+        )
+        info["heuristic_time_s"] = heur.time_s
+    milp_ok = raw.status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE)
+    if milp_ok and heur is not None:
+        better = (
+            raw.objective <= heur.objective + 1e-9 * max(1.0, abs(heur.objective))
+            if mode == "min_cost"
+            else raw.objective >= heur.objective - 1e-9
+        )
+        milp_ok = better or raw.status is SolveStatus.OPTIMAL
+    if not milp_ok and heur is None:
+        return SolveResult(
+            status=raw.status,
+            solve_time_s=solve_time,
+            build_time_s=build_time,
+            solver=raw.solver,
+            info=info,
+        )
+    if raw.status is SolveStatus.INFEASIBLE:
+        logger.warning("the MILP reports infeasible but the heuristic design is feasible")
+    bound = raw.bound
+    if milp_ok:
+        objective, status, gap = raw.objective, raw.status, raw.gap
+        info["source"] = "milp"
+        repeaters = {lid: 0 for lid in data.links.index}
+        for lid, n in model.LO:
+            if pyo.value(model.x[lid, n]) > 0.5:
+                repeaters[lid] = n
+        choice = {}
+        for d, j in model.DPv:
+            if pyo.value(model.u[d, j]) > 0.5:
+                choice[d] = j
+        # dominated demands (not in the model) keep their only path: index 0
+    else:
+        assert heur is not None
+        objective = heur.objective
+        status = SolveStatus.HEURISTIC
+        gap = relative_gap(objective, bound)
+        info["source"] = "heuristic"
+        repeaters = {lid: 0 for lid in data.links.index}
+        repeaters.update(heur.repeaters)
+        choice = dict(heur.path_choice)
     if mode == "max_min_rate":
         info["objective_log"] = objective
         info["bound_log"] = bound
@@ -853,15 +1292,13 @@ def solve_spacing(
                     "cost tie-break solve ended with %s; keeping the first solution", raw2.status
                 )
             info["tie_break_status"] = str(raw2.status)
+            for lid, n in model.LO:
+                if pyo.value(model.x[lid, n]) > 0.5:
+                    repeaters[lid] = n
+            for d, j in model.DPv:
+                if pyo.value(model.u[d, j]) > 0.5:
+                    choice[d] = j
 
-    repeaters = {lid: 0 for lid in data.links.index}
-    for lid, n in model.LO:
-        if pyo.value(model.x[lid, n]) > 0.5:
-            repeaters[lid] = n
-    choice = {}
-    for d, j in model.DPv:
-        if pyo.value(model.u[d, j]) > 0.5:
-            choice[d] = j
     links_out, demands_out = evaluate_spacing(data, repeaters, choice)
     if mode == "min_cost" and not demands_out["meets_target"].all():
         bad = demands_out.loc[~demands_out["meets_target"], "demand"].tolist()
