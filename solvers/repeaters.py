@@ -371,6 +371,17 @@ def hop_factor_nonincreasing(k_max: int, q: float) -> bool:
     return bool(np.all(np.diff(logg) <= 1e-12))
 
 
+def _fewest_repeaters(data: SpacingData, lid: Hashable, need_log_p: float) -> int:
+    """Fewest repeaters on ``lid`` with segment ``log p >= need_log_p`` (its maximum if none)."""
+    alpha = data.params.alpha_db_per_km
+    n_max = int(data.links.at[lid, "max_repeaters"])
+    if need_log_p >= 0 or alpha <= 0:
+        return n_max if need_log_p > 0 else 0
+    seg_max_km = -need_log_p * 10.0 / (alpha * LN10)
+    n = math.ceil(float(data.links.at[lid, "length_km"]) / seg_max_km - 1e-12) - 1
+    return int(min(max(n, 0), n_max))
+
+
 def presolve_spacing(
     data: SpacingData, *, mode: SpacingMode, rate_floor: float | None = None
 ) -> tuple[dict[Hashable, int], dict[Hashable, set[int]]]:
@@ -389,7 +400,6 @@ def presolve_spacing(
     par = data.params
     k_max = _max_hops(data)
     logg = _log_hop_table(k_max, par.q)
-    log_gmax = float(np.max(logg[1:]))
     required: dict[Hashable, float] = {}
     if mode == "min_cost":
         required = dict(data.rate_target)
@@ -397,34 +407,39 @@ def presolve_spacing(
         required = {d: float(rate_floor) for d in data.demand_ids}
     slack = 1e-6
     n_lo: dict[Hashable, int] = {}
-    for d, r in required.items():
-        if len(data.paths[d]) != 1:
-            continue
-        need_log_p = math.log(r) - math.log(par.memory) - log_gmax - slack
-        for lid in data.paths[d][0]:
-            length = float(data.links.at[lid, "length_km"])
-            n_max = int(data.links.at[lid, "max_repeaters"])
-            # smallest n with -alpha * L / (n+1) / 10 * ln10 >= need_log_p
-            n_need = n_max
-            if need_log_p < 0:
-                seg_max = -need_log_p * 10.0 / (par.alpha_db_per_km * LN10) if par.alpha_db_per_km > 0 else math.inf
-                n_need = max(0, math.ceil(length / seg_max - 1e-12) - 1) if seg_max > 0 else n_max
-            n_lo[lid] = max(n_lo.get(lid, 0), min(n_need, n_max))
+    singles = [(d, r, data.paths[d][0]) for d, r in required.items() if len(data.paths[d]) == 1]
+    changed = True
+    while changed:  # fixed point: more repeaters -> more hops -> lower best g -> more repeaters
+        changed = False
+        for _d, r, path in singles:
+            k_lo = _hop_range(data, path, n_lo)[0]
+            log_gmax = float(np.max(logg[k_lo:]))
+            need_log_p = math.log(r) - math.log(par.memory) - log_gmax - slack
+            for lid in path:
+                n_new = _fewest_repeaters(data, lid, need_log_p)
+                if n_new > n_lo.get(lid, 0):
+                    n_lo[lid] = n_new
+                    changed = True
     ks_allowed: dict[Hashable, set[int]] = {}
     for d, r in required.items():
         allowed: set[int] = set()
         for path in data.paths[d]:
             lo, hi = _hop_range(data, path, n_lo)
-            log_p_best = min(
-                -par.alpha_db_per_km
-                * float(data.links.at[lid, "length_km"])
-                / (int(data.links.at[lid, "max_repeaters"]) + 1)
-                / 10.0
-                * LN10
-                for lid in path
-            )
-            ok = math.log(par.memory) + log_p_best + logg[lo : hi + 1] >= math.log(r) - slack
-            allowed.update(int(k) for k in np.flatnonzero(ok) + lo)
+            lengths = np.array([float(data.links.at[lid, "length_km"]) for lid in path])
+            n_max = np.array([int(data.links.at[lid, "max_repeaters"]) for lid in path])
+            ks = np.arange(lo, hi + 1)
+            need_log_p = math.log(r) - math.log(par.memory) - logg[ks] - slack  # per k
+            # fewest repeaters per link reaching need_log_p at this k; k must fit their hops
+            log_p_opt = -par.alpha_db_per_km * lengths / (n_max + 1) / 10.0 * LN10
+            reachable = need_log_p <= log_p_opt.min()
+            with np.errstate(divide="ignore", invalid="ignore"):
+                seg_max_km = np.where(
+                    need_log_p < 0, -need_log_p * 10.0 / max(par.alpha_db_per_km, 1e-300) / LN10, 0
+                )
+                fewest = np.ceil(lengths[None, :] / seg_max_km[:, None] - 1e-12) - 1
+            fewest = np.clip(np.nan_to_num(fewest, nan=0.0, posinf=1e9), 0, n_max[None, :])
+            ok = reachable & ((fewest + 1).sum(axis=1) <= ks)
+            allowed.update(int(k) for k in ks[ok])
         ks_allowed[d] = allowed
     return n_lo, ks_allowed
 
