@@ -520,15 +520,43 @@ def test_time_limit_returns_a_design_with_finite_gap(mode):
         assert res.objective >= res.info["heuristic_objective"] * (1 - 1e-9)
 
 
-def test_heuristic_returned_when_milp_has_no_time():
-    """With a near-zero time limit the heuristic design comes back instead of 'no solution'."""
+@pytest.mark.parametrize(
+    ("milp_status", "mode"),
+    [
+        (SolveStatus.TIME_LIMIT_NO_SOLUTION, "min_cost"),
+        (SolveStatus.TIME_LIMIT_NO_SOLUTION, "max_min_rate"),
+        (SolveStatus.INFEASIBLE, "min_cost"),
+    ],
+)
+def test_heuristic_returned_when_milp_has_no_solution(monkeypatch, milp_status, mode):
+    """When the MILP ends without a solution the heuristic design comes back, with a gap."""
+    import solvers.repeaters as rep
+    from solvers.base import RawSolve
+
     links, paths = line_instance(3, n_links=6, n_demands=10)
     data = prepare_spacing_data(links, demands_table(paths), PAR)
     target = {d: 0.5 * best_single_rate(data, d) for d in paths}
     demands = demands_table(paths, rate_target=target)
-    res = solve_spacing(links, demands, PAR, options=SolverOptions(time_limit_s=1e-3))
-    assert res.has_solution
-    assert res.tables["demands"]["meets_target"].all()
-    if res.info["source"] == "heuristic":
-        assert res.status is SolveStatus.HEURISTIC
-        assert res.objective == pytest.approx(res.info["heuristic_objective"])
+    exact = solve_spacing(links, demands, PAR, mode=mode, budget=4.0)
+    bound = exact.info.get("objective_log", exact.objective)
+
+    def no_solution(model, options):
+        return RawSolve(milp_status, math.nan, bound, math.nan, 0.01, "highs")
+
+    monkeypatch.setattr(rep, "solve_model", no_solution)
+    res = solve_spacing(links, demands, PAR, mode=mode, budget=4.0)
+    assert res.status is SolveStatus.HEURISTIC
+    assert res.info["source"] == "heuristic"
+    assert res.objective == pytest.approx(res.info["heuristic_objective"])
+    if mode == "min_cost":
+        assert res.tables["demands"]["meets_target"].all()
+        assert res.objective >= exact.objective - 1e-9
+    else:
+        assert res.info["total_cost"] <= 4.0
+        assert res.tables["demands"]["rate"].min() == pytest.approx(res.objective)
+        assert res.objective <= exact.objective * (1 + 1e-9)
+    if milp_status is SolveStatus.TIME_LIMIT_NO_SOLUTION:
+        assert math.isfinite(res.gap)
+        assert res.gap == pytest.approx(
+            abs(res.objective - exact.objective) / max(1e-9, abs(res.objective)), abs=1e-9
+        )
