@@ -861,8 +861,10 @@ class _DesignEvaluator:
         self.row_path = np.array([j for _, j, _ in rows], dtype=int)
         self.n_demands = len(data.demand_ids)
         self.log_target = np.array(
-            [math.log(data.rate_target.get(d, math.nan)) if d in data.rate_target else -np.inf
-             for d, _, _ in rows]
+            [
+                math.log(data.rate_target.get(d, math.nan)) if d in data.rate_target else -np.inf
+                for d, _, _ in rows
+            ]
         )
         self.limit = np.array([data.latency_limit_s.get(d, np.inf) for d, _, _ in rows])
         self.logg = _log_hop_table(int(np.sum(self.n_max + 1)) + 1, par.q)
@@ -925,7 +927,11 @@ class _DesignEvaluator:
 def _uniform_designs(ev: _DesignEvaluator, used: np.ndarray) -> list[np.ndarray]:
     """Designs with a common maximum segment length (one per distinct option segment length)."""
     lengths = sorted(
-        {float(ev.length[i] / (n + 1)) for i in np.flatnonzero(used) for n in range(ev.n_max[i] + 1)},
+        {
+            float(ev.length[i] / (n + 1))
+            for i in np.flatnonzero(used)
+            for n in range(ev.n_max[i] + 1)
+        },
         reverse=True,
     )
     designs = []
