@@ -991,6 +991,10 @@ def heuristic_spacing(
     used[np.unique(ev.index[ev.index < len(ev.links)])] = True
     designs = _uniform_designs(ev, used)
     designs.append(np.zeros(len(ev.links), dtype=int))
+    designs.append(np.where(used, ev.n_max, 0))
+    if mode == "min_cost":  # the lowest useful option of every link (exact presolve bound)
+        n_lo, _ = presolve_spacing(data, mode=mode)
+        designs.append(np.array([n_lo.get(lid, 0) for lid in ev.links], dtype=int))
 
     def cost_of(n: np.ndarray) -> float:
         return float(np.dot(ev.cost, n))
