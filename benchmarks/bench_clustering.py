@@ -4,7 +4,8 @@ Synthetic instances: uniform random sites at a fixed density (0.01 sites/km^2, i
 sites on 1 000 x 1 000 km), every site a master candidate (capacity 12 slaves, cost 1), access
 reach 25 km straight line x route factor 1.3 at 0.2 dB/km, master budget n/8, Eq. 6 with
 R_mdi = R_ekr = N_m = N_s = 1. Real instances: the Topology Zoo networks bundled in
-``datasets/topology-zoo`` (great-circle distance x 1.3, reach 400 km, capacity 12, budget n/4).
+``datasets/topology-zoo`` (equirectangular distance x 1.3; reach = 1.5 x the 95th
+percentile of the distance to the 3rd nearest site, shown per row; capacity 12, budget n/4).
 Each run is bounded by a solver time limit. Writes ``results_clustering.csv`` and
 ``results_clustering.md`` next to this file.
 
