@@ -1056,6 +1056,22 @@ def keys_upper_bound(idx: ClusteringIndex, options: ClusteringOptions) -> float:
     return float(vals.max())
 
 
+def integral_cost_bound(idx: ClusteringIndex, bound: float) -> float:
+    """Round a lower bound of the ``min_cost`` objective up when master costs are whole numbers.
+
+    The objective is ``cost + w*loss`` with ``0 <= w*loss <= L`` (``L`` = weight x the largest
+    possible demand-weighted loss), so ``cost >= bound - L`` and, cost being an integer,
+    ``objective >= ceil(bound - L)``. Returns ``bound`` unchanged when costs are fractional.
+    """
+    if not math.isfinite(bound) or not np.all(idx.cost == np.floor(idx.cost)):
+        return bound
+    max_loss = np.zeros(idx.n_sites)
+    if idx.n_pairs:
+        np.maximum.at(max_loss, idx.pair_site, idx.pair_loss_db)
+    l_max = idx.loss_weight * float(np.sum(idx.demand * max_loss))
+    return max(bound, float(math.ceil(bound - l_max - 1e-9)))
+
+
 def _lp_relaxation_bound(model: ArrayModel, solver_options: SolverOptions) -> tuple[float, float]:
     """Objective of the LP relaxation by the interior-point method with crossover (a valid bound:
     upper for ``max_keys``, lower for ``min_cost``) and its time; nan if not solved within a
@@ -1225,9 +1241,12 @@ def solve_clustering(
     else:
         finite = [b for b in (bound, lp_b) if math.isfinite(b)]
         best_bound = max(finite) if finite else math.nan
+        best_bound = integral_cost_bound(idx, best_bound)
     if math.isfinite(best_bound) and best_bound != bound:
         bound = best_bound
         gap = relative_gap(obj, bound)
+        if status is SolveStatus.FEASIBLE and gap <= solver_options.mip_gap:
+            status = SolveStatus.OPTIMAL
     sol = _solution_from_values(idx, values[0], values[1])
     bad = check_solution(idx, options, sol)
     if bad:

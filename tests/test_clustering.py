@@ -18,6 +18,7 @@ from solvers.clustering import (
     ClusteringInputError,
     ClusteringOptions,
     build_clustering_model,
+    integral_cost_bound,
     keys_upper_bound,
     prepare,
     solve_clustering,
@@ -318,3 +319,20 @@ def test_bound_shortcut_returns_the_milp_optimum() -> None:
     assert full.info["source"] == "milp"
     assert fast.objective == pytest.approx(full.objective) == pytest.approx(fast.bound)
     _check_invariants(data, ClusteringOptions(max_masters=3), fast)
+
+
+@pytest.mark.parametrize(("seed", "objective", "extra"), [c for c in CASES if c[1] == "min_cost"])
+def test_integral_cost_rounding_keeps_the_bound_valid(
+    seed: int, objective: str, extra: dict
+) -> None:
+    data = _instance(
+        seed, n_sites=7 + seed % 3, n_extra=seed % 2, p_fixed=0.1 * (seed % 2), p_forbidden=0.1
+    )
+    options = ClusteringOptions(objective="min_cost", loss_weight=0.01, **extra)
+    ref = _enumerate(data, options)
+    if ref is None:
+        return
+    idx = prepare(data, options)
+    # any bound just below the optimum, rounded, stays <= the optimum
+    for slack in (1e-6, 0.3, 0.99):
+        assert integral_cost_bound(idx, ref.objective - slack) <= ref.objective + 1e-9
