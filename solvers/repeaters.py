@@ -43,6 +43,7 @@ answer whenever the MILP finds nothing better within its time limit.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import math
@@ -1327,7 +1328,9 @@ def solve_spacing(
             model.eta.setlb(eta_star - 1e-7)
             model.objective.deactivate()
             model.cost_objective = pyo.Objective(expr=_cost_expr(model), sense=pyo.minimize)
-            raw2 = solve_model(model, opts)
+            # the tie-break gets what is left of the time limit (at least 1 s)
+            left_s = max(1.0, opts.time_limit_s - solve_time)
+            raw2 = solve_model(model, dataclasses.replace(opts, time_limit_s=left_s))
             solve_time += raw2.solve_time_s
             if raw2.status not in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE):
                 # no incumbent was loaded, so the variables still hold the first solution
