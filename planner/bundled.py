@@ -1,8 +1,9 @@
 """Locate the bundled data folder (``datasets/`` in the source tree).
 
-In an installed wheel the folder is shipped as ``planner/_datasets``; in an
-editable install or a source checkout it is ``datasets/`` at the repository
-root. :func:`datasets_dir` returns whichever exists.
+In an installed wheel the folder is shipped beside the packages as
+``qkdplan_datasets``; in an editable install or a source checkout it is
+``datasets/`` at the repository root. :func:`datasets_dir` returns whichever
+exists.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ DEFAULT_SCENARIO = "scenarios/default.toml"
 
 def datasets_dir() -> Path:
     """Return the directory holding the bundled data; raises if none is found."""
-    for candidate in (_HERE / "_datasets", _HERE.parent / "datasets"):
+    for candidate in (_HERE.parent / "qkdplan_datasets", _HERE.parent / "datasets"):
         if (candidate / "PROVENANCE.md").is_file():
             return candidate
     raise InputFormatError(
-        "bundled data folder not found (looked for planner/_datasets and datasets/)",
+        "bundled data folder not found (looked for qkdplan_datasets/ beside the planner package and datasets/)",
         source="qkdplan installation",
     )
 
