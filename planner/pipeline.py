@@ -105,55 +105,80 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
         ClusteringInputError,
         ClusteringOptions,
         solve_clustering,
+        unservable_sites,
     )
-    from solvers.heuristics import solve_clustering_heuristic
 
     acc, mem = scenario.access, scenario.memory
     tables = build_access_tables(network, scenario)
     out = StageResult()
-    if tables.standalone:
-        out.notes.append(f"{len(tables.standalone)} site(s) have fewer than {acc.min_slaves} other sites within the "
-                         f"access reach of {acc.reach_km:g} km and join the backbone directly (standalone): "
-                         + ", ".join(_names(network, tables.standalone[:12]))
-                         + (" ..." if len(tables.standalone) > 12 else ""))
-    if len(tables.sites) == 0:
-        out.tables["assignment"] = pd.DataFrame(columns=["site", "master", "role", "distance_km", "loss_db"])
-        out.tables["clusters"] = pd.DataFrame(columns=["master", "n_slaves", "ekert_pairs", "keys_per_attempt"])
-        out.notes.append("No cluster can be formed: no site has enough neighbours within the access reach. "
-                         "Raise access.reach_km to form clusters.")
-        return out, tables
-    data = ClusteringData(sites=tables.sites, candidates=tables.candidates,
-                          pairs=tables.pairs.rename(columns={"master": "candidate"}))
     options = ClusteringOptions(
         objective=acc.objective, min_slaves=acc.min_slaves, max_masters=acc.max_masters or None,
         max_cost=acc.cost_budget or None, r_mdi=acc.r_mdi, r_ekr=acc.r_ekr, memory_master=mem.master_units,
         memory_slave=mem.slave_units, min_cluster_keys=acc.min_keys_per_cluster, heuristic_seed=seed,
     )
-    try:
-        result = solve_clustering(data, options, solver_options(scenario, seed=seed))
-    except ClusteringInfeasible as exc:
-        raise InfeasibleDesignError("No access clustering satisfies the scenario.", conflicts=exc.conflicts,
-                                    details=[*exc.details, "fix: raise access.reach_km or access.capacity, "
-                                             "lower access.min_slaves, or relax the master/cost budget"]) from None
-    except ClusteringInputError as exc:
-        raise ValidationError(f"access tables: {exc}", source="scenario") from None
+    sopts = solver_options(scenario, seed=seed)
+    dropped: list[str] = []
+    result = None
+    for _attempt in range(3):
+        if len(tables.sites) == 0:
+            break
+        data = ClusteringData(sites=tables.sites, candidates=tables.candidates,
+                              pairs=tables.pairs.rename(columns={"master": "candidate"}))
+        try:
+            result = solve_clustering(data, options, sopts)
+            break
+        except ClusteringInfeasible as exc:
+            # Sites that no cluster can serve (e.g. the fourth site of a chain of four within
+            # reach) join the backbone directly, as standalone sites, rather than failing the plan;
+            # any other conflict (budgets, capacity) is the user's to resolve.
+            leave_out = unservable_sites(data, options, sopts) if exc.conflicts == ["assign-once"] else None
+            if not leave_out:
+                raise InfeasibleDesignError(
+                    "No access clustering satisfies the scenario.", conflicts=exc.conflicts,
+                    details=[*exc.details, "fix: raise access.reach_km or access.capacity, lower "
+                             "access.min_slaves, or relax the master/cost budget"]) from None
+            dropped += leave_out
+            tables = _without_sites(tables, set(leave_out))
+        except ClusteringInputError as exc:
+            raise ValidationError(f"access tables: {exc}", source="scenario") from None
+    standalone = sorted(set(tables.standalone) | set(dropped))
+    tables = AccessTables(sites=tables.sites, candidates=tables.candidates, pairs=tables.pairs, standalone=standalone)
+    if standalone:
+        out.notes.append(f"{len(standalone)} site(s) cannot be served by any cluster (fewer than {acc.min_slaves} "
+                         f"other sites within the access reach of {acc.reach_km:g} km, or no feasible cluster "
+                         "contains them) and join the backbone directly as standalone sites: "
+                         + ", ".join(_names(network, standalone[:12])) + (" ..." if len(standalone) > 12 else ""))
+    if result is None:
+        out.tables["assignment"] = pd.DataFrame(columns=["site", "master", "role", "distance_km", "loss_db"])
+        out.tables["clusters"] = pd.DataFrame(columns=["master", "n_slaves", "ekert_pairs", "keys_per_attempt"])
+        out.notes.append("No cluster can be formed: no site has enough neighbours within the access reach. "
+                         "Raise access.reach_km to form clusters.")
+        return out, tables
     if not result.has_solution:
         raise InfeasibleDesignError(f"the clustering model ended with status '{result.status}' and no solution "
                                     f"within {scenario.solver.time_limit_s:g} s",
                                     details=["fix: raise solver.time_limit_s or solver.mip_gap"])
-    summary = _split_timing(_summary(result, "clustering MILP"), out.timing, "access")
+    source = str(result.info.get("source", "milp"))
+    model_name = "clustering MILP" if source == "milp" else f"clustering ({source})"
+    summary = _split_timing(_summary(result, model_name), out.timing, "access")
     out.solves["access"] = summary
-    try:
-        heur = solve_clustering_heuristic(data, options)
-        out.baselines["access"] = {"method": "greedy + local search heuristic", "status": str(heur.status),
-                                   "objective": heur.objective, "milp_objective": result.objective,
-                                   "milp_improvement_pct": _pct(result.objective, heur.objective,
-                                                                maximise=acc.objective == "max_keys")}
-    except ClusteringInfeasible:
-        out.baselines["access"] = {"method": "greedy + local search heuristic", "status": "no solution found"}
+    heur = result.info.get("heuristic_objective")
+    if heur is not None:
+        out.baselines["access"] = {"method": "greedy + local search heuristic (warm start)",
+                                   "objective": float(heur), "optimised_objective": result.objective,
+                                   "improvement_pct": _pct(result.objective, float(heur),
+                                                           maximise=acc.objective == "max_keys")}
     out.tables["assignment"] = result.tables["assignment"]
     out.tables["clusters"] = result.tables["clusters"]
     return out, tables
+
+
+def _without_sites(tables: AccessTables, drop: set[str]) -> AccessTables:
+    """Access tables with the given sites removed (as sites and as candidate masters)."""
+    pairs = tables.pairs[~tables.pairs["site"].isin(drop) & ~tables.pairs["master"].isin(drop)]
+    return AccessTables(sites=tables.sites[~tables.sites.index.isin(drop)],
+                        candidates=tables.candidates[~tables.candidates.index.isin(drop)],
+                        pairs=pairs.reset_index(drop=True), standalone=tables.standalone)
 
 
 def _pct(milp: float, heur: float, *, maximise: bool) -> float | None:

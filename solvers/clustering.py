@@ -602,6 +602,8 @@ class ArrayModel:
     n_x: int
     n_ekert: int
     slack_family: list[str] = field(default_factory=list)
+    slack_row: list[int] = field(default_factory=list)  # row of its block that each slack relaxes
+    slack_side: list[float] = field(default_factory=list)  # +1 relaxes the lower side, -1 the upper
 
     @property
     def n_cols(self) -> int:
@@ -715,6 +717,8 @@ def _add_elastic_slacks(model: ArrayModel) -> None:
     n0 = model.n_cols
     extra_cols = 0
     families: list[str] = []
+    rows: list[int] = []
+    sides: list[float] = []
     new_blocks = []
     for b in model.blocks:
         r = b.matrix.shape[0]
@@ -733,6 +737,8 @@ def _add_elastic_slacks(model: ArrayModel) -> None:
             cols = n0 + extra_cols + np.arange(len(k))
             mat = mat + sp.csr_matrix((np.full(len(k), side), (k, cols)), shape=(r, n))
             families += [b.name] * len(k)
+            rows += [int(x) for x in k]
+            sides += [side] * len(k)
             extra_cols += len(k)
         b.matrix = mat.tocsr()
     model.col_cost = np.concatenate([np.zeros(n0), np.ones(total_slack)])
@@ -741,6 +747,8 @@ def _add_elastic_slacks(model: ArrayModel) -> None:
     model.integrality = np.concatenate([model.integrality, np.zeros(total_slack, dtype=np.int8)])
     model.maximize = False
     model.slack_family = families
+    model.slack_row = rows
+    model.slack_side = sides
 
 
 @dataclass(frozen=True)
@@ -1036,6 +1044,41 @@ def elastic_diagnosis(
                 f"'{name}' must be relaxed by {total:.6g} in total to make the model feasible"
             )
     return conflicts, details
+
+
+def unservable_sites(
+    data: ClusteringData, options: ClusteringOptions, solver_options: SolverOptions | None = None
+) -> list[str] | None:
+    """The fewest sites that must be left out for a clustering to exist.
+
+    Solves the elastic model in which only the ``assign-once`` rows may take slack
+    (every other family is kept hard) and the total slack is minimised. Returns
+    ``[]`` when the model is feasible, the ids of the sites whose ``assign-once`` row
+    needs slack (the fewest sites; dropping them makes the model feasible), and
+    ``None`` when no choice of dropped sites helps (other families conflict) or the
+    relaxation could not be solved.
+    """
+    solver_options = solver_options or SolverOptions()
+    idx = prepare(data, options)
+    model = build_clustering_arrays(idx, options, elastic=True)
+    n_fixed = model.n_y + model.n_x + model.n_ekert
+    # only "a site is assigned to no cluster" may be relaxed, never "assigned twice"
+    hard = (np.asarray(model.slack_family, dtype=object) != "assign-once") | (
+        np.asarray(model.slack_side, dtype=float) < 0
+    )
+    model.col_upper[n_fixed:][hard] = 0.0
+    res = solve_arrays(model, solver_options)
+    if res.values is None:
+        return None
+    slack = res.values[model.n_y + model.n_x + model.n_ekert :]
+    fam = np.asarray(model.slack_family, dtype=object)
+    rows = np.asarray(model.slack_row, dtype=np.int64)
+    bad = slack > 1e-6
+    if not bad.any():
+        return []
+    if set(fam[bad]) != {"assign-once"}:
+        return None
+    return sorted({str(idx.site_ids[r]) for r in rows[bad]})
 
 
 def keys_upper_bound(idx: ClusteringIndex, options: ClusteringOptions) -> float:

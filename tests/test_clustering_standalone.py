@@ -1,0 +1,78 @@
+"""Sites that no cluster can serve are found by the elastic relaxation and left standalone."""
+
+from __future__ import annotations
+
+import itertools
+
+import pandas as pd
+import pytest
+
+from planner.io import read_network
+from planner.pipeline import plan_access
+from planner.scenario import default_scenario
+from solvers.clustering import (
+    ClusteringData,
+    ClusteringInfeasible,
+    ClusteringOptions,
+    solve_clustering,
+    unservable_sites,
+)
+
+
+def _chain(n: int) -> ClusteringData:
+    """n sites in a line where only neighbours are within reach."""
+    ids = [f"s{i}" for i in range(n)]
+    rows = []
+    for a, b in itertools.pairwise(range(n)):
+        rows += [(ids[a], ids[b]), (ids[b], ids[a])]
+    pairs = pd.DataFrame(rows, columns=["site", "candidate"]).assign(distance_km=10.0, loss_db=2.0)
+    sites = pd.DataFrame({"demand": 1.0}, index=pd.Index(ids, name="site"))
+    cands = pd.DataFrame({"cost": 1.0, "capacity": 8}, index=pd.Index(ids, name="master"))
+    return ClusteringData(sites=sites, candidates=cands, pairs=pairs)
+
+
+def _coverable(n: int) -> int:
+    """Brute force: the most sites of an n-chain that clusters (master + 2 neighbours) can cover."""
+    best = 0
+    for masters in itertools.product([0, 1], repeat=n):
+        covered = set()
+        ok = True
+        for i, is_m in enumerate(masters):
+            if not is_m:
+                continue
+            nbrs = [j for j in (i - 1, i + 1) if 0 <= j < n and not masters[j]]
+            if len(nbrs) < 2 or covered & set(nbrs):
+                ok = False
+                break
+            covered |= {i, *nbrs}
+        if ok:
+            best = max(best, len(covered))
+    return best
+
+
+@pytest.mark.parametrize("n", [4, 5, 7])
+def test_fewest_unservable_sites_match_brute_force(n: int) -> None:
+    data = _chain(n)
+    options = ClusteringOptions()
+    with pytest.raises(ClusteringInfeasible):
+        solve_clustering(data, options)
+    left = unservable_sites(data, options)
+    assert left is not None and len(left) == n - _coverable(n)
+    keep = [s for s in data.sites.index if s not in left]
+    reduced = ClusteringData(sites=data.sites.loc[keep], candidates=data.candidates.loc[keep],
+                             pairs=data.pairs[data.pairs["site"].isin(keep) & data.pairs["candidate"].isin(keep)])
+    assert solve_clustering(reduced, options).has_solution
+
+
+def test_feasible_model_has_no_unservable_sites() -> None:
+    assert unservable_sites(_chain(3), ClusteringOptions()) == []
+
+
+def test_pipeline_leaves_unservable_sites_standalone(datasets_dir) -> None:  # type: ignore[no-untyped-def]
+    """Uninett2010 at 80 km reach: one site fits no cluster; the plan still succeeds and names it."""
+    net = read_network(datasets_dir / "topology-zoo" / "Uninett2010.graphml")
+    out, tables = plan_access(net, default_scenario())
+    a = out.tables["assignment"]
+    assert set(a["site"]).isdisjoint(tables.standalone)
+    assert len(a) + len(tables.standalone) == len(net.sites)
+    assert any("standalone" in n for n in out.notes)
