@@ -90,7 +90,7 @@ def optimise_memory(network: Network, access: StageResult, backbone: Backbone, s
     needed = 2 * len(clusters) + int(sum(len(p) for p in demands["path"].dropna()))
     try:
         result = solve_memory(MemoryData(clusters=clusters, edges=edges, demands=demands),
-                              MemoryOptions(budget_units=mem.budget_units, objective="max_min"),
+                              MemoryOptions(budget_units=mem.budget_units, objective="max_min", min_units=1),
                               solver_options(scenario, seed=seed))
     except MemoryInputError as exc:
         raise ValidationError(f"memory tables: {exc}", source="scenario") from None

@@ -73,7 +73,9 @@ class MemoryOptions:
     ``max_cost`` with ``cost_master_unit``/``cost_slave_unit`` and the edges' ``cost_per_unit``;
     ``objective``: ``"max_min"`` (maximise ``min_d rate_d / weight_d``) or ``"weighted_sum"``
     (maximise ``sum_d weight_d * rate_d``); ``secondary_weight``: weight of the total rate added
-    to the max-min objective so spare units are not left idle (0 = pure max-min)."""
+    to the max-min objective so spare units are not left idle (0 = pure max-min);
+    ``min_units``: least units on every master, slave and edge (a node without memory cannot
+    store the qubits Eq. 6 assumes; the planner uses 1)."""
 
     budget_units: int | None = None
     max_cost: float | None = None
@@ -81,6 +83,7 @@ class MemoryOptions:
     cost_slave_unit: float = 1.0
     objective: MemoryObjective = "max_min"
     secondary_weight: float = 1e-6
+    min_units: int = 0
 
 
 def _prepare(
@@ -164,10 +167,12 @@ def build_memory_model(
     m.D = pyo.Set(initialize=dm_ids, ordered=True)
     m.U = pyo.Set(initialize=uses, dimen=2, ordered=True)
 
-    def cap_bounds(v: float) -> tuple[int, int | None]:
-        return (0, None if not math.isfinite(v) else int(v))
+    lo = int(options.min_units)
 
-    m.n_master = pyo.Var(m.C, within=pyo.NonNegativeIntegers)
+    def cap_bounds(v: float) -> tuple[int, int | None]:
+        return (lo, None if not math.isfinite(v) else max(lo, int(v)))
+
+    m.n_master = pyo.Var(m.C, within=pyo.NonNegativeIntegers, bounds=(lo, None))
     m.n_slave = pyo.Var(
         m.C,
         within=pyo.NonNegativeIntegers,

@@ -95,3 +95,24 @@ def test_cli_plan_writes_every_output_and_is_reproducible(tmp_path: Path) -> Non
     assert {"sites", "links", "clusters", "repeaters"} <= layers
     sites = gpd.read_file(tmp_path / "a" / "design.gpkg", layer="sites")
     assert len(sites) == 14
+
+
+def test_memory_budget_is_distributed_and_respected(tmp_path: Path) -> None:
+    f = write_sites_csv(tmp_path / "sites.csv")
+    budget = 120
+    design = plan(read_network(f), SCENARIO.with_overrides({"memory.budget_units": budget}), seed=0)
+    assert design.solves["memory"]["status"] == "optimal"
+    s = design.sites
+    used = int(s["memory_units"].sum()) + int(design.links["memory_units"].sum())
+    assert used <= budget
+    in_cluster = s[s["role"].isin(["master", "slave"])]
+    assert (in_cluster["memory_units"] >= 1).all() and (design.links["memory_units"] >= 1).all()
+    # the design's rate is Eq. 9 with the least memory on the demand's links (what the simulator checks)
+    from planner.physics import chain_distribution_ratio
+
+    links = design.links.set_index("link_id")
+    for d in design.demands.itertuples(index=False):
+        m = int(links.loc[str(d.links).split(";"), "memory_units"].min())
+        expected = chain_distribution_ratio(int(d.hops), p=float(d.p_worst), q=SCENARIO.physics.q_swap, memory=m)
+        assert d.rate == pytest.approx(float(expected), rel=1e-9)
+        assert d.rate_shared <= d.rate * (1 + 1e-9)  # sharing a link never helps a demand
