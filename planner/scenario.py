@@ -120,7 +120,7 @@ class BackboneSettings:
     objective: Literal["min_cost", "max_min_rate"] = "min_cost"
     max_repeaters_per_link: int = 30
     repeater_cost: float = 1.0
-    rate_target: float = 1e-3
+    rate_target: float = 1e-4
     repeater_budget: int = 0
     max_latency_s: float = 0.0
     candidate_paths: int = 1
