@@ -117,6 +117,7 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
         objective=acc.objective, min_slaves=acc.min_slaves, max_masters=acc.max_masters or None,
         max_cost=acc.cost_budget or None, r_mdi=acc.r_mdi, r_ekr=acc.r_ekr, memory_master=mem.master_units,
         memory_slave=mem.slave_units, min_cluster_keys=acc.min_keys_per_cluster, heuristic_seed=seed,
+        loss_weight=acc.loss_weight or None,
         # per-pair linking rows x <= y: a much tighter root LP on small and medium instances
         # (SURFnet: 5 s instead of 24 s), but they stall the root LP at thousands of sites
         strong_linking=len(tables.pairs) <= STRONG_LINKING_MAX_PAIRS,

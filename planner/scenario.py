@@ -64,7 +64,9 @@ class AccessSettings:
     ``min_keys_per_cluster``. ``max_masters`` / ``cost_budget``: 0 = no limit.
     ``r_mdi`` / ``r_ekr``: keys per attempt per memory unit of MDI-QKD and of
     one Ekert91 pair (Eq. 5-6). ``master_candidates``: site kinds allowed to
-    host a master ("all" = every site). ``distance``: "geodesic" (dedicated
+    host a master ("all" = every site). ``loss_weight``: weight of the
+    demand-weighted access loss (dB) in the objective; 0 = automatic, small
+    enough that loss only breaks ties between designs of equal keys or cost. ``distance``: "geodesic" (dedicated
     access fibre, geodesic x route factor) or "fibre" (shortest path over the
     network's links).
     """
@@ -80,7 +82,7 @@ class AccessSettings:
     min_keys_per_cluster: float = 0.0
     r_mdi: float = 1.0
     r_ekr: float = 1.0
-    loss_weight: float = 1e-3
+    loss_weight: float = 0.0
     master_candidates: list[str] = field(default_factory=lambda: ["all"])
     distance: Literal["geodesic", "fibre"] = "geodesic"
 
