@@ -367,8 +367,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         err_console.print(f"[bold red]error:[/] {_escape(str(exc))}")
         return EXIT_USAGE
     except KeyboardInterrupt:
-        err_console.print("[bold yellow]interrupted:[/] stopped before finishing; no partial output was written "
-                          "(a previous complete output, if any, is unchanged)")
+        if args.command == "sweep":
+            err_console.print(f"[bold yellow]interrupted:[/] finished points are kept in {_escape(args.out)}/points.jsonl;"
+                              " run the same command again to resume")
+        else:
+            err_console.print("[bold yellow]interrupted:[/] stopped before finishing; no partial output was written "
+                              "(a previous complete output, if any, is unchanged)")
         return EXIT_INTERRUPTED
 
 
