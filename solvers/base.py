@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -30,6 +31,27 @@ class SolveStatus(StrEnum):
     TIME_LIMIT_NO_SOLUTION = "time_limit_no_solution"
     ERROR = "error"
     HEURISTIC = "heuristic"  # produced by a heuristic, not a MILP
+
+
+class ModelInfeasible(RuntimeError):
+    """No solution satisfies a model's constraints.
+
+    ``conflicts`` names what conflicts (constraint families, or the demands that
+    cannot meet their targets); ``details`` explains it in plain words. The
+    planner turns it into :class:`planner.errors.InfeasibleDesignError`.
+    """
+
+    conflict_label = "Conflicting"
+
+    def __init__(self, message: str, *, conflicts: Iterable[Hashable] = (), details: Sequence[str] = ()) -> None:
+        self.conflicts: list[Hashable] = list(dict.fromkeys(conflicts))
+        self.details: list[str] = list(details)
+        text = message
+        if self.conflicts:
+            text += f" {self.conflict_label}: " + ", ".join(str(c) for c in self.conflicts) + "."
+        if self.details:
+            text += "\n" + "\n".join(f"  - {d}" for d in self.details)
+        super().__init__(text)
 
 
 class SolverError(RuntimeError):

@@ -41,6 +41,7 @@ import pyomo.environ as pyo
 import scipy.sparse as sp
 
 from solvers.base import (
+    ModelInfeasible,
     SolverError,
     SolveResult,
     SolverOptions,
@@ -75,22 +76,14 @@ class ClusteringInputError(ValueError):
         super().__init__("; ".join(self.problems))
 
 
-class ClusteringInfeasible(RuntimeError):
+class ClusteringInfeasible(ModelInfeasible):
     """No clustering satisfies the constraints.
 
     ``conflicts`` names the constraint families that conflict (see :data:`FAMILIES`);
     ``details`` explains them in plain words (which sites, which masters, which numbers).
     """
 
-    def __init__(self, message: str, *, conflicts: list[str], details: list[str]) -> None:
-        self.conflicts = list(dict.fromkeys(conflicts))
-        self.details = list(details)
-        text = message + (
-            " Conflicting: " + ", ".join(self.conflicts) + "." if self.conflicts else ""
-        )
-        if self.details:
-            text += "\n" + "\n".join(f"  - {d}" for d in self.details)
-        super().__init__(text)
+    conflict_label = "Conflicting"
 
 
 @dataclass(frozen=True, eq=False)

@@ -48,7 +48,7 @@ import itertools
 import logging
 import math
 import time
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -57,7 +57,14 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
-from solvers.base import SolveResult, SolverOptions, SolveStatus, relative_gap, solve_model
+from solvers.base import (
+    ModelInfeasible,
+    SolveResult,
+    SolverOptions,
+    SolveStatus,
+    relative_gap,
+    solve_model,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -75,24 +82,14 @@ class RepeaterInputError(ValueError):
     """The tables handed to the spacing model are invalid; the message names the row and the fix."""
 
 
-class RepeaterInfeasible(RuntimeError):
+class RepeaterInfeasible(ModelInfeasible):
     """No repeater spacing meets the targets.
 
     ``conflicts`` lists the demand ids that cannot meet their target (alone, or
     together as a minimal conflicting set); ``details`` explains each one.
     """
 
-    def __init__(
-        self, message: str, *, conflicts: Iterable[Hashable] = (), details: Sequence[str] = ()
-    ):
-        self.conflicts: list[Hashable] = list(conflicts)
-        self.details: list[str] = list(details)
-        text = message
-        if self.conflicts:
-            text += " Conflicting demands: " + ", ".join(str(c) for c in self.conflicts) + "."
-        if self.details:
-            text += "\n" + "\n".join(f"  - {d}" for d in self.details)
-        super().__init__(text)
+    conflict_label = "Conflicting demands"
 
 
 @dataclass(frozen=True)

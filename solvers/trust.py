@@ -30,7 +30,7 @@ import heapq
 import logging
 import math
 import time
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -41,7 +41,14 @@ import pyomo.environ as pyo
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
-from solvers.base import SolveResult, SolverOptions, SolveStatus, relative_gap, solve_model
+from solvers.base import (
+    ModelInfeasible,
+    SolveResult,
+    SolverOptions,
+    SolveStatus,
+    relative_gap,
+    solve_model,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -58,20 +65,10 @@ class TrustInputError(ValueError):
     """The tables handed to the trust model are invalid; the message names the row and the fix."""
 
 
-class TrustInfeasible(RuntimeError):
+class TrustInfeasible(ModelInfeasible):
     """No relay set reaches the security target; ``conflicts`` names the demands that cannot."""
 
-    def __init__(
-        self, message: str, *, conflicts: Iterable[Hashable] = (), details: Sequence[str] = ()
-    ):
-        self.conflicts: list[Hashable] = list(conflicts)
-        self.details: list[str] = list(details)
-        text = message
-        if self.conflicts:
-            text += " Conflicting demands: " + ", ".join(str(c) for c in self.conflicts) + "."
-        if self.details:
-            text += "\n" + "\n".join(f"  - {d}" for d in self.details)
-        super().__init__(text)
+    conflict_label = "Conflicting demands"
 
 
 # ---------------------------------------------------------------------------
