@@ -96,7 +96,7 @@ def assemble_design(
     edge_mem = memory.tables.get("edges") if memory else None
     links["memory_units"] = [int(edge_mem.get(lid, scenario.memory.edge_units)) if edge_mem is not None
                              else scenario.memory.edge_units for lid in links["link_id"]]
-    use = {}
+    use: dict[str, int] = {}
     for p in backbone.demands["links"]:
         for lid in str(p).split(";"):
             use[lid] = use.get(lid, 0) + 1

@@ -23,7 +23,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -88,7 +88,7 @@ def prepare_network(network: Network, scenario: Scenario) -> tuple[Network, list
                               "at least 3 (a master and two slaves)", source=network.source)
     needs = len(network.links) == 0 or len(network.connected_components()) > 1
     if mode in ("delaunay", "knn") or (mode == "auto" and needs):
-        method = "knn" if mode == "knn" else "delaunay"
+        method: Literal["delaunay", "knn"] = "knn" if mode == "knn" else "delaunay"
         before = len(network.links)
         network = network.with_candidate_links(method=method, k=scenario.network.knn_k)
         added = len(network.links) - before
@@ -140,7 +140,7 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
             leave_out = unservable_sites(data, options, sopts) if exc.conflicts == ["assign-once"] else None
             if not leave_out:
                 raise InfeasibleDesignError(
-                    "No access clustering satisfies the scenario.", conflicts=exc.conflicts,
+                    "No access clustering satisfies the scenario.", conflicts=[str(c) for c in exc.conflicts],
                     details=[*exc.details, "fix: raise access.reach_km or access.capacity, lower "
                              "access.min_slaves, or relax the master/cost budget"]) from None
             dropped += leave_out

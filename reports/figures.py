@@ -30,7 +30,7 @@ plt.rcParams.update({
     "svg.hashsalt": "qkdplan",  # deterministic ids in SVG output
 })
 
-PALETTE = plt.get_cmap("tab20").colors
+PALETTE = [plt.get_cmap("tab20")(i) for i in range(20)]
 
 
 def to_svg(fig: plt.Figure) -> str:

@@ -435,13 +435,13 @@ def presolve_spacing(
             lengths = np.array([float(data.links.at[lid, "length_km"]) for lid in path])
             n_max = np.array([int(data.links.at[lid, "max_repeaters"]) for lid in path])
             ks = np.arange(lo, hi + 1)
-            need_log_p = math.log(r) - math.log(par.memory) - logg[ks] - slack  # per k
-            # fewest repeaters per link reaching need_log_p at this k; k must fit their hops
+            need_log_p_k = math.log(r) - math.log(par.memory) - logg[ks] - slack  # per k
+            # fewest repeaters per link reaching need_log_p_k at this k; k must fit their hops
             log_p_opt = -par.alpha_db_per_km * lengths / (n_max + 1) / 10.0 * LN10
-            reachable = need_log_p <= log_p_opt.min()
+            reachable = need_log_p_k <= log_p_opt.min()
             with np.errstate(divide="ignore", invalid="ignore"):
                 seg_max_km = np.where(
-                    need_log_p < 0, -need_log_p * 10.0 / max(par.alpha_db_per_km, 1e-300) / LN10, 0
+                    need_log_p_k < 0, -need_log_p_k * 10.0 / max(par.alpha_db_per_km, 1e-300) / LN10, 0
                 )
                 fewest = np.ceil(lengths[None, :] / seg_max_km[:, None] - 1e-12) - 1
             fewest = np.clip(np.nan_to_num(fewest, nan=0.0, posinf=1e9), 0, n_max[None, :])
