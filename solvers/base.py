@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
@@ -121,6 +122,11 @@ class SolveResult:
 
 def _json_float(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
+
+
+def show_value(value: Any) -> str:
+    """repr of an id or value as a user wrote it (numpy scalars shown as plain Python values)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def relative_gap(objective: float, bound: float) -> float:

@@ -49,13 +49,11 @@ from solvers.base import (
     relative_gap,
     solve_model,
 )
+from solvers.base import (
+    show_value as _show,
+)
 
 logger = logging.getLogger(__name__)
-
-
-def _show(value: Any) -> str:
-    """repr of an id or value as a user wrote it (numpy scalars shown as plain Python values)."""
-    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 TrustMode = Literal["max_min_security", "min_cost"]
