@@ -31,7 +31,7 @@ import logging
 import math
 import time
 from collections.abc import Hashable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import networkx as nx
@@ -633,7 +633,9 @@ def solve_trust(
             model.mean_objective = pyo.Objective(
                 expr=sum(model.cost[d] for d in model.D), sense=pyo.minimize
             )
-            raw2 = solve_model(model, opts)
+            # the tie-break gets what is left of the time limit, not a second full limit
+            remaining = max(1.0, opts.time_limit_s - raw.solve_time_s)
+            raw2 = solve_model(model, replace(opts, time_limit_s=remaining))
             solve_time += raw2.solve_time_s
             info["tie_break_status"] = str(raw2.status)
     trusted = [data.nodes[v] for v in model.C if pyo.value(model.y[v]) > 0.5]
