@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 def memory_tables(access: StageResult, backbone: Backbone, repeaters: StageResult | None,
                   scenario: Scenario) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """``clusters``, ``edges`` and ``demands`` tables of the memory model."""
-    from planner.physics import chain_distribution_ratio
+    from planner.physics import chain_distribution_ratio, link_success_probability
 
     acc, mem, ph = scenario.access, scenario.memory, scenario.physics
     cl = access.tables["clusters"]
@@ -64,8 +64,6 @@ def memory_tables(access: StageResult, backbone: Backbone, repeaters: StageResul
             p = float(by_demand.at[d.demand_id, "p_worst"])
         else:
             hops = len(str(d.links).split(";"))
-            from planner.physics import link_success_probability
-
             p = float(link_success_probability(float(d.length_km) / hops, alpha_db_per_km=ph.alpha_db_per_km))
         per_unit = float(chain_distribution_ratio(hops, p=p, q=ph.q_swap, memory=1))
         rows.append({"demand": d.demand_id, "kind": "inter", "cluster": None, "path": str(d.links).split(";"),
