@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--alternatives", metavar="FILE",
                       help="TOML file with [[alternative]] entries of overrides; plans each and compares them")
     plan.add_argument("--simulate", action="store_true", help="also verify the design by simulation")
+    plan.add_argument("--time-limit", type=float, default=None, metavar="S",
+                      help="bound the solver time of the whole plan to S seconds, split among the stages "
+                      "(default: solver.time_limit_s per stage)")
 
     sim = sub.add_parser("simulate", help="verify a planned design by simulation")
     sim.add_argument("run_dir", help="folder written by 'qkdplan plan'")
@@ -126,6 +129,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     scenario = load_scenario(scenario_path)
     if args.set:
         scenario = scenario.with_overrides(_parse_overrides(args.set), source="--set")
+    if args.time_limit is not None and not (0 < args.time_limit < float("inf")):
+        from planner.errors import ValidationError
+
+        raise ValidationError(f"--time-limit {args.time_limit:g}: give a number of seconds > 0", source="command line")
     if args.alternatives:
         return _plan_alternatives(args, network_path, scenario)
     out = Path(args.out)
@@ -140,7 +147,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             status.update(f"[bold]{stage}[/]")
             console.print(f"  - {stage}")
 
-        design = plan(network, scenario, seed=args.seed, progress=progress)
+        design = plan(network, scenario, seed=args.seed, progress=progress, time_limit_s=args.time_limit)
         status.update("[bold]writing outputs[/]")
         with atomic_output_dir(out) as tmp:
             write_design_files(design, tmp)

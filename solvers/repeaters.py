@@ -1267,8 +1267,15 @@ def _subset(data: SpacingData, keep: Sequence[Hashable]) -> SpacingData:
 
 
 def _feasible(
-    data: SpacingData, mode: SpacingMode, budget: float | None, options: SolverOptions
+    data: SpacingData, mode: SpacingMode, budget: float | None, options: SolverOptions,
+    left_s: list[float] | None = None,
 ) -> bool:
+    """Whether ``data`` has a feasible design; with ``left_s`` (a one-element budget, updated)
+    each solve gets half of what is left, so all of them together stay within it."""
+    if left_s is not None:
+        limit = 0.5 * left_s[0]
+        left_s[0] -= limit
+        options = dataclasses.replace(options, time_limit_s=min(options.time_limit_s, limit))
     raw = solve_model(build_spacing_model(data, mode=mode, budget=budget), options)
     if raw.status is SolveStatus.TIME_LIMIT_NO_SOLUTION or raw.status is SolveStatus.ERROR:
         return True  # undecided: do not blame this subset
@@ -1284,7 +1291,8 @@ def diagnose_infeasible(
     none, a deletion filter returns a minimal set of demands that conflict
     jointly (each removal makes the remaining set feasible).
     """
-    alone = [d for d in data.demand_ids if not _feasible(_subset(data, [d]), mode, budget, options)]
+    left = [float(options.time_limit_s)]  # all the diagnosis solves share one limit
+    alone = [d for d in data.demand_ids if not _feasible(_subset(data, [d]), mode, budget, options, left)]
     if alone:
         return alone, [
             f"demand {_show(d)} cannot meet its rate target / latency limit on its own"
@@ -1293,7 +1301,7 @@ def diagnose_infeasible(
     keep = list(data.demand_ids)
     for d in list(keep):
         trial = [e for e in keep if e != d]
-        if trial and not _feasible(_subset(data, trial), mode, budget, options):
+        if trial and not _feasible(_subset(data, trial), mode, budget, options, left):
             keep = trial
     return keep, [
         f"demands {', '.join(map(repr, keep))} cannot meet their targets together (shared links)"
@@ -1389,6 +1397,7 @@ def solve_spacing(
             skip_reason = (f"model not built: building about {size['n_nonzeros']:,} nonzeros would not "
                            f"fit in the {max(left_s, 0.0):.1f} s left of the time limit")
     info: dict[str, Any] = {}
+    first_limit_s = 0.0
     if skip_reason is not None:
         assert heur is not None
         logger.warning("repeater spacing: %s; the heuristic design is returned with a bound", skip_reason)
@@ -1405,12 +1414,16 @@ def solve_spacing(
             set_warm_start(model, heur)
         build_time = time.perf_counter() - t0
         n_vars, n_cons = model.nvariables(), model.nconstraints()
-        left_s = max(MIN_SOLVE_S, deadline - time.perf_counter())
-        raw = solve_model(model, dataclasses.replace(opts, time_limit_s=min(opts.time_limit_s, left_s)))
+        left_s = max(0.0, deadline - time.perf_counter())
+        if mode == "max_min_rate" and tie_break_cost:
+            left_s *= 0.75  # a quarter is kept for the cost tie-break
+        first_limit_s = min(opts.time_limit_s, left_s)
+        raw = solve_model(model, dataclasses.replace(opts, time_limit_s=first_limit_s))
     solve_time = raw.solve_time_s
     if raw.status is SolveStatus.INFEASIBLE and heur is None:
         conflicts, details = (
-            diagnose_infeasible(data, mode=mode, budget=budget, options=opts)
+            diagnose_infeasible(data, mode=mode, budget=budget, options=dataclasses.replace(
+                opts, time_limit_s=max(0.0, opts.time_limit_s - first_limit_s)))
             if diagnose
             else ([], [])
         )
@@ -1484,7 +1497,8 @@ def solve_spacing(
             math.exp(bound) if math.isfinite(bound) else math.nan,
         )
         gap = relative_gap(objective, bound)
-        left_s = deadline - time.perf_counter()
+        # the limits handed to the solver sum to at most the time limit
+        left_s = min(deadline - time.perf_counter(), opts.time_limit_s - first_limit_s)
         if tie_break_cost and status is SolveStatus.OPTIMAL and model is not None and left_s >= MIN_SOLVE_S:
             eta_star = float(pyo.value(model.eta))
             model.eta.setlb(eta_star - 1e-7)
