@@ -148,7 +148,8 @@ def assemble_design(
     return Design(network_name=network.name, fibre=fibre, network_source=_portable_source(network.source),
                   scenario=scenario.to_dict(), seed=seed, version=__version__, sites=sites, clusters=clusters,
                   links=links, demands=demands, relays=relays, metrics=metrics, solves=solves, baselines=baselines,
-                  notes=all_notes, timing=timing)
+                  notes=all_notes, timing=timing,
+                  **({"access_pareto": access.tables["access_pareto"]} if "access_pareto" in access.tables else {}))
 
 
 def _portable_source(source: str) -> str:

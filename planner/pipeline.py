@@ -126,8 +126,9 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
     acc, mem = scenario.access, scenario.memory
     tables = build_access_tables(network, scenario)
     out = StageResult()
+    balanced = acc.objective == "balanced"
     options = ClusteringOptions(
-        objective=acc.objective, min_slaves=acc.min_slaves, max_masters=acc.max_masters or None,
+        objective="min_cost" if acc.objective == "min_cost" else "max_keys", min_slaves=acc.min_slaves, max_masters=acc.max_masters or None,
         max_cost=acc.cost_budget or None, r_mdi=acc.r_mdi, r_ekr=acc.r_ekr, memory_master=mem.master_units,
         memory_slave=mem.slave_units, min_cluster_keys=acc.min_keys_per_cluster, heuristic_seed=seed,
         loss_weight=acc.loss_weight or None,
@@ -149,7 +150,13 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
         data = ClusteringData(sites=tables.sites, candidates=tables.candidates,
                               pairs=tables.pairs.rename(columns={"master": "candidate"}))
         try:
-            result = solve_clustering(data, options, limited())
+            if balanced:  # cost-aware default: fewest masters for most of the keys (planner.access_pareto)
+                from planner.access_pareto import balanced_access
+
+                result, out.tables["access_pareto"] = balanced_access(
+                    data, options, limited(), keys_fraction=acc.keys_fraction, points=acc.pareto_points)
+            else:
+                result = solve_clustering(data, options, limited())
             break
         except ClusteringInfeasible as exc:
             # Sites that no cluster can serve (e.g. the fourth site of a chain of four within
@@ -187,6 +194,8 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
                                     details=["fix: raise solver.time_limit_s or solver.mip_gap"])
     source = str(result.info.get("source", "milp"))
     model_name = "clustering MILP" if source == "milp" else f"clustering ({source})"
+    if balanced:
+        model_name += f", balanced: {result.info.get('rule', '')}"
     summary = _split_timing(_summary(result, model_name), out.timing, "access")
     out.solves["access"] = summary
     heur = result.info.get("heuristic_objective")
@@ -194,7 +203,7 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
         out.baselines["access"] = {"method": "greedy + local search heuristic (warm start)",
                                    "objective": float(heur), "optimised_objective": result.objective,
                                    "improvement_pct": _pct(result.objective, float(heur),
-                                                           maximise=acc.objective == "max_keys")}
+                                                           maximise=acc.objective != "min_cost")}
     out.tables["assignment"] = result.tables["assignment"]
     out.tables["clusters"] = result.tables["clusters"]
     return out, tables
