@@ -486,27 +486,39 @@ def drop_dominated_demands(data: SpacingData, *, mode: SpacingMode) -> tuple[Spa
     def order(d: Hashable) -> tuple[float, float, float]:
         return (-len(data.paths[d][0]), -tgt.get(d, 0.0), data.latency_limit_s.get(d, inf))
 
-    kept: list[tuple[frozenset[Hashable], float, float]] = []
+    kept: list[tuple[float, float]] = []
     dropped: set[Hashable] = set()
-    by_link: dict[Hashable, list[int]] = {}
+    # kept demands per link as bit masks (bit i = kept demand i): intersections run in C
+    by_link: dict[Hashable, int] = {}
+    # sorted order puts a demand after every demand it could be dominated by, so with equal
+    # targets and limits any kept demand covering d dominates it
+    uniform = len({tgt.get(d, 0.0) for d in single}) <= 1 and len({data.latency_limit_s.get(d, inf) for d in single}) <= 1
     for d in sorted(single, key=order):
-        links = frozenset(data.paths[d][0])
+        links = data.paths[d][0]
         t_d = tgt.get(d, 0.0)
         lim_d = data.latency_limit_s.get(d, inf)
-        # candidates: kept demands on the link of d that the fewest kept demands use
-        first = min(links, key=lambda lid: len(by_link.get(lid, ())))
-        dominated = False
-        for idx in by_link.get(first, []):
-            links_e, t_e, lim_e = kept[idx]
-            if t_d <= t_e and lim_d >= lim_e and links <= links_e:
-                dominated = True
+        cand = -1
+        for lid in links:
+            cand &= by_link.get(lid, 0)
+            if not cand:
                 break
+        dominated = False
+        if cand:
+            if uniform:
+                dominated = True
+            else:
+                while cand and not dominated:
+                    low = cand & -cand
+                    t_e, lim_e = kept[low.bit_length() - 1]
+                    dominated = t_d <= t_e and lim_d >= lim_e
+                    cand ^= low
         if dominated:
             dropped.add(d)
             continue
-        kept.append((links, t_d, lim_d))
+        kept.append((t_d, lim_d))
+        bit = 1 << (len(kept) - 1)
         for lid in links:
-            by_link.setdefault(lid, []).append(len(kept) - 1)
+            by_link[lid] = by_link.get(lid, 0) | bit
     if not dropped:
         return data, 0
     return _subset(data, [d for d in data.demand_ids if d not in dropped]), len(dropped)
@@ -1256,12 +1268,13 @@ def _precheck_min_cost(data: SpacingData) -> None:
 
 
 def _subset(data: SpacingData, keep: Sequence[Hashable]) -> SpacingData:
+    keep_set = set(keep)  # membership tests in O(1): keep may hold tens of thousands of demands
     return SpacingData(
         data.links,
         list(keep),
         {d: data.paths[d] for d in keep},
-        {d: v for d, v in data.rate_target.items() if d in keep},
-        {d: v for d, v in data.latency_limit_s.items() if d in keep},
+        {d: v for d, v in data.rate_target.items() if d in keep_set},
+        {d: v for d, v in data.latency_limit_s.items() if d in keep_set},
         data.params,
     )
 
@@ -1373,24 +1386,31 @@ def solve_spacing(
     if mode == "max_min_rate" and budget is not None and not (budget >= 0):
         raise RepeaterInputError(f"budget={_show(budget)} must be >= 0")
     deadline = t0 + opts.time_limit_s  # the limit covers preparing, building and solving
-    heur = heuristic_spacing(data, mode=mode, budget=budget) if use_heuristic else None
+    reduced, n_dropped = drop_dominated_demands(data, mode=mode) if presolve else (data, 0)
+    # the heuristic runs on the reduced demands: a design meets every reduced demand's target
+    # exactly when it meets every demand's (exact dominance), and the minimum rate is the same
+    heur = heuristic_spacing(reduced, mode=mode, budget=budget) if use_heuristic else None
     if heur is not None:
         logger.info("repeater heuristic: objective %.6g in %.2fs", heur.objective, heur.time_s)
     elif mode == "min_cost":
         # a design meeting every target proves each demand reachable, so the per-demand
         # pre-check is only needed when no design is known
         _precheck_min_cost(data)
-    reduced, n_dropped = drop_dominated_demands(data, mode=mode) if presolve else (data, 0)
     floor = math.exp(heur.objective) if heur is not None and mode == "max_min_rate" else None
-    presolved = presolve_spacing(reduced, mode=mode, rate_floor=floor)
-    size = estimate_spacing_size(reduced, *presolved)
-    left_s = deadline - time.perf_counter()
     skip_reason = None
-    floor_bound = _fallback_bound(reduced, presolved[0], mode="min_cost") if mode == "min_cost" else math.nan
-    if heur is not None:
-        if mode == "min_cost" and heur.objective <= floor_bound + 1e-9 * max(1.0, abs(floor_bound)):
+    size = {"n_variables": 0, "n_constraints": 0, "n_nonzeros": 0}
+    if heur is not None and mode == "min_cost":
+        n_lo_only, _ = presolve_spacing(reduced, mode=mode, hop_counts=False)
+        floor_bound = _fallback_bound(reduced, n_lo_only, mode="min_cost")
+        if heur.objective <= floor_bound + 1e-9 * max(1.0, abs(floor_bound)):
             skip_reason = "model not built: the heuristic design costs no more than the presolve bound (optimal)"
-        elif size["n_nonzeros"] > max_nonzeros:
+            presolved: tuple[dict[Hashable, int], dict[Hashable, set[int]]] = (n_lo_only, {})
+    if skip_reason is None:
+        presolved = presolve_spacing(reduced, mode=mode, rate_floor=floor)
+        size = estimate_spacing_size(reduced, *presolved)
+    left_s = deadline - time.perf_counter()
+    if heur is not None and skip_reason is None:
+        if size["n_nonzeros"] > max_nonzeros:
             skip_reason = (f"model not built: about {size['n_nonzeros']:,} nonzeros "
                            f"({size['n_variables']:,} variables) exceed the limit of {max_nonzeros:,}")
         elif size["n_nonzeros"] / BUILD_NONZEROS_PER_S + MIN_SOLVE_S > left_s:
@@ -1438,7 +1458,7 @@ def solve_spacing(
         "n_links": len(data.links),
         "n_demands": len(data.demand_ids),
         "n_demands_dominated": n_dropped,
-        "milp_status": str(raw.status),
+        "milp_status": "not built" if skip_reason is not None else str(raw.status),
     })
     if heur is not None:
         info["heuristic_objective"] = (
