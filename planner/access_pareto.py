@@ -138,7 +138,6 @@ def balanced_access(
     chosen = results[chosen_k][0]
     chosen.info["rule"] = f"fewest masters with keys >= {keys_fraction:g} x the most keys ({best_keys:g})"
     chosen.info["keys_max"] = best_keys
-    chosen.info["pareto_time_limits_s"] = handed[0]
     logger.info("balanced access: %d masters give %g of %g keys per attempt (%d front points)",
                 _masters(chosen), _keys(chosen), best_keys, len(table))
     return chosen, table

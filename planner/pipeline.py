@@ -331,15 +331,21 @@ def plan(network: Network, scenario: Scenario, *, seed: int = 0, progress: Progr
     with stage_budget("access", budget_for("access")) as b:
         opened.append(b)
         access, access_tables = plan_access(network, _with_time_limit(scenario, b.budget_s), seed=seed)
+    access.timing["access.stage_s"] = time.perf_counter() - b.start  # all of the stage, every solve
+    access.timing["access.budget_s"] = b.budget_s
     stages["access"] = access
     say("backbone: contracting the network onto clusters")
+    t_bb = time.perf_counter()
     site_to_node = cluster_of(access.tables["assignment"], access_tables.standalone)
     backbone = build_backbone(network, site_to_node, scenario)
+    access.timing["backbone.build_s"] = time.perf_counter() - t_bb
     if mode in ("repeaters", "both"):
         say("backbone: repeater spacing (MILP)")
         with stage_budget("repeaters", budget_for("repeaters")) as b:
             opened.append(b)
             stages["repeaters"] = plan_repeaters(backbone, _with_time_limit(scenario, b.budget_s), seed=seed)
+        stages["repeaters"].timing.update({"repeaters.stage_s": time.perf_counter() - b.start,
+                                           "repeaters.budget_s": b.budget_s})
     if mode in ("trusted", "both"):
         say("backbone: trusted-relay selection (MILP) and SMR verification")
         from planner.trust_stage import plan_trust
@@ -347,6 +353,7 @@ def plan(network: Network, scenario: Scenario, *, seed: int = 0, progress: Progr
         with stage_budget("trust", budget_for("trust")) as b:
             opened.append(b)
             stages["trust"] = plan_trust(network, backbone, _with_time_limit(scenario, b.budget_s), seed=seed)
+        stages["trust"].timing.update({"trust.stage_s": time.perf_counter() - b.start, "trust.budget_s": b.budget_s})
     say("memory allocation")
     from planner.memory_stage import plan_memory
 
