@@ -1327,8 +1327,13 @@ def solve_clustering(
     if values is None:
         if start_sol is not None:
             info["source"] = "heuristic"
+            h_gap = math.nan
+            if options.objective == "max_keys":  # still report a valid bound: the best of solver, LP, counting
+                lp_b = float(info_extra.get("lp_bound", math.nan))  # type: ignore[arg-type]
+                bound = min(b for b in (bound, lp_b, keys_upper_bound(idx, options), math.inf) if math.isfinite(b))
+                h_gap = relative_gap(float(info.get("heuristic_objective", math.nan)), bound)  # type: ignore[arg-type]
             return result_from_solution(
-                idx, options, start_sol, status=SolveStatus.FEASIBLE, bound=bound, gap=math.nan,
+                idx, options, start_sol, status=SolveStatus.FEASIBLE, bound=bound, gap=h_gap,
                 solve_time_s=solve_s, build_time_s=build_s, solver=f"highs-{backend}", info=info,
             )  # fmt: skip
         return SolveResult(status=status, bound=bound, solve_time_s=solve_s, build_time_s=build_s,
