@@ -29,6 +29,7 @@ how the trusted-relay and memory stages get theirs.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -139,12 +140,17 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
     sopts = solver_options(scenario, seed=seed)
     budget = current_budget()
 
-    def limited() -> SolverOptions:  # what is left of the stage's budget (the whole limit without one)
-        return budget.options(sopts) if budget is not None else sopts
+    def limited(fraction: float = 1.0) -> SolverOptions:
+        """What is left of the stage's budget (the whole limit without one), times ``fraction``."""
+        if budget is not None:
+            return budget.options(sopts, fraction=fraction)
+        return dataclasses.replace(sopts, time_limit_s=fraction * sopts.time_limit_s)
 
     dropped: list[str] = []
     result = None
-    for _attempt in range(6):
+    for attempt in range(6):
+        # the first attempt leaves 30 % of the budget for finding unservable sites should it fail
+        share = 0.7 if attempt == 0 else 1.0
         if len(tables.sites) == 0:
             break
         data = ClusteringData(sites=tables.sites, candidates=tables.candidates,
@@ -154,9 +160,9 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
                 from planner.access_pareto import balanced_access
 
                 result, out.tables["access_pareto"] = balanced_access(
-                    data, options, limited(), keys_fraction=acc.keys_fraction, points=acc.pareto_points)
+                    data, options, limited(share), keys_fraction=acc.keys_fraction, points=acc.pareto_points)
             else:
-                result = solve_clustering(data, options, limited())
+                result = solve_clustering(data, options, limited(share))
             break
         except ClusteringInfeasible as exc:
             # Sites that no cluster can serve (e.g. the fourth site of a chain of four within
@@ -165,6 +171,7 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
             # sites are found one reach component at a time (only components the greedy
             # heuristic cannot cluster completely get the elastic MILP).
             leave_out = (unservable_sites_by_component(data, options, limited())
+                         # (no conflicts named = the elastic diagnosis ran out of time: try too)
                          if set(exc.conflicts) <= {"assign-once", "cluster-size-max"} else None)
             if not leave_out:
                 raise InfeasibleDesignError(

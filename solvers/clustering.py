@@ -1085,7 +1085,7 @@ def unservable_sites_by_component(
     (``max_masters``, ``max_cost``) the components are independent, so the fewest sites to
     leave out overall is the union of each component's fewest. A component the greedy
     heuristic of :mod:`solvers.heuristics` clusters completely needs nothing; only the others
-    get the elastic MILP, each with an equal share of ``solver_options.time_limit_s``
+    get the elastic MILP, each with a share of ``solver_options.time_limit_s`` in proportion to its sites
     (their limits sum to at most the limit). With a global budget the whole model is solved
     by :func:`unservable_sites`. Same return convention as :func:`unservable_sites`.
     """
@@ -1117,8 +1117,9 @@ def unservable_sites_by_component(
             continue
         hard.append((sub, len(sub.sites)))
     if hard:
-        share = dataclasses.replace(solver_options, time_limit_s=solver_options.time_limit_s / len(hard))
-        for sub, _n in hard:
+        n_hard = sum(n for _sub, n in hard)
+        for sub, n in hard:  # each component's share of the limit is in proportion to its sites
+            share = dataclasses.replace(solver_options, time_limit_s=solver_options.time_limit_s * n / n_hard)
             left = unservable_sites(sub, options, share)
             if left is None:
                 return None
@@ -1282,11 +1283,9 @@ def solve_clustering(
             lp_bound, lp_s = _lp_relaxation_bound(amodel, solver_options)
             info_extra["lp_bound"] = lp_bound
             info_extra["lp_bound_time_s"] = lp_s
-            # the LP was handed a quarter of the limit; the MILP gets the rest of the limit
-            # (less a tenth kept for a diagnosis), so the limits handed sum to at most the limit
-            milp_options = dataclasses.replace(
-                solver_options, time_limit_s=0.9 * (solver_options.time_limit_s - 0.25 * solver_options.time_limit_s)
-            )
+            # the LP was handed a quarter of the limit; the MILP gets the rest (less a tenth
+            # kept for a diagnosis): 0.25 + 0.65 + 0.1, so the limits handed sum to the limit
+            milp_options = dataclasses.replace(solver_options, time_limit_s=0.65 * solver_options.time_limit_s)
         else:
             milp_options = dataclasses.replace(solver_options, time_limit_s=0.9 * solver_options.time_limit_s)
         # the limit covers building too: never past t0 + limit
