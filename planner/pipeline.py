@@ -163,7 +163,15 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
                     data, options, limited(share), keys_fraction=acc.keys_fraction, points=acc.pareto_points)
             else:
                 result = solve_clustering(data, options, limited(share))
-            break
+            if result.has_solution or attempt > 0:
+                break
+            # no clustering found within the limit (not even by the heuristic, which fails when
+            # some sites cannot be served): look for unservable sites, drop them and try again
+            leave_out = unservable_sites_by_component(data, options, limited(0.5))
+            if not leave_out:
+                break
+            dropped += leave_out
+            tables = _without_sites(tables, set(leave_out))
         except ClusteringInfeasible as exc:
             # Sites that no cluster can serve (e.g. the fourth site of a chain of four within
             # reach) join the backbone directly, as standalone sites, rather than failing the plan;
