@@ -39,6 +39,20 @@ options too short of the targets and hop counts that cannot reach them;
 links no demand uses never enter the model; and :func:`heuristic_spacing`
 finds a good design in well under a second, which is the MIP start and the
 answer whenever the MILP finds nothing better within its time limit.
+
+At national scale (tens of thousands of demands) the stage stays near-linear:
+input tables are read as plain dicts (no per-row pandas access); dominance
+uses per-link bit masks of the kept demands; the heuristic runs on the
+reduced demands, evaluates whole designs with numpy and re-evaluates only the
+demands using a changed link during greedy removal; the per-demand pre-check
+runs only when the heuristic finds no design (a design meeting every target
+proves each demand reachable). The model is never built blind: when the
+heuristic's cost equals the exact presolve bound (every link's least useful
+repeater count) it is optimal and no model is built; otherwise the size is
+estimated (:func:`estimate_spacing_size`) and, if it exceeds ``max_nonzeros``
+or its build would not fit in the time left, the heuristic design is returned
+with that bound. Measured on 1 139 German cities (71 253 demands): over 15
+minutes before, 23 s after (see ``benchmarks/results_scale_real.md``).
 """
 
 from __future__ import annotations
