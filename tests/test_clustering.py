@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from planner import physics
 from solvers.base import SolverOptions, SolveStatus
 from solvers.clustering import (
     FAMILIES,
@@ -166,7 +167,6 @@ def test_result_reports_sizes_and_matches_physics_module() -> None:
         assert res.info[key] > 0
     assert np.isfinite(res.build_time_s) and res.gap == pytest.approx(0.0, abs=1e-6)
     _check_invariants(data, options, res)
-    physics = pytest.importorskip("planner.physics")
     cl = res.tables["clusters"]
     expect = physics.cluster_keys_per_attempt(
         cl["n_slaves"].to_numpy(), r_mdi=0.7, r_ekr=0.4, memory_master=5, memory_slave=3

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from planner import physics
 from solvers.base import SolverOptions, SolveStatus
 from solvers.repeaters import (
     ChainParameters,
@@ -116,7 +117,6 @@ def test_hop_factor_matches_eq9(q):
 
 
 def test_hop_factor_matches_planner_physics():
-    physics = pytest.importorskip("planner.physics")
     for q in (0.5, 0.9):
         for k in range(1, 40):
             expected = physics.chain_distribution_ratio(k, p=0.3, q=q, memory=4)
@@ -127,7 +127,6 @@ def test_hop_factor_matches_planner_physics():
 
 def test_solution_tables_match_planner_physics():
     """Rates and latencies of a solved design agree with planner.physics recomputed per demand."""
-    physics = pytest.importorskip("planner.physics")
     links, paths = random_instance(11, n_links=4, n_demands=3)
     par = ChainParameters(alpha_db_per_km=0.2, q=0.8, memory=2.0)
     res = solve_spacing(links, demands_table(paths), par, mode="max_min_rate", budget=4.0)
@@ -356,7 +355,6 @@ def test_candidate_link_paths_against_networkx():
 
 def test_hop_factor_nonincreasing_agrees_with_physics():
     """Dropping dominated demands relies on g(k) non-increasing; check it independently."""
-    physics = pytest.importorskip("planner.physics")
     for q in (0.05, 0.3, 0.7, 0.9, 0.99, 1.0):
         g = np.asarray(physics.chain_factor(np.arange(1, 600), q=q), dtype=float)
         assert np.all(np.diff(g) <= 1e-12 * g[:-1])
