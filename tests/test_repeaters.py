@@ -147,8 +147,11 @@ def test_solution_tables_match_planner_physics():
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_min_cost_matches_enumeration(seed):
+MIN_COST_SEEDS, LATENCY_SEEDS = range(6), range(5)
+
+
+def _min_cost_case(seed: int) -> tuple[pd.DataFrame, dict, dict[str, float], float]:
+    """Instance, rate targets and the enumerated least cost (inf when infeasible)."""
     links, paths = random_instance(seed)
     # targets: a fraction of each demand's best rate alone, so that most instances are feasible
     data = prepare_spacing_data(links, demands_table(paths), PAR)
@@ -157,6 +160,33 @@ def test_min_cost_matches_enumeration(seed):
     for _reps, _choice, c, met in enumerate_designs(links, paths, PAR):
         if all(met[d][0] >= target[d] for d in paths):
             best = min(best, c)
+    return links, paths, target, best
+
+
+def _latency_case(seed: int) -> tuple[pd.DataFrame, dict, float, float]:
+    """Instance, latency limit and the enumerated best minimum rate (-inf when infeasible)."""
+    links, paths = random_instance(200 + seed, n_links=3, n_demands=2)
+    # limit: the median latency over all designs of the first demand, so it binds
+    lats = sorted(met["D0"][1] for _r, _c, _cost, met in enumerate_designs(links, paths, PAR))
+    limit = lats[len(lats) // 2]
+    best = -math.inf
+    for _reps, _choice, _c, met in enumerate_designs(links, paths, PAR):
+        if all(v[1] <= limit for v in met.values()):
+            best = max(best, min(v[0] for v in met.values()))
+    return links, paths, limit, best
+
+
+def test_enumeration_cases_are_mostly_feasible():
+    """The comparisons below return early on infeasible instances; most must be feasible, or they check little."""
+    min_cost = [not math.isinf(_min_cost_case(s)[3]) for s in MIN_COST_SEEDS]
+    latency = [not math.isinf(_latency_case(s)[3]) for s in LATENCY_SEEDS]
+    assert sum(min_cost) >= len(min_cost) // 2 + 1, min_cost
+    assert sum(latency) >= len(latency) // 2 + 1, latency
+
+
+@pytest.mark.parametrize("seed", MIN_COST_SEEDS)
+def test_min_cost_matches_enumeration(seed):
+    links, paths, target, best = _min_cost_case(seed)
     demands = demands_table(paths, rate_target=target)
     if math.isinf(best):
         with pytest.raises(RepeaterInfeasible):
@@ -201,16 +231,9 @@ def test_max_min_rate_matches_enumeration(seed):
     assert res.info["total_cost"] <= budget
 
 
-@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("seed", LATENCY_SEEDS)
 def test_latency_limit_matches_enumeration(seed):
-    links, paths = random_instance(200 + seed, n_links=3, n_demands=2)
-    # limit: the median latency over all designs of the first demand, so it binds
-    lats = sorted(met["D0"][1] for _r, _c, _cost, met in enumerate_designs(links, paths, PAR))
-    limit = lats[len(lats) // 2]
-    best = -math.inf
-    for _reps, _choice, _c, met in enumerate_designs(links, paths, PAR):
-        if all(v[1] <= limit for v in met.values()):
-            best = max(best, min(v[0] for v in met.values()))
+    links, paths, limit, best = _latency_case(seed)
     demands = demands_table(paths)
     if math.isinf(best):
         with pytest.raises(RepeaterInfeasible):
