@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -218,23 +219,59 @@ def test_report_tables_list_every_row_of_design_json(runs: dict[str, Path], case
             assert r["name"] in report.trusted_sentence
 
 
-@pytest.mark.parametrize("case", list(RUNS))
-@pytest.mark.parametrize("table", TABLE_FILES)
-def test_every_csv_restates_its_design_json_table(runs: dict[str, Path], case: str, table: str) -> None:
-    d = json.loads((runs[case] / "design.json").read_text(encoding="utf-8"))
-    records = d[table]
-    columns = [c for c, _ in d["columns"][table]]
-    csv = pd.read_csv(runs[case] / f"{table}.csv", dtype=str, keep_default_na=False)
-    assert list(csv.columns) == columns, (table, list(csv.columns), columns)
-    assert len(csv) == len(records)
+def _assert_csv_restates(path: Path, records: list[dict[str, Any]], columns: list[str]) -> None:
+    """The CSV has exactly these columns and one row per record with the record's values."""
+    csv = pd.read_csv(path, dtype=str, keep_default_na=False)
+    assert list(csv.columns) == columns, (path.name, list(csv.columns), columns)
+    assert len(csv) == len(records), path.name
     for i, rec in enumerate(records):
         for c in columns:
             cell, value = csv.at[i, c], rec.get(c)
             if value is None:
-                assert cell in ("", "nan"), (table, i, c, cell)
+                assert cell in ("", "nan"), (path.name, i, c, cell)
             elif isinstance(value, bool):
-                assert cell == str(value), (table, i, c, cell, value)
+                assert cell == str(value), (path.name, i, c, cell, value)
             elif isinstance(value, (int, float)):
-                assert float(cell) == pytest.approx(value, rel=1e-11, abs=0), (table, i, c, cell, value)
+                assert float(cell) == pytest.approx(value, rel=1e-11, abs=0), (path.name, i, c, cell, value)
             else:
-                assert cell == str(value), (table, i, c, cell, value)
+                assert cell == str(value), (path.name, i, c, cell, value)
+
+
+@pytest.mark.parametrize("case", list(RUNS))
+@pytest.mark.parametrize("table", TABLE_FILES)
+def test_every_csv_restates_its_design_json_table(runs: dict[str, Path], case: str, table: str) -> None:
+    d = json.loads((runs[case] / "design.json").read_text(encoding="utf-8"))
+    _assert_csv_restates(runs[case] / f"{table}.csv", d[table], [c for c, _ in d["columns"][table]])
+
+
+def test_simulation_csvs_and_predictions_restate_the_json_files(runs: dict[str, Path], tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(runs["trusted"], run)
+    assert main(["simulate", str(run)]) == 0
+    d = json.loads((run / "design.json").read_text(encoding="utf-8"))
+    sim = json.loads((run / "simulation.json").read_text(encoding="utf-8"))
+    from planner.simulate.network import PAIR_COLUMNS
+
+    _assert_csv_restates(run / "simulation_pairs.csv", sim["pairs"], list(PAIR_COLUMNS))
+    _assert_csv_restates(run / "simulation_links.csv", sim["links"],
+                         ["u", "v", "pool_bits", "consumed_bits", "depletion", "pairs_using"])
+    cluster_cols = list(pd.read_csv(run / "simulation_clusters.csv", nrows=0).columns)
+    assert set(cluster_cols) == {k for rec in sim["clusters"] for k in rec}
+    _assert_csv_restates(run / "simulation_clusters.csv", sim["clusters"], cluster_cols)
+    # what the simulation calls "predicted" is design.json's figure
+    demands = {x["demand_id"]: x for x in d["demands"]}
+    inter = [p for p in sim["pairs"] if p["kind"] == "inter-cluster"]
+    assert sorted(p["pair"] for p in inter) == sorted(demands)
+    for p in inter:
+        dem = demands[p["pair"]]
+        assert p["rate_predicted"] == pytest.approx(dem["rate"], rel=1e-11)
+        assert p["security_predicted"] == pytest.approx(dem["security"], rel=1e-11)
+        assert p["latency_predicted_s"] == pytest.approx(dem["latency_s"], rel=1e-11)
+    keys = {c["cluster"]: c["keys_per_attempt"] for c in d["clusters"]}
+    assert {c["cluster"]: c["keys_predicted"] for c in sim["clusters"]} == pytest.approx(keys, rel=1e-11)
+    # the rewritten report lists the simulated pairs (at most 40) and keeps restating design.json
+    report = _parse(run)
+    assert len(report.rows["simulation"]) == min(40, len(sim["pairs"]))
+    expected = recount(d)
+    for label, text in report.cards.items():
+        assert _close_4_digits(text, expected[CARDS[label]]), (label, text)
