@@ -308,7 +308,7 @@ def _with_time_limit(scenario: Scenario, limit_s: float) -> Scenario:
     """The scenario with ``solver.time_limit_s = limit_s`` (how a stage receives its budget)."""
     import dataclasses
 
-    return dataclasses.replace(scenario, solver=dataclasses.replace(scenario.solver, time_limit_s=max(0.01, limit_s)))
+    return dataclasses.replace(scenario, solver=dataclasses.replace(scenario.solver, time_limit_s=max(0.0, limit_s)))
 
 
 def plan(network: Network, scenario: Scenario, *, seed: int = 0, progress: Progress | None = None,

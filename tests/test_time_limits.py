@@ -46,7 +46,7 @@ def _check(log: list, total_s: float | None) -> tuple[dict[str, float], dict[str
     return budgets, limits
 
 
-@pytest.mark.parametrize("total_s", [20.0, 3.0])
+@pytest.mark.parametrize("total_s", [600.0, 30.0])
 def test_plan_time_limit_bounds_every_stage(tmp_path, total_s):
     scenario = default_scenario().with_overrides({
         "backbone.mode": "repeaters", "access.reach_km": 60.0, "memory.budget_units": 200})
