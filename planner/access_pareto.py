@@ -40,7 +40,13 @@ import numpy as np
 import pandas as pd
 
 from solvers.base import SolveResult, SolverOptions, current_budget
-from solvers.clustering import ClusteringData, ClusteringOptions, solve_clustering
+from solvers.clustering import (
+    COMPONENT_SOLVE_MIN_SITES,
+    ClusteringData,
+    ClusteringOptions,
+    solve_clustering,
+    solve_clustering_by_component,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -90,12 +96,17 @@ def balanced_access(
 
     user_cap = options.max_masters
     results: dict[int, tuple[SolveResult, str]] = {}
-    top = solve(data, dataclasses.replace(options, objective="max_keys"), limit())
+    # the two ends of the front have no master budget: on large instances they are solved one
+    # reach component at a time (exact, see solve_clustering_by_component)
+    unbudgeted = solve
+    if solve is solve_clustering and len(data.sites) >= COMPONENT_SOLVE_MIN_SITES:
+        unbudgeted = solve_clustering_by_component
+    top = unbudgeted(data, dataclasses.replace(options, objective="max_keys"), limit())
     if not top.has_solution:
         return top, pd.DataFrame(columns=PARETO_COLUMNS)
     m_hi, best_keys = _masters(top), _keys(top)
     results[m_hi] = (top, "max_keys")
-    low = solve(data, dataclasses.replace(options, objective="min_cost", min_cluster_keys=0.0), limit())
+    low = unbudgeted(data, dataclasses.replace(options, objective="min_cost", min_cluster_keys=0.0), limit())
     m_lo = _masters(low) if low.has_solution else 1
     if low.has_solution:
         low_keys = solve(data, dataclasses.replace(options, objective="max_keys", max_masters=m_lo), limit())

@@ -116,11 +116,13 @@ def prepare_network(network: Network, scenario: Scenario) -> tuple[Network, list
 def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple[StageResult, AccessTables]:
     """Cluster assignment and master placement; returns tables ``assignment`` and ``clusters``."""
     from solvers.clustering import (
+        COMPONENT_SOLVE_MIN_SITES,
         ClusteringData,
         ClusteringInfeasible,
         ClusteringInputError,
         ClusteringOptions,
         solve_clustering,
+        solve_clustering_by_component,
         unservable_sites_by_component,
     )
 
@@ -161,6 +163,8 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
 
                 result, out.tables["access_pareto"] = balanced_access(
                     data, options, limited(share), keys_fraction=acc.keys_fraction, points=acc.pareto_points)
+            elif len(data.sites) >= COMPONENT_SOLVE_MIN_SITES:  # exact and much faster without budgets
+                result = solve_clustering_by_component(data, options, limited(share))
             else:
                 result = solve_clustering(data, options, limited(share))
             if result.has_solution or attempt > 0:

@@ -1361,3 +1361,71 @@ def solve_clustering(
         idx, options, sol, status=status, objective=obj, bound=bound, gap=gap,
         solve_time_s=solve_s, build_time_s=build_s, solver=f"highs-{backend}", info=info,
     )  # fmt: skip
+
+
+COMPONENT_SOLVE_MIN_SITES = 1500
+
+
+def solve_clustering_by_component(
+    data: ClusteringData,
+    options: ClusteringOptions | None = None,
+    solver_options: SolverOptions | None = None,
+) -> SolveResult:
+    """:func:`solve_clustering` one connected component of the reach graph at a time.
+
+    Without global budgets (``max_masters``, ``max_cost``) no constraint spans two components
+    and the objective is a sum over them, so the optimum is the union of the components'
+    optima (only the automatic loss tie-break weight is chosen per component). Objective,
+    bound, keys, masters and cost are summed; the status is OPTIMAL when every component is,
+    FEASIBLE otherwise, and the first component without a solution ends the search with its
+    status. Each component's time limit is the limit times its share of the pairs, so the
+    limits sum to at most the limit. With a global budget this is :func:`solve_clustering`.
+    """
+    from scipy.sparse.csgraph import connected_components
+
+    options = options or ClusteringOptions()
+    solver_options = solver_options or SolverOptions()
+    if options.max_masters is not None or options.max_cost is not None:
+        return solve_clustering(data, options, solver_options)
+    ids = pd.Index(sorted({str(i) for i in data.sites.index} | {str(c) for c in data.candidates.index}))
+    a = ids.get_indexer(data.pairs["site"].astype(str))
+    b = ids.get_indexer(data.pairs["candidate"].astype(str))
+    n_comp, label = connected_components(
+        sp.coo_matrix((np.ones(len(a)), (a, b)), shape=(len(ids), len(ids))), directed=False)
+    if n_comp <= 1:
+        return solve_clustering(data, options, solver_options)
+    site_label = label[ids.get_indexer(data.sites.index.astype(str))]
+    cand_label = label[ids.get_indexer(data.candidates.index.astype(str))]
+    pair_label = label[a]
+    n_pairs = max(1, len(data.pairs))
+    parts: list[SolveResult] = []
+    for comp in np.unique(site_label):
+        share = solver_options.time_limit_s * float(np.count_nonzero(pair_label == comp)) / n_pairs
+        res = solve_clustering(
+            ClusteringData(sites=data.sites[site_label == comp], candidates=data.candidates[cand_label == comp],
+                           pairs=data.pairs[pair_label == comp]),
+            options, dataclasses.replace(solver_options, time_limit_s=share))
+        if not res.has_solution:
+            return res
+        parts.append(res)
+    total = {k: float(sum(float(p.info.get(k, 0.0)) for p in parts))  # type: ignore[arg-type]
+             for k in ("n_masters", "keys_per_attempt", "master_cost", "weighted_access_loss_db")}
+    objective = float(sum(p.objective for p in parts))
+    bound = float(sum(p.bound for p in parts)) if all(math.isfinite(p.bound) for p in parts) else math.nan
+    optimal = all(p.status is SolveStatus.OPTIMAL for p in parts)
+    info: dict[str, object] = {
+        **total, "n_masters": int(total["n_masters"]), "n_components": len(parts),
+        "objective_name": options.objective,
+        "objective_sense": "maximize" if options.objective == "max_keys" else "minimize",
+        "source": "milp per reach component",
+        "heuristic_objective": float(sum(
+            float(p.info["heuristic_objective"]) if p.info.get("heuristic_objective") is not None  # type: ignore[arg-type]
+            else p.objective for p in parts)),
+    }
+    return SolveResult(
+        status=SolveStatus.OPTIMAL if optimal else SolveStatus.FEASIBLE, objective=objective, bound=bound,
+        gap=relative_gap(objective, bound), solve_time_s=float(sum(p.solve_time_s for p in parts)),
+        build_time_s=float(sum(p.build_time_s for p in parts)), solver="highs per component",
+        tables={name: pd.concat([p.tables[name] for p in parts], ignore_index=True)
+                for name in ("assignment", "clusters")},
+        info=info)

@@ -106,3 +106,23 @@ def test_component_search_leaves_out_as_few_as_brute_force(lengths: list[int]) -
     assert solve_clustering(sub, options).has_solution  # what is left clusters completely
     # the same count as the whole-model elastic search
     assert len(left) == len(unservable_sites(data, options) or [])
+
+
+@pytest.mark.parametrize("objective", ["max_keys", "min_cost"])
+def test_solving_per_component_equals_the_whole_model(objective: str) -> None:
+    """Without budgets the per-component solve reaches the whole model's optimum (keys, masters)."""
+    from solvers.base import SolverOptions
+    from solvers.clustering import solve_clustering_by_component
+
+    data = _chains([3, 5, 3, 6])  # then drop the unservable sites, so that every component clusters
+    keep = set(data.sites.index) - set(unservable_sites(data, ClusteringOptions()) or [])
+    data = ClusteringData(sites=data.sites.loc[sorted(keep)], candidates=data.candidates.loc[sorted(keep)],
+                          pairs=data.pairs[data.pairs["site"].isin(keep) & data.pairs["candidate"].isin(keep)])
+    options = ClusteringOptions(objective=objective, loss_weight=0.0)  # type: ignore[arg-type]
+    exact = SolverOptions(mip_gap=1e-9, time_limit_s=60)
+    whole = solve_clustering(data, options, exact)
+    parts = solve_clustering_by_component(data, options, exact)
+    assert parts.info["n_components"] > 1
+    assert parts.objective == pytest.approx(whole.objective)
+    assert parts.info["keys_per_attempt"] == pytest.approx(whole.info["keys_per_attempt"])
+    assert sorted(parts.tables["assignment"]["site"]) == sorted(data.sites.index)
