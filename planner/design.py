@@ -78,7 +78,8 @@ class Design:
         ``access_links``, ``demand_routes`` (see :mod:`planner.outputs`); the
         attribute-only ``metadata`` table is :func:`planner.outputs.design_metadata`.
         """
-        from planner.outputs import design_layers  # geopandas is imported only when layers are wanted
+        # geopandas is imported only when layers are wanted
+        from planner.outputs import design_layers
 
         return dict(design_layers(self))
 
