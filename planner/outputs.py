@@ -33,8 +33,8 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import pyproj
+import shapely
 from shapely.geometry import LineString, MultiPoint, Point
-from shapely.ops import transform as shapely_transform
 
 from planner.design import SCHEMA_VERSION, TABLES, Design
 from planner.io import write_csv, write_geopackage
@@ -53,8 +53,9 @@ def _nullify(df: pd.DataFrame) -> pd.DataFrame:
     """Empty strings in text columns become None (NULL in the GeoPackage)."""
     out = df.copy()
     for col in out.columns:
-        if out[col].dtype == object:
-            out[col] = [None if (isinstance(v, str) and v == "") else v for v in out[col]]
+        if pd.api.types.is_object_dtype(out[col]) or pd.api.types.is_string_dtype(out[col]):
+            out[col] = pd.Series([None if (isinstance(v, str) and v == "") else v for v in out[col]],
+                                 index=out.index, dtype=object)
     return out
 
 
@@ -110,15 +111,24 @@ def _cluster_hulls(design: Design, xy: dict[str, tuple[float, float]]) -> gpd.Ge
         lon0 = float(np.mean([p[0] for p in pts]))
         lat0 = float(np.mean([p[1] for p in pts]))
         local = pyproj.CRS.from_proj4(f"+proj=aeqd +lat_0={lat0} +lon_0={lon0} +datum=WGS84 +units=m")
-        fwd = pyproj.Transformer.from_crs("EPSG:4326", local, always_xy=True).transform
-        inv = pyproj.Transformer.from_crs(local, "EPSG:4326", always_xy=True).transform
-        poly_m = shapely_transform(fwd, MultiPoint(pts)).convex_hull.buffer(CLUSTER_BUFFER_M)
+        fwd = pyproj.Transformer.from_crs("EPSG:4326", local, always_xy=True)
+        inv = pyproj.Transformer.from_crs(local, "EPSG:4326", always_xy=True)
+        poly_m = _reproject(MultiPoint(pts), fwd).convex_hull.buffer(CLUSTER_BUFFER_M)
         areas.append(poly_m.area / 1e6)
-        hulls.append(shapely_transform(inv, poly_m))
+        hulls.append(_reproject(poly_m, inv))
     frame = design.clusters.copy()
     frame["buffer_m"] = CLUSTER_BUFFER_M
     frame["hull_area_km2"] = np.asarray(areas, dtype=float)
     return _gdf(frame, hulls)
+
+
+def _reproject(geom: Any, transformer: pyproj.Transformer) -> Any:
+    """``geom`` with every coordinate passed through ``transformer`` (x/y order)."""
+    def _xy(a: np.ndarray) -> np.ndarray:
+        x, y = transformer.transform(a[:, 0], a[:, 1])
+        return np.column_stack([x, y])
+
+    return shapely.transform(geom, _xy)
 
 
 def _fibre_layer(design: Design, xy: dict[str, tuple[float, float]]) -> gpd.GeoDataFrame:

@@ -230,7 +230,7 @@ def rate_vs_distance_figure(design: Design) -> str:
     for spacing in (25.0, 50.0):
         hops = np.maximum(1, np.ceil(dist / spacing)).astype(int)
         p = physics.link_success_probability(dist / hops, alpha_db_per_km=alpha)
-        lam = np.array([physics.chain_distribution_ratio(int(k), p=float(pp), q=q, memory=m) for k, pp in zip(hops, p, strict=True)])
+        lam = np.asarray(physics.chain_distribution_ratio(hops, p=p, q=q, memory=m), dtype=float)
         ax.semilogy(dist, lam, lw=1, alpha=0.8, label=f"repeater chain, spacing <= {spacing:g} km (Eq. 9, q={q:g})")
     d = design.demands
     if len(d) and "rate" in d:
@@ -282,7 +282,7 @@ def cluster_figure(design: Design) -> str:
     if len(c) > LABEL_CLUSTERS_UP_TO:
         sizes = c["n_slaves"].astype(int).to_numpy()
         keys = c["keys_per_attempt"].astype(float).to_numpy()
-        bins = np.arange(sizes.min(), sizes.max() + 2) - 0.5
+        bins = [float(b) - 0.5 for b in range(int(sizes.min()), int(sizes.max()) + 2)]
         ax.hist(sizes, bins=bins, color="steelblue", label="clusters")
         ax.set_xlabel("slaves per cluster")
         ax.set_ylabel("clusters")
@@ -365,8 +365,7 @@ def heatmap_figure(matrix: ClusterMatrix, *, title: str, log: bool, vmin: float 
     g = vals.shape[0]
     shown = np.where(vals > 0, np.log10(np.where(vals > 0, vals, 1.0)), np.nan) if log else vals
     fig, ax = plt.subplots(figsize=(6.2, 5.4))
-    cmap = plt.get_cmap("viridis").copy()
-    cmap.set_bad("white")
+    cmap = plt.get_cmap("viridis").with_extremes(bad="white")
     im = ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest",
                    aspect="equal")
     cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
