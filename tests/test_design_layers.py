@@ -16,7 +16,13 @@ from shapely.geometry import Point
 
 from planner.cli import main
 from planner.design import Design
-from planner.outputs import CLUSTER_BUFFER_M, LAYERS, METADATA_TABLE, design_layers, write_design_files
+from planner.outputs import (
+    CLUSTER_BUFFER_M,
+    LAYERS,
+    METADATA_TABLE,
+    design_layers,
+    write_design_files,
+)
 
 
 @pytest.fixture(scope="module")
