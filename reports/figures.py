@@ -96,7 +96,7 @@ def _draw_scale_bar(ax: plt.Axes, lat0: float, kx: float) -> float:
     yb = y0 + 0.05 * (y1 - y0)
     ax.plot([xe - bar_deg, xe], [yb, yb], color="black", lw=3, solid_capstyle="butt", zorder=8)
     ax.text(xe - bar_deg / 2, yb + 0.015 * (y1 - y0), f"{bar_km:g} km", ha="center", va="bottom", fontsize=7,
-            zorder=8)
+            zorder=8, bbox={"facecolor": "white", "alpha": 0.8, "linewidth": 0, "pad": 1})
     return bar_km
 
 

@@ -185,3 +185,22 @@ def test_report_headline_shows_both_latencies(mid_design: Design, mid_report: tu
     assert fmt(e10) in text and fmt(pro) in text
     ratio = mid_design.demands["latency_s"] / mid_design.demands["latency_protocol_s"]
     assert f"Eq. 10 is {fmt(float(ratio.min()))} to {fmt(float(ratio.max()))} times" in text
+
+
+def test_scale_bar_is_a_round_fifth_of_the_map() -> None:
+    from reports.figures import scale_bar_km
+
+    for span, expect in ((173.0, 20.0), (1000.0, 200.0), (40.0, 5.0), (2.4, 0.2), (5000.0, 1000.0)):
+        assert scale_bar_km(span) == pytest.approx(expect)
+        assert span / 12.5 <= scale_bar_km(span) * (1 + 1e-12) and scale_bar_km(span) <= span / 5 * (1 + 1e-12)
+
+
+def test_bundled_country_outlines_hold_known_places() -> None:
+    from shapely.geometry import Point, Polygon
+
+    from reports.figures import country_outlines
+
+    rings = [Polygon(r) for r in country_outlines()]
+    for lon, lat in ((5.12, 52.09), (2.35, 48.86), (-98.0, 39.0)):  # Utrecht, Paris, Kansas
+        assert any(p.contains(Point(lon, lat)) for p in rings)
+    assert not any(p.contains(Point(-30.0, 40.0)) for p in rings)  # mid-Atlantic
