@@ -367,6 +367,10 @@ def _cost_figure(table: pd.DataFrame) -> str:
     return to_svg(fig)
 
 
+#: Above this many demands per alternative, figures draw them as an embedded raster or a summary.
+_POINTS_DRAWN_UP_TO = 400
+
+
 def _rate_figure(
     designs: list[Design], labels: list[str], sims: list[dict[str, Any] | None]
 ) -> str:
@@ -381,7 +385,8 @@ def _rate_figure(
                 data.append(r.to_numpy())
                 pos.append(i)
     if data:
-        ax.boxplot(data, positions=pos, widths=0.5, showfliers=True)
+        # outliers are drawn one by one only for small designs, so the SVG stays small at 100 000 demands
+        ax.boxplot(data, positions=pos, widths=0.5, showfliers=max(len(x) for x in data) <= _POINTS_DRAWN_UP_TO)
         ax.set_yscale("log")
     for i, s in enumerate(sims):
         low = _num((s or {}).get("totals", {}).get("inter_rate_simulated_min"))
@@ -441,7 +446,8 @@ def _security_figure(designs: list[Design], labels: list[str]) -> str:
         if "security" in d.demands.columns and len(d.demands):
             s = np.sort(pd.to_numeric(d.demands["security"], errors="coerce").dropna().to_numpy())
             if len(s):
-                ax.plot(np.linspace(0, 1, len(s)), s, drawstyle="steps-post", label=lab[:24])
+                ax.plot(np.linspace(0, 1, len(s)), s, drawstyle="steps-post", label=lab[:24],
+                        rasterized=len(s) > _POINTS_DRAWN_UP_TO)
                 drawn = True
     if drawn:
         ax.legend(fontsize=7)

@@ -204,3 +204,16 @@ def test_bundled_country_outlines_hold_known_places() -> None:
     for lon, lat in ((5.12, 52.09), (2.35, 48.86), (-98.0, 39.0)):  # Utrecht, Paris, Kansas
         assert any(p.contains(Point(lon, lat)) for p in rings)
     assert not any(p.contains(Point(-30.0, 40.0)) for p in rings)  # mid-Atlantic
+
+
+def test_comparison_row_carries_the_protocol_latency_also_for_older_designs(mid_design: Design) -> None:
+    from dataclasses import replace
+
+    from reports.compare import COLUMNS, comparison_row
+
+    assert "max_latency_protocol_s" in COLUMNS
+    expect = float(mid_design.demands["latency_protocol_s"].max())
+    assert comparison_row(mid_design, None, alternative="a")["max_latency_protocol_s"] == pytest.approx(expect)
+    old = replace(mid_design, demands=mid_design.demands.drop(columns=["latency_protocol_s"]),
+                  metrics={k: v for k, v in mid_design.metrics.items() if k != "max_latency_protocol_s"})
+    assert comparison_row(old, None, alternative="b")["max_latency_protocol_s"] == pytest.approx(expect, rel=1e-12)
