@@ -84,7 +84,7 @@ def _cards(d: Design) -> list[tuple[str, str]]:
         ("min demand rate (pairs/attempt)", "min_demand_rate"),
         ("min security (SMR)", "min_security"), ("memory units", "memory_units_total"),
     ]
-    cards = [(label, fmt(m.get(k))) for label, k in keys if k in m]
+    cards = [(label, fmt(m.get(k))) for label, k in keys if m.get(k) is not None]
     return cards + latency_cards(d)
 
 
@@ -100,12 +100,28 @@ def latency_cards(d: Design) -> list[tuple[str, str]]:
         return []
     model = _latency_model(d)
     limit = float(d.scenario.get("backbone", {}).get("max_latency_s", 0.0) or 0.0)
-    tag = f"limited to {limit:g} s" if limit > 0 else "used for a latency limit"
+    tag = f"constrains: max {limit:g} s" if limit > 0 else "the latency model (no limit set)"
     return [
         ("max latency (s), Eq. 10 as printed" + (f" — {tag}" if model == "eq10" else ""), fmt(m.get("max_latency_s"))),
         ("max latency (s), protocol: time to one end-to-end pair" + (f" — {tag}" if model == "protocol" else ""),
          fmt(m.get("max_latency_protocol_s"))),
     ]
+
+
+def latency_headline(d: Design) -> str:
+    """One sentence under the headline cards: how far Eq. 10 is above the protocol latency here."""
+    dem = d.demands
+    if not len(dem) or "latency_s" not in dem or "latency_protocol_s" not in dem:
+        return ""
+    e10 = pd.to_numeric(dem["latency_s"], errors="coerce")
+    pro = pd.to_numeric(dem["latency_protocol_s"], errors="coerce")
+    ok = e10.notna() & pro.notna() & (pro > 0)
+    if not ok.any():
+        return ""
+    ratio = e10[ok] / pro[ok]
+    return (f"Latency: Eq. 10 as printed is {fmt(float(ratio.min()))} to {fmt(float(ratio.max()))} times the "
+            "protocol's time to one end-to-end pair on these demands (it counts the link loss twice); "
+            "see the Latency section.")
 
 
 def latency_html(d: Design, simulation: dict[str, Any] | None) -> str:
@@ -356,6 +372,7 @@ def render_report(design: Design, out_path: str | Path, *, simulation: dict[str,
         d=d, cards=_cards(d), figs=figs, tables=tables, security_html=_security(d, files),
         baselines_html=_baselines(d), simulation_html=sim_html, assumptions=assumptions(d),
         scenario_toml=scenario_toml, latency_html=latency_html(d, simulation), file_rows=file_rows,
+        latency_headline=latency_headline(d),
         links={name: file_link(name, files) for name, _ in RUN_FILES},
         demand_note=(f"The {MAX_TABLE_ROWS} worst demands (lowest rate first). Rate = Eq. 9 distribution ratio "
                      "(pairs per attempt); latency: Eq. 10 as printed and the protocol's time to one pair; "

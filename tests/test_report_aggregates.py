@@ -217,3 +217,22 @@ def test_comparison_row_carries_the_protocol_latency_also_for_older_designs(mid_
     old = replace(mid_design, demands=mid_design.demands.drop(columns=["latency_protocol_s"]),
                   metrics={k: v for k, v in mid_design.metrics.items() if k != "max_latency_protocol_s"})
     assert comparison_row(old, None, alternative="b")["max_latency_protocol_s"] == pytest.approx(expect, rel=1e-12)
+
+
+def test_headline_sentence_and_the_card_naming_the_constraining_latency(mid_design: Design,
+                                                                        mid_report: tuple[Path, str]) -> None:
+    import copy
+    from dataclasses import replace
+
+    from reports.html import fmt, latency_cards
+
+    _, text = mid_report
+    ratio = mid_design.demands["latency_s"] / mid_design.demands["latency_protocol_s"]
+    assert (f"Eq. 10 as printed is {fmt(float(ratio.min()))} to {fmt(float(ratio.max()))} times the protocol"
+            in text)
+    sc = copy.deepcopy(mid_design.scenario)
+    sc["backbone"].update(max_latency_s=1.0, latency_model="protocol")
+    cards = dict(latency_cards(replace(mid_design, scenario=sc)))
+    labels = list(cards)
+    assert len(labels) == 2 and "constrains: max 1 s" in labels[1] and "constrains" not in labels[0]
+    assert cards[labels[0]] == fmt(float(mid_design.demands["latency_s"].max()))
