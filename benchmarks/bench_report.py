@@ -85,6 +85,13 @@ def measure(design: Design, label: str) -> dict[str, object]:
         }
 
 
+def _loadavg() -> str:
+    try:
+        return " / ".join(Path("/proc/loadavg").read_text(encoding="ascii").split()[:3]) + " (1 / 5 / 15 min)"
+    except OSError:
+        return "unknown"
+
+
 def _markdown(df: pd.DataFrame) -> str:
     cols = list(df.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -96,19 +103,25 @@ def _markdown(df: pd.DataFrame) -> str:
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", type=int, nargs="*", default=[300, 1000, 3000])
+    ap.add_argument("--cluster-size", type=int, nargs="*", default=[8, 7],
+                    help="sites per synthetic cluster; the largest size is also run with each further value")
     ap.add_argument("--run", type=Path, nargs="*", default=[], help="run folders written by 'qkdplan plan'")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
-    rows = [measure(synthetic_design(n, 8), f"synthetic-{n}") for n in args.sizes]
+    first, *more = args.cluster_size
+    rows = [measure(synthetic_design(n, first), f"synthetic-{n}/{first}") for n in args.sizes]
+    rows += [measure(synthetic_design(max(args.sizes), c), f"synthetic-{max(args.sizes)}/{c}") for c in more]
     rows += [measure(Design.read(r), f"run:{Design.read(r).network_name}") for r in args.run]
     df = pd.DataFrame(rows)
     args.out.mkdir(parents=True, exist_ok=True)
     df.to_csv(args.out / "results_report.csv", index=False)
     text = ("# Report and GeoPackage size at scale\n\n"
             f"{machine_line()}\n\n"
-            "Synthetic designs: `benchmarks/synthetic_design.py` (sites in a 9 x 8 degree box, clusters of 8, "
-            "all cluster pairs as demands). Wall-clock times were taken on a shared machine under load from "
-            "other jobs; `browser_load_s` is headless Chromium's load + screenshot time minus an empty page's.\n\n"
+            "Synthetic designs `synthetic-N/c`: `benchmarks/synthetic_design.py` (N sites in a 9 x 8 degree box, "
+            "clusters of about c sites, all cluster pairs as demands). Wall-clock times were taken on a shared machine under load from "
+            "other jobs (see the load average below); `browser_load_s` is headless Chromium's load + screenshot time "
+            "minus an empty page's.\n\n"
+            f"Load average at the end of the run: {_loadavg()}.\n\n"
             + _markdown(df) + "\n")
     (args.out / "results_report.md").write_text(text, encoding="utf-8")
     print(text)
