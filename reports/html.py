@@ -74,7 +74,7 @@ def table_html(df: pd.DataFrame, *, columns: list[str] | None = None, labels: di
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{more}"
 
 
-def _cards(d: Design) -> list[tuple[str, str]]:
+def _cards(d: Design) -> list[tuple[str, str, str]]:
     m = d.metrics
     keys = [
         ("sites", "n_sites"), ("clusters", "n_clusters"), ("standalone sites", "n_standalone"),
@@ -84,7 +84,7 @@ def _cards(d: Design) -> list[tuple[str, str]]:
         ("min demand rate (pairs/attempt)", "min_demand_rate"),
         ("min security (SMR)", "min_security"), ("memory units", "memory_units_total"),
     ]
-    cards = [(label, fmt(m.get(k))) for label, k in keys if m.get(k) is not None]
+    cards = [(label, fmt(m.get(k)), "") for label, k in keys if m.get(k) is not None]
     return cards + latency_cards(d)
 
 
@@ -92,19 +92,24 @@ def _latency_model(d: Design) -> str:
     return str(d.scenario.get("backbone", {}).get("latency_model", "eq10"))
 
 
-def latency_cards(d: Design) -> list[tuple[str, str]]:
-    """Headline cards for latency: Eq. 10 as printed and the protocol latency, always together,
-    the one that ``backbone.max_latency_s`` limits marked."""
+#: Labels of the two latency cards (stable: tests and readers look them up).
+EQ10_CARD = "max latency (s, Eq. 10 as printed)"
+PROTOCOL_CARD = "max latency (s, protocol: time to one pair)"
+
+
+def latency_cards(d: Design) -> list[tuple[str, str, str]]:
+    """Headline cards for latency: Eq. 10 as printed and the protocol latency, always together, as
+    ``(label, value, tag)``; the tag of the one that ``backbone.latency_model`` picks says whether it
+    constrains the design (``backbone.max_latency_s``)."""
     m = d.metrics
     if m.get("max_latency_s") is None and m.get("max_latency_protocol_s") is None:
         return []
     model = _latency_model(d)
     limit = float(d.scenario.get("backbone", {}).get("max_latency_s", 0.0) or 0.0)
-    tag = f"constrains: max {limit:g} s" if limit > 0 else "the latency model (no limit set)"
+    tag = f"constrains: max {limit:g} s" if limit > 0 else "latency model (no limit set)"
     return [
-        ("max latency (s), Eq. 10 as printed" + (f" — {tag}" if model == "eq10" else ""), fmt(m.get("max_latency_s"))),
-        ("max latency (s), protocol: time to one end-to-end pair" + (f" — {tag}" if model == "protocol" else ""),
-         fmt(m.get("max_latency_protocol_s"))),
+        (EQ10_CARD, fmt(m.get("max_latency_s")), tag if model == "eq10" else ""),
+        (PROTOCOL_CARD, fmt(m.get("max_latency_protocol_s")), tag if model == "protocol" else ""),
     ]
 
 

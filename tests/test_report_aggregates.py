@@ -232,7 +232,8 @@ def test_headline_sentence_and_the_card_naming_the_constraining_latency(mid_desi
             in text)
     sc = copy.deepcopy(mid_design.scenario)
     sc["backbone"].update(max_latency_s=1.0, latency_model="protocol")
-    cards = dict(latency_cards(replace(mid_design, scenario=sc)))
-    labels = list(cards)
-    assert len(labels) == 2 and "constrains: max 1 s" in labels[1] and "constrains" not in labels[0]
-    assert cards[labels[0]] == fmt(float(mid_design.demands["latency_s"].max()))
+    (l0, v0, t0), (l1, v1, t1) = latency_cards(replace(mid_design, scenario=sc))
+    assert "Eq. 10" in l0 and "protocol" in l1
+    assert t1 == "constrains: max 1 s" and t0 == ""
+    assert v0 == fmt(float(mid_design.demands["latency_s"].max()))
+    assert v1 == fmt(float(mid_design.demands["latency_protocol_s"].max()))
