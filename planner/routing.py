@@ -10,7 +10,9 @@ Mag. 2023, "the SMR paper") and the baselines it is compared with:
   the trusted relays; step 2: per-segment multipath by repeated ExDijkstra and
   deletion);
 - :func:`msp` -- Multiple Stochastic Paths (Wen et al., Sci. China F 52(1), 2009),
-  random paths kept node-disjoint where possible;
+  random paths kept node-disjoint where possible, a given number of them;
+- :func:`msp_disjoint` -- the same stochastic paths kept strictly node-disjoint,
+  drawn until no path is left;
 - :func:`shortest_path_route` and :func:`disjoint_multipath` -- single
   fewest-hop path and maximum node-disjoint multipath.
 
@@ -919,6 +921,54 @@ def _msp(
     return router.result("MSP", source, target, [s, d], [paths])
 
 
+def msp_disjoint(
+    graph: nx.Graph,
+    source: Any,
+    target: Any,
+    *,
+    security: Mapping[Any, float] | float,
+    rng: np.random.Generator,
+    trusted: Collection[Any] = (),
+    max_paths: int | None = None,
+) -> SmrResult:
+    """Multiple Stochastic Paths, strictly node-disjoint, drawn until no path is left.
+
+    The second MSP construction of the literature: path ``i`` is the least-cost path
+    under fresh ``U(0, 1)`` relay weights with every relay (trusted or not) and every
+    link of earlier paths removed, so all paths are node-disjoint; drawing stops when
+    source and target are disconnected (or after ``max_paths``). Routing ignores trust
+    and security, as :func:`msp` does. One segment, XOR reconstruction.
+    """
+    _check_endpoints(graph, source, target)
+    relay = RelaySecurity(security, trusted)
+    relay.validate(graph)
+    return _msp_disjoint(_Router(graph, relay), source, target, rng, max_paths)
+
+
+def _msp_disjoint(
+    router: _Router, source: Any, target: Any, rng: np.random.Generator, max_paths: int | None
+) -> SmrResult:
+    rank = router.topo.rank
+    s, d = rank[source], rank[target]
+    n = len(router.topo.nodes)
+    blocked_nodes: set[int] = set()
+    blocked_edges: set[tuple[int, int]] = set()
+    paths: list[tuple[int, ...]] = []
+    while max_paths is None or len(paths) < max_paths:
+        weights = np.round(rng.random(n) * COST_SCALE).astype(np.int64).tolist()
+        found = _search(
+            router.topo, weights, s, d, blocked_nodes=blocked_nodes, blocked_edges=blocked_edges
+        )
+        if found is None:
+            break
+        path = found[0]
+        paths.append(path)
+        blocked_nodes.update(path[1:-1])
+        for u, w in itertools.pairwise(path):
+            blocked_edges.add((u, w) if u < w else (w, u))
+    return router.result("MSP-disjoint", source, target, [s, d], [paths])
+
+
 # ---------------------------------------------------------------------------
 # Batch entry point (one topology, many evaluations)
 # ---------------------------------------------------------------------------
@@ -974,6 +1024,18 @@ class RequestRouter:
         trusted: Collection[Any] = (),
     ) -> SmrResult:
         return _msp(self._router(security, trusted), self.source, self.target, n_paths, rng)
+
+    def msp_disjoint(
+        self,
+        *,
+        security: Mapping[Any, float] | float,
+        rng: np.random.Generator,
+        trusted: Collection[Any] = (),
+        max_paths: int | None = None,
+    ) -> SmrResult:
+        return _msp_disjoint(
+            self._router(security, trusted), self.source, self.target, rng, max_paths
+        )
 
     def shortest(
         self, *, security: Mapping[Any, float] | float, trusted: Collection[Any] = ()
