@@ -143,7 +143,8 @@ def main() -> None:
         "## Full paper reproduction",
         "",
         "`reproduce_smr(out, runs=1000, seed=0)`: both sweeps (17 points), 1000 runs per point,",
-        "4 methods, 3 security levels, 100-node Waxman graphs.",
+        "5 methods (SMR, MSP, MSP-disjoint, shortest, disjoint), 3 security levels, 100-node "
+        "Waxman graphs.",
         "",
         (
             f"Wall time: **{full[0]:.1f} s** on {workers} workers (goal: under 120 s); "
