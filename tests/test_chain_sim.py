@@ -38,7 +38,9 @@ def test_eq9_schedule_is_min_depth_and_balanced(k: int) -> None:
 
 
 def _all_min_depth_deep_sets(k: int) -> np.ndarray:
-    """Every minimum-depth tree, as the 0/1 vector of hops in a first-round pair."""
+    """Every minimum-depth tree with complete top levels (2**n units at depth n, each a hop
+    or a first-round pair), as the 0/1 vector of hops in a first-round pair. Minimum-depth
+    trees with a shallower leaf (e.g. (0, ((1, 2), (3, 4))) for k = 5) are not included."""
     n = math.ceil(math.log2(k)) - 1
     units, pairs = 2**n, k - 2**n
     rows = []
@@ -57,8 +59,8 @@ def _all_min_depth_deep_sets(k: int) -> np.ndarray:
 
 @pytest.mark.parametrize("k", list(range(2, 22)))
 def test_eq9_equals_lp_optimum_over_all_min_depth_trees(k: int) -> None:
-    """Independent of the closed form: time-share over *all* minimum-depth trees so that
-    the most loaded edge is as light as possible (LP), then price it."""
+    """Independent of the closed form: time-share over all minimum-depth trees with complete
+    top levels so that the most loaded edge is as light as possible (LP), then price it."""
     deep = _all_min_depth_deep_sets(k)  # trees x hops
     n_trees = deep.shape[0]
     # variables: weights w (n_trees), z; minimise z s.t. deep^T w <= z, sum w = 1
