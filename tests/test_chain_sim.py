@@ -106,7 +106,7 @@ def _simulate_grid(cycles: int) -> list[tuple[int, float, ch.ChainRateResult]]:
 
 @pytest.fixture(scope="module")
 def grid() -> list[tuple[int, float, ch.ChainRateResult]]:
-    return _simulate_grid(8_000)
+    return _simulate_grid(5_000)
 
 
 def test_rotating_schedule_matches_eq9_within_ci(grid) -> None:
