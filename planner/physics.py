@@ -47,7 +47,8 @@ __all__ = [
 ]
 
 SPEED_OF_LIGHT_FIBRE_KM_PER_S = 2e5
-"""Speed of light in optical fibre used by Eq. 8 and Eq. 10 (km/s)."""
+"""Speed of light in optical fibre used by Eq. 8 and Eq. 10 (km/s). The paper names the
+speed s but gives no value; 2e5 km/s (refractive index about 1.5) is chosen here."""
 
 _WHERE = "physics"
 
