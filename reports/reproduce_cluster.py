@@ -468,7 +468,8 @@ def _fig6a(out: Path, st: _Settings, seeds: _Seeds) -> tuple[pd.DataFrame, list[
             "Eq. 10 matches the simulated time to the first pair",
             bool(np.all((ratio > 0.8) & (ratio < 1.25))),
             f"Eq. 10 / simulated ranges {ratio.min():.2f}-{ratio.max():.2f} "
-            "(Eq. 10 counts 1/p twice: t_i = (d/s)/p and lam contains p again)",
+            "(Eq. 10 adds up the k hops' times although the hops work in parallel, and "
+            "counts 1/p twice: t_i = (d/s)/p and lam contains p again)",
         )
     )
     return df, trends
