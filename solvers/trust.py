@@ -589,10 +589,10 @@ def estimate_model_columns(
     if n_d * n > work_cap:
         return crude, None
     sets = demand_node_sets(data, max_relays=max_relays, cost_upper_bound=cost_upper_bound)
-    edges, src, dst = _index_arrays(data)
+    edges, _src, _dst = _index_arrays(data)
     e = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
     total = 0
-    for d, keep in enumerate(sets):
+    for keep in sets:
         mask = np.zeros(n, dtype=bool)
         mask[list(keep)] = True
         both = mask[e[:, 0]] & mask[e[:, 1]]
@@ -689,10 +689,10 @@ def _solve_max_min(
     n = len(data.nodes)
     pool = _useful_pool(data)
     start = greedy_select(n, edges_i, data.weight, pool, src, dst, budget)
-    greedy_cost = float(evaluate_costs(data, start).max())
+    greedy_cost = float(evaluate_costs(data, [data.nodes[i] for i in start]).max())
     ls_deadline = min(deadline, time.perf_counter() + 0.25 * max(0.0, deadline - time.perf_counter()))
     heur, moves = swap_search(n, edges_i, data.weight, pool, src, dst, start, budget, ls_deadline)
-    heur_costs = evaluate_costs(data, heur)
+    heur_costs = evaluate_costs(data, [data.nodes[i] for i in heur])
     upper = float(heur_costs.max())
     free = data.candidate & (data.weight > 0)
     lower = float(token_lower_bound(n, edges_i, data.weight, free, src, dst, budget).max())
@@ -723,7 +723,7 @@ def _solve_max_min(
     if max_columns is not None and est > max_columns:
         return heuristic(f"edge-flow MILP not built: about {est:,} columns "
                          f"(~{info['estimated_model_gb']:.1f} GB) > cap {max_columns:,}", lower)
-    if upper <= lower + 1e-12:
+    if upper <= lower + 1e-12 and not tie_break_mean:
         return heuristic("heuristic set meets the token bound (optimal)", lower)
     load_s = est * _LOAD_S_PER_COLUMN * 3  # build + hand-over, from the measured rate
     if deadline - time.perf_counter() < 1.0 + load_s:
