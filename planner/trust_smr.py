@@ -63,13 +63,18 @@ class SmrEvaluator:
         self._memo: dict[tuple[frozenset[Hashable], tuple[int, ...] | None], np.ndarray] = {}
         self.calls = 0
 
-    def securities(self, trusted: frozenset[Hashable], rows: Sequence[int] | None = None) -> np.ndarray:
-        """SMR end-to-end security of the demands ``rows`` (all when None); 0 when undeliverable."""
+    def securities(self, trusted: frozenset[Hashable], rows: Sequence[int] | None = None,
+                   results: list[Any] | None = None) -> np.ndarray:
+        """SMR end-to-end security of the demands ``rows`` (all when None); 0 when undeliverable.
+
+        With a ``results`` list the demands are routed (no memo) and their
+        :class:`planner.routing.SmrResult` objects appended to it.
+        """
         key = (trusted, None if rows is None else tuple(rows))
         hit = self._memo.get(key)
-        if hit is not None:
+        if hit is not None and results is None:
             return hit
-        if rows is not None:
+        if rows is not None and results is None:
             full = self._memo.get((trusted, None))
             if full is not None:
                 return full[np.asarray(rows, dtype=np.int64)]
@@ -83,6 +88,8 @@ class SmrEvaluator:
             s, t = self.pairs[i]
             res = _smr(router, s, t, None, None)
             out[k] = float(res.security) if res.delivered else 0.0
+            if results is not None:
+                results.append(res)
         self.calls += len(out)
         self._memo[key] = out
         return out

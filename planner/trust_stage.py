@@ -10,7 +10,7 @@ with greedy, betweenness-centrality and random selections of the same size.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import networkx as nx
 import numpy as np
@@ -75,6 +75,34 @@ def smr_check(network: Network, demands: pd.DataFrame, trusted: set[str], securi
     return pd.DataFrame(rows)
 
 
+def _smr_table(demands: pd.DataFrame, rows: list[int] | None, results: list[Any]) -> pd.DataFrame:
+    """The :func:`smr_check` columns for the routed demands ``rows`` (all when None)."""
+    idx = range(len(demands)) if rows is None else rows
+    out = []
+    for i, res in zip(idx, results, strict=True):
+        out.append({
+            "demand_id": demands["demand"].iloc[i],
+            "security": float(res.security) if res.delivered else 0.0,
+            "segments": len(res.segments),
+            "paths": int(res.n_paths),
+            "key_consumption": int(res.total_hops),
+            "trusted_on_path": ";".join(str(x) for x in res.segment_nodes[1:-1]),
+        })
+    return pd.DataFrame(out, columns=["demand_id", "security", "segments", "paths", "key_consumption",
+                                      "trusted_on_path"])
+
+
+def _probe_seconds(ev: Any, seed: int) -> float:
+    """Seconds per demand of SMR routing, timed on up to 10 demands."""
+    import time
+
+    n = len(ev.pairs)
+    probe = sorted(np.random.default_rng(seed).choice(n, size=min(n, 10), replace=False).tolist())
+    t0 = time.perf_counter()
+    ev.securities(frozenset(), probe, results=[])
+    return max(1e-4, (time.perf_counter() - t0) / len(probe))
+
+
 def _selection_rows(ev: Any, single_costs: list[np.ndarray], n_starts: int, time_s: float,
                     seed: int) -> tuple[list[int] | None, float]:
     """Demands the SMR selection evaluates: all when that fits in ``time_s``, else a sample.
@@ -84,14 +112,10 @@ def _selection_rows(ev: Any, single_costs: list[np.ndarray], n_starts: int, time
     fixed random draw (for the mean). Returns the rows (None = all) and the
     measured seconds per demand.
     """
-    import time
 
     n = len(ev.pairs)
     rng = np.random.default_rng(seed)
-    probe = sorted(rng.choice(n, size=min(n, 10), replace=False).tolist())
-    t0 = time.perf_counter()
-    ev.securities(frozenset(), probe)
-    per = max(1e-4, (time.perf_counter() - t0) / len(probe))
+    per = _probe_seconds(ev, seed)
     affordable = int(time_s / per / (n_starts + 12))
     if affordable >= n:
         return None, per
@@ -196,24 +220,42 @@ def plan_trust(network: Network, backbone: Backbone, scenario: Scenario, *, seed
                                              0.5 * float(scenario.solver.time_limit_s), seed)
         choice = choose_for_smr(ev, starts, pool, budget, objective="mean" if objective == "mean" else "min",
                                 deadline=deadline, rows=rows,
-                                rank=lambda vs: sorted(vs, key=lambda v: order_rank.get(v, 0)), seed=seed)
+                                rank=lambda vs: sorted(vs, key=lambda v: order_rank.get(str(v), 0)), seed=seed)
         chosen_name = f"SMR local search ({objective} SMR security)"
         chosen = [str(v) for v in choice.trusted]
         smr_info.update(start=choice.start, moves=choice.moves, stopped=choice.stopped,
                         selection_demands=len(demands) if rows is None else len(rows),
                         smr_seconds_per_demand=round(per_demand_s, 5), history=choice.history)
     smr_info["selection_time_s"] = time.perf_counter() - t_sel
-    # verification of every selection on all demands (memoised: a set met twice is routed once)
+    # verification of every selection on the same demands (memoised: a set met twice is routed once);
+    # all demands when that fits in ten time limits at the measured SMR speed, else a fixed sample
+    n_dem = len(demands)
+    per = float(smr_info.get("smr_seconds_per_demand") or 0.0) or _probe_seconds(ev, seed)
+    n_sets = len({frozenset(v) for v in [chosen, *starts.values()]})
+    verify_budget_s = 10.0 * float(scenario.solver.time_limit_s)
+    vrows: list[int] | None = None
+    if n_sets * n_dem * per > verify_budget_s:
+        k = max(min(n_dem, 50), int(verify_budget_s / per / max(1, n_sets)))
+        picked = set(rows or [])
+        rng = np.random.default_rng(seed + 1)
+        rest = [i for i in range(n_dem) if i not in picked]
+        picked.update(rng.choice(rest, size=min(len(rest), max(0, k - len(picked))), replace=False).tolist())
+        vrows = sorted(int(i) for i in picked)[: max(k, len(rows or []))]
+    smr_info["verified_demands"] = n_dem if vrows is None else len(vrows)
     selections = {chosen_name: chosen, **starts}
-    full = {name: ev.securities(frozenset(s)) for name, s in selections.items()}
-    key_of = "mean" if objective == "mean" else "min"
+    results: list[Any] = []
+    full = {chosen_name: ev.securities(frozenset(chosen), vrows, results=results)}
+    full.update({name: ev.securities(frozenset(s), vrows) for name, s in starts.items()})
+    key_of: Literal["min", "mean"] = "mean" if objective == "mean" else "min"
     if objective != "target":
         best = max(selections, key=lambda name: (smr_key(full[name], key_of), name == chosen_name))
         if best != chosen_name:
-            smr_info["replaced_by"] = best  # the sampled search lost to a start on all demands
+            smr_info["replaced_by"] = best  # the sampled search lost to a start on the verified demands
             chosen = selections[best]
             selections[chosen_name] = chosen
             full[chosen_name] = full[best]
+            results = []
+            ev.securities(frozenset(chosen), vrows, results=results)
     out.metrics["trust_smr_search"] = smr_info
     comparison = []
     for method, tset in selections.items():
@@ -230,15 +272,17 @@ def plan_trust(network: Network, backbone: Backbone, scenario: Scenario, *, seed
             "min_smr_security": float(check.min()),
             "mean_smr_security": float(check.mean()),
             "eps_met": int((check >= float(sec.eps) - 1e-12).sum()),
+            "smr_demands": len(check),
         })
-    smr_chosen = smr_check(network, demands, set(chosen), security)
+    smr_chosen = _smr_table(demands, vrows, results)
     for row in comparison:
         if row["method"] == chosen_name:
             row["mean_key_consumption"] = float(smr_chosen["key_consumption"].mean())
     out.metrics["trust_comparison"] = comparison
     chosen_costs = evaluate_costs(data, chosen)
-    dem = smr_chosen.copy()
-    dem["security_single_path"] = np.exp(-chosen_costs)
+    dem = pd.DataFrame({"demand_id": demands["demand"].to_numpy(),
+                        "security_single_path": np.exp(-chosen_costs)})
+    dem = dem.merge(smr_chosen, on="demand_id", how="left")
     out.tables["demands"] = dem
     names = network.sites["name"].astype(str)
     kinds = network.sites["kind"].astype(str)

@@ -146,14 +146,21 @@ def prepare_trust_data(
         problems.append(
             f"demands table: duplicated demand ids {demands.loc[demands['demand'].duplicated(), 'demand'].tolist()}"
         )
-    for i, row in demands.iterrows():
-        where = f"demands table, row {i} (demand {_show(row['demand'])})"
-        s, t = row["source"], row["target"]
-        if s not in known or t not in known:
+    component: dict[Hashable, int] = {}
+    for c, members in enumerate(nx.connected_components(graph)):
+        for v in members:
+            component[v] = c
+    no_problems_before = not problems
+    for i, d_id, s, t in zip(demands.index, demands["demand"], demands["source"], demands["target"], strict=True):
+        cs, ct = component.get(s), component.get(t)
+        if cs is not None and ct is not None and s != t and cs == ct:
+            continue  # the common case, checked without building a message
+        where = f"demands table, row {i} (demand {_show(d_id)})"
+        if cs is None or ct is None:
             problems.append(f"{where}: source/target must be nodes of the nodes table")
         elif s == t:
             problems.append(f"{where}: source equals target (give two distinct nodes)")
-        elif not problems and not nx.has_path(graph, s, t):
+        elif no_problems_before:
             problems.append(f"{where}: no path from {_show(s)} to {_show(t)} (connect them)")
     if len(demands) == 0:
         problems.append("demands table is empty (give at least one demand)")

@@ -70,22 +70,61 @@ def lex_key(costs: np.ndarray) -> tuple[float, float]:
     return (round(float(costs.max()), 12), round(float(costs.sum()), 9))
 
 
+class _Pairs:
+    """Demands as a dense (unique sources x unique targets) block with multiplicities.
+
+    When that block is small compared with the demand list (all pairs among
+    cluster masters: about twice the demands), candidate evaluation is a
+    broadcast over contiguous arrays instead of gathers per demand.
+    """
+
+    def __init__(self, src: np.ndarray, dst: np.ndarray) -> None:
+        self.src, self.dst = src, dst
+        self.su, self.si = np.unique(src, return_inverse=True)
+        self.tu, self.ti = np.unique(dst, return_inverse=True)
+        self.dense = len(self.su) * len(self.tu) <= 3 * len(src) + 64
+        if self.dense:
+            self.cnt = np.zeros((len(self.su), len(self.tu)))
+            np.add.at(self.cnt, (self.si, self.ti), 1.0)
+            self.has = self.cnt > 0
+
+    def current(self, C: np.ndarray) -> np.ndarray:
+        """Demand costs as the dense block (0 where no demand), or per demand."""
+        if self.dense:
+            return np.where(self.has, C[np.ix_(self.su, self.tu)], 0.0)
+        return C[self.src, self.dst]
+
+
 def best_addition(
     C: np.ndarray,
     src: np.ndarray,
     dst: np.ndarray,
     current: np.ndarray,
     pool: Sequence[int],
+    pairs: _Pairs | None = None,
 ) -> tuple[int, tuple[float, float]]:
     """The candidate of ``pool`` whose trusting gives the best :func:`lex_key` (first on ties)."""
+    pairs = pairs or _Pairs(src, dst)
     best_v, best_key = -1, (np.inf, np.inf)
     pool_a = np.asarray(list(pool), dtype=np.int64)
-    chunk = max(1, int(4_000_000 // max(1, len(src))))
+    if pairs.dense:
+        cur = pairs.current(C)
+        chunk = max(1, int(2_000_000 // max(1, cur.size)))
+    else:
+        cur = current
+        chunk = max(1, int(4_000_000 // max(1, len(src))))
     for lo in range(0, len(pool_a), chunk):
         vs = pool_a[lo : lo + chunk]
-        new = np.minimum(current[None, :], C[src][:, vs].T + C[vs][:, dst])
-        worst = np.round(new.max(axis=1), 12)
-        total = np.round(new.sum(axis=1), 9)
+        if pairs.dense:
+            a = C[np.ix_(pairs.su, vs)].T  # (k, sources)
+            b = C[np.ix_(vs, pairs.tu)]  # (k, targets)
+            new = np.minimum(cur[None, :, :], a[:, :, None] + b[:, None, :])
+            worst = np.round(new.max(axis=(1, 2)), 12)
+            total = np.round(np.einsum("kij,ij->k", new, pairs.cnt), 9)
+        else:
+            new = np.minimum(cur[None, :], C[np.ix_(src, vs)].T + C[np.ix_(vs, dst)])
+            worst = np.round(new.max(axis=1), 12)
+            total = np.round(new.sum(axis=1), 9)
         order = np.lexsort((np.arange(len(vs)), total, worst))
         k = int(order[0])
         key = (float(worst[k]), float(total[k]))
@@ -116,9 +155,10 @@ def greedy_select(
     C = interior_costs(n, edges, weight, np.zeros(n, dtype=bool))
     chosen: list[int] = []
     left = list(pool)
+    pairs = _Pairs(src, dst)
     for _ in range(min(budget, len(left))):
         current = C[src, dst]
-        v, _key = best_addition(C, src, dst, current, left)
+        v, _key = best_addition(C, src, dst, current, left, pairs)
         chosen.append(v)
         left.remove(v)
         pivot(C, v)
@@ -151,13 +191,14 @@ def swap_search(
     mask[chosen] = True
     C = interior_costs(n, edges, weight, mask)
     key = lex_key(C[src, dst])
+    pairs = _Pairs(src, dst)
     improved = True
     while improved and time.perf_counter() < deadline:
         improved = False
         if len(chosen) < budget:
             left = [v for v in pool if not mask[v]]
             if left:
-                v, k = best_addition(C, src, dst, C[src, dst], left)
+                v, k = best_addition(C, src, dst, C[src, dst], left, pairs)
                 if k < key:
                     chosen.append(v)
                     mask[v] = True
@@ -173,7 +214,7 @@ def swap_search(
             if not left:
                 mask[u] = True
                 continue
-            v, k = best_addition(Cu, src, dst, Cu[src, dst], left)
+            v, k = best_addition(Cu, src, dst, Cu[src, dst], left, pairs)
             if k < key:
                 chosen[chosen.index(u)] = v
                 mask[v] = True
