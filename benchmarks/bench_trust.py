@@ -45,9 +45,18 @@ RANDOM_DRAWS = 10
 
 
 def waxman_cases(sizes: list[int], rng: np.random.Generator) -> list[tuple[str, nx.Graph]]:
+    from planner.errors import ValidationError
     from planner.waxman import waxman_graph
 
-    return [(f"Waxman-{n}", waxman_graph(n, rng)) for n in sizes]
+    out = []
+    for n in sizes:
+        for _attempt in range(20):  # a small sparse draw may have no connected sample: draw again
+            try:
+                out.append((f"Waxman-{n}", waxman_graph(n, rng)))
+                break
+            except ValidationError:
+                continue
+    return out
 
 
 def tables(

@@ -167,7 +167,20 @@ def choose_for_smr(
         scr_rows = [int(i) if sel is None else sel[int(i)] for i in screen_idx]
         cur_scr = smr_key(vec[screen_idx], objective)
         outside = [v for v in pool if v not in current]
-        cands = (rank(outside) if rank else outside)[:max_candidates]
+        ranked = rank(outside) if rank else outside
+        # relays on the SMR paths of the worst demands first: they decide the minimum
+        routed: list[Any] = []
+        ev.securities(current, [int(i) if sel is None else sel[int(i)] for i in worst[:3]], results=routed)
+        on_paths: dict[Hashable, int] = {}
+        for res in routed:
+            for seg in res.segments:
+                for path in seg.paths:
+                    for v in path[1:-1]:
+                        if v not in current:
+                            on_paths[v] = on_paths.get(v, 0) + 1
+        allowed = set(outside)
+        first = [v for v in sorted(on_paths, key=lambda x: -on_paths[x]) if v in allowed]
+        cands = list(dict.fromkeys(first[: max_candidates // 2] + list(ranked)))[:max_candidates]
         if len(current) < budget:
             moves: list[frozenset[Hashable]] = [current | {v} for v in cands]
         else:
