@@ -52,9 +52,8 @@ the other 3 (Uninett2010 B=5, Beijing QMAN B=3 and 5); greedy alone misses in
 10. The token bound is tight for small budgets and weak (often 1) for larger
 ones, so the reported gap at scale is honest but loose. Path-based column
 generation and Benders cuts with shortest-path separation were not built or
-measured: a path model has the same demands x paths growth in its master
-problem, and its LP bound with fractional ``y`` is no stronger than the token
-bound per demand; a stronger bound at scale is open work.
+measured; whether their LP bound (which couples the demands through the shared
+budget, unlike the token bound) is worth its cost at scale is open work.
 """
 
 from __future__ import annotations
