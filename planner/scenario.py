@@ -138,7 +138,10 @@ class SecuritySettings:
 
     ``p_untrusted``: probability that an untrusted relay is not compromised;
     ``trusted_budget``: how many relays may be made trusted; ``eps``: the
-    security a reconstructed global key must reach.
+    security a reconstructed global key must reach. ``trust_objective``: how
+    the trusted relays are chosen: "min" (maximise the minimum SMR security
+    over demands), "mean" (the mean) with at most ``trusted_budget`` relays, or
+    "target" (the fewest relays giving every demand SMR security ``eps``).
     """
 
     p_untrusted: float = 0.8
@@ -146,6 +149,7 @@ class SecuritySettings:
     eps: float = 0.9
     trusted_cost: float = 1.0
     key_pool_bits: int = 100_000
+    trust_objective: Literal["min", "mean", "target"] = "min"
 
 
 @dataclass(frozen=True)

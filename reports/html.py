@@ -202,6 +202,12 @@ def _security(d: Design, files: set[str] | None = None) -> str:
     chosen = r[r["trusted"].astype(bool)]
     parts = [f"<p>{len(chosen)} trusted relay(s) chosen: "
              + ", ".join(html.escape(str(x)) for x in chosen.get("name", chosen["site_id"])) + ".</p>"]
+    obj = d.metrics.get("trust_objectives")
+    if obj:
+        parts.append(f"<p>Chosen for {html.escape(str(obj['objective']))} SMR security ({html.escape(str(obj['chosen']))}): "
+                     f"SMR security min {obj['min_smr_security']:.4g}, mean {obj['mean_smr_security']:.4g}; "
+                     f"best single path min {obj['min_single_path_security']:.4g}, mean "
+                     f"{obj['mean_single_path_security']:.4g}.</p>")
     comp = d.metrics.get("trust_comparison")
     if comp:
         parts.append("<h3>Chosen set vs other selections of the same size (SMR verification)</h3>")
