@@ -129,6 +129,52 @@ def _selection_rows(ev: Any, single_costs: list[np.ndarray], n_starts: int, time
     return sorted(int(i) for i in rows), per
 
 
+MODEL_SHARE = 0.5
+"""Share of the trust stage's remaining time handed to the single-path model (the SMR search gets the rest)."""
+
+
+class _StageClock:
+    """What is left of the trust stage's time: the open stage budget when there is one (limits
+    already handed and wall time both count), else ``total_s`` minus what this clock handed out
+    and the wall time since it was made. Never negative."""
+
+    def __init__(self, total_s: float) -> None:
+        import time
+
+        from solvers.base import current_budget
+
+        self.total_s = max(0.0, float(total_s))
+        self.budget = current_budget()
+        self.start = time.perf_counter()
+        self.handed_s = 0.0
+
+    def left_s(self) -> float:
+        import time
+
+        if self.budget is not None:
+            return self.budget.left_s()
+        return max(0.0, min(self.total_s - self.handed_s, self.total_s - (time.perf_counter() - self.start)))
+
+    def options(self, opts: Any, *, fraction: float = 1.0) -> Any:
+        """``opts`` with a time limit of ``fraction`` of what is left (the solver records it)."""
+        import dataclasses
+
+        limit = max(0.0, min(float(opts.time_limit_s), fraction * self.left_s()))
+        if self.budget is None:
+            self.handed_s += limit
+        return dataclasses.replace(opts, time_limit_s=limit)
+
+    def hand_out(self) -> float:
+        """All that is left, handed to a search that is not a solver run (recorded as a limit)."""
+        from solvers.base import note_time_limit
+
+        limit = self.left_s()
+        note_time_limit(limit)
+        if self.budget is None:
+            self.handed_s += limit
+        return limit
+
+
 def plan_trust(network: Network, backbone: Backbone, scenario: Scenario, *, seed: int = 0) -> StageResult:
     """Trusted-relay choice for SMR security, verification and comparison with simpler selections.
 
@@ -165,7 +211,12 @@ def plan_trust(network: Network, backbone: Backbone, scenario: Scenario, *, seed
         return out
     edges, nodes, demands = trust_tables(network, backbone, scenario)
     budget = int(sec.trusted_budget)
-    opts = solver_options(scenario, seed=seed)
+    # Time: the stage has solver.time_limit_s in all (the open stage budget when the pipeline runs
+    # it). The single-path model gets at most MODEL_SHARE of what is left, the SMR search what is
+    # left after it; both draw from the same remaining time, so neither can overrun the stage.
+    stage_s = float(scenario.solver.time_limit_s)
+    stage_clock = _StageClock(stage_s)
+    opts = stage_clock.options(solver_options(scenario, seed=seed), fraction=MODEL_SHARE)
     try:
         result = solve_trust(edges, nodes, demands, mode="max_min_security", max_relays=budget, options=opts)
         data = prepare_trust_data(edges, nodes, demands)
@@ -197,7 +248,8 @@ def plan_trust(network: Network, backbone: Backbone, scenario: Scenario, *, seed
     by_bc = sorted(pool, key=lambda v: (-bc.get(v, 0.0), v))
     order_rank = {v: i for i, v in enumerate(by_bc)}
     t_sel = time.perf_counter()
-    deadline = t_sel + float(scenario.solver.time_limit_s)
+    search_s = stage_clock.hand_out()  # recorded like a solver's limit
+    deadline = t_sel + search_s
     single = {name: evaluate_costs(data, s) for name, s in starts.items()}
     smr_info: dict[str, Any] = {"objective": objective}
     if objective == "target":
@@ -217,7 +269,7 @@ def plan_trust(network: Network, backbone: Backbone, scenario: Scenario, *, seed
             starts["betweenness centrality"] = by_bc[:k]
     else:
         rows, per_demand_s = _selection_rows(ev, list(single.values()), len(starts),
-                                             0.5 * float(scenario.solver.time_limit_s), seed)
+                                             0.5 * search_s, seed)
         choice = choose_for_smr(ev, starts, pool, budget, objective="mean" if objective == "mean" else "min",
                                 deadline=deadline, rows=rows,
                                 rank=lambda vs: sorted(vs, key=lambda v: order_rank.get(str(v), 0)), seed=seed)

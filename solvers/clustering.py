@@ -1189,8 +1189,13 @@ def solve_clustering(
     data: ClusteringData,
     options: ClusteringOptions | None = None,
     solver_options: SolverOptions | None = None,
+    *,
+    known_heuristic: tuple[ClusteringSolution | None, float] | None = None,
 ) -> SolveResult:
     """Choose masters and assign every site, optimally or with a reported gap.
+
+    ``known_heuristic``: the heuristic's solution (``None`` if it found none) and its time, when
+    the caller has already run it on the same data and options (it is then not run again).
 
     Guarantees: a returned result with a solution satisfies every constraint family
     (checked); ``tables["assignment"]`` lists every site once, ``tables["clusters"]`` every
@@ -1215,8 +1220,11 @@ def solve_clustering(
         from solvers.heuristics import heuristic_solution
 
         th = time.perf_counter()
-        start_sol = heuristic_solution(idx, options, seed=options.heuristic_seed)
-        heur_info["heuristic_time_s"] = time.perf_counter() - th
+        if known_heuristic is not None:
+            start_sol, heur_info["heuristic_time_s"] = known_heuristic
+        else:
+            start_sol = heuristic_solution(idx, options, seed=options.heuristic_seed)
+            heur_info["heuristic_time_s"] = time.perf_counter() - th
         if start_sol is not None:
             heur_info["heuristic_objective"] = solution_terms(idx, options, start_sol)["objective"]
     if options.bound_shortcut and options.objective == "max_keys" and start_sol is not None:
@@ -1363,7 +1371,58 @@ def solve_clustering(
     )  # fmt: skip
 
 
+def cost_lower_bound(idx: ClusteringIndex) -> float:
+    """A valid lower bound on the ``min_cost`` objective, by covering alone.
+
+    Every site is a slave or an open master, and an open candidate ``c`` covers at most
+    ``min(capacity_c, sites within its reach)`` slaves plus its own site (none for an extra
+    location); fixed masters are open. The least cost of covering all sites with fractional
+    openings (a fractional knapsack, solved exactly by the cost-per-site order) bounds the master
+    cost from below, and the loss term is never negative.
+    """
+    n_reach = np.bincount(idx.pair_cand, minlength=idx.n_cands) if idx.n_pairs else np.zeros(idx.n_cands, int)
+    cover = np.minimum(idx.capacity, n_reach).astype(float) + (idx.cand_site >= 0)
+    fixed = np.asarray(idx.fixed, dtype=bool)
+    need = idx.n_sites - float(cover[fixed].sum())
+    total = float(idx.cost[fixed].sum())
+    if need <= 0:
+        return total
+    free = np.flatnonzero(~fixed & (cover > 0))
+    for c in free[np.argsort(idx.cost[free] / cover[free], kind="stable")]:
+        take = min(1.0, need / cover[c])
+        total += take * float(idx.cost[c])
+        need -= take * cover[c]
+        if need <= 1e-12:
+            break
+    return total
+
+
+def fallback_bound(idx: ClusteringIndex, options: ClusteringOptions) -> float:
+    """A valid bound that needs no solver: :func:`keys_upper_bound` for ``max_keys``,
+    :func:`cost_lower_bound` (rounded by :func:`integral_cost_bound`) for ``min_cost``."""
+    if options.objective == "max_keys":
+        return keys_upper_bound(idx, options)
+    return integral_cost_bound(idx, cost_lower_bound(idx))
+
+
 COMPONENT_SOLVE_MIN_SITES = 1500
+COMPONENT_MIN_S = 1.0
+"""Least time a reach component's MILP is handed (when the limit leaves that much per component)."""
+
+
+def _component_limit(left_s: float, weight: float, weight_left: float, n_left: int, needy: bool,
+                     n_needy_left: int) -> float:
+    """Time for the next component: its share of what is left (by pairs), at least the floor
+    ``min(COMPONENT_MIN_S, left_s / n_left)``, and for a component the heuristic cannot cluster (it
+    depends on the MILP) at least half of what is left split among such components; always leaving
+    the floor for each of the ``n_left - 1`` later components, so the limits sum to at most ``left_s``."""
+    left_s = max(0.0, left_s)
+    floor = min(COMPONENT_MIN_S, left_s / max(1, n_left))
+    want = max(left_s * weight / max(weight_left, 1e-12), floor)
+    if needy:
+        want = max(want, 0.5 * left_s / max(1, n_needy_left))
+    # keep the floor for each later component
+    return max(0.0, min(want, left_s - floor * max(0, n_left - 1)))
 
 
 def solve_clustering_by_component(
@@ -1377,16 +1436,30 @@ def solve_clustering_by_component(
     and the objective is a sum over them, so the optimum is the union of the components'
     optima (only the automatic loss tie-break weight is chosen per component). Objective,
     bound, keys, masters and cost are summed; the status is OPTIMAL when every component is,
-    FEASIBLE otherwise, and the first component without a solution ends the search with its
-    status. Each component's time limit is the limit times its share of the pairs, so the
-    limits sum to at most the limit. With a global budget this is :func:`solve_clustering`.
+    FEASIBLE otherwise.
+
+    Time: the limits handed to the components sum to at most ``solver_options.time_limit_s``
+    (and never reach past it in wall time). Components the greedy heuristic cannot cluster are
+    solved first and get at least half of what is left split among them; the others get their
+    share of what is left by pairs, at least :data:`COMPONENT_MIN_S` while that fits (see
+    :func:`_component_limit`); the heuristic runs once per component, before any MILP, so the
+    wall clock may pass the limit by the heuristic's time, but only for a component that depends
+    on the MILP (the others are also held to the wall clock). A component whose MILP finds nothing in its time takes the
+    heuristic's clustering (``info["source"]`` says how many did); a component without a bound
+    from the solver takes :func:`fallback_bound`, so the summed bound is always valid. Only a
+    component that neither the MILP (after one retry with what is left) nor the heuristic can
+    cluster ends the search, with its status. With a global budget this is :func:`solve_clustering`.
     """
     from scipy.sparse.csgraph import connected_components
+
+    from solvers.heuristics import heuristic_solution
 
     options = options or ClusteringOptions()
     solver_options = solver_options or SolverOptions()
     if options.max_masters is not None or options.max_cost is not None:
         return solve_clustering(data, options, solver_options)
+    t0 = time.perf_counter()
+    total_s = float(solver_options.time_limit_s)
     ids = pd.Index(sorted({str(i) for i in data.sites.index} | {str(c) for c in data.candidates.index}))
     a = ids.get_indexer(data.pairs["site"].astype(str))
     b = ids.get_indexer(data.pairs["candidate"].astype(str))
@@ -1397,16 +1470,47 @@ def solve_clustering_by_component(
     site_label = label[ids.get_indexer(data.sites.index.astype(str))]
     cand_label = label[ids.get_indexer(data.candidates.index.astype(str))]
     pair_label = label[a]
-    n_pairs = max(1, len(data.pairs))
-    parts: list[SolveResult] = []
+    comps: list[tuple[ClusteringData, ClusteringIndex, ClusteringSolution | None, float, float]] = []
     for comp in np.unique(site_label):
-        share = solver_options.time_limit_s * float(np.count_nonzero(pair_label == comp)) / n_pairs
-        res = solve_clustering(
-            ClusteringData(sites=data.sites[site_label == comp], candidates=data.candidates[cand_label == comp],
-                           pairs=data.pairs[pair_label == comp]),
-            options, dataclasses.replace(solver_options, time_limit_s=share))
+        sub = ClusteringData(sites=data.sites[site_label == comp], candidates=data.candidates[cand_label == comp],
+                             pairs=data.pairs[pair_label == comp])
+        idx = prepare(sub, options)
+        th = time.perf_counter()
+        heur = None if diagnose(idx, options)[0] else heuristic_solution(idx, options, seed=options.heuristic_seed)
+        comps.append((sub, idx, heur, float(max(1, int(np.count_nonzero(pair_label == comp)))),
+                      time.perf_counter() - th))
+    # components that depend on the MILP first, then the rest, smallest first
+    comps.sort(key=lambda c: (c[2] is not None, c[3]))
+    handed = 0.0
+    n_fallback = 0
+    parts: list[SolveResult] = []
+    for k, (sub, idx, heur, weight, heur_s) in enumerate(comps):
+        res: SolveResult | None = None
+        for _try in range(1 if heur is not None else 2):
+            left = max(0.0, total_s - handed)
+            if heur is not None:  # only a component that depends on the MILP may pass the wall clock
+                left = min(left, max(0.0, total_s - (time.perf_counter() - t0)))
+            rest = comps[k:]
+            limit = _component_limit(left, weight, sum(c[3] for c in rest), len(rest), heur is None,
+                                     sum(1 for c in rest if c[2] is None))
+            handed += limit
+            res = solve_clustering(sub, options, dataclasses.replace(solver_options, time_limit_s=limit),
+                                   known_heuristic=(heur, heur_s) if options.warm_start else None)
+            if res.has_solution:
+                break
+        assert res is not None
         if not res.has_solution:
-            return res
+            if heur is None:
+                return res
+            n_fallback += 1
+            res = result_from_solution(
+                idx, options, heur, status=SolveStatus.FEASIBLE, solve_time_s=res.solve_time_s,
+                build_time_s=res.build_time_s, solver="heuristic", info={"source": "heuristic"})
+        fb = fallback_bound(idx, options)  # both bounds are valid: keep the tighter
+        tighter = fb if not math.isfinite(res.bound) else (
+            min(res.bound, fb) if options.objective == "max_keys" else max(res.bound, fb))
+        if tighter != res.bound:
+            res = dataclasses.replace(res, bound=tighter, gap=relative_gap(res.objective, tighter))
         parts.append(res)
     total = {k: float(sum(float(p.info.get(k, 0.0)) for p in parts))  # type: ignore[arg-type]
              for k in ("n_masters", "keys_per_attempt", "master_cost", "weighted_access_loss_db")}
@@ -1417,7 +1521,8 @@ def solve_clustering_by_component(
         **total, "n_masters": int(total["n_masters"]), "n_components": len(parts),
         "objective_name": options.objective,
         "objective_sense": "maximize" if options.objective == "max_keys" else "minimize",
-        "source": "milp per reach component",
+        "source": "milp per reach component" + (
+            f" ({n_fallback} of {len(parts)} by the heuristic: no MILP solution in time)" if n_fallback else ""),
         "heuristic_objective": float(sum(
             float(p.info["heuristic_objective"]) if p.info.get("heuristic_objective") is not None  # type: ignore[arg-type]
             else p.objective for p in parts)),

@@ -691,7 +691,9 @@ def solve_trust(
         data, mode=mode, max_relays=max_relays, security_target=security_target
     )
     build_time = time.perf_counter() - t0
-    raw = solve_model(model, replace(opts, time_limit_s=max(1.0, deadline - time.perf_counter())))
+    # never more than what is left of the limit (building counted), never past the deadline
+    raw = solve_model(model, replace(opts, time_limit_s=max(0.0, min(opts.time_limit_s,
+                                                                    deadline - time.perf_counter()))))
     info.update(n_variables=model.nvariables(), n_constraints=model.nconstraints())
     if raw.status is SolveStatus.INFEASIBLE:
         need = evaluate_trust(data, [])
@@ -711,6 +713,10 @@ def solve_trust(
     return SolveResult(status=raw.status, objective=raw.objective, bound=raw.bound, gap=raw.gap,
                        solve_time_s=raw.solve_time_s, build_time_s=build_time, solver=raw.solver,
                        tables={"relays": _relays_table(data, trusted), "demands": table}, info=info)
+
+
+TIE_BREAK_SHARE = 0.25
+"""Share of the solver time kept for the mean-security tie-break of the max-min MILP."""
 
 
 def _solve_max_min(
@@ -775,7 +781,11 @@ def _solve_max_min(
     left = deadline - time.perf_counter() - model.nvariables() * _LOAD_S_PER_COLUMN
     if left < 1.0:
         return heuristic("time limit reached while building the MILP", lower, build_time)
-    raw = solve_model(model, replace(opts, time_limit_s=left, warm_start=True))
+    # the limits handed to the solver sum to at most what the deadline leaves: with the mean
+    # tie-break, the max-min solve gets TIE_BREAK_SHARE less and the tie-break only what is left
+    first_s = left * (1.0 - TIE_BREAK_SHARE) if tie_break_mean else left
+    handed_s = first_s
+    raw = solve_model(model, replace(opts, time_limit_s=first_s, warm_start=True))
     solve_time = raw.solve_time_s
     if raw.status not in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE):
         return heuristic(f"MILP ended '{raw.status}' without a solution", lower, build_time, solve_time)
@@ -787,7 +797,7 @@ def _solve_max_min(
         model.objective.deactivate()
         model.mean_objective = pyo.Objective(expr=sum(model.cost[d] for d in model.D), sense=pyo.minimize)
         # the tie-break gets what is left of the time limit, not a second full limit
-        remaining = deadline - time.perf_counter() - model.nvariables() * _LOAD_S_PER_COLUMN
+        remaining = min(left - handed_s, deadline - time.perf_counter() - model.nvariables() * _LOAD_S_PER_COLUMN)
         if remaining >= 1.0:
             raw2 = solve_model(model, replace(opts, time_limit_s=remaining, warm_start=True))
             solve_time += raw2.solve_time_s

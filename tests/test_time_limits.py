@@ -105,3 +105,37 @@ def test_repeater_stage_limits_sum_to_its_limit_in_max_min_rate_mode(tmp_path):
         plan(net, scenario, seed=1, time_limit_s=12.0)
     budgets, limits = _check(log, 12.0)
     assert "repeaters" in budgets
+
+
+@pytest.mark.parametrize("total_s", [60.0, 8.0])
+def test_default_backbone_mode_keeps_the_trust_stage_within_its_budget(tmp_path, total_s):
+    """With the default backbone mode ("both") the trust stage runs too: its single-path model, the
+    model's mean tie-break and the SMR search (recorded as the time it is handed) together stay
+    within the trust budget, and all stages within the plan's limit."""
+    scenario = default_scenario()
+    assert scenario.backbone.mode == "both"
+    scenario = scenario.with_overrides({"access.reach_km": 60.0, "memory.budget_units": 200})
+    net = read_network(write_sites_csv(tmp_path / "s.csv", random_sites(40, seed=4)))
+    with recording_time_limits() as log:
+        design = plan(net, scenario, seed=1, time_limit_s=total_s)
+    budgets, limits = _check(log, total_s)
+    assert {"access", "repeaters", "trust"} <= set(budgets)
+    assert len(limits.get("trust", [])) >= 2, "the trust model and the SMR search were not both budgeted"
+    assert len(design.sites) == 40
+
+
+def test_trust_stage_without_plan_limit_stays_within_the_scenario_limit(tmp_path):
+    """Called without a stage budget, the trust stage still hands out at most solver.time_limit_s."""
+    from planner.backbone import build_backbone, cluster_of
+    from planner.pipeline import plan_access, prepare_network
+    from planner.trust_stage import plan_trust
+
+    scenario = default_scenario().with_overrides({"access.reach_km": 60.0, "solver.time_limit_s": 5.0})
+    net, _ = prepare_network(read_network(write_sites_csv(tmp_path / "s.csv", random_sites(40, seed=4))), scenario)
+    access, tables = plan_access(net, scenario, seed=1)
+    backbone = build_backbone(net, cluster_of(access.tables["assignment"], tables.standalone), scenario)
+    with recording_time_limits() as log:
+        plan_trust(net, backbone, scenario, seed=1)
+    handed = [r.time_limit_s for r in log if isinstance(r, TimeLimitRecord)]
+    assert len(handed) >= 2
+    assert sum(handed) <= 5.0 + TOL
