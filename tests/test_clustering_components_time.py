@@ -126,18 +126,25 @@ def test_component_limits_sum_to_the_limit_with_floors() -> None:
     assert min(handed[1:]) >= min(clustering.COMPONENT_MIN_S, 5.0 / 4) - 1e-12  # small ones get the floor
 
 
-@pytest.mark.parametrize("seed", range(8))
 @pytest.mark.parametrize("objective", ["max_keys", "min_cost"])
-def test_fallback_bound_is_valid(seed: int, objective: str) -> None:
-    rng = np.random.default_rng(100 + seed)
-    data = ClusteringData(*random_clustering_instance(rng, n_sites=8, n_extra=seed % 2, p_fixed=0.1 * (seed % 3 == 0)))
-    options = ClusteringOptions(objective=objective, loss_weight=0.01)  # type: ignore[arg-type]
-    ref = _enumerate(data, options)
-    if ref is None:
-        pytest.skip("no clustering exists for this instance")
-    idx = prepare(data, options)
-    if objective == "max_keys":
-        assert ref.objective <= fallback_bound(idx, options) + TOL
-    else:
-        assert cost_lower_bound(idx) <= ref.cost + TOL
-        assert fallback_bound(idx, options) <= ref.objective + TOL
+def test_fallback_bound_is_valid(objective: str) -> None:
+    """On eight random instances that cluster (fixed masters and extra locations among them)."""
+    checked = 0
+    seed = 100
+    while checked < 8:
+        rng = np.random.default_rng(seed)
+        data = ClusteringData(*random_clustering_instance(rng, n_sites=8, n_extra=seed % 2,
+                                                          p_fixed=0.1 * (seed % 3 == 0)))
+        seed += 1
+        options = ClusteringOptions(objective=objective, loss_weight=0.01)  # type: ignore[arg-type]
+        ref = _enumerate(data, options)
+        if ref is None:
+            continue
+        checked += 1
+        idx = prepare(data, options)
+        if objective == "max_keys":
+            assert ref.objective <= fallback_bound(idx, options) + TOL
+        else:
+            assert cost_lower_bound(idx) <= ref.cost + TOL
+            assert fallback_bound(idx, options) <= ref.objective + TOL
+    assert seed < 200
