@@ -117,6 +117,9 @@ class _RawSite:
     kind: Any = None
     demand: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
+    missing_position: bool = False
+    junction: bool = False
+    position_source: str = "given"
 
 
 @dataclass
@@ -139,6 +142,8 @@ def read_network(
     name: str | None = None,
     crs: str | None = None,
     drop_external: bool = True,
+    strict_coordinates: bool = False,
+    geocode: bool = False,
 ) -> Network:
     """Read a network file into a validated :class:`Network`.
 
@@ -147,6 +152,15 @@ def read_network(
     columns and of GIS files that carry none. ``drop_external`` drops Topology
     Zoo nodes marked ``Internal 0`` (nodes outside the network) and their
     links; external nodes without coordinates are always dropped.
+
+    Nodes without coordinates (Topology Zoo ``hyperedge`` junctions, named
+    nodes whose place the file does not give, CSV rows with both coordinates
+    blank) are located by :mod:`planner.locate`: by name in an offline
+    gazetteer when ``geocode`` is true, else at the centroid of their
+    neighbours; column ``position_source`` of the sites table says which
+    (``given``/``gazetteer``/``neighbours``/``junction``).
+    ``strict_coordinates`` refuses them instead, as does a node that can be
+    neither located nor placed (no located node in its component).
 
     Guarantees: the result passes :meth:`Network.validate`; links exist only
     where the file gives them (call :meth:`Network.with_candidate_links` to add
@@ -185,6 +199,7 @@ def read_network(
     reader: Callable[..., tuple[list[_RawSite], list[_RawLink], dict[str, Any]]] = _READERS[fmt]
     log.info("reading %s as %s", label, fmt)
     sites, links, meta = reader(file, crs=crs, drop_external=drop_external)
+    _locate_missing(label, sites, links, strict=strict_coordinates, geocode=geocode)
     net_name = name or str(meta.get("name") or file.stem)
     return _assemble(label, net_name, sites, links, route_factor=route_factor)
 
@@ -341,6 +356,82 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+# --------------------------------------------------------------------------- missing positions
+def _locate_missing(
+    source: str, sites: list[_RawSite], links: list[_RawLink], *, strict: bool, geocode: bool
+) -> None:
+    """Fill in the coordinates of sites marked ``missing_position`` (see :func:`read_network`), in place.
+
+    Raises :class:`ValidationError` listing every such site when ``strict``,
+    and every site that can be neither located nor placed otherwise.
+    """
+    missing = [s for s in sites if s.missing_position]
+    for s in sites:
+        s.extra.setdefault("position_source", "given")
+    if not missing:
+        return
+    problems = ProblemCollector(source=source)
+    if strict:
+        for s in missing:
+            problems.add(
+                f"{source}, {s.where}",
+                "node has no coordinates (refused: strict coordinates)",
+                "add Latitude and Longitude attributes, or mark it 'Internal 0' if it lies outside the network;"
+                " without --strict-coordinates it is placed from its neighbours (or looked up by name with --geocode)",
+            )
+        _raise_if_any(problems, ValidationError)
+    ids = [str(s.site_id).strip() if not _is_blank(s.site_id) else f"#{i}" for i, s in enumerate(sites)]
+    pos = {sid: i for i, sid in enumerate(ids)}
+    lat = np.array([np.nan if s.missing_position else (_to_float(s.lat) or 0.0) for s in sites], dtype=float)
+    lon = np.array([np.nan if s.missing_position else (_to_float(s.lon) or 0.0) for s in sites], dtype=float)
+    edges: list[tuple[int, int]] = []
+    for lk in links:
+        u, v = str(lk.u).strip(), str(lk.v).strip()
+        if u in pos and v in pos and u != v:
+            edges.append((pos[u], pos[v]))
+    neighbours: dict[int, list[int]] = {}
+    for a, b in edges:
+        neighbours.setdefault(a, []).append(b)
+        neighbours.setdefault(b, []).append(a)
+    if geocode:
+        from planner.locate import gazetteer_positions
+
+        named = {pos[ids[i]]: str(sites[i].name) for i, s in enumerate(sites)
+                 if s.missing_position and not s.junction and not _is_blank(s.name)}
+        located = {i: (float(lat[i]), float(lon[i])) for i in range(len(sites)) if np.isfinite(lat[i])}
+        found = gazetteer_positions(named, neighbours, located)
+        for i, (la, lo, match) in found.items():
+            lat[i], lon[i] = la, lo
+            sites[i].position_source = "gazetteer"
+            log.info("%s: %s located by name as %s", source, sites[i].where, match)
+    from planner.locate import place_from_neighbours
+
+    new_lat, new_lon, placed = place_from_neighbours(lat, lon, edges)
+    for i, s in enumerate(sites):
+        if not s.missing_position:
+            continue
+        if s.position_source == "gazetteer" or placed[i]:
+            if placed[i]:
+                s.position_source = "junction" if s.junction else "neighbours"
+            s.lat, s.lon = float(new_lat[i]), float(new_lon[i])
+            s.extra["position_source"] = s.position_source
+            continue
+        degree = len(neighbours.get(i, []))
+        problems.add(
+            f"{source}, {s.where}",
+            "node has no coordinates and cannot be placed: "
+            + ("it has no links" if degree == 0 else
+               f"no node connected to it (through its {degree} link(s), directly or via other nodes) has a position"),
+            "add Latitude and Longitude to it (or to a node linked to it), mark it 'Internal 0' if it lies outside "
+            "the network"
+            + ("" if geocode else ", or pass --geocode to look its name up in the offline gazetteer"),
+        )
+    _raise_if_any(problems, ValidationError)
+    inferred = Counter(s.position_source for s in missing)
+    log.warning("%s: %d node(s) without coordinates were placed (%s); column position_source flags them", source,
+                len(missing), ", ".join(f"{k}: {v}" for k, v in sorted(inferred.items())))
 
 
 # --------------------------------------------------------------------------- assembly
@@ -665,6 +756,7 @@ def _read_csv(
                 kind=rec[kind_col] if kind_col else None,
                 demand=rec[demand_col] if demand_col else None,
                 extra=extra,
+                missing_position=not use_xy and _is_blank(lat) and _is_blank(lon),
             )
         )
     _raise_if_any(problems, InputFormatError)
@@ -879,6 +971,12 @@ def _node_coords(attrs: Mapping[str, Any]) -> tuple[Any, Any, str]:
     return None, None, ""
 
 
+def _is_junction(attrs: Mapping[str, Any]) -> bool:
+    """A Topology Zoo ``hyperedge`` node: a shared-medium junction, not a place."""
+    value = attrs.get("hyperedge", attrs.get("Hyperedge"))
+    return value is not None and str(value).strip() not in ("", "0", "0.0", "False", "false")
+
+
 def _is_external(attrs: Mapping[str, Any]) -> bool:
     internal = attrs.get("Internal", attrs.get("internal"))
     return internal is not None and str(internal).strip() in ("0", "0.0", "False", "false")
@@ -904,15 +1002,9 @@ def _from_nx(
         if external and (drop_external or not has_coords):
             dropped.append(f"{node} ({label}{'' if has_coords else ', no coordinates'})")
             continue
-        if not has_coords:
-            problems.add(
-                f"{src}, node {node} (label {label!r})",
-                "internal node has no coordinates",
-                "add Latitude and Longitude attributes, or mark it 'Internal 0' if it lies outside the network",
-            )
-            continue
         used_position |= how == "position"
-        kept[node] = {"label": label, "lat": lat, "lon": lon, "attrs": attrs, "external": external}
+        kept[node] = {"label": label, "lat": lat, "lon": lon, "attrs": attrs, "external": external,
+                      "missing": not has_coords}
     if dropped:
         log.warning(
             "%s: dropped %d external node(s) and their links: %s",
@@ -960,6 +1052,8 @@ def _from_nx(
                     **{a: val for a, val in attrs.items() if a not in skip},
                     "source_node_id": str(node),
                 },
+                missing_position=k["missing"],
+                junction=k["missing"] and _is_junction(attrs),
             )
         )
     dupes = sorted(lab for lab, n in label_count.items() if n > 1)
