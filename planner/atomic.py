@@ -56,6 +56,10 @@ _LEGACY_NAMES = frozenset({
 })
 
 
+SWEEP_ENTRIES = ("points.jsonl", "spec.json", "results.csv", "results.parquet", "plots")
+"""What ``qkdplan sweep`` writes into its folder (it adds to the folder while it runs, to resume)."""
+
+
 class OutputFolderError(InputFormatError):
     """The output folder cannot be written without deleting or overwriting something qkdplan did not write."""
 
@@ -127,6 +131,9 @@ def folder_state(target: str | Path) -> FolderState:
     if _legacy_run(target):
         ours = names & _LEGACY_NAMES
         return FolderState(True, True, frozenset(ours), frozenset(names - ours))
+    if {"points.jsonl", "spec.json"} <= names:  # a sweep folder written before manifests
+        ours = names & set(SWEEP_ENTRIES)
+        return FolderState(True, True, frozenset(ours), frozenset(names - ours))
     return FolderState(True, False, frozenset(), frozenset(names))
 
 
@@ -182,12 +189,30 @@ def check_output_dir(
             f"{shown}: qkdplan would overwrite {', '.join(sorted(clash))}, which it did not write; nothing was "
             f"written (fix: choose another {option} folder, or move those files away)", source=shown)
     for inp in inputs:
+        if Path(inp).resolve() == resolved:
+            raise OutputFolderError(
+                f"{shown}: the output folder is also an input ({inp}); nothing was written (fix: choose another "
+                f"{option} folder)", source=shown)
         entry = _top_entry(Path(inp).resolve(), resolved)
         if entry is not None and (entry in expected or (entry in state.ours and not keep_previous)):
             raise OutputFolderError(
                 f"{shown}: the input {inp} lies inside the output folder and would be replaced; nothing was "
                 f"written (fix: choose another {option} folder, or copy the input elsewhere first)", source=shown)
     return state
+
+
+def mark_output_dir(target: str | Path, entries: Iterable[str]) -> None:
+    """Create ``target`` if needed and add ``entries`` to its manifest (for folders written in place).
+
+    Call :func:`check_output_dir` first: this only records names, it does not check them.
+    """
+    target = Path(target)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        _write_manifest(target, (read_manifest(target) or set()) | folder_state(target).ours | set(entries))
+    except OSError as exc:
+        raise OutputFolderError(f"{target}: cannot write the output folder ({exc.strerror}); choose a writable "
+                                "--out", source=str(target)) from None
 
 
 # --------------------------------------------------------------------------- writing

@@ -1005,6 +1005,15 @@ def _from_nx(
         used_position |= how == "position"
         kept[node] = {"label": label, "lat": lat, "lon": lon, "attrs": attrs, "external": external,
                       "missing": not has_coords}
+    for node in [n for n, k in kept.items() if k["missing"]]:
+        if not any(nbr in kept and nbr != node for nbr in graph.neighbors(node)):
+            problems.add(
+                f"{src}, node {node} (label {kept[node]['label']!r})",
+                "internal node has no coordinates and no links to place it from",
+                "add Latitude and Longitude attributes, link it to a located node, or mark it 'Internal 0' if "
+                "it lies outside the network",
+            )
+            del kept[node]
     if dropped:
         log.warning(
             "%s: dropped %d external node(s) and their links: %s",

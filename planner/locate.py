@@ -132,14 +132,13 @@ def gazetteer_positions(
     """
     gaz = gazetteer or Gazetteer()
     table = gaz.lookup(list(names.values()))
+    centre: tuple[float, float] | None = None
+    radius_km = 0.0
     if located:
         all_lat = np.array([p[0] for p in located.values()])
         all_lon = np.array([p[1] for p in located.values()])
-        c_lat, c_lon = geo.mean_point(all_lat, all_lon)
-        radius_km = float(np.max(geo.haversine_km(all_lat, all_lon, c_lat, c_lon)))
-    else:
-        c_lat = c_lon = None  # type: ignore[assignment]
-        radius_km = 0.0
+        centre = geo.mean_point(all_lat, all_lon)
+        radius_km = float(np.max(geo.haversine_km(all_lat, all_lon, centre[0], centre[1])))
     out: dict[Any, tuple[float, float, str]] = {}
     for node, label in names.items():
         places = table.get(label, [])
@@ -148,8 +147,8 @@ def gazetteer_positions(
         near = [located[n] for n in neighbours.get(node, ()) if n in located]
         if near:
             ref = geo.mean_point([p[0] for p in near], [p[1] for p in near])
-        elif c_lat is not None:
-            ref = (c_lat, c_lon)
+        elif centre is not None:
+            ref = centre
         else:  # nothing located to compare with: a name alone is too ambiguous (acronyms, homonyms)
             continue
         dist = geo.haversine_km(np.array([p.lat for p in places]), np.array([p.lon for p in places]), ref[0], ref[1])
@@ -204,7 +203,7 @@ def place_from_neighbours(
             known[i] = True
             norm = np.linalg.norm(vec[i])
             vec[i] = vec[i] / norm if norm > 1e-12 else vec[adj[i][0]]
-    free = np.flatnonzero(known & ~fixed)
+    free = [int(i) for i in np.flatnonzero(known & ~fixed)]
     # fixed point: every inferred node at the mean of all its neighbours (Gauss-Seidel)
     tol = np.radians(tol_deg)
     for _ in range(max_iter):
