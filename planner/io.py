@@ -10,7 +10,8 @@ Supported formats:
 
 * CSV (``.csv``, ``.tsv``, or sniffed): one row per site; columns ``name`` (or
   ``site_id``/``id``), ``lat``/``lon`` (also ``latitude``/``longitude``,
-  ``lng``/``long``) in degrees, or ``x``/``y`` in the CRS given as ``crs=``;
+  ``lng``/``long``) in degrees, or ``x``/``y`` in the CRS given as ``crs=``
+  (command line ``--crs``, scenario ``network.crs``);
   optional ``kind`` and ``demand``; other columns are kept.
 * GeoJSON, GeoPackage, Shapefile: Point features are sites (properties as in
   CSV), LineString features are links, matched to sites by ``u``/``v``
@@ -419,8 +420,18 @@ def _locate_missing(
             s.extra["position_source"] = s.position_source
             continue
         degree = len(neighbours.get(i, []))
+        label = str(s.name) if not _is_blank(s.name) else str(s.site_id)
+        where = s.where if repr(label) in s.where else f"{s.where} ({label!r})"
+        if not links:  # a site list: nothing to place it from
+            problems.add(
+                f"{source}, {where}",
+                "site has no coordinates",
+                "give its lat and lon in decimal degrees"
+                + ("" if geocode else ", or pass --geocode to look its name up in the offline gazetteer"),
+            )
+            continue
         problems.add(
-            f"{source}, {s.where}",
+            f"{source}, {where}",
             "node has no coordinates and cannot be placed: "
             + ("it has no links" if degree == 0 else
                f"no node connected to it (through its {degree} link(s), directly or via other nodes) has a position"),
@@ -495,7 +506,7 @@ def _assemble(
                     where,
                     f"{label} {num:g} is outside [-{limit:g}, {limit:g}]",
                     "check that latitude and longitude are not swapped and are in degrees (EPSG:4326);"
-                    " for projected x/y pass crs=",
+                    " for projected x/y columns name them x/y and give their CRS with --crs EPSG:.... (scenario: network.crs; Python: crs=)",
                 )
                 ok = False
             else:
@@ -702,7 +713,7 @@ def _read_csv(
                 problems.add(
                     f"{src}, header",
                     "coordinates are in 'x'/'y' columns but no CRS was given",
-                    "pass crs='EPSG:....' (the CRS of x/y), or give 'lat'/'lon' columns in degrees",
+                    "give the CRS of x/y with --crs EPSG:.... (scenario: network.crs; Python: crs=), or give 'lat'/'lon' columns in degrees",
                 )
             else:
                 transformer = _transformer(crs, src)
@@ -710,7 +721,7 @@ def _read_csv(
             problems.add(
                 f"{src}, header",
                 f"no coordinate columns (found {cols})",
-                "add 'lat' and 'lon' columns in decimal degrees (EPSG:4326), or 'x'/'y' with crs=",
+                "add 'lat' and 'lon' columns in decimal degrees (EPSG:4326), or 'x'/'y' with --crs EPSG:.... (scenario: network.crs; Python: crs=)",
             )
     _raise_if_any(problems, InputFormatError)
     used = {c for c in (id_col, name_col, lat_col, lon_col, kind_col, demand_col) if c}
@@ -805,7 +816,7 @@ def _xy_to_latlon(
         problems.add(
             where,
             f"x/y ({x}, {y}) lies outside the area where {crs} is defined",
-            "check the x/y values and that crs= names their CRS",
+            "check the x/y values and that --crs (network.crs, crs=) names their CRS",
         )
         return None
     return float(lat), float(lon)
