@@ -205,6 +205,58 @@ def read_network(
     return _assemble(label, net_name, sites, links, route_factor=route_factor)
 
 
+def network_from_data(
+    data: Any,
+    *,
+    name: str | None = None,
+    route_factor: float = DEFAULT_ROUTE_FACTOR,
+    crs: str | None = None,
+    drop_external: bool = True,
+    strict_coordinates: bool = False,
+    geocode: bool = False,
+) -> Network:
+    """A validated :class:`Network` from in-memory data, with the same rules and messages as :func:`read_network`.
+
+    ``data`` is a ``geopandas.GeoDataFrame`` (Point rows are sites, LineString
+    rows are links, as in a GIS file; a frame without a CRS takes ``crs``, else
+    EPSG:4326), a ``pandas.DataFrame`` (one row per site, columns as in a CSV
+    file; a named index is used as the ``name`` column when there is none) or a
+    ``networkx`` graph (node attributes as in a Topology Zoo GraphML file:
+    ``label``, ``Latitude``/``Longitude`` or ``lat``/``lon``; edge ``length_km``).
+    """
+    if not isinstance(route_factor, int | float) or not math.isfinite(route_factor) or route_factor < 1.0:
+        raise ValidationError(
+            f"route_factor must be a finite number >= 1 (fibre is never shorter than the great circle), got {route_factor!r}",
+            source="route_factor",
+        )
+    if isinstance(data, gpd.GeoDataFrame):
+        label = f"GeoDataFrame {name}" if name else "GeoDataFrame"
+        if len(data) == 0:
+            raise InputFormatError("has no rows (fix: give one Point row per site)", source=label)
+        sites, links, meta = _raw_from_frames([("", data)], label, crs=crs)
+    elif isinstance(data, pd.DataFrame):
+        label = f"DataFrame {name}" if name else "DataFrame"
+        frame = data
+        if frame.index.name is not None and not ({"name", "site_id", "id"} & {str(c).lower() for c in frame.columns}):
+            frame = frame.reset_index()
+        if len(frame) == 0:
+            raise InputFormatError("has no rows (fix: give one row per site)", source=label)
+        text = frame.to_csv(index=False, lineterminator="\n")
+        sites, links, meta = _parse_csv_text(text, label, crs=crs)
+    elif isinstance(data, nx.Graph):
+        label = f"graph {name or data.graph.get('name') or ''}".strip()
+        sites, links, meta = _from_nx(data, label, drop_external=drop_external)
+    else:
+        raise InputFormatError(
+            f"cannot make a network from a {type(data).__name__} (fix: pass a file path, a GeoDataFrame, a "
+            "DataFrame or a networkx graph)",
+            source="read_network",
+        )
+    _locate_missing(label, sites, links, strict=strict_coordinates, geocode=geocode)
+    net_name = name or str(meta.get("name") or "network")
+    return _assemble(label, net_name, sites, links, route_factor=route_factor)
+
+
 def _detect_format(file: Path) -> str:
     """Format name from the suffix, else from the first bytes of the file."""
     suffix = file.suffix.lower()
@@ -648,8 +700,13 @@ def _build_links(
 def _read_csv(
     file: Path, *, crs: str | None, drop_external: bool
 ) -> tuple[list[_RawSite], list[_RawLink], dict[str, Any]]:
-    text = _read_text(file)
-    src = str(file)
+    return _parse_csv_text(_read_text(file), str(file), crs=crs)
+
+
+def _parse_csv_text(
+    text: str, src: str, *, crs: str | None
+) -> tuple[list[_RawSite], list[_RawLink], dict[str, Any]]:
+    """Sites from CSV text (see the module docstring); ``src`` names it in messages."""
     lines = text.splitlines()
     header_line = next((ln for ln in lines if ln.strip()), "")
     if not header_line:
@@ -1234,9 +1291,7 @@ def _read_gis(
         raise InputFormatError(
             "holds no layers (fix: add a layer of Point features for the sites)", source=src
         )
-    problems = ProblemCollector(source=src)
-    point_rows: list[tuple[str, dict[str, Any], Point]] = []
-    line_rows: list[tuple[str, dict[str, Any], BaseGeometry]] = []
+    frames: list[tuple[str, Any]] = []
     for layer in layer_names:
         prefix = f"layer {layer!r}, " if len(layer_names) > 1 else ""
         try:
@@ -1250,6 +1305,18 @@ def _read_gis(
                 f"{prefix}cannot read: {_short(exc)} (fix: check the file is a valid GIS file)",
                 source=src,
             ) from None
+        frames.append((prefix, frame))
+    return _raw_from_frames(frames, src, crs=crs)
+
+
+def _raw_from_frames(
+    frames: list[tuple[str, Any]], src: str, *, crs: str | None
+) -> tuple[list[_RawSite], list[_RawLink], dict[str, Any]]:
+    """Sites (Point features) and links (LineString features) from GeoDataFrames; ``prefix`` names the layer."""
+    problems = ProblemCollector(source=src)
+    point_rows: list[tuple[str, dict[str, Any], Point]] = []
+    line_rows: list[tuple[str, dict[str, Any], BaseGeometry]] = []
+    for prefix, frame in frames:
         if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name not in frame.columns:
             log.info("%s: %slayer without geometry skipped", src, prefix)
             continue
