@@ -52,7 +52,8 @@ MANIFEST = ".qkdplan-run.json"
 _TMP_PREFIX = ".qkdplan-tmp-"
 _LEGACY_NAMES = frozenset({
     "design.json", "design.gpkg", "report.html", "sites.csv", "clusters.csv", "links.csv", "demands.csv",
-    "relays.csv", "fibre.csv", "simulation.json", "simulation.csv", "simulation_demands.csv", "figures",
+    "relays.csv", "fibre.csv", "simulation.json", "simulation_pairs.csv", "simulation_clusters.csv",
+    "simulation_links.csv",
 })
 
 

@@ -33,7 +33,8 @@ EXIT_INTERRUPTED = 130
 EXIT_CODES_HELP = """exit codes:
   0    success
   1    internal error (a bug: please report it with the output of -vv)
-  2    bad input: a file, setting, output folder or command-line option (the message names it and the fix)
+  2    bad input: a file, setting, output folder or command-line option (the message names it and the fix);
+       for 'sweep' also: some points failed (recorded in the results)
   3    infeasible: no design satisfies the scenario's constraints (the message names those in conflict)
   4    solver unavailable: the MILP solver (HiGHS) is not installed or cannot be used
   130  interrupted (Ctrl-C or SIGTERM); no partial output is left behind"""
