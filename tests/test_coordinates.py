@@ -123,7 +123,8 @@ def test_gazetteer_on_a_real_zoo_file_and_no_far_away_homonyms() -> None:
     assert inferred["lat"].between(24, 46).all() and inferred["lon"].between(122, 146).all()
 
 
-def test_missing_gazetteer_package_gives_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_gazetteer_package_gives_the_install_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
     import builtins
 
     import planner.locate as locate
@@ -139,6 +140,12 @@ def test_missing_gazetteer_package_gives_the_install_command(monkeypatch: pytest
     monkeypatch.setattr(builtins, "__import__", fake_import)
     with pytest.raises(ImportError, match=r"qkdplan\[geo\]"):
         read_network(DATA / "coords_missing.graphml", geocode=True)
+    from planner.cli import main
+
+    code = main(["plan", str(DATA / "coords_missing.graphml"), "--geocode", "--out", str(tmp_path / "o")])
+    text = " ".join("".join(capsys.readouterr()).split())
+    assert code == 2 and "qkdplan[geo]" in text and "Traceback" not in text
+    assert not (tmp_path / "o").exists()
 
 
 # ----------------------------------------------------------------------------- real Topology Zoo files
