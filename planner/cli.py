@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.progress import ProgressColumn, Task
 from rich.table import Table
+from rich.text import Text
 
 from planner import __version__
 from planner.errors import InfeasibleDesignError, QkdplanError, SolverUnavailableError
@@ -197,7 +199,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.alternatives:
         return _plan_alternatives(args, network_path, scenario, inputs)
     t0 = time.perf_counter()
-    with _StageProgress() as progress:
+    with _StageProgress(solver_limit_s=scenario.solver.time_limit_s) as progress:
         progress("reading network")
         network = _read_network_for(args, network_path, scenario)
         _say(f"read {network.name}: {len(network.sites)} sites, {len(network.links)} links ({network_path.name})")
@@ -228,27 +230,35 @@ def _read_network_for(args: argparse.Namespace, network_path: Path, scenario: An
 
 
 class _StageProgress:
-    """Shows the current stage with its elapsed time (rich) and prints one line per stage started.
+    """Shows the current stage with its elapsed time and, for a MILP stage, the time left of the solver limit.
 
-    The printed line ``  - <stage>`` is flushed as the stage starts, so a
-    caller watching the output knows the run is inside that stage.
+    Prints one line ``  - <stage>`` per stage, flushed as the stage starts, so a
+    caller watching the output knows the run is inside that stage. The bound
+    shown for a MILP stage ("at most N s left") is the scenario's solver time
+    limit minus the time spent in the stage: the solver stops by then (model
+    building and verification come on top).
     """
 
-    def __init__(self) -> None:
-        self._status: Any = None
+    def __init__(self, *, solver_limit_s: float | None = None) -> None:
+        self._progress: Any = None
+        self._task: Any = None
+        self._limit_s = solver_limit_s
         self._t0 = time.perf_counter()
         self._stage_t0 = self._t0
         self._n = 0
 
     def __enter__(self) -> _StageProgress:
         if not _QUIET:
-            self._status = console.status("[bold]starting[/]")
-            self._status.__enter__()
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), TimeElapsedColumn(),
+                                      _StageBoundColumn(), console=console, transient=True)
+            self._progress.__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self._status is not None:
-            self._status.__exit__(*exc)
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
 
     def __call__(self, stage: str) -> None:
         now = time.perf_counter()
@@ -256,10 +266,24 @@ class _StageProgress:
             logging.getLogger(__name__).info("stage took %.1f s", now - self._stage_t0)
         self._n += 1
         self._stage_t0 = now
-        if self._status is not None:
-            self._status.update(f"[bold]{_escape(stage)}[/] (stage {self._n}, {now - self._t0:.0f} s so far)")
+        if self._progress is not None:
+            if self._task is not None:
+                self._progress.update(self._task, visible=False)
+            limit = self._limit_s if "MILP" in stage else None
+            self._task = self._progress.add_task(_escape(stage), total=None, limit_s=limit)
         _say(f"  - {_escape(stage)}")
         sys.stdout.flush()
+
+
+class _StageBoundColumn(ProgressColumn):
+    """A rich progress column: 'at most N s left' for tasks with a ``limit_s`` field."""
+
+    def render(self, task: Task) -> Text:
+        limit = task.fields.get("limit_s")
+        if not limit:
+            return Text("")
+        left = max(0.0, float(limit) - float(task.elapsed or 0.0))
+        return Text(f"at most {left:.0f} s left (solver limit {float(limit):g} s)", style="dim")
 
 
 def _run_simulation(design: Any, folder: Path, *, requests: int, duration_s: float | None, seed: int,
