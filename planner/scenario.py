@@ -122,7 +122,10 @@ class BackboneSettings:
     ``objective``: "min_cost" places the fewest repeaters meeting
     ``rate_target`` (end-to-end pairs per attempt, Eq. 9) on every demand;
     "max_min_rate" maximises the worst demand rate with ``repeater_budget``.
-    ``max_latency_s``: 0 = no Eq. 10 latency limit.
+    ``max_latency_s``: 0 = no latency limit.
+    ``latency_model``: which latency ``max_latency_s`` limits: "eq10" (the cluster
+    paper's Eq. 10 as printed) or "protocol" (the derived time to one end-to-end
+    pair of the Eq. 9 protocol, :mod:`planner.latency`); the report shows both.
     """
 
     mode: Literal["repeaters", "trusted", "both"] = "both"
@@ -133,6 +136,7 @@ class BackboneSettings:
     repeater_budget: int = 0
     max_latency_s: float = 0.0
     candidate_paths: int = 1
+    latency_model: Literal["eq10", "protocol"] = "eq10"
 
 
 @dataclass(frozen=True)
