@@ -44,7 +44,7 @@ EXIT_CODES_HELP = """exit codes:
 _PLAN_FILES = ("design.json", "design.gpkg", "report.html")
 
 console = Console(stderr=False, highlight=False)
-err_console = Console(stderr=True, highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)  # a message is never cut inside a path
 
 
 def _parser() -> argparse.ArgumentParser:
