@@ -23,7 +23,12 @@ from rich.table import Table
 from rich.text import Text
 
 from planner import __version__
-from planner.errors import InfeasibleDesignError, QkdplanError, SolverUnavailableError, ValidationError
+from planner.errors import (
+    InfeasibleDesignError,
+    QkdplanError,
+    SolverUnavailableError,
+    ValidationError,
+)
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
