@@ -270,7 +270,12 @@ def plan(network: Network, scenario: Scenario, *, seed: int = 0, progress: Progr
     site_to_node = cluster_of(access.tables["assignment"], access_tables.standalone)
     backbone = build_backbone(network, site_to_node, scenario)
     mode = scenario.backbone.mode
-    if mode in ("repeaters", "both"):
+    if mode in ("repeaters", "both") and scenario.backbone.repeaters == "placement":
+        say("backbone: repeater placement on existing sites (MILP)")
+        from planner.placement_stage import plan_placement
+
+        backbone, stages["repeaters"] = plan_placement(network, backbone, scenario, seed=seed)
+    elif mode in ("repeaters", "both"):
         say("backbone: repeater spacing (MILP)")
         stages["repeaters"] = plan_repeaters(backbone, scenario, seed=seed)
     if mode in ("trusted", "both"):

@@ -116,6 +116,11 @@ class BackboneSettings:
     ``rate_target`` (end-to-end pairs per attempt, Eq. 9) on every demand;
     "max_min_rate" maximises the worst demand rate with ``repeater_budget``.
     ``max_latency_s``: 0 = no Eq. 10 latency limit.
+    ``repeaters``: "spacing" puts equally spaced repeaters on every backbone link;
+    "placement" puts repeaters only at existing sites of the input network
+    (RepAlloc-style model, :mod:`planner.placement_stage`), at most
+    ``placement_max_repeaters`` per demand path, with the longest elementary link
+    derived from Eq. 7/9 and ``rate_target``.
     """
 
     mode: Literal["repeaters", "trusted", "both"] = "both"
@@ -126,6 +131,8 @@ class BackboneSettings:
     repeater_budget: int = 0
     max_latency_s: float = 0.0
     candidate_paths: int = 1
+    repeaters: Literal["spacing", "placement"] = "spacing"
+    placement_max_repeaters: int = 4
 
 
 @dataclass(frozen=True)
@@ -231,6 +238,7 @@ _RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "backbone.repeater_budget": (0, 1_000_000, True, True),
     "backbone.max_latency_s": (0.0, math.inf, True, False),
     "backbone.candidate_paths": (1, 50, True, True),
+    "backbone.placement_max_repeaters": (0, 1_000, True, True),
     "security.p_untrusted": (0.0, 1.0, False, True),
     "security.trusted_budget": (0, 1_000_000, True, True),
     "security.eps": (0.0, 1.0, False, False),
