@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--alternatives", metavar="FILE",
                       help="TOML file with [[alternative]] entries of overrides; plans each and compares them")
     plan.add_argument("--simulate", action="store_true", help="also verify the design by simulation")
+    plan.add_argument("--verify", action="store_true", help="plan, simulate and re-plan with more trusted relays, "
+                      "key-pool or memory until the targets are met (planner/verify_loop.py)")
+    plan.add_argument("--verify-rounds", type=int, default=4, help="most plan-simulate rounds of --verify (default 4)")
 
     sim = sub.add_parser("simulate", help="verify a planned design by simulation")
     sim.add_argument("run_dir", help="folder written by 'qkdplan plan'")
@@ -140,16 +143,27 @@ def cmd_plan(args: argparse.Namespace) -> int:
             status.update(f"[bold]{stage}[/]")
             console.print(f"  - {stage}")
 
-        design = plan(network, scenario, seed=args.seed, progress=progress)
+        sim = None
+        if args.verify:
+            from planner.simulate.network import write_simulation_files
+            from planner.verify_loop import verify_loop
+
+            outcome = verify_loop(network, scenario, rounds=args.verify_rounds, seed=args.seed, progress=progress)
+            design, sim = outcome.design, outcome.simulation
+        else:
+            design = plan(network, scenario, seed=args.seed, progress=progress)
         status.update("[bold]writing outputs[/]")
         with atomic_output_dir(out) as tmp:
             write_design_files(design, tmp)
-            sim = None
-            if args.simulate:
+            if sim is not None:
+                write_simulation_files(sim, tmp)
+            elif args.simulate:
                 status.update("[bold]simulating[/]")
                 sim = _run_simulation(design, tmp, requests=200, duration_s=None, seed=args.seed, network=network)
             render_report(design, tmp / "report.html", simulation=sim)
     _print_summary(design, out, time.perf_counter() - t0)
+    for line in design.metrics.get("verify_verdict", []) if args.verify else []:
+        console.print(_escape(line))
     return EXIT_OK
 
 

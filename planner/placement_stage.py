@@ -97,7 +97,12 @@ def plan_placement(network: Network, backbone: Backbone, scenario: Scenario, *,
     """
     from planner.physics import chain_distribution_ratio, chain_latency_s, link_success_probability
     from planner.pipeline import StageResult, _split_timing, _summary, solver_options
-    from solvers.placement import PlacementData, PlacementInputError, PlacementOptions, solve_placement
+    from solvers.placement import (
+        PlacementData,
+        PlacementInputError,
+        PlacementOptions,
+        solve_placement,
+    )
     from solvers.placement_check import check_placement
 
     out = StageResult()

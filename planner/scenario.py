@@ -94,7 +94,10 @@ class MemorySettings:
     Fixed sizes are used when ``budget_units`` is 0; otherwise the memory model
     distributes ``budget_units`` between masters, slaves and backbone edges.
     ``lifetime_s`` and ``epr_rate_hz`` cap a slave's useful memory at
-    lifetime x rate (0 lifetime = unlimited).
+    lifetime x rate (0 lifetime = unlimited). ``size_for_load`` (fixed sizes
+    only): raise a backbone edge's units above ``edge_units`` (up to
+    ``max_units_per_node``) until every demand routed over it still meets
+    ``backbone.rate_target`` when all demands share the edge at once.
     """
 
     master_units: int = 8
@@ -104,6 +107,7 @@ class MemorySettings:
     max_units_per_node: int = 64
     lifetime_s: float = 0.0
     epr_rate_hz: float = 1.0e4
+    size_for_load: bool = True
 
 
 @dataclass(frozen=True)

@@ -184,18 +184,24 @@ def render_report(design: Design, out_path: str | Path, *, simulation: dict[str,
                             left=("link_id", "u_name", "v_name")),
         "demands": table_html(d.demands.sort_values("rate") if "rate" in d.demands else d.demands,
                               columns=["source_name", "target_name", "length_km", "hops", "p_worst", "rate",
+                                       "rate_shared", "shortfall_full_load",
                                        "latency_s", "security_single_path", "security", "trusted_on_path"],
                               left=("source_name", "target_name", "trusted_on_path")),
         "solves": _solves_table(d),
     }
     sim_html, _ = _simulation(simulation)
+    # findings, plan-verify rounds, repeater sites and key pools (reports/verify_sections.py)
+    from reports import verify_sections as vs
+
+    verify_html = {"findings": vs.findings_html(d, simulation), "rounds": vs.verify_rounds_html(d),
+                   "repeater_sites": vs.repeater_sites_html(d), "key_pools": vs.key_pools_html(d)}
     try:
         scenario_toml = scenario_to_toml(scenario_from_dict(d.scenario))
     except Exception:  # noqa: BLE001 - an edited design.json still renders
         scenario_toml = str(d.scenario)
     text = _ENV.get_template("report.html.j2").render(
         d=d, cards=_cards(d), figs=figs, tables=tables, security_html=_security(d), baselines_html=_baselines(d),
-        simulation_html=sim_html, assumptions=assumptions(d), scenario_toml=scenario_toml,
+        simulation_html=sim_html, verify_html=verify_html, assumptions=assumptions(d), scenario_toml=scenario_toml,
         demand_note=("Demands are listed worst rate first. Rate = Eq. 9 distribution ratio (pairs per attempt); latency "
                      "= Eq. 10; security = end-to-end security of SMR routing over the partially-trusted network."),
     )
