@@ -20,7 +20,13 @@ from planner.memory_stage import demand_rates, load_sized_edges
 from planner.pipeline import StageResult, plan
 from planner.scenario import default_scenario
 from planner.simulate.network import simulate_design
-from planner.verify_loop import VerifyBudgets, next_trusted_budget, required_pool_bits, verify_loop, with_key_pool
+from planner.verify_loop import (
+    VerifyBudgets,
+    next_trusted_budget,
+    required_pool_bits,
+    verify_loop,
+    with_key_pool,
+)
 from reports.verify_sections import findings
 from tests.helpers_net import write_sites_csv
 
