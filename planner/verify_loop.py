@@ -267,8 +267,8 @@ def verify_loop(network: Network, scenario: Scenario, *, rounds: int = 4, seed: 
             n_demands=ev["n_demands"], demands_meeting_eps=ev["n_eps"], requests=ev["requests"],
             requests_served=ev["served"], min_rate=ev["min_rate"], min_rate_full_load=ev["min_rate_full_load"],
             demands_short_full_load=ev["short"], met=met))
-        logger.info("verify round %d: eps %d/%d, served %d/%d, short %d", r, ev["n_eps"], ev["n_demands"],
-                    ev["served"], ev["requests"], ev["short"])
+        say(f"verify round {r}/{rounds}: eps met by {ev['n_eps']} of {ev['n_demands']} demands, "
+            f"{ev['served']} of {ev['requests']} requests served, {ev['short']} demand(s) short under full load")
         if met:
             break
         stuck = []
