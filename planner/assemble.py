@@ -154,7 +154,8 @@ def assemble_design(
         keys = [(min(u, v), max(u, v)) for u, v in zip(fibre["u"], fibre["v"], strict=True)]
         fibre["key_bits_per_round"] = [int(need[k].key_bits_per_round) if k in need else 0 for k in keys]
         fibre["key_pool_bits"] = int(scenario.security.key_pool_bits)
-        fibre["rounds_supported"] = [need[k].rounds_supported if k in need else None for k in keys]
+        fibre["rounds_supported"] = pd.Series([int(need[k].rounds_supported) if k in need else None for k in keys],
+                                               dtype=object, index=fibre.index)
     return Design(network_name=network.name, fibre=fibre, network_source=_portable_source(network.source),
                   scenario=scenario.to_dict(), seed=seed, version=__version__, sites=sites, clusters=clusters,
                   links=links, demands=demands, relays=relays, metrics=metrics, solves=solves, baselines=baselines,

@@ -139,7 +139,8 @@ def key_pool_tables(network: Network, backbone: Backbone, stages: dict[str, Stag
     pool = int(scenario.security.key_pool_bits)
     links["key_pool_bits"] = pool
     per = links["key_bits_per_round"].astype(int)
-    links["rounds_supported"] = [pool // b if b > 0 else None for b in per]
+    links["rounds_supported"] = pd.Series([int(pool // b) if b > 0 else None for b in per], dtype=object,
+                                         index=links.index)
     return links
 
 

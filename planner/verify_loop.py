@@ -160,7 +160,8 @@ def with_key_pool(design: Design, pool_bits: int) -> Design:
     if "key_bits_per_round" in fibre.columns:
         per = fibre["key_bits_per_round"].astype(int)
         fibre["key_pool_bits"] = int(pool_bits)
-        fibre["rounds_supported"] = [int(pool_bits) // b if b > 0 else None for b in per]
+        fibre["rounds_supported"] = pd.Series([int(pool_bits) // int(b) if b > 0 else None for b in per],
+                                               dtype=object, index=fibre.index)
     metrics = dict(design.metrics)
     if "key_pool_rounds_supported_min" in metrics and metrics.get("key_bits_per_round_max"):
         metrics["key_pool_rounds_supported_min"] = int(pool_bits) // int(metrics["key_bits_per_round_max"])
