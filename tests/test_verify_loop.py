@@ -188,3 +188,13 @@ def test_served_below_90_percent_is_a_finding(small) -> None:  # type: ignore[no
     assert not any("simulated key requests" in x for x in findings(design, high))
     low = {**sim, "totals": {**sim["totals"], "requests": 100, "requests_served": 89}}
     assert any("Only 89 of 100" in x for x in findings(design, low))
+
+
+def test_cli_rejects_zero_rounds_without_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from planner.cli import main
+
+    path = write_sites_csv(tmp_path / "sites.csv")
+    out = tmp_path / "run"
+    assert main(["plan", str(path), "--out", str(out), "--verify", "--verify-rounds", "0"]) == 2
+    assert "--verify-rounds 0" in capsys.readouterr().err
+    assert not out.exists()
