@@ -161,3 +161,23 @@ def test_brute_force_cases_need_repeaters() -> None:
         l_max, n_max = placement_max_link_km(sc)
         counts.append(brute_force_repeaters(_network(seed), ["s0", "s3", "s7"], l_max, n_max))
     assert any(c is not None and c >= 2 for c in counts) and 0 in counts
+
+
+def test_plan_with_placement_passes_the_simulation_check(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from planner.io import read_network
+    from planner.pipeline import plan
+    from planner.simulate.network import simulate_design
+    from tests.helpers_net import write_sites_csv
+
+    sc = default_scenario().with_overrides({"backbone.repeaters": "placement", "backbone.rate_target": 1e-4,
+                                            "solver.time_limit_s": 30.0})
+    net = read_network(write_sites_csv(tmp_path / "sites.csv"), route_factor=1.3, drop_external=True)
+    design = plan(net, sc)
+    assert design.metrics["repeater_model"] == "placement"
+    assert design.metrics["n_repeaters"] == len(design.metrics["placement_repeater_sites"])
+    l_max = design.metrics["placement_max_link_km"]
+    assert (design.links["length_km"] <= l_max + 1e-9).all() and (design.links["repeaters"] == 0).all()
+    assert (design.demands["rate"] >= 1e-4 * (1 - 1e-12)).all()
+    sim = simulate_design(design, requests=10, network=net, backend="serial", latency_pairs=0)
+    assert sim["totals"]["n_flagged"] == 0
+    assert sim["totals"]["n_inter_cluster"] == len(design.demands) > 0
