@@ -83,8 +83,8 @@ def load_sized_edges(backbone: Backbone, repeaters: StageResult | None, scenario
 
     target, q = scenario.backbone.rate_target, scenario.physics.q_swap
     inputs = _chain_inputs(backbone, repeaters)
-    if inputs is None or target <= 0:
-        return base
+    if inputs is None or target <= 0 or scenario.backbone.objective != "min_cost":
+        return base  # no rate target to meet (max_min_rate spends a repeater budget instead)
     p, hops, paths, users = inputs
     need = base.astype(int).copy()
     for d, lids in paths.items():
