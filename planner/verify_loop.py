@@ -126,7 +126,6 @@ def evaluate(design: Design, sim: dict[str, Any], scenario: Scenario, targets: V
     target = scenario.backbone.rate_target
     rate_applies = targets.rate and target > 0 and len(shared) > 0 and scenario.backbone.objective == "min_cost"
     short = int((shared < target * (1 - 1e-9)).sum()) if rate_applies else 0
-    rates = pd.to_numeric(pd.DataFrame(sim.get("pairs", [])).get("rate_simulated"), errors="coerce")
     inter_min = t.get("inter_rate_simulated_min")
     return {
         "n_demands": n,
@@ -138,8 +137,7 @@ def evaluate(design: Design, sim: dict[str, Any], scenario: Scenario, targets: V
         "served_ok": (not has_security) or req == 0 or served >= targets.served_share * req - 1e-9,
         "rate_ok": short == 0,
         "short": short,
-        "min_rate": float(inter_min) if inter_min is not None else (float(rates.min()) if rates is not None
-                                                                   and rates.notna().any() else None),
+        "min_rate": float(inter_min) if inter_min is not None else None,
         "min_rate_full_load": float(shared.min()) if len(shared) else None,
     }
 

@@ -198,3 +198,21 @@ def test_cli_rejects_zero_rounds_without_output(tmp_path: Path, capsys: pytest.C
     assert main(["plan", str(path), "--out", str(out), "--verify", "--verify-rounds", "0"]) == 2
     assert "--verify-rounds 0" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_rate_short_under_full_load_raises_the_memory_cap(small) -> None:  # type: ignore[no-untyped-def]
+    from planner.verify_loop import VerifyTargets, _adjust, evaluate
+
+    net, sc, design, sim = small
+    pairs = pd.DataFrame(sim["pairs"])
+    shared = pd.to_numeric(pairs.loc[pairs["kind"] == "inter-cluster", "rate_shared"], errors="coerce").dropna()
+    target = float(shared.median())
+    hard = sc.with_overrides({"backbone.rate_target": target})
+    ev = evaluate(design, sim, hard, VerifyTargets())
+    assert ev["short"] == int((shared < target * (1 - 1e-9)).sum()) > 0 and not ev["rate_ok"]
+    nxt, changes, stuck = _adjust(hard, ev, VerifyBudgets(max_memory_units=1024), net, VerifyTargets())
+    assert nxt is not None and nxt.memory.max_units_per_node == 2 * hard.memory.max_units_per_node
+    assert any("memory per link cap" in c for c in changes)
+    capped = hard.with_overrides({"memory.max_units_per_node": 1024})
+    _, _, stuck = _adjust(capped, ev, VerifyBudgets(max_memory_units=1024), net, VerifyTargets())
+    assert any("rate:" in s and "1024 memory units" in s for s in stuck)
