@@ -284,7 +284,6 @@ def verify_loop(network: Network, scenario: Scenario, *, rounds: int = 4, seed: 
     verdict = _verdict(history, met, stuck, rounds, targets, current)
     design.metrics["verify_rounds"] = [h.row() for h in history]
     design.metrics["verify_verdict"] = verdict
-    design.notes.extend(verdict)
     return VerifyOutcome(design=design, simulation=sim, rounds=history, met=met, verdict=verdict)
 
 
