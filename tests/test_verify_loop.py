@@ -216,3 +216,14 @@ def test_rate_short_under_full_load_raises_the_memory_cap(small) -> None:  # typ
     capped = hard.with_overrides({"memory.max_units_per_node": 1024})
     _, _, stuck = _adjust(capped, ev, VerifyBudgets(max_memory_units=1024), net, VerifyTargets())
     assert any("rate:" in s and "1024 memory units" in s for s in stuck)
+
+
+def test_new_columns_survive_the_design_json_round_trip(small) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from planner.design import Design
+    from tests.helpers_design import assert_same_design
+
+    _, _, design, _ = small
+    assert {"key_bits_per_round", "key_pool_bits", "rounds_supported"} <= set(design.fibre.columns)
+    assert_same_design(design, Design.from_dict(json.loads(json.dumps(design.to_dict()))))
