@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--alternatives", metavar="FILE",
                       help="TOML file with [[alternative]] entries of overrides; plans each and compares them")
     plan.add_argument("--simulate", action="store_true", help="also verify the design by simulation")
+    plan.add_argument("--time-limit", type=float, default=None, metavar="S",
+                      help="bound the solver time of the whole plan to S seconds, split among the stages "
+                      "(default: solver.time_limit_s per stage)")
     plan.add_argument("--verify", action="store_true", help="plan, simulate and re-plan with more trusted relays, "
                       "key-pool or memory until the targets are met (planner/verify_loop.py)")
     plan.add_argument("--verify-rounds", type=int, default=4, help="most plan-simulate rounds of --verify (default 4)")
@@ -129,6 +132,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     scenario = load_scenario(scenario_path)
     if args.set:
         scenario = scenario.with_overrides(_parse_overrides(args.set), source="--set")
+    if args.time_limit is not None and not (0 < args.time_limit < float("inf")):
+        from planner.errors import ValidationError
+
+        raise ValidationError(f"--time-limit {args.time_limit:g}: give a number of seconds > 0", source="command line")
     if args.alternatives:
         return _plan_alternatives(args, network_path, scenario)
     out = Path(args.out)
@@ -151,7 +158,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             outcome = verify_loop(network, scenario, rounds=args.verify_rounds, seed=args.seed, progress=progress)
             design, sim = outcome.design, outcome.simulation
         else:
-            design = plan(network, scenario, seed=args.seed, progress=progress)
+            design = plan(network, scenario, seed=args.seed, progress=progress, time_limit_s=args.time_limit)
         status.update("[bold]writing outputs[/]")
         with atomic_output_dir(out) as tmp:
             write_design_files(design, tmp)

@@ -59,8 +59,14 @@ class AccessSettings:
     """Access clusters: a master with an EPR source serving 2..capacity slaves.
 
     ``reach_km``: longest master-slave access fibre; ``max_loss_db`` (0 = off)
-    an additional loss limit. ``objective``: "max_keys" maximises the total
-    Eq. 6 keys per attempt, "min_cost" finds the cheapest masters meeting
+    an additional loss limit. ``objective``: "balanced" (default) takes the
+    fewest masters whose keys per attempt reach ``keys_fraction`` of the most
+    keys any number of masters gives (default 0: the fewest masters that serve
+    every site, with the most keys for that number), from a Pareto front of masters against
+    keys computed by the MILP at ``pareto_points`` master budgets (see
+    :mod:`planner.access_pareto` for the rule and why); "max_keys" maximises the total
+    Eq. 6 keys per attempt (with masters unlimited this makes as many clusters
+    of the smallest size as possible), "min_cost" finds the cheapest masters meeting
     ``min_keys_per_cluster``. ``max_masters`` / ``cost_budget``: 0 = no limit.
     ``r_mdi`` / ``r_ekr``: keys per attempt per memory unit of MDI-QKD and of
     one Ekert91 pair (Eq. 5-6). ``master_candidates``: site kinds allowed to
@@ -75,7 +81,9 @@ class AccessSettings:
     max_loss_db: float = 0.0
     min_slaves: int = 2
     capacity: int = 8
-    objective: Literal["max_keys", "min_cost"] = "max_keys"
+    objective: Literal["balanced", "max_keys", "min_cost"] = "balanced"
+    keys_fraction: float = 0.0
+    pareto_points: int = 6
     max_masters: int = 0
     master_cost: float = 1.0
     cost_budget: float = 0.0
@@ -119,7 +127,10 @@ class BackboneSettings:
     ``objective``: "min_cost" places the fewest repeaters meeting
     ``rate_target`` (end-to-end pairs per attempt, Eq. 9) on every demand;
     "max_min_rate" maximises the worst demand rate with ``repeater_budget``.
-    ``max_latency_s``: 0 = no Eq. 10 latency limit.
+    ``max_latency_s``: 0 = no latency limit.
+    ``latency_model``: which latency ``max_latency_s`` limits: "eq10" (the cluster
+    paper's Eq. 10 as printed) or "protocol" (the derived time to one end-to-end
+    pair of the Eq. 9 protocol, :mod:`planner.latency`); the report shows both.
     ``repeaters``: "spacing" puts equally spaced repeaters on every backbone link;
     "placement" puts repeaters only at existing sites of the input network
     (RepAlloc-style model, :mod:`planner.placement_stage`), at most
@@ -135,6 +146,7 @@ class BackboneSettings:
     repeater_budget: int = 0
     max_latency_s: float = 0.0
     candidate_paths: int = 1
+    latency_model: Literal["eq10", "protocol"] = "eq10"
     repeaters: Literal["spacing", "placement"] = "spacing"
     placement_max_repeaters: int = 4
 
@@ -145,7 +157,10 @@ class SecuritySettings:
 
     ``p_untrusted``: probability that an untrusted relay is not compromised;
     ``trusted_budget``: how many relays may be made trusted; ``eps``: the
-    security a reconstructed global key must reach.
+    security a reconstructed global key must reach. ``trust_objective``: how
+    the trusted relays are chosen: "min" (maximise the minimum SMR security
+    over demands), "mean" (the mean) with at most ``trusted_budget`` relays, or
+    "target" (the fewest relays giving every demand SMR security ``eps``).
     """
 
     p_untrusted: float = 0.8
@@ -153,6 +168,7 @@ class SecuritySettings:
     eps: float = 0.9
     trusted_cost: float = 1.0
     key_pool_bits: int = 100_000
+    trust_objective: Literal["min", "mean", "target"] = "min"
 
 
 @dataclass(frozen=True)
@@ -224,6 +240,8 @@ _RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "access.capacity": (2, 100_000, True, True),
     "access.max_masters": (0, 1_000_000, True, True),
     "access.master_cost": (0.0, math.inf, True, False),
+    "access.keys_fraction": (0.0, 1.0, True, True),
+    "access.pareto_points": (2, 50, True, True),
     "access.cost_budget": (0.0, math.inf, True, False),
     "access.min_keys_per_cluster": (0.0, math.inf, True, False),
     "access.r_mdi": (0.0, math.inf, True, False),
