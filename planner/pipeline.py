@@ -93,9 +93,24 @@ def _split_timing(summary: dict[str, Any], timing: dict[str, float], stage: str)
 
 
 # ---------------------------------------------------------------- stage 1
+def inferred_position_notes(network: Network) -> list[str]:
+    """One note listing the sites whose position was inferred (not given in the input), if any."""
+    if "position_source" not in network.sites.columns:
+        return []
+    src = network.sites["position_source"].astype(str)
+    inferred = src[src != "given"]
+    if inferred.empty:
+        return []
+    names = network.sites.loc[inferred.index, "name"].astype(str)
+    items = ", ".join(f"{n} ({s})" for n, s in zip(names, inferred, strict=True))
+    return [f"{len(inferred)} site position(s) were not in the input and were inferred (see column "
+            f"position_source of sites.csv and design.gpkg; junction/neighbours: centroid of linked sites, "
+            f"gazetteer: looked up by name): {items}."]
+
+
 def prepare_network(network: Network, scenario: Scenario) -> tuple[Network, list[str]]:
     """Return the network with candidate links added when needed, and notes on what was done."""
-    notes: list[str] = []
+    notes: list[str] = inferred_position_notes(network)
     mode = scenario.network.candidate_links
     if len(network.sites) < 2:
         raise ValidationError(f"{network.source}: the network has {len(network.sites)} site(s); planning needs "

@@ -35,6 +35,13 @@ class NetworkSettings:
     drop_external: bool = True
     candidate_links: Literal["auto", "none", "delaunay", "knn"] = "auto"
     knn_k: int = 4
+    # how the input file is read (the command line's --crs / --geocode / --strict-coordinates win):
+    # crs: CRS of CSV x/y columns and of GIS files that carry none ("" = lat/lon degrees);
+    # geocode: locate named nodes without coordinates in the offline gazetteer (extra 'geo');
+    # strict_coordinates: refuse nodes without coordinates instead of placing them from their neighbours
+    crs: str = ""
+    geocode: bool = False
+    strict_coordinates: bool = False
 
 
 @dataclass(frozen=True)
