@@ -95,6 +95,9 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--time-limit", type=float, default=None, metavar="S",
                       help="bound the solver time of the whole plan to S seconds, split among the stages "
                       "(default: solver.time_limit_s per stage)")
+    plan.add_argument("--verify", action="store_true", help="plan, simulate and re-plan with more trusted relays, "
+                      "key-pool or memory until the targets are met (planner/verify_loop.py)")
+    plan.add_argument("--verify-rounds", type=int, default=4, help="most plan-simulate rounds of --verify (default 4)")
 
     sim = sub.add_parser("simulate", help="verify a planned design by simulation")
     sim.add_argument("run_dir", help="folder written by 'qkdplan plan'")
@@ -213,16 +216,27 @@ def cmd_plan(args: argparse.Namespace) -> int:
         progress("reading network")
         network = _read_network_for(args, network_path, scenario)
         _say(f"read {network.name}: {len(network.sites)} sites, {len(network.links)} links ({network_path.name})")
-        design = plan(network, scenario, seed=args.seed, progress=progress, time_limit_s=args.time_limit)
+        sim = None
+        if args.verify:
+            from planner.simulate.network import write_simulation_files
+            from planner.verify_loop import verify_loop
+
+            outcome = verify_loop(network, scenario, rounds=args.verify_rounds, seed=args.seed, progress=progress)
+            design, sim = outcome.design, outcome.simulation
+        else:
+            design = plan(network, scenario, seed=args.seed, progress=progress, time_limit_s=args.time_limit)
         progress("writing outputs")
         with atomic_output_dir(out, inputs=inputs, force=args.force) as tmp:
             write_design_files(design, tmp)
-            sim = None
-            if args.simulate:
+            if sim is not None:
+                write_simulation_files(sim, tmp)
+            elif args.simulate:
                 progress("simulating")
                 sim = _run_simulation(design, tmp, requests=200, duration_s=None, seed=args.seed, network=network)
             render_report(design, tmp / "report.html", simulation=sim)
     _print_summary(design, out, time.perf_counter() - t0)
+    for line in design.metrics.get("verify_verdict", []) if args.verify else []:
+        console.print(_escape(line))
     return EXIT_OK
 
 

@@ -380,7 +380,15 @@ def plan(network: Network, scenario: Scenario, *, seed: int = 0, progress: Progr
     site_to_node = cluster_of(access.tables["assignment"], access_tables.standalone)
     backbone = build_backbone(network, site_to_node, scenario)
     access.timing["backbone.build_s"] = time.perf_counter() - t_bb
-    if mode in ("repeaters", "both"):
+    if mode in ("repeaters", "both") and scenario.backbone.repeaters == "placement":
+        say("backbone: repeater placement on existing sites (MILP)")
+        from planner.placement_stage import plan_placement
+
+        with stage_budget("repeaters", budget_for("repeaters")) as b:
+            opened.append(b)
+            backbone, stages["repeaters"] = plan_placement(network, backbone, _with_time_limit(scenario, b.budget_s),
+                                                           seed=seed)
+    elif mode in ("repeaters", "both"):
         say("backbone: repeater spacing (MILP)")
         with stage_budget("repeaters", budget_for("repeaters")) as b:
             opened.append(b)

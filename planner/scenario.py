@@ -109,7 +109,10 @@ class MemorySettings:
     Fixed sizes are used when ``budget_units`` is 0; otherwise the memory model
     distributes ``budget_units`` between masters, slaves and backbone edges.
     ``lifetime_s`` and ``epr_rate_hz`` cap a slave's useful memory at
-    lifetime x rate (0 lifetime = unlimited).
+    lifetime x rate (0 lifetime = unlimited). ``size_for_load`` (fixed sizes
+    only): raise a backbone edge's units above ``edge_units`` (up to
+    ``max_units_per_node``) until every demand routed over it still meets
+    ``backbone.rate_target`` when all demands share the edge at once.
     """
 
     master_units: int = 8
@@ -119,6 +122,7 @@ class MemorySettings:
     max_units_per_node: int = 64
     lifetime_s: float = 0.0
     epr_rate_hz: float = 1.0e4
+    size_for_load: bool = True
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,11 @@ class BackboneSettings:
     ``latency_model``: which latency ``max_latency_s`` limits: "eq10" (the cluster
     paper's Eq. 10 as printed) or "protocol" (the derived time to one end-to-end
     pair of the Eq. 9 protocol, :mod:`planner.latency`); the report shows both.
+    ``repeaters``: "spacing" puts equally spaced repeaters on every backbone link;
+    "placement" puts repeaters only at existing sites of the input network
+    (RepAlloc-style model, :mod:`planner.placement_stage`), at most
+    ``placement_max_repeaters`` per demand path, with the longest elementary link
+    derived from Eq. 7/9 and ``rate_target``.
     """
 
     mode: Literal["repeaters", "trusted", "both"] = "both"
@@ -145,6 +154,8 @@ class BackboneSettings:
     max_latency_s: float = 0.0
     candidate_paths: int = 1
     latency_model: Literal["eq10", "protocol"] = "eq10"
+    repeaters: Literal["spacing", "placement"] = "spacing"
+    placement_max_repeaters: int = 4
 
 
 @dataclass(frozen=True)
@@ -256,6 +267,7 @@ _RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "backbone.repeater_budget": (0, 1_000_000, True, True),
     "backbone.max_latency_s": (0.0, math.inf, True, False),
     "backbone.candidate_paths": (1, 50, True, True),
+    "backbone.placement_max_repeaters": (0, 1_000, True, True),
     "security.p_untrusted": (0.0, 1.0, False, True),
     "security.trusted_budget": (0, 1_000_000, True, True),
     "security.eps": (0.0, 1.0, False, False),
