@@ -25,7 +25,6 @@ Run: ``python -m benchmarks --only plan-real [--sets nl-100 nl-243]
 from __future__ import annotations
 
 import json
-import math
 import os
 import resource
 import signal
@@ -87,18 +86,16 @@ def probe_plan_real(n: int, *, simulate: bool = True) -> dict[str, Any]:
     row["demands"] = len(design.demands)
     row["demand_model"] = str(design.metrics.get("demand_model", ""))
     row["backbone_links"] = len(design.links)
+    for key, value in design.timing.items():  # "<stage>.<what>_time_s" -> "<stage>_<what>_s"
+        if key.endswith("_time_s") and "." in key and isinstance(value, int | float):
+            stage, what = key.split(".", 1)
+            col = f"{stage}_{what[: -len('_time_s')]}_s"
+            row[col] = row.get(col, 0.0) + float(value)
     for key, solve in design.solves.items():
         st = _stage_of(key)
-        for field, col in (("build_time_s", "build_s"), ("solve_time_s", "solve_s")):
-            v = solve.get(field)
-            if isinstance(v, int | float) and math.isfinite(float(v)):
-                row[f"{st}_{col}"] = row.get(f"{st}_{col}", 0.0) + float(v)
         row[f"{st}_status"] = str(solve.get("status"))
         gap = solve.get("gap")
         row[f"{st}_gap"] = float(gap) if isinstance(gap, int | float) else None
-    for key, value in design.timing.items():
-        if key.endswith("_s") and isinstance(value, int | float) and "." not in key:
-            row[f"timing_{key}"] = float(value)
     row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(json.dumps(row, default=str), flush=True)
     if simulate:

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from planner import __version__
-from planner.errors import InfeasibleDesignError, QkdplanError
+from planner.errors import InfeasibleDesignError, QkdplanError, ValidationError
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -50,12 +50,14 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--alternatives", metavar="FILE",
                       help="TOML file with [[alternative]] entries of overrides; plans each and compares them")
     plan.add_argument("--simulate", action="store_true", help="also verify the design by simulation")
+    _executor_flags(plan)
 
     sim = sub.add_parser("simulate", help="verify a planned design by simulation")
     sim.add_argument("run_dir", help="folder written by 'qkdplan plan'")
     sim.add_argument("--requests", type=int, default=200, help="key requests per pair (default 200)")
     sim.add_argument("--duration", type=float, default=None, help="simulated seconds of traffic (overrides --requests)")
     sim.add_argument("--seed", type=int, default=0)
+    _executor_flags(sim)
 
     cmp_ = sub.add_parser("compare", help="compare planned designs side by side")
     cmp_.add_argument("run_dirs", nargs="+", help="folders written by 'qkdplan plan'")
@@ -347,6 +349,27 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+def _executor_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes for the SMR checks and the simulation (default: plan serial, "
+                        "simulate all cores)")
+    p.add_argument("--scheduler", default=None,
+                   help="Dask scheduler address (tcp://host:8786) to spread the SMR checks and the simulation over")
+
+
+def _executor(args: argparse.Namespace) -> Any:
+    """The executor context of ``plan`` / ``simulate`` (``--workers``, ``--scheduler``); a no-op otherwise."""
+    import contextlib
+
+    from planner.parallel import use_executor
+
+    if args.command not in ("plan", "simulate"):
+        return contextlib.nullcontext()
+    if args.workers is not None and args.workers < 1:
+        raise ValidationError(f"--workers {args.workers}: give at least 1", source="command line")
+    return use_executor(workers=args.workers, scheduler_address=args.scheduler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``qkdplan`` command; returns the exit code."""
     parser = _parser()
@@ -358,7 +381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from planner.atomic import sigterm_as_interrupt
 
     try:
-        with sigterm_as_interrupt():
+        with sigterm_as_interrupt(), _executor(args):
             return COMMANDS[args.command](args)
     except InfeasibleDesignError as exc:
         err_console.print(f"[bold red]infeasible design:[/] {_escape(str(exc))}")

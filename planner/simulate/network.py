@@ -813,8 +813,9 @@ def simulate_design(
     network: Network | None = None,
     tolerance: Mapping[str, float] | None = None,
     latency_pairs: int = DEFAULT_LATENCY_PAIRS,
-    backend: Backend = "process",
+    backend: Backend | None = None,
     workers: int | None = None,
+    scheduler_address: str | None = None,
 ) -> dict[str, Any]:
     """Simulate key-request traffic over ``design`` and compare with its predictions.
 
@@ -849,6 +850,7 @@ def simulate_design(
             f"latency_pairs={latency_pairs!r} must be an integer >= 0", source="simulate"
         )
     t0 = time.perf_counter()
+    backend, workers, scheduler_address = _executor(backend, workers, scheduler_address)
     scenario = _scenario(design)
     ph, sec = scenario.physics, scenario.security
     sizes = sample_sizes(requests=requests, duration_s=duration_s, attempt_time_s=ph.attempt_time_s)
@@ -928,7 +930,7 @@ def simulate_design(
         attempt_time_s=ph.attempt_time_s,
         level=LEVEL,
     )
-    results = _run_batches(ctx, specs, backend=backend, workers=workers)
+    results = _run_batches(ctx, specs, backend=backend, workers=workers, scheduler_address=scheduler_address)
 
     pool_pairs: list[dict[str, Any]] = [{} for _ in results]
     pool_links: list[dict[str, Any]] = []
@@ -1039,8 +1041,29 @@ def _latency_selection(dem: pd.DataFrame, chains: pd.DataFrame, n: int) -> dict[
     return chosen
 
 
+def _executor(
+    backend: Backend | None, workers: int | None, scheduler_address: str | None
+) -> tuple[Backend, int | None, str | None]:
+    """Resolve the simulation's executor: explicit arguments, else the process-wide one, else processes."""
+    from planner.parallel import current_executor
+
+    if scheduler_address:
+        return "dask", workers, scheduler_address
+    if backend is not None:
+        return backend, workers, None
+    ex = current_executor()
+    if ex.backend != "serial" or ex.workers == 1:
+        return ex.backend, workers or ex.workers, ex.scheduler_address
+    return "process", workers or ex.workers, None
+
+
 def _run_batches(
-    ctx: _Context, specs: list[_DemandSpec], *, backend: Backend, workers: int | None
+    ctx: _Context,
+    specs: list[_DemandSpec],
+    *,
+    backend: Backend,
+    workers: int | None,
+    scheduler_address: str | None = None,
 ) -> list[dict[str, Any]]:
     if not specs:
         return []
@@ -1050,7 +1073,9 @@ def _run_batches(
     n_batches = 1 if backend == "serial" or nw <= 1 else min(len(specs), 4 * nw)
     # interleave so that expensive pairs (the latency subset, long chains) spread over batches
     batches = [_Batch(ctx, tuple(specs[b::n_batches])) for b in range(n_batches)]
-    done = map_tasks(_run_batch, batches, backend=backend, workers=workers)
+    done = map_tasks(
+        _run_batch, batches, backend=backend, workers=workers, scheduler_address=scheduler_address
+    )
     out: list[dict[str, Any]] = [{} for _ in specs]
     for chunk in done:
         for res in chunk:
