@@ -24,6 +24,7 @@ Run: ``python -m benchmarks --only plan-real [--sets nl-100 nl-243]
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -117,19 +118,17 @@ def _limit_memory(mem_bytes: int) -> None:  # runs in the child before exec
     resource.setrlimit(resource.RLIMIT_AS, (mem_bytes, mem_bytes))
 
 
-def run_real_probe(n: int, *, timeout_s: float, mem_gb: float, simulate: bool) -> dict[str, Any]:
-    """One probe in a fresh, capped interpreter; always returns a row with ``status``.
+def run_capped(cmd: list[str], *, timeout_s: float, mem_gb: float) -> tuple[list[dict[str, Any]], str, float]:
+    """Run ``cmd`` in its own session under an address-space cap and a wall-clock timeout.
 
-    ``status``: ``ok``; ``timeout`` (wall clock over ``timeout_s``; the whole
-    process group is killed); ``oom`` (a MemoryError or allocation failure
-    under the ``mem_gb`` cap, or killed by a signal while near it); or
-    ``error: <last line>``. A run stopped during the simulation keeps its
-    plan columns.
+    Returns the JSON objects it printed (one per stdout line starting with
+    ``{``), its status and its wall time. ``status``: ``ok`` (exit 0 and at
+    least one JSON line); ``timeout > S s`` (the whole process group is
+    killed); ``oom (cap G GB)`` (a MemoryError or failed allocation under
+    the cap); ``killed by signal N`` (e.g. an abort in native code, often an
+    allocation failure); or ``error: <last stderr line>``.
     """
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    cmd = [sys.executable, "-m", "benchmarks", "--probe", "plan-real", "--size", str(n)]
-    if not simulate:
-        cmd.append("--no-simulate")
     cap = int(mem_gb * 1024**3)
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -142,23 +141,42 @@ def run_real_probe(n: int, *, timeout_s: float, mem_gb: float, simulate: bool) -
         out, err = proc.communicate()
         status = f"timeout > {timeout_s:.0f} s"
     wall = time.perf_counter() - t0
-    lines = [ln for ln in (out or "").splitlines() if ln.startswith("{")]
-    row: dict[str, Any] = json.loads(lines[-1]) if lines else {"set": REAL_SETS[n], "n": n}
-    row["process_s"] = wall
-    row["mem_cap_gb"] = mem_gb
+    rows = []
+    for line in (out or "").splitlines():
+        if line.startswith("{"):
+            with contextlib.suppress(json.JSONDecodeError):  # a line cut by the kill
+                rows.append(json.loads(line))
     if status is None:
         text = err or ""
-        if proc.returncode == 0 and lines:
+        if proc.returncode == 0 and rows:
             status = "ok"
-        elif "MemoryError" in text or "bad_alloc" in text or "Cannot allocate memory" in text \
-                or "out of memory" in text.lower() or "failed to map segment" in text:
+        elif any(word in text for word in _OOM_WORDS):
             status = f"oom (cap {mem_gb:g} GB)"
         elif proc.returncode is not None and proc.returncode < 0:
-            status = f"oom? killed by signal {-proc.returncode} (cap {mem_gb:g} GB)"
+            status = f"killed by signal {-proc.returncode} (cap {mem_gb:g} GB)"
         else:
             tail = (text.strip().splitlines() or ["no output"])[-1]
             status = f"error: {tail[:200]}"
-    if status != "ok" and row.get("phase") == "plan":
+    return rows, status, wall
+
+
+_OOM_WORDS = ("MemoryError", "bad_alloc", "Cannot allocate memory", "out of memory", "failed to map segment")
+
+
+def run_real_probe(n: int, *, timeout_s: float, mem_gb: float, simulate: bool) -> dict[str, Any]:
+    """The plan probe of ``n`` sites in a fresh, capped interpreter (:func:`run_capped`).
+
+    Always returns a row with ``status``; a run stopped during the
+    simulation keeps its plan columns and says so.
+    """
+    cmd = [sys.executable, "-m", "benchmarks", "--probe", "plan-real", "--size", str(n)]
+    if not simulate:
+        cmd.append("--no-simulate")
+    rows, status, wall = run_capped(cmd, timeout_s=timeout_s, mem_gb=mem_gb)
+    row: dict[str, Any] = rows[-1] if rows else {"set": REAL_SETS[n], "n": n}
+    row["process_s"] = wall
+    row["mem_cap_gb"] = mem_gb
+    if status != "ok" and row.get("phase") == "plan" and simulate:
         status += " (during the simulation; plan columns are complete)"
     row["status"] = status
     return row
