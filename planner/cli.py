@@ -351,8 +351,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 def _executor_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=None,
-                   help="worker processes for the SMR checks and the simulation (default: plan serial, "
-                        "simulate all cores)")
+                   help="worker processes for the SMR checks and the simulation (default: all cores)")
     p.add_argument("--scheduler", default=None,
                    help="Dask scheduler address (tcp://host:8786) to spread the SMR checks and the simulation over")
 
@@ -367,7 +366,9 @@ def _executor(args: argparse.Namespace) -> Any:
         return contextlib.nullcontext()
     if args.workers is not None and args.workers < 1:
         raise ValidationError(f"--workers {args.workers}: give at least 1", source="command line")
-    return use_executor(workers=args.workers, scheduler_address=args.scheduler)
+    from planner.parallel import default_workers
+
+    return use_executor(workers=args.workers or default_workers(), scheduler_address=args.scheduler)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

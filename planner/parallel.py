@@ -281,20 +281,24 @@ def map_chunks(
     *,
     executor: Executor | None = None,
     chunks_per_worker: int = 4,
+    min_items_for_processes: int = 0,
 ) -> list[R]:
     """``[func(context, item) for item in items]`` on an executor, in item order.
 
     ``context`` (e.g. a graph) is sent once per chunk instead of once per item;
     items are dealt round-robin into ``chunks_per_worker`` x workers chunks so
     expensive neighbours spread out. ``executor`` defaults to
-    :func:`current_executor`. Guarantees: the same results, in the same order,
-    on every backend (``func`` must be a picklable top-level function).
+    :func:`current_executor`; with fewer than ``min_items_for_processes``
+    items the local process backend runs serially (starting processes would
+    cost more than it saves; Dask is always used when asked for). Guarantees:
+    the same results, in the same order, on every backend (``func`` must be a
+    picklable top-level function).
     """
     ex = executor or current_executor()
     n = len(items)
     if n == 0:
         return []
-    if ex.backend == "serial":
+    if ex.backend == "serial" or (ex.backend == "process" and n < min_items_for_processes):
         return [func(context, item) for item in items]
     nw = ex.workers or default_workers()
     n_chunks = max(1, min(n, chunks_per_worker * nw))

@@ -19,6 +19,9 @@ import pandas as pd
 
 from planner.parallel import Executor, map_chunks
 
+#: Fewer routings than this run in this process even when local worker processes are set.
+MIN_PARALLEL_ROUTINGS = 200
+
 SMR_COLUMNS = ["demand_id", "security", "segments", "paths", "key_consumption", "trusted_on_path"]
 
 
@@ -58,5 +61,5 @@ def smr_rows(graph: nx.Graph, demands: pd.DataFrame, trusted: set[str], security
     """One :func:`smr_row` per row of ``demands`` (columns ``demand, source, target``), in row order."""
     ctx = SmrContext(graph, frozenset(trusted), dict(security))
     items = list(zip(demands["demand"], demands["source"], demands["target"], strict=True))
-    rows = map_chunks(smr_row, ctx, items, executor=executor)
+    rows = map_chunks(smr_row, ctx, items, executor=executor, min_items_for_processes=MIN_PARALLEL_ROUTINGS)
     return pd.DataFrame(rows, columns=SMR_COLUMNS)

@@ -28,6 +28,21 @@ def test_map_chunks_keeps_order_on_every_backend(n: int) -> None:
         assert map_chunks(_affine, (3, 1), items, chunks_per_worker=3) == expected
 
 
+def _pid(context: None, x: int) -> int:
+    import os
+
+    return os.getpid()
+
+
+def test_small_maps_stay_in_this_process() -> None:
+    import os
+
+    pids = map_chunks(_pid, None, list(range(10)), executor=Executor("process", 2), min_items_for_processes=11)
+    assert set(pids) == {os.getpid()}
+    pids = map_chunks(_pid, None, list(range(10)), executor=Executor("process", 2), min_items_for_processes=10)
+    assert os.getpid() not in pids
+
+
 def test_use_executor_nests_and_restores() -> None:
     assert current_executor() == Executor()
     with use_executor(scheduler_address="tcp://127.0.0.1:1") as outer:
@@ -41,7 +56,8 @@ def test_use_executor_nests_and_restores() -> None:
     assert current_executor() == Executor()
 
 
-def test_smr_rows_on_processes_equal_direct_routing() -> None:
+def test_smr_rows_on_processes_equal_direct_routing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("planner.smr_checks.MIN_PARALLEL_ROUTINGS", 0)  # use the processes even for 15
     rng = np.random.default_rng(5)
     g = nx.connected_watts_strogatz_graph(40, 4, 0.3, seed=5)
     g = nx.relabel_nodes(g, {v: f"n{v}" for v in g.nodes})
