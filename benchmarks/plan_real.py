@@ -254,7 +254,7 @@ def run_sweep(sizes: list[int], *, timeout_s: float, mem_gb: float, simulate: bo
     """
     from benchmarks.machine import machine_facts, machine_line
 
-    csv_path, md_path = out_dir / CSV_NAME, out_dir / MD_NAME
+    csv_path = out_dir / CSV_NAME
     old = pd.read_csv(csv_path) if csv_path.is_file() else pd.DataFrame(columns=["set"])
     rows = []
     failures = 0
@@ -270,13 +270,18 @@ def run_sweep(sizes: list[int], *, timeout_s: float, mem_gb: float, simulate: bo
               f"{row['process_s']:.0f} s, peak {row.get('peak_rss_mb', float('nan')):.0f} MB", flush=True)
         rows.append(row)
         failures = 0 if str(row["status"]).startswith("ok") else failures + 1
-    new = pd.DataFrame(rows)
-    keep = old[~old["set"].isin(new["set"])] if len(new) else old
+    return write_tables(old, pd.DataFrame(rows), out_dir)
+
+
+def write_tables(old: pd.DataFrame, new: pd.DataFrame, out_dir: Path) -> pd.DataFrame:
+    """Rows of ``new`` replace those of the same set in ``old``; writes the CSV and the markdown page."""
+    keep = old[~old["set"].isin(new["set"])] if len(new) and "set" in old else old
     frame = pd.concat([keep, new], ignore_index=True) if len(keep) else new
     frame = frame.sort_values("n", kind="mergesort").reset_index(drop=True)
     cols = [c for c in COLUMNS if c in frame.columns] + [c for c in frame.columns if c not in COLUMNS]
     frame = frame[cols]
     out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path, md_path = out_dir / CSV_NAME, out_dir / MD_NAME
     frame.to_csv(csv_path, index=False)
     md_path.write_text(render_md(frame, growth_fits(frame)), encoding="utf-8")
     print(f"wrote {csv_path} and {md_path}", flush=True)
