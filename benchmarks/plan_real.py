@@ -186,7 +186,7 @@ def run_real_probe(n: int, *, timeout_s: float, mem_gb: float, simulate: bool) -
 COLUMNS = ["set", "n", "status", "time_s", "process_s", "peak_rss_mb", "clusters", "standalone", "demands",
            "backbone_links", *[f"{s}_{c}" for s in STAGES for c in ("build_s", "solve_s", "status", "gap")],
            "simulate_s", "simulate_flagged", "simulate_workers_peak_rss_mb", "mem_cap_gb", "demand_model",
-           "machine", "date"]
+           "machine", "date", "load_avg"]
 
 
 def render_md(frame: pd.DataFrame, fits: list[dict[str, Any]]) -> str:
@@ -208,7 +208,9 @@ def render_md(frame: pd.DataFrame, fits: list[dict[str, Any]]) -> str:
         "Columns: `time_s` wall time of reading + planning; `<stage>_build_s` / `_solve_s` model build and "
         "solver time summed over the stage's models; `_status` / `_gap` of its (last) model; "
         "`peak_rss_mb` peak resident set of the probe process; `process_s` wall time of the whole "
-        "subprocess (plan + simulation). `timeout` / `oom` rows are results, not failures of the probe.",
+        "subprocess (plan + simulation). `timeout` / `oom` rows are results, not failures of the probe. "
+        "`load_avg` is the machine's load when the row finished: on a shared machine the times are upper "
+        "bounds.",
         "",
         _md_table(frame, [c for c in COLUMNS if c in frame.columns and c != "demand_model"]),
         "",
@@ -265,7 +267,7 @@ def run_sweep(sizes: list[int], *, timeout_s: float, mem_gb: float, simulate: bo
         print(f"probe plan-real {REAL_SETS[n]} (timeout {timeout_s:.0f} s, cap {mem_gb:g} GB) ...", flush=True)
         row = run_real_probe(n, timeout_s=timeout_s, mem_gb=mem_gb, simulate=simulate)
         facts = machine_facts()
-        row.update(machine=machine_line(facts), date=facts["date_utc"])
+        row.update(machine=machine_line(facts), date=facts["date_utc"], load_avg=str(facts["load_avg"]))
         print(f"  {row['status']}: plan {row.get('time_s', float('nan')):.0f} s, process "
               f"{row['process_s']:.0f} s, peak {row.get('peak_rss_mb', float('nan')):.0f} MB", flush=True)
         rows.append(row)
