@@ -11,6 +11,7 @@ backbone path.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import logging
 from dataclasses import dataclass
@@ -95,9 +96,11 @@ def build_backbone(network: Network, site_to_node: dict[str, str], scenario: Sce
 def route_demands(bb: nx.Graph, pairs: list[tuple[str, str]]) -> pd.DataFrame:
     """Shortest backbone path (by length) of each pair; pairs without a path are dropped with a log line.
 
-    One Dijkstra per distinct source instead of one per pair (the paths are
-    the ones a per-pair search returns: Dijkstra fixes a node's path when it
-    is settled). Rows keep the order of ``pairs``.
+    One Dijkstra per distinct source, stopped once its targets are settled,
+    instead of one per pair (the paths are the ones a per-pair networkx search
+    returns: Dijkstra fixes a node's path when it is settled, and
+    :func:`_dijkstra_until` explores in networkx's order). Rows keep the order
+    of ``pairs``.
     """
     by_source: dict[str, list[str]] = {}
     for s, t in pairs:
@@ -113,9 +116,9 @@ def route_demands(bb: nx.Graph, pairs: list[tuple[str, str]]) -> pd.DataFrame:
                 continue
             found[(s, targets[0])] = (float(length), path)
             continue
-        lengths, paths = nx.single_source_dijkstra(bb, s, weight="length_km")
+        lengths, paths = _dijkstra_until(bb, s, set(targets))
         for t in targets:
-            if t in paths:
+            if t in lengths:
                 found[(s, t)] = (float(lengths[t]), paths[t])
     rows = []
     for s, t in pairs:
@@ -127,6 +130,38 @@ def route_demands(bb: nx.Graph, pairs: list[tuple[str, str]]) -> pd.DataFrame:
         rows.append({"demand_id": f"{s}~{t}", "source": s, "target": t, "path": ";".join(path),
                      "links": ";".join(link_ids), "length_km": length})
     return pd.DataFrame(rows, columns=["demand_id", "source", "target", "path", "links", "length_km"])
+
+
+def _dijkstra_until(bb: nx.Graph, source: str, targets: set[str]) -> tuple[dict[str, float], dict[str, list[str]]]:
+    """Shortest ``length_km`` distances and paths from ``source``, stopping when every target is settled.
+
+    Same exploration order and tie-breaking as ``nx.single_source_dijkstra``
+    (heap of (distance, insertion count), a path replaced only by a strictly
+    shorter one), so settled paths are identical to networkx's. Returned
+    ``dist`` holds the settled nodes only.
+    """
+    adj = bb.adj
+    dist: dict[str, float] = {}
+    seen: dict[str, float] = {source: 0.0}
+    paths: dict[str, list[str]] = {source: [source]}
+    counter = itertools.count()
+    fringe: list[tuple[float, int, str]] = [(0.0, next(counter), source)]
+    left = set(targets)
+    while fringe and left:
+        d, _, v = heapq.heappop(fringe)
+        if v in dist:
+            continue
+        dist[v] = d
+        left.discard(v)
+        for u, e in adj[v].items():
+            vu = d + e.get("length_km", 1)
+            if u in dist:
+                continue
+            if u not in seen or vu < seen[u]:
+                seen[u] = vu
+                heapq.heappush(fringe, (vu, next(counter), u))
+                paths[u] = [*paths[v], u]
+    return dist, paths
 
 
 def _empty_links() -> pd.DataFrame:

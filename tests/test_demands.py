@@ -105,10 +105,14 @@ def test_hub_pairs_brute_force() -> None:
         {tuple(sorted((h, v))) for h in ["b", "d"] for v in nodes if v != h})
 
 
-def test_route_demands_matches_per_pair_dijkstra() -> None:
-    g = _random_graph(15, 4)
+@pytest.mark.parametrize("ties", [False, True])
+def test_route_demands_matches_per_pair_dijkstra(ties: bool) -> None:
+    g = _random_graph(15, 4) if not ties else nx.convert_node_labels_to_integers(nx.grid_2d_graph(4, 4))
+    g = nx.relabel_nodes(g, {v: f"N{v:02d}" for v in g.nodes}) if ties else g
     for u, v in g.edges:
         g.edges[u, v]["link_id"] = f"{u}--{v}"
+        if ties:  # equal lengths: many shortest paths, networkx's tie-break must be kept
+            g.edges[u, v]["length_km"] = 10.0
     pairs = list(itertools.combinations(sorted(g.nodes), 2))
     table = route_demands(g, pairs)
     assert len(table) == len(pairs)
