@@ -70,6 +70,7 @@ def probe_plan_real(n: int, *, simulate: bool = True) -> dict[str, Any]:
     still reports its plan) and returns the final row.
     """
     from benchmarks.sites import site_list
+    from planner.errors import QkdplanError
     from planner.io import read_network
     from planner.pipeline import plan
     from planner.scenario import default_scenario
@@ -80,7 +81,14 @@ def probe_plan_real(n: int, *, simulate: bool = True) -> dict[str, Any]:
     network = read_network(path)
     scenario = default_scenario()
     row: dict[str, Any] = {"set": name, "n": len(network.sites), "phase": "plan"}
-    design = plan(network, scenario, seed=0)
+    try:
+        design = plan(network, scenario, seed=0)
+    except QkdplanError as exc:  # an honest result too: say which stage gave up and why
+        row["time_s"] = time.perf_counter() - t0
+        row["error"] = " ".join(str(exc).split())[:300]
+        row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        print(json.dumps(row, default=str), flush=True)
+        raise SystemExit(1) from None
     row["time_s"] = time.perf_counter() - t0
     row["clusters"] = design.metrics.get("n_clusters")
     row["standalone"] = design.metrics.get("n_standalone")
@@ -174,6 +182,8 @@ def run_real_probe(n: int, *, timeout_s: float, mem_gb: float, simulate: bool) -
         cmd.append("--no-simulate")
     rows, status, wall = run_capped(cmd, timeout_s=timeout_s, mem_gb=mem_gb)
     row: dict[str, Any] = rows[-1] if rows else {"set": REAL_SETS[n], "n": n}
+    if row.get("error") and not status.startswith(("timeout", "oom")):
+        status = f"error: {row.pop('error')}"
     row["process_s"] = wall
     row["mem_cap_gb"] = mem_gb
     if status != "ok" and row.get("phase") == "plan" and simulate:
