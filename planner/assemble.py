@@ -122,6 +122,10 @@ def assemble_design(
             if col in td.columns:
                 demands[col] = [td.at[d, col] if d in td.index else np.nan for d in demands["demand_id"]]
 
+    if "rate" in demands and "hops" in demands:
+        from planner.latency import demand_protocol_latency_s
+
+        demands["latency_protocol_s"] = demand_protocol_latency_s(demands, vars(scenario.physics))
     relays = trust.tables["relays"] if trust is not None and "relays" in trust.tables else \
         pd.DataFrame(columns=["site_id", "name", "kind", "trusted", "p_untrusted"])
 
@@ -138,6 +142,11 @@ def assemble_design(
         extra_metrics.update(st.metrics)
     metrics = _metrics(sites, clusters, links, demands, relays, scenario)
     metrics.update(extra_metrics)
+    from planner.latency import latency_metrics
+
+    lat_metrics, lat_notes = latency_metrics(demands, scenario.backbone.latency_model, scenario.backbone.max_latency_s)
+    metrics.update(lat_metrics)
+    all_notes.extend(n for n in lat_notes if n not in all_notes)
     fibre = pd.DataFrame({
         "link_id": network.links["link_id"].astype(str).to_numpy(),
         "u": network.links["u"].astype(str).to_numpy(),

@@ -20,6 +20,11 @@ tables (no geometry objects) so that it serialises exactly:
 - ``fibre``: the site-level fibre links the design was planned on: ``link_id, u,
   v, length_km, candidate`` (so that a design can be verified without its input file).
 
+Every table keeps its column names, their order and their pandas dtypes through
+:meth:`Design.to_dict` / :meth:`Design.from_dict` (the ``columns`` section of the
+JSON), so an empty table comes back with its columns and an all-missing float
+column comes back as floats. Floats are written with 12 significant digits.
+
 ``solves`` maps a stage name to its solver summary (status, objective, bound,
 gap, time, model size); ``baselines`` holds heuristic results for comparison;
 ``timing`` holds wall-clock figures, kept apart so that everything else is
@@ -71,6 +76,18 @@ class Design:
             raise KeyError(f"unknown table '{name}'; tables are {', '.join(TABLES)}")
         return getattr(self, name)
 
+    def to_geodataframes(self) -> dict[str, Any]:
+        """The GeoPackage layers of this design: layer name -> GeoDataFrame (EPSG:4326).
+
+        Layers: ``sites``, ``links``, ``clusters``, ``repeaters``, ``fibre``,
+        ``access_links``, ``demand_routes`` (see :mod:`planner.outputs`); the
+        attribute-only ``metadata`` table is :func:`planner.outputs.design_metadata`.
+        """
+        # geopandas is imported only when layers are wanted
+        from planner.outputs import design_layers
+
+        return dict(design_layers(self))
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict; deterministic apart from the ``timing`` section."""
         out: dict[str, Any] = {
@@ -86,6 +103,7 @@ class Design:
         }
         for name in TABLES:
             out[name] = _records(getattr(self, name))
+        out["columns"] = {name: _column_schema(getattr(self, name)) for name in TABLES}
         out["timing"] = _clean(self.timing)
         return out
 
@@ -101,7 +119,12 @@ class Design:
                 raise InputFormatError(
                     f"{source}: schema_version {data.get('schema_version')!r} is not {SCHEMA_VERSION}; "
                     "re-run 'qkdplan plan' with this version of qkdplan", source=source)
-            tables = {name: pd.DataFrame.from_records(data[name]) for name in TABLES if name in data}
+            schema = data.get("columns") or {}
+            if not isinstance(schema, dict):
+                raise InputFormatError(f"{source}: 'columns' must map table names to [name, dtype] pairs",
+                                       source=source)
+            tables = {name: _table(data[name], schema.get(name), name=name, source=source)
+                      for name in TABLES if name in data}
             return cls(
                 network_name=data["network"]["name"],
                 network_source=data["network"]["source"],
@@ -168,3 +191,57 @@ def _clean(obj: Any) -> Any:
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return [_clean(rec) for rec in df.to_dict(orient="records")]
+
+
+def _column_schema(df: pd.DataFrame) -> list[list[str]]:
+    """``[[column, dtype], ...]`` in the table's column order (JSON objects lose the order)."""
+    return [[str(col), str(dtype)] for col, dtype in df.dtypes.items()]
+
+
+# the dtype pandas gives a column of Python strings: "str" from pandas 3, object before
+_STRING_IS_OBJECT = pd.api.types.is_object_dtype(pd.Series(["x"]).dtype)
+_STRING_DTYPE = pd.Series(["x"]).dtype
+
+
+def _table(records: Any, schema: Any, *, name: str, source: str) -> pd.DataFrame:
+    """Rebuild one table from its records and its ``[[column, dtype], ...]`` schema.
+
+    Guarantees the schema's columns in the schema's order with the schema's dtypes
+    (columns found only in the records follow, with inferred dtypes); without a
+    schema (files written before it existed) the columns are inferred from the records.
+    Raises :class:`InputFormatError` naming the table and column when a value does
+    not fit its dtype.
+    """
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise InputFormatError(f"{source}: table '{name}' must be a list of records", source=source)
+    if schema is None:
+        return pd.DataFrame.from_records(records)
+    if not isinstance(schema, list) or not all(
+            isinstance(c, list) and len(c) == 2 and all(isinstance(x, str) for x in c) for c in schema):
+        raise InputFormatError(f"{source}: columns.{name} must be a list of [name, dtype] pairs", source=source)
+    declared = [c for c, _ in schema]
+    extra = sorted({k for r in records for k in r} - set(declared))
+    # built column by column as plain objects, so that pandas infers nothing the schema does not say
+    frame = pd.DataFrame({col: pd.Series([r.get(col) for r in records], dtype=object) for col in declared},
+                         index=pd.RangeIndex(len(records)))
+    for col in extra:
+        frame[col] = pd.Series([r.get(col) for r in records], dtype=object).infer_objects()
+    for col, dtype in schema:
+        try:
+            frame[col] = _as_dtype(frame[col], dtype)
+        except (TypeError, ValueError) as exc:
+            raise InputFormatError(f"{source}: table '{name}', column '{col}': values do not fit dtype {dtype} "
+                                   f"({exc}); the file may have been edited by hand", source=source) from None
+    return frame
+
+
+def _as_dtype(values: pd.Series, dtype: str) -> pd.Series:
+    """Cast one column to the dtype named in the schema; missing values only where the dtype allows them."""
+    if dtype == "bool" or dtype.startswith(("int", "uint")):
+        if values.isna().any():
+            raise ValueError("missing value in a column that cannot hold one")
+        return values.astype(dtype)
+    if dtype == "str":
+        # pandas before 3 has no "str" dtype (and its astype(str) turns None into "None")
+        return values.astype(object) if _STRING_IS_OBJECT else values.astype(_STRING_DTYPE)
+    return values.astype(dtype)

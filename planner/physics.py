@@ -14,8 +14,9 @@ What Eq. 9 is (derived in ``docs/cluster_model_vs_simulation.md`` and checked by
 ``planner.simulate.chain``): the long-run number of end-to-end pairs per attempt slot of
 a nested (balanced-binary-tree) swapping schedule with unlimited storage, where every
 edge produces ``m*p`` link pairs per slot, a failed swap loses both input pairs, and the
-schedule time-shares between all minimum-depth swap trees so that the load on the most
-loaded edges is balanced. For even ``k`` the ``2*(k - 2**n)`` hops that take part in the
+schedule time-shares between minimum-depth swap trees whose top ``n`` levels are
+complete (``2**n`` units at depth ``n``, each a hop or a first-round pair of hops) so
+that the load on the most loaded edges is balanced. For even ``k`` the ``2*(k - 2**n)`` hops that take part in the
 first swap round can be spread evenly over all ``k`` edges; for odd ``k`` the even-position
 edges are the bottleneck (every first-round pair covers exactly one of them), which is
 where the ``k - 1`` of the odd branch comes from.
@@ -46,7 +47,8 @@ __all__ = [
 ]
 
 SPEED_OF_LIGHT_FIBRE_KM_PER_S = 2e5
-"""Speed of light in optical fibre used by Eq. 8 and Eq. 10 (km/s)."""
+"""Speed of light in optical fibre used by Eq. 8 and Eq. 10 (km/s). The paper names the
+speed s but gives no value; 2e5 km/s (refractive index about 1.5) is chosen here."""
 
 _WHERE = "physics"
 

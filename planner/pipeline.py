@@ -227,10 +227,17 @@ def plan_repeaters(backbone: Backbone, scenario: Scenario, *, seed: int = 0) -> 
     })
     params = ChainParameters(alpha_db_per_km=ph.alpha_db_per_km, q=ph.q_swap, memory=scenario.memory.edge_units,
                              speed_km_per_s=ph.speed_km_per_s, t_mea_s=ph.t_mea_s, t_ret_s=ph.t_ret_s)
+    eq10_limit = bbs.max_latency_s or None
+    if eq10_limit is not None and bbs.latency_model == "protocol":
+        from planner.latency import apply_protocol_latency_limit
+
+        demands, note = apply_protocol_latency_limit(demands, links, scenario)
+        out.notes.append(note)
+        eq10_limit = None
     try:
         result = solve_spacing(links, demands, params, mode=bbs.objective,
                                budget=bbs.repeater_budget * bbs.repeater_cost if bbs.objective == "max_min_rate" else None,
-                               latency_limit_s=bbs.max_latency_s or None, options=solver_options(scenario, seed=seed))
+                               latency_limit_s=eq10_limit, options=solver_options(scenario, seed=seed))
     except RepeaterInfeasible as exc:
         raise InfeasibleDesignError(
             "No repeater spacing meets the backbone targets.", conflicts=[str(c) for c in exc.conflicts[:10]],

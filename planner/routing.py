@@ -10,7 +10,9 @@ Mag. 2023, "the SMR paper") and the baselines it is compared with:
   the trusted relays; step 2: per-segment multipath by repeated ExDijkstra and
   deletion);
 - :func:`msp` -- Multiple Stochastic Paths (Wen et al., Sci. China F 52(1), 2009),
-  random paths kept node-disjoint where possible;
+  random paths kept node-disjoint where possible, a given number of them;
+- :func:`msp_disjoint` -- the same stochastic paths kept strictly node-disjoint,
+  drawn until no path is left;
 - :func:`shortest_path_route` and :func:`disjoint_multipath` -- single
   fewest-hop path and maximum node-disjoint multipath.
 
@@ -473,8 +475,11 @@ class _Router:
         # With one probability 0 < p < 1 for every untrusted relay, path cost is
         # (number of untrusted relays) * const, so the paths found do not depend
         # on p: searches may be cached per trusted set (``cache``).
+        # The integer cost of such a relay must be positive too (p within 1e-12 of 1 rounds
+        # to cost 0, and the search would then rank paths by hops alone).
         uniform = relay.uniform
-        self.cache = cache if (uniform is not None and 0.0 < uniform < 1.0) else None
+        cacheable = uniform is not None and 0.0 < uniform < 1.0 and _probability_cost(uniform) > 0
+        self.cache = cache if cacheable else None
 
     @property
     def cost(self) -> list[int]:
@@ -660,23 +665,52 @@ def _smr(
             else:
                 break
     seg.append(d)
-    key = ("multipath", tuple(seg), max_paths_per_segment)
-    if router.cache is not None and key in router.cache:
-        return router.result("SMR", source, target, seg, router.cache[key])
+    final_seg, seg_paths = _smr_step2_cached(router, tuple(seg), max_paths_per_segment)
+    return router.result("SMR", source, target, final_seg, seg_paths)
+
+
+def _smr_step2_cached(
+    router: _Router, seg: tuple[int, ...], max_paths_per_segment: int | None
+) -> tuple[tuple[int, ...], list[list[tuple[int, ...]]]]:
+    """:func:`_smr_step2`, memoised in ``router.cache`` (when the router allows caching).
+
+    The cache key is the complete input of :func:`_smr_step2` (the segment nodes as step 1
+    chose them, and the path limit; the trusted set and the end points are fixed per cache)
+    and the value is its complete output (the final segment nodes *and* their paths), so a
+    cache hit returns exactly what a fresh call would.
+    """
+    if router.cache is None:
+        return _smr_step2(router, seg, max_paths_per_segment)
+    key = ("step2", seg, max_paths_per_segment)
+    hit = router.cache.get(key)
+    if hit is None:
+        hit = router.cache[key] = _smr_step2(router, seg, max_paths_per_segment)
+    final_seg, seg_paths = hit
+    return final_seg, [list(paths) for paths in seg_paths]
+
+
+def _smr_step2(
+    router: _Router, seg: tuple[int, ...], max_paths_per_segment: int | None
+) -> tuple[tuple[int, ...], list[list[tuple[int, ...]]]]:
+    """SMR step 2 on the segment nodes ``seg`` (source, r_1, ..., target).
+
+    Returns ``(final segment nodes, paths per final segment)``; the two always have
+    matching lengths (``len(paths) == len(final) - 1``).
+
+    Step 2 deletes paths from one shared topology, so a segment found early can take the
+    only way into a later segment (e.g. a relay whose single fibre neighbour is used by the
+    first path). The paper does not cover this; we then merge the starved segment with a
+    neighbour (drop one intermediate segment node) and route again, so SMR never returns
+    an undeliverable route when a deliverable one exists.
+    """
+    ends = {seg[0], seg[-1]}
     seg_paths = _smr_multipath(router, seg, ends, max_paths_per_segment)
-    # Step 2 deletes paths from one shared topology, so a segment found early can take the
-    # only way into a later segment (e.g. a relay whose single fibre neighbour is used by the
-    # first path). The paper does not cover this; we then merge the starved segment with a
-    # neighbour (drop one intermediate segment node) and route again, so SMR never returns
-    # an undeliverable route when a deliverable one exists.
     while len(seg) > 2 and any(not paths for paths in seg_paths):
         j = next(i for i, paths in enumerate(seg_paths) if not paths)
         drop = j + 1 if j + 1 < len(seg) - 1 else j  # an intermediate node bounding segment j
         seg = seg[:drop] + seg[drop + 1 :]
         seg_paths = _smr_multipath(router, seg, ends, max_paths_per_segment)
-    if router.cache is not None:
-        router.cache[key] = seg_paths
-    return router.result("SMR", source, target, seg, seg_paths)
+    return seg, seg_paths
 
 
 def _smr_multipath(
@@ -887,6 +921,54 @@ def _msp(
     return router.result("MSP", source, target, [s, d], [paths])
 
 
+def msp_disjoint(
+    graph: nx.Graph,
+    source: Any,
+    target: Any,
+    *,
+    security: Mapping[Any, float] | float,
+    rng: np.random.Generator,
+    trusted: Collection[Any] = (),
+    max_paths: int | None = None,
+) -> SmrResult:
+    """Multiple Stochastic Paths, strictly node-disjoint, drawn until no path is left.
+
+    The second MSP construction of the literature: path ``i`` is the least-cost path
+    under fresh ``U(0, 1)`` relay weights with every relay (trusted or not) and every
+    link of earlier paths removed, so all paths are node-disjoint; drawing stops when
+    source and target are disconnected (or after ``max_paths``). Routing ignores trust
+    and security, as :func:`msp` does. One segment, XOR reconstruction.
+    """
+    _check_endpoints(graph, source, target)
+    relay = RelaySecurity(security, trusted)
+    relay.validate(graph)
+    return _msp_disjoint(_Router(graph, relay), source, target, rng, max_paths)
+
+
+def _msp_disjoint(
+    router: _Router, source: Any, target: Any, rng: np.random.Generator, max_paths: int | None
+) -> SmrResult:
+    rank = router.topo.rank
+    s, d = rank[source], rank[target]
+    n = len(router.topo.nodes)
+    blocked_nodes: set[int] = set()
+    blocked_edges: set[tuple[int, int]] = set()
+    paths: list[tuple[int, ...]] = []
+    while max_paths is None or len(paths) < max_paths:
+        weights = np.round(rng.random(n) * COST_SCALE).astype(np.int64).tolist()
+        found = _search(
+            router.topo, weights, s, d, blocked_nodes=blocked_nodes, blocked_edges=blocked_edges
+        )
+        if found is None:
+            break
+        path = found[0]
+        paths.append(path)
+        blocked_nodes.update(path[1:-1])
+        for u, w in itertools.pairwise(path):
+            blocked_edges.add((u, w) if u < w else (w, u))
+    return router.result("MSP-disjoint", source, target, [s, d], [paths])
+
+
 # ---------------------------------------------------------------------------
 # Batch entry point (one topology, many evaluations)
 # ---------------------------------------------------------------------------
@@ -942,6 +1024,18 @@ class RequestRouter:
         trusted: Collection[Any] = (),
     ) -> SmrResult:
         return _msp(self._router(security, trusted), self.source, self.target, n_paths, rng)
+
+    def msp_disjoint(
+        self,
+        *,
+        security: Mapping[Any, float] | float,
+        rng: np.random.Generator,
+        trusted: Collection[Any] = (),
+        max_paths: int | None = None,
+    ) -> SmrResult:
+        return _msp_disjoint(
+            self._router(security, trusted), self.source, self.target, rng, max_paths
+        )
 
     def shortest(
         self, *, security: Mapping[Any, float] | float, trusted: Collection[Any] = ()

@@ -115,7 +115,10 @@ class BackboneSettings:
     ``objective``: "min_cost" places the fewest repeaters meeting
     ``rate_target`` (end-to-end pairs per attempt, Eq. 9) on every demand;
     "max_min_rate" maximises the worst demand rate with ``repeater_budget``.
-    ``max_latency_s``: 0 = no Eq. 10 latency limit.
+    ``max_latency_s``: 0 = no latency limit.
+    ``latency_model``: which latency ``max_latency_s`` limits: "eq10" (the cluster
+    paper's Eq. 10 as printed) or "protocol" (the derived time to one end-to-end
+    pair of the Eq. 9 protocol, :mod:`planner.latency`); the report shows both.
     """
 
     mode: Literal["repeaters", "trusted", "both"] = "both"
@@ -126,6 +129,7 @@ class BackboneSettings:
     repeater_budget: int = 0
     max_latency_s: float = 0.0
     candidate_paths: int = 1
+    latency_model: Literal["eq10", "protocol"] = "eq10"
 
 
 @dataclass(frozen=True)
@@ -134,7 +138,10 @@ class SecuritySettings:
 
     ``p_untrusted``: probability that an untrusted relay is not compromised;
     ``trusted_budget``: how many relays may be made trusted; ``eps``: the
-    security a reconstructed global key must reach.
+    security a reconstructed global key must reach. ``trust_objective``: how
+    the trusted relays are chosen: "min" (maximise the minimum SMR security
+    over demands), "mean" (the mean) with at most ``trusted_budget`` relays, or
+    "target" (the fewest relays giving every demand SMR security ``eps``).
     """
 
     p_untrusted: float = 0.8
@@ -142,6 +149,7 @@ class SecuritySettings:
     eps: float = 0.9
     trusted_cost: float = 1.0
     key_pool_bits: int = 100_000
+    trust_objective: Literal["min", "mean", "target"] = "min"
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ COLUMNS: dict[str, str] = {
     "min_security": "min security",
     "mean_security": "mean security",
     "max_latency_s": "max latency (s, Eq. 10)",
+    "max_latency_protocol_s": "max latency (s, protocol)",
     "solve_time_s": "solve time (s)",
     "total_time_s": "planning time (s)",
     "simulated": "simulated",
@@ -161,6 +162,7 @@ def comparison_row(
         "min_security": _num(m.get("min_security")),
         "mean_security": _num(m.get("mean_security")),
         "max_latency_s": _num(m.get("max_latency_s")),
+        "max_latency_protocol_s": _protocol_latency_max(design),
         "solve_time_s": solve,
         "total_time_s": _num(timing.get("total_s")),
         "simulated": sim is not None,
@@ -180,6 +182,21 @@ def comparison_row(
             }
         )
     return row
+
+
+def _protocol_latency_max(design: Design) -> float | None:
+    """The design's largest protocol latency; derived from its demands table for designs written before
+    the metric existed."""
+    v = _num(design.metrics.get("max_latency_protocol_s"))
+    if v is not None:
+        return v
+    from planner.latency import demand_protocol_latency_s
+
+    dem = design.demands
+    if not len(dem) or not {"hops", "p_worst", "rate"} <= set(dem.columns):
+        return None
+    lat = demand_protocol_latency_s(dem, design.scenario["physics"])
+    return float(np.nanmax(lat)) if np.isfinite(lat).any() else None
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -350,6 +367,10 @@ def _cost_figure(table: pd.DataFrame) -> str:
     return to_svg(fig)
 
 
+#: Above this many demands per alternative, figures draw them as an embedded raster or a summary.
+_POINTS_DRAWN_UP_TO = 400
+
+
 def _rate_figure(
     designs: list[Design], labels: list[str], sims: list[dict[str, Any] | None]
 ) -> str:
@@ -364,7 +385,8 @@ def _rate_figure(
                 data.append(r.to_numpy())
                 pos.append(i)
     if data:
-        ax.boxplot(data, positions=pos, widths=0.5, showfliers=True)
+        # outliers are drawn one by one only for small designs, so the SVG stays small at 100 000 demands
+        ax.boxplot(data, positions=pos, widths=0.5, showfliers=max(len(x) for x in data) <= _POINTS_DRAWN_UP_TO)
         ax.set_yscale("log")
     for i, s in enumerate(sims):
         low = _num((s or {}).get("totals", {}).get("inter_rate_simulated_min"))
@@ -424,7 +446,8 @@ def _security_figure(designs: list[Design], labels: list[str]) -> str:
         if "security" in d.demands.columns and len(d.demands):
             s = np.sort(pd.to_numeric(d.demands["security"], errors="coerce").dropna().to_numpy())
             if len(s):
-                ax.plot(np.linspace(0, 1, len(s)), s, drawstyle="steps-post", label=lab[:24])
+                ax.plot(np.linspace(0, 1, len(s)), s, drawstyle="steps-post", label=lab[:24],
+                        rasterized=len(s) > _POINTS_DRAWN_UP_TO)
                 drawn = True
     if drawn:
         ax.legend(fontsize=7)

@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from planner.design import Design  # noqa: E402
+from reports.heatmaps import ClusterMatrix  # noqa: E402
 
 plt.rcParams.update({
     "figure.dpi": 100,
@@ -49,61 +50,153 @@ def _site_xy(design: Design) -> dict[str, tuple[float, float]]:
     return {str(r.site_id): (float(r.lon), float(r.lat)) for r in s.itertuples(index=False)}
 
 
+#: Above this many sites/links, dense map layers are drawn as one embedded raster image (bounded SVG size).
+RASTER_ABOVE = 400
+#: Master names are written on the map only up to this many clusters.
+LABEL_CLUSTERS_UP_TO = 40
+
+
+def country_outlines() -> list[np.ndarray]:
+    """Exterior and hole rings (lon/lat arrays) of the bundled Natural Earth 1:110m countries."""
+    import json
+
+    from planner.bundled import bundled_path
+
+    data = json.loads(bundled_path("natural-earth/countries-110m.geojson").read_text(encoding="utf-8"))
+    rings: list[np.ndarray] = []
+    for feat in data["features"]:
+        geom = feat.get("geometry") or {}
+        polys = geom.get("coordinates", [])
+        if geom.get("type") == "Polygon":
+            polys = [polys]
+        for poly in polys:
+            rings.extend(np.asarray(r, dtype=float) for r in poly if len(r) >= 3)
+    return rings
+
+
+def scale_bar_km(span_km: float) -> float:
+    """A round scale-bar length (1, 2 or 5 x 10^n km) of about a fifth of ``span_km``."""
+    target = max(span_km / 5.0, 1e-3)
+    exp = math.floor(math.log10(target))
+    for m in (5.0, 2.0, 1.0):
+        if m * 10**exp <= target:
+            return m * 10**exp
+    return 10.0**exp
+
+
+def _draw_scale_bar(ax: plt.Axes, lat0: float, kx: float) -> float:
+    """Draw a scale bar in the lower-right corner of a lon/lat axis; returns its length in km."""
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    km_per_deg_lon = 111.32 * kx
+    span_km = (x1 - x0) * km_per_deg_lon
+    bar_km = scale_bar_km(span_km)
+    bar_deg = bar_km / km_per_deg_lon
+    xe = x1 - 0.04 * (x1 - x0)
+    yb = y0 + 0.05 * (y1 - y0)
+    ax.plot([xe - bar_deg, xe], [yb, yb], color="black", lw=3, solid_capstyle="butt", zorder=8)
+    ax.text(xe - bar_deg / 2, yb + 0.015 * (y1 - y0), f"{bar_km:g} km", ha="center", va="bottom", fontsize=7,
+            zorder=8, bbox={"facecolor": "white", "alpha": 0.8, "linewidth": 0, "pad": 1})
+    return bar_km
+
+
 def map_figure(design: Design, *, width_in: float = 8.0) -> str:
-    """Map of sites (coloured by cluster), masters, backbone routes, repeaters and trusted relays.
+    """Map of sites (coloured by cluster), masters, backbone routes, repeaters and trusted relays,
+    over the bundled Natural Earth country outlines, with a scale bar.
 
     Coordinates are drawn in an equirectangular projection scaled by cos(mean
-    latitude), so distances look right locally. No basemap is used.
+    latitude), so distances look right locally. Large designs (more than
+    :data:`RASTER_ABOVE` sites) draw their dense layers as an embedded raster so
+    the SVG stays small; master names are written for at most
+    :data:`LABEL_CLUSTERS_UP_TO` clusters.
     """
+    from matplotlib.collections import LineCollection
+
     sites = design.sites
     xy = _site_xy(design)
     lat0 = float(np.nanmean(sites["lat"])) if len(sites) else 0.0
     kx = math.cos(math.radians(lat0))
+    big = len(sites) > RASTER_ABOVE
     fig, ax = plt.subplots(figsize=(width_in, width_in * 0.75))
     ax.set_aspect(1.0 / max(kx, 0.05))
     clusters = sorted(c for c in sites["cluster"].astype(str).unique() if c)
     colour = {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(clusters)}
+    if len(sites):
+        lon = sites["lon"].astype(float)
+        lat = sites["lat"].astype(float)
+        pad_x = max(0.05 * float(lon.max() - lon.min()), 0.05)
+        pad_y = max(0.05 * float(lat.max() - lat.min()), 0.05)
+        xlim = (float(lon.min()) - pad_x, float(lon.max()) + pad_x)
+        ylim = (float(lat.min()) - pad_y, float(lat.max()) + pad_y)
+        try:
+            rings = country_outlines()
+        except Exception:  # noqa: BLE001 - a missing basemap must not stop the report
+            rings = []
+        near = [r for r in rings if r[:, 0].max() >= xlim[0] - 5 and r[:, 0].min() <= xlim[1] + 5
+                and r[:, 1].max() >= ylim[0] - 5 and r[:, 1].min() <= ylim[1] + 5]
+        if near:
+            ax.set_facecolor("#e4eef6")  # water
+            ax.grid(False)
+        for r in near:
+            ax.fill(r[:, 0], r[:, 1], facecolor="#f3f3ee", edgecolor="#9aa39a", lw=0.6, zorder=0)
     # access links master -> slave
+    acc = []
+    acc_c = []
     for r in sites.itertuples(index=False):
         if r.role == "slave" and r.cluster in xy:
-            (x0, y0), (x1, y1) = xy[r.cluster], xy[str(r.site_id)]
-            ax.plot([x0, x1], [y0, y1], color=colour.get(r.cluster, "grey"), lw=0.8, alpha=0.6, zorder=1)
+            acc.append([xy[r.cluster], xy[str(r.site_id)]])
+            acc_c.append(colour.get(r.cluster, "grey"))
+    if acc:
+        ax.add_collection(LineCollection(acc, colors=acc_c, linewidths=0.8, alpha=0.6, zorder=1, rasterized=big))
     # backbone routes
+    routes = []
+    rep_pts = []
     for r in design.links.itertuples(index=False):
         route = [xy[s] for s in str(r.route).split(";") if s in xy]
         if len(route) >= 2:
-            xs, ys = zip(*route, strict=True)
-            ax.plot(xs, ys, color="black", lw=1.6, alpha=0.8, zorder=2)
+            routes.append(route)
             reps = int(getattr(r, "repeaters", 0) or 0)
             if reps > 0:
-                pts = _points_along(np.array(route), reps)
-                ax.scatter(pts[:, 0], pts[:, 1], marker="|", s=40, color="crimson", zorder=3, linewidths=1.2)
+                rep_pts.append(_points_along(np.array(route), reps))
+    if routes:
+        ax.add_collection(LineCollection(routes, colors="black", linewidths=1.6 if not big else 0.9, alpha=0.8,
+                                         zorder=2, rasterized=big))
+    if rep_pts:
+        pts = np.vstack(rep_pts)
+        ax.scatter(pts[:, 0], pts[:, 1], marker="|", s=40 if not big else 10, color="crimson", zorder=3,
+                   linewidths=1.2, rasterized=big)
     for role, marker, size in (("slave", "o", 18), ("unassigned", "x", 30)):
         sub = sites[sites["role"] == role]
         if len(sub):
-            ax.scatter(sub["lon"], sub["lat"], s=size, marker=marker, zorder=4,
+            ax.scatter(sub["lon"], sub["lat"], s=size if not big else size / 4, marker=marker, zorder=4,
                        c=[colour.get(str(c), (0.4, 0.4, 0.4)) for c in sub["cluster"]],
-                       edgecolors="white" if marker == "o" else None,
+                       edgecolors="white" if marker == "o" and not big else None, rasterized=big,
                        linewidths=0.4, label={"slave": "slave", "unassigned": "standalone site"}[role])
     masters = sites[sites["role"] == "master"]
     if len(masters):
-        ax.scatter(masters["lon"], masters["lat"], s=120, marker="*", zorder=5,
+        ax.scatter(masters["lon"], masters["lat"], s=120 if not big else 30, marker="*", zorder=5,
                    c=[colour.get(str(c), "black") for c in masters["cluster"]], edgecolors="black",
-                   linewidths=0.6, label="master (EPR source)")
+                   linewidths=0.6 if not big else 0.3, label="master (EPR source)", rasterized=big)
     trusted = sites[sites["trusted"].astype(bool)] if "trusted" in sites else sites.iloc[0:0]
     if len(trusted):
         ax.scatter(trusted["lon"], trusted["lat"], s=70, marker="s", facecolors="none", edgecolors="darkgreen",
                    linewidths=1.5, zorder=6, label="trusted relay")
     if len(design.links):
         ax.plot([], [], color="black", lw=1.6, label="backbone route")
-    if len(design.links) and int(design.links.get("repeaters", pd.Series([0])).sum()) > 0:
+    if rep_pts:
         ax.scatter([], [], marker="|", color="crimson", label="entanglement repeater")
-    for r in masters.itertuples(index=False):
-        ax.annotate(str(r.name), (float(r.lon), float(r.lat)), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    if len(clusters) <= LABEL_CLUSTERS_UP_TO:
+        for r in masters.itertuples(index=False):
+            ax.annotate(str(r.name), (float(r.lon), float(r.lat)), fontsize=7, xytext=(4, 4),
+                        textcoords="offset points")
+    if len(sites):
+        ax.set_xlim(*xlim)
+        ax.set_ylim(*ylim)
+        _draw_scale_bar(ax, lat0, kx)
     ax.set_xlabel("longitude (deg)")
     ax.set_ylabel("latitude (deg)")
     ax.set_title(f"{design.network_name}: {len(clusters)} clusters, {len(sites)} sites")
-    ax.legend(loc="best", fontsize=7, framealpha=0.85)
+    ax.legend(loc="upper left", fontsize=7, framealpha=0.85)
     return to_svg(fig)
 
 
@@ -137,13 +230,14 @@ def rate_vs_distance_figure(design: Design) -> str:
     for spacing in (25.0, 50.0):
         hops = np.maximum(1, np.ceil(dist / spacing)).astype(int)
         p = physics.link_success_probability(dist / hops, alpha_db_per_km=alpha)
-        lam = np.array([physics.chain_distribution_ratio(int(k), p=float(pp), q=q, memory=m) for k, pp in zip(hops, p, strict=True)])
+        lam = np.asarray(physics.chain_distribution_ratio(hops, p=p, q=q, memory=m), dtype=float)
         ax.semilogy(dist, lam, lw=1, alpha=0.8, label=f"repeater chain, spacing <= {spacing:g} km (Eq. 9, q={q:g})")
     d = design.demands
     if len(d) and "rate" in d:
         ok = d["rate"].astype(float) > 0
-        ax.scatter(d.loc[ok, "length_km"].astype(float), d.loc[ok, "rate"].astype(float), s=14, color="crimson",
-                   zorder=5, label="planned demands")
+        many = int(ok.sum()) > RASTER_ABOVE
+        ax.scatter(d.loc[ok, "length_km"].astype(float), d.loc[ok, "rate"].astype(float), s=14 if not many else 3,
+                   color="crimson", zorder=5, label="planned demands", rasterized=many)
         target = float(sc["backbone"]["rate_target"])
         if sc["backbone"]["objective"] == "min_cost" and target > 0:
             ax.axhline(target, color="crimson", ls=":", lw=1, label=f"rate target {target:g}")
@@ -161,14 +255,15 @@ def demand_figure(design: Design) -> str:
     if len(d):
         if "rate" in d:
             r = np.sort(d["rate"].astype(float).to_numpy())
-            axes[0].semilogy(np.arange(1, len(r) + 1), np.where(r > 0, r, np.nan), ".-", ms=3)
+            axes[0].semilogy(np.arange(1, len(r) + 1), np.where(r > 0, r, np.nan), ".-", ms=3,
+                             rasterized=len(r) > RASTER_ABOVE)
         axes[0].set_title("predicted rate per demand (sorted)")
         axes[0].set_xlabel("demand rank")
         axes[0].set_ylabel("pairs per attempt")
         for col, label in (("security", "with chosen trusted relays (SMR)"), ("security_single_path", "best single path")):
             if col in d and d[col].notna().any():
                 sv = np.sort(d[col].astype(float).dropna().to_numpy())
-                axes[1].plot(np.arange(1, len(sv) + 1), sv, ".-", ms=3, label=label)
+                axes[1].plot(np.arange(1, len(sv) + 1), sv, ".-", ms=3, label=label, rasterized=len(sv) > RASTER_ABOVE)
         eps = float(design.scenario["security"]["eps"])
         axes[1].axhline(eps, ls=":", color="crimson", lw=1, label=f"eps = {eps:g}")
         axes[1].set_ylim(0, 1.02)
@@ -184,6 +279,17 @@ def cluster_figure(design: Design) -> str:
     """Cluster sizes and Eq. 6 keys per attempt."""
     c = design.clusters
     fig, ax = plt.subplots(figsize=(7, 3.4))
+    if len(c) > LABEL_CLUSTERS_UP_TO:
+        sizes = c["n_slaves"].astype(int).to_numpy()
+        keys = c["keys_per_attempt"].astype(float).to_numpy()
+        bins = [float(b) - 0.5 for b in range(int(sizes.min()), int(sizes.max()) + 2)]
+        ax.hist(sizes, bins=bins, color="steelblue", label="clusters")
+        ax.set_xlabel("slaves per cluster")
+        ax.set_ylabel("clusters")
+        ax.set_title(f"Access clusters: {len(c)} clusters, keys per attempt (Eq. 6) {keys.min():.3g} to "
+                     f"{keys.max():.3g} per cluster")
+        fig.tight_layout()
+        return to_svg(fig)
     if len(c):
         order = c.sort_values("keys_per_attempt", ascending=False)
         x = np.arange(len(order))
@@ -235,13 +341,96 @@ def simulation_figure(pairs: pd.DataFrame) -> str:
         y = pairs["rate_simulated"].astype(float)
         flagged = pairs["flagged"].astype(bool) if "flagged" in pairs else pd.Series(False, index=pairs.index)
         ok = (x > 0) & (y > 0)
-        ax.loglog(x[ok & ~flagged], y[ok & ~flagged], "o", ms=4, label="within tolerance")
+        many = len(pairs) > RASTER_ABOVE
+        ax.loglog(x[ok & ~flagged], y[ok & ~flagged], "o", ms=4 if not many else 2, label="within tolerance",
+                  rasterized=many)
         if (ok & flagged).any():
-            ax.loglog(x[ok & flagged], y[ok & flagged], "x", color="crimson", ms=6, label="flagged")
+            ax.loglog(x[ok & flagged], y[ok & flagged], "x", color="crimson", ms=6, label="flagged", rasterized=many)
         lo, hi = float(min(x[ok].min(), y[ok].min())), float(max(x[ok].max(), y[ok].max()))
         ax.loglog([lo, hi], [lo, hi], "k--", lw=1, label="simulated = predicted")
         ax.legend(fontsize=7)
     ax.set_xlabel("predicted rate")
     ax.set_ylabel("simulated rate")
     ax.set_title("Predicted vs simulated")
+    return to_svg(fig)
+
+
+def heatmap_figure(matrix: ClusterMatrix, *, title: str, log: bool, vmin: float | None = None,
+                   vmax: float | None = None, cbar_label: str = "") -> str:
+    """A group x group heat map (bounded size: at most :data:`reports.heatmaps.MAX_GROUPS` rows).
+
+    ``log`` colours by log10 of the value; empty cells (no demand) stay white.
+    """
+    vals = matrix.values
+    g = vals.shape[0]
+    shown = np.where(vals > 0, np.log10(np.where(vals > 0, vals, 1.0)), np.nan) if log else vals
+    fig, ax = plt.subplots(figsize=(6.2, 5.4))
+    cmap = plt.get_cmap("viridis").with_extremes(bad="white")
+    im = ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest",
+                   aspect="equal")
+    cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    cb.set_label(("log10 " if log else "") + cbar_label, fontsize=8)
+    step = max(1, math.ceil(g / 20))
+    ticks = list(range(0, g, step))
+    ax.set_xticks(ticks, [matrix.labels[i] for i in ticks], rotation=70, ha="right", fontsize=6)
+    ax.set_yticks(ticks, [matrix.labels[i] for i in ticks], fontsize=6)
+    ax.grid(False)
+    if g <= 12:
+        for i in range(g):
+            for j in range(g):
+                if np.isfinite(vals[i, j]):
+                    ax.text(j, i, f"{vals[i, j]:.2g}", ha="center", va="center", fontsize=6, color="white")
+    grouped = any(len(grp) > 1 for grp in matrix.groups)
+    sub = (f"{sum(len(grp) for grp in matrix.groups)} clusters in {g} groups along a Hilbert curve"
+           if grouped else f"{g} clusters ordered along a Hilbert curve")
+    ax.set_title(f"{title}\n({matrix.how} over the demands of a cell; {sub})", fontsize=9)
+    fig.tight_layout()
+    return to_svg(fig)
+
+
+def trust_selection_figure(comparison: list[dict[str, object]], eps: float) -> str:
+    """Grouped bars: min/mean SMR security and min single-path security of each trusted-relay selection."""
+    df = pd.DataFrame(comparison)
+    cols = [("min_smr_security", "min SMR security"), ("mean_smr_security", "mean SMR security"),
+            ("min_single_path_security", "min single-path security")]
+    cols = [(c, lab) for c, lab in cols if c in df]
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    x = np.arange(len(df))
+    w = 0.8 / max(len(cols), 1)
+    for k, (c, lab) in enumerate(cols):
+        vals = pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float)
+        bars = ax.bar(x + (k - (len(cols) - 1) / 2) * w, vals, width=w, label=lab)
+        for b, v in zip(bars, vals, strict=True):
+            if np.isfinite(v):
+                ax.text(b.get_x() + b.get_width() / 2, v, f"{v:.2f}", ha="center", va="bottom", fontsize=6)
+    ax.axhline(eps, ls=":", color="crimson", lw=1, label=f"eps = {eps:g}")
+    labels = [f"{m}\n({t} trusted)" if "trusted" in df else str(m)
+              for m, t in zip(df["method"], df.get("trusted", pd.Series([""] * len(df))), strict=True)]
+    ax.set_xticks(x, labels, fontsize=7)
+    ax.set_ylim(0, 1.08)
+    ax.set_ylabel("security probability")
+    ax.set_title("Trusted-relay selections of the same size, verified with SMR routing")
+    ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    return to_svg(fig)
+
+
+def baselines_figure(baselines: dict[str, dict[str, object]]) -> str:
+    """One panel per stage: the heuristic baseline's objective next to the optimiser's."""
+    rows = []
+    for stage, b in baselines.items():
+        opt = b.get("optimised_objective", b.get("milp_objective"))
+        base = b.get("objective")
+        if isinstance(opt, (int, float)) and isinstance(base, (int, float)):
+            rows.append((stage, str(b.get("method", "baseline")), float(base), float(opt)))
+    if not rows:
+        return ""
+    fig, axes = plt.subplots(1, len(rows), figsize=(3.3 * len(rows), 3.0), squeeze=False)
+    for ax, (stage, method, base, opt) in zip(axes[0], rows, strict=True):
+        bars = ax.bar(["optimiser", "baseline"], [opt, base], color=["#4c72b0", "#bbbbbb"])
+        for b, v in zip(bars, (opt, base), strict=True):
+            ax.text(b.get_x() + b.get_width() / 2, v, f"{v:.4g}", ha="center", va="bottom", fontsize=7)
+        ax.set_title(f"{stage}\nbaseline: {method}", fontsize=8)
+        ax.set_ylabel("objective")
+    fig.tight_layout()
     return to_svg(fig)

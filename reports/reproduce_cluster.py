@@ -31,16 +31,31 @@ from planner.simulate.chain import simulate_chain, simulate_chain_rate
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["reproduce_cluster", "PAPER", "FIGURES", "FIG7A_COLUMNS"]
+__all__ = [
+    "reproduce_cluster",
+    "PAPER",
+    "CHOSEN",
+    "FIGURES",
+    "FIG7A_COLUMNS",
+    "READINGS",
+    "fig7a_readings",
+    "fig6a_readings",
+    "readings_verdicts",
+]
 
 PAPER: dict[str, float] = {
     "alpha_db_per_km": 0.4,
     "t_mea_s": 100e-6,
     "t_ret_s": 1040e-6,
     "attempt_time_s": 145e-6,
-    "speed_km_per_s": 2e5,
 }
 """Parameters the paper states (Sect. 3-4)."""
+
+CHOSEN: dict[str, float] = {
+    "speed_km_per_s": physics.SPEED_OF_LIGHT_FIBRE_KM_PER_S,
+}
+"""Parameters the paper uses but does not state: the photon speed ``s`` of Eq. 8 (light in
+fibre, 2e5 km/s, chosen here)."""
 
 FIGURES = ("fig5", "fig6a", "fig6b", "fig6c", "fig7a", "fig7b")
 FIG7A_COLUMNS = [
@@ -453,7 +468,8 @@ def _fig6a(out: Path, st: _Settings, seeds: _Seeds) -> tuple[pd.DataFrame, list[
             "Eq. 10 matches the simulated time to the first pair",
             bool(np.all((ratio > 0.8) & (ratio < 1.25))),
             f"Eq. 10 / simulated ranges {ratio.min():.2f}-{ratio.max():.2f} "
-            "(Eq. 10 counts 1/p twice: t_i = (d/s)/p and lam contains p again)",
+            "(Eq. 10 adds up the k hops' times although the hops work in parallel, and "
+            "counts 1/p twice: t_i = (d/s)/p and lam contains p again)",
         )
     )
     return df, trends
@@ -763,7 +779,7 @@ def _fig7a(out: Path, st: _Settings, seeds: _Seeds) -> tuple[pd.DataFrame, list[
     trends.append(
         _Trend(
             "fig7a",
-            "q = 0.9: the rate increases with the number of repeaters",
+            "q = 0.9: the rate increases with the number of repeaters [reading: lambda per slot]",
             bool(inc_steps == 1.0),
             f"{inc_steps:.0%} of steps N -> N+1 increase; rate N=1 {at(0.9, 1):.2e}, N=30 "
             f"{at(0.9, 30):.2e}, N=63 {at(0.9, 63):.2e}",
@@ -775,7 +791,7 @@ def _fig7a(out: Path, st: _Settings, seeds: _Seeds) -> tuple[pd.DataFrame, list[
     trends.append(
         _Trend(
             "fig7a",
-            "q = 0.6: rises up to N = 30, then no significant change",
+            "q = 0.6: rises up to N = 30, then no significant change [reading: lambda per slot]",
             bool(up6 and flat6),
             f"argmax N = {int(all_n[np.argmax(l6)])}; rate N=30 {at(0.6, 30):.2e}, N=63 "
             f"{at(0.6, 63):.2e} (ratio {at(0.6, 63) / at(0.6, 30):.2f}); minimum over N>30 is "
@@ -788,7 +804,7 @@ def _fig7a(out: Path, st: _Settings, seeds: _Seeds) -> tuple[pd.DataFrame, list[
     trends.append(
         _Trend(
             "fig7a",
-            "q = 0.3: falls beyond about N = 30 (multiple swaps dominate)",
+            "q = 0.3: falls beyond about N = 30 (multiple swaps dominate) [reading: lambda per slot]",
             bool(falls3),
             f"rate N=30 {at(0.3, 30):.2e} -> N=63 {at(0.3, 63):.2e} (x{at(0.3, 63) / at(0.3, 30):.2f})",
         )
@@ -796,7 +812,7 @@ def _fig7a(out: Path, st: _Settings, seeds: _Seeds) -> tuple[pd.DataFrame, list[
     trends.append(
         _Trend(
             "fig7a",
-            "q = 0.3: same trend as q = 0.6 for N <= 30 (rising up to N = 30)",
+            "q = 0.3: same trend as q = 0.6 for N <= 30 (rising up to N = 30) [reading: lambda per slot]",
             bool(arg3 >= 25),
             f"with Eq. 9 as printed q = 0.3 peaks already at N = {arg3} ({at(0.3, arg3):.2e}); "
             f"at N = 30 it is {at(0.3, 30) / at(0.3, arg3):.2f} of that peak",
@@ -963,7 +979,7 @@ def _model_vs_simulation(st: _Settings, seeds: _Seeds) -> pd.DataFrame:
                 )
             )
         else:
-            att = max(dist) / PAPER["speed_km_per_s"]
+            att = max(dist) / CHOSEN["speed_km_per_s"]
             specs.append(
                 dict(
                     kind="chain",
@@ -1005,6 +1021,194 @@ def _model_vs_simulation(st: _Settings, seeds: _Seeds) -> pd.DataFrame:
     return df
 
 
+# --------------------------------------------------------------------------- readings
+
+READINGS = {
+    "lambda": "lambda per slot (Eq. 9)",
+    "sum_t": "1 / (sum t_i / lambda) (Eq. 10 without the swap term)",
+    "eq10": "1 / Eq. 10 (full latency)",
+}
+"""The three readings of "key rate" (Fig. 7a) and of latency (Fig. 6a, as its inverse)."""
+
+
+def fig7a_readings(n_rep: Any, q: float) -> dict[str, Any]:
+    """Fig. 7a's y value under every reading, for ``n_rep`` repeaters on 200 km (m = 1).
+
+    ``lambda``: Eq. 9 (pairs per attempt slot); ``sum_t``: ``lambda / sum_i t_i`` (pairs
+    per second, ``t_i`` of Eq. 8 with ``s`` of :data:`CHOSEN`); ``eq10``: ``1 / T`` with
+    ``T`` the full Eq. 10 (pairs per second). Hops are equal, ``200 / (N + 1)`` km.
+    """
+    n = np.atleast_1d(np.asarray(n_rep))
+    k = n + 1
+    lam = np.asarray(_fig7a_analytic(n, q), dtype=float)
+    d = FIG7A_TOTAL_KM / k
+    p = physics.link_success_probability(d, alpha_db_per_km=PAPER["alpha_db_per_km"])
+    sum_t = k * (d / CHOSEN["speed_km_per_s"]) / p  # Eq. 8 summed over the k hops
+    eq10 = np.array(
+        [
+            physics.chain_latency_s(
+                [FIG7A_TOTAL_KM / kk] * int(kk),
+                q=q,
+                memory=1,
+                alpha_db_per_km=PAPER["alpha_db_per_km"],
+                speed_km_per_s=CHOSEN["speed_km_per_s"],
+                t_mea_s=PAPER["t_mea_s"],
+                t_ret_s=PAPER["t_ret_s"],
+            )
+            for kk in k
+        ],
+        dtype=float,
+    )
+    return {"lambda": lam, "sum_t": lam / sum_t, "eq10": 1.0 / eq10}
+
+
+def fig6a_readings(spacing_km: float, memory: Any) -> dict[str, Any]:
+    """Fig. 6a's latency (s) under every reading, ``FIG6A_HOPS`` hops of ``spacing_km``.
+
+    ``lambda``: one attempt slot ``d / s`` divided by Eq. 9 (time per pair if lambda is
+    per slot); ``sum_t``: ``sum_i t_i / lambda``; ``eq10``: the full Eq. 10.
+    """
+    m = np.atleast_1d(np.asarray(memory, dtype=float))
+    k = FIG6A_HOPS
+    p = physics.link_success_probability(spacing_km, alpha_db_per_km=PAPER["alpha_db_per_km"])
+    lam = np.asarray(physics.chain_distribution_ratio(k, p=p, q=FIG6A_Q, memory=m), dtype=float)
+    slot = spacing_km / CHOSEN["speed_km_per_s"]
+    sum_t = k * slot / p
+    swap = k * (PAPER["t_mea_s"] + PAPER["t_ret_s"])
+    return {"lambda": slot / lam, "sum_t": sum_t / lam, "eq10": sum_t / lam + swap}
+
+
+def _rising(n: Any, y: Any) -> tuple[bool, float]:
+    """(rises, Spearman rho) over the points: rho > 0.8 and last point above the first."""
+    rho = _spearman(n, y)
+    return bool(rho > 0.8 and y[-1] > y[0]), rho
+
+
+def readings_verdicts() -> pd.DataFrame:
+    """Per reading and curve: the trend computed and whether it matches the caption.
+
+    Fig. 7a (caption): q = 0.9 increases with N; q = 0.6 increases for N <= 30, no
+    significant change beyond (rate(63)/rate(30) within 0.75-1.25); q = 0.3 like q = 0.6
+    for N <= 30, then decreasing (rate(63) < rate(30)). "Increases for N <= 30" is read as
+    Spearman rho over N = 1..30 above 0.8 with rate(30) > rate(1); "increases with N" as
+    the maximum at the largest N. Fig. 6a (text): time falls with memory at every
+    distance, and falls more (m = 1 -> 10) for longer hops.
+    """
+    n = np.arange(1, FIG7A_MAX_N + 1)
+    rows = []
+    for reading, label in READINGS.items():
+        for q in FIG7A_QS:
+            y = fig7a_readings(n, q)[reading]
+            arg = int(n[np.argmax(y)])
+            r30 = float(y[29] / y[0])
+            tail = float(y[FIG7A_MAX_N - 1] / y[29])
+            rises30, rho = _rising(n[:30], y[:30])
+            if q == 0.9:
+                ok = arg == FIG7A_MAX_N
+                caption = "increases with N"
+            elif q == 0.6:
+                ok = rises30 and 0.75 <= tail <= 1.25
+                caption = "increases for N <= 30, no significant change beyond"
+            else:
+                ok = rises30 and tail < 1.0
+                caption = "increases for N <= 30 (as q = 0.6), decreases beyond"
+            trend = (
+                f"peak at N = {arg}; Spearman rho (N <= 30) = {rho:.2f}; "
+                f"rate(30)/rate(1) = {r30:.3g}; rate(63)/rate(30) = {tail:.2f}"
+            )
+            rows.append(
+                dict(
+                    figure="fig7a",
+                    reading=label,
+                    curve=f"q = {q}",
+                    caption=caption,
+                    trend=trend,
+                    matches=bool(ok),
+                )
+            )
+        mem = np.arange(1, 11)
+        drops = {}
+        falls = True
+        for sp in (5.0, 10.0, 15.0, 20.0):
+            t = fig6a_readings(sp, mem)[reading]
+            falls &= bool(np.all(np.diff(t) < 0))
+            drops[sp] = float(t[0] - t[-1])
+        steeper = bool(np.all(np.diff(list(drops.values())) > 0))
+        rows.append(
+            dict(
+                figure="fig6a",
+                reading=label,
+                curve="5, 10, 15, 20 km",
+                caption="time falls with memory; more so for longer hops",
+                trend="T(m=1) - T(m=10): "
+                + ", ".join(f"{sp:g} km {v * 1e3:.3g} ms" for sp, v in drops.items())
+                + f"; strictly falling in m: {falls}",
+                matches=bool(falls and steeper),
+            )
+        )
+    return pd.DataFrame(rows)
+
+
+def _readings_outputs(out: Path) -> list[Path]:
+    """``readings.csv`` (verdicts), ``fig7a_readings.csv``/``.png``, ``fig6a_readings.csv``/
+    ``.png``: every reading of Figs. 7a and 6a side by side."""
+    paths = []
+    n = np.arange(1, FIG7A_MAX_N + 1)
+    rows7 = []
+    for q in FIG7A_QS:
+        vals = fig7a_readings(n, q)
+        for i, nn in enumerate(n):
+            rows7.append(dict(q=q, repeaters=int(nn), **{r: float(vals[r][i]) for r in READINGS}))
+    df7 = pd.DataFrame(rows7)
+    mem = np.arange(1, 11)
+    rows6 = []
+    for sp in (5.0, 10.0, 15.0, 20.0):
+        vals = fig6a_readings(sp, mem)
+        for i, mm in enumerate(mem):
+            rows6.append(
+                dict(spacing_km=sp, memory=int(mm), **{r: float(vals[r][i]) for r in READINGS})
+            )
+    df6 = pd.DataFrame(rows6)
+    for name, df in (("fig7a_readings", df7), ("fig6a_readings", df6)):
+        path = out / f"{name}.csv"
+        df.to_csv(path, index=False)
+        paths.append(path)
+    units7 = {"lambda": "pairs per slot", "sum_t": "pairs per s", "eq10": "pairs per s"}
+    fig = Figure(figsize=(13, 4))
+    axes = fig.subplots(1, 3)
+    for ax, (reading, label) in zip(axes, READINGS.items(), strict=True):
+        for color, q in zip(_colors(len(FIG7A_QS)), FIG7A_QS, strict=True):
+            sub = df7[df7.q == q]
+            ax.plot(sub.repeaters, sub[reading], color=color, label=f"q = {q}")
+            peak = sub.loc[sub[reading].idxmax()]
+            ax.plot([peak.repeaters], [peak[reading]], "o", color=color, ms=4)
+        ax.set_yscale("log")
+        ax.set_title(f"Fig. 7a: {label}", fontsize=8)
+        ax.set_xlabel("number of repeaters N")
+        ax.set_ylabel(units7[reading])
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    paths.append(_save(fig, out / "fig7a_readings.png"))
+    fig = Figure(figsize=(13, 4))
+    axes = fig.subplots(1, 3)
+    for ax, (reading, label) in zip(axes, READINGS.items(), strict=True):
+        for color, sp in zip(_colors(4), (5.0, 10.0, 15.0, 20.0), strict=True):
+            sub = df6[df6.spacing_km == sp]
+            ax.plot(sub.memory, sub[reading], color=color, label=f"{sp:g} km")
+        ax.set_yscale("log")
+        ax.set_title(f"Fig. 6a latency: inverse of {label}", fontsize=8)
+        ax.set_xlabel("memory units per edge m")
+        ax.set_ylabel("time per end-to-end pair (s)")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    paths.append(_save(fig, out / "fig6a_readings.png"))
+    verdicts = readings_verdicts()
+    path = out / "readings.csv"
+    verdicts.to_csv(path, index=False)
+    paths.append(path)
+    return paths
+
+
 # --------------------------------------------------------------------------- driver
 
 
@@ -1018,7 +1222,7 @@ _BUILDERS: dict[str, Callable[[Path, _Settings, _Seeds], tuple[pd.DataFrame, lis
 }
 
 
-def _readme(st: _Settings, trends: list[_Trend]) -> str:
+def _readme(st: _Settings, trends: list[_Trend], verdicts: pd.DataFrame | None = None) -> str:
     lines = [
         "# Cluster paper (Li, Xue et al. 2022): reproduction of Figs. 5-7",
         "",
@@ -1033,12 +1237,13 @@ def _readme(st: _Settings, trends: list[_Trend]) -> str:
         "- fibre loss alpha = 0.4 dB/km (NV platform), Eq. 7",
         "- Bell-state measurement t_mea = 100 us, retrieval t_ret = 1040 us",
         "- one link-generation attempt = 145 us (used to turn pairs per slot into pairs per "
-        "second in Fig. 5); Figs. 6a/7b use d/s per attempt as Eq. 8 does (s = 2e5 km/s)",
+        "second in Fig. 5); Figs. 6a/7b use d/s per attempt as Eq. 8 does",
         "- Fig. 5: q = 1, spacing 0-20 km; Fig. 6c: k = 21; Fig. 7a: 200 km, q in {0.3, 0.6, 0.9};"
         " Fig. 7b: q = 0.6, N = 5 repeaters",
         "",
         "## Parameters chosen here (the paper does not state them)",
         "",
+        "- photon speed in fibre s = 2e5 km/s in Eq. 8 (the paper names s but gives no value)",
         "- memory units per edge m = 1 in Figs. 5, 6c, 7a (rates scale linearly with m in Eq. 9)",
         "- Fig. 5: N in {0, 1, 3, 7, 15} repeaters, x axis = total distance (N+1) x spacing; "
         "PLOB repeaterless bound at alpha = 0.4 dB/km, one channel use per 145 us attempt",
@@ -1076,6 +1281,25 @@ def _readme(st: _Settings, trends: list[_Trend]) -> str:
         "Eq. 9 and the comparison with the physical protocol.",
         "",
     ]
+    if verdicts is not None:
+        lines += [
+            "## Figs. 7a and 6a under every reading (computed)",
+            "",
+            "The paper does not say which quantity its 'key rate' (Fig. 7a) and latency "
+            "(Fig. 6a) are: Eq. 9's lambda per slot, the rate 1 / (sum t_i / lambda), or the "
+            "full Eq. 10. All three are computed (`fig7a_readings.csv`, "
+            "`fig6a_readings.csv`, plots `fig7a_readings.png`, `fig6a_readings.png`); no "
+            "single reading is taken as the paper's.",
+            "",
+            "| figure | reading | curve | caption says | trend computed | matches the caption? |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in verdicts.itertuples():
+            lines.append(
+                f"| {r.figure} | {r.reading} | {r.curve} | {r.caption} | {r.trend} | "
+                f"{'yes' if r.matches else 'NO'} |"
+            )
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -1115,7 +1339,9 @@ def reproduce_cluster(out_dir: Path, *, seed: int = 0, quick: bool = False) -> l
     tdf = pd.DataFrame([t.__dict__ for t in trends])
     tpath = out / "trends.csv"
     tdf.to_csv(tpath, index=False)
+    paths += _readings_outputs(out)
+    verdicts = pd.read_csv(out / "readings.csv")
     readme = out / "README.md"
-    readme.write_text(_readme(st, trends), encoding="utf-8")
+    readme.write_text(_readme(st, trends, verdicts), encoding="utf-8")
     paths += [tpath, readme]
     return paths

@@ -8,9 +8,11 @@ security probability ``p_u`` for every untrusted relay.
 - Sweep A (Fig. 5): ``p_u`` = 0.50, 0.55, ..., 0.95 with 10 trusted relays.
 - Sweep B (Fig. 6): 0, 5, ..., 30 trusted relays with ``p_u = 0.8``.
 - Security levels ``eps`` in {0.5, 0.7, 0.9} for flexible key reconstruction.
-- Methods: SMR, MSP (as many stochastic paths as SMR uses for the same
-  request and point, so both spend the same number of paths), single shortest
-  path, maximum node-disjoint multipath.
+- Methods: SMR, MSP in two constructions ("MSP": as many stochastic paths as
+  SMR uses for the same request and point, node-disjoint where possible, so
+  both spend the same number of paths; "MSP-disjoint": strictly node-disjoint
+  stochastic paths drawn until no path is left), single shortest path, maximum
+  node-disjoint multipath.
 
 Run ``i`` uses the ``i``-th child of ``numpy.random.SeedSequence(seed)`` for
 its graph, request, trusted-relay order and MSP randomness, at every point of
@@ -30,6 +32,11 @@ Metrics per (method, point, eps), averaged over runs:
   per bit of end-to-end key when all path keys are combined (= total hops over
   all paths of the request); like security it belongs to the routing (paper
   Fig. 5a/6a plots both together) and does not depend on eps.
+- ``link_bits_per_key_bit``: the second consumption metric: link key bits the
+  request's path keys consume (total hops x block bits) per global key bit
+  delivered at eps after flexible reconstruction, as a ratio of sums over runs
+  (runs that deliver nothing still consume); depends on eps.
+- ``paths_mean``: paths per request.
 """
 
 from __future__ import annotations
@@ -54,7 +61,7 @@ from planner.waxman import DEFAULT_ALPHA, DEFAULT_BETA, waxman_graph
 
 logger = logging.getLogger(__name__)
 
-METHODS = ("SMR", "MSP", "shortest", "disjoint")
+METHODS = ("SMR", "MSP", "MSP-disjoint", "shortest", "disjoint")
 EPS_VALUES = (0.5, 0.7, 0.9)
 P_UNTRUSTED_SWEEP = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
 N_TRUSTED_SWEEP = (0, 5, 10, 15, 20, 25, 30)
@@ -73,6 +80,8 @@ CSV_COLUMNS = (
     "security_ci",
     "key_consumption_mean",
     "key_length_mean",
+    "link_bits_per_key_bit",
+    "paths_mean",
 )
 
 
@@ -102,12 +111,15 @@ class SmrExperiment:
 
 @dataclass(frozen=True)
 class RunMetrics:
-    """Per-run arrays: security[point, method], key_bits/consumption[point, method, eps]."""
+    """Per-run arrays: security[point, method], key_bits/consumption/link_bits[point,
+    method, eps] and paths[point, method]."""
 
     security: np.ndarray
     key_bits: np.ndarray
     consumption: np.ndarray
     mean_degree: float
+    link_bits: np.ndarray
+    paths: np.ndarray
 
 
 def _group_security_for(route: SmrResult, relay: RelaySecurity):
@@ -132,8 +144,9 @@ def _group_security_for(route: SmrResult, relay: RelaySecurity):
 
 def _evaluate(
     route: SmrResult, relay: RelaySecurity, exp: SmrExperiment
-) -> tuple[float, list[float], list[float]]:
-    """(security, key bits per eps, consumption per eps) of one routed request."""
+) -> tuple[float, list[float], list[float], float]:
+    """(security, key bits per eps, consumption per eps, link key bits consumed) of one
+    routed request."""
     segs = [list(seg.path_security) for seg in route.segments]
     counts = flexible_key_counts(
         segs, exp.eps_values, group_security=_group_security_for(route, relay)
@@ -142,7 +155,7 @@ def _evaluate(
     hops = route.total_hops
     key_bits = [float(m * block) for m in counts]
     consumption = [float(hops) for _ in counts]
-    return route.security, key_bits, consumption
+    return route.security, key_bits, consumption, float(hops * block)
 
 
 def run_one(exp: SmrExperiment, seed_seq: np.random.SeedSequence) -> RunMetrics:
@@ -163,6 +176,8 @@ def run_one(exp: SmrExperiment, seed_seq: np.random.SeedSequence) -> RunMetrics:
     security = np.zeros((n_pts, n_m))
     key_bits = np.zeros((n_pts, n_m, n_e))
     consumption = np.full((n_pts, n_m, n_e), math.nan)
+    link_bits = np.zeros((n_pts, n_m, n_e))
+    n_paths = np.zeros((n_pts, n_m))
     smr_routes = [
         router.smr(trusted=frozenset(order[:n_trusted]), security=p_u)
         for _, p_u, n_trusted in points
@@ -172,6 +187,9 @@ def run_one(exp: SmrExperiment, seed_seq: np.random.SeedSequence) -> RunMetrics:
     msp_counts = [exp.msp_paths or max(1, r.n_paths) for r in smr_routes]
     base["MSP"] = router.msp(
         security=0.5, n_paths=max(msp_counts), rng=np.random.default_rng(msp_seed)
+    )
+    base["MSP-disjoint"] = router.msp_disjoint(
+        security=0.5, rng=np.random.default_rng([msp_seed, 1])
     )
     for k, (_, p_u, n_trusted) in enumerate(points):
         trusted = frozenset(order[:n_trusted])
@@ -185,12 +203,14 @@ def run_one(exp: SmrExperiment, seed_seq: np.random.SeedSequence) -> RunMetrics:
                 )
             else:
                 route = router.reevaluate(base[method], security=p_u, trusted=trusted)
-            sec, bits, cons = _evaluate(route, relay, exp)
+            sec, bits, cons, used = _evaluate(route, relay, exp)
             security[k, mi] = sec
             key_bits[k, mi] = bits
             consumption[k, mi] = cons
+            link_bits[k, mi] = used
+            n_paths[k, mi] = route.n_paths
     degree = 2.0 * graph.number_of_edges() / graph.number_of_nodes()
-    return RunMetrics(security, key_bits, consumption, degree)
+    return RunMetrics(security, key_bits, consumption, degree, link_bits, n_paths)
 
 
 def _run_chunk(task: tuple[SmrExperiment, list[np.random.SeedSequence]]) -> list[RunMetrics]:
@@ -210,11 +230,18 @@ def _nan_mean(values: np.ndarray) -> float:
     return float(ok.mean()) if ok.size else math.nan
 
 
+def _ratio(num: float, den: float) -> float:
+    """num / den, or NaN when nothing was delivered (den = 0)."""
+    return num / den if den > 0 else math.nan
+
+
 def aggregate(exp: SmrExperiment, runs: Sequence[RunMetrics]) -> dict[str, list[dict[str, Any]]]:
     """Rows of the two CSV tables, keyed by sweep name."""
     security = np.stack([r.security for r in runs])  # run, point, method
     key_bits = np.stack([r.key_bits for r in runs])
     consumption = np.stack([r.consumption for r in runs])
+    link_bits = np.stack([r.link_bits for r in runs])
+    paths = np.stack([r.paths for r in runs])
     tables: dict[str, list[dict[str, Any]]] = {"untrusted": [], "trusted": []}
     for k, (sweep, p_u, n_trusted) in enumerate(exp.points()):
         for mi, method in enumerate(METHODS):
@@ -231,6 +258,11 @@ def aggregate(exp: SmrExperiment, runs: Sequence[RunMetrics]) -> dict[str, list[
                         "security_ci": sec_ci,
                         "key_consumption_mean": _nan_mean(consumption[:, k, mi, ei]),
                         "key_length_mean": float(key_bits[:, k, mi, ei].mean()),
+                        "link_bits_per_key_bit": _ratio(
+                            float(link_bits[:, k, mi, ei].sum()),
+                            float(key_bits[:, k, mi, ei].sum()),
+                        ),
+                        "paths_mean": float(paths[:, k, mi].mean()),
                     }
                 )
     return tables
@@ -262,12 +294,15 @@ def reproduce_smr(
     seed: int = 0,
     quick: bool = False,
     workers: int | None = None,
+    waxman_alpha: float = DEFAULT_ALPHA,
+    waxman_beta: float = DEFAULT_BETA,
 ) -> list[Path]:
     """Run both sweeps of the SMR paper's evaluation and write tables, figures and a README.
 
     ``quick`` caps runs at 40 (same points). Runs are spread over ``workers``
     processes (default: available cores) with :func:`planner.parallel.map_tasks`;
-    output is identical for any ``workers``. Returns the written paths:
+    output is identical for any ``workers``. ``waxman_alpha``/``waxman_beta`` change the
+    random topologies (the paper states neither). Returns the written paths:
     ``smr_untrusted_sweep.csv``, ``smr_trusted_sweep.csv``, four PNG figures
     (paper Fig. 5a, 5b, 6a, 6b) and ``README.md``.
     """
@@ -275,7 +310,7 @@ def reproduce_smr(
         raise ValidationError(f"runs={runs} must be at least 2 (a confidence interval needs 2)")
     if quick:
         runs = min(runs, QUICK_RUNS)
-    exp = SmrExperiment(runs=runs, seed=seed)
+    exp = SmrExperiment(runs=runs, seed=seed, waxman_alpha=waxman_alpha, waxman_beta=waxman_beta)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -309,7 +344,7 @@ def reproduce_smr(
     return written
 
 
-_STYLE = {"SMR": "C0", "MSP": "C3", "shortest": "C2", "disjoint": "C1"}
+_STYLE = {"SMR": "C0", "MSP": "C3", "MSP-disjoint": "C4", "shortest": "C2", "disjoint": "C1"}
 _EPS_LINE = {0.5: "-", 0.7: "--", 0.9: ":"}
 
 
@@ -423,6 +458,9 @@ def _write_readme(
         "  (`m * block_bits`, block bits limited by the 100 kb link pools); 0 when eps is unmet.",
         "- `key_consumption_mean`: link key bits consumed per bit of end-to-end key when all",
         "  path keys are combined (total hops over all paths); the same for every eps.",
+        "- `link_bits_per_key_bit`: link key bits the path keys consume (hops x block bits)",
+        "  per global key bit delivered at eps (ratio of sums over runs; empty if none).",
+        "- `paths_mean`: paths per request.",
         "",
         "## Methods",
         "",
@@ -430,6 +468,8 @@ def _write_readme(
         "  step-1 distances in hops).",
         "- `MSP`: multiple stochastic paths (random, node-disjoint where possible); "
         + (f"{exp.msp_paths} paths." if exp.msp_paths else "as many paths as SMR used."),
+        "- `MSP-disjoint`: multiple stochastic paths, strictly node-disjoint, drawn until no",
+        "  path is left.",
         "- `shortest`: one fewest-hop path.",
         "- `disjoint`: maximum set of node-disjoint paths (max flow).",
         "",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers_design import assert_same_design
 
 from planner.bundled import bundled_networks
 from planner.design import Design
@@ -34,3 +35,4 @@ def test_bundled_network_plans(path: Path) -> None:
     assert (d["security"] >= 0).all() and (d["security"] <= 1).all()
     again = Design.from_dict(design.to_dict())
     assert again.to_json() == design.to_json()
+    assert_same_design(design, again)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 
 import numpy as np
 import pandas as pd
@@ -10,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from planner import physics
 from solvers.base import SolverOptions, SolveStatus
 from solvers.clustering import (
     FAMILIES,
@@ -134,28 +136,42 @@ def _check_invariants(data: ClusteringData, options: ClusteringOptions, res) -> 
     assert set(fixed) <= masters and not (set(forbidden) & masters)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    seed=st.integers(0, 10_000),
-    n_sites=st.integers(4, 14),
-    n_extra=st.integers(0, 3),
-    objective=st.sampled_from(["max_keys", "min_cost"]),
-    budget=st.one_of(st.none(), st.integers(1, 5)),
-)
-def test_invariants_hold_on_random_instances(
-    seed: int, n_sites: int, n_extra: int, objective: str, budget: int | None
-) -> None:
-    data = _instance(
-        seed, n_sites=n_sites, n_extra=n_extra, p_fixed=0.05, p_forbidden=0.1, capacity=(2, 8)
+INVARIANT_EXAMPLES = 25
+
+
+def test_invariants_hold_on_random_instances() -> None:
+    """Every solution satisfies the invariants; infeasible draws name their conflicts. About three draws
+    in four are feasible (measured on 80 uniform draws: 0.76); at least a third must be, or the property
+    checks little. The draws are derandomized so the count does not vary from run to run."""
+    outcomes: Counter[str] = Counter()
+
+    @settings(max_examples=INVARIANT_EXAMPLES, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(
+        seed=st.integers(0, 10_000),
+        n_sites=st.integers(4, 14),
+        n_extra=st.integers(0, 3),
+        objective=st.sampled_from(["max_keys", "min_cost"]),
+        budget=st.one_of(st.none(), st.integers(1, 5)),
     )
-    options = ClusteringOptions(objective=objective, max_masters=budget)  # type: ignore[arg-type]
-    try:
-        res = solve_clustering(data, options, SolverOptions(time_limit_s=20))
-    except ClusteringInfeasible as exc:
-        assert exc.conflicts and set(exc.conflicts) <= set(FAMILIES)
-        return
-    assert res.has_solution
-    _check_invariants(data, options, res)
+    def invariants(seed: int, n_sites: int, n_extra: int, objective: str, budget: int | None) -> None:
+        data = _instance(
+            seed, n_sites=n_sites, n_extra=n_extra, p_fixed=0.05, p_forbidden=0.1, capacity=(2, 8)
+        )
+        options = ClusteringOptions(objective=objective, max_masters=budget)  # type: ignore[arg-type]
+        try:
+            res = solve_clustering(data, options, SolverOptions(time_limit_s=20))
+        except ClusteringInfeasible as exc:
+            assert exc.conflicts and set(exc.conflicts) <= set(FAMILIES)
+            outcomes["infeasible"] += 1
+            return
+        assert res.has_solution
+        _check_invariants(data, options, res)
+        outcomes["feasible"] += 1
+
+    invariants()
+    total = sum(outcomes.values())
+    assert total >= INVARIANT_EXAMPLES and outcomes["feasible"] >= total / 3, dict(outcomes)
 
 
 def test_result_reports_sizes_and_matches_physics_module() -> None:
@@ -166,7 +182,6 @@ def test_result_reports_sizes_and_matches_physics_module() -> None:
         assert res.info[key] > 0
     assert np.isfinite(res.build_time_s) and res.gap == pytest.approx(0.0, abs=1e-6)
     _check_invariants(data, options, res)
-    physics = pytest.importorskip("planner.physics")
     cl = res.tables["clusters"]
     expect = physics.cluster_keys_per_attempt(
         cl["n_slaves"].to_numpy(), r_mdi=0.7, r_ekr=0.4, memory_master=5, memory_slave=3

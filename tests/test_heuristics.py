@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -28,41 +30,64 @@ def _data(seed: int, **kw: object) -> ClusteringData:
     return ClusteringData(sites, cands, pairs)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    seed=st.integers(0, 10_000),
-    n_sites=st.integers(5, 12),
-    objective=st.sampled_from(["max_keys", "min_cost"]),
-    budget=st.one_of(st.none(), st.integers(2, 8)),
-)
-def test_heuristic_is_feasible_and_bounded_by_the_milp(
-    seed: int, n_sites: int, objective: str, budget: int | None
-) -> None:
-    data = _data(seed, n_sites=n_sites, n_extra=2, side_km=70.0, capacity=(2, 8), p_forbidden=0.1)
-    options = ClusteringOptions(objective=objective, max_masters=budget, loss_weight=1e-3)  # type: ignore[arg-type]
-    try:
-        heur = solve_clustering_heuristic(data, options)
-    except ClusteringInfeasible:
-        return
-    assert heur.status is SolveStatus.HEURISTIC
-    idx = prepare(data, options)
-    a = heur.tables["assignment"]
-    assert sorted(a["site"]) == sorted(data.sites.index) and not a["site"].duplicated().any()
-    cl = heur.tables["clusters"]
-    assert (cl["n_slaves"] >= options.min_slaves).all()
-    assert (
-        cl["n_slaves"].to_numpy() <= data.candidates.loc[cl["master"], "capacity"].to_numpy()
-    ).all()
-    if budget is not None:
-        assert len(cl) <= budget
-    milp = solve_clustering(data, options, SolverOptions(mip_gap=1e-9, time_limit_s=10))
-    assert milp.has_solution
-    # the heuristic can never beat the MILP's proven bound
-    if objective == "max_keys":
-        assert heur.objective <= milp.bound + 1e-6
-    else:
-        assert heur.objective >= milp.bound - 1e-6
-    assert idx.n_sites == len(a)
+HEURISTIC_EXAMPLES = 20
+# About two draws in three are feasible (measured on 400 uniform draws: 0.66; small instances are
+# more often infeasible). At least a third must be, or the property checks little. The draws are
+# derandomized so the count does not vary from run to run.
+MIN_FEASIBLE_SHARE = 1 / 3
+
+
+def test_heuristic_is_feasible_and_bounded_by_the_milp() -> None:
+    outcomes: Counter[str] = Counter()
+
+    @settings(max_examples=HEURISTIC_EXAMPLES, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(
+        seed=st.integers(0, 10_000),
+        n_sites=st.integers(5, 12),
+        objective=st.sampled_from(["max_keys", "min_cost"]),
+        budget=st.one_of(st.none(), st.integers(2, 8)),
+    )
+    def heuristic_vs_milp(seed: int, n_sites: int, objective: str, budget: int | None) -> None:
+        data = _data(seed, n_sites=n_sites, n_extra=2, side_km=70.0, capacity=(2, 8), p_forbidden=0.1)
+        options = ClusteringOptions(objective=objective, max_masters=budget, loss_weight=1e-3)  # type: ignore[arg-type]
+        milp_options = SolverOptions(mip_gap=1e-9, time_limit_s=10)
+        try:
+            heur = solve_clustering_heuristic(data, options)
+        except ClusteringInfeasible:
+            # the heuristic may miss a solution; but when it finds none, the exact model decides
+            try:
+                solve_clustering(data, options, milp_options)
+            except ClusteringInfeasible:
+                outcomes["infeasible"] += 1
+            else:
+                outcomes["heuristic missed a feasible instance"] += 1
+            return
+        outcomes["feasible"] += 1
+        assert heur.status is SolveStatus.HEURISTIC
+        idx = prepare(data, options)
+        a = heur.tables["assignment"]
+        assert sorted(a["site"]) == sorted(data.sites.index) and not a["site"].duplicated().any()
+        cl = heur.tables["clusters"]
+        assert (cl["n_slaves"] >= options.min_slaves).all()
+        assert (
+            cl["n_slaves"].to_numpy() <= data.candidates.loc[cl["master"], "capacity"].to_numpy()
+        ).all()
+        if budget is not None:
+            assert len(cl) <= budget
+        milp = solve_clustering(data, options, milp_options)
+        assert milp.has_solution
+        # the heuristic can never beat the MILP's proven bound
+        if objective == "max_keys":
+            assert heur.objective <= milp.bound + 1e-6
+        else:
+            assert heur.objective >= milp.bound - 1e-6
+        assert idx.n_sites == len(a)
+
+    heuristic_vs_milp()
+    total = sum(outcomes.values())
+    assert total >= HEURISTIC_EXAMPLES, outcomes
+    assert outcomes["feasible"] >= MIN_FEASIBLE_SHARE * total, f"too few feasible draws: {dict(outcomes)}"
 
 
 def test_transportation_assignment_is_the_least_loss_assignment() -> None:

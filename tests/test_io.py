@@ -253,35 +253,55 @@ def test_bundled_zoo_networks(stem: str, datasets_dir: Path) -> None:
 
 
 def test_bundled_uninett_oddities(datasets_dir: Path) -> None:
-    net = read_network(datasets_dir / "topology-zoo" / "Uninett2010.graphml")
+    path = datasets_dir / "topology-zoo" / "Uninett2010.graphml"
+    net = read_network(path)
     assert {"UiO#0", "UiO#1", "UiTo#8", "UiTo#26"} <= set(net.sites.index)
-    assert (
-        int((net.links["length_km"] == MIN_LINK_KM).sum()) == 17
-    )  # zero great-circle length links
+    # independent count: links of the raw internal graph whose two ends have identical coordinates
+    # (zero great-circle length); the reader floors exactly those to MIN_LINK_KM
+    raw = nx.Graph(nx.read_graphml(path))
+    raw.remove_nodes_from([n for n, d in raw.nodes(data=True) if d.get("Internal") == 0])
+    def _at(n: str) -> tuple[float, float]:
+        return (raw.nodes[n]["Latitude"], raw.nodes[n]["Longitude"])
+
+    zero = sum(1 for u, v in raw.edges if _at(u) == _at(v))
+    assert zero > 0  # the oddity this test is about is present in the file
+    assert int((net.links["length_km"] == MIN_LINK_KM).sum()) == zero
 
 
 def test_bundled_beijing(datasets_dir: Path) -> None:
-    net = read_network(datasets_dir / "beijing_qman" / "beijing_qman_topology.json")
-    assert len(net.sites) == 35 and len(net.links) == 37
-    assert net.sites["kind"].value_counts().to_dict() == {"end": 18, "trusted": 16, "backbone": 1}
-    assert net.links["length_km"].sum() == pytest.approx(245.367, abs=1e-9)
+    path = datasets_dir / "beijing_qman" / "beijing_qman_topology.json"
+    net = read_network(path)
+    # independent count: the raw JSON (QMAN distances are in metres)
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    assert (len(net.sites), len(net.links)) == (len(raw["nodes"]), len(raw["links"]))
+    qman_kind = {"EndNode": "end", "TrustedRepeaterNode": "trusted", "BackboneNode": "backbone"}
+    raw_kinds = pd.Series([qman_kind[n["type"]] for n in raw["nodes"]]).value_counts().to_dict()
+    assert net.sites["kind"].value_counts().to_dict() == raw_kinds
+    assert net.links["length_km"].sum() == pytest.approx(
+        sum(link["qchannel"]["distance"] for link in raw["links"]) / 1000.0, rel=1e-12)
     assert (net.links["length_source"] == "stated").all()
-    tr = net.links[(net.links["u"] == "TR9") & (net.links["v"] == "TR10")]
-    assert tr["length_km"].iloc[0] == pytest.approx(7.027)
+    stated = {frozenset((link["node1"], link["node2"])): link["qchannel"]["distance"] / 1000.0
+              for link in raw["links"]}
+    for link in net.links.itertuples(index=False):
+        assert link.length_km == pytest.approx(stated[frozenset((link.u, link.v))], rel=1e-12)
 
 
 def test_repalloc_gml(repalloc_dir: Path) -> None:
+    # independent count: networkx on the raw files (their README lists the same node/edge counts)
+    core_raw = nx.read_gml(repalloc_dir / "SurfnetCore.gml")
     core = read_network(repalloc_dir / "SurfnetCore.gml")
-    assert (len(core.sites), len(core.links)) == (54, 64)
-    assert core.links["length_km"].sum() == pytest.approx(2367.2, abs=1e-6)
+    assert (len(core.sites), len(core.links)) == (core_raw.number_of_nodes(), core_raw.number_of_edges()) == (54, 64)
+    assert core.links["length_km"].sum() == pytest.approx(
+        sum(float(d["length"]) for _, _, d in core_raw.edges(data=True)), rel=1e-12)
     assert (core.links["length_source"] == "stated").all()
-    assert core.sites.loc["A'dam 1", "lon"] == 4.76 and core.sites.loc["A'dam 1", "lat"] == 52.42
-    assert {"Groningen 1", "Enschede 2", "Delft 1", "Maastricht"} <= set(core.sites.index)
-    surf = read_network(repalloc_dir / "Surfnet.gml")
-    assert (len(surf.sites), len(surf.links)) == (50, 68)
-    colt = read_network(repalloc_dir / "Colt.gml")
-    assert (len(colt.sites), len(colt.links)) == (149, 167)
-    assert colt.summary()["n_components"] == 1
+    lon, lat = json.loads(core_raw.nodes["A'dam 1"]["position"])
+    assert (core.sites.loc["A'dam 1", "lon"], core.sites.loc["A'dam 1", "lat"]) == (lon, lat)
+    assert set(core.sites.index) == set(core_raw.nodes)
+    for stem in ("Surfnet", "Colt"):
+        raw = nx.read_gml(repalloc_dir / f"{stem}.gml")
+        net = read_network(repalloc_dir / f"{stem}.gml")
+        assert (len(net.sites), len(net.links)) == (raw.number_of_nodes(), raw.number_of_edges())
+        assert net.summary()["n_components"] == nx.number_connected_components(raw) == 1
 
 
 # ======================================================================== bad input

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from planner import physics
 from solvers.base import SolverOptions, SolveStatus
 from solvers.enumerate import enumerate_memory
 from solvers.memory import MemoryData, MemoryInputError, MemoryOptions, solve_memory
@@ -121,7 +122,6 @@ def test_edge_memory_is_split_between_concurrent_demands() -> None:
 
 def test_rate_is_linear_in_memory_as_the_physics_module_says() -> None:
     """The model's premise: Eq. 9 is m times the per-unit ratio (checked against planner.physics)."""
-    physics = pytest.importorskip("planner.physics")
     for k in (1, 2, 3, 5, 8):
         one = float(physics.chain_distribution_ratio(k, p=0.3, q=0.7, memory=1))
         for m in (2, 5):

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from planner import physics
 from solvers.base import SolverOptions, SolveStatus
 from solvers.repeaters import (
     ChainParameters,
@@ -116,7 +117,6 @@ def test_hop_factor_matches_eq9(q):
 
 
 def test_hop_factor_matches_planner_physics():
-    physics = pytest.importorskip("planner.physics")
     for q in (0.5, 0.9):
         for k in range(1, 40):
             expected = physics.chain_distribution_ratio(k, p=0.3, q=q, memory=4)
@@ -127,7 +127,6 @@ def test_hop_factor_matches_planner_physics():
 
 def test_solution_tables_match_planner_physics():
     """Rates and latencies of a solved design agree with planner.physics recomputed per demand."""
-    physics = pytest.importorskip("planner.physics")
     links, paths = random_instance(11, n_links=4, n_demands=3)
     par = ChainParameters(alpha_db_per_km=0.2, q=0.8, memory=2.0)
     res = solve_spacing(links, demands_table(paths), par, mode="max_min_rate", budget=4.0)
@@ -148,8 +147,11 @@ def test_solution_tables_match_planner_physics():
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_min_cost_matches_enumeration(seed):
+MIN_COST_SEEDS, LATENCY_SEEDS = range(6), range(5)
+
+
+def _min_cost_case(seed: int) -> tuple[pd.DataFrame, dict, dict[str, float], float]:
+    """Instance, rate targets and the enumerated least cost (inf when infeasible)."""
     links, paths = random_instance(seed)
     # targets: a fraction of each demand's best rate alone, so that most instances are feasible
     data = prepare_spacing_data(links, demands_table(paths), PAR)
@@ -158,6 +160,33 @@ def test_min_cost_matches_enumeration(seed):
     for _reps, _choice, c, met in enumerate_designs(links, paths, PAR):
         if all(met[d][0] >= target[d] for d in paths):
             best = min(best, c)
+    return links, paths, target, best
+
+
+def _latency_case(seed: int) -> tuple[pd.DataFrame, dict, float, float]:
+    """Instance, latency limit and the enumerated best minimum rate (-inf when infeasible)."""
+    links, paths = random_instance(200 + seed, n_links=3, n_demands=2)
+    # limit: the median latency over all designs of the first demand, so it binds
+    lats = sorted(met["D0"][1] for _r, _c, _cost, met in enumerate_designs(links, paths, PAR))
+    limit = lats[len(lats) // 2]
+    best = -math.inf
+    for _reps, _choice, _c, met in enumerate_designs(links, paths, PAR):
+        if all(v[1] <= limit for v in met.values()):
+            best = max(best, min(v[0] for v in met.values()))
+    return links, paths, limit, best
+
+
+def test_enumeration_cases_are_mostly_feasible():
+    """The comparisons below return early on infeasible instances; most must be feasible, or they check little."""
+    min_cost = [not math.isinf(_min_cost_case(s)[3]) for s in MIN_COST_SEEDS]
+    latency = [not math.isinf(_latency_case(s)[3]) for s in LATENCY_SEEDS]
+    assert sum(min_cost) >= len(min_cost) // 2 + 1, min_cost
+    assert sum(latency) >= len(latency) // 2 + 1, latency
+
+
+@pytest.mark.parametrize("seed", MIN_COST_SEEDS)
+def test_min_cost_matches_enumeration(seed):
+    links, paths, target, best = _min_cost_case(seed)
     demands = demands_table(paths, rate_target=target)
     if math.isinf(best):
         with pytest.raises(RepeaterInfeasible):
@@ -202,16 +231,9 @@ def test_max_min_rate_matches_enumeration(seed):
     assert res.info["total_cost"] <= budget
 
 
-@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("seed", LATENCY_SEEDS)
 def test_latency_limit_matches_enumeration(seed):
-    links, paths = random_instance(200 + seed, n_links=3, n_demands=2)
-    # limit: the median latency over all designs of the first demand, so it binds
-    lats = sorted(met["D0"][1] for _r, _c, _cost, met in enumerate_designs(links, paths, PAR))
-    limit = lats[len(lats) // 2]
-    best = -math.inf
-    for _reps, _choice, _c, met in enumerate_designs(links, paths, PAR):
-        if all(v[1] <= limit for v in met.values()):
-            best = max(best, min(v[0] for v in met.values()))
+    links, paths, limit, best = _latency_case(seed)
     demands = demands_table(paths)
     if math.isinf(best):
         with pytest.raises(RepeaterInfeasible):
@@ -356,7 +378,6 @@ def test_candidate_link_paths_against_networkx():
 
 def test_hop_factor_nonincreasing_agrees_with_physics():
     """Dropping dominated demands relies on g(k) non-increasing; check it independently."""
-    physics = pytest.importorskip("planner.physics")
     for q in (0.05, 0.3, 0.7, 0.9, 0.99, 1.0):
         g = np.asarray(physics.chain_factor(np.arange(1, 600), q=q), dtype=float)
         assert np.all(np.diff(g) <= 1e-12 * g[:-1])

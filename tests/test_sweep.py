@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import planner.simulate.network  # noqa: F401  (the sweep's simulate step needs it)
 from planner import geo
 from planner.errors import ValidationError
 from planner.generators import (
@@ -288,7 +289,6 @@ def test_growth_fit_recovers_a_known_power_law() -> None:
 
 
 def test_simulate_adds_simulated_metrics(tmp_path: Path) -> None:
-    pytest.importorskip("planner.simulate.network")
     spec = spec_from_dict(
         {**SMALL, "simulate": True, "simulate_requests": 10, "grid": {"access.capacity": [8]}}
     )

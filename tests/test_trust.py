@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from planner import routing
 from solvers.base import SolveStatus
 from solvers.trust import (
     TrustInfeasible,
@@ -215,8 +216,7 @@ def test_bad_input_lists_every_problem():
 
 
 def test_smr_security_of_chosen_set_is_at_least_single_path():
-    """With the SMR routing (when present), multipath security is never below the best single path."""
-    routing = pytest.importorskip("planner.routing")
+    """With SMR routing, multipath security is never below the best single path."""
     g, edges, nodes, demands = random_case(7, n=14, n_demands=4)
     res = solve_trust(edges, nodes, demands, max_relays=2)
     trusted = set(res.tables["relays"]["node"])

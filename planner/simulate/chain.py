@@ -6,12 +6,13 @@ Two simulators, both vectorised with numpy over many independent trials:
   long-run rate (derivation in ``docs/cluster_model_vs_simulation.md``): every edge
   produces link pairs with ``m`` units that each succeed with probability ``p`` per slot,
   storage is unlimited, swaps follow a minimum-depth (nested) swap tree, a failed swap
-  loses both input pairs (the subtrees are rebuilt), and the schedule time-shares between
-  the "rotating-block" trees of :func:`eq9_schedule`, which balance the load of the
-  bottleneck edges. The rate is estimated by a renewal (regenerative) estimator over
-  cycles of one end-to-end pair each: the link pairs a cycle consumes on the bottleneck
-  edges are drawn from the actual swap-retry process, and the slots the bottleneck edges
-  need to produce them from the actual Bernoulli link attempts.
+  loses both input pairs (the subtrees are rebuilt), and successive end-to-end pairs
+  rotate through the trees of :func:`eq9_schedule`, which balance the load of the
+  bottleneck edges (any other schedule of trees can be passed, e.g. one fixed tree).
+  The rate is estimated hop by hop with a renewal (regenerative) estimator over cycles
+  of one end-to-end pair each: the link pairs a cycle consumes on every hop are drawn
+  from the actual swap-retry process, the slots each hop needs to produce them from the
+  actual Bernoulli link attempts, and the slowest hop sets the rate.
 
 * :func:`simulate_chain` -- a slot-by-slot simulation of the physical protocol: ``m``
   memory units at each end of every edge (a stored pair blocks a unit until it is swapped
@@ -270,7 +271,7 @@ def _tree_consumption(
 
 @dataclass(frozen=True)
 class ChainRateResult:
-    """Long-run end-to-end pairs per attempt slot of the Eq. 9 protocol, with its CI."""
+    """Long-run end-to-end pairs per attempt slot of a swap-tree schedule, with its CI."""
 
     hops: int
     p: float
@@ -279,10 +280,17 @@ class ChainRateResult:
     cycles: int
     seed: int | None
     rate: MeanCI
-    """End-to-end pairs per attempt slot (``value``, ``low``, ``high`` at ``level``)."""
+    """End-to-end pairs per attempt slot: the rate of the slowest hop (``value``), with a
+    simultaneous interval (``low``, ``high``) at ``level`` (see :func:`simulate_chain_rate`)."""
     mean_consumption: NDArray[np.float64] = field(repr=False)
     """Mean link pairs consumed per end-to-end pair, per hop."""
     bottleneck_hops: NDArray[np.int64] = field(repr=False)
+    """Hops whose simulated rate interval reaches below the upper end of the slowest
+    hop's: the hops that may limit the rate."""
+    hop_rates: tuple[MeanCI, ...] = field(default=(), repr=False)
+    """Per hop: the rate that hop alone would allow (pairs per slot), Bonferroni CI."""
+    n_trees: int = 1
+    """How many swap trees the schedule rotates through."""
 
     @property
     def eq9(self) -> float:
@@ -307,17 +315,26 @@ def simulate_chain_rate(
     cycles: int = 20_000,
     level: float = 0.99,
     seed: Seed = 0,
+    trees: Sequence[SwapTree] | None = None,
 ) -> ChainRateResult:
-    """Monte Carlo estimate of the long-run rate of the protocol Eq. 9 describes.
+    """Monte Carlo estimate of the long-run rate of a rotating swap-tree schedule.
 
-    Each of ``cycles`` independent cycles delivers one end-to-end pair: a tree of
-    :func:`eq9_schedule` is drawn uniformly, every swap is retried until it succeeds
-    (probability ``q``; a failure consumes both inputs, which are rebuilt from fresh link
-    pairs), and the link pairs the cycle consumes on the bottleneck hops are produced by
-    Bernoulli(``p``) attempts on the ``memory`` units of each bottleneck hop, all working
-    in parallel every slot. The rate is ``cycles / total slots`` (renewal-reward theorem),
-    with a CI at ``level`` from the delta method. Guarantees: its expectation is the
-    long-run rate of the protocol; ``q = 1`` gives ``memory * p``.
+    The protocol: end-to-end pair ``i`` is built along tree ``trees[i % len(trees)]``
+    (default :func:`eq9_schedule`, the rotating minimum-depth trees Eq. 9 prices; pass
+    ``[balanced_tree(k)]`` for one fixed tree). Every swap is retried until it succeeds
+    (probability ``q``); a failure consumes both inputs, which are rebuilt from fresh
+    link pairs. Every hop produces its link pairs with Bernoulli(``p``) attempts on its
+    ``memory`` units in parallel every slot, and storage is unlimited, so in the long run
+    each hop ``h`` needs ``A_h(N) / memory`` slots for the ``N`` pairs, ``A_h(N)`` being
+    the attempts that produce the link pairs the ``N`` cycles consume on ``h``. The rate
+    is therefore that of the **slowest hop**, ``N / max_h A_h(N) * memory``, hop by hop,
+    not a pooled average over hops.
+
+    The interval: each hop's rate gets a delta-method CI at level
+    ``1 - (1 - level) / hops`` (Bonferroni), so with probability at least ``level`` all of
+    them cover at once and then ``[min_h low_h, min_h high_h]`` covers the true minimum.
+    Guarantees: ``q = 1`` gives ``memory * p``; a single fixed tree gives
+    ``memory * p * q**depth`` for its deepest leaf.
     """
     pc = ProblemCollector("simulate_chain_rate")
     k = _check_hops(hops)
@@ -326,37 +343,54 @@ def simulate_chain_rate(
         pc.add("memory", f"must be >= 1, got {memory!r}", "use at least one memory unit")
     if int(cycles) != cycles or cycles < 2:
         pc.add("cycles", f"must be an integer >= 2, got {cycles!r}", "use e.g. 20000")
+    if not 0.0 < level < 1.0:
+        pc.add("level", f"must be in (0, 1), got {level!r}", "use e.g. 0.99")
+    if trees is not None:
+        if len(trees) == 0:
+            pc.add("trees", "must hold at least one swap tree", "omit it for eq9_schedule")
+        elif any(t.hops != k for t in trees):
+            pc.add("trees", f"every tree must span {k} hops", "build them for this chain")
     pc.raise_if_any()
     rng = make_rng(seed)
-    trees = eq9_schedule(k)
-    counts = rng.multinomial(int(cycles), np.full(len(trees), 1.0 / len(trees)))
-    bottleneck = eq9_bottleneck_hops(k)
-    consumed_b: list[NDArray[np.int64]] = []
-    total = np.zeros(k)
-    for tree, c in zip(trees, counts, strict=True):
-        if c == 0:
-            continue
-        cons = _tree_consumption(tree, int(c), float(q), rng)
-        total += cons.sum(axis=0)
-        consumed_b.append(cons[:, bottleneck].sum(axis=1))
-    c_b = np.concatenate(consumed_b)
-    attempts = c_b + _negbin_failures(rng, c_b, float(p))
-    slots_per_cycle = attempts / (len(bottleneck) * float(memory))
-    if np.all(slots_per_cycle == slots_per_cycle[0]):
-        v = 1.0 / float(slots_per_cycle[0])
-        rate = MeanCI(v, v, v, level, int(cycles))
-    else:
-        rate = inverse_mean_ci(slots_per_cycle, level=level)
+    schedule = list(trees) if trees is not None else eq9_schedule(k)
+    cycles = int(cycles)
+    consumed = np.zeros((cycles, k), dtype=np.int64)
+    for j, tree in enumerate(schedule):
+        rows = np.arange(j, cycles, len(schedule))
+        if rows.size:
+            consumed[rows] = _tree_consumption(tree, rows.size, float(q), rng)
+    attempts = consumed + _negbin_failures(rng, consumed.ravel(), float(p)).reshape(consumed.shape)
+    slots = attempts / float(memory)  # cycles x hops: slots hop h spends on cycle i
+    hop_level = 1.0 - (1.0 - level) / k
+    hop_rates: list[MeanCI] = []
+    for h in range(k):
+        col = slots[:, h]
+        if np.all(col == col[0]):
+            v = 1.0 / float(col[0])
+            hop_rates.append(MeanCI(v, v, v, hop_level, cycles))
+        else:
+            hop_rates.append(inverse_mean_ci(col, level=hop_level))
+    slowest = min(range(k), key=lambda h: hop_rates[h].value)
+    rate = MeanCI(
+        hop_rates[slowest].value,
+        min(r.low for r in hop_rates),
+        min(r.high for r in hop_rates),
+        level,
+        cycles,
+    )
+    limiting = np.array([h for h in range(k) if hop_rates[h].low <= rate.high], dtype=np.int64)
     return ChainRateResult(
         hops=k,
         p=float(p),
         q=float(q),
         memory=float(memory),
-        cycles=int(cycles),
+        cycles=cycles,
         seed=seed_of(seed),
         rate=rate,
-        mean_consumption=total / cycles,
-        bottleneck_hops=bottleneck,
+        mean_consumption=consumed.mean(axis=0),
+        bottleneck_hops=limiting,
+        hop_rates=tuple(hop_rates),
+        n_trees=len(schedule),
     )
 
 

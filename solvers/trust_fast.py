@@ -1,0 +1,281 @@
+"""Scalable pieces of the trusted-relay selection: exact costs, greedy, swap search, bound.
+
+Everything works on the *interior cost* ``C[a, b]``: the least sum of
+``w_v = -log p_u(v)`` over the untrusted interior relays of an ``a``-``b``
+path (end points excluded), so the best single-path security is
+``exp(-C[a, b])``. Guarantees used throughout:
+
+* Trusting one more relay ``v`` (its weight drops to 0) changes the matrix
+  exactly to ``min(C, C[:, v] + C[v, :])`` (a Floyd–Warshall pivot: a best
+  path either avoids ``v`` or is a best ``a``-``v`` path followed by a best
+  ``v``-``b`` path; shortcutting a walk never costs more with ``w >= 0``).
+  So the cost of *every* demand after adding *each* candidate is one
+  vectorised minimum, and greedy costs ``O(B * |candidates| * |demands|)``
+  instead of one all-pairs Dijkstra per candidate.
+* :func:`token_lower_bound`: whatever ``B`` relays are trusted, demand ``d``
+  costs at least its cost when it alone may pass ``B`` candidates for free
+  (Dijkstra on (node, tokens used) layers). The maximum over demands is a
+  valid lower bound on the optimal max-min cost (an upper bound on the best
+  reachable minimum security), computed without a model.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import dijkstra
+
+logger = logging.getLogger(__name__)
+
+#: bytes of float64 matrix the all-pairs cost may take before rows are restricted
+_ROW_CHUNK = 256
+
+
+def _arc_arrays(n: int, edges: Sequence[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    e = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+    tails = np.concatenate([e[:, 0], e[:, 1]])
+    heads = np.concatenate([e[:, 1], e[:, 0]])
+    return tails, heads
+
+
+def interior_costs(
+    n: int, edges: Sequence[tuple[int, int]], weight: np.ndarray, trusted: np.ndarray
+) -> np.ndarray:
+    """All-pairs interior cost matrix ``C`` (``n x n``) for a trusted mask (exact, Dijkstra).
+
+    ``C[a, a] = 0``; unreachable pairs are ``inf``. Weights are counted at arc
+    heads and the head's own weight is removed, so end points never count.
+    """
+    w = np.where(trusted, 0.0, weight)
+    tails, heads = _arc_arrays(n, edges)
+    # a tiny epsilon keeps zero-weight arcs in the sparse matrix (explicit zeros are dropped)
+    mat = sp.csr_matrix((w[heads] + 1e-300, (tails, heads)), shape=(n, n))
+    dist = np.empty((n, n))
+    for lo in range(0, n, _ROW_CHUNK):
+        rows = np.arange(lo, min(n, lo + _ROW_CHUNK))
+        dist[rows] = dijkstra(mat, directed=True, indices=rows)
+    dist -= w[None, :]
+    np.fill_diagonal(dist, 0.0)
+    np.maximum(dist, 0.0, out=dist)
+    return dist
+
+
+def lex_key(costs: np.ndarray) -> tuple[float, float]:
+    """Max-min order of a demand cost vector: worst cost first, then the sum (geometric mean)."""
+    return (round(float(costs.max()), 12), round(float(costs.sum()), 9))
+
+
+class _Pairs:
+    """Demands as a dense (unique sources x unique targets) block with multiplicities.
+
+    When that block is small compared with the demand list (all pairs among
+    cluster masters: about twice the demands), candidate evaluation is a
+    broadcast over contiguous arrays instead of gathers per demand.
+    """
+
+    def __init__(self, src: np.ndarray, dst: np.ndarray) -> None:
+        self.src, self.dst = src, dst
+        self.su, self.si = np.unique(src, return_inverse=True)
+        self.tu, self.ti = np.unique(dst, return_inverse=True)
+        self.dense = len(self.su) * len(self.tu) <= 3 * len(src) + 64
+        if self.dense:
+            self.cnt = np.zeros((len(self.su), len(self.tu)))
+            np.add.at(self.cnt, (self.si, self.ti), 1.0)
+            self.has = self.cnt > 0
+
+    def current(self, C: np.ndarray) -> np.ndarray:
+        """Demand costs as the dense block (0 where no demand), or per demand."""
+        if self.dense:
+            return np.where(self.has, C[np.ix_(self.su, self.tu)], 0.0)
+        return C[self.src, self.dst]
+
+
+def best_addition(
+    C: np.ndarray,
+    src: np.ndarray,
+    dst: np.ndarray,
+    current: np.ndarray,
+    pool: Sequence[int],
+    pairs: _Pairs | None = None,
+) -> tuple[int, tuple[float, float]]:
+    """The candidate of ``pool`` whose trusting gives the best :func:`lex_key` (first on ties)."""
+    pairs = pairs or _Pairs(src, dst)
+    best_v, best_key = -1, (np.inf, np.inf)
+    pool_a = np.asarray(list(pool), dtype=np.int64)
+    if pairs.dense:
+        cur = pairs.current(C)
+        chunk = max(1, int(2_000_000 // max(1, cur.size)))
+    else:
+        cur = current
+        chunk = max(1, int(4_000_000 // max(1, len(src))))
+    for lo in range(0, len(pool_a), chunk):
+        vs = pool_a[lo : lo + chunk]
+        if pairs.dense:
+            a = C[np.ix_(pairs.su, vs)].T  # (k, sources)
+            b = C[np.ix_(vs, pairs.tu)]  # (k, targets)
+            new = np.minimum(cur[None, :, :], a[:, :, None] + b[:, None, :])
+            worst = np.round(new.max(axis=(1, 2)), 12)
+            total = np.round(np.einsum("kij,ij->k", new, pairs.cnt), 9)
+        else:
+            new = np.minimum(cur[None, :], C[np.ix_(src, vs)].T + C[np.ix_(vs, dst)])
+            worst = np.round(new.max(axis=1), 12)
+            total = np.round(new.sum(axis=1), 9)
+        order = np.lexsort((np.arange(len(vs)), total, worst))
+        k = int(order[0])
+        key = (float(worst[k]), float(total[k]))
+        if key < best_key:
+            best_v, best_key = int(vs[k]), key
+    return best_v, best_key
+
+
+def pivot(C: np.ndarray, v: int) -> None:
+    """Trust ``v`` in place: ``C = min(C, C[:, v] + C[v, :])``."""
+    np.minimum(C, C[:, v, None] + C[None, v, :], out=C)
+
+
+def greedy_select(
+    n: int,
+    edges: Sequence[tuple[int, int]],
+    weight: np.ndarray,
+    pool: Sequence[int],
+    src: np.ndarray,
+    dst: np.ndarray,
+    budget: int,
+) -> list[int]:
+    """Greedy max-min selection: add the candidate giving the best :func:`lex_key`, ``budget`` times.
+
+    Same rule as the Dijkstra-per-candidate greedy (ties: first in ``pool``),
+    with every candidate evaluated exactly by :func:`pivot` arithmetic.
+    """
+    C = interior_costs(n, edges, weight, np.zeros(n, dtype=bool))
+    chosen: list[int] = []
+    left = list(pool)
+    pairs = _Pairs(src, dst)
+    for _ in range(min(budget, len(left))):
+        current = C[src, dst]
+        v, _key = best_addition(C, src, dst, current, left, pairs)
+        chosen.append(v)
+        left.remove(v)
+        pivot(C, v)
+    return chosen
+
+
+def swap_search(
+    n: int,
+    edges: Sequence[tuple[int, int]],
+    weight: np.ndarray,
+    pool: Sequence[int],
+    src: np.ndarray,
+    dst: np.ndarray,
+    start: Sequence[int],
+    budget: int,
+    deadline: float,
+) -> tuple[list[int], int]:
+    """First-improvement local search on the single-path max-min objective.
+
+    Moves: add a candidate while fewer than ``budget`` are trusted; otherwise
+    drop one trusted relay ``u`` and add the best replacement (evaluated
+    exactly for all replacements at once). A move is taken only when it
+    strictly improves :func:`lex_key`, so the result is never worse than
+    ``start``. Stops at a local optimum or at ``deadline`` (perf_counter).
+    Returns the set and the number of moves taken.
+    """
+    chosen = list(start)
+    moves = 0
+    mask = np.zeros(n, dtype=bool)
+    mask[chosen] = True
+    C = interior_costs(n, edges, weight, mask)
+    key = lex_key(C[src, dst])
+    pairs = _Pairs(src, dst)
+    improved = True
+    while improved and time.perf_counter() < deadline:
+        improved = False
+        if len(chosen) < budget:
+            left = [v for v in pool if not mask[v]]
+            if left:
+                v, k = best_addition(C, src, dst, C[src, dst], left, pairs)
+                if k < key:
+                    chosen.append(v)
+                    mask[v] = True
+                    pivot(C, v)
+                    key, improved, moves = lex_key(C[src, dst]), True, moves + 1
+                    continue
+        for u in list(chosen):
+            if time.perf_counter() >= deadline:
+                break
+            mask[u] = False
+            Cu = interior_costs(n, edges, weight, mask)
+            left = [v for v in pool if not mask[v] and v != u]
+            if not left:
+                mask[u] = True
+                continue
+            v, k = best_addition(Cu, src, dst, Cu[src, dst], left, pairs)
+            if k < key:
+                chosen[chosen.index(u)] = v
+                mask[v] = True
+                pivot(Cu, v)
+                C, key, improved, moves = Cu, lex_key(Cu[src, dst]), True, moves + 1
+                break
+            mask[u] = True
+    return chosen, moves
+
+
+def token_lower_bound(
+    n: int,
+    edges: Sequence[tuple[int, int]],
+    weight: np.ndarray,
+    free: np.ndarray,
+    src: np.ndarray,
+    dst: np.ndarray,
+    tokens: int,
+) -> np.ndarray:
+    """Per demand, the least interior cost when at most ``tokens`` nodes with ``free`` cost 0.
+
+    Layered graph: node ``(v, b)`` = at ``v`` having used ``b`` tokens; arc
+    ``(i, b) -> (j, b)`` costs ``w_j``, ``(i, b) -> (j, b + 1)`` costs 0 when
+    ``j`` is free. The interior cost to ``t`` is the least cost of reaching a
+    neighbour of ``t`` (that neighbour's weight counted or tokened), or 0 when
+    ``s`` and ``t`` are adjacent. Valid for any trusted set of size ``<= tokens``.
+    """
+    tokens = max(0, int(tokens))
+    L = tokens + 1
+    tails, heads = _arc_arrays(n, edges)
+    rows, cols, vals = [], [], []
+    for b in range(L):
+        rows.append(tails + b * n)
+        cols.append(heads + b * n)
+        vals.append(weight[heads] + 1e-300)
+        if b < tokens:
+            ok = free[heads]
+            rows.append(tails[ok] + b * n)
+            cols.append(heads[ok] + (b + 1) * n)
+            vals.append(np.full(int(ok.sum()), 1e-300))
+    mat = sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n * L, n * L)
+    )
+    nbrs: list[list[int]] = [[] for _ in range(n)]
+    for a, b in zip(tails.tolist(), heads.tolist(), strict=True):
+        nbrs[b].append(a)
+    out = np.full(len(src), np.inf)
+    sources, inv = np.unique(src, return_inverse=True)
+    for lo in range(0, len(sources), _ROW_CHUNK):
+        part = sources[lo : lo + _ROW_CHUNK]
+        dist = dijkstra(mat, directed=True, indices=part)
+        reach = dist.reshape(len(part), L, n).min(axis=1)  # (sources, n): cost up to and incl. v
+        reach[np.arange(len(part)), part] = 0.0
+        sel = np.nonzero((inv >= lo) & (inv < lo + len(part)))[0]
+        for d in sel.tolist():
+            r = int(inv[d]) - lo
+            nb = nbrs[int(dst[d])]
+            out[d] = float(reach[r, nb].min()) if nb else np.inf
+    return np.maximum(out, 0.0)
+
+
+def info_sizes(n: int, n_demands: int) -> dict[str, Any]:
+    """Memory of the dense cost matrix the heuristic keeps (bytes), for the stage's log."""
+    return {"heuristic_matrix_bytes": 8 * n * n * 2, "n_demands": n_demands}
