@@ -825,7 +825,10 @@ def simulate_design(
     planned on (else it is found by :func:`fibre_graph`); ``tolerance``: overrides of
     :data:`DEFAULT_TOLERANCE`; ``latency_pairs``: how many pairs (largest predicted
     latency first) also get the slot-level physical chain simulation; ``backend`` /
-    ``workers``: how the per-pair batches run (:func:`planner.parallel.map_tasks`).
+    ``workers`` / ``scheduler_address``: how the per-pair batches run
+    (:func:`planner.parallel.map_tasks`; a scheduler address means Dask); by default
+    the executor set with :func:`planner.parallel.use_executor` (the CLI's
+    ``--workers`` / ``--scheduler``), else local processes on all cores.
 
     Returns a JSON-ready dict with ``pairs`` (one row per cluster and per demand;
     columns :data:`PAIR_COLUMNS`), ``clusters``, ``links`` (key-pool usage per fibre
