@@ -55,7 +55,8 @@ def assemble_design(
         mem_units = int(node_mem.get(sid, 0)) if node_mem is not None else 0
         rows.append({"site_id": sid, "name": str(s["name"]), "kind": str(s["kind"]), "lat": float(s["lat"]),
                      "lon": float(s["lon"]), "role": role, "cluster": cluster, "access_km": km, "access_db": db,
-                     "trusted": sid in trusted_ids, "memory_units": mem_units})
+                     "trusted": sid in trusted_ids, "memory_units": mem_units,
+                     "position_source": str(s.get("position_source", "given") or "given")})
     sites = pd.DataFrame(rows)
 
     clusters = access.tables["clusters"].copy()
@@ -157,7 +158,8 @@ def assemble_design(
     return Design(network_name=network.name, fibre=fibre, network_source=_portable_source(network.source),
                   scenario=scenario.to_dict(), seed=seed, version=__version__, sites=sites, clusters=clusters,
                   links=links, demands=demands, relays=relays, metrics=metrics, solves=solves, baselines=baselines,
-                  notes=all_notes, timing=timing)
+                  notes=all_notes, timing=timing,
+                  **({"access_pareto": access.tables["access_pareto"]} if "access_pareto" in access.tables else {}))
 
 
 def _portable_source(source: str) -> str:

@@ -17,6 +17,8 @@ tables (no geometry objects) so that it serialises exactly:
   (";"-joined clusters), ``hops, p_worst, rate, latency_s, security,
   security_single_path, trusted_on_path``.
 - ``relays``: trusted-relay choice: ``site_id, trusted, p_untrusted``.
+- ``access_pareto``: masters against keys per attempt at several master budgets
+  (the balanced access rule, :mod:`planner.access_pareto`), the chosen point marked.
 - ``fibre``: the site-level fibre links the design was planned on: ``link_id, u,
   v, length_km, candidate`` (so that a design can be verified without its input file).
 
@@ -45,7 +47,7 @@ import pandas as pd
 from planner.errors import InputFormatError
 
 SCHEMA_VERSION = 1
-TABLES = ("sites", "clusters", "links", "demands", "relays", "fibre")
+TABLES = ("sites", "clusters", "links", "demands", "relays", "fibre", "access_pareto")
 
 
 @dataclass
@@ -64,6 +66,9 @@ class Design:
     relays: pd.DataFrame
     fibre: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["link_id", "u", "v", "length_km",
                                                                                "candidate"]))
+    # the balanced access rule's Pareto front (planner.access_pareto); empty for other objectives
+    access_pareto: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=[
+        "masters_budget", "n_masters", "master_cost", "keys_per_attempt", "bound", "gap", "status", "point", "chosen"]))
     metrics: dict[str, Any] = field(default_factory=dict)
     solves: dict[str, dict[str, Any]] = field(default_factory=dict)
     baselines: dict[str, dict[str, Any]] = field(default_factory=dict)

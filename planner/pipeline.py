@@ -14,10 +14,22 @@ Stages, each a plain function over tables:
    SMR routing (:mod:`planner.routing`);
 6. :func:`plan_memory` — memory units (:mod:`solvers.memory`);
 7. :func:`assemble_design` — the :class:`~planner.design.Design` tables and metrics.
+
+Time limits: each stage runs inside a :func:`solvers.base.stage_budget`; the
+limits its solvers are handed sum to at most the stage's budget, and the
+budget covers building as well as solving. Without ``time_limit_s`` every
+stage's budget is ``solver.time_limit_s``. With ``time_limit_s`` (``qkdplan
+plan --time-limit S``) the whole plan is bounded: when a stage starts it gets
+the time left of the plan times its weight (:data:`STAGE_WEIGHTS`) over the
+weights of the stages still to run, so time a stage does not use passes to the
+later ones. A stage receives its budget as ``solver.time_limit_s`` of the
+scenario it is given (``solver_options(scenario)`` then carries it), which is
+how the trusted-relay and memory stages get theirs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -35,13 +47,15 @@ from planner.design import Design
 from planner.errors import InfeasibleDesignError, ValidationError
 from planner.network import Network
 from planner.scenario import Scenario
-from solvers.base import SolveResult, SolverOptions
+from solvers.base import SolveResult, SolverOptions, StageBudget, current_budget, stage_budget
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
 
 STRONG_LINKING_MAX_PAIRS = 20_000
+# shares of a plan-wide time limit (the trusted-relay MILP is the largest model)
+STAGE_WEIGHTS: dict[str, float] = {"access": 1.0, "repeaters": 1.0, "trust": 2.0, "memory": 0.5}
 
 
 @dataclass
@@ -79,9 +93,24 @@ def _split_timing(summary: dict[str, Any], timing: dict[str, float], stage: str)
 
 
 # ---------------------------------------------------------------- stage 1
+def inferred_position_notes(network: Network) -> list[str]:
+    """One note listing the sites whose position was inferred (not given in the input), if any."""
+    if "position_source" not in network.sites.columns:
+        return []
+    src = network.sites["position_source"].astype(str)
+    inferred = src[src != "given"]
+    if inferred.empty:
+        return []
+    names = network.sites.loc[inferred.index, "name"].astype(str)
+    items = ", ".join(f"{n} ({s})" for n, s in zip(names, inferred, strict=True))
+    return [f"{len(inferred)} site position(s) were not in the input and were inferred (see column "
+            f"position_source of sites.csv and design.gpkg; junction/neighbours: centroid of linked sites, "
+            f"gazetteer: looked up by name): {items}."]
+
+
 def prepare_network(network: Network, scenario: Scenario) -> tuple[Network, list[str]]:
     """Return the network with candidate links added when needed, and notes on what was done."""
-    notes: list[str] = []
+    notes: list[str] = inferred_position_notes(network)
     mode = scenario.network.candidate_links
     if len(network.sites) < 2:
         raise ValidationError(f"{network.source}: the network has {len(network.sites)} site(s); planning needs "
@@ -102,19 +131,22 @@ def prepare_network(network: Network, scenario: Scenario) -> tuple[Network, list
 def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple[StageResult, AccessTables]:
     """Cluster assignment and master placement; returns tables ``assignment`` and ``clusters``."""
     from solvers.clustering import (
+        COMPONENT_SOLVE_MIN_SITES,
         ClusteringData,
         ClusteringInfeasible,
         ClusteringInputError,
         ClusteringOptions,
         solve_clustering,
-        unservable_sites,
+        solve_clustering_by_component,
+        unservable_sites_by_component,
     )
 
     acc, mem = scenario.access, scenario.memory
     tables = build_access_tables(network, scenario)
     out = StageResult()
+    balanced = acc.objective == "balanced"
     options = ClusteringOptions(
-        objective=acc.objective, min_slaves=acc.min_slaves, max_masters=acc.max_masters or None,
+        objective="min_cost" if acc.objective == "min_cost" else "max_keys", min_slaves=acc.min_slaves, max_masters=acc.max_masters or None,
         max_cost=acc.cost_budget or None, r_mdi=acc.r_mdi, r_ekr=acc.r_ekr, memory_master=mem.master_units,
         memory_slave=mem.slave_units, min_cluster_keys=acc.min_keys_per_cluster, heuristic_seed=seed,
         loss_weight=acc.loss_weight or None,
@@ -123,21 +155,51 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
         strong_linking=len(tables.pairs) <= STRONG_LINKING_MAX_PAIRS,
     )
     sopts = solver_options(scenario, seed=seed)
+    budget = current_budget()
+
+    def limited(fraction: float = 1.0) -> SolverOptions:
+        """What is left of the stage's budget (the whole limit without one), times ``fraction``."""
+        if budget is not None:
+            return budget.options(sopts, fraction=fraction)
+        return dataclasses.replace(sopts, time_limit_s=fraction * sopts.time_limit_s)
+
     dropped: list[str] = []
     result = None
-    for _attempt in range(3):
+    for attempt in range(6):
+        # the first attempt leaves 30 % of the budget for finding unservable sites should it fail
+        share = 0.7 if attempt == 0 else 1.0
         if len(tables.sites) == 0:
             break
         data = ClusteringData(sites=tables.sites, candidates=tables.candidates,
                               pairs=tables.pairs.rename(columns={"master": "candidate"}))
         try:
-            result = solve_clustering(data, options, sopts)
-            break
+            if balanced:  # cost-aware default: fewest masters for most of the keys (planner.access_pareto)
+                from planner.access_pareto import balanced_access
+
+                result, out.tables["access_pareto"] = balanced_access(
+                    data, options, limited(share), keys_fraction=acc.keys_fraction, points=acc.pareto_points)
+            elif len(data.sites) >= COMPONENT_SOLVE_MIN_SITES:  # exact and much faster without budgets
+                result = solve_clustering_by_component(data, options, limited(share))
+            else:
+                result = solve_clustering(data, options, limited(share))
+            if result.has_solution or attempt > 0:
+                break
+            # no clustering found within the limit (not even by the heuristic, which fails when
+            # some sites cannot be served): look for unservable sites, drop them and try again
+            leave_out = unservable_sites_by_component(data, options, limited(0.5))
+            if not leave_out:
+                break
+            dropped += leave_out
+            tables = _without_sites(tables, set(leave_out))
         except ClusteringInfeasible as exc:
             # Sites that no cluster can serve (e.g. the fourth site of a chain of four within
             # reach) join the backbone directly, as standalone sites, rather than failing the plan;
-            # any other conflict (budgets, capacity) is the user's to resolve.
-            leave_out = unservable_sites(data, options, sopts) if exc.conflicts == ["assign-once"] else None
+            # any other conflict (budgets, capacity) is the user's to resolve. The fewest such
+            # sites are found one reach component at a time (only components the greedy
+            # heuristic cannot cluster completely get the elastic MILP).
+            leave_out = (unservable_sites_by_component(data, options, limited())
+                         # (no conflicts named = the elastic diagnosis ran out of time: try too)
+                         if set(exc.conflicts) <= {"assign-once", "cluster-size-max"} else None)
             if not leave_out:
                 raise InfeasibleDesignError(
                     "No access clustering satisfies the scenario.", conflicts=[str(c) for c in exc.conflicts],
@@ -166,6 +228,8 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
                                     details=["fix: raise solver.time_limit_s or solver.mip_gap"])
     source = str(result.info.get("source", "milp"))
     model_name = "clustering MILP" if source == "milp" else f"clustering ({source})"
+    if balanced:
+        model_name += f", balanced: {result.info.get('rule', '')}"
     summary = _split_timing(_summary(result, model_name), out.timing, "access")
     out.solves["access"] = summary
     heur = result.info.get("heuristic_objective")
@@ -173,7 +237,7 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
         out.baselines["access"] = {"method": "greedy + local search heuristic (warm start)",
                                    "objective": float(heur), "optimised_objective": result.objective,
                                    "improvement_pct": _pct(result.objective, float(heur),
-                                                           maximise=acc.objective == "max_keys")}
+                                                           maximise=acc.objective != "min_cost")}
     out.tables["assignment"] = result.tables["assignment"]
     out.tables["clusters"] = result.tables["clusters"]
     return out, tables
@@ -256,7 +320,25 @@ def plan_repeaters(backbone: Backbone, scenario: Scenario, *, seed: int = 0) -> 
 
 
 # ---------------------------------------------------------------- pipeline
-def plan(network: Network, scenario: Scenario, *, seed: int = 0, progress: Progress | None = None) -> Design:
+def stage_budget_s(scenario: Scenario, stage: str, remaining: list[str], plan_left_s: float | None) -> float:
+    """Time budget of ``stage`` (see the module docstring): ``solver.time_limit_s`` without a plan
+    limit, else the plan's time left times the stage's weight over the weights of ``remaining``
+    (the stages still to run, this one included)."""
+    if plan_left_s is None:
+        return float(scenario.solver.time_limit_s)
+    total_w = sum(STAGE_WEIGHTS[s] for s in remaining)
+    return max(0.0, plan_left_s) * STAGE_WEIGHTS[stage] / total_w
+
+
+def _with_time_limit(scenario: Scenario, limit_s: float) -> Scenario:
+    """The scenario with ``solver.time_limit_s = limit_s`` (how a stage receives its budget)."""
+    import dataclasses
+
+    return dataclasses.replace(scenario, solver=dataclasses.replace(scenario.solver, time_limit_s=max(0.0, limit_s)))
+
+
+def plan(network: Network, scenario: Scenario, *, seed: int = 0, progress: Progress | None = None,
+         time_limit_s: float | None = None) -> Design:
     """Plan ``network`` under ``scenario`` and return the chosen :class:`Design`.
 
     Guarantees: every site appears once in ``design.sites`` with a role; every
@@ -264,31 +346,62 @@ def plan(network: Network, scenario: Scenario, *, seed: int = 0, progress: Progr
     their solutions); all random choices derive from ``seed``. Raises
     :class:`~planner.errors.InfeasibleDesignError` naming the conflicting
     constraints when no design exists, and
-    :class:`~planner.errors.ValidationError` for invalid inputs.
+    :class:`~planner.errors.ValidationError` for invalid inputs. ``time_limit_s``
+    bounds the time limits handed to the solvers of all stages together (see the
+    module docstring for the split); without it each stage has ``solver.time_limit_s``.
     """
     say = progress or (lambda stage: None)
     t_start = time.perf_counter()
     stages: dict[str, StageResult] = {}
+    mode = scenario.backbone.mode
+    todo = ["access", *(["repeaters"] if mode in ("repeaters", "both") else []),
+            *(["trust"] if mode in ("trusted", "both") else []), "memory"]
+    opened: list[StageBudget] = []
+
+    def budget_for(stage: str) -> float:
+        # the plan's time left: its limit less the limits earlier stages handed to solvers (so
+        # what a stage does not use passes on), and never more than the wall-clock time left
+        left = None
+        if time_limit_s is not None:
+            left = min(float(time_limit_s) - sum(b.handed_s for b in opened),
+                       float(time_limit_s) - (time.perf_counter() - t_start))
+        return stage_budget_s(scenario, stage, todo[todo.index(stage):], left)
+
     network, notes = prepare_network(network, scenario)
     say("access clusters: assignment and master placement (MILP)")
-    access, access_tables = plan_access(network, scenario, seed=seed)
+    with stage_budget("access", budget_for("access")) as b:
+        opened.append(b)
+        access, access_tables = plan_access(network, _with_time_limit(scenario, b.budget_s), seed=seed)
+    access.timing["access.stage_s"] = time.perf_counter() - b.start  # all of the stage, every solve
+    access.timing["access.budget_s"] = b.budget_s
     stages["access"] = access
     say("backbone: contracting the network onto clusters")
+    t_bb = time.perf_counter()
     site_to_node = cluster_of(access.tables["assignment"], access_tables.standalone)
     backbone = build_backbone(network, site_to_node, scenario)
-    mode = scenario.backbone.mode
+    access.timing["backbone.build_s"] = time.perf_counter() - t_bb
     if mode in ("repeaters", "both"):
         say("backbone: repeater spacing (MILP)")
-        stages["repeaters"] = plan_repeaters(backbone, scenario, seed=seed)
+        with stage_budget("repeaters", budget_for("repeaters")) as b:
+            opened.append(b)
+            stages["repeaters"] = plan_repeaters(backbone, _with_time_limit(scenario, b.budget_s), seed=seed)
+        stages["repeaters"].timing.update({"repeaters.stage_s": time.perf_counter() - b.start,
+                                           "repeaters.budget_s": b.budget_s})
     if mode in ("trusted", "both"):
         say("backbone: trusted-relay selection (MILP) and SMR verification")
         from planner.trust_stage import plan_trust
 
-        stages["trust"] = plan_trust(network, backbone, scenario, seed=seed)
+        with stage_budget("trust", budget_for("trust")) as b:
+            opened.append(b)
+            stages["trust"] = plan_trust(network, backbone, _with_time_limit(scenario, b.budget_s), seed=seed)
+        stages["trust"].timing.update({"trust.stage_s": time.perf_counter() - b.start, "trust.budget_s": b.budget_s})
     say("memory allocation")
     from planner.memory_stage import plan_memory
 
-    stages["memory"] = plan_memory(network, access, backbone, stages, scenario, seed=seed)
+    with stage_budget("memory", budget_for("memory")) as b:
+        opened.append(b)
+        stages["memory"] = plan_memory(network, access, backbone, stages, _with_time_limit(scenario, b.budget_s),
+                                       seed=seed)
     from planner.assemble import assemble_design
 
     design = assemble_design(network, scenario, seed, access, access_tables, backbone, stages, notes)

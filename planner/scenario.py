@@ -35,6 +35,13 @@ class NetworkSettings:
     drop_external: bool = True
     candidate_links: Literal["auto", "none", "delaunay", "knn"] = "auto"
     knn_k: int = 4
+    # how the input file is read (the command line's --crs / --geocode / --strict-coordinates win):
+    # crs: CRS of CSV x/y columns and of GIS files that carry none ("" = lat/lon degrees);
+    # geocode: locate named nodes without coordinates in the offline gazetteer (extra 'geo');
+    # strict_coordinates: refuse nodes without coordinates instead of placing them from their neighbours
+    crs: str = ""
+    geocode: bool = False
+    strict_coordinates: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,8 +66,14 @@ class AccessSettings:
     """Access clusters: a master with an EPR source serving 2..capacity slaves.
 
     ``reach_km``: longest master-slave access fibre; ``max_loss_db`` (0 = off)
-    an additional loss limit. ``objective``: "max_keys" maximises the total
-    Eq. 6 keys per attempt, "min_cost" finds the cheapest masters meeting
+    an additional loss limit. ``objective``: "balanced" (default) takes the
+    fewest masters whose keys per attempt reach ``keys_fraction`` of the most
+    keys any number of masters gives (default 0: the fewest masters that serve
+    every site, with the most keys for that number), from a Pareto front of masters against
+    keys computed by the MILP at ``pareto_points`` master budgets (see
+    :mod:`planner.access_pareto` for the rule and why); "max_keys" maximises the total
+    Eq. 6 keys per attempt (with masters unlimited this makes as many clusters
+    of the smallest size as possible), "min_cost" finds the cheapest masters meeting
     ``min_keys_per_cluster``. ``max_masters`` / ``cost_budget``: 0 = no limit.
     ``r_mdi`` / ``r_ekr``: keys per attempt per memory unit of MDI-QKD and of
     one Ekert91 pair (Eq. 5-6). ``master_candidates``: site kinds allowed to
@@ -75,7 +88,9 @@ class AccessSettings:
     max_loss_db: float = 0.0
     min_slaves: int = 2
     capacity: int = 8
-    objective: Literal["max_keys", "min_cost"] = "max_keys"
+    objective: Literal["balanced", "max_keys", "min_cost"] = "balanced"
+    keys_fraction: float = 0.0
+    pareto_points: int = 6
     max_masters: int = 0
     master_cost: float = 1.0
     cost_budget: float = 0.0
@@ -233,6 +248,8 @@ _RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "access.capacity": (2, 100_000, True, True),
     "access.max_masters": (0, 1_000_000, True, True),
     "access.master_cost": (0.0, math.inf, True, False),
+    "access.keys_fraction": (0.0, 1.0, True, True),
+    "access.pareto_points": (2, 50, True, True),
     "access.cost_budget": (0.0, math.inf, True, False),
     "access.min_keys_per_cluster": (0.0, math.inf, True, False),
     "access.r_mdi": (0.0, math.inf, True, False),

@@ -309,6 +309,31 @@ def cluster_figure(design: Design) -> str:
     return to_svg(fig)
 
 
+def access_pareto_figure(design: Design) -> str:
+    """Masters against Eq. 6 keys per attempt at several master budgets (the balanced access rule's
+    Pareto front, ``design.access_pareto``), with the chosen point marked; "" when there is no front."""
+    t = getattr(design, "access_pareto", None)
+    if t is None or len(t) == 0:
+        return ""
+    t = t.sort_values("n_masters")
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    ax.plot(t["n_masters"].astype(int), t["keys_per_attempt"].astype(float), "o-", color="steelblue",
+            label="most keys per attempt for the masters (MILP)")
+    bound = t["bound"].astype(float)
+    if bound.notna().any():
+        ax.plot(t["n_masters"].astype(int), bound, "_", color="grey", markersize=12, label="bound")
+    chosen = t[t["chosen"].astype(bool)]
+    if len(chosen):
+        ax.plot(chosen["n_masters"].astype(int), chosen["keys_per_attempt"].astype(float), "*", color="crimson",
+                markersize=14, label="chosen")
+    ax.set_xlabel("masters")
+    ax.set_ylabel("keys per attempt (Eq. 6)")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title("Access: masters against keys")
+    fig.tight_layout()
+    return to_svg(fig)
+
+
 def memory_figure(design: Design) -> str:
     """Memory units allocated to masters, slaves and backbone links."""
     s = design.sites

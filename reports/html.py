@@ -348,6 +348,7 @@ def render_report(design: Design, out_path: str | Path, *, simulation: dict[str,
     figs = {
         "map": figures.map_figure(d),
         "clusters": figures.cluster_figure(d),
+        "access_pareto": figures.access_pareto_figure(d),
         "rate": figures.rate_vs_distance_figure(d),
         "demands": figures.demand_figure(d),
         "memory": figures.memory_figure(d),

@@ -7,10 +7,11 @@ object (never by parsing solver text).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -120,6 +121,87 @@ class SolveResult:
         }
 
 
+# --------------------------------------------------------------------------- time budgets
+# Every time limit handed to a solver (solve_model, and the direct highspy runs of the
+# clustering model) is reported to note_time_limit; a StageBudget open around a stage sums
+# them, so a stage hands out no more than its budget, and a recorder (tests) sees them all.
+
+
+@dataclass(frozen=True)
+class TimeLimitRecord:
+    """One time limit handed to a solver: the stage open at the time ("" if none) and its limit."""
+
+    stage: str
+    time_limit_s: float
+
+
+_OPEN_BUDGETS: list[StageBudget] = []
+_RECORDERS: list[list[TimeLimitRecord | tuple[str, float]]] = []
+
+
+class StageBudget:
+    """A stage's time budget: what is left is the budget minus the limits already handed to
+    solvers within the stage, and never more than the wall-clock time left.
+
+    ``left_s()`` is what the next solve may get; :meth:`options` returns solver options whose
+    limit is at most that. Budgets nest (the innermost one names the stage of a record).
+    """
+
+    def __init__(self, stage: str, budget_s: float) -> None:
+        self.stage = stage
+        self.budget_s = float(budget_s)
+        self.handed_s = 0.0
+        self.start = time.perf_counter()
+
+    def left_s(self) -> float:
+        wall = self.budget_s - (time.perf_counter() - self.start)
+        return max(0.0, min(self.budget_s - self.handed_s, wall))
+
+    def options(self, opts: SolverOptions, *, fraction: float = 1.0) -> SolverOptions:
+        """``opts`` with a time limit of at most ``fraction`` of what is left (possibly 0)."""
+        limit = max(0.0, min(opts.time_limit_s, fraction * self.left_s()))
+        return SolverOptions(**{**opts.__dict__, "time_limit_s": limit})
+
+
+@contextlib.contextmanager
+def stage_budget(stage: str, budget_s: float) -> Iterator[StageBudget]:
+    """Open a :class:`StageBudget` for the duration of a stage and report it to the recorders."""
+    budget = StageBudget(stage, budget_s)
+    for rec in _RECORDERS:
+        rec.append((f"budget:{stage}", budget.budget_s))
+    _OPEN_BUDGETS.append(budget)
+    try:
+        yield budget
+    finally:
+        _OPEN_BUDGETS.remove(budget)
+
+
+def current_budget() -> StageBudget | None:
+    """The innermost open stage budget, if any."""
+    return _OPEN_BUDGETS[-1] if _OPEN_BUDGETS else None
+
+
+def note_time_limit(time_limit_s: float) -> None:
+    """Called by every solver run with the limit it was given (see module notes above)."""
+    stage = _OPEN_BUDGETS[-1].stage if _OPEN_BUDGETS else ""
+    for budget in _OPEN_BUDGETS:
+        budget.handed_s += float(time_limit_s)
+    for rec in _RECORDERS:
+        rec.append(TimeLimitRecord(stage, float(time_limit_s)))
+
+
+@contextlib.contextmanager
+def recording_time_limits() -> Iterator[list[TimeLimitRecord | tuple[str, float]]]:
+    """Record every stage budget opened (``("budget:<stage>", s)``) and every time limit handed
+    to a solver (:class:`TimeLimitRecord`) while the block runs."""
+    log: list[TimeLimitRecord | tuple[str, float]] = []
+    _RECORDERS.append(log)
+    try:
+        yield log
+    finally:
+        _RECORDERS.remove(log)
+
+
 def _json_float(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
@@ -208,6 +290,7 @@ def solve_model(model: pyo.ConcreteModel, options: SolverOptions | None = None) 
     if not solver.available():
         raise SolverError("HiGHS is not available; install it with 'pip install highspy'")
     solver.config.time_limit = opts.time_limit_s
+    note_time_limit(opts.time_limit_s)
     solver.config.mip_gap = opts.mip_gap
     solver.config.warmstart = opts.warm_start
     solver.config.stream_solver = opts.tee
@@ -227,6 +310,8 @@ def solve_model(model: pyo.ConcreteModel, options: SolverOptions | None = None) 
                 # the loaded values are then not the reported solution: solve again without the start.
                 logger.warning("HiGHS returned values that do not match its objective; re-solving without warm start")
                 solver.config.warmstart = False
+                # within the same limit: the re-solve gets what is left of it
+                solver.config.time_limit = max(0.01, opts.time_limit_s - (time.perf_counter() - t0))
                 res = solver.solve(model)
                 tc = res.termination_condition
                 obj_raw = res.best_feasible_objective

@@ -46,6 +46,7 @@ from solvers.base import (
     SolveResult,
     SolverOptions,
     SolveStatus,
+    note_time_limit,
     relative_gap,
     solve_model,
 )
@@ -765,6 +766,7 @@ def solve_arrays(
     h = highspy.Highs()
     h.setOptionValue("output_flag", bool(options.tee))
     h.setOptionValue("time_limit", float(options.time_limit_s))
+    note_time_limit(float(options.time_limit_s))
     h.setOptionValue("mip_rel_gap", float(options.mip_gap))
     h.setOptionValue("threads", int(options.threads))
     h.setOptionValue("random_seed", int(options.seed))
@@ -1074,6 +1076,59 @@ def unservable_sites(
     return sorted({str(idx.site_ids[r]) for r in rows[bad]})
 
 
+def unservable_sites_by_component(
+    data: ClusteringData, options: ClusteringOptions, solver_options: SolverOptions | None = None
+) -> list[str] | None:
+    """:func:`unservable_sites`, solved one connected component of the reach graph at a time.
+
+    Sites (and candidates) are linked when a pair lists them; without global budgets
+    (``max_masters``, ``max_cost``) the components are independent, so the fewest sites to
+    leave out overall is the union of each component's fewest. A component the greedy
+    heuristic of :mod:`solvers.heuristics` clusters completely needs nothing; only the others
+    get the elastic MILP, each with a share of ``solver_options.time_limit_s`` in proportion to its sites
+    (their limits sum to at most the limit). With a global budget the whole model is solved
+    by :func:`unservable_sites`. Same return convention as :func:`unservable_sites`.
+    """
+    from scipy.sparse.csgraph import connected_components
+
+    from solvers.heuristics import heuristic_solution
+
+    solver_options = solver_options or SolverOptions()
+    if options.max_masters is not None or options.max_cost is not None:
+        return unservable_sites(data, options, solver_options)
+    ids = pd.Index(sorted({str(i) for i in data.sites.index} | {str(c) for c in data.candidates.index}))
+    a = ids.get_indexer(data.pairs["site"].astype(str))
+    b = ids.get_indexer(data.pairs["candidate"].astype(str))
+    graph = sp.coo_matrix((np.ones(len(a)), (a, b)), shape=(len(ids), len(ids)))
+    _, label = connected_components(graph, directed=False)
+    site_label = label[ids.get_indexer(data.sites.index.astype(str))]
+    cand_label = label[ids.get_indexer(data.candidates.index.astype(str))]
+    pair_label = label[a]
+    hard: list[tuple[ClusteringData, int]] = []
+    out: list[str] = []
+    for comp in np.unique(site_label):
+        sub = ClusteringData(sites=data.sites[site_label == comp], candidates=data.candidates[cand_label == comp],
+                             pairs=data.pairs[pair_label == comp])
+        idx = prepare(sub, options)
+        if idx.n_pairs == 0:
+            out += [str(s) for s in sub.sites.index if str(s) not in set(map(str, sub.candidates.index))]
+            continue
+        if not diagnose(idx, options)[0] and heuristic_solution(idx, options) is not None:
+            continue
+        hard.append((sub, len(sub.sites)))
+    if hard:
+        n_hard = sum(n for _sub, n in hard)
+        for sub, n in hard:  # each component's share of the limit is in proportion to its sites
+            share = dataclasses.replace(solver_options, time_limit_s=solver_options.time_limit_s * n / n_hard)
+            left = unservable_sites(sub, options, share)
+            if left is None:
+                return None
+            out += left
+    logger.info("unservable sites: %d component(s) need the elastic model, %d site(s) left out",
+                len(hard), len(out))
+    return sorted(set(out))
+
+
 def keys_upper_bound(idx: ClusteringIndex, options: ClusteringOptions) -> float:
     """A valid upper bound on the ``max_keys`` objective, by counting alone.
 
@@ -1116,7 +1171,7 @@ def _lp_relaxation_bound(model: ArrayModel, solver_options: SolverOptions) -> tu
     relaxed = dataclasses.replace(model, integrality=np.zeros_like(model.integrality))
     opts = dataclasses.replace(
         solver_options,
-        time_limit_s=max(1.0, 0.25 * solver_options.time_limit_s),
+        time_limit_s=0.25 * solver_options.time_limit_s,
         extra={**solver_options.extra, "solver": "ipm", "run_crossover": "on"},
     )
     res = solve_arrays(relaxed, opts)
@@ -1202,7 +1257,10 @@ def solve_clustering(
             for p in range(idx.n_pairs):
                 model.x[p].set_value(vec[idx.n_cands + p])
         build_s = time.perf_counter() - tb
-        raw = solve_model(model, solver_options)
+        # a tenth of the limit is kept for the elastic diagnosis should the model be infeasible
+        wall_left = max(0.01, solver_options.time_limit_s - (time.perf_counter() - t0))
+        raw = solve_model(model, dataclasses.replace(
+            solver_options, time_limit_s=min(0.9 * solver_options.time_limit_s, wall_left)))
         status, obj, bound, gap, solve_s = (
             raw.status,
             raw.objective,
@@ -1225,9 +1283,14 @@ def solve_clustering(
             lp_bound, lp_s = _lp_relaxation_bound(amodel, solver_options)
             info_extra["lp_bound"] = lp_bound
             info_extra["lp_bound_time_s"] = lp_s
-            milp_options = dataclasses.replace(
-                solver_options, time_limit_s=max(1.0, solver_options.time_limit_s - lp_s)
-            )
+            # the LP was handed a quarter of the limit; the MILP gets the rest (less a tenth
+            # kept for a diagnosis): 0.25 + 0.65 + 0.1, so the limits handed sum to the limit
+            milp_options = dataclasses.replace(solver_options, time_limit_s=0.65 * solver_options.time_limit_s)
+        else:
+            milp_options = dataclasses.replace(solver_options, time_limit_s=0.9 * solver_options.time_limit_s)
+        # the limit covers building too: never past t0 + limit
+        wall_left = max(0.01, solver_options.time_limit_s - (time.perf_counter() - t0))
+        milp_options = dataclasses.replace(milp_options, time_limit_s=min(milp_options.time_limit_s, wall_left))
         ares = solve_arrays(amodel, milp_options, start=start)
         status, obj, bound, gap, solve_s = (
             ares.status,
@@ -1253,7 +1316,8 @@ def solve_clustering(
         **info_extra,
     }
     if status is SolveStatus.INFEASIBLE:
-        conflicts, details = elastic_diagnosis(idx, options, solver_options)
+        conflicts, details = elastic_diagnosis(
+            idx, options, dataclasses.replace(solver_options, time_limit_s=0.1 * solver_options.time_limit_s))
         raise ClusteringInfeasible(
             "No clustering satisfies the settings (the MILP is infeasible).",
             conflicts=conflicts,
@@ -1262,8 +1326,13 @@ def solve_clustering(
     if values is None:
         if start_sol is not None:
             info["source"] = "heuristic"
+            h_gap = math.nan
+            if options.objective == "max_keys":  # still report a valid bound: the best of solver, LP, counting
+                lp_b = float(info_extra.get("lp_bound", math.nan))  # type: ignore[arg-type]
+                bound = min(b for b in (bound, lp_b, keys_upper_bound(idx, options), math.inf) if math.isfinite(b))
+                h_gap = relative_gap(float(info.get("heuristic_objective", math.nan)), bound)  # type: ignore[arg-type]
             return result_from_solution(
-                idx, options, start_sol, status=SolveStatus.FEASIBLE, bound=bound, gap=math.nan,
+                idx, options, start_sol, status=SolveStatus.FEASIBLE, bound=bound, gap=h_gap,
                 solve_time_s=solve_s, build_time_s=build_s, solver=f"highs-{backend}", info=info,
             )  # fmt: skip
         return SolveResult(status=status, bound=bound, solve_time_s=solve_s, build_time_s=build_s,
@@ -1292,3 +1361,71 @@ def solve_clustering(
         idx, options, sol, status=status, objective=obj, bound=bound, gap=gap,
         solve_time_s=solve_s, build_time_s=build_s, solver=f"highs-{backend}", info=info,
     )  # fmt: skip
+
+
+COMPONENT_SOLVE_MIN_SITES = 1500
+
+
+def solve_clustering_by_component(
+    data: ClusteringData,
+    options: ClusteringOptions | None = None,
+    solver_options: SolverOptions | None = None,
+) -> SolveResult:
+    """:func:`solve_clustering` one connected component of the reach graph at a time.
+
+    Without global budgets (``max_masters``, ``max_cost``) no constraint spans two components
+    and the objective is a sum over them, so the optimum is the union of the components'
+    optima (only the automatic loss tie-break weight is chosen per component). Objective,
+    bound, keys, masters and cost are summed; the status is OPTIMAL when every component is,
+    FEASIBLE otherwise, and the first component without a solution ends the search with its
+    status. Each component's time limit is the limit times its share of the pairs, so the
+    limits sum to at most the limit. With a global budget this is :func:`solve_clustering`.
+    """
+    from scipy.sparse.csgraph import connected_components
+
+    options = options or ClusteringOptions()
+    solver_options = solver_options or SolverOptions()
+    if options.max_masters is not None or options.max_cost is not None:
+        return solve_clustering(data, options, solver_options)
+    ids = pd.Index(sorted({str(i) for i in data.sites.index} | {str(c) for c in data.candidates.index}))
+    a = ids.get_indexer(data.pairs["site"].astype(str))
+    b = ids.get_indexer(data.pairs["candidate"].astype(str))
+    n_comp, label = connected_components(
+        sp.coo_matrix((np.ones(len(a)), (a, b)), shape=(len(ids), len(ids))), directed=False)
+    if n_comp <= 1:
+        return solve_clustering(data, options, solver_options)
+    site_label = label[ids.get_indexer(data.sites.index.astype(str))]
+    cand_label = label[ids.get_indexer(data.candidates.index.astype(str))]
+    pair_label = label[a]
+    n_pairs = max(1, len(data.pairs))
+    parts: list[SolveResult] = []
+    for comp in np.unique(site_label):
+        share = solver_options.time_limit_s * float(np.count_nonzero(pair_label == comp)) / n_pairs
+        res = solve_clustering(
+            ClusteringData(sites=data.sites[site_label == comp], candidates=data.candidates[cand_label == comp],
+                           pairs=data.pairs[pair_label == comp]),
+            options, dataclasses.replace(solver_options, time_limit_s=share))
+        if not res.has_solution:
+            return res
+        parts.append(res)
+    total = {k: float(sum(float(p.info.get(k, 0.0)) for p in parts))  # type: ignore[arg-type]
+             for k in ("n_masters", "keys_per_attempt", "master_cost", "weighted_access_loss_db")}
+    objective = float(sum(p.objective for p in parts))
+    bound = float(sum(p.bound for p in parts)) if all(math.isfinite(p.bound) for p in parts) else math.nan
+    optimal = all(p.status is SolveStatus.OPTIMAL for p in parts)
+    info: dict[str, object] = {
+        **total, "n_masters": int(total["n_masters"]), "n_components": len(parts),
+        "objective_name": options.objective,
+        "objective_sense": "maximize" if options.objective == "max_keys" else "minimize",
+        "source": "milp per reach component",
+        "heuristic_objective": float(sum(
+            float(p.info["heuristic_objective"]) if p.info.get("heuristic_objective") is not None  # type: ignore[arg-type]
+            else p.objective for p in parts)),
+    }
+    return SolveResult(
+        status=SolveStatus.OPTIMAL if optimal else SolveStatus.FEASIBLE, objective=objective, bound=bound,
+        gap=relative_gap(objective, bound), solve_time_s=float(sum(p.solve_time_s for p in parts)),
+        build_time_s=float(sum(p.build_time_s for p in parts)), solver="highs per component",
+        tables={name: pd.concat([p.tables[name] for p in parts], ignore_index=True)
+                for name in ("assignment", "clusters")},
+        info=info)

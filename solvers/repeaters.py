@@ -39,6 +39,20 @@ options too short of the targets and hop counts that cannot reach them;
 links no demand uses never enter the model; and :func:`heuristic_spacing`
 finds a good design in well under a second, which is the MIP start and the
 answer whenever the MILP finds nothing better within its time limit.
+
+At national scale (tens of thousands of demands) the stage stays near-linear:
+input tables are read as plain dicts (no per-row pandas access); dominance
+uses per-link bit masks of the kept demands; the heuristic runs on the
+reduced demands, evaluates whole designs with numpy and re-evaluates only the
+demands using a changed link during greedy removal; the per-demand pre-check
+runs only when the heuristic finds no design (a design meeting every target
+proves each demand reachable). The model is never built blind: when the
+heuristic's cost equals the exact presolve bound (every link's least useful
+repeater count) it is optimal and no model is built; otherwise the size is
+estimated (:func:`estimate_spacing_size`) and, if it exceeds ``max_nonzeros``
+or its build would not fit in the time left, the heuristic design is returned
+with that bound. Measured on 1 139 German cities (71 253 demands): over 15
+minutes before, 23 s after (see ``benchmarks/results_scale_real.md``).
 """
 
 from __future__ import annotations
@@ -59,6 +73,7 @@ import pyomo.environ as pyo
 
 from solvers.base import (
     ModelInfeasible,
+    RawSolve,
     SolveResult,
     SolverOptions,
     SolveStatus,
@@ -73,6 +88,10 @@ logger = logging.getLogger(__name__)
 
 
 LN10 = math.log(10.0)
+# Pyomo builds the spacing model at roughly this many nonzeros per second on one core (measured
+# on the real site lists, conservative); used to decide whether a build fits the time left.
+BUILD_NONZEROS_PER_S = 40_000.0
+MIN_SOLVE_S = 1.0  # below this, solving is not attempted: the heuristic design stands
 SpacingMode = Literal["min_cost", "max_min_rate"]
 
 
@@ -186,6 +205,13 @@ class SpacingData:
     rate_target: dict[Hashable, float]
     latency_limit_s: dict[Hashable, float]
     params: ChainParameters
+    # plain-dict views of ``links`` for the Python loops (no per-row pandas access)
+    length_of: dict[Hashable, float] = dataclasses.field(init=False, repr=False, compare=False)
+    n_max_of: dict[Hashable, int] = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "length_of", dict(zip(self.links.index, self.links["length_km"].astype(float), strict=True)))
+        object.__setattr__(self, "n_max_of", dict(zip(self.links.index, self.links["max_repeaters"].astype(int), strict=True)))
 
 
 def prepare_spacing_data(
@@ -225,7 +251,7 @@ def prepare_spacing_data(
     if lk["link"].duplicated().any():
         dup = lk.loc[lk["link"].duplicated(), "link"].tolist()
         problems.append(f"links table: duplicated link ids {dup} (make them unique)")
-    for i, row in lk.iterrows():
+    for i, row in zip(lk.index, lk.to_dict("records"), strict=True):  # plain dicts: fast at 10^5 rows
         where = f"links table, row {i} (link {_show(row['link'])})"
         length = row["length_km"]
         if not (
@@ -255,7 +281,7 @@ def prepare_spacing_data(
     if demands["demand"].duplicated().any():
         dup = demands.loc[demands["demand"].duplicated(), "demand"].tolist()
         problems.append(f"demands table: duplicated demand ids {dup} (make them unique)")
-    for i, row in demands.iterrows():
+    for i, row in zip(demands.index, demands.to_dict("records"), strict=True):
         d = row["demand"]
         where = f"demands table, row {i} (demand {_show(d)})"
         raw = row["paths"] if "paths" in demands.columns else [row["path"]]
@@ -348,9 +374,9 @@ def link_options(data: SpacingData) -> pd.DataFrame:
 def _hop_range(
     data: SpacingData, path: tuple[Hashable, ...], n_lo: Mapping[Hashable, int] | None = None
 ) -> tuple[int, int]:
-    lo = int(sum(int((n_lo or {}).get(lid, 0)) + 1 for lid in path))
-    hi = int(sum(int(data.links.at[lid, "max_repeaters"]) + 1 for lid in path))
-    return lo, hi
+    lo = len(path) + (sum(n_lo.get(lid, 0) for lid in path) if n_lo else 0)
+    hi = len(path) + sum(data.n_max_of[lid] for lid in path)
+    return int(lo), int(hi)
 
 
 # ---------------------------------------------------------------------------
@@ -367,7 +393,8 @@ def _log_hop_table(k_max: int, q: float) -> np.ndarray:
 
 
 def _max_hops(data: SpacingData) -> int:
-    return max(_hop_range(data, path)[1] for d in data.demand_ids for path in data.paths[d])
+    n_max = data.n_max_of
+    return max(len(path) + sum(n_max[lid] for lid in path) for d in data.demand_ids for path in data.paths[d])
 
 
 def hop_factor_nonincreasing(k_max: int, q: float) -> bool:
@@ -379,16 +406,16 @@ def hop_factor_nonincreasing(k_max: int, q: float) -> bool:
 def _fewest_repeaters(data: SpacingData, lid: Hashable, need_log_p: float) -> int:
     """Fewest repeaters on ``lid`` with segment ``log p >= need_log_p`` (its maximum if none)."""
     alpha = data.params.alpha_db_per_km
-    n_max = int(data.links.at[lid, "max_repeaters"])
+    n_max = data.n_max_of[lid]
     if need_log_p >= 0 or alpha <= 0:
         return n_max if need_log_p > 0 else 0
     seg_max_km = -need_log_p * 10.0 / (alpha * LN10)
-    n = math.ceil(float(data.links.at[lid, "length_km"]) / seg_max_km - 1e-12) - 1
+    n = math.ceil(data.length_of[lid] / seg_max_km - 1e-12) - 1
     return int(min(max(n, 0), n_max))
 
 
 def presolve_spacing(
-    data: SpacingData, *, mode: SpacingMode, rate_floor: float | None = None
+    data: SpacingData, *, mode: SpacingMode, rate_floor: float | None = None, hop_counts: bool = True
 ) -> tuple[dict[Hashable, int], dict[Hashable, set[int]]]:
     """Exact reductions: lowest useful option per link and allowed hop counts per demand.
 
@@ -400,7 +427,8 @@ def presolve_spacing(
     if ``m * p_best * g(k) >= r_d`` on some candidate path, ``p_best`` the
     worst link's best probability. No feasible design (no design at least as
     good as ``rate_floor``) is cut off. Small relative slack (1e-6) keeps
-    designs on the boundary.
+    designs on the boundary. With ``hop_counts=False`` only ``n_lo`` is
+    computed (the hop-count sets are returned empty).
     """
     par = data.params
     k_max = _max_hops(data)
@@ -426,12 +454,12 @@ def presolve_spacing(
                     n_lo[lid] = n_new
                     changed = True
     ks_allowed: dict[Hashable, set[int]] = {}
-    for d, r in required.items():
+    for d, r in (required.items() if hop_counts else ()):
         allowed: set[int] = set()
         for path in data.paths[d]:
             lo, hi = _hop_range(data, path, n_lo)
-            lengths = np.array([float(data.links.at[lid, "length_km"]) for lid in path])
-            n_max = np.array([int(data.links.at[lid, "max_repeaters"]) for lid in path])
+            lengths = np.array([data.length_of[lid] for lid in path])
+            n_max = np.array([data.n_max_of[lid] for lid in path])
             ks = np.arange(lo, hi + 1)
             need_log_p_k = math.log(r) - math.log(par.memory) - logg[ks] - slack  # per k
             # fewest repeaters per link reaching need_log_p_k at this k; k must fit their hops
@@ -472,26 +500,39 @@ def drop_dominated_demands(data: SpacingData, *, mode: SpacingMode) -> tuple[Spa
     def order(d: Hashable) -> tuple[float, float, float]:
         return (-len(data.paths[d][0]), -tgt.get(d, 0.0), data.latency_limit_s.get(d, inf))
 
-    kept: list[tuple[frozenset[Hashable], float, float]] = []
+    kept: list[tuple[float, float]] = []
     dropped: set[Hashable] = set()
-    by_link: dict[Hashable, list[int]] = {}
+    # kept demands per link as bit masks (bit i = kept demand i): intersections run in C
+    by_link: dict[Hashable, int] = {}
+    # sorted order puts a demand after every demand it could be dominated by, so with equal
+    # targets and limits any kept demand covering d dominates it
+    uniform = len({tgt.get(d, 0.0) for d in single}) <= 1 and len({data.latency_limit_s.get(d, inf) for d in single}) <= 1
     for d in sorted(single, key=order):
-        links = frozenset(data.paths[d][0])
+        links = data.paths[d][0]
         t_d = tgt.get(d, 0.0)
         lim_d = data.latency_limit_s.get(d, inf)
-        first = next(iter(links))
-        dominated = False
-        for idx in by_link.get(first, []):
-            links_e, t_e, lim_e = kept[idx]
-            if t_d <= t_e and lim_d >= lim_e and links <= links_e:
-                dominated = True
+        cand = -1
+        for lid in links:
+            cand &= by_link.get(lid, 0)
+            if not cand:
                 break
+        dominated = False
+        if cand:
+            if uniform:
+                dominated = True
+            else:
+                while cand and not dominated:
+                    low = cand & -cand
+                    t_e, lim_e = kept[low.bit_length() - 1]
+                    dominated = t_d <= t_e and lim_d >= lim_e
+                    cand ^= low
         if dominated:
             dropped.add(d)
             continue
-        kept.append((links, t_d, lim_d))
+        kept.append((t_d, lim_d))
+        bit = 1 << (len(kept) - 1)
         for lid in links:
-            by_link.setdefault(lid, []).append(len(kept) - 1)
+            by_link[lid] = by_link.get(lid, 0) | bit
     if not dropped:
         return data, 0
     return _subset(data, [d for d in data.demand_ids if d not in dropped]), len(dropped)
@@ -502,12 +543,64 @@ def drop_dominated_demands(data: SpacingData, *, mode: SpacingMode) -> tuple[Spa
 # ---------------------------------------------------------------------------
 
 
+def estimate_spacing_size(
+    data: SpacingData, n_lo: Mapping[Hashable, int], ks_allowed: Mapping[Hashable, set[int]]
+) -> dict[str, int]:
+    """Variables, constraints and nonzeros :func:`build_spacing_model` would create (upper estimate).
+
+    Counts follow the formulation: one-hot options of every used link above its
+    presolve floor, one-hot hop counts per demand, path choices, the worst
+    segment variable, and per (demand, path) the hop-linking and per (demand,
+    path, link) the worst-segment rows (each over the link's options).
+    """
+    n_opt = {lid: data.n_max_of[lid] - int(n_lo.get(lid, 0)) + 1 for lid in data.length_of}
+    used: set[Hashable] = set()
+    n_k = n_dp = n_dpl = nz = 0
+    for d in data.demand_ids:
+        ks: set[int] = set()
+        for path in data.paths[d]:
+            lo, hi = _hop_range(data, path, n_lo)
+            if not ks_allowed.get(d):
+                ks.update(range(lo, hi + 1))
+            used.update(path)
+            opt_sum = sum(n_opt[lid] for lid in path)
+            n_dpl += len(path)
+            nz += 3 * opt_sum + 3 * len(path)
+        k = len(ks_allowed[d] if ks_allowed.get(d) else ks)
+        n_k += k
+        n_dp += len(data.paths[d])
+        nz += (2 * len(data.paths[d]) + 2) * k
+    n_x = sum(n_opt[lid] for lid in used)
+    n_vars = n_x + n_k + len(data.demand_ids) + (n_dp if n_dp > len(data.demand_ids) else 0)
+    n_cons = len(used) + 2 * len(data.demand_ids) + 2 * n_dp + n_dpl
+    return {"n_variables": int(n_vars), "n_constraints": int(n_cons), "n_nonzeros": int(nz + 2 * n_x)}
+
+
+def _fallback_bound(data: SpacingData, n_lo: Mapping[Hashable, int], *, mode: SpacingMode,
+                    max_demands: int = 200) -> float:
+    """A valid bound on the MILP optimum without solving it.
+
+    ``min_cost``: the cost of the presolve floors (every link needs at least
+    ``n_lo`` repeaters in any feasible design: exact presolve). ``max_min_rate``
+    (log space): the log of the lowest best-alone rate of up to ``max_demands``
+    demands with the longest paths (no design gives any demand more than its
+    best rate alone, so the minimum rate cannot exceed it).
+    """
+    if mode == "min_cost":
+        cost = data.links["cost_per_repeater"].to_dict()
+        return float(sum(float(cost[lid]) * int(n) for lid, n in n_lo.items()))
+    longest = sorted(data.demand_ids, key=lambda d: -max(len(p) for p in data.paths[d]))[:max_demands]
+    best = min(best_single_rate(data, d) for d in longest)
+    return math.log(best) if best > 0 else -math.inf
+
+
 def build_spacing_model(
     data: SpacingData,
     *,
     mode: SpacingMode = "min_cost",
     budget: float | None = None,
     rate_floor: float | None = None,
+    presolved: tuple[dict[Hashable, int], dict[Hashable, set[int]]] | None = None,
 ) -> pyo.ConcreteModel:
     """Build the spacing MILP from validated data (see the module docstring for the formulation).
 
@@ -529,7 +622,7 @@ def build_spacing_model(
     m = pyo.ConcreteModel(name=f"repeater-spacing-{mode}")
     m._data = data
     m._mode = mode
-    n_lo, ks_allowed = presolve_spacing(data, mode=mode, rate_floor=rate_floor)
+    n_lo, ks_allowed = presolved or presolve_spacing(data, mode=mode, rate_floor=rate_floor)
     m._n_lo = n_lo
     m._ks_allowed = ks_allowed
     define_link_options(m, data)
@@ -557,6 +650,9 @@ def define_link_options(m: pyo.ConcreteModel, data: SpacingData) -> None:
     lowest = opts["link"].map(lambda lid: m._n_lo.get(lid, 0))
     opts = opts[opts["repeaters"] >= lowest]
     m._opts = opts.set_index(["link", "repeaters"])
+    # plain dicts of the option coefficients (the constraint rules read them per term)
+    m._coef = {col: dict(zip(m._opts.index, m._opts[col].astype(float), strict=True))
+               for col in ("log_p", "p", "time_s", "cost")}
     m.LO = pyo.Set(initialize=list(m._opts.index), dimen=2, ordered=True)
     m.x = pyo.Var(m.LO, domain=pyo.Binary)
     by_link: dict[Hashable, list[tuple[Hashable, int]]] = {}
@@ -633,15 +729,15 @@ def define_hop_count(m: pyo.ConcreteModel, data: SpacingData) -> None:
 
 def define_worst_segment(m: pyo.ConcreteModel, data: SpacingData) -> None:
     """``worst-segment``: ``y[d] <= log p`` of every link segment on the chosen path."""
-    opts = m._opts
-    worst = {lid: float(opts.loc[m._by_link[lid][0], "log_p"]) for lid in m._used_links}
+    log_p = m._coef["log_p"]
+    worst = {lid: log_p[m._by_link[lid][0]] for lid in m._used_links}
     lo_y = {d: min(worst[lid] for path in data.paths[d] for lid in path) for d in data.demand_ids}
     m.y = pyo.Var(m.D, bounds=lambda mm, d: (lo_y[d], 0.0))
     rows = [(d, j, lid) for d, j in m.DP for lid in data.paths[d][j]]
     m.DPL = pyo.Set(initialize=rows, dimen=3, ordered=True)
 
     def rule(mm: pyo.ConcreteModel, d: Hashable, j: int, lid: Hashable) -> Any:
-        logp = sum(float(opts.at[i, "log_p"]) * mm.x[i] for i in m._by_link[lid])
+        logp = sum(log_p[i] * mm.x[i] for i in m._by_link[lid])
         big = -worst[lid]  # relaxes to y <= 0 when the path is not chosen
         return mm.y[d] <= logp + big * (1 - _sel(mm, d, j))
 
@@ -675,7 +771,8 @@ def define_min_rate(m: pyo.ConcreteModel, data: SpacingData) -> None:
 
 
 def _cost_expr(m: pyo.ConcreteModel) -> Any:
-    return sum(float(m._opts.at[i, "cost"]) * m.x[i] for i in m.LO if m._opts.at[i, "cost"] != 0)
+    cost = m._coef["cost"]
+    return sum(cost[i] * m.x[i] for i in m.LO if cost[i] != 0)
 
 
 def define_repeater_budget(m: pyo.ConcreteModel, data: SpacingData, budget: float) -> None:
@@ -692,7 +789,6 @@ def define_latency_limit(m: pyo.ConcreteModel, data: SpacingData) -> None:
     the paths they would sit on (``latency-option-excluded``).
     """
     par = data.params
-    opts = m._opts
     per_hop = par.t_mea_s + par.t_ret_s
     dl = [d for d in data.demand_ids if d in data.latency_limit_s]
     m.Dlat = pyo.Set(initialize=dl, ordered=True)
@@ -711,7 +807,7 @@ def define_latency_limit(m: pyo.ConcreteModel, data: SpacingData) -> None:
     m.DPLlat = pyo.Set(initialize=rows, dimen=3, ordered=True)
 
     def p_rule(mm: pyo.ConcreteModel, d: Hashable, j: int, lid: Hashable) -> Any:
-        p = sum(float(opts.at[i, "p"]) * mm.x[i] for i in m._by_link[lid])
+        p = sum(m._coef["p"][i] * mm.x[i] for i in m._by_link[lid])
         return mm.p_lin[d] <= p + (1 - _sel(mm, d, j))
 
     m.latency_worst_segment = pyo.Constraint(m.DPLlat, rule=p_rule)
@@ -719,7 +815,7 @@ def define_latency_limit(m: pyo.ConcreteModel, data: SpacingData) -> None:
     excluded = []
     for d, j, lid in rows:
         for i in m._by_link[lid]:
-            if float(opts.at[i, "time_s"]) > data.latency_limit_s[d]:
+            if m._coef["time_s"][i] > data.latency_limit_s[d]:
                 excluded.append((d, j, i[0], i[1]))
     m.latency_option_excluded = pyo.Constraint(
         pyo.Set(initialize=excluded, dimen=4, ordered=True),
@@ -733,7 +829,7 @@ def define_latency_limit(m: pyo.ConcreteModel, data: SpacingData) -> None:
         path = data.paths[d][j]
         # clipped scaled times: an option above the limit is excluded on this path anyway
         coef = {
-            i: min(float(opts.at[i, "time_s"]) / limit, 1.0 + 1e-9)
+            i: min(m._coef["time_s"][i] / limit, 1.0 + 1e-9)
             for lid in path
             for i in m._by_link[lid]
         }
@@ -777,33 +873,30 @@ def evaluate_spacing(
     ``repeaters`` get 0. Rates and latencies are recomputed from Eqs. 7-10.
     """
     par = data.params
-    rows = []
-    for lid, row in data.links.iterrows():
-        n = int(repeaters.get(lid, 0))
-        seg = row["length_km"] / (n + 1)
-        rows.append(
-            {
-                "link": lid,
-                "repeaters": n,
-                "segment_km": seg,
-                "hops": n + 1,
-                "p": segment_probability(seg, par.alpha_db_per_km),
-                "cost": n * row["cost_per_repeater"],
-            }
-        )
-    links_out = pd.DataFrame(rows)
-    by = links_out.set_index("link")
+    n_arr = np.array([int(repeaters.get(lid, 0)) for lid in data.links.index], dtype=int)
+    seg_arr = data.links["length_km"].to_numpy(float) / (n_arr + 1)
+    links_out = pd.DataFrame({
+        "link": list(data.links.index),
+        "repeaters": n_arr,
+        "segment_km": seg_arr,
+        "hops": n_arr + 1,
+        "p": 10.0 ** (-par.alpha_db_per_km * seg_arr / 10.0),
+        "cost": n_arr * data.links["cost_per_repeater"].to_numpy(float),
+    })
+    seg_of = dict(zip(links_out["link"], seg_arr.tolist(), strict=True))
+    hops_of = dict(zip(links_out["link"], (n_arr + 1).tolist(), strict=True))
+    p_of = dict(zip(links_out["link"], links_out["p"].tolist(), strict=True))
+    time_of = {lid: segment_time_s(seg, par.alpha_db_per_km, par.speed_km_per_s) for lid, seg in seg_of.items()}
     drows = []
     for d in data.demand_ids:
         j = int((path_choice or {}).get(d, 0))
         path = data.paths[d][j]
-        segments = [
-            float(by.at[lid, "segment_km"]) for lid in path for _ in range(int(by.at[lid, "hops"]))
-        ]
-        k = len(segments)
-        p_worst = min(float(by.at[lid, "p"]) for lid in path)
+        k = sum(hops_of[lid] for lid in path)
+        p_worst = min(p_of[lid] for lid in path)
         rate = chain_rate(k, p_worst, par)
-        latency = chain_latency_from_segments_s(segments, p_worst, par)
+        # Eq. 10 as in chain_latency_from_segments_s, one term per link (its hops are equal)
+        total_t = sum(hops_of[lid] * time_of[lid] for lid in path)
+        latency = total_t / rate + k * (par.t_mea_s + par.t_ret_s)
         target = data.rate_target.get(d, math.nan)
         limit = data.latency_limit_s.get(d, math.nan)
         ok_rate = math.isnan(target) or rate >= target * (1 - 1e-6)
@@ -877,7 +970,31 @@ class _DesignEvaluator:
         self.alpha = par.alpha_db_per_km
         self.speed = par.speed_km_per_s
         self.per_hop = par.t_mea_s + par.t_ret_s
-        self.users = [np.flatnonzero((self.index == i).any(axis=1)) for i in range(n_links)]
+        # rows using each link, as CSR (users_ptr[i]:users_ptr[i+1] into users_rows)
+        flat_link = self.index.ravel()
+        flat_row = np.repeat(np.arange(len(rows)), width)
+        real = flat_link < n_links
+        order = np.argsort(flat_link[real], kind="stable")
+        self.users_rows = flat_row[real][order]  # paths are simple: each row once per link
+        counts = np.bincount(flat_link[real], minlength=n_links)
+        self.users_ptr = np.concatenate([[0], np.cumsum(counts)])
+
+    def users(self, i: int) -> np.ndarray:
+        """Rows (demand, path) whose path uses link ``i``."""
+        return self.users_rows[self.users_ptr[i]:self.users_ptr[i + 1]]
+
+    def rows_ok(self, n: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """``row_ok`` restricted to ``rows`` (same formula, fewer rows)."""
+        seg = self.length / (n + 1)
+        log_p = np.append(-self.alpha * seg / 10.0 * LN10, 0.0)
+        hops = np.append(n + 1, 0)
+        time_s = np.append((n + 1) * seg * 10.0 ** (self.alpha * seg / 10.0) / self.speed, 0.0)
+        idx = self.index[rows]
+        k = hops[idx].sum(axis=1)
+        log_rate = self.log_m + log_p[idx].min(axis=1) + self.logg[k]
+        with np.errstate(over="ignore"):
+            latency = time_s[idx].sum(axis=1) / np.exp(log_rate) + k * self.per_hop
+        return (log_rate >= self.log_target[rows] + math.log1p(-1e-9)) & (latency <= self.limit[rows] * (1 - 1e-9))
 
     def row_metrics(self, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(log rate, latency_s) of every row for repeaters ``n`` per link."""
@@ -946,6 +1063,36 @@ def _uniform_designs(ev: _DesignEvaluator, used: np.ndarray) -> list[np.ndarray]
     return designs
 
 
+def _greedy_remove_feasible(ev: _DesignEvaluator, n: np.ndarray) -> np.ndarray:
+    """:func:`_greedy_remove` with ``keep = ev.feasible``, re-evaluating only the rows that use
+    the changed link (same moves, same result; near-linear instead of links x rows per move)."""
+    n = n.copy()
+    ok = ev.row_ok(n)
+    n_ok = np.bincount(ev.row_demand, weights=ok, minlength=ev.n_demands)
+    order = np.argsort(-ev.cost, kind="stable")
+    changed = True
+    while changed:
+        changed = False
+        for i in order:
+            if ev.cost[i] <= 0:
+                continue
+            rows = ev.users(i)
+            while n[i] > 0:
+                n[i] -= 1
+                new_ok = ev.rows_ok(n, rows)
+                delta = new_ok.astype(float) - ok[rows]
+                trial = n_ok.copy()
+                np.add.at(trial, ev.row_demand[rows], delta)
+                if np.all(trial[ev.row_demand[rows]] > 0.5):
+                    ok[rows] = new_ok
+                    n_ok = trial
+                    changed = True
+                else:
+                    n[i] += 1
+                    break
+    return n
+
+
 def _greedy_remove(ev: _DesignEvaluator, n: np.ndarray, keep: Any) -> np.ndarray:
     """Remove repeaters one at a time, largest cost saving first, while ``keep(n)`` holds."""
     n = n.copy()
@@ -989,18 +1136,19 @@ def heuristic_spacing(
     designs.append(np.zeros(len(ev.links), dtype=int))
     designs.append(np.where(used, ev.n_max, 0))
     if mode == "min_cost":  # the lowest useful option of every link (exact presolve bound)
-        n_lo, _ = presolve_spacing(data, mode=mode)
+        n_lo, _ = presolve_spacing(data, mode=mode, hop_counts=False)
         designs.append(np.array([n_lo.get(lid, 0) for lid in ev.links], dtype=int))
 
     def cost_of(n: np.ndarray) -> float:
         return float(np.dot(ev.cost, n))
 
     if mode == "min_cost":
-        feasible = [n for n in designs if ev.feasible(n)]
-        if not feasible:
+        # the cheapest feasible candidate (the first in list order among equals): try them in
+        # stable cost order and stop at the first feasible one
+        start = next((n for n in sorted(designs, key=cost_of) if ev.feasible(n)), None)
+        if start is None:
             return None
-        start = min(feasible, key=cost_of)
-        n = _greedy_remove(ev, start, ev.feasible)
+        n = _greedy_remove_feasible(ev, start)
         return HeuristicDesign(
             dict(zip(ev.links, n.tolist(), strict=True)),
             ev.choice(n, by_rate=False),
@@ -1062,7 +1210,7 @@ def set_warm_start(m: pyo.ConcreteModel, design: HeuristicDesign) -> None:
         for kk in m._ks_of[d]:
             m.z[d, kk].set_value(1 if kk == k else 0)
         log_p = min(
-            -par.alpha_db_per_km * float(data.links.at[lid, "length_km"]) / (n + 1) / 10.0 * LN10
+            -par.alpha_db_per_km * data.length_of[lid] / (n + 1) / 10.0 * LN10
             for lid, n in zip(path, reps, strict=True)
         )
         m.y[d].set_value(min(0.0, max(m.y[d].lb, log_p)))
@@ -1095,8 +1243,8 @@ def best_single_rate(data: SpacingData, d: Hashable) -> float:
     for path in data.paths[d]:
         opts = {
             lid: [
-                segment_probability(data.links.at[lid, "length_km"] / (n + 1), par.alpha_db_per_km)
-                for n in range(int(data.links.at[lid, "max_repeaters"]) + 1)
+                segment_probability(data.length_of[lid] / (n + 1), par.alpha_db_per_km)
+                for n in range(data.n_max_of[lid] + 1)
             ]
             for lid in path
         }
@@ -1134,19 +1282,27 @@ def _precheck_min_cost(data: SpacingData) -> None:
 
 
 def _subset(data: SpacingData, keep: Sequence[Hashable]) -> SpacingData:
+    keep_set = set(keep)  # membership tests in O(1): keep may hold tens of thousands of demands
     return SpacingData(
         data.links,
         list(keep),
         {d: data.paths[d] for d in keep},
-        {d: v for d, v in data.rate_target.items() if d in keep},
-        {d: v for d, v in data.latency_limit_s.items() if d in keep},
+        {d: v for d, v in data.rate_target.items() if d in keep_set},
+        {d: v for d, v in data.latency_limit_s.items() if d in keep_set},
         data.params,
     )
 
 
 def _feasible(
-    data: SpacingData, mode: SpacingMode, budget: float | None, options: SolverOptions
+    data: SpacingData, mode: SpacingMode, budget: float | None, options: SolverOptions,
+    left_s: list[float] | None = None,
 ) -> bool:
+    """Whether ``data`` has a feasible design; with ``left_s`` (a one-element budget, updated)
+    each solve gets half of what is left, so all of them together stay within it."""
+    if left_s is not None:
+        limit = 0.5 * left_s[0]
+        left_s[0] -= limit
+        options = dataclasses.replace(options, time_limit_s=min(options.time_limit_s, limit))
     raw = solve_model(build_spacing_model(data, mode=mode, budget=budget), options)
     if raw.status is SolveStatus.TIME_LIMIT_NO_SOLUTION or raw.status is SolveStatus.ERROR:
         return True  # undecided: do not blame this subset
@@ -1162,7 +1318,8 @@ def diagnose_infeasible(
     none, a deletion filter returns a minimal set of demands that conflict
     jointly (each removal makes the remaining set feasible).
     """
-    alone = [d for d in data.demand_ids if not _feasible(_subset(data, [d]), mode, budget, options)]
+    left = [float(options.time_limit_s)]  # all the diagnosis solves share one limit
+    alone = [d for d in data.demand_ids if not _feasible(_subset(data, [d]), mode, budget, options, left)]
     if alone:
         return alone, [
             f"demand {_show(d)} cannot meet its rate target / latency limit on its own"
@@ -1171,7 +1328,7 @@ def diagnose_infeasible(
     keep = list(data.demand_ids)
     for d in list(keep):
         trial = [e for e in keep if e != d]
-        if trial and not _feasible(_subset(data, trial), mode, budget, options):
+        if trial and not _feasible(_subset(data, trial), mode, budget, options, left):
             keep = trial
     return keep, [
         f"demands {', '.join(map(repr, keep))} cannot meet their targets together (shared links)"
@@ -1196,6 +1353,7 @@ def solve_spacing(
     use_heuristic: bool = True,
     presolve: bool = True,
     options: SolverOptions | None = None,
+    max_nonzeros: int = 4_000_000,
 ) -> SolveResult:
     """Choose repeaters per link; returns a :class:`SolveResult` with tables ``links`` and ``demands``.
 
@@ -1214,6 +1372,13 @@ def solve_spacing(
     ``presolve`` applies the exact reductions (dominated demands, useless
     options and hop counts). ``info`` also reports ``heuristic_objective``,
     ``heuristic_time_s``, ``n_demands_dominated`` and ``milp_status``.
+
+    ``options.time_limit_s`` covers everything (validation, heuristic,
+    presolve, model build and solve). The model's size is estimated first
+    (:func:`estimate_spacing_size`); when it exceeds ``max_nonzeros`` or its
+    build would not fit in the time left, the MILP is not built and the
+    heuristic design is returned with the exact presolve bound
+    (:func:`_fallback_bound`) and ``info["milp_skipped"]`` saying why.
 
     Raises :class:`RepeaterInfeasible` naming the demands that cannot meet
     their targets (a pre-check of each demand's best reachable rate, then, if
@@ -1234,37 +1399,81 @@ def solve_spacing(
         raise RepeaterInputError(f"mode={_show(mode)} must be 'min_cost' or 'max_min_rate'")
     if mode == "max_min_rate" and budget is not None and not (budget >= 0):
         raise RepeaterInputError(f"budget={_show(budget)} must be >= 0")
-    if mode == "min_cost":
-        _precheck_min_cost(data)
-    heur = heuristic_spacing(data, mode=mode, budget=budget) if use_heuristic else None
+    deadline = t0 + opts.time_limit_s  # the limit covers preparing, building and solving
+    reduced, n_dropped = drop_dominated_demands(data, mode=mode) if presolve else (data, 0)
+    # the heuristic runs on the reduced demands: a design meets every reduced demand's target
+    # exactly when it meets every demand's (exact dominance), and the minimum rate is the same
+    heur = heuristic_spacing(reduced, mode=mode, budget=budget) if use_heuristic else None
     if heur is not None:
         logger.info("repeater heuristic: objective %.6g in %.2fs", heur.objective, heur.time_s)
-    reduced, n_dropped = drop_dominated_demands(data, mode=mode) if presolve else (data, 0)
+    elif mode == "min_cost":
+        # a design meeting every target proves each demand reachable, so the per-demand
+        # pre-check is only needed when no design is known
+        _precheck_min_cost(data)
     floor = math.exp(heur.objective) if heur is not None and mode == "max_min_rate" else None
-    model = build_spacing_model(reduced, mode=mode, budget=budget, rate_floor=floor)
-    if heur is not None:
-        set_warm_start(model, heur)
-    build_time = time.perf_counter() - t0
-    raw = solve_model(model, opts)
+    skip_reason = None
+    size = {"n_variables": 0, "n_constraints": 0, "n_nonzeros": 0}
+    if heur is not None and mode == "min_cost":
+        n_lo_only, _ = presolve_spacing(reduced, mode=mode, hop_counts=False)
+        floor_bound = _fallback_bound(reduced, n_lo_only, mode="min_cost")
+        if heur.objective <= floor_bound + 1e-9 * max(1.0, abs(floor_bound)):
+            skip_reason = "model not built: the heuristic design costs no more than the presolve bound (optimal)"
+            presolved: tuple[dict[Hashable, int], dict[Hashable, set[int]]] = (n_lo_only, {})
+    if skip_reason is None:
+        presolved = presolve_spacing(reduced, mode=mode, rate_floor=floor)
+        size = estimate_spacing_size(reduced, *presolved)
+    left_s = deadline - time.perf_counter()
+    if heur is not None and skip_reason is None:
+        if size["n_nonzeros"] > max_nonzeros:
+            skip_reason = (f"model not built: about {size['n_nonzeros']:,} nonzeros "
+                           f"({size['n_variables']:,} variables) exceed the limit of {max_nonzeros:,}")
+        elif size["n_nonzeros"] / BUILD_NONZEROS_PER_S + MIN_SOLVE_S > left_s:
+            skip_reason = (f"model not built: building about {size['n_nonzeros']:,} nonzeros would not "
+                           f"fit in the {max(left_s, 0.0):.1f} s left of the time limit")
+    info: dict[str, Any] = {}
+    first_limit_s = 0.0
+    if skip_reason is not None:
+        assert heur is not None
+        logger.warning("repeater spacing: %s; the heuristic design is returned with a bound", skip_reason)
+        info["milp_skipped"] = skip_reason
+        bound = _fallback_bound(reduced, presolved[0], mode=mode)
+        raw = RawSolve(status=SolveStatus.TIME_LIMIT_NO_SOLUTION, objective=math.nan, bound=bound,
+                       gap=math.nan, solve_time_s=0.0, solver="none")
+        model = None
+        n_vars, n_cons = size["n_variables"], size["n_constraints"]
+        build_time = time.perf_counter() - t0
+    else:
+        model = build_spacing_model(reduced, mode=mode, budget=budget, rate_floor=floor, presolved=presolved)
+        if heur is not None:
+            set_warm_start(model, heur)
+        build_time = time.perf_counter() - t0
+        n_vars, n_cons = model.nvariables(), model.nconstraints()
+        left_s = max(0.0, deadline - time.perf_counter())
+        if mode == "max_min_rate" and tie_break_cost:
+            left_s *= 0.75  # a quarter is kept for the cost tie-break
+        first_limit_s = min(opts.time_limit_s, left_s)
+        raw = solve_model(model, dataclasses.replace(opts, time_limit_s=first_limit_s))
     solve_time = raw.solve_time_s
     if raw.status is SolveStatus.INFEASIBLE and heur is None:
         conflicts, details = (
-            diagnose_infeasible(data, mode=mode, budget=budget, options=opts)
+            diagnose_infeasible(data, mode=mode, budget=budget, options=dataclasses.replace(
+                opts, time_limit_s=max(0.0, opts.time_limit_s - first_limit_s)))
             if diagnose
             else ([], [])
         )
         raise RepeaterInfeasible(
             "Repeater spacing has no feasible design.", conflicts=conflicts, details=details
         )
-    info: dict[str, Any] = {
+    info.update({
         "mode": mode,
-        "n_variables": model.nvariables(),
-        "n_constraints": model.nconstraints(),
+        "n_variables": n_vars,
+        "n_constraints": n_cons,
+        "n_nonzeros_estimate": size["n_nonzeros"],
         "n_links": len(data.links),
         "n_demands": len(data.demand_ids),
         "n_demands_dominated": n_dropped,
-        "milp_status": str(raw.status),
-    }
+        "milp_status": "not built" if skip_reason is not None else str(raw.status),
+    })
     if heur is not None:
         info["heuristic_objective"] = (
             heur.objective if mode == "min_cost" else math.exp(heur.objective)
@@ -1289,9 +1498,13 @@ def solve_spacing(
     if raw.status is SolveStatus.INFEASIBLE:
         logger.warning("the MILP reports infeasible but the heuristic design is feasible")
     bound = raw.bound
+    if skip_reason is not None and heur is not None and mode == "min_cost" and \
+            heur.objective <= bound + 1e-9 * max(1.0, abs(bound)):
+        raw = dataclasses.replace(raw, status=SolveStatus.OPTIMAL)  # proven by the bound
     if milp_ok:
         objective, status, gap = raw.objective, raw.status, raw.gap
         info["source"] = "milp"
+        assert model is not None
         repeaters = {lid: 0 for lid in data.links.index}
         for lid, n in model.LO:
             if pyo.value(model.x[lid, n]) > 0.5:
@@ -1304,7 +1517,7 @@ def solve_spacing(
     else:
         assert heur is not None
         objective = heur.objective
-        status = SolveStatus.HEURISTIC
+        status = SolveStatus.OPTIMAL if raw.status is SolveStatus.OPTIMAL else SolveStatus.HEURISTIC
         gap = relative_gap(objective, bound)
         info["source"] = "heuristic"
         repeaters = {lid: 0 for lid in data.links.index}
@@ -1318,13 +1531,14 @@ def solve_spacing(
             math.exp(bound) if math.isfinite(bound) else math.nan,
         )
         gap = relative_gap(objective, bound)
-        if tie_break_cost and status is SolveStatus.OPTIMAL:
+        # the limits handed to the solver sum to at most the time limit
+        left_s = min(deadline - time.perf_counter(), opts.time_limit_s - first_limit_s)
+        if tie_break_cost and status is SolveStatus.OPTIMAL and model is not None and left_s >= MIN_SOLVE_S:
             eta_star = float(pyo.value(model.eta))
             model.eta.setlb(eta_star - 1e-7)
             model.objective.deactivate()
             model.cost_objective = pyo.Objective(expr=_cost_expr(model), sense=pyo.minimize)
-            # the tie-break gets what is left of the time limit (at least 1 s)
-            left_s = max(1.0, opts.time_limit_s - solve_time)
+            # the tie-break gets what is left of the time limit (skipped when too little is left)
             raw2 = solve_model(model, dataclasses.replace(opts, time_limit_s=left_s))
             solve_time += raw2.solve_time_s
             if raw2.status not in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE):

@@ -76,3 +76,53 @@ def test_pipeline_leaves_unservable_sites_standalone(datasets_dir) -> None:  # t
     assert set(a["site"]).isdisjoint(tables.standalone)
     assert len(a) + len(tables.standalone) == len(net.sites)
     assert any("standalone" in n for n in out.notes)
+
+
+def _chains(lengths: list[int]) -> ClusteringData:
+    """Several separate chains (separate reach components) in one instance."""
+    parts = []
+    for c, n in enumerate(lengths):
+        d = _chain(n)
+        ren = {s: f"c{c}{s}" for s in d.sites.index}
+        parts.append(ClusteringData(
+            sites=d.sites.rename(index=ren), candidates=d.candidates.rename(index=ren),
+            pairs=d.pairs.assign(site=d.pairs["site"].map(ren), candidate=d.pairs["candidate"].map(ren))))
+    return ClusteringData(sites=pd.concat([p.sites for p in parts]), candidates=pd.concat([p.candidates for p in parts]),
+                          pairs=pd.concat([p.pairs for p in parts], ignore_index=True))
+
+
+@pytest.mark.parametrize("lengths", [[4, 3], [4, 5, 7], [3, 6, 4, 8], [2, 3]])
+def test_component_search_leaves_out_as_few_as_brute_force(lengths: list[int]) -> None:
+    from solvers.clustering import unservable_sites_by_component
+
+    data = _chains(lengths)
+    options = ClusteringOptions(min_slaves=2)
+    left = unservable_sites_by_component(data, options)
+    assert left is not None
+    assert len(left) == sum(n - _coverable(n) for n in lengths)  # brute force per chain
+    rest = set(data.sites.index) - set(left)
+    sub = ClusteringData(sites=data.sites.loc[sorted(rest)], candidates=data.candidates.loc[sorted(rest)],
+                         pairs=data.pairs[data.pairs["site"].isin(rest) & data.pairs["candidate"].isin(rest)])
+    assert solve_clustering(sub, options).has_solution  # what is left clusters completely
+    # the same count as the whole-model elastic search
+    assert len(left) == len(unservable_sites(data, options) or [])
+
+
+@pytest.mark.parametrize("objective", ["max_keys", "min_cost"])
+def test_solving_per_component_equals_the_whole_model(objective: str) -> None:
+    """Without budgets the per-component solve reaches the whole model's optimum (keys, masters)."""
+    from solvers.base import SolverOptions
+    from solvers.clustering import solve_clustering_by_component
+
+    data = _chains([3, 5, 3, 6])  # then drop the unservable sites, so that every component clusters
+    keep = set(data.sites.index) - set(unservable_sites(data, ClusteringOptions()) or [])
+    data = ClusteringData(sites=data.sites.loc[sorted(keep)], candidates=data.candidates.loc[sorted(keep)],
+                          pairs=data.pairs[data.pairs["site"].isin(keep) & data.pairs["candidate"].isin(keep)])
+    options = ClusteringOptions(objective=objective, loss_weight=0.0)  # type: ignore[arg-type]
+    exact = SolverOptions(mip_gap=1e-9, time_limit_s=60)
+    whole = solve_clustering(data, options, exact)
+    parts = solve_clustering_by_component(data, options, exact)
+    assert parts.info["n_components"] > 1
+    assert parts.objective == pytest.approx(whole.objective)
+    assert parts.info["keys_per_attempt"] == pytest.approx(whole.info["keys_per_attempt"])
+    assert sorted(parts.tables["assignment"]["site"]) == sorted(data.sites.index)

@@ -565,6 +565,8 @@ def test_heuristic_returned_when_milp_has_no_solution(monkeypatch, milp_status, 
         return RawSolve(milp_status, math.nan, bound, math.nan, 0.01, "highs")
 
     monkeypatch.setattr(rep, "solve_model", no_solution)
+    # a weak presolve bound, so the heuristic is not proven optimal and the MILP is called
+    monkeypatch.setattr(rep, "_fallback_bound", lambda *a, **k: 0.0)
     res = solve_spacing(links, demands, PAR, mode=mode, budget=4.0)
     assert res.status is SolveStatus.HEURISTIC
     assert res.info["source"] == "heuristic"
@@ -581,3 +583,30 @@ def test_heuristic_returned_when_milp_has_no_solution(monkeypatch, milp_status, 
         assert res.gap == pytest.approx(
             abs(res.objective - exact.objective) / max(1e-9, abs(res.objective)), abs=1e-9
         )
+
+
+@pytest.mark.parametrize("mode", ["min_cost", "max_min_rate"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_model_not_built_when_too_large_returns_heuristic_with_valid_bound(seed, mode):
+    """Over the size limit the MILP is not built; the heuristic design comes back with a bound
+    that the exact optimum (solved without the limit) respects."""
+    links, paths = line_instance(seed, n_links=6, n_demands=9)
+    data = prepare_spacing_data(links, demands_table(paths), PAR)
+    target = {d: 0.5 * best_single_rate(data, d) for d in paths}
+    demands = demands_table(paths, rate_target=target)
+    exact = solve_spacing(links, demands, PAR, mode=mode, budget=4.0, options=SolverOptions(mip_gap=1e-9))
+    assert exact.status is SolveStatus.OPTIMAL
+    capped = solve_spacing(links, demands, PAR, mode=mode, budget=4.0, max_nonzeros=1)
+    assert capped.has_solution
+    assert capped.info["milp_skipped"].startswith("model not built")
+    if mode == "min_cost":
+        assert capped.bound <= exact.objective + 1e-9
+        assert capped.objective >= exact.objective - 1e-9
+        assert capped.tables["demands"]["meets_target"].all()
+    else:
+        assert capped.bound >= exact.objective * (1 - 1e-9)
+        assert capped.objective <= exact.objective * (1 + 1e-9)
+        assert capped.info["total_cost"] <= 4.0 + 1e-9
+    assert capped.info["milp_status"] == "not built"
+    if capped.status is SolveStatus.OPTIMAL:
+        assert capped.objective == pytest.approx(exact.objective)
