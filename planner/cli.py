@@ -98,12 +98,14 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--verify", action="store_true", help="plan, simulate and re-plan with more trusted relays, "
                       "key-pool or memory until the targets are met (planner/verify_loop.py)")
     plan.add_argument("--verify-rounds", type=int, default=4, help="most plan-simulate rounds of --verify (default 4)")
+    _executor_flags(plan)
 
     sim = sub.add_parser("simulate", help="verify a planned design by simulation")
     sim.add_argument("run_dir", help="folder written by 'qkdplan plan'")
     sim.add_argument("--requests", type=int, default=200, help="key requests per pair (default 200)")
     sim.add_argument("--duration", type=float, default=None, help="simulated seconds of traffic (overrides --requests)")
     sim.add_argument("--seed", type=int, default=0)
+    _executor_flags(sim)
 
     cmp_ = sub.add_parser("compare", help="compare planned designs side by side")
     cmp_.add_argument("run_dirs", nargs="+", help="folders written by 'qkdplan plan'")
@@ -511,6 +513,33 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+def _executor_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes for the SMR checks and the simulation (default: all cores)")
+    p.add_argument("--scheduler", default=None,
+                   help="Dask scheduler address (tcp://host:8786) to spread the SMR checks and the simulation over")
+    p.add_argument("--scheduler-file", default=None, help="Dask scheduler file (JSON written by "
+                   "'dask scheduler --scheduler-file FILE'); alternative to --scheduler")
+
+
+def _executor(args: argparse.Namespace) -> Any:
+    """The executor context of ``plan`` / ``simulate`` (``--workers``, ``--scheduler``); a no-op otherwise."""
+    import contextlib
+
+    from planner.parallel import use_executor
+
+    if args.command not in ("plan", "simulate"):
+        return contextlib.nullcontext()
+    if args.workers is not None and args.workers < 1:
+        raise ValidationError(f"--workers {args.workers}: give at least 1", source="command line")
+    from planner.parallel import default_workers
+
+    from planner.scheduler import resolve_scheduler
+
+    address = resolve_scheduler(args.scheduler, args.scheduler_file)
+    return use_executor(workers=args.workers or default_workers(), scheduler_address=address)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``qkdplan`` command; returns the exit code."""
     global _QUIET
@@ -525,7 +554,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from planner.atomic import sigterm_as_interrupt
 
     try:
-        with sigterm_as_interrupt():
+        with sigterm_as_interrupt(), _executor(args):
             return COMMANDS[args.command](args)
     except InfeasibleDesignError as exc:
         err_console.print(f"[bold red]infeasible design:[/] {_escape(str(exc))}")

@@ -414,5 +414,6 @@ def plan(network: Network, scenario: Scenario, *, seed: int = 0, progress: Progr
 
     design = assemble_design(network, scenario, seed, access, access_tables, backbone, stages, notes)
     design.timing["total_s"] = time.perf_counter() - t_start
+    design.metrics["demand_model"] = backbone.demand_model
     design.version = __version__
     return design

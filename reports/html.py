@@ -261,6 +261,7 @@ def assumptions(d: Design) -> list[str]:
         f"Access reach {sc['access']['reach_km']} km of access fibre ({sc['access']['distance']} distance; geodesic "
         f"lengths are multiplied by the route factor {sc['network']['route_factor']}).",
         "Repeaters on a backbone link are equally spaced; a demand follows its shortest backbone path.",
+        f"Demands: {d.metrics.get('demand_model', 'all pairs of the backbone nodes')}.",
         f"Untrusted relays are secure with probability p_u = {sc['security']['p_untrusted']} independently (SMR paper); "
         "trusted relays and end points count 1. Security of a demand is the SMR end-to-end security with the chosen "
         "trusted relays.",
