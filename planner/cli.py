@@ -533,7 +533,6 @@ def _executor(args: argparse.Namespace) -> Any:
     if args.workers is not None and args.workers < 1:
         raise ValidationError(f"--workers {args.workers}: give at least 1", source="command line")
     from planner.parallel import default_workers
-
     from planner.scheduler import resolve_scheduler
 
     address = resolve_scheduler(args.scheduler, args.scheduler_file)
