@@ -16,6 +16,13 @@
 Writes ``results.md`` to
 ``--out`` (default: this folder). ``--probe KIND --size N`` is the internal
 entry point of one probe subprocess; it prints one JSON line.
+
+``python -m benchmarks --only plan-real`` runs the plan probe on real site
+lists instead (:mod:`benchmarks.plan_real`: 100 to 10 000 cities, each in a
+capped subprocess; ``--sets nl-100 nl-243`` or ``--sizes 100 243`` limit it,
+``--timeout S`` and ``--mem-gb G`` set the caps, ``--no-simulate`` skips the
+verification) and writes ``results_plan_real.csv`` / ``.md``; it does not
+rewrite ``results.md``, which collects that table like the other scripts'.
 """
 
 from __future__ import annotations
@@ -337,6 +344,15 @@ SOURCES: list[dict[str, Any]] = [
         "rows": ("network", "Waxman"),
     },
     {
+        "name": "plan-real",
+        "script": "plan_real.py",
+        "md": "results_plan_real.md",
+        "csv": "results_plan_real.csv",
+        "size": ["n"],
+        "time": [("time_s", 1.0)],
+        "groups": [],
+    },
+    {
         "name": "repalloc",
         "script": "repalloc.py",
         "md": "results_repalloc.md",
@@ -653,21 +669,46 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         nargs="*",
         default=None,
-        choices=[k for k, _, _ in PROBES],
-        help="run only these probes",
+        choices=[*(k for k, _, _ in PROBES), "plan-real"],
+        help="run only these probes ('plan-real': the plan probe on real site lists, "
+        "see benchmarks/plan_real.py)",
     )
+    parser.add_argument("--sets", nargs="*", default=None, help="plan-real: site sets to run (e.g. nl-100 nl-243)")
+    parser.add_argument("--sizes", nargs="*", type=int, default=None, help="plan-real: site counts to run")
+    parser.add_argument("--timeout", type=float, default=None, help="plan-real: wall-clock cap per set (s)")
+    parser.add_argument("--mem-gb", type=float, default=None, help="plan-real: address-space cap per set (GB)")
+    parser.add_argument("--no-simulate", action="store_true", help="plan-real: skip the simulation")
     parser.add_argument(
         "--reuse-probes",
         action="store_true",
         help="reuse the probe rows stored in the existing results.md (with --only: re-run just "
         "those probes) and re-collect the per-model tables",
     )
-    parser.add_argument("--probe", choices=list(PROBE_FUNCS), help=argparse.SUPPRESS)
+    parser.add_argument("--probe", choices=[*PROBE_FUNCS, "plan-real"], help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.probe == "plan-real":
+        from benchmarks.plan_real import probe_plan_real
+
+        row = probe_plan_real(args.size, simulate=not args.no_simulate)
+        print(json.dumps(row, default=str), flush=True)
+        return 0
     if args.probe:
         _run_probe_here(args.probe, args.size)
         return 0
+    if args.only and "plan-real" in args.only:
+        from benchmarks import plan_real
+
+        plan_real.run_sweep(
+            plan_real.select_sizes(args.sizes, args.sets),
+            timeout_s=args.timeout or plan_real.DEFAULT_TIMEOUT_S,
+            mem_gb=args.mem_gb or plan_real.DEFAULT_MEM_GB,
+            simulate=not args.no_simulate,
+            out_dir=args.out,
+        )
+        args.only = [k for k in args.only if k != "plan-real"]
+        if not args.only:
+            return 0
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []
     previous: dict[str, Any] = {}

@@ -15,6 +15,7 @@ Named sets used by the benchmarks (``SITE_SETS``):
 ==========  =======  ================  ======
 name        country  min. population   sites
 ==========  =======  ================  ======
+nl-100      NL       15 000 (largest)  100
 nl-243      NL       15 000            243
 fr-692      FR       15 000            692
 de-1139     DE       15 000            1 139
@@ -47,6 +48,7 @@ class SiteSet:
 
 
 SITE_SETS: dict[str, SiteSet] = {
+    "nl-100": SiteSet("NL", 15_000, limit=100),
     "nl-243": SiteSet("NL", 15_000),
     "fr-692": SiteSet("FR", 15_000),
     "de-1139": SiteSet("DE", 15_000),

@@ -55,7 +55,8 @@ def assemble_design(
         mem_units = int(node_mem.get(sid, 0)) if node_mem is not None else 0
         rows.append({"site_id": sid, "name": str(s["name"]), "kind": str(s["kind"]), "lat": float(s["lat"]),
                      "lon": float(s["lon"]), "role": role, "cluster": cluster, "access_km": km, "access_db": db,
-                     "trusted": sid in trusted_ids, "memory_units": mem_units})
+                     "trusted": sid in trusted_ids, "memory_units": mem_units,
+                     "position_source": str(s.get("position_source", "given") or "given")})
     sites = pd.DataFrame(rows)
 
     clusters = access.tables["clusters"].copy()
@@ -116,6 +117,9 @@ def assemble_design(
         shared = memory.tables.get("demand_rates_shared")
         if shared is not None:
             demands["rate_shared"] = [float(shared.get(d, np.nan)) for d in demands["demand_id"]]
+        short = memory.tables.get("demand_shortfall")
+        if short is not None:  # full-load shortfall against backbone.rate_target (planner.memory_stage)
+            demands["shortfall_full_load"] = [float(short.get(d, np.nan)) for d in demands["demand_id"]]
     if trust is not None and "demands" in trust.tables:
         td = trust.tables["demands"].set_index("demand_id")
         for col in ("security", "security_single_path", "trusted_on_path", "key_consumption"):
@@ -154,6 +158,14 @@ def assemble_design(
         "length_km": network.links["length_km"].astype(float).to_numpy(),
         "candidate": network.links["candidate"].astype(bool).to_numpy(),
     })
+    pools = memory.tables.get("fibre_key_bits") if memory else None
+    if pools is not None and len(pools):  # key generation each link needs (planner.memory_stage)
+        need = {(str(r.u), str(r.v)): r for r in pools.itertuples(index=False)}
+        keys = [(min(u, v), max(u, v)) for u, v in zip(fibre["u"], fibre["v"], strict=True)]
+        fibre["key_bits_per_round"] = [int(need[k].key_bits_per_round) if k in need else 0 for k in keys]
+        fibre["key_pool_bits"] = int(scenario.security.key_pool_bits)
+        fibre["rounds_supported"] = pd.Series([int(need[k].rounds_supported) if k in need else None for k in keys],
+                                               dtype=object, index=fibre.index)
     return Design(network_name=network.name, fibre=fibre, network_source=_portable_source(network.source),
                   scenario=scenario.to_dict(), seed=seed, version=__version__, sites=sites, clusters=clusters,
                   links=links, demands=demands, relays=relays, metrics=metrics, solves=solves, baselines=baselines,

@@ -11,6 +11,7 @@ backbone path.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import logging
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 import networkx as nx
 import pandas as pd
 
-from planner.errors import ValidationError
+from planner.demands import demand_pairs
 from planner.network import Network
 from planner.scenario import Scenario
 
@@ -33,11 +34,13 @@ class Backbone:
     ``links``: ``link_id, u, v, length_km, route`` (";"-joined site ids).
     ``demands``: ``demand_id, source, target, path`` (";"-joined backbone
     nodes), ``links`` (";"-joined link ids), ``length_km``.
+    ``demand_model``: one line saying which demand model chose the pairs.
     """
 
     nodes: list[str]
     links: pd.DataFrame
     demands: pd.DataFrame
+    demand_model: str = "all pairs of the backbone nodes"
 
     def graph(self) -> nx.Graph:
         g = nx.Graph()
@@ -84,42 +87,81 @@ def build_backbone(network: Network, site_to_node: dict[str, str], scenario: Sce
     bb.add_nodes_from(nodes)
     for r in links.itertuples(index=False):
         bb.add_edge(r.u, r.v, length_km=r.length_km, link_id=r.link_id)
-    demands = route_demands(bb, _demand_pairs(nodes, site_to_node, scenario))
-    logger.info("backbone: %d nodes, %d links, %d demands", len(nodes), len(links), len(demands))
-    return Backbone(nodes=nodes, links=links, demands=demands)
-
-
-def _demand_pairs(nodes: list[str], site_to_node: dict[str, str], scenario: Scenario) -> list[tuple[str, str]]:
-    if scenario.demands.mode == "all_clusters":
-        return list(itertools.combinations(nodes, 2))
-    pairs: list[tuple[str, str]] = []
-    problems = []
-    for i, (a, b) in enumerate(scenario.demands.pairs):
-        na, nb = site_to_node.get(a), site_to_node.get(b)
-        if na is None or nb is None:
-            missing = a if na is None else b
-            problems.append(f"demands.pairs[{i}]: site '{missing}' is not in the network")
-            continue
-        if na != nb:
-            pairs.append((min(na, nb), max(na, nb)))
-    if problems:
-        raise ValidationError("; ".join(problems) + " (fix: use site ids from the network file)", source="scenario")
-    return sorted(set(pairs))
+    model = demand_pairs(network, site_to_node, nodes, bb, scenario.demands)
+    demands = route_demands(bb, model.pairs)
+    logger.info("backbone: %d nodes, %d links, %d demands (%s)", len(nodes), len(links), len(demands), model.mode)
+    return Backbone(nodes=nodes, links=links, demands=demands, demand_model=model.description)
 
 
 def route_demands(bb: nx.Graph, pairs: list[tuple[str, str]]) -> pd.DataFrame:
-    """Shortest backbone path (by length) of each pair; pairs without a path are dropped with a log line."""
+    """Shortest backbone path (by length) of each pair; pairs without a path are dropped with a log line.
+
+    One Dijkstra per distinct source, stopped once its targets are settled,
+    instead of one per pair (the paths are the ones a per-pair networkx search
+    returns: Dijkstra fixes a node's path when it is settled, and
+    :func:`_dijkstra_until` explores in networkx's order). Rows keep the order
+    of ``pairs``.
+    """
+    by_source: dict[str, list[str]] = {}
+    for s, t in pairs:
+        by_source.setdefault(s, []).append(t)
+    found: dict[tuple[str, str], tuple[float, list[str]]] = {}
+    for s, targets in by_source.items():
+        if s not in bb:
+            continue
+        if len(targets) == 1:
+            try:
+                length, path = nx.single_source_dijkstra(bb, s, targets[0], weight="length_km")
+            except nx.NetworkXNoPath:
+                continue
+            found[(s, targets[0])] = (float(length), path)
+            continue
+        lengths, paths = _dijkstra_until(bb, s, set(targets))
+        for t in targets:
+            if t in lengths:
+                found[(s, t)] = (float(lengths[t]), paths[t])
     rows = []
     for s, t in pairs:
-        try:
-            length, path = nx.single_source_dijkstra(bb, s, t, weight="length_km")
-        except nx.NetworkXNoPath:
+        if (s, t) not in found:
             logger.warning("no backbone path between %s and %s", s, t)
             continue
+        length, path = found[(s, t)]
         link_ids = [bb.edges[a, b]["link_id"] for a, b in itertools.pairwise(path)]
         rows.append({"demand_id": f"{s}~{t}", "source": s, "target": t, "path": ";".join(path),
-                     "links": ";".join(link_ids), "length_km": float(length)})
+                     "links": ";".join(link_ids), "length_km": length})
     return pd.DataFrame(rows, columns=["demand_id", "source", "target", "path", "links", "length_km"])
+
+
+def _dijkstra_until(bb: nx.Graph, source: str, targets: set[str]) -> tuple[dict[str, float], dict[str, list[str]]]:
+    """Shortest ``length_km`` distances and paths from ``source``, stopping when every target is settled.
+
+    Same exploration order and tie-breaking as ``nx.single_source_dijkstra``
+    (heap of (distance, insertion count), a path replaced only by a strictly
+    shorter one), so settled paths are identical to networkx's. Returned
+    ``dist`` holds the settled nodes only.
+    """
+    adj = bb.adj
+    dist: dict[str, float] = {}
+    seen: dict[str, float] = {source: 0.0}
+    paths: dict[str, list[str]] = {source: [source]}
+    counter = itertools.count()
+    fringe: list[tuple[float, int, str]] = [(0.0, next(counter), source)]
+    left = set(targets)
+    while fringe and left:
+        d, _, v = heapq.heappop(fringe)
+        if v in dist:
+            continue
+        dist[v] = d
+        left.discard(v)
+        for u, e in adj[v].items():
+            vu = d + e.get("length_km", 1)
+            if u in dist:
+                continue
+            if u not in seen or vu < seen[u]:
+                seen[u] = vu
+                heapq.heappush(fringe, (vu, next(counter), u))
+                paths[u] = [*paths[v], u]
+    return dist, paths
 
 
 def _empty_links() -> pd.DataFrame:

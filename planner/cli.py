@@ -1,9 +1,10 @@
 """Command-line interface: ``qkdplan plan | simulate | compare | reproduce | sweep | bench | doctor``.
 
 This is the top of the dependency graph (nothing imports it). It is the only
-place that configures logging, prints, and shows progress. Every domain error
-becomes one clear message and exit code 2; Ctrl-C or SIGTERM becomes a clear
-message and exit code 130, with no half-written output folder.
+place that configures logging, prints, and shows progress. Every error becomes
+one clear message and an exit code (see :data:`EXIT_CODES_HELP`); Ctrl-C or
+SIGTERM leaves no half-written output folder. Output folders follow
+:mod:`planner.atomic`: nothing qkdplan did not write is deleted or overwritten.
 """
 
 from __future__ import annotations
@@ -17,33 +18,74 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.progress import ProgressColumn, Task
 from rich.table import Table
+from rich.text import Text
 
 from planner import __version__
-from planner.errors import InfeasibleDesignError, QkdplanError
+from planner.errors import (
+    InfeasibleDesignError,
+    QkdplanError,
+    SolverUnavailableError,
+    ValidationError,
+)
 
 EXIT_OK = 0
+EXIT_INTERNAL = 1
 EXIT_USAGE = 2
+EXIT_INFEASIBLE = 3
+EXIT_SOLVER = 4
 EXIT_INTERRUPTED = 130
 
+EXIT_CODES_HELP = """exit codes:
+  0    success
+  1    internal error (a bug: please report it with the output of -vv)
+  2    bad input: a file, setting, output folder or command-line option (the message names it and the fix);
+       for 'sweep' also: some points failed (recorded in the results)
+  3    infeasible: no design satisfies the scenario's constraints (the message names those in conflict)
+  4    solver unavailable: the MILP solver (HiGHS) is not installed or cannot be used
+  130  interrupted (Ctrl-C or SIGTERM); no partial output is left behind"""
+
+_PLAN_FILES = ("design.json", "design.gpkg", "report.html")
+
 console = Console(stderr=False, highlight=False)
-err_console = Console(stderr=True, highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)  # a message is never cut inside a path
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="qkdplan",
         description="Plan quantum-key-distribution networks: access clusters, repeater backbones and trusted relays.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"qkdplan {__version__}")
-    p.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    _add_verbosity(p, 0)
+    common = argparse.ArgumentParser(add_help=False)
+    _add_verbosity(common, argparse.SUPPRESS)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    _orig_add = sub.add_parser
+
+    def add_parser(name: str, **kw: Any) -> argparse.ArgumentParser:
+        return _orig_add(name, parents=[common], epilog=EXIT_CODES_HELP,
+                         formatter_class=argparse.RawDescriptionHelpFormatter, **kw)
+
+    sub.add_parser = add_parser  # type: ignore[method-assign]
 
     plan = sub.add_parser("plan", help="plan a network and write a design report")
     plan.add_argument("network", nargs="?", help="sites/network file (CSV, GeoJSON, GPKG, SHP, GraphML, GML, "
                       "SNDlib, QMAN JSON); default: the bundled SURFnet topology")
     plan.add_argument("--scenario", "-s", help="scenario TOML file (default: bundled default scenario)")
-    plan.add_argument("--out", "-o", default="qkdplan-run", help="output folder (default: qkdplan-run)")
+    plan.add_argument("--out", "-o", default="qkdplan-run", help="output folder (default: qkdplan-run); a folder "
+                      "holding other files is refused unless --force")
+    _add_force(plan)
+    plan.add_argument("--crs", default=None, help="CRS of CSV x/y columns and of GIS files that carry none, e.g. "
+                      "EPSG:28992 (default: scenario network.crs, else lat/lon degrees)")
+    plan.add_argument("--geocode", action="store_true", default=None,
+                      help="locate named nodes without coordinates in the offline GeoNames gazetteer "
+                      "(needs pip install 'qkdplan[geo]'); default: place them from their neighbours")
+    plan.add_argument("--strict-coordinates", action="store_true", default=None,
+                      help="refuse nodes without coordinates instead of placing them")
     plan.add_argument("--seed", type=int, default=0, help="random seed recorded in the outputs (default 0)")
     plan.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                       help="override a scenario setting, e.g. --set access.capacity=6 (repeatable)")
@@ -53,16 +95,22 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--time-limit", type=float, default=None, metavar="S",
                       help="bound the solver time of the whole plan to S seconds, split among the stages "
                       "(default: solver.time_limit_s per stage)")
+    plan.add_argument("--verify", action="store_true", help="plan, simulate and re-plan with more trusted relays, "
+                      "key-pool or memory until the targets are met (planner/verify_loop.py)")
+    plan.add_argument("--verify-rounds", type=int, default=4, help="most plan-simulate rounds of --verify (default 4)")
+    _executor_flags(plan)
 
     sim = sub.add_parser("simulate", help="verify a planned design by simulation")
     sim.add_argument("run_dir", help="folder written by 'qkdplan plan'")
     sim.add_argument("--requests", type=int, default=200, help="key requests per pair (default 200)")
     sim.add_argument("--duration", type=float, default=None, help="simulated seconds of traffic (overrides --requests)")
     sim.add_argument("--seed", type=int, default=0)
+    _executor_flags(sim)
 
     cmp_ = sub.add_parser("compare", help="compare planned designs side by side")
     cmp_.add_argument("run_dirs", nargs="+", help="folders written by 'qkdplan plan'")
     cmp_.add_argument("--out", "-o", default="qkdplan-compare", help="output folder (default: qkdplan-compare)")
+    _add_force(cmp_)
 
     rep = sub.add_parser("reproduce", help="reproduce the figures of the papers")
     rep.add_argument("paper", choices=["cluster", "smr"], help="which paper")
@@ -71,13 +119,18 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--quick", action="store_true", help="fewer samples (seconds instead of a minute)")
     rep.add_argument("--runs", type=int, default=None, help="(smr) runs per point; default 1000, 50 with --quick")
     rep.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    _add_force(rep)
 
     sw = sub.add_parser("sweep", help="run a parameter sweep (Dask)")
     sw.add_argument("spec", help="sweep specification TOML")
     sw.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786 "
                     "(default: a LocalCluster on this machine)")
+    sw.add_argument("--scheduler-file", default=None, help="Dask scheduler file (JSON written by "
+                    "'dask scheduler --scheduler-file FILE'); alternative to --scheduler")
     sw.add_argument("--workers", type=int, default=None, help="local workers (default: all cores)")
-    sw.add_argument("--out", "-o", default="qkdplan-sweep", help="output folder (default: qkdplan-sweep)")
+    sw.add_argument("--out", "-o", default="qkdplan-sweep", help="output folder (default: qkdplan-sweep); "
+                    "a previous sweep there is resumed")
+    _add_force(sw)
 
     bench = sub.add_parser("bench", help="run the size-swept benchmarks and write benchmarks/results.md")
     bench.add_argument("--quick", action="store_true", help="smallest sizes only")
@@ -87,10 +140,33 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _add_verbosity(parser: argparse.ArgumentParser, default: Any) -> None:
+    parser.add_argument("-v", "--verbose", action="count", default=default,
+                        help="more log output (-vv for debug); accepted before or after the command")
+    parser.add_argument("-q", "--quiet", action="count", default=default,
+                        help="only errors and the final result line")
+
+
+def _add_force(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--force", action="store_true",
+                        help="write into a non-empty folder that was not written by qkdplan; qkdplan's files go "
+                        "beside the others, and nothing it did not write is deleted or overwritten")
+
+
+_QUIET = False
+
+
+def _say(text: str) -> None:
+    """Print a progress or summary line unless -q."""
+    if not _QUIET:
+        console.print(text)
+
+
 def _configure_logging(verbosity: int) -> None:
     from rich.logging import RichHandler
 
-    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    level = (logging.ERROR if verbosity < 0 else logging.WARNING if verbosity == 0 else logging.INFO
+             if verbosity == 1 else logging.DEBUG)
     logging.basicConfig(level=level, format="%(message)s", handlers=[RichHandler(console=err_console, show_path=False)],
                         force=True)
     logging.getLogger("pyomo").setLevel(logging.ERROR)
@@ -116,9 +192,9 @@ def _parse_overrides(items: Sequence[str]) -> dict[str, Any]:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from planner.atomic import atomic_output_dir
+    from planner.atomic import atomic_output_dir, check_output_dir
     from planner.bundled import DEFAULT_SCENARIO, bundled_path
-    from planner.io import read_network
+    from planner.design import TABLES
     from planner.outputs import write_design_files
     from planner.pipeline import plan
     from planner.scenario import load_scenario
@@ -130,34 +206,110 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.set:
         scenario = scenario.with_overrides(_parse_overrides(args.set), source="--set")
     if args.time_limit is not None and not (0 < args.time_limit < float("inf")):
-        from planner.errors import ValidationError
-
         raise ValidationError(f"--time-limit {args.time_limit:g}: give a number of seconds > 0", source="command line")
-    if args.alternatives:
-        return _plan_alternatives(args, network_path, scenario)
+    inputs = [network_path, scenario_path] + ([Path(args.alternatives)] if args.alternatives else [])
     out = Path(args.out)
+    expected = () if args.alternatives else (*_PLAN_FILES, *(f"{t}.csv" for t in TABLES))
+    check_output_dir(out, inputs=inputs, force=args.force, expected=expected)
+    if args.alternatives:
+        return _plan_alternatives(args, network_path, scenario, inputs)
     t0 = time.perf_counter()
-    with console.status("[bold]reading network[/]") as status:
-        network = read_network(network_path, route_factor=scenario.network.route_factor,
-                               drop_external=scenario.network.drop_external)
-        console.print(f"read {network.name}: {len(network.sites)} sites, {len(network.links)} links "
-                      f"({network_path.name})")
+    with _StageProgress(solver_limit_s=scenario.solver.time_limit_s) as progress:
+        progress("reading network")
+        network = _read_network_for(args, network_path, scenario)
+        _say(f"read {network.name}: {len(network.sites)} sites, {len(network.links)} links ({network_path.name})")
+        sim = None
+        if args.verify:
+            from planner.simulate.network import write_simulation_files
+            from planner.verify_loop import verify_loop
 
-        def progress(stage: str) -> None:
-            status.update(f"[bold]{stage}[/]")
-            console.print(f"  - {stage}")
-
-        design = plan(network, scenario, seed=args.seed, progress=progress, time_limit_s=args.time_limit)
-        status.update("[bold]writing outputs[/]")
-        with atomic_output_dir(out) as tmp:
+            outcome = verify_loop(network, scenario, rounds=args.verify_rounds, seed=args.seed, progress=progress)
+            design, sim = outcome.design, outcome.simulation
+        else:
+            design = plan(network, scenario, seed=args.seed, progress=progress, time_limit_s=args.time_limit)
+        progress("writing outputs")
+        with atomic_output_dir(out, inputs=inputs, force=args.force) as tmp:
             write_design_files(design, tmp)
-            sim = None
-            if args.simulate:
-                status.update("[bold]simulating[/]")
+            if sim is not None:
+                write_simulation_files(sim, tmp)
+            elif args.simulate:
+                progress("simulating")
                 sim = _run_simulation(design, tmp, requests=200, duration_s=None, seed=args.seed, network=network)
             render_report(design, tmp / "report.html", simulation=sim)
     _print_summary(design, out, time.perf_counter() - t0)
+    for line in design.metrics.get("verify_verdict", []) if args.verify else []:
+        console.print(_escape(line))
     return EXIT_OK
+
+
+def _read_network_for(args: argparse.Namespace, network_path: Path, scenario: Any) -> Any:
+    """Read the network with the scenario's [network] settings; command-line options win."""
+    from planner.io import read_network
+
+    ns = scenario.network
+    crs = args.crs or getattr(ns, "crs", "") or None
+    geocode = args.geocode if args.geocode is not None else bool(getattr(ns, "geocode", False))
+    strict = (args.strict_coordinates if args.strict_coordinates is not None
+              else bool(getattr(ns, "strict_coordinates", False)))
+    return read_network(network_path, route_factor=ns.route_factor, drop_external=ns.drop_external, crs=crs,
+                        geocode=geocode, strict_coordinates=strict)
+
+
+class _StageProgress:
+    """Shows the current stage with its elapsed time and, for a MILP stage, the time left of the solver limit.
+
+    Prints one line ``  - <stage>`` per stage, flushed as the stage starts, so a
+    caller watching the output knows the run is inside that stage. The bound
+    shown for a MILP stage ("at most N s left") is the scenario's solver time
+    limit minus the time spent in the stage: the solver stops by then (model
+    building and verification come on top).
+    """
+
+    def __init__(self, *, solver_limit_s: float | None = None) -> None:
+        self._progress: Any = None
+        self._task: Any = None
+        self._limit_s = solver_limit_s
+        self._t0 = time.perf_counter()
+        self._stage_t0 = self._t0
+        self._n = 0
+
+    def __enter__(self) -> _StageProgress:
+        if not _QUIET:
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), TimeElapsedColumn(),
+                                      _StageBoundColumn(), console=console, transient=True)
+            self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
+
+    def __call__(self, stage: str) -> None:
+        now = time.perf_counter()
+        if self._n:
+            logging.getLogger(__name__).info("stage took %.1f s", now - self._stage_t0)
+        self._n += 1
+        self._stage_t0 = now
+        if self._progress is not None:
+            if self._task is not None:
+                self._progress.update(self._task, visible=False)
+            limit = self._limit_s if "MILP" in stage else None
+            self._task = self._progress.add_task(_escape(stage), total=None, limit_s=limit)
+        _say(f"  - {_escape(stage)}")
+        sys.stdout.flush()
+
+
+class _StageBoundColumn(ProgressColumn):
+    """A rich progress column: 'at most N s left' for tasks with a ``limit_s`` field."""
+
+    def render(self, task: Task) -> Text:
+        limit = task.fields.get("limit_s")
+        if not limit:
+            return Text("")
+        left = max(0.0, float(limit) - float(task.elapsed or 0.0))
+        return Text(f"at most {left:.0f} s left (solver limit {float(limit):g} s)", style="dim")
 
 
 def _run_simulation(design: Any, folder: Path, *, requests: int, duration_s: float | None, seed: int,
@@ -169,12 +321,11 @@ def _run_simulation(design: Any, folder: Path, *, requests: int, duration_s: flo
     return sim
 
 
-def _plan_alternatives(args: argparse.Namespace, network_path: Path, scenario: Any) -> int:
+def _plan_alternatives(args: argparse.Namespace, network_path: Path, scenario: Any, inputs: list[Path]) -> int:
     import tomllib
 
     from planner.atomic import atomic_output_dir
     from planner.errors import InputFormatError, ValidationError
-    from planner.io import read_network
     from planner.outputs import write_design_files
     from planner.pipeline import plan
     from reports.compare import write_comparison
@@ -197,13 +348,12 @@ def _plan_alternatives(args: argparse.Namespace, network_path: Path, scenario: A
             raise ValidationError(f"{alt_path}: alternative[{i}] needs a string 'name'", source=str(alt_path))
         overrides = {k: v for k, v in _flatten(alt).items() if k != "name"}
         variants.append((alt["name"], scenario.with_overrides(overrides, source=f"{alt_path}: alternative[{i}]")))
-    network = read_network(network_path, route_factor=scenario.network.route_factor,
-                           drop_external=scenario.network.drop_external)
+    network = _read_network_for(args, network_path, scenario)
     out = Path(args.out)
-    with atomic_output_dir(out) as tmp:
+    with atomic_output_dir(out, inputs=inputs, force=args.force) as tmp:
         run_dirs = []
         for name, sc in variants:
-            console.print(f"planning alternative [bold]{name}[/]")
+            _say(f"planning alternative [bold]{_escape(name)}[/]")
             design = plan(network, sc, seed=args.seed)
             d = tmp / name
             d.mkdir()
@@ -227,6 +377,9 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def _print_summary(design: Any, out: Path, elapsed_s: float) -> None:
     m = design.metrics
+    if _QUIET:
+        console.print(f"wrote {out}/report.html")
+        return
     t = Table(title=f"qkdplan design: {design.network_name}", show_header=False)
     rows = [
         ("sites / clusters / standalone", f"{m.get('n_sites')} / {m.get('n_clusters')} / {m.get('n_standalone')}"),
@@ -251,24 +404,22 @@ def _g(x: Any) -> str:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    import shutil
-
     from planner.atomic import atomic_output_dir
     from planner.design import Design
     from reports.html import render_report
 
     run = Path(args.run_dir)
     design = Design.read(run)
-    with console.status("[bold]simulating key traffic[/]"), atomic_output_dir(run) as tmp:
-        for f in run.iterdir():
-            if f.is_file():
-                shutil.copy2(f, tmp / f.name)
+    # only the simulation files and report.html are (re)written; everything else in the run folder stays
+    with _StageProgress() as progress, atomic_output_dir(run, keep_previous=True, option="RUN folder") as tmp:
+        progress("simulating key traffic")
         sim = _run_simulation(design, tmp, requests=args.requests, duration_s=args.duration, seed=args.seed)
+        progress("writing the report")
         render_report(design, tmp / "report.html", simulation=sim)
     from planner.simulate.network import summary_lines
 
     for line in summary_lines(sim):
-        console.print(f"  - {_escape(line)}")
+        _say(f"  - {_escape(line)}")
     console.print(f"wrote {run}/simulation.json and updated report.html")
     return EXIT_OK
 
@@ -278,8 +429,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from reports.compare import write_comparison
 
     out = Path(args.out)
-    with atomic_output_dir(out) as tmp:
-        table = write_comparison([Path(r) for r in args.run_dirs], tmp)
+    runs = [Path(r) for r in args.run_dirs]
+    with atomic_output_dir(out, inputs=runs, force=args.force) as tmp:
+        table = write_comparison(runs, tmp)
     console.print(table.to_string(index=False))
     console.print(f"wrote {out}/comparison.html and comparison.csv")
     return EXIT_OK
@@ -289,7 +441,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from planner.atomic import atomic_output_dir
 
     out = Path(args.out or f"reproduce-{args.paper}")
-    with console.status(f"[bold]reproducing the {args.paper} paper[/]"), atomic_output_dir(out) as tmp:
+    with console.status(f"[bold]reproducing the {args.paper} paper[/]"), \
+            atomic_output_dir(out, force=args.force) as tmp:
         if args.paper == "cluster":
             from reports.reproduce_cluster import reproduce_cluster
 
@@ -304,10 +457,16 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from planner.atomic import SWEEP_ENTRIES, check_output_dir, mark_output_dir
+    from planner.scheduler import resolve_scheduler
     from planner.sweep import run_sweep
 
-    result = run_sweep(Path(args.spec), out_dir=Path(args.out), scheduler_address=args.scheduler,
-                       workers=args.workers, console=console)
+    out = Path(args.out)
+    check_output_dir(out, inputs=[Path(args.spec)], force=args.force, expected=SWEEP_ENTRIES, keep_previous=True)
+    address = resolve_scheduler(args.scheduler, args.scheduler_file)
+    mark_output_dir(out, SWEEP_ENTRIES)
+    result = run_sweep(Path(args.spec), out_dir=out, scheduler_address=address,
+                       workers=args.workers, console=None if _QUIET else console)
     console.print(result.summary())
     return EXIT_OK if result.n_failed == 0 else EXIT_USAGE
 
@@ -340,7 +499,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     t.add_row("bundled data", str(datasets_dir()))
     t.add_row("bundled networks", ", ".join(p.name for p in bundled_networks()))
     console.print(t)
-    return EXIT_OK if solver_available("highs") else EXIT_USAGE
+    return EXIT_OK if solver_available("highs") else EXIT_SOLVER
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -354,22 +513,54 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+def _executor_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes for the SMR checks and the simulation (default: all cores)")
+    p.add_argument("--scheduler", default=None,
+                   help="Dask scheduler address (tcp://host:8786) to spread the SMR checks and the simulation over")
+    p.add_argument("--scheduler-file", default=None, help="Dask scheduler file (JSON written by "
+                   "'dask scheduler --scheduler-file FILE'); alternative to --scheduler")
+
+
+def _executor(args: argparse.Namespace) -> Any:
+    """The executor context of ``plan`` / ``simulate`` (``--workers``, ``--scheduler``); a no-op otherwise."""
+    import contextlib
+
+    from planner.parallel import use_executor
+
+    if args.command not in ("plan", "simulate"):
+        return contextlib.nullcontext()
+    if args.workers is not None and args.workers < 1:
+        raise ValidationError(f"--workers {args.workers}: give at least 1", source="command line")
+    from planner.parallel import default_workers
+    from planner.scheduler import resolve_scheduler
+
+    address = resolve_scheduler(args.scheduler, args.scheduler_file)
+    return use_executor(workers=args.workers or default_workers(), scheduler_address=address)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``qkdplan`` command; returns the exit code."""
+    global _QUIET
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    _configure_logging(args.verbose)
+    verbosity = int(args.verbose) - int(args.quiet)
+    _QUIET = args.quiet > 0
+    _configure_logging(verbosity)
     from planner.atomic import sigterm_as_interrupt
 
     try:
-        with sigterm_as_interrupt():
+        with sigterm_as_interrupt(), _executor(args):
             return COMMANDS[args.command](args)
     except InfeasibleDesignError as exc:
         err_console.print(f"[bold red]infeasible design:[/] {_escape(str(exc))}")
-        return EXIT_USAGE
+        return EXIT_INFEASIBLE
+    except SolverUnavailableError as exc:
+        err_console.print(f"[bold red]solver unavailable:[/] {_escape(str(exc))} (run 'qkdplan doctor')")
+        return EXIT_SOLVER
     except QkdplanError as exc:
         err_console.print(f"[bold red]error:[/] {_escape(str(exc))}")
         return EXIT_USAGE
@@ -381,6 +572,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             err_console.print("[bold yellow]interrupted:[/] stopped before finishing; no partial output was written "
                               "(a previous complete output, if any, is unchanged)")
         return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - the last resort: one message, never a bare traceback
+        if verbosity >= 2:
+            import traceback
+
+            traceback.print_exc()
+        err_console.print(f"[bold red]internal error:[/] {_escape(type(exc).__name__)}: {_escape(str(exc))}\n"
+                          "This is a bug in qkdplan; please report it with the output of the same command "
+                          "run with -vv.")
+        return EXIT_INTERNAL
+    finally:
+        _QUIET = False
 
 
 def _escape(text: str) -> str:

@@ -10,7 +10,8 @@ Supported formats:
 
 * CSV (``.csv``, ``.tsv``, or sniffed): one row per site; columns ``name`` (or
   ``site_id``/``id``), ``lat``/``lon`` (also ``latitude``/``longitude``,
-  ``lng``/``long``) in degrees, or ``x``/``y`` in the CRS given as ``crs=``;
+  ``lng``/``long``) in degrees, or ``x``/``y`` in the CRS given as ``crs=``
+  (command line ``--crs``, scenario ``network.crs``);
   optional ``kind`` and ``demand``; other columns are kept.
 * GeoJSON, GeoPackage, Shapefile: Point features are sites (properties as in
   CSV), LineString features are links, matched to sites by ``u``/``v``
@@ -117,6 +118,9 @@ class _RawSite:
     kind: Any = None
     demand: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
+    missing_position: bool = False
+    junction: bool = False
+    position_source: str = "given"
 
 
 @dataclass
@@ -139,6 +143,8 @@ def read_network(
     name: str | None = None,
     crs: str | None = None,
     drop_external: bool = True,
+    strict_coordinates: bool = False,
+    geocode: bool = False,
 ) -> Network:
     """Read a network file into a validated :class:`Network`.
 
@@ -147,6 +153,15 @@ def read_network(
     columns and of GIS files that carry none. ``drop_external`` drops Topology
     Zoo nodes marked ``Internal 0`` (nodes outside the network) and their
     links; external nodes without coordinates are always dropped.
+
+    Nodes without coordinates (Topology Zoo ``hyperedge`` junctions, named
+    nodes whose place the file does not give, CSV rows with both coordinates
+    blank) are located by :mod:`planner.locate`: by name in an offline
+    gazetteer when ``geocode`` is true, else at the centroid of their
+    neighbours; column ``position_source`` of the sites table says which
+    (``given``/``gazetteer``/``neighbours``/``junction``).
+    ``strict_coordinates`` refuses them instead, as does a node that can be
+    neither located nor placed (no located node in its component).
 
     Guarantees: the result passes :meth:`Network.validate`; links exist only
     where the file gives them (call :meth:`Network.with_candidate_links` to add
@@ -185,7 +200,60 @@ def read_network(
     reader: Callable[..., tuple[list[_RawSite], list[_RawLink], dict[str, Any]]] = _READERS[fmt]
     log.info("reading %s as %s", label, fmt)
     sites, links, meta = reader(file, crs=crs, drop_external=drop_external)
+    _locate_missing(label, sites, links, strict=strict_coordinates, geocode=geocode)
     net_name = name or str(meta.get("name") or file.stem)
+    return _assemble(label, net_name, sites, links, route_factor=route_factor)
+
+
+def network_from_data(
+    data: Any,
+    *,
+    name: str | None = None,
+    route_factor: float = DEFAULT_ROUTE_FACTOR,
+    crs: str | None = None,
+    drop_external: bool = True,
+    strict_coordinates: bool = False,
+    geocode: bool = False,
+) -> Network:
+    """A validated :class:`Network` from in-memory data, with the same rules and messages as :func:`read_network`.
+
+    ``data`` is a ``geopandas.GeoDataFrame`` (Point rows are sites, LineString
+    rows are links, as in a GIS file; a frame without a CRS takes ``crs``, else
+    EPSG:4326), a ``pandas.DataFrame`` (one row per site, columns as in a CSV
+    file; a named index is used as the ``name`` column when there is none) or a
+    ``networkx`` graph (node attributes as in a Topology Zoo GraphML file:
+    ``label``, ``Latitude``/``Longitude`` or ``lat``/``lon``; edge ``length_km``).
+    """
+    if not isinstance(route_factor, int | float) or not math.isfinite(route_factor) or route_factor < 1.0:
+        raise ValidationError(
+            f"route_factor must be a finite number >= 1 (fibre is never shorter than the great circle), got {route_factor!r}",
+            source="route_factor",
+        )
+    if isinstance(data, gpd.GeoDataFrame):
+        label = f"GeoDataFrame {name}" if name else "GeoDataFrame"
+        if len(data) == 0:
+            raise InputFormatError("has no rows (fix: give one Point row per site)", source=label)
+        sites, links, meta = _raw_from_frames([("", data)], label, crs=crs)
+    elif isinstance(data, pd.DataFrame):
+        label = f"DataFrame {name}" if name else "DataFrame"
+        frame = data
+        if frame.index.name is not None and not ({"name", "site_id", "id"} & {str(c).lower() for c in frame.columns}):
+            frame = frame.reset_index()
+        if len(frame) == 0:
+            raise InputFormatError("has no rows (fix: give one row per site)", source=label)
+        text = frame.to_csv(index=False, lineterminator="\n")
+        sites, links, meta = _parse_csv_text(text, label, crs=crs)
+    elif isinstance(data, nx.Graph):
+        label = f"graph {name or data.graph.get('name') or ''}".strip()
+        sites, links, meta = _from_nx(data, label, drop_external=drop_external)
+    else:
+        raise InputFormatError(
+            f"cannot make a network from a {type(data).__name__} (fix: pass a file path, a GeoDataFrame, a "
+            "DataFrame or a networkx graph)",
+            source="read_network",
+        )
+    _locate_missing(label, sites, links, strict=strict_coordinates, geocode=geocode)
+    net_name = name or str(meta.get("name") or "network")
     return _assemble(label, net_name, sites, links, route_factor=route_factor)
 
 
@@ -343,6 +411,92 @@ def _plain(value: Any) -> Any:
     return value
 
 
+# --------------------------------------------------------------------------- missing positions
+def _locate_missing(
+    source: str, sites: list[_RawSite], links: list[_RawLink], *, strict: bool, geocode: bool
+) -> None:
+    """Fill in the coordinates of sites marked ``missing_position`` (see :func:`read_network`), in place.
+
+    Raises :class:`ValidationError` listing every such site when ``strict``,
+    and every site that can be neither located nor placed otherwise.
+    """
+    missing = [s for s in sites if s.missing_position]
+    for s in sites:
+        s.extra.setdefault("position_source", "given")
+    if not missing:
+        return
+    problems = ProblemCollector(source=source)
+    if strict:
+        for s in missing:
+            problems.add(
+                f"{source}, {s.where}",
+                "node has no coordinates (refused: strict coordinates)",
+                "add Latitude and Longitude attributes, or mark it 'Internal 0' if it lies outside the network;"
+                " without --strict-coordinates it is placed from its neighbours (or looked up by name with --geocode)",
+            )
+        _raise_if_any(problems, ValidationError)
+    ids = [str(s.site_id).strip() if not _is_blank(s.site_id) else f"#{i}" for i, s in enumerate(sites)]
+    pos = {sid: i for i, sid in enumerate(ids)}
+    lat = np.array([np.nan if s.missing_position else (_to_float(s.lat) or 0.0) for s in sites], dtype=float)
+    lon = np.array([np.nan if s.missing_position else (_to_float(s.lon) or 0.0) for s in sites], dtype=float)
+    edges: list[tuple[int, int]] = []
+    for lk in links:
+        u, v = str(lk.u).strip(), str(lk.v).strip()
+        if u in pos and v in pos and u != v:
+            edges.append((pos[u], pos[v]))
+    neighbours: dict[int, list[int]] = {}
+    for a, b in edges:
+        neighbours.setdefault(a, []).append(b)
+        neighbours.setdefault(b, []).append(a)
+    if geocode:
+        from planner.locate import gazetteer_positions
+
+        named = {pos[ids[i]]: str(sites[i].name) for i, s in enumerate(sites)
+                 if s.missing_position and not s.junction and not _is_blank(s.name)}
+        located = {i: (float(lat[i]), float(lon[i])) for i in range(len(sites)) if np.isfinite(lat[i])}
+        found = gazetteer_positions(named, neighbours, located)
+        for i, (la, lo, match) in found.items():
+            lat[i], lon[i] = la, lo
+            sites[i].position_source = "gazetteer"
+            log.info("%s: %s located by name as %s", source, sites[i].where, match)
+    from planner.locate import place_from_neighbours
+
+    new_lat, new_lon, placed = place_from_neighbours(lat, lon, edges)
+    for i, s in enumerate(sites):
+        if not s.missing_position:
+            continue
+        if s.position_source == "gazetteer" or placed[i]:
+            if placed[i]:
+                s.position_source = "junction" if s.junction else "neighbours"
+            s.lat, s.lon = float(new_lat[i]), float(new_lon[i])
+            s.extra["position_source"] = s.position_source
+            continue
+        degree = len(neighbours.get(i, []))
+        label = str(s.name) if not _is_blank(s.name) else str(s.site_id)
+        where = s.where if repr(label) in s.where else f"{s.where} ({label!r})"
+        if not links:  # a site list: nothing to place it from
+            problems.add(
+                f"{source}, {where}",
+                "site has no coordinates",
+                "give its lat and lon in decimal degrees"
+                + ("" if geocode else ", or pass --geocode to look its name up in the offline gazetteer"),
+            )
+            continue
+        problems.add(
+            f"{source}, {where}",
+            "node has no coordinates and cannot be placed: "
+            + ("it has no links" if degree == 0 else
+               f"no node connected to it (through its {degree} link(s), directly or via other nodes) has a position"),
+            "add Latitude and Longitude to it (or to a node linked to it), mark it 'Internal 0' if it lies outside "
+            "the network"
+            + ("" if geocode else ", or pass --geocode to look its name up in the offline gazetteer"),
+        )
+    _raise_if_any(problems, ValidationError)
+    inferred = Counter(s.position_source for s in missing)
+    log.warning("%s: %d node(s) without coordinates were placed (%s); column position_source flags them", source,
+                len(missing), ", ".join(f"{k}: {v}" for k, v in sorted(inferred.items())))
+
+
 # --------------------------------------------------------------------------- assembly
 def _assemble(
     source: str,
@@ -404,7 +558,7 @@ def _assemble(
                     where,
                     f"{label} {num:g} is outside [-{limit:g}, {limit:g}]",
                     "check that latitude and longitude are not swapped and are in degrees (EPSG:4326);"
-                    " for projected x/y pass crs=",
+                    " for projected x/y columns name them x/y and give their CRS with --crs EPSG:.... (scenario: network.crs; Python: crs=)",
                 )
                 ok = False
             else:
@@ -546,8 +700,13 @@ def _build_links(
 def _read_csv(
     file: Path, *, crs: str | None, drop_external: bool
 ) -> tuple[list[_RawSite], list[_RawLink], dict[str, Any]]:
-    text = _read_text(file)
-    src = str(file)
+    return _parse_csv_text(_read_text(file), str(file), crs=crs)
+
+
+def _parse_csv_text(
+    text: str, src: str, *, crs: str | None
+) -> tuple[list[_RawSite], list[_RawLink], dict[str, Any]]:
+    """Sites from CSV text (see the module docstring); ``src`` names it in messages."""
     lines = text.splitlines()
     header_line = next((ln for ln in lines if ln.strip()), "")
     if not header_line:
@@ -611,7 +770,7 @@ def _read_csv(
                 problems.add(
                     f"{src}, header",
                     "coordinates are in 'x'/'y' columns but no CRS was given",
-                    "pass crs='EPSG:....' (the CRS of x/y), or give 'lat'/'lon' columns in degrees",
+                    "give the CRS of x/y with --crs EPSG:.... (scenario: network.crs; Python: crs=), or give 'lat'/'lon' columns in degrees",
                 )
             else:
                 transformer = _transformer(crs, src)
@@ -619,7 +778,7 @@ def _read_csv(
             problems.add(
                 f"{src}, header",
                 f"no coordinate columns (found {cols})",
-                "add 'lat' and 'lon' columns in decimal degrees (EPSG:4326), or 'x'/'y' with crs=",
+                "add 'lat' and 'lon' columns in decimal degrees (EPSG:4326), or 'x'/'y' with --crs EPSG:.... (scenario: network.crs; Python: crs=)",
             )
     _raise_if_any(problems, InputFormatError)
     used = {c for c in (id_col, name_col, lat_col, lon_col, kind_col, demand_col) if c}
@@ -665,6 +824,7 @@ def _read_csv(
                 kind=rec[kind_col] if kind_col else None,
                 demand=rec[demand_col] if demand_col else None,
                 extra=extra,
+                missing_position=not use_xy and _is_blank(lat) and _is_blank(lon),
             )
         )
     _raise_if_any(problems, InputFormatError)
@@ -713,7 +873,7 @@ def _xy_to_latlon(
         problems.add(
             where,
             f"x/y ({x}, {y}) lies outside the area where {crs} is defined",
-            "check the x/y values and that crs= names their CRS",
+            "check the x/y values and that --crs (network.crs, crs=) names their CRS",
         )
         return None
     return float(lat), float(lon)
@@ -879,6 +1039,12 @@ def _node_coords(attrs: Mapping[str, Any]) -> tuple[Any, Any, str]:
     return None, None, ""
 
 
+def _is_junction(attrs: Mapping[str, Any]) -> bool:
+    """A Topology Zoo ``hyperedge`` node: a shared-medium junction, not a place."""
+    value = attrs.get("hyperedge", attrs.get("Hyperedge"))
+    return value is not None and str(value).strip() not in ("", "0", "0.0", "False", "false")
+
+
 def _is_external(attrs: Mapping[str, Any]) -> bool:
     internal = attrs.get("Internal", attrs.get("internal"))
     return internal is not None and str(internal).strip() in ("0", "0.0", "False", "false")
@@ -904,15 +1070,18 @@ def _from_nx(
         if external and (drop_external or not has_coords):
             dropped.append(f"{node} ({label}{'' if has_coords else ', no coordinates'})")
             continue
-        if not has_coords:
-            problems.add(
-                f"{src}, node {node} (label {label!r})",
-                "internal node has no coordinates",
-                "add Latitude and Longitude attributes, or mark it 'Internal 0' if it lies outside the network",
-            )
-            continue
         used_position |= how == "position"
-        kept[node] = {"label": label, "lat": lat, "lon": lon, "attrs": attrs, "external": external}
+        kept[node] = {"label": label, "lat": lat, "lon": lon, "attrs": attrs, "external": external,
+                      "missing": not has_coords}
+    for node in [n for n, k in kept.items() if k["missing"]]:
+        if not any(nbr in kept and nbr != node for nbr in graph.neighbors(node)):
+            problems.add(
+                f"{src}, node {node} (label {kept[node]['label']!r})",
+                "internal node has no coordinates and no links to place it from",
+                "add Latitude and Longitude attributes, link it to a located node, or mark it 'Internal 0' if "
+                "it lies outside the network",
+            )
+            del kept[node]
     if dropped:
         log.warning(
             "%s: dropped %d external node(s) and their links: %s",
@@ -960,6 +1129,8 @@ def _from_nx(
                     **{a: val for a, val in attrs.items() if a not in skip},
                     "source_node_id": str(node),
                 },
+                missing_position=k["missing"],
+                junction=k["missing"] and _is_junction(attrs),
             )
         )
     dupes = sorted(lab for lab, n in label_count.items() if n > 1)
@@ -1120,9 +1291,7 @@ def _read_gis(
         raise InputFormatError(
             "holds no layers (fix: add a layer of Point features for the sites)", source=src
         )
-    problems = ProblemCollector(source=src)
-    point_rows: list[tuple[str, dict[str, Any], Point]] = []
-    line_rows: list[tuple[str, dict[str, Any], BaseGeometry]] = []
+    frames: list[tuple[str, Any]] = []
     for layer in layer_names:
         prefix = f"layer {layer!r}, " if len(layer_names) > 1 else ""
         try:
@@ -1136,6 +1305,18 @@ def _read_gis(
                 f"{prefix}cannot read: {_short(exc)} (fix: check the file is a valid GIS file)",
                 source=src,
             ) from None
+        frames.append((prefix, frame))
+    return _raw_from_frames(frames, src, crs=crs)
+
+
+def _raw_from_frames(
+    frames: list[tuple[str, Any]], src: str, *, crs: str | None
+) -> tuple[list[_RawSite], list[_RawLink], dict[str, Any]]:
+    """Sites (Point features) and links (LineString features) from GeoDataFrames; ``prefix`` names the layer."""
+    problems = ProblemCollector(source=src)
+    point_rows: list[tuple[str, dict[str, Any], Point]] = []
+    line_rows: list[tuple[str, dict[str, Any], BaseGeometry]] = []
+    for prefix, frame in frames:
         if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name not in frame.columns:
             log.info("%s: %slayer without geometry skipped", src, prefix)
             continue

@@ -93,9 +93,24 @@ def _split_timing(summary: dict[str, Any], timing: dict[str, float], stage: str)
 
 
 # ---------------------------------------------------------------- stage 1
+def inferred_position_notes(network: Network) -> list[str]:
+    """One note listing the sites whose position was inferred (not given in the input), if any."""
+    if "position_source" not in network.sites.columns:
+        return []
+    src = network.sites["position_source"].astype(str)
+    inferred = src[src != "given"]
+    if inferred.empty:
+        return []
+    names = network.sites.loc[inferred.index, "name"].astype(str)
+    items = ", ".join(f"{n} ({s})" for n, s in zip(names, inferred, strict=True))
+    return [f"{len(inferred)} site position(s) were not in the input and were inferred (see column "
+            f"position_source of sites.csv and design.gpkg; junction/neighbours: centroid of linked sites, "
+            f"gazetteer: looked up by name): {items}."]
+
+
 def prepare_network(network: Network, scenario: Scenario) -> tuple[Network, list[str]]:
     """Return the network with candidate links added when needed, and notes on what was done."""
-    notes: list[str] = []
+    notes: list[str] = inferred_position_notes(network)
     mode = scenario.network.candidate_links
     if len(network.sites) < 2:
         raise ValidationError(f"{network.source}: the network has {len(network.sites)} site(s); planning needs "
@@ -365,7 +380,15 @@ def plan(network: Network, scenario: Scenario, *, seed: int = 0, progress: Progr
     site_to_node = cluster_of(access.tables["assignment"], access_tables.standalone)
     backbone = build_backbone(network, site_to_node, scenario)
     access.timing["backbone.build_s"] = time.perf_counter() - t_bb
-    if mode in ("repeaters", "both"):
+    if mode in ("repeaters", "both") and scenario.backbone.repeaters == "placement":
+        say("backbone: repeater placement on existing sites (MILP)")
+        from planner.placement_stage import plan_placement
+
+        with stage_budget("repeaters", budget_for("repeaters")) as b:
+            opened.append(b)
+            backbone, stages["repeaters"] = plan_placement(network, backbone, _with_time_limit(scenario, b.budget_s),
+                                                           seed=seed)
+    elif mode in ("repeaters", "both"):
         say("backbone: repeater spacing (MILP)")
         with stage_budget("repeaters", budget_for("repeaters")) as b:
             opened.append(b)
@@ -391,5 +414,6 @@ def plan(network: Network, scenario: Scenario, *, seed: int = 0, progress: Progr
 
     design = assemble_design(network, scenario, seed, access, access_tables, backbone, stages, notes)
     design.timing["total_s"] = time.perf_counter() - t_start
+    design.metrics["demand_model"] = backbone.demand_model
     design.version = __version__
     return design

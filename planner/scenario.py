@@ -35,6 +35,13 @@ class NetworkSettings:
     drop_external: bool = True
     candidate_links: Literal["auto", "none", "delaunay", "knn"] = "auto"
     knn_k: int = 4
+    # how the input file is read (the command line's --crs / --geocode / --strict-coordinates win):
+    # crs: CRS of CSV x/y columns and of GIS files that carry none ("" = lat/lon degrees);
+    # geocode: locate named nodes without coordinates in the offline gazetteer (extra 'geo');
+    # strict_coordinates: refuse nodes without coordinates instead of placing them from their neighbours
+    crs: str = ""
+    geocode: bool = False
+    strict_coordinates: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,7 +109,10 @@ class MemorySettings:
     Fixed sizes are used when ``budget_units`` is 0; otherwise the memory model
     distributes ``budget_units`` between masters, slaves and backbone edges.
     ``lifetime_s`` and ``epr_rate_hz`` cap a slave's useful memory at
-    lifetime x rate (0 lifetime = unlimited).
+    lifetime x rate (0 lifetime = unlimited). ``size_for_load`` (fixed sizes
+    only): raise a backbone edge's units above ``edge_units`` (up to
+    ``max_units_per_node``) until every demand routed over it still meets
+    ``backbone.rate_target`` when all demands share the edge at once.
     """
 
     master_units: int = 8
@@ -112,6 +122,7 @@ class MemorySettings:
     max_units_per_node: int = 64
     lifetime_s: float = 0.0
     epr_rate_hz: float = 1.0e4
+    size_for_load: bool = True
 
 
 @dataclass(frozen=True)
@@ -127,6 +138,11 @@ class BackboneSettings:
     ``latency_model``: which latency ``max_latency_s`` limits: "eq10" (the cluster
     paper's Eq. 10 as printed) or "protocol" (the derived time to one end-to-end
     pair of the Eq. 9 protocol, :mod:`planner.latency`); the report shows both.
+    ``repeaters``: "spacing" puts equally spaced repeaters on every backbone link;
+    "placement" puts repeaters only at existing sites of the input network
+    (RepAlloc-style model, :mod:`planner.placement_stage`), at most
+    ``placement_max_repeaters`` per demand path, with the longest elementary link
+    derived from Eq. 7/9 and ``rate_target``.
     """
 
     mode: Literal["repeaters", "trusted", "both"] = "both"
@@ -138,6 +154,8 @@ class BackboneSettings:
     max_latency_s: float = 0.0
     candidate_paths: int = 1
     latency_model: Literal["eq10", "protocol"] = "eq10"
+    repeaters: Literal["spacing", "placement"] = "spacing"
+    placement_max_repeaters: int = 4
 
 
 @dataclass(frozen=True)
@@ -162,14 +180,26 @@ class SecuritySettings:
 
 @dataclass(frozen=True)
 class DemandSettings:
-    """Key demands between clusters.
+    """Key demands between backbone nodes (cluster masters and standalone sites).
 
-    ``mode``: "all_clusters" (every pair of masters) or "list" (``pairs`` of
-    site ids or names; each is served between the clusters of its ends).
+    ``mode`` (see :mod:`planner.demands`): "all_pairs" (alias "all_clusters":
+    every pair, C^2/2 for C nodes); "gravity": each node's ``k`` strongest
+    partners by w_i w_j / d^``gravity_exponent`` (w = summed site ``demand``,
+    d = backbone fibre km) plus pairs joining them into a connected demand
+    graph; "hubs": every node to each of ``hubs`` (site ids or names);
+    "list": the ``pairs`` given here; "explicit": the ``file`` CSV with columns
+    ``source,target`` (relative paths are relative to the scenario file);
+    "auto" (default): "all_pairs" up to ``auto_all_pairs_max_nodes`` backbone
+    nodes, "gravity" above, so large plans stay linear in the clusters.
     """
 
-    mode: Literal["all_clusters", "list"] = "all_clusters"
+    mode: Literal["auto", "all_pairs", "all_clusters", "gravity", "hubs", "list", "explicit"] = "auto"
     pairs: list[list[str]] = field(default_factory=list)
+    k: int = 3
+    gravity_exponent: float = 2.0
+    hubs: list[str] = field(default_factory=list)
+    file: str = ""
+    auto_all_pairs_max_nodes: int = 40
 
 
 @dataclass(frozen=True)
@@ -249,11 +279,15 @@ _RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "backbone.repeater_budget": (0, 1_000_000, True, True),
     "backbone.max_latency_s": (0.0, math.inf, True, False),
     "backbone.candidate_paths": (1, 50, True, True),
+    "backbone.placement_max_repeaters": (0, 1_000, True, True),
     "security.p_untrusted": (0.0, 1.0, False, True),
     "security.trusted_budget": (0, 1_000_000, True, True),
     "security.eps": (0.0, 1.0, False, False),
     "security.trusted_cost": (0.0, math.inf, True, False),
     "security.key_pool_bits": (8, 10**12, True, True),
+    "demands.k": (1, 1_000, True, True),
+    "demands.gravity_exponent": (0.0, 10.0, True, True),
+    "demands.auto_all_pairs_max_nodes": (2, 100_000, True, True),
     "solver.time_limit_s": (0.1, 86_400.0, True, True),
     "solver.mip_gap": (0.0, 1.0, True, False),
     "solver.threads": (1, 1024, True, True),
@@ -296,6 +330,9 @@ def load_scenario(path: str | Path | None) -> Scenario:
     except tomllib.TOMLDecodeError as exc:
         raise InputFormatError(f"{p}: not valid TOML ({exc}); check the syntax at that line", source=str(p)) from None
     data.setdefault("name", p.stem)
+    demands = data.get("demands")
+    if isinstance(demands, dict) and isinstance(demands.get("file"), str) and demands["file"]:
+        demands["file"] = str(p.parent / demands["file"])  # a relative demand file lies beside the scenario
     return scenario_from_dict(data, source=str(p))
 
 
@@ -415,11 +452,17 @@ def _check_cross(s: Scenario, problems: ProblemCollector, source: str) -> None:
     if s.demands.mode == "list":
         if not s.demands.pairs:
             problems.add(f"{source}: demands.pairs", "mode 'list' needs at least one pair",
-                         "add pairs = [[\"A\", \"B\"], ...] or use mode = \"all_clusters\"")
+                         "add pairs = [[\"A\", \"B\"], ...] or use mode = \"auto\"")
         for i, pair in enumerate(s.demands.pairs):
             if len(pair) != 2 or pair[0] == pair[1]:
                 problems.add(f"{source}: demands.pairs[{i}]", f"{pair!r} is not a pair of two different sites",
                              "write each demand as [\"site A\", \"site B\"]")
+    if s.demands.mode == "hubs" and not s.demands.hubs:
+        problems.add(f"{source}: demands.hubs", "mode 'hubs' needs at least one hub site",
+                     "add hubs = [\"site id or name\", ...] or use mode = \"auto\"")
+    if s.demands.mode == "explicit" and not s.demands.file:
+        problems.add(f"{source}: demands.file", "mode 'explicit' needs a CSV file of demand pairs",
+                     "set file = \"pairs.csv\" (columns source,target) or use mode = \"auto\"")
 
 
 def scenario_to_toml(s: Scenario) -> str:

@@ -58,21 +58,10 @@ def smr_check(network: Network, demands: pd.DataFrame, trusted: set[str], securi
     end-to-end key bit when all path keys of all segments are combined (the sum
     of the hop counts of every path).
     """
-    from planner.routing import smr
+    from planner.smr_checks import smr_rows
 
-    g = network.graph()
-    rows = []
-    for r in demands.itertuples(index=False):
-        res = smr(g, r.source, r.target, trusted=trusted, security=security)
-        rows.append({
-            "demand_id": r.demand,
-            "security": float(res.security) if res.delivered else 0.0,
-            "segments": len(res.segments),
-            "paths": int(res.n_paths),
-            "key_consumption": int(res.total_hops),
-            "trusted_on_path": ";".join(str(x) for x in res.segment_nodes[1:-1]),
-        })
-    return pd.DataFrame(rows)
+    # runs on the executor set by the CLI (--workers / --scheduler); serial otherwise
+    return smr_rows(network.graph(), demands, trusted, security)
 
 
 def _smr_table(demands: pd.DataFrame, rows: list[int] | None, results: list[Any]) -> pd.DataFrame:

@@ -261,6 +261,7 @@ def assumptions(d: Design) -> list[str]:
         f"Access reach {sc['access']['reach_km']} km of access fibre ({sc['access']['distance']} distance; geodesic "
         f"lengths are multiplied by the route factor {sc['network']['route_factor']}).",
         "Repeaters on a backbone link are equally spaced; a demand follows its shortest backbone path.",
+        f"Demands: {d.metrics.get('demand_model', 'all pairs of the backbone nodes')}.",
         f"Untrusted relays are secure with probability p_u = {sc['security']['p_untrusted']} independently (SMR paper); "
         "trusted relays and end points count 1. Security of a demand is the SMR end-to-end security with the chosen "
         "trusted relays.",
@@ -368,6 +369,7 @@ def render_report(design: Design, out_path: str | Path, *, simulation: dict[str,
                             left=("link_id", "u_name", "v_name"), csv="links.csv", files=files),
         "demands": table_html(worst_demands(d.demands, len(d.demands)),
                               columns=["source_name", "target_name", "length_km", "hops", "p_worst", "rate",
+                                       "rate_shared", "shortfall_full_load",
                                        "latency_s", "latency_protocol_s", "security_single_path", "security",
                                        "trusted_on_path"],
                               labels={"latency_s": "latency_s (Eq. 10)", "latency_protocol_s": "latency_s (protocol)"},
@@ -375,6 +377,11 @@ def render_report(design: Design, out_path: str | Path, *, simulation: dict[str,
         "solves": _solves_table(d),
     }
     sim_html, _ = _simulation(simulation, files)
+    # findings, plan-verify rounds, repeater sites and key pools (reports/verify_sections.py)
+    from reports import verify_sections as vs
+
+    verify_html = {"findings": vs.findings_html(d, simulation), "rounds": vs.verify_rounds_html(d),
+                   "repeater_sites": vs.repeater_sites_html(d), "key_pools": vs.key_pools_html(d)}
     try:
         scenario_toml = scenario_to_toml(scenario_from_dict(d.scenario))
     except Exception:  # noqa: BLE001 - an edited design.json still renders
@@ -382,7 +389,7 @@ def render_report(design: Design, out_path: str | Path, *, simulation: dict[str,
     file_rows = [(file_link(name, files), what) for name, what in RUN_FILES if name in files]
     text = _ENV.get_template("report.html.j2").render(
         d=d, cards=_cards(d), figs=figs, tables=tables, security_html=_security(d, files),
-        baselines_html=_baselines(d), simulation_html=sim_html, assumptions=assumptions(d),
+        baselines_html=_baselines(d), simulation_html=sim_html, verify_html=verify_html, assumptions=assumptions(d),
         scenario_toml=scenario_toml, latency_html=latency_html(d, simulation), file_rows=file_rows,
         latency_headline=latency_headline(d),
         links={name: file_link(name, files) for name, _ in RUN_FILES},

@@ -1434,7 +1434,9 @@ def solve_spacing(
     first_limit_s = 0.0
     if skip_reason is not None:
         assert heur is not None
-        logger.warning("repeater spacing: %s; the heuristic design is returned with a bound", skip_reason)
+        # proven optimal by the presolve bound is good news (info); a size or time skip is a warning
+        level = logging.INFO if skip_reason.endswith("(optimal)") else logging.WARNING
+        logger.log(level, "repeater spacing: %s; the heuristic design is returned with a bound", skip_reason)
         info["milp_skipped"] = skip_reason
         bound = _fallback_bound(reduced, presolved[0], mode=mode)
         raw = RawSolve(status=SolveStatus.TIME_LIMIT_NO_SOLUTION, objective=math.nan, bound=bound,

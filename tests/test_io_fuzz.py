@@ -488,7 +488,11 @@ def geojson_documents(draw: st.DrawFn) -> tuple[str, bool]:
     features = []
     if draw(st.booleans()):  # a valid document: named points, lines joined by u/v or by their ends
         n = draw(st.integers(1, 5))
-        pts = [(draw(st.floats(-180, 180)), draw(st.floats(-90, 90))) for _ in range(n)]
+        # distinct grid cells keep valid points apart (coinciding points joined by their ends
+        # would be a real self-loop, which a reader rightly rejects)
+        cells = draw(st.lists(st.tuples(st.integers(-179, 178), st.integers(-89, 88)), min_size=n, max_size=n,
+                              unique=True))
+        pts = [(cx + draw(st.floats(0, 0.5)), cy + draw(st.floats(0, 0.5))) for cx, cy in cells]
         for i, (x, y) in enumerate(pts):
             props = {"name": f"P{i}", "demand": draw(st.floats(0, 5))}
             features.append(

@@ -813,8 +813,9 @@ def simulate_design(
     network: Network | None = None,
     tolerance: Mapping[str, float] | None = None,
     latency_pairs: int = DEFAULT_LATENCY_PAIRS,
-    backend: Backend = "process",
+    backend: Backend | None = None,
     workers: int | None = None,
+    scheduler_address: str | None = None,
 ) -> dict[str, Any]:
     """Simulate key-request traffic over ``design`` and compare with its predictions.
 
@@ -824,7 +825,10 @@ def simulate_design(
     planned on (else it is found by :func:`fibre_graph`); ``tolerance``: overrides of
     :data:`DEFAULT_TOLERANCE`; ``latency_pairs``: how many pairs (largest predicted
     latency first) also get the slot-level physical chain simulation; ``backend`` /
-    ``workers``: how the per-pair batches run (:func:`planner.parallel.map_tasks`).
+    ``workers`` / ``scheduler_address``: how the per-pair batches run
+    (:func:`planner.parallel.map_tasks`; a scheduler address means Dask); by default
+    the executor set with :func:`planner.parallel.use_executor` (the CLI's
+    ``--workers`` / ``--scheduler``), else local processes on all cores.
 
     Returns a JSON-ready dict with ``pairs`` (one row per cluster and per demand;
     columns :data:`PAIR_COLUMNS`), ``clusters``, ``links`` (key-pool usage per fibre
@@ -849,6 +853,7 @@ def simulate_design(
             f"latency_pairs={latency_pairs!r} must be an integer >= 0", source="simulate"
         )
     t0 = time.perf_counter()
+    backend, workers, scheduler_address = _executor(backend, workers, scheduler_address)
     scenario = _scenario(design)
     ph, sec = scenario.physics, scenario.security
     sizes = sample_sizes(requests=requests, duration_s=duration_s, attempt_time_s=ph.attempt_time_s)
@@ -928,7 +933,7 @@ def simulate_design(
         attempt_time_s=ph.attempt_time_s,
         level=LEVEL,
     )
-    results = _run_batches(ctx, specs, backend=backend, workers=workers)
+    results = _run_batches(ctx, specs, backend=backend, workers=workers, scheduler_address=scheduler_address)
 
     pool_pairs: list[dict[str, Any]] = [{} for _ in results]
     pool_links: list[dict[str, Any]] = []
@@ -1039,8 +1044,29 @@ def _latency_selection(dem: pd.DataFrame, chains: pd.DataFrame, n: int) -> dict[
     return chosen
 
 
+def _executor(
+    backend: Backend | None, workers: int | None, scheduler_address: str | None
+) -> tuple[Backend, int | None, str | None]:
+    """Resolve the simulation's executor: explicit arguments, else the process-wide one, else processes."""
+    from planner.parallel import current_executor
+
+    if scheduler_address:
+        return "dask", workers, scheduler_address
+    if backend is not None:
+        return backend, workers, None
+    ex = current_executor()
+    if ex.backend != "serial" or ex.workers == 1:
+        return ex.backend, workers or ex.workers, ex.scheduler_address
+    return "process", workers or ex.workers, None
+
+
 def _run_batches(
-    ctx: _Context, specs: list[_DemandSpec], *, backend: Backend, workers: int | None
+    ctx: _Context,
+    specs: list[_DemandSpec],
+    *,
+    backend: Backend,
+    workers: int | None,
+    scheduler_address: str | None = None,
 ) -> list[dict[str, Any]]:
     if not specs:
         return []
@@ -1050,7 +1076,9 @@ def _run_batches(
     n_batches = 1 if backend == "serial" or nw <= 1 else min(len(specs), 4 * nw)
     # interleave so that expensive pairs (the latency subset, long chains) spread over batches
     batches = [_Batch(ctx, tuple(specs[b::n_batches])) for b in range(n_batches)]
-    done = map_tasks(_run_batch, batches, backend=backend, workers=workers)
+    done = map_tasks(
+        _run_batch, batches, backend=backend, workers=workers, scheduler_address=scheduler_address
+    )
     out: list[dict[str, Any]] = [{} for _ in specs]
     for chunk in done:
         for res in chunk:
