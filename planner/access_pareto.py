@@ -43,6 +43,7 @@ from solvers.base import SolveResult, SolverOptions, current_budget
 from solvers.clustering import (
     COMPONENT_SOLVE_MIN_SITES,
     ClusteringData,
+    ClusteringInfeasible,
     ClusteringOptions,
     solve_clustering,
     solve_clustering_by_component,
@@ -78,7 +79,8 @@ def balanced_access(
     per attempt reach ``keys_fraction`` of the best found without a master budget whenever any
     evaluated budget does (else the best point is chosen). The solves' time limits sum to at most
     ``solver_options.time_limit_s`` (and to what the open stage budget has left).
-    Raises what :func:`solve_clustering` raises (e.g. :class:`ClusteringInfeasible`).
+    Raises what the two unbudgeted solves raise (e.g. :class:`ClusteringInfeasible`); a budgeted
+    point of the front that is infeasible or finds nothing in its time is left out of the front.
     """
     total_s = float(solver_options.time_limit_s)
     budget = current_budget()
@@ -95,6 +97,18 @@ def balanced_access(
         return dataclasses.replace(solver_options, time_limit_s=share)
 
     user_cap = options.max_masters
+
+    def at_budget(masters: int) -> SolveResult | None:
+        """Most keys with at most ``masters`` masters; None where no clustering was found at that
+        budget (an inner point of the front is optional: the unbudgeted ends already hold a design)."""
+        try:
+            res = solve(data, dataclasses.replace(options, objective="max_keys", max_masters=masters), limit())
+        except ClusteringInfeasible as exc:
+            logger.info("balanced access: no clustering with at most %d masters (%s)", masters,
+                        ", ".join(map(str, exc.conflicts)) or "diagnosis out of time")
+            return None
+        return res if res.has_solution else None
+
     results: dict[int, tuple[SolveResult, str]] = {}
     # the two ends of the front have no master budget: on large instances they are solved one
     # reach component at a time (exact, see solve_clustering_by_component)
@@ -109,8 +123,8 @@ def balanced_access(
     low = unbudgeted(data, dataclasses.replace(options, objective="min_cost", min_cluster_keys=0.0), limit())
     m_lo = _masters(low) if low.has_solution else 1
     if low.has_solution:
-        low_keys = solve(data, dataclasses.replace(options, objective="max_keys", max_masters=m_lo), limit())
-        results[m_lo] = (low_keys if low_keys.has_solution else low, "fewest_masters")
+        low_keys = at_budget(m_lo)
+        results[m_lo] = (low_keys if low_keys is not None else low, "fewest_masters")
     else:
         planned[0] -= 1
     target = keys_fraction * best_keys
@@ -118,8 +132,8 @@ def balanced_access(
     for k in inner:
         if user_cap is not None and k > user_cap:
             continue
-        res = solve(data, dataclasses.replace(options, objective="max_keys", max_masters=k), limit())
-        if res.has_solution:
+        res = at_budget(k)
+        if res is not None:
             results[k] = (res, "budget")
     # bisection between the largest budget below the target and the smallest reaching it
     for _ in range(3):
@@ -131,8 +145,8 @@ def balanced_access(
         if lo is None or reach[0] - lo <= 1:
             break
         mid = (lo + reach[0]) // 2
-        res = solve(data, dataclasses.replace(options, objective="max_keys", max_masters=mid), limit())
-        if not res.has_solution:
+        res = at_budget(mid)
+        if res is None:
             break
         results[mid] = (res, "refine")
     reach = sorted(k for k, (r, _p) in results.items() if _keys(r) >= target - 1e-9)

@@ -71,3 +71,27 @@ def test_empty_front_table_has_the_columns() -> None:
 
     empty = Design.__dataclass_fields__["access_pareto"].default_factory()  # type: ignore[misc]
     assert isinstance(empty, pd.DataFrame) and list(empty.columns) == PARETO_COLUMNS
+
+
+def test_infeasible_budget_points_are_left_out_of_the_front() -> None:
+    """A budgeted point whose solve reports infeasibility (as a diagnosis out of time can at scale)
+    is dropped from the front; the unbudgeted ends still give the design, which enumeration confirms."""
+    from solvers.clustering import ClusteringInfeasible, solve_clustering
+
+    data = _instance(0, 8)
+    options = ClusteringOptions(memory_master=4.0, memory_slave=2.0, loss_weight=1e-6)
+    budgeted_calls: list[int] = []
+
+    def flaky(d: ClusteringData, o: ClusteringOptions, s: SolverOptions):  # type: ignore[no-untyped-def]
+        if o.max_masters is not None:
+            budgeted_calls.append(o.max_masters)
+            raise ClusteringInfeasible("no clustering", conflicts=["assign-once"],
+                                       details=["'assign-once' must be relaxed by 1"])
+        return solve_clustering(d, o, s)
+
+    chosen, table = balanced_access(data, options, EXACT, keys_fraction=1.0, points=4, solve=flaky)
+    assert budgeted_calls, "the front must have tried budgeted points"
+    assert set(table["point"]) <= {"max_keys", "fewest_masters"}
+    assert table["chosen"].sum() == 1
+    k_star = _best_keys(data, options, None)
+    assert float(chosen.info["keys_per_attempt"]) == pytest.approx(k_star)
