@@ -1265,9 +1265,89 @@ def best_single_rate(data: SpacingData, d: Hashable) -> float:
     return best
 
 
-def _precheck_min_cost(data: SpacingData) -> None:
+def rate_upper_bounds(data: SpacingData) -> np.ndarray:
+    """An upper bound on the Eq. 9 rate each demand can reach on its own, in ``data.demand_ids`` order.
+
+    Vectorised, one pass over the (demand, path) rows. On a path of ``h``
+    links, a link with ``n`` repeaters bounds the worst segment's success
+    probability by its own ``p(L / (n + 1))`` and the chain has at least
+    ``n + h`` hops, so the rate is at most
+    ``m * max_n p(L / (n + 1)) * max_{k >= n + h} g(k)`` for every link of the
+    path; the path's bound is the smallest over its links, the demand's the
+    largest over its paths. Latency limits are ignored. Guarantees: every
+    value is >= :func:`best_single_rate` (a demand whose bound is below its
+    target cannot reach it with any spacing), and equal to it for a one-link
+    path when ``g`` is nonincreasing.
+    """
+    par = data.params
+    links = list(data.links.index)
+    pos = {lid: i for i, lid in enumerate(links)}
+    length = data.links["length_km"].to_numpy(float)
+    n_max = data.links["max_repeaters"].to_numpy(int)
+    rows = [(i, path) for i, d in enumerate(data.demand_ids) for path in data.paths[d]]
+    if not rows:
+        return np.zeros(len(data.demand_ids))
+    width = max(len(path) for _, path in rows)
+    top = int(n_max.max()) if len(n_max) else 0
+    logg = _log_hop_table(top + width, par.q)
+    suffix_max = np.maximum.accumulate(logg[::-1])[::-1]  # max log g(k') over k' >= k
+    # bound[l, h]: max over n <= n_max[l] of log p(L_l / (n + 1)) + max_{k >= n + h} log g(k)
+    h = np.arange(width + 1)
+    bound = np.full((len(links) + 1, width + 1), -np.inf)
+    for n in range(top + 1):
+        log_p = -par.alpha_db_per_km * length / (n + 1) / 10.0 * LN10
+        term = log_p[:, None] + suffix_max[np.minimum(n + np.maximum(h, 1), top + width)][None, :]
+        bound[:-1] = np.where((n <= n_max)[:, None], np.maximum(bound[:-1], term), bound[:-1])
+    bound[-1] = np.inf  # padding column of short paths
+    index = np.full((len(rows), width), len(links), dtype=int)
+    for r, (_, path) in enumerate(rows):
+        index[r, : len(path)] = [pos[lid] for lid in path]
+    n_hops = np.array([len(path) for _, path in rows], dtype=int)
+    row_log = math.log(par.memory) + bound[index, n_hops[:, None]].min(axis=1)
+    best = np.full(len(data.demand_ids), -np.inf)
+    np.maximum.at(best, np.array([i for i, _ in rows], dtype=int), row_log)
+    return np.exp(best)
+
+
+def unreachable_demands(data: SpacingData) -> dict[Hashable, float]:
+    """Demands whose rate target is above :func:`rate_upper_bounds` (no spacing reaches it), with that bound.
+
+    Fast (one vectorised pass); sound but not complete: a demand it does not
+    list may still be unreachable (:func:`best_single_rate` is exact).
+    """
+    if not data.rate_target:
+        return {}
+    upper = rate_upper_bounds(data)
+    return {d: float(u) for d, u in zip(data.demand_ids, upper, strict=True)
+            if d in data.rate_target and u < data.rate_target[d] * (1 - 1e-9)}
+
+
+def _unreachable_error(data: SpacingData, bad: Mapping[Hashable, float]) -> RepeaterInfeasible:
+    worst = sorted(bad, key=lambda d: bad[d] / data.rate_target[d])
+    return RepeaterInfeasible(
+        f"Repeater spacing cannot meet the rate targets: {len(bad)} demand(s) cannot reach theirs "
+        "even with the maximum repeaters on every link.",
+        conflicts=worst,
+        details=[f"demand {_show(d)}: at most {bad[d]:.4g} (any spacing, any candidate path) against the "
+                 f"target {data.rate_target[d]:.4g}; lower the target or allow more repeaters" for d in worst],
+    )
+
+
+def _precheck_min_cost(data: SpacingData, deadline: float = math.inf) -> None:
+    """Raise :class:`RepeaterInfeasible` naming the demands that cannot reach their targets alone.
+
+    The fast bound (:func:`unreachable_demands`) first; then the exact
+    :func:`best_single_rate` per remaining demand until ``deadline``
+    (``time.perf_counter()`` value), after which the check stops undecided.
+    """
+    bad = unreachable_demands(data)
+    if bad:
+        raise _unreachable_error(data, bad)
     conflicts, details = [], []
     for d, target in data.rate_target.items():
+        if time.perf_counter() > deadline:
+            logger.warning("repeater pre-check stopped at the time limit; not every demand was checked")
+            break
         best = best_single_rate(data, d)
         if best < target * (1 - 1e-9):
             conflicts.append(d)
@@ -1354,6 +1434,7 @@ def solve_spacing(
     presolve: bool = True,
     options: SolverOptions | None = None,
     max_nonzeros: int = 4_000_000,
+    plan_reachable: bool = False,
 ) -> SolveResult:
     """Choose repeaters per link; returns a :class:`SolveResult` with tables ``links`` and ``demands``.
 
@@ -1380,6 +1461,15 @@ def solve_spacing(
     heuristic design is returned with the exact presolve bound
     (:func:`_fallback_bound`) and ``info["milp_skipped"]`` saying why.
 
+    ``mode="min_cost"`` first finds, in one vectorised pass
+    (:func:`unreachable_demands`), the demands that cannot reach their target
+    even with the maximum repeaters on every link. By default they raise
+    :class:`RepeaterInfeasible` at once; with ``plan_reachable`` the others are
+    planned, the unreachable ones are evaluated on the resulting design (with
+    ``meets_target`` False) and listed in ``info["unreachable"]`` (demand ->
+    upper bound on its rate), and the demands table gets a ``shortfall``
+    column (target minus rate, 0 where met).
+
     Raises :class:`RepeaterInfeasible` naming the demands that cannot meet
     their targets (a pre-check of each demand's best reachable rate, then, if
     the MILP is infeasible, no heuristic design exists and ``diagnose``,
@@ -1400,6 +1490,14 @@ def solve_spacing(
     if mode == "max_min_rate" and budget is not None and not (budget >= 0):
         raise RepeaterInputError(f"budget={_show(budget)} must be >= 0")
     deadline = t0 + opts.time_limit_s  # the limit covers preparing, building and solving
+    full = data
+    unreachable = unreachable_demands(data) if mode == "min_cost" else {}
+    if unreachable:
+        if not plan_reachable or len(unreachable) == len(data.demand_ids):
+            raise _unreachable_error(data, unreachable)
+        logger.warning("repeater spacing: %d demand(s) cannot reach their rate target with any spacing; "
+                       "planning the other %d", len(unreachable), len(data.demand_ids) - len(unreachable))
+        data = _subset(data, [d for d in data.demand_ids if d not in unreachable])
     reduced, n_dropped = drop_dominated_demands(data, mode=mode) if presolve else (data, 0)
     # the heuristic runs on the reduced demands: a design meets every reduced demand's target
     # exactly when it meets every demand's (exact dominance), and the minimum rate is the same
@@ -1409,7 +1507,7 @@ def solve_spacing(
     elif mode == "min_cost":
         # a design meeting every target proves each demand reachable, so the per-demand
         # pre-check is only needed when no design is known
-        _precheck_min_cost(data)
+        _precheck_min_cost(data, deadline)
     floor = math.exp(heur.objective) if heur is not None and mode == "max_min_rate" else None
     skip_reason = None
     size = {"n_variables": 0, "n_constraints": 0, "n_nonzeros": 0}
@@ -1556,9 +1654,14 @@ def solve_spacing(
                 if pyo.value(model.u[d, j]) > 0.5:
                     choice[d] = j
 
-    links_out, demands_out = evaluate_spacing(data, repeaters, choice)
-    if mode == "min_cost" and not demands_out["meets_target"].all():
-        bad = demands_out.loc[~demands_out["meets_target"], "demand"].tolist()
+    links_out, demands_out = evaluate_spacing(full, repeaters, choice)
+    if unreachable:
+        info["unreachable"] = dict(unreachable)
+        demands_out["shortfall"] = np.maximum(demands_out["rate_target"] - demands_out["rate"], 0.0)
+    if mode == "min_cost" and not demands_out.loc[~demands_out["demand"].isin(list(unreachable)),
+                                                  "meets_target"].all():
+        bad = demands_out.loc[~demands_out["meets_target"] & ~demands_out["demand"].isin(list(unreachable)),
+                              "demand"].tolist()
         logger.warning("solution misses targets for %s after re-evaluation (solver tolerance)", bad)
     info["total_repeaters"] = int(links_out["repeaters"].sum())
     info["total_cost"] = float(links_out["cost"].sum())
