@@ -311,8 +311,9 @@ def plan_repeaters(backbone: Backbone, scenario: Scenario, *, seed: int = 0) -> 
     except RepeaterInputError as exc:
         raise ValidationError(f"backbone tables: {exc}", source="scenario") from None
     if not result.has_solution:
-        raise InfeasibleDesignError(f"the repeater-spacing model ended with status '{result.status}' and no solution",
-                                    details=["fix: raise solver.time_limit_s"])
+        raise InfeasibleDesignError(
+            f"the repeater-spacing stage ended with status '{result.status}' and no design within its time limit "
+            f"of {scenario.solver.time_limit_s:.1f} s", details=["fix: raise solver.time_limit_s or the plan's --time-limit"])
     out.solves["repeaters"] = _split_timing(_summary(result, f"repeater spacing MILP ({bbs.objective})"), out.timing,
                                             "repeaters")
     out.tables["links"] = result.tables["links"]

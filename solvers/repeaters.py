@@ -1046,8 +1046,9 @@ class _DesignEvaluator:
         }
 
 
-def _uniform_designs(ev: _DesignEvaluator, used: np.ndarray) -> list[np.ndarray]:
-    """Designs with a common maximum segment length (one per distinct option segment length)."""
+def _uniform_designs(ev: _DesignEvaluator, used: np.ndarray, deadline: float = math.inf) -> list[np.ndarray]:
+    """Designs with a common maximum segment length (one per distinct option segment length,
+    longest first; past ``deadline``, a ``time.perf_counter()`` value, only those made so far)."""
     lengths = sorted(
         {
             float(ev.length[i] / (n + 1))
@@ -1056,16 +1057,21 @@ def _uniform_designs(ev: _DesignEvaluator, used: np.ndarray) -> list[np.ndarray]
         },
         reverse=True,
     )
-    designs = []
+    designs: list[np.ndarray] = []
     for s in lengths:
+        if time.perf_counter() > deadline:
+            logger.warning("repeater heuristic: %d of %d uniform designs made before the time limit",
+                           len(designs), len(lengths))
+            break
         n = np.ceil(ev.length / s * (1 - 1e-12)).astype(int) - 1
         designs.append(np.where(used, np.clip(n, 0, ev.n_max), 0))
     return designs
 
 
-def _greedy_remove_feasible(ev: _DesignEvaluator, n: np.ndarray) -> np.ndarray:
+def _greedy_remove_feasible(ev: _DesignEvaluator, n: np.ndarray, deadline: float = math.inf) -> np.ndarray:
     """:func:`_greedy_remove` with ``keep = ev.feasible``, re-evaluating only the rows that use
-    the changed link (same moves, same result; near-linear instead of links x rows per move)."""
+    the changed link (same moves, same result; near-linear instead of links x rows per move).
+    Past ``deadline`` (a ``time.perf_counter()`` value) it stops with the design so far (still feasible)."""
     n = n.copy()
     ok = ev.row_ok(n)
     n_ok = np.bincount(ev.row_demand, weights=ok, minlength=ev.n_demands)
@@ -1076,6 +1082,9 @@ def _greedy_remove_feasible(ev: _DesignEvaluator, n: np.ndarray) -> np.ndarray:
         for i in order:
             if ev.cost[i] <= 0:
                 continue
+            if time.perf_counter() > deadline:
+                logger.warning("repeater heuristic: greedy removal stopped at the time limit")
+                return n
             rows = ev.users(i)
             while n[i] > 0:
                 n[i] -= 1
@@ -1093,8 +1102,9 @@ def _greedy_remove_feasible(ev: _DesignEvaluator, n: np.ndarray) -> np.ndarray:
     return n
 
 
-def _greedy_remove(ev: _DesignEvaluator, n: np.ndarray, keep: Any) -> np.ndarray:
-    """Remove repeaters one at a time, largest cost saving first, while ``keep(n)`` holds."""
+def _greedy_remove(ev: _DesignEvaluator, n: np.ndarray, keep: Any, deadline: float = math.inf) -> np.ndarray:
+    """Remove repeaters one at a time, largest cost saving first, while ``keep(n)`` holds
+    (stopping with the design so far past ``deadline``, a ``time.perf_counter()`` value)."""
     n = n.copy()
     order = np.argsort(-ev.cost, kind="stable")
     changed = True
@@ -1103,6 +1113,8 @@ def _greedy_remove(ev: _DesignEvaluator, n: np.ndarray, keep: Any) -> np.ndarray
         for i in order:
             if ev.cost[i] <= 0:
                 continue
+            if time.perf_counter() > deadline:
+                return n
             while n[i] > 0:
                 n[i] -= 1
                 if keep(n):
@@ -1114,7 +1126,7 @@ def _greedy_remove(ev: _DesignEvaluator, n: np.ndarray, keep: Any) -> np.ndarray
 
 
 def heuristic_spacing(
-    data: SpacingData, *, mode: SpacingMode, budget: float | None = None
+    data: SpacingData, *, mode: SpacingMode, budget: float | None = None, deadline: float = math.inf
 ) -> HeuristicDesign | None:
     """A good feasible design fast, or None when none is found.
 
@@ -1126,13 +1138,15 @@ def heuristic_spacing(
     allocation (the affordable repeater that most raises the worst demand's
     log rate, else lowers the number of demands at that rate), then greedy
     removal while the minimum rate does not drop. Feasibility is checked with
-    Eqs. 7-10 (the result is re-evaluated by the caller).
+    Eqs. 7-10 (the result is re-evaluated by the caller). Past ``deadline`` (a
+    ``time.perf_counter()`` value) each phase stops: the best design so far is
+    returned, or None when none was found yet.
     """
     t0 = time.perf_counter()
     ev = _DesignEvaluator(data)
     used = np.zeros(len(ev.links), dtype=bool)
     used[np.unique(ev.index[ev.index < len(ev.links)])] = True
-    designs = _uniform_designs(ev, used)
+    designs = _uniform_designs(ev, used, deadline)
     designs.append(np.zeros(len(ev.links), dtype=int))
     designs.append(np.where(used, ev.n_max, 0))
     if mode == "min_cost":  # the lowest useful option of every link (exact presolve bound)
@@ -1145,10 +1159,17 @@ def heuristic_spacing(
     if mode == "min_cost":
         # the cheapest feasible candidate (the first in list order among equals): try them in
         # stable cost order and stop at the first feasible one
-        start = next((n for n in sorted(designs, key=cost_of) if ev.feasible(n)), None)
+        start = None
+        for cand in sorted(designs, key=cost_of):
+            if ev.feasible(cand):
+                start = cand
+                break
+            if time.perf_counter() > deadline:
+                logger.warning("repeater heuristic: no feasible design found before the time limit")
+                break
         if start is None:
             return None
-        n = _greedy_remove_feasible(ev, start)
+        n = _greedy_remove_feasible(ev, start, deadline)
         return HeuristicDesign(
             dict(zip(ev.links, n.tolist(), strict=True)),
             ev.choice(n, by_rate=False),
@@ -1166,7 +1187,7 @@ def heuristic_spacing(
     affordable = [n for n in designs if cost_of(n) <= limit]
     n = max(affordable, key=lambda a: (score(a)[0], -cost_of(a)))
     current = score(n)
-    while True:
+    while time.perf_counter() <= deadline:
         best_move, best_score = None, current
         spent = cost_of(n)
         for i in np.flatnonzero(used & (n < ev.n_max)):
@@ -1182,7 +1203,7 @@ def heuristic_spacing(
         n[best_move] += 1
         current = best_score
     floor = current[0]
-    n = _greedy_remove(ev, n, lambda a: score(a)[0] >= floor - 1e-12)
+    n = _greedy_remove(ev, n, lambda a: score(a)[0] >= floor - 1e-12, deadline)
     worst = score(n)[0]
     if not math.isfinite(worst):
         return None
@@ -1501,7 +1522,7 @@ def solve_spacing(
     reduced, n_dropped = drop_dominated_demands(data, mode=mode) if presolve else (data, 0)
     # the heuristic runs on the reduced demands: a design meets every reduced demand's target
     # exactly when it meets every demand's (exact dominance), and the minimum rate is the same
-    heur = heuristic_spacing(reduced, mode=mode, budget=budget) if use_heuristic else None
+    heur = heuristic_spacing(reduced, mode=mode, budget=budget, deadline=deadline) if use_heuristic else None
     if heur is not None:
         logger.info("repeater heuristic: objective %.6g in %.2fs", heur.objective, heur.time_s)
     elif mode == "min_cost":
@@ -1529,6 +1550,13 @@ def solve_spacing(
             skip_reason = (f"model not built: building about {size['n_nonzeros']:,} nonzeros would not "
                            f"fit in the {max(left_s, 0.0):.1f} s left of the time limit")
     info: dict[str, Any] = {}
+    if heur is None and size["n_nonzeros"] / BUILD_NONZEROS_PER_S + MIN_SOLVE_S > left_s:
+        # no design and no time to build the model: stop at the limit instead of overrunning it
+        logger.warning("repeater spacing: no design found and no time left to build the model "
+                       "(about %s nonzeros, %.1f s left)", f"{size['n_nonzeros']:,}", max(left_s, 0.0))
+        return SolveResult(status=SolveStatus.TIME_LIMIT_NO_SOLUTION, build_time_s=time.perf_counter() - t0,
+                           solver="none", info={"milp_skipped": "no time left to build the model",
+                                                "unreachable": dict(unreachable)})
     first_limit_s = 0.0
     if skip_reason is not None:
         assert heur is not None
