@@ -664,3 +664,26 @@ def test_rate_upper_bounds_never_below_exact_best(q):
             assert upper >= best * (1 - 1e-9)
             exact += upper <= best * (1 + 1e-9)
     assert exact > 0  # the bound is tight on some demands (one-link paths at least)
+
+
+def test_plan_repeaters_plans_around_an_unreachable_demand_with_a_note():
+    from planner.backbone import Backbone
+    from planner.pipeline import plan_repeaters
+    from planner.scenario import default_scenario
+
+    sc = default_scenario()
+    ph, bbs = sc.physics, sc.backbone
+    links = pd.DataFrame({"link_id": ["L1", "L2"], "u": ["A", "B"], "v": ["B", "C"], "length_km": [100.0, 9000.0],
+                          "route": ["A;B", "B;C"]})
+    demands = pd.DataFrame({"demand_id": ["A~B", "B~C"], "source": ["A", "B"], "target": ["B", "C"],
+                            "path": ["A;B", "B;C"], "links": ["L1", "L2"], "length_km": [100.0, 9000.0]})
+    # hand calculation: the best Eq. 9 rate over 0..max repeaters on the 9 000 km link is below the target
+    best = max(eq9_ratio(n + 1, 10 ** (-ph.alpha_db_per_km * 9000.0 / (n + 1) / 10), ph.q_swap,
+                         sc.memory.edge_units) for n in range(bbs.max_repeaters_per_link + 1))
+    assert best < bbs.rate_target
+    out = plan_repeaters(Backbone(nodes=["A", "B", "C"], links=links, demands=demands), sc)
+    rd = out.tables["demands"].set_index("demand")
+    assert bool(rd.at["A~B", "meets_target"]) and rd.at["A~B", "shortfall"] == 0.0
+    assert not bool(rd.at["B~C", "meets_target"])
+    assert rd.at["B~C", "shortfall"] == pytest.approx(bbs.rate_target - rd.at["B~C", "rate"])
+    assert any("B~C" in note and "shortfall" in note for note in out.notes)
