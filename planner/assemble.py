@@ -110,6 +110,8 @@ def assemble_design(
         rd = rep.tables["demands"].set_index("demand")
         for col in ("hops", "p_worst", "rate", "latency_s"):
             demands[col] = [rd.at[d, col] for d in demands["demand_id"]]
+        if "shortfall" in rd:  # demands no repeater spacing brings to backbone.rate_target
+            demands["rate_shortfall"] = [rd.at[d, "shortfall"] for d in demands["demand_id"]]
     if memory is not None and "demand_rates" in memory.tables:
         dr = memory.tables["demand_rates"]
         base = demands["rate"] if "rate" in demands else pd.Series(np.nan, index=demands.index)

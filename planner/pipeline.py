@@ -301,7 +301,8 @@ def plan_repeaters(backbone: Backbone, scenario: Scenario, *, seed: int = 0) -> 
     try:
         result = solve_spacing(links, demands, params, mode=bbs.objective,
                                budget=bbs.repeater_budget * bbs.repeater_cost if bbs.objective == "max_min_rate" else None,
-                               latency_limit_s=eq10_limit, options=solver_options(scenario, seed=seed))
+                               latency_limit_s=eq10_limit, options=solver_options(scenario, seed=seed),
+                               plan_reachable=True)
     except RepeaterInfeasible as exc:
         raise InfeasibleDesignError(
             "No repeater spacing meets the backbone targets.", conflicts=[str(c) for c in exc.conflicts[:10]],
@@ -310,12 +311,23 @@ def plan_repeaters(backbone: Backbone, scenario: Scenario, *, seed: int = 0) -> 
     except RepeaterInputError as exc:
         raise ValidationError(f"backbone tables: {exc}", source="scenario") from None
     if not result.has_solution:
-        raise InfeasibleDesignError(f"the repeater-spacing model ended with status '{result.status}' and no solution",
-                                    details=["fix: raise solver.time_limit_s"])
+        raise InfeasibleDesignError(
+            f"the repeater-spacing stage ended with status '{result.status}' and no design within its time limit "
+            f"of {scenario.solver.time_limit_s:.1f} s", details=["fix: raise solver.time_limit_s or the plan's --time-limit"])
     out.solves["repeaters"] = _split_timing(_summary(result, f"repeater spacing MILP ({bbs.objective})"), out.timing,
                                             "repeaters")
     out.tables["links"] = result.tables["links"]
     out.tables["demands"] = result.tables["demands"]
+    unreachable = result.info.get("unreachable") or {}
+    if unreachable:  # planned without them: they cannot reach the target with any spacing
+        worst = sorted(unreachable, key=lambda d: unreachable[d])[:10]
+        out.notes.append(
+            f"{len(unreachable)} backbone demand(s) cannot reach backbone.rate_target = {bbs.rate_target:.4g} "
+            f"even with {bbs.max_repeaters_per_link} repeaters on every link; the spacing was planned for the "
+            "others and their shortfall is in the demands table (column 'shortfall'). Reachable at most: "
+            + ", ".join(f"{d} {unreachable[d]:.3g}" for d in worst) + (", ..." if len(unreachable) > 10 else "")
+            + ". Fix: lower backbone.rate_target, raise backbone.max_repeaters_per_link or memory.edge_units, "
+            "or raise physics.q_swap.")
     return out
 
 

@@ -1046,8 +1046,9 @@ class _DesignEvaluator:
         }
 
 
-def _uniform_designs(ev: _DesignEvaluator, used: np.ndarray) -> list[np.ndarray]:
-    """Designs with a common maximum segment length (one per distinct option segment length)."""
+def _uniform_designs(ev: _DesignEvaluator, used: np.ndarray, deadline: float = math.inf) -> list[np.ndarray]:
+    """Designs with a common maximum segment length (one per distinct option segment length,
+    longest first; past ``deadline``, a ``time.perf_counter()`` value, only those made so far)."""
     lengths = sorted(
         {
             float(ev.length[i] / (n + 1))
@@ -1056,16 +1057,21 @@ def _uniform_designs(ev: _DesignEvaluator, used: np.ndarray) -> list[np.ndarray]
         },
         reverse=True,
     )
-    designs = []
+    designs: list[np.ndarray] = []
     for s in lengths:
+        if time.perf_counter() > deadline:
+            logger.warning("repeater heuristic: %d of %d uniform designs made before the time limit",
+                           len(designs), len(lengths))
+            break
         n = np.ceil(ev.length / s * (1 - 1e-12)).astype(int) - 1
         designs.append(np.where(used, np.clip(n, 0, ev.n_max), 0))
     return designs
 
 
-def _greedy_remove_feasible(ev: _DesignEvaluator, n: np.ndarray) -> np.ndarray:
+def _greedy_remove_feasible(ev: _DesignEvaluator, n: np.ndarray, deadline: float = math.inf) -> np.ndarray:
     """:func:`_greedy_remove` with ``keep = ev.feasible``, re-evaluating only the rows that use
-    the changed link (same moves, same result; near-linear instead of links x rows per move)."""
+    the changed link (same moves, same result; near-linear instead of links x rows per move).
+    Past ``deadline`` (a ``time.perf_counter()`` value) it stops with the design so far (still feasible)."""
     n = n.copy()
     ok = ev.row_ok(n)
     n_ok = np.bincount(ev.row_demand, weights=ok, minlength=ev.n_demands)
@@ -1076,6 +1082,9 @@ def _greedy_remove_feasible(ev: _DesignEvaluator, n: np.ndarray) -> np.ndarray:
         for i in order:
             if ev.cost[i] <= 0:
                 continue
+            if time.perf_counter() > deadline:
+                logger.warning("repeater heuristic: greedy removal stopped at the time limit")
+                return n
             rows = ev.users(i)
             while n[i] > 0:
                 n[i] -= 1
@@ -1093,8 +1102,9 @@ def _greedy_remove_feasible(ev: _DesignEvaluator, n: np.ndarray) -> np.ndarray:
     return n
 
 
-def _greedy_remove(ev: _DesignEvaluator, n: np.ndarray, keep: Any) -> np.ndarray:
-    """Remove repeaters one at a time, largest cost saving first, while ``keep(n)`` holds."""
+def _greedy_remove(ev: _DesignEvaluator, n: np.ndarray, keep: Any, deadline: float = math.inf) -> np.ndarray:
+    """Remove repeaters one at a time, largest cost saving first, while ``keep(n)`` holds
+    (stopping with the design so far past ``deadline``, a ``time.perf_counter()`` value)."""
     n = n.copy()
     order = np.argsort(-ev.cost, kind="stable")
     changed = True
@@ -1103,6 +1113,8 @@ def _greedy_remove(ev: _DesignEvaluator, n: np.ndarray, keep: Any) -> np.ndarray
         for i in order:
             if ev.cost[i] <= 0:
                 continue
+            if time.perf_counter() > deadline:
+                return n
             while n[i] > 0:
                 n[i] -= 1
                 if keep(n):
@@ -1114,7 +1126,7 @@ def _greedy_remove(ev: _DesignEvaluator, n: np.ndarray, keep: Any) -> np.ndarray
 
 
 def heuristic_spacing(
-    data: SpacingData, *, mode: SpacingMode, budget: float | None = None
+    data: SpacingData, *, mode: SpacingMode, budget: float | None = None, deadline: float = math.inf
 ) -> HeuristicDesign | None:
     """A good feasible design fast, or None when none is found.
 
@@ -1126,13 +1138,15 @@ def heuristic_spacing(
     allocation (the affordable repeater that most raises the worst demand's
     log rate, else lowers the number of demands at that rate), then greedy
     removal while the minimum rate does not drop. Feasibility is checked with
-    Eqs. 7-10 (the result is re-evaluated by the caller).
+    Eqs. 7-10 (the result is re-evaluated by the caller). Past ``deadline`` (a
+    ``time.perf_counter()`` value) each phase stops: the best design so far is
+    returned, or None when none was found yet.
     """
     t0 = time.perf_counter()
     ev = _DesignEvaluator(data)
     used = np.zeros(len(ev.links), dtype=bool)
     used[np.unique(ev.index[ev.index < len(ev.links)])] = True
-    designs = _uniform_designs(ev, used)
+    designs = _uniform_designs(ev, used, deadline)
     designs.append(np.zeros(len(ev.links), dtype=int))
     designs.append(np.where(used, ev.n_max, 0))
     if mode == "min_cost":  # the lowest useful option of every link (exact presolve bound)
@@ -1145,10 +1159,17 @@ def heuristic_spacing(
     if mode == "min_cost":
         # the cheapest feasible candidate (the first in list order among equals): try them in
         # stable cost order and stop at the first feasible one
-        start = next((n for n in sorted(designs, key=cost_of) if ev.feasible(n)), None)
+        start = None
+        for cand in sorted(designs, key=cost_of):
+            if ev.feasible(cand):
+                start = cand
+                break
+            if time.perf_counter() > deadline:
+                logger.warning("repeater heuristic: no feasible design found before the time limit")
+                break
         if start is None:
             return None
-        n = _greedy_remove_feasible(ev, start)
+        n = _greedy_remove_feasible(ev, start, deadline)
         return HeuristicDesign(
             dict(zip(ev.links, n.tolist(), strict=True)),
             ev.choice(n, by_rate=False),
@@ -1166,7 +1187,7 @@ def heuristic_spacing(
     affordable = [n for n in designs if cost_of(n) <= limit]
     n = max(affordable, key=lambda a: (score(a)[0], -cost_of(a)))
     current = score(n)
-    while True:
+    while time.perf_counter() <= deadline:
         best_move, best_score = None, current
         spent = cost_of(n)
         for i in np.flatnonzero(used & (n < ev.n_max)):
@@ -1182,7 +1203,7 @@ def heuristic_spacing(
         n[best_move] += 1
         current = best_score
     floor = current[0]
-    n = _greedy_remove(ev, n, lambda a: score(a)[0] >= floor - 1e-12)
+    n = _greedy_remove(ev, n, lambda a: score(a)[0] >= floor - 1e-12, deadline)
     worst = score(n)[0]
     if not math.isfinite(worst):
         return None
@@ -1265,9 +1286,89 @@ def best_single_rate(data: SpacingData, d: Hashable) -> float:
     return best
 
 
-def _precheck_min_cost(data: SpacingData) -> None:
+def rate_upper_bounds(data: SpacingData) -> np.ndarray:
+    """An upper bound on the Eq. 9 rate each demand can reach on its own, in ``data.demand_ids`` order.
+
+    Vectorised, one pass over the (demand, path) rows. On a path of ``h``
+    links, a link with ``n`` repeaters bounds the worst segment's success
+    probability by its own ``p(L / (n + 1))`` and the chain has at least
+    ``n + h`` hops, so the rate is at most
+    ``m * max_n p(L / (n + 1)) * max_{k >= n + h} g(k)`` for every link of the
+    path; the path's bound is the smallest over its links, the demand's the
+    largest over its paths. Latency limits are ignored. Guarantees: every
+    value is >= :func:`best_single_rate` (a demand whose bound is below its
+    target cannot reach it with any spacing), and equal to it for a one-link
+    path when ``g`` is nonincreasing.
+    """
+    par = data.params
+    links = list(data.links.index)
+    pos = {lid: i for i, lid in enumerate(links)}
+    length = data.links["length_km"].to_numpy(float)
+    n_max = data.links["max_repeaters"].to_numpy(int)
+    rows = [(i, path) for i, d in enumerate(data.demand_ids) for path in data.paths[d]]
+    if not rows:
+        return np.zeros(len(data.demand_ids))
+    width = max(len(path) for _, path in rows)
+    top = int(n_max.max()) if len(n_max) else 0
+    logg = _log_hop_table(top + width, par.q)
+    suffix_max = np.maximum.accumulate(logg[::-1])[::-1]  # max log g(k') over k' >= k
+    # bound[l, h]: max over n <= n_max[l] of log p(L_l / (n + 1)) + max_{k >= n + h} log g(k)
+    h = np.arange(width + 1)
+    bound = np.full((len(links) + 1, width + 1), -np.inf)
+    for n in range(top + 1):
+        log_p = -par.alpha_db_per_km * length / (n + 1) / 10.0 * LN10
+        term = log_p[:, None] + suffix_max[np.minimum(n + np.maximum(h, 1), top + width)][None, :]
+        bound[:-1] = np.where((n <= n_max)[:, None], np.maximum(bound[:-1], term), bound[:-1])
+    bound[-1] = np.inf  # padding column of short paths
+    index = np.full((len(rows), width), len(links), dtype=int)
+    for r, (_, path) in enumerate(rows):
+        index[r, : len(path)] = [pos[lid] for lid in path]
+    n_hops = np.array([len(path) for _, path in rows], dtype=int)
+    row_log = math.log(par.memory) + bound[index, n_hops[:, None]].min(axis=1)
+    best = np.full(len(data.demand_ids), -np.inf)
+    np.maximum.at(best, np.array([i for i, _ in rows], dtype=int), row_log)
+    return np.exp(best)
+
+
+def unreachable_demands(data: SpacingData) -> dict[Hashable, float]:
+    """Demands whose rate target is above :func:`rate_upper_bounds` (no spacing reaches it), with that bound.
+
+    Fast (one vectorised pass); sound but not complete: a demand it does not
+    list may still be unreachable (:func:`best_single_rate` is exact).
+    """
+    if not data.rate_target:
+        return {}
+    upper = rate_upper_bounds(data)
+    return {d: float(u) for d, u in zip(data.demand_ids, upper, strict=True)
+            if d in data.rate_target and u < data.rate_target[d] * (1 - 1e-9)}
+
+
+def _unreachable_error(data: SpacingData, bad: Mapping[Hashable, float]) -> RepeaterInfeasible:
+    worst = sorted(bad, key=lambda d: bad[d] / data.rate_target[d])
+    return RepeaterInfeasible(
+        f"Repeater spacing cannot meet the rate targets: {len(bad)} demand(s) cannot reach theirs "
+        "even with the maximum repeaters on every link.",
+        conflicts=worst,
+        details=[f"demand {_show(d)}: at most {bad[d]:.4g} (any spacing, any candidate path) against the "
+                 f"target {data.rate_target[d]:.4g}; lower the target or allow more repeaters" for d in worst],
+    )
+
+
+def _precheck_min_cost(data: SpacingData, deadline: float = math.inf) -> None:
+    """Raise :class:`RepeaterInfeasible` naming the demands that cannot reach their targets alone.
+
+    The fast bound (:func:`unreachable_demands`) first; then the exact
+    :func:`best_single_rate` per remaining demand until ``deadline``
+    (``time.perf_counter()`` value), after which the check stops undecided.
+    """
+    bad = unreachable_demands(data)
+    if bad:
+        raise _unreachable_error(data, bad)
     conflicts, details = [], []
     for d, target in data.rate_target.items():
+        if time.perf_counter() > deadline:
+            logger.warning("repeater pre-check stopped at the time limit; not every demand was checked")
+            break
         best = best_single_rate(data, d)
         if best < target * (1 - 1e-9):
             conflicts.append(d)
@@ -1354,6 +1455,7 @@ def solve_spacing(
     presolve: bool = True,
     options: SolverOptions | None = None,
     max_nonzeros: int = 4_000_000,
+    plan_reachable: bool = False,
 ) -> SolveResult:
     """Choose repeaters per link; returns a :class:`SolveResult` with tables ``links`` and ``demands``.
 
@@ -1380,6 +1482,15 @@ def solve_spacing(
     heuristic design is returned with the exact presolve bound
     (:func:`_fallback_bound`) and ``info["milp_skipped"]`` saying why.
 
+    ``mode="min_cost"`` first finds, in one vectorised pass
+    (:func:`unreachable_demands`), the demands that cannot reach their target
+    even with the maximum repeaters on every link. By default they raise
+    :class:`RepeaterInfeasible` at once; with ``plan_reachable`` the others are
+    planned, the unreachable ones are evaluated on the resulting design (with
+    ``meets_target`` False) and listed in ``info["unreachable"]`` (demand ->
+    upper bound on its rate), and the demands table gets a ``shortfall``
+    column (target minus rate, 0 where met).
+
     Raises :class:`RepeaterInfeasible` naming the demands that cannot meet
     their targets (a pre-check of each demand's best reachable rate, then, if
     the MILP is infeasible, no heuristic design exists and ``diagnose``,
@@ -1400,16 +1511,24 @@ def solve_spacing(
     if mode == "max_min_rate" and budget is not None and not (budget >= 0):
         raise RepeaterInputError(f"budget={_show(budget)} must be >= 0")
     deadline = t0 + opts.time_limit_s  # the limit covers preparing, building and solving
+    full = data
+    unreachable = unreachable_demands(data) if mode == "min_cost" else {}
+    if unreachable:
+        if not plan_reachable or len(unreachable) == len(data.demand_ids):
+            raise _unreachable_error(data, unreachable)
+        logger.warning("repeater spacing: %d demand(s) cannot reach their rate target with any spacing; "
+                       "planning the other %d", len(unreachable), len(data.demand_ids) - len(unreachable))
+        data = _subset(data, [d for d in data.demand_ids if d not in unreachable])
     reduced, n_dropped = drop_dominated_demands(data, mode=mode) if presolve else (data, 0)
     # the heuristic runs on the reduced demands: a design meets every reduced demand's target
     # exactly when it meets every demand's (exact dominance), and the minimum rate is the same
-    heur = heuristic_spacing(reduced, mode=mode, budget=budget) if use_heuristic else None
+    heur = heuristic_spacing(reduced, mode=mode, budget=budget, deadline=deadline) if use_heuristic else None
     if heur is not None:
         logger.info("repeater heuristic: objective %.6g in %.2fs", heur.objective, heur.time_s)
     elif mode == "min_cost":
         # a design meeting every target proves each demand reachable, so the per-demand
         # pre-check is only needed when no design is known
-        _precheck_min_cost(data)
+        _precheck_min_cost(data, deadline)
     floor = math.exp(heur.objective) if heur is not None and mode == "max_min_rate" else None
     skip_reason = None
     size = {"n_variables": 0, "n_constraints": 0, "n_nonzeros": 0}
@@ -1431,6 +1550,13 @@ def solve_spacing(
             skip_reason = (f"model not built: building about {size['n_nonzeros']:,} nonzeros would not "
                            f"fit in the {max(left_s, 0.0):.1f} s left of the time limit")
     info: dict[str, Any] = {}
+    if heur is None and size["n_nonzeros"] / BUILD_NONZEROS_PER_S + MIN_SOLVE_S > left_s:
+        # no design and no time to build the model: stop at the limit instead of overrunning it
+        logger.warning("repeater spacing: no design found and no time left to build the model "
+                       "(about %s nonzeros, %.1f s left)", f"{size['n_nonzeros']:,}", max(left_s, 0.0))
+        return SolveResult(status=SolveStatus.TIME_LIMIT_NO_SOLUTION, build_time_s=time.perf_counter() - t0,
+                           solver="none", info={"milp_skipped": "no time left to build the model",
+                                                "unreachable": dict(unreachable)})
     first_limit_s = 0.0
     if skip_reason is not None:
         assert heur is not None
@@ -1556,9 +1682,14 @@ def solve_spacing(
                 if pyo.value(model.u[d, j]) > 0.5:
                     choice[d] = j
 
-    links_out, demands_out = evaluate_spacing(data, repeaters, choice)
-    if mode == "min_cost" and not demands_out["meets_target"].all():
-        bad = demands_out.loc[~demands_out["meets_target"], "demand"].tolist()
+    links_out, demands_out = evaluate_spacing(full, repeaters, choice)
+    if unreachable:
+        info["unreachable"] = dict(unreachable)
+        demands_out["shortfall"] = np.maximum(demands_out["rate_target"] - demands_out["rate"], 0.0)
+    if mode == "min_cost" and not demands_out.loc[~demands_out["demand"].isin(list(unreachable)),
+                                                  "meets_target"].all():
+        bad = demands_out.loc[~demands_out["meets_target"] & ~demands_out["demand"].isin(list(unreachable)),
+                              "demand"].tolist()
         logger.warning("solution misses targets for %s after re-evaluation (solver tolerance)", bad)
     info["total_repeaters"] = int(links_out["repeaters"].sum())
     info["total_cost"] = float(links_out["cost"].sum())

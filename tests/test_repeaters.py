@@ -23,6 +23,7 @@ from solvers.repeaters import (
     hop_factor,
     hop_factor_nonincreasing,
     prepare_spacing_data,
+    rate_upper_bounds,
     solve_spacing,
 )
 
@@ -610,3 +611,79 @@ def test_model_not_built_when_too_large_returns_heuristic_with_valid_bound(seed,
     assert capped.info["milp_status"] == "not built"
     if capped.status is SolveStatus.OPTIMAL:
         assert capped.objective == pytest.approx(exact.objective)
+
+
+# ---------------------------------------------------------------------------
+# Physically unreachable demands (fast bound, planning the rest)
+# ---------------------------------------------------------------------------
+
+
+def _one_unreachable_case():
+    # 'easy' (link a, 100 km) reaches 0.05 with one repeater: 2 * 10^-1 * q = 0.16 (none: 2 * 10^-2).
+    # 'hard' (link b, 300 km, at most 2 repeaters) reaches at most max over n of Eq. 9, far below 0.5.
+    links = pd.DataFrame({"link": ["a", "b"], "length_km": [100.0, 300.0], "max_repeaters": [2, 2],
+                          "cost_per_repeater": [1.0, 1.0]})
+    demands = pd.DataFrame({"demand": ["easy", "hard"], "paths": [[["a"]], [["b"]]], "rate_target": [0.05, 0.5]})
+    hard_best = max(eq9_ratio(n + 1, 10 ** (-0.2 * 300 / (n + 1) / 10), PAR.q, PAR.memory) for n in range(3))
+    return links, demands, hard_best
+
+
+def test_unreachable_demand_is_planned_around_with_its_shortfall():
+    links, demands, hard_best = _one_unreachable_case()
+    assert hard_best < 0.5  # the hand calculation: 'hard' is physically unreachable
+    res = solve_spacing(links, demands, PAR, plan_reachable=True)
+    assert res.has_solution and res.objective == pytest.approx(1.0)
+    assert set(res.info["unreachable"]) == {"hard"}
+    assert res.info["unreachable"]["hard"] == pytest.approx(hard_best, rel=1e-9)  # exact for one link, g nonincreasing
+    rd = res.tables["demands"].set_index("demand")
+    assert bool(rd.at["easy", "meets_target"]) and rd.at["easy", "shortfall"] == 0.0
+    assert not bool(rd.at["hard", "meets_target"])
+    # link b is left without repeaters: 'hard' gets the bare 300 km link's Eq. 9 rate, and the shortfall is the rest
+    bare = eq9_ratio(1, 10 ** (-0.2 * 300 / 10), PAR.q, PAR.memory)
+    assert rd.at["hard", "rate"] == pytest.approx(bare)
+    assert rd.at["hard", "shortfall"] == pytest.approx(0.5 - bare)
+
+
+def test_unreachable_demand_raises_by_default_with_its_bound():
+    links, demands, hard_best = _one_unreachable_case()
+    with pytest.raises(RepeaterInfeasible) as err:
+        solve_spacing(links, demands, PAR)
+    assert err.value.conflicts == ["hard"]
+    assert f"{hard_best:.4g}" in err.value.details[0]
+
+
+@pytest.mark.parametrize("q", [0.6, 0.8, 1.0])
+def test_rate_upper_bounds_never_below_exact_best(q):
+    par = ChainParameters(alpha_db_per_km=0.2, q=q, memory=2.0)
+    exact = 0
+    for seed in range(40):
+        links, paths = random_instance(seed, n_links=5, n_demands=4, k_paths=3)
+        data = prepare_spacing_data(links, demands_table(paths), par, require_targets=False)
+        for d, upper in zip(data.demand_ids, rate_upper_bounds(data), strict=True):
+            best = best_single_rate(data, d)
+            assert upper >= best * (1 - 1e-9)
+            exact += upper <= best * (1 + 1e-9)
+    assert exact > 0  # the bound is tight on some demands (one-link paths at least)
+
+
+def test_plan_repeaters_plans_around_an_unreachable_demand_with_a_note():
+    from planner.backbone import Backbone
+    from planner.pipeline import plan_repeaters
+    from planner.scenario import default_scenario
+
+    sc = default_scenario()
+    ph, bbs = sc.physics, sc.backbone
+    links = pd.DataFrame({"link_id": ["L1", "L2"], "u": ["A", "B"], "v": ["B", "C"], "length_km": [100.0, 9000.0],
+                          "route": ["A;B", "B;C"]})
+    demands = pd.DataFrame({"demand_id": ["A~B", "B~C"], "source": ["A", "B"], "target": ["B", "C"],
+                            "path": ["A;B", "B;C"], "links": ["L1", "L2"], "length_km": [100.0, 9000.0]})
+    # hand calculation: the best Eq. 9 rate over 0..max repeaters on the 9 000 km link is below the target
+    best = max(eq9_ratio(n + 1, 10 ** (-ph.alpha_db_per_km * 9000.0 / (n + 1) / 10), ph.q_swap,
+                         sc.memory.edge_units) for n in range(bbs.max_repeaters_per_link + 1))
+    assert best < bbs.rate_target
+    out = plan_repeaters(Backbone(nodes=["A", "B", "C"], links=links, demands=demands), sc)
+    rd = out.tables["demands"].set_index("demand")
+    assert bool(rd.at["A~B", "meets_target"]) and rd.at["A~B", "shortfall"] == 0.0
+    assert not bool(rd.at["B~C", "meets_target"])
+    assert rd.at["B~C", "shortfall"] == pytest.approx(bbs.rate_target - rd.at["B~C", "rate"])
+    assert any("B~C" in note and "shortfall" in note for note in out.notes)
