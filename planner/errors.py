@@ -38,7 +38,10 @@ class ValidationError(QkdplanError, ValueError):
 
     def __init__(self, problems: Problem | Sequence[Problem] | str, *, source: str = "") -> None:
         if isinstance(problems, str):
-            problems = [Problem(source or "input", problems)]
+            where = source or "input"
+            # a message that already starts with its source is not prefixed twice
+            what = problems[len(where) + 2:] if problems.startswith(f"{where}: ") else problems
+            problems = [Problem(where, what)]
         elif isinstance(problems, Problem):
             problems = [problems]
         self.problems: list[Problem] = list(problems)

@@ -101,3 +101,12 @@ def test_failed_run_keeps_previous_output(tmp_path: Path, capsys: pytest.Capture
     assert code == 2
     assert (out / "design.json").read_text(encoding="utf-8") == "{}"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_error_source_is_named_once() -> None:
+    """A message that already starts with its source gets no second prefix; others get one."""
+    from planner.errors import ValidationError
+
+    assert str(ValidationError("out: the folder is not empty", source="out")) == "out: the folder is not empty"
+    assert str(ValidationError("the folder is not empty", source="out")) == "out: the folder is not empty"
+    assert str(ValidationError("outer: x", source="out")) == "out: outer: x"
