@@ -62,7 +62,7 @@ import heapq
 import logging
 import math
 import time
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -650,6 +650,7 @@ def solve_trust(
     tie_break_mean: bool = True,
     options: SolverOptions | None = None,
     max_columns: int | None = DEFAULT_MAX_COLUMNS,
+    data: TrustData | None = None,
 ) -> SolveResult:
     """Choose trusted relays; returns tables ``relays`` (chosen) and ``demands`` (best path, security).
 
@@ -671,11 +672,14 @@ def solve_trust(
 
     Raises :class:`TrustInfeasible` naming the demands that miss the target even
     with every candidate trusted, :class:`TrustInputError` for invalid tables.
+    ``data``: the tables already validated by :func:`prepare_trust_data` (the
+    tables are then not read again). In max-min mode ``info["greedy_relays"]``
+    holds the greedy set the search started from (:func:`greedy_trust`'s set).
     """
     opts = options or SolverOptions()
     t0 = time.perf_counter()
     deadline = t0 + opts.time_limit_s
-    data = prepare_trust_data(edges, nodes, demands)
+    data = data if data is not None else prepare_trust_data(edges, nodes, demands)
     info: dict[str, Any] = {
         "mode": mode,
         "n_nodes": len(data.nodes),
@@ -734,6 +738,7 @@ def _solve_max_min(
     n = len(data.nodes)
     pool = _useful_pool(data)
     start = greedy_select(n, edges_i, data.weight, pool, src, dst, budget)
+    info["greedy_relays"] = [data.nodes[i] for i in start]
     greedy_cost = float(evaluate_costs(data, [data.nodes[i] for i in start]).max())
     ls_deadline = min(deadline, time.perf_counter() + 0.25 * max(0.0, deadline - time.perf_counter()))
     heur, moves = swap_search(n, edges_i, data.weight, pool, src, dst, start, budget, ls_deadline)
@@ -883,24 +888,30 @@ def _greedy(data: TrustData, max_relays: int) -> list[Hashable]:
 
 
 def greedy_trust(
-    edges: pd.DataFrame, nodes: pd.DataFrame, demands: pd.DataFrame, *, max_relays: int
+    edges: pd.DataFrame, nodes: pd.DataFrame, demands: pd.DataFrame, *, max_relays: int, data: TrustData | None = None
 ) -> SolveResult:
     """Greedy: add, one at a time, the candidate that most raises the minimum security
-    (ties: the geometric mean), until ``max_relays`` are chosen."""
+    (ties: the geometric mean), until ``max_relays`` are chosen. ``data``: see :func:`solve_trust`."""
     t0 = time.perf_counter()
-    data = prepare_trust_data(edges, nodes, demands)
+    data = data if data is not None else prepare_trust_data(edges, nodes, demands)
     chosen = _greedy(data, max_relays)
     return _heuristic_result(data, chosen, "greedy", time.perf_counter() - t0)
 
 
 def centrality_trust(
-    edges: pd.DataFrame, nodes: pd.DataFrame, demands: pd.DataFrame, *, max_relays: int
+    edges: pd.DataFrame, nodes: pd.DataFrame, demands: pd.DataFrame, *, max_relays: int,
+    data: TrustData | None = None, centrality: Mapping[Hashable, float] | None = None
 ) -> SolveResult:
-    """The ``max_relays`` candidates of highest betweenness centrality (hop count; ties by node order)."""
+    """The ``max_relays`` candidates of highest betweenness centrality (hop count; ties by node order).
+
+    ``centrality``: precomputed values per node (e.g. sampled on a large graph;
+    missing nodes count 0), else exact betweenness of the graph. ``data``: see
+    :func:`solve_trust`.
+    """
     t0 = time.perf_counter()
-    data = prepare_trust_data(edges, nodes, demands)
-    bc = nx.betweenness_centrality(data.graph)
-    order = sorted(_candidates(data), key=lambda i: (-bc[data.nodes[i]], i))
+    data = data if data is not None else prepare_trust_data(edges, nodes, demands)
+    bc = centrality if centrality is not None else nx.betweenness_centrality(data.graph)
+    order = sorted(_candidates(data), key=lambda i: (-bc.get(data.nodes[i], 0.0), i))
     chosen = [data.nodes[i] for i in order[:max_relays]]
     return _heuristic_result(data, chosen, "betweenness", time.perf_counter() - t0)
 
@@ -912,13 +923,14 @@ def random_trust(
     *,
     max_relays: int,
     rng: np.random.Generator,
+    data: TrustData | None = None,
 ) -> SolveResult:
     """``max_relays`` candidates drawn uniformly without replacement from ``rng``.
 
-    The generator's initial state is recorded in ``info["rng_state"]``.
+    The generator's initial state is recorded in ``info["rng_state"]``. ``data``: see :func:`solve_trust`.
     """
     t0 = time.perf_counter()
-    data = prepare_trust_data(edges, nodes, demands)
+    data = data if data is not None else prepare_trust_data(edges, nodes, demands)
     state = rng.bit_generator.state
     cand = _candidates(data)
     picks = rng.choice(len(cand), size=min(max_relays, len(cand)), replace=False)
