@@ -359,6 +359,48 @@ def _token_costs(
     return np.minimum.accumulate(best, axis=0)
 
 
+#: largest layered (node, tokens used) graph searched with scipy's Dijkstra in :func:`_token_cost_tables`
+_LAYERED_MAX_NODES = 2_000_000
+
+
+def _token_cost_tables(data: TrustData, free: np.ndarray, roots: list[int], tokens: int) -> dict[int, np.ndarray]:
+    """:func:`_token_costs` of every root at once: scipy Dijkstra on the layered graph.
+
+    Node ``b * n + v`` = at ``v`` having used ``b`` tokens; arc ``(i, b) -> (j, b)``
+    costs ``w_j``, ``(i, b) -> (j, b + 1)`` costs 0 when ``j`` is free (the
+    zero arcs carry 1e-300 so the sparse matrix keeps them). Same values as the
+    heap search up to float rounding of equal-cost paths.
+    """
+    n = len(data.nodes)
+    idx = data.index
+    e = np.array([(idx[a], idx[b]) for a, b in data.graph.edges], dtype=np.int64).reshape(-1, 2)
+    tails = np.concatenate([e[:, 0], e[:, 1]])
+    heads = np.concatenate([e[:, 1], e[:, 0]])
+    w = data.weight
+    rows, cols, vals = [], [], []
+    for b in range(tokens + 1):
+        rows.append(tails + b * n)
+        cols.append(heads + b * n)
+        vals.append(w[heads] + 1e-300)
+        if b < tokens:
+            ok = free[heads]
+            rows.append(tails[ok] + b * n)
+            cols.append(heads[ok] + (b + 1) * n)
+            vals.append(np.full(int(ok.sum()), 1e-300))
+    size = n * (tokens + 1)
+    mat = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(size, size))
+    out: dict[int, np.ndarray] = {}
+    for lo in range(0, len(roots), 256):
+        part = roots[lo:lo + 256]
+        dist = np.asarray(dijkstra(mat, directed=True, indices=part)).reshape(len(part), tokens + 1, n)
+        for k, r in enumerate(part):
+            table = dist[k]
+            table[0, r] = 0.0
+            table[table < 1e-200] = 0.0  # the 1e-300 carriers of zero-cost arcs
+            out[r] = np.minimum.accumulate(table, axis=0)
+    return out
+
+
 def demand_node_sets(
     data: TrustData, *, max_relays: int | None, cost_upper_bound: float | None
 ) -> list[set[int]]:
@@ -382,13 +424,14 @@ def demand_node_sets(
     free = data.candidate & (data.weight > 0)
     tokens = int(free.sum()) if max_relays is None else min(int(max_relays), int(free.sum()))
     w = data.weight
-    cache: dict[int, np.ndarray] = {}
+    ends = sorted({idx[v] for v in data.demands["source"]} | {idx[v] for v in data.demands["target"]})
+    if (tokens + 1) * n <= _LAYERED_MAX_NODES:
+        cache = _token_cost_tables(data, free, ends, tokens)
+    else:  # the layered graph would be too large: one heap search per end point
+        cache = {r: _token_costs(adj, w, free, r, tokens) for r in ends}
     out = []
     for d, row in enumerate(data.demands.itertuples(index=False)):
         s, t = idx[row.source], idx[row.target]
-        for r in (s, t):
-            if r not in cache:
-                cache[r] = _token_costs(adj, w, free, r, tokens)
         cs, ct = cache[s], cache[t]
         # both halves count v itself (or spend a token on it); subtracting w_v once keeps a lower bound
         lbs = np.full(n, np.inf)
