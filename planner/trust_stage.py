@@ -94,7 +94,7 @@ def _probe_seconds(ev: Any, seed: int) -> float:
 
 
 def _selection_rows(ev: Any, single_costs: list[np.ndarray], n_starts: int, time_s: float,
-                    seed: int) -> tuple[list[int] | None, float]:
+                    seed: int, per_s: float | None = None) -> tuple[list[int] | None, float]:
     """Demands the SMR selection evaluates: all when that fits in ``time_s``, else a sample.
 
     Times SMR on a few demands first. The sample holds the demands worst by
@@ -105,7 +105,7 @@ def _selection_rows(ev: Any, single_costs: list[np.ndarray], n_starts: int, time
 
     n = len(ev.pairs)
     rng = np.random.default_rng(seed)
-    per = _probe_seconds(ev, seed)
+    per = per_s if per_s is not None else _probe_seconds(ev, seed)
     affordable = int(time_s / per / (n_starts + 12))
     if affordable >= n:
         return None, per
@@ -126,7 +126,8 @@ BETWEENNESS_SHARE = 0.1
 """Share of what the model leaves handed to the betweenness centrality (sampled on large graphs to fit)."""
 
 SEARCH_SHARE = 0.6
-"""Share of what is then left handed to the SMR search; the SMR verification gets the rest."""
+"""Share of what is then left handed to the SMR search when verifying every demand would take longer
+than the rest; otherwise the search gets all but the time the verification needs (measured speed)."""
 
 EXACT_BETWEENNESS_MAX_NODES = 500
 """Graphs up to this many nodes get exact betweenness; larger ones a seeded sample of sources that fits its share."""
@@ -335,7 +336,13 @@ def plan_trust(network: Network, backbone: Backbone, scenario: Scenario, *, seed
     by_bc = sorted(pool, key=lambda v: (-bc.get(v, 0.0), v))
     order_rank = {v: i for i, v in enumerate(by_bc)}
     t_sel = time.perf_counter()
-    search_s = stage_clock.hand_out(fraction=SEARCH_SHARE)  # recorded like a solver's limit
+    # the verification's need at the measured SMR speed (every demand, every selection and the
+    # chosen set once more) is kept back when it fits in 1 - SEARCH_SHARE of what is left
+    per_probe = _probe_seconds(ev, seed) if objective != "target" else 0.0
+    left = stage_clock.left_s()
+    need = 1.25 * per_probe * len(demands) * (len(starts) + 2)
+    share = SEARCH_SHARE if need >= (1 - SEARCH_SHARE) * left or left <= 0 else 1.0 - need / left
+    search_s = stage_clock.hand_out(fraction=share)  # recorded like a solver's limit
     deadline = t_sel + search_s
     single = {name: evaluate_costs(data, s) for name, s in starts.items()}
     smr_info: dict[str, Any] = {"objective": objective, "betweenness_sources": bc_sources}
@@ -357,7 +364,7 @@ def plan_trust(network: Network, backbone: Backbone, scenario: Scenario, *, seed
             starts["betweenness centrality"] = by_bc[:k]
     else:
         rows, per_demand_s = _selection_rows(ev, list(single.values()), len(starts),
-                                             0.5 * search_s, seed)
+                                             0.5 * search_s, seed, per_s=per_probe)
         choice = choose_for_smr(ev, starts, pool, budget, objective="mean" if objective == "mean" else "min",
                                 deadline=deadline, rows=rows,
                                 rank=lambda vs: sorted(vs, key=lambda v: order_rank.get(str(v), 0)), seed=seed)
