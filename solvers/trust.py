@@ -302,11 +302,16 @@ def _relays_table(data: TrustData, trusted: Iterable[Hashable]) -> pd.DataFrame:
 # ---------------------------------------------------------------------------
 
 
-def _blocks_between(data: TrustData) -> list[set[int]]:
+class _PruneOutOfTime(RuntimeError):
+    """The node-set pruning reached its deadline (the caller then keeps the unpruned estimate)."""
+
+
+def _blocks_between(data: TrustData, deadline: float | None = None) -> list[set[int]]:
     """Per demand, the nodes of the biconnected blocks between source and target.
 
     A node lies on some simple source-target path only if it belongs to a block
-    on the block-cut-tree path between the end points.
+    on the block-cut-tree path between the end points. With a ``deadline``
+    (perf_counter) raises ``_PruneOutOfTime`` when it passes.
     """
     idx = data.index
     blocks = [set(b) for b in nx.biconnected_components(data.graph)]
@@ -325,10 +330,16 @@ def _blocks_between(data: TrustData) -> list[set[int]]:
         bs = member.get(v, [])
         return ("C", v) if len(bs) > 1 else ("B", bs[0])
 
+    block_idx = [[idx[v] for v in b] for b in blocks]
     out = []
-    for row in data.demands.itertuples(index=False):
+    for d, row in enumerate(data.demands.itertuples(index=False)):
+        if deadline is not None and d % 64 == 0 and time.perf_counter() >= deadline:
+            raise _PruneOutOfTime
         path = nx.shortest_path(tree, anchor(row.source), anchor(row.target))
-        nodes = {idx[v] for kind, key in path if kind == "B" for v in blocks[key]}
+        nodes: set[int] = set()
+        for kind, key in path:
+            if kind == "B":
+                nodes.update(block_idx[key])
         out.append(nodes)
     return out
 
@@ -359,10 +370,6 @@ def _token_costs(
 
 #: largest layered (node, tokens used) graph searched with scipy's Dijkstra in :func:`_token_cost_tables`
 _LAYERED_MAX_NODES = 2_000_000
-
-
-class _PruneOutOfTime(RuntimeError):
-    """The node-set pruning reached its deadline (the caller then keeps the unpruned estimate)."""
 
 
 def _token_cost_tables(data: TrustData, free: np.ndarray, roots: list[int], tokens: int,
@@ -418,7 +425,7 @@ def demand_node_sets(
     most the bound and trusts at most ``max_relays`` relays, so all its nodes pass.
     With a ``deadline`` (perf_counter) raises ``_PruneOutOfTime`` when it passes.
     """
-    sets = _blocks_between(data)
+    sets = _blocks_between(data, deadline)
     if cost_upper_bound is None:
         return sets
     idx = data.index
