@@ -5,6 +5,15 @@ sites with :func:`solvers.trust.solve_trust` (max-min best single-path
 security over the inter-cluster demands), then verifies the choice with SMR
 routing (:func:`planner.routing.smr`) on the full fibre graph, and compares it
 with greedy, betweenness-centrality and random selections of the same size.
+
+Everything the stage does (model, baselines, SMR search, SMR verification)
+draws on one time budget, ``solver.time_limit_s`` (the pipeline's stage
+budget); each part is handed a recorded limit. When the time runs out the
+stage returns its best selection with the model's bound and gap, and its
+metrics say what was cut (``trust_smr_search``: ``stopped``,
+``verification``, ``time_limit_reached``). SMR evaluations of many demands
+run on the executor (``--workers`` / ``--scheduler``), see
+:class:`planner.trust_smr.SmrEvaluator`.
 """
 
 from __future__ import annotations
@@ -264,9 +273,12 @@ def plan_trust(network: Network, backbone: Backbone, scenario: Scenario, *, seed
     gives a bound and a start; greedy, betweenness and random selections are
     further starts; :func:`planner.trust_smr.choose_for_smr` picks the best by
     ``security.trust_objective`` ("min" or "mean" SMR security) and improves
-    it by local search within ``solver.time_limit_s``. Every selection is then
-    verified with SMR on all demands, and the chosen set is the best of all by
-    that verification, so it is never worse than a baseline on the objective.
+    it by local search. Every selection is then verified with SMR on the same
+    demands: all of them when the stage's time allows, else the selection's
+    demands and as many more as fit (recorded in ``verification``); the chosen
+    set is the best of all by that verification, so it is never worse than a
+    baseline on the objective on the verified demands. All of it, model
+    included, stays within ``solver.time_limit_s`` (see the module notes).
     ``trust_objective = "target"`` picks the fewest relays that give every
     demand SMR security ``security.eps`` and names the demands that cannot.
     """
