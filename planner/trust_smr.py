@@ -105,18 +105,25 @@ class SmrEvaluator:
         self.topo = _Topology(graph)
         self.executor = executor
         self._memo: dict[tuple[frozenset[Hashable], tuple[int, ...] | None], np.ndarray] = {}
+        #: with keep_results, every routing's SmrResult objects are memoised too (a later call
+        #: asking for the routes of the same set and demands is then not routed again)
+        self.keep_results = False
+        self._routes: dict[tuple[frozenset[Hashable], tuple[int, ...] | None], list[Any]] = {}
         self.calls = 0
 
     def securities(self, trusted: frozenset[Hashable], rows: Sequence[int] | None = None,
                    results: list[Any] | None = None) -> np.ndarray:
         """SMR end-to-end security of the demands ``rows`` (all when None); 0 when undeliverable.
 
-        With a ``results`` list the demands are routed (no memo) and their
-        :class:`planner.routing.SmrResult` objects appended to it.
+        With a ``results`` list their :class:`planner.routing.SmrResult`
+        objects are appended to it (routed again unless ``keep_results`` kept them).
         """
         key = (trusted, None if rows is None else tuple(rows))
         hit = self._memo.get(key)
         if hit is not None and results is None:
+            return hit
+        if hit is not None and results is not None and key in self._routes:
+            results.extend(self._routes[key])
             return hit
         if rows is not None and results is None:
             full = self._memo.get((trusted, None))
@@ -126,12 +133,14 @@ class SmrEvaluator:
 
         idx = list(range(len(self.pairs))) if rows is None else [int(i) for i in rows]
         task = _SmrTask(self.graph, self.topo, tuple(self.pairs), self.security, frozenset(trusted),
-                        results is not None)
+                        results is not None or self.keep_results)
         executor = self.executor if len(idx) >= MIN_PARALLEL_ROUTINGS else Executor()
         routed = map_chunks(_route_row, task, idx, executor=executor)
         out = np.array([sec for sec, _ in routed], dtype=float)
         if results is not None:
             results.extend(res for _, res in routed)
+        if self.keep_results:
+            self._routes[key] = [res for _, res in routed]
         self.calls += len(out)
         self._memo[key] = out
         return out

@@ -118,7 +118,7 @@ def _selection_rows(ev: Any, single_costs: list[np.ndarray], n_starts: int, time
     affordable = int(time_s / per / (n_starts + 12))
     if affordable >= n:
         return None, per
-    k = max(20, affordable)
+    k = max(MIN_SELECTION_DEMANDS, affordable)
     worst: list[int] = []
     for costs in single_costs:
         worst.extend(np.argsort(-costs, kind="stable")[: k // (2 * max(1, len(single_costs)))].tolist())
@@ -140,6 +140,9 @@ than the rest; otherwise the search gets all but the time the verification needs
 
 EXACT_BETWEENNESS_MAX_NODES = 500
 """Graphs up to this many nodes get exact betweenness; larger ones a seeded sample of sources that fits its share."""
+
+MIN_SELECTION_DEMANDS = 8
+"""The SMR search screens at least this many demands, even when fewer fit in its time."""
 
 MIN_VERIFY_BLOCK = 200
 """Demands verified per block (at least), so the executor gets work worth spreading."""
@@ -332,6 +335,7 @@ def plan_trust(network: Network, backbone: Backbone, scenario: Scenario, *, seed
             if c and p < 1]
     g = data.graph
     ev = SmrEvaluator(g, list(zip(demands["source"], demands["target"], strict=True)), security)
+    ev.keep_results = True  # the verification then reuses the search's routes of the chosen set
     # betweenness once (the baseline and the search's candidate order), sampled on large graphs
     bc, bc_sources = _betweenness(g, stage_clock.hand_out(fraction=BETWEENNESS_SHARE), seed)
     starts: dict[str, list[str]] = {"MILP (max-min single-path security)":
