@@ -356,9 +356,9 @@ class LineRenderer:
     * a stage start: ``"  - <stage>"`` (indented two more spaces per level);
     * counted work: a status line (:meth:`ProgressTask.status`, with its ETA) when
       it passes 25 %, 50 % and 75 %, and one at its end;
-    * any open task: a status line at least every ``interval_s`` seconds, written
-      by :meth:`tick` (the CLI calls it from a timer thread), so a long MILP shows
-      how much of its time limit is left.
+    * the innermost open task (what the run is doing now): a status line at least
+      every ``interval_s`` seconds, written by :meth:`tick` (called from a timer
+      thread), so a long MILP shows how much of its time limit is left.
 
     With ``verbose`` the starts of inner tasks are written too. ``write`` gets
     one line at a time without a newline; calls are serialised.
@@ -412,13 +412,17 @@ class LineRenderer:
             self._emit(task, task.status())
 
     def tick(self) -> None:
-        """Write a status line for every open task that has had none for ``interval_s`` seconds."""
+        """Write a status line for the innermost open task if it has had none for ``interval_s`` seconds."""
         with self._lock:
-            due = [t for t in self._tasks.values()
-                   if t.tracker.clock() - self._last_line_s.get(id(t), t.started_s) >= self.interval_s]
-        for t in sorted(due, key=lambda t: t.depth):
-            if not t.is_finished:
-                self._emit(t, t.status())
+            tasks = list(self._tasks.values())
+        if not tasks:
+            return
+        # the innermost open task is what the run is doing now; its parents wait for it
+        inner = max(tasks, key=lambda t: (t.depth, t.started_s))
+        with self._lock:
+            due = inner.tracker.clock() - self._last_line_s.get(id(inner), inner.started_s) >= self.interval_s
+        if due and not inner.is_finished:
+            self._emit(inner, inner.status())
 
 
 @contextmanager
