@@ -198,6 +198,7 @@ _KNOWN_LABELS: dict[str, str] = {
     "smr_row": "SMR routing checks",
     "_run_batch": "simulating demand batches",
     "run_point": "sweep points",
+    "_run_chunk": "Monte Carlo chunks",  # reports.reproduce_smr
 }
 
 
