@@ -357,10 +357,11 @@ def map_chunks(
     with _progress_task(progress, func, n, unit="items") as bar:
         if ex.backend == "serial" or (ex.backend == "process" and n < min_items_for_processes):
             serial: list[R] = []
-            for item in items:
+            step = max(1, n // 200)  # report in at most ~200 steps: cheap for millions of tiny items
+            for k, item in enumerate(items, 1):
                 serial.append(func(context, item))
-                if bar is not None:
-                    bar.advance()
+                if bar is not None and (k % step == 0 or k == n):
+                    bar.advance(step if k % step == 0 else k % step)
             return serial
         nw = ex.workers or default_workers()
         n_chunks = max(1, min(n, chunks_per_worker * nw))
