@@ -61,6 +61,7 @@ class Eta:
 
     seconds: float | None
     bound: bool = False
+    over_limit_s: float = 0.0
 
 
 def estimate_eta(*, done: float, total: float | None, elapsed_s: float, limit_s: float | None = None,
@@ -70,8 +71,9 @@ def estimate_eta(*, done: float, total: float | None, elapsed_s: float, limit_s:
     Guarantees: with ``total`` known and ``done > initial`` (units counted since
     the start; ``initial`` units were done before it, e.g. resumed) the estimate
     is ``elapsed_s * (total - done) / (done - initial)`` (0 once ``done >= total``);
-    with ``limit_s`` it is at most ``max(0, limit_s - elapsed_s)`` and then
-    ``bound`` is true if the limit is the smaller figure. Never negative.
+    with ``limit_s`` not yet passed it is at most ``limit_s - elapsed_s`` and
+    ``bound`` is true if the limit is the smaller figure; past the limit only the
+    rate figure is given and ``over_limit_s`` says by how much. Never negative.
     """
     rate_left: float | None = None
     if total is not None:
@@ -79,10 +81,14 @@ def estimate_eta(*, done: float, total: float | None, elapsed_s: float, limit_s:
             rate_left = 0.0
         elif done > initial and elapsed_s > 0:
             rate_left = max(0.0, elapsed_s * (total - done) / (done - initial))
-    limit_left = None if limit_s is None or not math.isfinite(limit_s) else max(0.0, limit_s - elapsed_s)
-    if limit_left is not None and (rate_left is None or limit_left < rate_left):
+    if limit_s is None or not math.isfinite(limit_s):
+        return Eta(rate_left)
+    if elapsed_s > limit_s:  # past the limit: it bounds nothing now
+        return Eta(rate_left, over_limit_s=elapsed_s - limit_s)
+    limit_left = limit_s - elapsed_s
+    if rate_left is None or limit_left < rate_left:
         return Eta(limit_left, bound=True)
-    return Eta(rate_left, bound=False)
+    return Eta(rate_left)
 
 
 def format_seconds(seconds: float) -> str:
@@ -199,6 +205,10 @@ class ProgressTask:
                 elif self.total is not None:
                     parts[-1] += ","
                     parts.append("ETA after the first result")
+                if eta.over_limit_s > 0:
+                    parts[-1] += ","
+                    parts.append(f"solver limit {format_seconds(self.limit_s or 0.0)} passed "
+                                 "(the solver has stopped; building or checking goes on)")
             if self.note:
                 parts[-1] += ","
                 parts.append(self.note)
@@ -528,6 +538,9 @@ def _rich_columns() -> list[Any]:
                         f"(solver limit {format_seconds(ptask.limit_s or 0)})")
             else:
                 text = f"ETA {format_seconds(eta.seconds)}"
+            if eta.over_limit_s > 0:
+                over = f"solver limit {format_seconds(ptask.limit_s or 0)} passed"
+                text = f"{text}, {over}" if text else over
             if ptask.note:
                 text = f"{text}, {ptask.note}" if text else ptask.note
             return Text(text, style="cyan")

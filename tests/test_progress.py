@@ -79,8 +79,11 @@ def test_limit_bounds_the_eta() -> None:
     # faster than the limit: the rate wins
     eta = estimate_eta(done=8, total=10, elapsed_s=20.0, limit_s=60.0)
     assert eta.seconds == pytest.approx(5.0) and not eta.bound
-    # past the limit: 0, not negative
-    assert estimate_eta(done=0, total=None, elapsed_s=90.0, limit_s=60.0).seconds == 0.0
+    # past the limit (the solver stopped, checks go on): the limit bounds nothing any more
+    eta = estimate_eta(done=0, total=None, elapsed_s=90.0, limit_s=60.0)
+    assert eta.seconds is None and not eta.bound and eta.over_limit_s == pytest.approx(30.0)
+    eta = estimate_eta(done=3, total=4, elapsed_s=90.0, limit_s=60.0)
+    assert eta.seconds == pytest.approx(30.0) and not eta.bound and eta.over_limit_s == pytest.approx(30.0)
 
 
 def test_resumed_units_do_not_enter_the_rate() -> None:
@@ -123,6 +126,9 @@ def test_solver_bound_status_line() -> None:
     clock.tick(20.0)
     t.set_note("gap 2.0%")
     assert t.status() == "trust MILP: 20 s elapsed, at most 40 s left (solver limit 1 min 00 s), gap 2.0%"
+    clock.tick(50.0)
+    assert t.status() == ("trust MILP: 1 min 10 s elapsed, solver limit 1 min 00 s passed (the solver has "
+                          "stopped; building or checking goes on), gap 2.0%")
 
 
 def test_stages_replace_each_other_and_finish_inner_tasks() -> None:
