@@ -31,7 +31,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
@@ -190,7 +190,26 @@ def _run_tasks(
         except BaseException:
             for fut in futures:
                 fut.cancel()
+            _stop_workers(pool)
             raise
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill the pool's worker processes (the map was interrupted or failed).
+
+    Without this the pool's shutdown would wait for the tasks already running,
+    and a worker catches KeyboardInterrupt (SIGINT, or SIGTERM turned into one)
+    as a task error and goes on with the next queued task, so an interrupted
+    run could keep computing for minutes. SIGKILL cannot be caught.
+    """
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for proc in processes:
+        with suppress(Exception):
+            proc.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        with suppress(Exception):
+            proc.join(timeout=5.0)
 
 
 # names shown for the chunked computations of other modules until they pass ``progress="..."``

@@ -106,7 +106,8 @@ class ProgressTask:
 
     Public read-only state: ``name``, ``total`` (units, or ``None``), ``completed``,
     ``initial``, ``limit_s``, ``unit``, ``depth`` (how many tasks were open when it
-    started), ``note`` (a short free text, e.g. a MIP gap), ``finished``.
+    started), ``note`` (a short free text, e.g. a MIP gap), ``is_finished``, ``stopped``
+    (the ``with`` block was left by an exception).
     """
 
     def __init__(self, tracker: Tracker, name: str, *, total: float | None, limit_s: float | None, unit: str,
@@ -121,6 +122,7 @@ class ProgressTask:
         self.depth = depth
         self.is_stage = is_stage
         self.note = ""
+        self.stopped = False
         self.started_s = tracker.clock()
         self.finished_s: float | None = None
 
@@ -158,7 +160,9 @@ class ProgressTask:
     def __enter__(self) -> ProgressTask:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is not None:  # left by an exception (an error or Ctrl-C): stopped, not done
+            self.stopped = True
         self.done()
 
     # ------------------------------------------------------------- reading
@@ -191,7 +195,7 @@ class ProgressTask:
                 pct = 100.0 * self.completed / self.total if self.total else 100.0
                 parts.append(f"{_num(self.completed)}/{_num(self.total)} {self.unit} ({pct:.0f}%),")
             if self.finished_s is not None:
-                parts.append(f"done in {format_seconds(elapsed)}")
+                parts.append(f"{'stopped after' if self.stopped else 'done in'} {format_seconds(elapsed)}")
             else:
                 eta = self.eta()
                 parts.append(f"{format_seconds(elapsed)} elapsed")

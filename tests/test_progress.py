@@ -119,6 +119,17 @@ def test_task_eta_follows_the_fake_clock() -> None:
     assert t.completed == 8
 
 
+def test_a_task_left_by_an_exception_is_stopped_not_done() -> None:
+    clock = FakeClock()
+    tracker = Tracker(clock=clock)
+    with pytest.raises(KeyboardInterrupt), tracker.task("batches", total=8, unit="tasks") as t:
+        clock.tick(6.0)
+        t.advance(4)
+        raise KeyboardInterrupt
+    assert t.is_finished and t.stopped
+    assert t.status() == "batches: 4/8 tasks (50%), stopped after 6 s"
+
+
 def test_solver_bound_status_line() -> None:
     clock = FakeClock()
     tracker = Tracker(clock=clock)
