@@ -18,9 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import ProgressColumn, Task
 from rich.table import Table
-from rich.text import Text
 
 from planner import __version__
 from planner.errors import (
@@ -154,6 +152,7 @@ def _add_force(parser: argparse.ArgumentParser) -> None:
 
 
 _QUIET = False
+_VERBOSE = False
 
 
 def _say(text: str) -> None:
@@ -214,7 +213,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.alternatives:
         return _plan_alternatives(args, network_path, scenario, inputs)
     t0 = time.perf_counter()
-    with _StageProgress(solver_limit_s=scenario.solver.time_limit_s) as progress:
+    with _StageProgress() as progress:
         progress("reading network")
         network = _read_network_for(args, network_path, scenario)
         _say(f"read {network.name}: {len(network.sites)} sites, {len(network.links)} links ({network_path.name})")
@@ -256,60 +255,41 @@ def _read_network_for(args: argparse.Namespace, network_path: Path, scenario: An
 
 
 class _StageProgress:
-    """Shows the current stage with its elapsed time and, for a MILP stage, the time left of the solver limit.
+    """The progress display of a command (:func:`planner.progress.display`); calling it starts a stage.
 
-    Prints one line ``  - <stage>`` per stage, flushed as the stage starts, so a
-    caller watching the output knows the run is inside that stage. The bound
-    shown for a MILP stage ("at most N s left") is the scenario's solver time
-    limit minus the time spent in the stage: the solver stops by then (model
-    building and verification come on top).
+    Each stage prints one line ``  - <stage>`` as it starts (flushed, so a caller
+    watching the output knows the run is inside that stage). On a terminal a
+    live bar below shows the open stage and the counted work inside it with
+    elapsed time and ETA, or for a solver stage how much of its time budget is
+    left at most; otherwise plain status lines are written (at 25/50/75 % of
+    counted work and at least every 10 s, every 2 s with ``-v``). ``-q``: nothing.
+    The display is gone when the block ends, before any result is printed.
     """
 
-    def __init__(self, *, solver_limit_s: float | None = None) -> None:
-        self._progress: Any = None
-        self._task: Any = None
-        self._limit_s = solver_limit_s
-        self._t0 = time.perf_counter()
-        self._stage_t0 = self._t0
-        self._n = 0
+    def __init__(self) -> None:
+        self._display: Any = None
+        self._tracker: Any = None
 
     def __enter__(self) -> _StageProgress:
-        if not _QUIET:
-            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+        from planner.progress import display
 
-            self._progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), TimeElapsedColumn(),
-                                      _StageBoundColumn(), console=console, transient=True)
-            self._progress.__enter__()
+        self._display = display(None if _QUIET else console, verbose=_VERBOSE)
+        self._tracker = self._display.__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self._progress is not None:
-            self._progress.__exit__(*exc)
+        self._log_stage_time()
+        self._display.__exit__(*exc)
+
+    def _log_stage_time(self) -> None:
+        prev = self._tracker.current_stage() if self._tracker is not None else None
+        if prev is not None:
+            logging.getLogger(__name__).info("%s: took %.1f s", prev.name, prev.elapsed_s())
 
     def __call__(self, stage: str) -> None:
-        now = time.perf_counter()
-        if self._n:
-            logging.getLogger(__name__).info("stage took %.1f s", now - self._stage_t0)
-        self._n += 1
-        self._stage_t0 = now
-        if self._progress is not None:
-            if self._task is not None:
-                self._progress.update(self._task, visible=False)
-            limit = self._limit_s if "MILP" in stage else None
-            self._task = self._progress.add_task(_escape(stage), total=None, limit_s=limit)
-        _say(f"  - {_escape(stage)}")
+        self._log_stage_time()
+        self._tracker.stage(stage)
         sys.stdout.flush()
-
-
-class _StageBoundColumn(ProgressColumn):
-    """A rich progress column: 'at most N s left' for tasks with a ``limit_s`` field."""
-
-    def render(self, task: Task) -> Text:
-        limit = task.fields.get("limit_s")
-        if not limit:
-            return Text("")
-        left = max(0.0, float(limit) - float(task.elapsed or 0.0))
-        return Text(f"at most {left:.0f} s left (solver limit {float(limit):g} s)", style="dim")
 
 
 def _run_simulation(design: Any, folder: Path, *, requests: int, duration_s: float | None, seed: int,
@@ -348,18 +328,26 @@ def _plan_alternatives(args: argparse.Namespace, network_path: Path, scenario: A
             raise ValidationError(f"{alt_path}: alternative[{i}] needs a string 'name'", source=str(alt_path))
         overrides = {k: v for k, v in _flatten(alt).items() if k != "name"}
         variants.append((alt["name"], scenario.with_overrides(overrides, source=f"{alt_path}: alternative[{i}]")))
+    from planner.progress import current_tracker
+
     network = _read_network_for(args, network_path, scenario)
     out = Path(args.out)
-    with atomic_output_dir(out, inputs=inputs, force=args.force) as tmp:
+    with _StageProgress() as progress, atomic_output_dir(out, inputs=inputs, force=args.force) as tmp:
         run_dirs = []
-        for name, sc in variants:
-            _say(f"planning alternative [bold]{_escape(name)}[/]")
-            design = plan(network, sc, seed=args.seed)
-            d = tmp / name
-            d.mkdir()
-            write_design_files(design, d)
-            render_report(design, d / "report.html")
-            run_dirs.append(d)
+        tracker = current_tracker()
+        with tracker.task("alternatives", total=len(variants), unit="plans") as planned:
+            for name, sc in variants:
+                _say(f"planning alternative [bold]{_escape(name)}[/]")
+                design = plan(network, sc, seed=args.seed, progress=progress)
+                progress(f"{name}: writing outputs")
+                d = tmp / name
+                d.mkdir()
+                write_design_files(design, d)
+                render_report(design, d / "report.html")
+                run_dirs.append(d)
+                tracker.end_stage()
+                planned.advance()
+        progress("comparing the alternatives")
         write_comparison(run_dirs, tmp / "comparison")
     console.print(f"wrote {len(variants)} alternatives and comparison to {out}/comparison/comparison.html")
     return EXIT_OK
@@ -430,7 +418,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     runs = [Path(r) for r in args.run_dirs]
-    with atomic_output_dir(out, inputs=runs, force=args.force) as tmp:
+    with _StageProgress() as progress, atomic_output_dir(out, inputs=runs, force=args.force) as tmp:
+        progress(f"comparing {len(runs)} runs")
         table = write_comparison(runs, tmp)
     console.print(table.to_string(index=False))
     console.print(f"wrote {out}/comparison.html and comparison.csv")
@@ -441,8 +430,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from planner.atomic import atomic_output_dir
 
     out = Path(args.out or f"reproduce-{args.paper}")
-    with console.status(f"[bold]reproducing the {args.paper} paper[/]"), \
-            atomic_output_dir(out, force=args.force) as tmp:
+    with _StageProgress() as progress, atomic_output_dir(out, force=args.force) as tmp:
+        progress(f"reproducing the {args.paper} paper")
         if args.paper == "cluster":
             from reports.reproduce_cluster import reproduce_cluster
 
@@ -541,7 +530,7 @@ def _executor(args: argparse.Namespace) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``qkdplan`` command; returns the exit code."""
-    global _QUIET
+    global _QUIET, _VERBOSE
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -549,6 +538,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     verbosity = int(args.verbose) - int(args.quiet)
     _QUIET = args.quiet > 0
+    _VERBOSE = verbosity > 0
     _configure_logging(verbosity)
     from planner.atomic import sigterm_as_interrupt
 
@@ -582,7 +572,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                           "run with -vv.")
         return EXIT_INTERNAL
     finally:
-        _QUIET = False
+        _QUIET = _VERBOSE = False
 
 
 def _escape(text: str) -> str:

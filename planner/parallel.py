@@ -16,6 +16,13 @@ see exceptions propagate exactly as before):
   the whole map; other tasks go on.
 * ``retries=N`` — a task that raises is run again up to ``N`` more times
   (Dask: ``client.map(retries=N)``, which also covers a worker that died).
+
+Progress: both maps report to the process-wide tracker
+(:func:`planner.progress.current_tracker`) as results arrive in this process —
+one unit per task for :func:`map_tasks`, one per item for :func:`map_chunks`
+(a chunk's items count when the chunk returns) — so every chunked computation
+gets a counted task with an ETA. ``progress="label"`` names the task,
+``progress=False`` turns it off (for callers that count themselves).
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
@@ -100,6 +107,7 @@ def map_tasks(
     on_result: Callable[[int, Any], Any] | None = None,
     capture_errors: bool = False,
     retries: int = 0,
+    progress: str | bool = True,
 ) -> list[Any]:
     """Apply ``func`` to every item and return the results in item order.
 
@@ -115,8 +123,9 @@ def map_tasks(
 
     Without ``capture_errors`` the first exception raised by ``func`` (after
     ``retries``) propagates; with it, that task's slot holds a
-    :class:`TaskError` and the map continues. Guarantees: the returned list has
-    one entry per item, in item order.
+    :class:`TaskError` and the map continues. ``progress``: the name of the
+    counted progress task (``True``: named after ``func``; ``False``: none).
+    Guarantees: the returned list has one entry per item, in item order.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend '{backend}'; use 'serial', 'process' or 'dask'")
@@ -129,14 +138,33 @@ def map_tasks(
     if n == 0:
         return results
 
-    def deliver(i: int, value: Any) -> None:
-        results[i] = value
-        if on_result is not None:
-            on_result(i, value)
+    with _progress_task(progress, func, n, unit="tasks") as bar:
 
+        def deliver(i: int, value: Any) -> None:
+            results[i] = value
+            if on_result is not None:
+                on_result(i, value)
+            if bar is not None:
+                bar.advance()
+
+        _run_tasks(func, tasks, backend, nworkers, scheduler_address, deliver, capture_errors, retries)
+    return results
+
+
+def _run_tasks(
+    func: Callable[[T], R],
+    tasks: Sequence[T],
+    backend: Backend,
+    nworkers: int,
+    scheduler_address: str | None,
+    deliver: Callable[[int, Any], None],
+    capture_errors: bool,
+    retries: int,
+) -> None:
+    n = len(tasks)
     if backend == "dask":
         _map_dask(func, tasks, nworkers, scheduler_address, deliver, capture_errors, retries)
-        return results
+        return
     call: Callable[[T], R] = _Retrying(func, retries) if retries else func
     if backend == "serial" or nworkers <= 1 or n <= 1:
         for i, item in enumerate(tasks):
@@ -147,7 +175,7 @@ def map_tasks(
                     raise
                 value = TaskError.from_exception(exc, attempts=retries + 1)
             deliver(i, value)
-        return results
+        return
     with ProcessPoolExecutor(max_workers=min(nworkers, n)) as pool:
         futures = {pool.submit(call, item): i for i, item in enumerate(tasks)}
         try:
@@ -162,8 +190,53 @@ def map_tasks(
         except BaseException:
             for fut in futures:
                 fut.cancel()
+            _stop_workers(pool)
             raise
-    return results
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill the pool's worker processes (the map was interrupted or failed).
+
+    Without this the pool's shutdown would wait for the tasks already running,
+    and a worker catches KeyboardInterrupt (SIGINT, or SIGTERM turned into one)
+    as a task error and goes on with the next queued task, so an interrupted
+    run could keep computing for minutes. SIGKILL cannot be caught.
+    """
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for proc in processes:
+        with suppress(Exception):
+            proc.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        with suppress(Exception):
+            proc.join(timeout=5.0)
+
+
+# names shown for the chunked computations of other modules until they pass ``progress="..."``
+_KNOWN_LABELS: dict[str, str] = {
+    "smr_row": "SMR routing checks",
+    "_run_batch": "simulating demand batches",
+    "run_point": "sweep points",
+    "_run_chunk": "Monte Carlo chunks",  # reports.reproduce_smr
+}
+
+
+def _label(func: Any) -> str:
+    name = str(getattr(func, "__name__", type(func).__name__))
+    return _KNOWN_LABELS.get(name, name.strip("_").replace("_", " "))
+
+
+@contextmanager
+def _progress_task(progress: str | bool, func: Any, total: int, *, unit: str) -> Iterator[Any]:
+    """A counted task of the process-wide tracker for one map (``None`` when ``progress`` is off)."""
+    if progress is False or total == 0:
+        yield None
+        return
+    from planner.progress import current_tracker
+
+    name = progress if isinstance(progress, str) else _label(func)
+    with current_tracker().task(name, total=total, unit=unit) as bar:
+        yield bar
 
 
 def _map_dask(
@@ -282,6 +355,7 @@ def map_chunks(
     executor: Executor | None = None,
     chunks_per_worker: int = 4,
     min_items_for_processes: int = 0,
+    progress: str | bool = True,
 ) -> list[R]:
     """``[func(context, item) for item in items]`` on an executor, in item order.
 
@@ -290,22 +364,36 @@ def map_chunks(
     expensive neighbours spread out. ``executor`` defaults to
     :func:`current_executor`; with fewer than ``min_items_for_processes``
     items the local process backend runs serially (starting processes would
-    cost more than it saves; Dask is always used when asked for). Guarantees:
-    the same results, in the same order, on every backend (``func`` must be a
-    picklable top-level function).
+    cost more than it saves; Dask is always used when asked for). ``progress``:
+    the name of the counted progress task, in items (``True``: named after
+    ``func``; ``False``: none). Guarantees: the same results, in the same order,
+    on every backend (``func`` must be a picklable top-level function).
     """
     ex = executor or current_executor()
     n = len(items)
     if n == 0:
         return []
-    if ex.backend == "serial" or (ex.backend == "process" and n < min_items_for_processes):
-        return [func(context, item) for item in items]
-    nw = ex.workers or default_workers()
-    n_chunks = max(1, min(n, chunks_per_worker * nw))
-    chunks = [_Chunk(func, context, tuple(items[c::n_chunks])) for c in range(n_chunks)]
-    done = map_tasks(
-        _run_chunk, chunks, backend=ex.backend, workers=ex.workers, scheduler_address=ex.scheduler_address
-    )
+    with _progress_task(progress, func, n, unit="items") as bar:
+        if ex.backend == "serial" or (ex.backend == "process" and n < min_items_for_processes):
+            serial: list[R] = []
+            step = max(1, n // 200)  # report in at most ~200 steps: cheap for millions of tiny items
+            for k, item in enumerate(items, 1):
+                serial.append(func(context, item))
+                if bar is not None and (k % step == 0 or k == n):
+                    bar.advance(step if k % step == 0 else k % step)
+            return serial
+        nw = ex.workers or default_workers()
+        n_chunks = max(1, min(n, chunks_per_worker * nw))
+        chunks = [_Chunk(func, context, tuple(items[c::n_chunks])) for c in range(n_chunks)]
+
+        def count(_i: int, values: Any) -> None:
+            if bar is not None:
+                bar.advance(len(values))
+
+        done = map_tasks(
+            _run_chunk, chunks, backend=ex.backend, workers=ex.workers, scheduler_address=ex.scheduler_address,
+            on_result=count, progress=False,
+        )
     out: list[Any] = [None] * n
     for c, values in enumerate(done):
         out[c::n_chunks] = values

@@ -15,6 +15,11 @@ Stages, each a plain function over tables:
 6. :func:`plan_memory` — memory units (:mod:`solvers.memory`);
 7. :func:`assemble_design` — the :class:`~planner.design.Design` tables and metrics.
 
+Progress: ``progress(stage)`` is called as each stage starts; inside a
+stage's budget :func:`planner.progress.set_stage_limit` gives the current stage
+of the process-wide progress tracker that budget, so a display can say how much
+of it is left.
+
 Time limits: each stage runs inside a :func:`solvers.base.stage_budget`; the
 limits its solvers are handed sum to at most the stage's budget, and the
 budget covers building as well as solving. Without ``time_limit_s`` every
@@ -46,6 +51,7 @@ from planner.backbone import Backbone, build_backbone, cluster_of
 from planner.design import Design
 from planner.errors import InfeasibleDesignError, ValidationError
 from planner.network import Network
+from planner.progress import set_stage_limit
 from planner.scenario import Scenario
 from solvers.base import SolveResult, SolverOptions, StageBudget, current_budget, stage_budget
 
@@ -383,6 +389,7 @@ def plan(network: Network, scenario: Scenario, *, seed: int = 0, progress: Progr
     say("access clusters: assignment and master placement (MILP)")
     with stage_budget("access", budget_for("access")) as b:
         opened.append(b)
+        set_stage_limit(b.budget_s)
         access, access_tables = plan_access(network, _with_time_limit(scenario, b.budget_s), seed=seed)
     access.timing["access.stage_s"] = time.perf_counter() - b.start  # all of the stage, every solve
     access.timing["access.budget_s"] = b.budget_s
@@ -398,12 +405,14 @@ def plan(network: Network, scenario: Scenario, *, seed: int = 0, progress: Progr
 
         with stage_budget("repeaters", budget_for("repeaters")) as b:
             opened.append(b)
+            set_stage_limit(b.budget_s)
             backbone, stages["repeaters"] = plan_placement(network, backbone, _with_time_limit(scenario, b.budget_s),
                                                            seed=seed)
     elif mode in ("repeaters", "both"):
         say("backbone: repeater spacing (MILP)")
         with stage_budget("repeaters", budget_for("repeaters")) as b:
             opened.append(b)
+            set_stage_limit(b.budget_s)
             stages["repeaters"] = plan_repeaters(backbone, _with_time_limit(scenario, b.budget_s), seed=seed)
         stages["repeaters"].timing.update({"repeaters.stage_s": time.perf_counter() - b.start,
                                            "repeaters.budget_s": b.budget_s})
@@ -413,6 +422,7 @@ def plan(network: Network, scenario: Scenario, *, seed: int = 0, progress: Progr
 
         with stage_budget("trust", budget_for("trust")) as b:
             opened.append(b)
+            set_stage_limit(b.budget_s)
             stages["trust"] = plan_trust(network, backbone, _with_time_limit(scenario, b.budget_s), seed=seed)
         stages["trust"].timing.update({"trust.stage_s": time.perf_counter() - b.start, "trust.budget_s": b.budget_s})
     say("memory allocation")
@@ -420,6 +430,7 @@ def plan(network: Network, scenario: Scenario, *, seed: int = 0, progress: Progr
 
     with stage_budget("memory", budget_for("memory")) as b:
         opened.append(b)
+        set_stage_limit(b.budget_s)
         stages["memory"] = plan_memory(network, access, backbone, stages, _with_time_limit(scenario, b.budget_s),
                                        seed=seed)
     from planner.assemble import assemble_design

@@ -728,9 +728,15 @@ def execute_sweep(
     )
     writer = _PointWriter(points_path)
     finished = n_resumed
+    failed = sum(1 for k in set(keys) if k in done and done[k].status != "ok")
+    from planner.progress import current_tracker
+
+    bar = current_tracker().task(f"sweep {spec.name}", total=n_unique, unit="points", initial=n_resumed)
+    if failed:
+        bar.set_note(f"{failed} failed")
 
     def on_result(i: int, value: Any) -> None:
-        nonlocal finished
+        nonlocal finished, failed
         if isinstance(value, TaskError):  # the task itself was lost (worker died, unpicklable ...)
             task = todo[i]
             value = PointRecord(
@@ -744,21 +750,27 @@ def execute_sweep(
         writer.write(value)
         done[value.key] = value
         finished += 1
+        if value.status != "ok":
+            failed += 1
+            bar.set_note(f"{failed} failed")
+        bar.advance()
         if on_point is not None:
             on_point(value, finished, n_unique)
 
-    if todo:
-        nworkers = workers or default_workers()
-        map_tasks(
-            run_point,
-            todo,
-            backend=backend,
-            workers=nworkers,
-            scheduler_address=scheduler_address,
-            on_result=on_result,
-            capture_errors=True,
-            retries=spec.retries,
-        )
+    with bar:
+        if todo:
+            nworkers = workers or default_workers()
+            map_tasks(
+                run_point,
+                todo,
+                backend=backend,
+                workers=nworkers,
+                scheduler_address=scheduler_address,
+                on_result=on_result,
+                capture_errors=True,
+                retries=spec.retries,
+                progress=False,
+            )
     records = [done[k] for k in dict.fromkeys(keys)]
     table = pd.DataFrame([r.row() for r in records])
     files = write_table(table, out_dir)
@@ -896,8 +908,9 @@ def run_sweep(
 ) -> SweepResult:
     """Load ``spec_path``, run it on Dask (LocalCluster unless ``scheduler_address``) and write the outputs.
 
-    With a ``rich`` ``console`` a progress bar is shown there; without one,
-    progress goes to the log. Raises :class:`ValidationError` for a bad spec
+    With a ``rich`` ``console`` progress with an ETA is shown there
+    (:func:`planner.progress.display`: a live bar on a terminal, else plain
+    lines); without one, each finished point goes to the log. Raises :class:`ValidationError` for a bad spec
     (every problem at once) before anything runs.
     """
     spec = load_spec(spec_path)
@@ -916,38 +929,16 @@ def run_sweep(
             workers=workers,
             on_point=log_point,
         )
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from planner.progress import display
 
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[failed]} failed"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as progress:
-        bar = progress.add_task(f"sweep {spec.name}", total=None, failed=0)
-        failed = 0
-
-        def start(total: int, resumed: int, resumed_failed: int) -> None:
-            nonlocal failed
-            failed = resumed_failed
-            progress.update(bar, completed=resumed, total=total, failed=failed)
-
-        def show(record: PointRecord, finished: int, total: int) -> None:
-            nonlocal failed
-            failed += record.status != "ok"
-            progress.update(bar, completed=finished, total=total, failed=failed)
-
+    # the points are counted (with an ETA) by execute_sweep on the process-wide tracker
+    with display(console):
         return execute_sweep(
             spec,
             out_dir=out_dir,
             backend=backend,
             scheduler_address=scheduler_address,
             workers=workers,
-            on_point=show,
-            on_start=start,
         )
 
 

@@ -21,6 +21,7 @@ from planner.generators import (
     random_geometric_network,
     waxman_network,
 )
+from planner.progress import ProgressTask, Tracker, use_tracker
 from planner.sweep import POINTS_FILE, execute_sweep, load_spec, read_points, spec_from_dict
 
 # 6 sites on a 60 km grid plan in well under a second; access.max_masters = 1 with capacity 4
@@ -213,14 +214,31 @@ def test_resume_runs_only_the_missing_points(dask_run, tmp_path: Path) -> None:
     # two lines lost, and an interrupted write left half a line behind
     (resume_dir / POINTS_FILE).write_text("\n".join(kept) + "\n" + lines[2][:40], encoding="utf-8")
     ran: list[str] = []
-    again = execute_sweep(
-        spec,
-        out_dir=resume_dir,
-        backend="serial",
-        plots=False,
-        on_point=lambda r, done, total: ran.append(r.key),
-    )
+    started: list[ProgressTask] = []
+
+    class Collect:
+        def on_start(self, task: ProgressTask) -> None:
+            started.append(task)
+
+        def on_advance(self, task: ProgressTask) -> None:
+            pass
+
+        def on_finish(self, task: ProgressTask) -> None:
+            pass
+
+    with use_tracker(Tracker([Collect()])):
+        again = execute_sweep(
+            spec,
+            out_dir=resume_dir,
+            backend="serial",
+            plots=False,
+            on_point=lambda r, done, total: ran.append(r.key),
+        )
     assert sorted(ran) == sorted(d["key"] for d in dropped)
+    # progress: the resumed points count as done but not into the rate (the ETA is for the rest)
+    sweeps = [t for t in started if t.name.startswith("sweep ")]
+    assert len(sweeps) == 1 and sweeps[0].is_finished
+    assert (sweeps[0].initial, sweeps[0].completed, sweeps[0].total) == (2, 4, 4)
     assert (again.n_run, again.n_resumed, again.n_points) == (2, 2, 4)
     # re-planned points give the same results as the first run (planning is deterministic per seed)
     cols = [c for c in first.table.columns if not c.startswith("time") and c not in ("worker",)]
