@@ -78,11 +78,11 @@ from solvers.base import (
     SolverOptions,
     SolveStatus,
     relative_gap,
-    solve_model,
 )
 from solvers.base import (
     show_value as _show,
 )
+from solvers.highs_driver import solve_model
 
 logger = logging.getLogger(__name__)
 
