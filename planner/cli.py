@@ -473,7 +473,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from importlib.metadata import PackageNotFoundError, version
 
     from planner.bundled import bundled_networks, datasets_dir
-    from solvers.base import solver_available
+    from solvers.highs_driver import solver_available
 
     t = Table(title="qkdplan doctor", show_header=False)
     t.add_row("qkdplan", __version__)

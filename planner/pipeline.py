@@ -51,6 +51,7 @@ from planner.backbone import Backbone, build_backbone, cluster_of
 from planner.design import Design
 from planner.errors import InfeasibleDesignError, ValidationError
 from planner.network import Network
+from planner.physics import chain_factor
 from planner.progress import set_stage_limit
 from planner.scenario import Scenario
 from solvers.base import SolveResult, SolverOptions, StageBudget, current_budget, stage_budget
@@ -269,6 +270,12 @@ def _names(network: Network, ids: list[str]) -> list[str]:
 
 
 # ---------------------------------------------------------------- stage 4
+def hop_factor_table(k_max: int, q: float) -> tuple[float, ...]:
+    """Eq. 9's hop factor ``g(k)`` (:func:`planner.physics.chain_factor`) for ``k = 0..k_max``,
+    the table the repeater-spacing model is given (entry 0 is not used)."""
+    return (0.0, *(float(g) for g in chain_factor(np.arange(1, max(k_max, 1) + 1), q=q)))
+
+
 def plan_repeaters(backbone: Backbone, scenario: Scenario, *, seed: int = 0) -> StageResult:
     """Repeaters per backbone link against the Eq. 9 rate target (or max-min rate under a budget)."""
     from solvers.repeaters import (
@@ -296,7 +303,9 @@ def plan_repeaters(backbone: Backbone, scenario: Scenario, *, seed: int = 0) -> 
         "rate_target": bbs.rate_target if bbs.objective == "min_cost" else math.nan,
     })
     params = ChainParameters(alpha_db_per_km=ph.alpha_db_per_km, q=ph.q_swap, memory=scenario.memory.edge_units,
-                             speed_km_per_s=ph.speed_km_per_s, t_mea_s=ph.t_mea_s, t_ret_s=ph.t_ret_s)
+                             speed_km_per_s=ph.speed_km_per_s, t_mea_s=ph.t_mea_s, t_ret_s=ph.t_ret_s,
+                             hop_factors=hop_factor_table(len(links) * (bbs.max_repeaters_per_link + 1) + 1,
+                                                          ph.q_swap))
     eq10_limit = bbs.max_latency_s or None
     if eq10_limit is not None and bbs.latency_model == "protocol":
         from planner.latency import apply_protocol_latency_limit

@@ -10,7 +10,7 @@ import pytest
 from planner.access_pareto import PARETO_COLUMNS, balanced_access
 from solvers.base import SolverOptions
 from solvers.clustering import ClusteringData, ClusteringOptions
-from solvers.enumerate import enumerate_clustering, random_clustering_instance
+from tests.oracles.enumerate import enumerate_clustering, random_clustering_instance
 
 EXACT = SolverOptions(mip_gap=1e-9, time_limit_s=120)
 

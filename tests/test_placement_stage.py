@@ -16,7 +16,7 @@ from planner.errors import InfeasibleDesignError
 from planner.network import Network, make_links, make_sites
 from planner.placement_stage import placement_max_link_km, plan_placement
 from planner.scenario import default_scenario
-from solvers.placement_check import check_placement
+from tests.oracles.placement_check import check_placement
 
 
 def _network(seed: int, n: int = 8) -> Network:
