@@ -179,12 +179,12 @@ SETTINGS = [  # (objective, rate_target, max_repeaters_per_link)
 
 def run_networks(args: argparse.Namespace) -> pd.DataFrame:
     """Repeater stage of the pipeline on the bundled networks (see the module docstring)."""
-    from planner.backbone import build_backbone, cluster_of
-    from planner.bundled import DEFAULT_SCENARIO, bundled_path
     from planner.errors import InfeasibleDesignError, ValidationError
-    from planner.io import read_network
+    from planner.io.bundled import DEFAULT_SCENARIO, bundled_path
+    from planner.io.readers import read_network
+    from planner.model.scenario import load_scenario
     from planner.pipeline import plan_access, plan_repeaters, prepare_network
-    from planner.scenario import load_scenario
+    from planner.stages.backbone import build_backbone, cluster_of
 
     base = load_scenario(bundled_path(DEFAULT_SCENARIO))
     rows = []

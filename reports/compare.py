@@ -27,10 +27,10 @@ import pandas as pd  # noqa: E402
 from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: E402
 
 from planner import __version__  # noqa: E402
-from planner.design import Design  # noqa: E402
 from planner.errors import InputFormatError  # noqa: E402
-from planner.io import write_csv  # noqa: E402
-from planner.progress import current_tracker  # noqa: E402
+from planner.io.readers import write_csv  # noqa: E402
+from planner.model.design import Design  # noqa: E402
+from planner.runtime.progress import current_tracker  # noqa: E402
 from reports.figures import to_svg  # noqa: E402
 from reports.html import fmt, table_html  # noqa: E402
 
@@ -191,7 +191,7 @@ def _protocol_latency_max(design: Design) -> float | None:
     v = _num(design.metrics.get("max_latency_protocol_s"))
     if v is not None:
         return v
-    from planner.latency import demand_protocol_latency_s
+    from planner.stages.latency import demand_protocol_latency_s
 
     dem = design.demands
     if not len(dem) or not {"hops", "p_worst", "rate"} <= set(dem.columns):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from helpers_net import random_sites, write_sites_csv
 
-from planner.cli import main
+from qkdplan.cli import main
 
 # (design.json is left out: it records solve times and the bounds HiGHS reports, which vary run to run)
 # a status line of counted work: "<name>: k/n <unit> (p%), <elapsed> elapsed, ETA <time>"

@@ -27,10 +27,10 @@ from typing import Any
 
 import pytest
 
-from planner.bundled import bundled_networks
-from planner.io import read_network
+from planner.io.bundled import bundled_networks
+from planner.io.readers import read_network
+from planner.model.scenario import default_scenario
 from planner.pipeline import plan
-from planner.scenario import default_scenario
 
 SCENARIO = default_scenario().with_overrides({"solver.time_limit_s": 120.0})
 GOLDEN_DIR = Path(__file__).parent / "data" / "golden"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from planner.parallel import TaskError, map_tasks
+from planner.runtime.parallel import TaskError, map_tasks
 
 
 def square(x: int) -> int:

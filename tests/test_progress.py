@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from planner.parallel import Executor, map_chunks, map_tasks
-from planner.progress import (
+from planner.runtime.parallel import Executor, map_chunks, map_tasks
+from planner.runtime.progress import (
     LineRenderer,
     ProgressTask,
     Tracker,

@@ -682,9 +682,9 @@ def test_rate_upper_bounds_never_below_exact_best(q):
 
 
 def test_plan_repeaters_plans_around_an_unreachable_demand_with_a_note():
-    from planner.backbone import Backbone
+    from planner.model.scenario import default_scenario
     from planner.pipeline import plan_repeaters
-    from planner.scenario import default_scenario
+    from planner.stages.backbone import Backbone
 
     sc = default_scenario()
     ph, bbs = sc.physics, sc.backbone

@@ -12,17 +12,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import planner.simulate.network  # noqa: F401  (the sweep's simulate step needs it)
+import planner.simulate.design_check  # noqa: F401  (the sweep's simulate step needs it)
 from planner import geo
 from planner.errors import ValidationError
-from planner.generators import (
+from planner.runtime.progress import ProgressTask, Tracker, use_tracker
+from planner.sweep.runner import POINTS_FILE, execute_sweep, load_spec, read_points, spec_from_dict
+from planner.topology.generators import (
     generate_network,
     grid_network,
     random_geometric_network,
     waxman_network,
 )
-from planner.progress import ProgressTask, Tracker, use_tracker
-from planner.sweep import POINTS_FILE, execute_sweep, load_spec, read_points, spec_from_dict
 
 # 6 sites on a 60 km grid plan in well under a second; access.max_masters = 1 with capacity 4
 # cannot cover 6 sites (1 master + at most 4 slaves), so that point must fail while the others succeed.
@@ -259,7 +259,7 @@ def test_run_sweep_from_a_toml_file_with_a_console(tmp_path: Path) -> None:
 
     from rich.console import Console
 
-    from planner.sweep import run_sweep
+    from planner.sweep.runner import run_sweep
 
     spec_path = tmp_path / "s.toml"
     spec_path.write_text(
@@ -282,7 +282,7 @@ def test_run_sweep_from_a_toml_file_with_a_console(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------ benchmark runner
 def test_bench_runner_needs_a_source_checkout(tmp_path: Path) -> None:
-    from planner.benchrunner import BenchmarksUnavailableError, find_benchmarks_dir
+    from qkdplan.benchrunner import BenchmarksUnavailableError, find_benchmarks_dir
 
     fake_pkg = tmp_path / "site-packages" / "planner"
     fake_pkg.mkdir(parents=True)
