@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 from helpers_net import random_sites, write_sites_csv
 
-from planner.parallel import Executor
-from planner.routing import _search_arrays, _search_heap, _Topology, smr
-from planner.trust_smr import SmrEvaluator
+from planner.routing.paths import _search_arrays, _search_heap, _Topology, smr
+from planner.runtime.parallel import Executor
+from planner.stages.trust_smr import SmrEvaluator
 from solvers.base import TimeLimitRecord, recording_time_limits
 
 
@@ -56,7 +56,7 @@ def test_array_search_returns_the_heap_search_path_and_cost():
 
 def test_smr_on_a_large_graph_equals_the_heap_search_smr(monkeypatch):
     """SMR routed with the array search (graph above the size threshold) equals SMR with the heap search."""
-    import planner.routing as routing
+    import planner.routing.paths as routing
 
     g = nx.grid_2d_graph(14, 12)  # 168 nodes
     rng = np.random.default_rng(3)
@@ -124,7 +124,7 @@ def test_smr_checks_are_identical_serial_and_on_processes():
 def test_verification_stops_at_its_deadline_and_verifies_every_set_on_the_same_demands():
     import time
 
-    from planner.trust_stage import _verify
+    from planner.stages.trust import _verify
 
     ev = _evaluator_case(Executor())
     sets = [frozenset({3, 17}), frozenset({5}), frozenset({3, 17})]
@@ -141,7 +141,7 @@ def test_verification_stops_at_its_deadline_and_verifies_every_set_on_the_same_d
 
 
 def test_betweenness_is_exact_on_small_graphs_and_sampled_to_fit_on_large_ones():
-    from planner.trust_stage import EXACT_BETWEENNESS_MAX_NODES, _betweenness
+    from planner.stages.trust import EXACT_BETWEENNESS_MAX_NODES, _betweenness
 
     small = nx.connected_watts_strogatz_graph(50, 4, 0.2, seed=1)
     bc, k = _betweenness(small, 0.0, seed=0)
@@ -157,11 +157,11 @@ def test_trust_stage_budget_covers_the_smr_verification(tmp_path, stage_s):
     """Model, betweenness, SMR search and SMR verification are each handed a recorded limit, and
     together they stay within the stage's limit; with too little time the verification covers
     fewer demands, says so, and every selection is compared on the same demands."""
-    from planner.backbone import build_backbone, cluster_of
-    from planner.io import read_network
+    from planner.io.readers import read_network
+    from planner.model.scenario import default_scenario
     from planner.pipeline import plan_access, prepare_network
-    from planner.scenario import default_scenario
-    from planner.trust_stage import plan_trust
+    from planner.stages.backbone import build_backbone, cluster_of
+    from planner.stages.trust import plan_trust
 
     scenario = default_scenario().with_overrides({"access.reach_km": 60.0, "solver.time_limit_s": 30.0})
     net, _ = prepare_network(read_network(write_sites_csv(tmp_path / "s.csv", random_sites(60, seed=4))), scenario)
