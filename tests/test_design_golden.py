@@ -4,7 +4,9 @@ A refactoring that changes no behaviour must leave every planned ``design.json``
 committed files in ``tests/data/golden/`` were written by this test; compared are the files
 without what is a wall-clock measurement by nature:
 
-- the ``timing`` table and the SMR search's seconds (``selection_time_s``, ``*seconds_per_demand``);
+- the ``timing`` table, the SMR search's and verification's seconds (``selection_time_s``,
+  ``verification_time_s``, ``*seconds_per_demand``) and the trust model's measured load time
+  (``estimated_load_s``);
 - the solver ``bound`` and ``gap`` of a solve or front point that stopped at its time limit
   (status other than ``optimal``): how far the bound got depends on the machine's speed;
 - the version string.
@@ -35,7 +37,7 @@ from planner.pipeline import plan
 SCENARIO = default_scenario().with_overrides({"solver.time_limit_s": 120.0})
 GOLDEN_DIR = Path(__file__).parent / "data" / "golden"
 LARGE = {"Cernet", "Geant2010", "Uninett2010"}
-_CLOCK_KEY = re.compile(r"(^|_)(selection_time_s|seconds_per_demand)$")
+_CLOCK_KEY = re.compile(r"(^|_)(selection_time_s|verification_time_s|seconds_per_demand|estimated_load_s)$")
 
 
 def _without_clock(value: Any) -> Any:

@@ -181,5 +181,8 @@ def test_trust_stage_budget_covers_the_smr_verification(tmp_path, stage_s):
     assert {row["smr_demands"] for row in out.metrics["trust_comparison"]} == {info["verified_demands"]}
     if info["verified_demands"] < n_dem:
         assert info["time_limit_reached"]
+    elif stage_s > 10 and not str(info.get("stopped", "")).startswith("time limit"):
+        # finished well inside its limit: handing out the last of the budget is not reaching it
+        assert not info["time_limit_reached"], info
     dem = out.tables["demands"]
     assert int(dem["security"].notna().sum()) == info["verified_demands"]

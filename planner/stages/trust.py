@@ -258,6 +258,14 @@ class _StageClock:
             self.handed_s += limit
         return dataclasses.replace(opts, time_limit_s=limit)
 
+    def wall_left_s(self) -> float:
+        """Wall-clock time left of the stage, ignoring what was handed out (may be negative)."""
+        import time
+
+        if self.budget is not None:
+            return self.budget.budget_s - (time.perf_counter() - self.budget.start)
+        return self.total_s - (time.perf_counter() - self.start)
+
     def hand_out(self, fraction: float = 1.0) -> float:
         """``fraction`` of what is left, handed to work that is not a solver run (recorded as a limit)."""
         from solvers.base import note_time_limit
@@ -416,7 +424,9 @@ def plan_trust(network: Network, backbone: Backbone, scenario: Scenario, *, seed
             results = verified.results_of.get(frozenset(chosen)) or []
             if not results:
                 ev.securities(frozenset(chosen), vrows, results=results)
-    smr_info["time_limit_reached"] = bool(stage_clock.left_s() <= 0.0 or len(vrows) < n_dem
+    # reached only when the clock really ran out or work was cut short: after the last hand-out
+    # left_s() is 0 by construction, so it says nothing here
+    smr_info["time_limit_reached"] = bool(stage_clock.wall_left_s() <= 0.0 or len(vrows) < n_dem
                                           or str(smr_info.get("stopped", "")).startswith("time limit"))
     if smr_info["time_limit_reached"]:
         logger.info("trust: stage time limit reached (%s; search: %s); returning the best selection found",
