@@ -136,6 +136,7 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
         ClusteringInfeasible,
         ClusteringInputError,
         ClusteringOptions,
+        restrict_to_sites,
         solve_clustering,
         solve_clustering_by_component,
         unservable_sites_by_component,
@@ -196,8 +197,11 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
             # reach) join the backbone directly, as standalone sites, rather than failing the plan;
             # any other conflict (budgets, capacity) is the user's to resolve. The fewest such
             # sites are found one reach component at a time (only components the greedy
-            # heuristic cannot cluster completely get the elastic MILP).
-            leave_out = (unservable_sites_by_component(data, options, limited())
+            # heuristic cannot cluster completely get the elastic MILP). When the search was split
+            # by reach component, the exception names the infeasible components' sites: only
+            # those get the elastic MILP, not the (possibly huge) components that were not solved.
+            where = data if exc.sites is None else restrict_to_sites(data, exc.sites)
+            leave_out = (unservable_sites_by_component(where, options, limited())
                          # (no conflicts named = the elastic diagnosis ran out of time: try too)
                          if set(exc.conflicts) <= {"assign-once", "cluster-size-max"} else None)
             if not leave_out:

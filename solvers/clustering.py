@@ -32,6 +32,7 @@ import dataclasses
 import logging
 import math
 import time
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -85,6 +86,15 @@ class ClusteringInfeasible(ModelInfeasible):
     """
 
     conflict_label = "Conflicting"
+
+    def __init__(self, message: str, *, conflicts: Iterable[Hashable] = (), details: Sequence[str] = (),
+                 sites: Iterable[str] | None = None) -> None:
+        super().__init__(message, conflicts=conflicts, details=details)
+        self.sites: list[str] | None = None if sites is None else sorted({str(s) for s in sites})
+        """The sites of the reach components found infeasible, when the search was split by
+        component (:func:`solve_clustering_by_component`): the conflict lies among them alone, so
+        :func:`unservable_sites_by_component` needs only :func:`restrict_to_sites` of them.
+        ``None``: not known (the conflict may involve any site)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -1425,6 +1435,39 @@ def _component_limit(left_s: float, weight: float, weight_left: float, n_left: i
     return max(0.0, min(want, left_s - floor * max(0, n_left - 1)))
 
 
+FAILED_SCAN_MAX_SITES = 500
+"""Once a reach component is found infeasible, the later components that depend on the MILP are
+still solved (to name all infeasible components in one pass) while they have at most this many
+sites; a larger one is left for the solve after the unservable sites are dropped."""
+
+
+def _merged_infeasible(failed: list[tuple[ClusteringData, ClusteringInfeasible]]) -> ClusteringInfeasible:
+    """One :class:`ClusteringInfeasible` for the infeasible reach components, carrying their sites."""
+    details: list[str] = []
+    for sub, exc in failed:
+        ids = [str(s) for s in sub.sites.index]
+        where = f"reach component of {len(ids)} site(s) ({', '.join(ids[:5])}{' ...' if len(ids) > 5 else ''})"
+        details += [f"{where}: {d}" for d in exc.details] or [f"{where}: no clustering"]
+    return ClusteringInfeasible(
+        f"No clustering satisfies the settings in {len(failed)} reach component(s).",
+        conflicts=[c for _sub, exc in failed for c in exc.conflicts], details=details,
+        sites=[str(s) for sub, _exc in failed for s in sub.sites.index])
+
+
+def restrict_to_sites(data: ClusteringData, sites: Iterable[str]) -> ClusteringData:
+    """The instance on ``sites`` alone: those sites, the pairs that serve them, and the candidates
+    those pairs name or that are among the sites. For a union of whole reach components (as
+    :attr:`ClusteringInfeasible.sites`) this is exactly their part of the model: no pair or
+    candidate of another component is lost or kept."""
+    keep = {str(s) for s in sites}
+    site_ids = data.sites.index.astype(str)
+    pairs = data.pairs[data.pairs["site"].astype(str).isin(keep)]
+    cands = keep | set(pairs["candidate"].astype(str))
+    return ClusteringData(sites=data.sites[site_ids.isin(keep)],
+                          candidates=data.candidates[data.candidates.index.astype(str).isin(cands)],
+                          pairs=pairs)
+
+
 def solve_clustering_by_component(
     data: ClusteringData,
     options: ClusteringOptions | None = None,
@@ -1449,6 +1492,11 @@ def solve_clustering_by_component(
     from the solver takes :func:`fallback_bound`, so the summed bound is always valid. Only a
     component that neither the MILP (after one retry with what is left) nor the heuristic can
     cluster ends the search, with its status. With a global budget this is :func:`solve_clustering`.
+
+    Raises :class:`ClusteringInfeasible` when a component has no clustering; the components that
+    depend on the MILP are solved first, and after the first infeasible one the others of at most
+    :data:`FAILED_SCAN_MAX_SITES` sites are still tried, so the exception names every infeasible
+    component found and carries their sites in ``sites`` (the conflict lies among them alone).
     """
     from scipy.sparse.csgraph import connected_components
 
@@ -1484,7 +1532,10 @@ def solve_clustering_by_component(
     handed = 0.0
     n_fallback = 0
     parts: list[SolveResult] = []
+    failed: list[tuple[ClusteringData, ClusteringInfeasible]] = []
     for k, (sub, idx, heur, weight, heur_s) in enumerate(comps):
+        if failed and (heur is not None or len(sub.sites) > FAILED_SCAN_MAX_SITES):
+            break  # the infeasible components found so far are reported (see below)
         res: SolveResult | None = None
         for _try in range(1 if heur is not None else 2):
             left = max(0.0, total_s - handed)
@@ -1494,10 +1545,16 @@ def solve_clustering_by_component(
             limit = _component_limit(left, weight, sum(c[3] for c in rest), len(rest), heur is None,
                                      sum(1 for c in rest if c[2] is None))
             handed += limit
-            res = solve_clustering(sub, options, dataclasses.replace(solver_options, time_limit_s=limit),
-                                   known_heuristic=(heur, heur_s) if options.warm_start else None)
+            try:
+                res = solve_clustering(sub, options, dataclasses.replace(solver_options, time_limit_s=limit),
+                                       known_heuristic=(heur, heur_s) if options.warm_start else None)
+            except ClusteringInfeasible as exc:
+                failed.append((sub, exc))
+                break
             if res.has_solution:
                 break
+        if failed and failed[-1][0] is sub:
+            continue
         assert res is not None
         if not res.has_solution:
             if heur is None:
@@ -1512,6 +1569,8 @@ def solve_clustering_by_component(
         if tighter != res.bound:
             res = dataclasses.replace(res, bound=tighter, gap=relative_gap(res.objective, tighter))
         parts.append(res)
+    if failed:
+        raise _merged_infeasible(failed)
     total = {k: float(sum(float(p.info.get(k, 0.0)) for p in parts))  # type: ignore[arg-type]
              for k in ("n_masters", "keys_per_attempt", "master_cost", "weighted_access_loss_db")}
     objective = float(sum(p.objective for p in parts))
