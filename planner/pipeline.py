@@ -187,7 +187,9 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
                 break
             # no clustering found within the limit (not even by the heuristic, which fails when
             # some sites cannot be served): look for unservable sites, drop them and try again
-            leave_out = unservable_sites_by_component(data, options, limited(0.5))
+            unsolved = result.info.get("component_sites")  # set by the per-component solve
+            where = restrict_to_sites(data, unsolved) if isinstance(unsolved, list) else data
+            leave_out = unservable_sites_by_component(where, options, limited(0.5))
             if not leave_out:
                 break
             dropped += leave_out

@@ -1086,6 +1086,12 @@ def unservable_sites(
     return sorted({str(idx.site_ids[r]) for r in rows[bad]})
 
 
+ELASTIC_MAX_PAIRS = 100_000
+"""Above this many pairs a reach component's unservable sites are first sought by
+:func:`solvers.heuristics.unservable_sites_heuristic` (seconds, not proven fewest); the elastic
+MILP of :func:`unservable_sites` runs out of time there (us-10000: 972 000 pairs, no answer in 30 s)."""
+
+
 def unservable_sites_by_component(
     data: ClusteringData, options: ClusteringOptions, solver_options: SolverOptions | None = None
 ) -> list[str] | None:
@@ -1096,7 +1102,9 @@ def unservable_sites_by_component(
     leave out overall is the union of each component's fewest. A component the greedy
     heuristic of :mod:`solvers.heuristics` clusters completely needs nothing; only the others
     get the elastic MILP, each with a share of ``solver_options.time_limit_s`` in proportion to its sites
-    (their limits sum to at most the limit). With a global budget the whole model is solved
+    (their limits sum to at most the limit); a component of more than :data:`ELASTIC_MAX_PAIRS`
+    pairs first gets :func:`solvers.heuristics.unservable_sites_heuristic`, whose sites make a
+    clustering exist but are not proven the fewest (the elastic MILP only if it fails). With a global budget the whole model is solved
     by :func:`unservable_sites`. Same return convention as :func:`unservable_sites`.
     """
     from scipy.sparse.csgraph import connected_components
@@ -1126,16 +1134,30 @@ def unservable_sites_by_component(
         if not diagnose(idx, options)[0] and heuristic_solution(idx, options) is not None:
             continue
         hard.append((sub, len(sub.sites)))
+    n_heuristic = 0
     if hard:
-        n_hard = sum(n for _sub, n in hard)
-        for sub, n in hard:  # each component's share of the limit is in proportion to its sites
+        from solvers.heuristics import unservable_sites_heuristic
+
+        elastic: list[tuple[ClusteringData, int]] = []
+        for sub, n in hard:  # a component too large for the elastic MILP: the mended greedy's
+            if len(sub.pairs) > ELASTIC_MAX_PAIRS:  # unreached sites, when they are enough
+                idx = prepare(sub, options)
+                found = unservable_sites_heuristic(idx, options)
+                if found is not None:
+                    n_heuristic += 1
+                    out += [str(idx.site_ids[i]) for i in found]
+                    continue
+            elastic.append((sub, n))
+        n_hard = sum(n for _sub, n in elastic)
+        for sub, n in elastic:  # each component's share of the limit is in proportion to its sites
             share = dataclasses.replace(solver_options, time_limit_s=solver_options.time_limit_s * n / n_hard)
             left = unservable_sites(sub, options, share)
             if left is None:
                 return None
             out += left
-    logger.info("unservable sites: %d component(s) need the elastic model, %d site(s) left out",
-                len(hard), len(out))
+    logger.info("unservable sites: %d component(s) need the elastic model, %d of them too large for it "
+                "(left to the mended greedy, not proven fewest), %d site(s) left out",
+                len(hard), n_heuristic, len(out))
     return sorted(set(out))
 
 
@@ -1491,7 +1513,8 @@ def solve_clustering_by_component(
     heuristic's clustering (``info["source"]`` says how many did); a component without a bound
     from the solver takes :func:`fallback_bound`, so the summed bound is always valid. Only a
     component that neither the MILP (after one retry with what is left) nor the heuristic can
-    cluster ends the search, with its status. With a global budget this is :func:`solve_clustering`.
+    cluster ends the search, with its status and that component's sites in
+    ``info["component_sites"]`` (where to look for unservable sites). With a global budget this is :func:`solve_clustering`.
 
     Raises :class:`ClusteringInfeasible` when a component has no clustering; the components that
     depend on the MILP are solved first, and after the first infeasible one the others of at most
@@ -1558,6 +1581,9 @@ def solve_clustering_by_component(
         assert res is not None
         if not res.has_solution:
             if heur is None:
+                if failed:  # the infeasible components found so far are reported first
+                    break
+                res.info["component_sites"] = [str(x) for x in sub.sites.index]
                 return res
             n_fallback += 1
             res = result_from_solution(
