@@ -203,9 +203,12 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
             # by reach component, the exception names the infeasible components' sites: only
             # those get the elastic MILP, not the (possibly huge) components that were not solved.
             where = data if exc.sites is None else restrict_to_sites(data, exc.sites)
+            # (no conflicts named = the elastic diagnosis ran out of time: try too; a component's
+            # conflict has no budget in it, and the search says None when leaving sites out
+            # cannot help, whatever family the diagnosis chose to relax)
             leave_out = (unservable_sites_by_component(where, options, limited())
-                         # (no conflicts named = the elastic diagnosis ran out of time: try too)
-                         if set(exc.conflicts) <= {"assign-once", "cluster-size-max"} else None)
+                         if exc.sites is not None or set(exc.conflicts) <= {"assign-once", "cluster-size-max"}
+                         else None)
             if not leave_out:
                 raise InfeasibleDesignError(
                     "No access clustering satisfies the scenario.", conflicts=[str(c) for c in exc.conflicts],

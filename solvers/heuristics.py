@@ -141,7 +141,8 @@ def repair_masters(idx: ClusteringIndex, open_: np.ndarray, *, rounds: int = REP
     ``min_size`` non-master sites; then for every site that no open master reaches (and that is
     no master) open the candidate reaching it (or the site itself) that reaches the most
     non-master sites, and if that is still fewer than its ``min_size``, close the non-fixed site
-    masters it reaches so that they become its slaves (they are not reopened). Stops when nothing changes or after
+    masters it reaches so that they become its slaves (they are not reopened, nor is a master
+    closed as starved twice). Stops when nothing changes or after
     ``rounds`` rounds. Guarantees only a set of masters (fixed ones stay open); whether it can be
     completed is for :func:`assign_sites` to say.
     """
@@ -150,6 +151,7 @@ def repair_masters(idx: ClusteringIndex, open_: np.ndarray, *, rounds: int = REP
     has_site = idx.cand_site >= 0
     by_site, sptr = _csr_by(idx.pair_site, idx.n_sites)
     by_cand, cptr = _csr_by(idx.pair_cand, idx.n_cands)
+    closed = np.zeros(idx.n_cands, dtype=np.int64)
     for _round in range(rounds):
         changed = False
         while True:  # close starved masters
@@ -161,6 +163,8 @@ def repair_masters(idx: ClusteringIndex, open_: np.ndarray, *, rounds: int = REP
             if not starved.any():
                 break
             open_[starved] = False
+            closed[starved] += 1
+            openable[closed >= 2] = False  # starved twice: not reopened (no endless swaps)
             changed = True
         live = open_[idx.pair_cand] & free
         reached = np.zeros(idx.n_sites, dtype=bool)
@@ -175,14 +179,15 @@ def repair_masters(idx: ClusteringIndex, open_: np.ndarray, *, rounds: int = REP
             cands = cands[openable[cands] & ~open_[cands]]
             if len(cands) == 0:
                 continue
-            c = int(cands[np.argmax(reach[cands])])
+            now = [np.count_nonzero(~is_master[idx.pair_site[by_cand[cptr[c] : cptr[c + 1]]]]) for c in cands]
+            c = int(cands[int(np.argmax(now))])
             open_[c] = True
             changed = True
             if idx.cand_site[c] >= 0:
                 is_master[idx.cand_site[c]] = True
             mine = by_cand[cptr[c] : cptr[c + 1]]
             reached[idx.pair_site[mine]] = True
-            if reach[c] < idx.min_size[c]:  # take site masters it reaches as its slaves
+            if max(now) < idx.min_size[c]:  # take site masters it reaches as its slaves
                 for t in idx.pair_site[mine].tolist():
                     m = int(idx.site_cand[t]) if idx.site_cand[t] >= 0 else -1
                     if m >= 0 and open_[m] and not idx.fixed[m]:
