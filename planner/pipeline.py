@@ -128,6 +128,13 @@ def prepare_network(network: Network, scenario: Scenario) -> tuple[Network, list
 
 
 # ---------------------------------------------------------------- stage 2
+ACCESS_RETRY_FLOOR_S = 10.0
+"""Least solver time (s, capped by ``solver.time_limit_s``) the access stage gives the search
+for unservable sites and the solve after dropping them, even when its budget is spent: on
+10 000 sites building the tables and the per-component heuristics can use a 60 s budget whole,
+and the small infeasible components' elastic models need well under a second each."""
+
+
 def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple[StageResult, AccessTables]:
     """Cluster assignment and master placement; returns tables ``assignment`` and ``clusters``."""
     from solvers.clustering import (
@@ -158,17 +165,21 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
     sopts = solver_options(scenario, seed=seed)
     budget = current_budget()
 
-    def limited(fraction: float = 1.0) -> SolverOptions:
-        """What is left of the stage's budget (the whole limit without one), times ``fraction``."""
-        if budget is not None:
-            return budget.options(sopts, fraction=fraction)
-        return dataclasses.replace(sopts, time_limit_s=fraction * sopts.time_limit_s)
+    def limited(fraction: float = 1.0, floor_s: float = 0.0) -> SolverOptions:
+        """What is left of the stage's budget (the whole limit without one), times ``fraction``,
+        but at least ``floor_s`` (and never more than the scenario's limit)."""
+        opts = (budget.options(sopts, fraction=fraction) if budget is not None
+                else dataclasses.replace(sopts, time_limit_s=fraction * sopts.time_limit_s))
+        return dataclasses.replace(opts, time_limit_s=max(opts.time_limit_s, min(floor_s, sopts.time_limit_s)))
 
     dropped: list[str] = []
     result = None
     for attempt in range(6):
-        # the first attempt leaves 30 % of the budget for finding unservable sites should it fail
+        # the first attempt leaves 30 % of the budget for finding unservable sites should it fail;
+        # a later one (after dropping sites) has at least ACCESS_RETRY_FLOOR_S even when the budget
+        # is spent (on 10 000 sites building the tables and the heuristics can use all of it)
         share = 0.7 if attempt == 0 else 1.0
+        floor = 0.0 if attempt == 0 else ACCESS_RETRY_FLOOR_S
         if len(tables.sites) == 0:
             break
         data = ClusteringData(sites=tables.sites, candidates=tables.candidates,
@@ -178,18 +189,18 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
                 from planner.access_pareto import balanced_access
 
                 result, out.tables["access_pareto"] = balanced_access(
-                    data, options, limited(share), keys_fraction=acc.keys_fraction, points=acc.pareto_points)
+                    data, options, limited(share, floor), keys_fraction=acc.keys_fraction, points=acc.pareto_points)
             elif len(data.sites) >= COMPONENT_SOLVE_MIN_SITES:  # exact and much faster without budgets
-                result = solve_clustering_by_component(data, options, limited(share))
+                result = solve_clustering_by_component(data, options, limited(share, floor))
             else:
-                result = solve_clustering(data, options, limited(share))
+                result = solve_clustering(data, options, limited(share, floor))
             if result.has_solution or attempt > 0:
                 break
             # no clustering found within the limit (not even by the heuristic, which fails when
             # some sites cannot be served): look for unservable sites, drop them and try again
             unsolved = result.info.get("component_sites")  # set by the per-component solve
             where = restrict_to_sites(data, unsolved) if isinstance(unsolved, list) else data
-            leave_out = unservable_sites_by_component(where, options, limited(0.5))
+            leave_out = unservable_sites_by_component(where, options, limited(0.5, ACCESS_RETRY_FLOOR_S))
             if not leave_out:
                 break
             dropped += leave_out
@@ -206,7 +217,7 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
             # (no conflicts named = the elastic diagnosis ran out of time: try too; a component's
             # conflict has no budget in it, and the search says None when leaving sites out
             # cannot help, whatever family the diagnosis chose to relax)
-            leave_out = (unservable_sites_by_component(where, options, limited())
+            leave_out = (unservable_sites_by_component(where, options, limited(1.0, ACCESS_RETRY_FLOOR_S))
                          if exc.sites is not None or set(exc.conflicts) <= {"assign-once", "cluster-size-max"}
                          else None)
             if not leave_out:
