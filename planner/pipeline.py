@@ -128,9 +128,9 @@ def prepare_network(network: Network, scenario: Scenario) -> tuple[Network, list
 
 
 # ---------------------------------------------------------------- stage 2
-ACCESS_RETRY_FLOOR_S = 10.0
-"""Least solver time (s, capped by ``solver.time_limit_s``) the access stage gives the search
-for unservable sites and the solve after dropping them, even when its budget is spent: on
+ACCESS_FLOOR_S = 30.0
+"""Least solver time (s, capped by ``solver.time_limit_s``) the access stage gives each clustering
+solve and each search for unservable sites, even when its budget is spent: on
 10 000 sites building the tables and the per-component heuristics can use a 60 s budget whole,
 and the small infeasible components' elastic models need well under a second each."""
 
@@ -176,10 +176,10 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
     result = None
     for attempt in range(6):
         # the first attempt leaves 30 % of the budget for finding unservable sites should it fail;
-        # a later one (after dropping sites) has at least ACCESS_RETRY_FLOOR_S even when the budget
-        # is spent (on 10 000 sites building the tables and the heuristics can use all of it)
+        # every attempt has at least ACCESS_FLOOR_S even when the budget is spent (on 10 000
+        # sites building the tables and the per-component heuristics can use all of it)
         share = 0.7 if attempt == 0 else 1.0
-        floor = 0.0 if attempt == 0 else ACCESS_RETRY_FLOOR_S
+        floor = ACCESS_FLOOR_S
         if len(tables.sites) == 0:
             break
         data = ClusteringData(sites=tables.sites, candidates=tables.candidates,
@@ -194,13 +194,13 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
                 result = solve_clustering_by_component(data, options, limited(share, floor))
             else:
                 result = solve_clustering(data, options, limited(share, floor))
-            if result.has_solution or attempt > 0:
+            unsolved = result.info.get("component_sites")  # set by the per-component solve
+            if result.has_solution or (attempt > 0 and not isinstance(unsolved, list)):
                 break
             # no clustering found within the limit (not even by the heuristic, which fails when
             # some sites cannot be served): look for unservable sites, drop them and try again
-            unsolved = result.info.get("component_sites")  # set by the per-component solve
             where = restrict_to_sites(data, unsolved) if isinstance(unsolved, list) else data
-            leave_out = unservable_sites_by_component(where, options, limited(0.5, ACCESS_RETRY_FLOOR_S))
+            leave_out = unservable_sites_by_component(where, options, limited(0.5, ACCESS_FLOOR_S))
             if not leave_out:
                 break
             dropped += leave_out
@@ -217,7 +217,7 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
             # (no conflicts named = the elastic diagnosis ran out of time: try too; a component's
             # conflict has no budget in it, and the search says None when leaving sites out
             # cannot help, whatever family the diagnosis chose to relax)
-            leave_out = (unservable_sites_by_component(where, options, limited(1.0, ACCESS_RETRY_FLOOR_S))
+            leave_out = (unservable_sites_by_component(where, options, limited(1.0, ACCESS_FLOOR_S))
                          if exc.sites is not None or set(exc.conflicts) <= {"assign-once", "cluster-size-max"}
                          else None)
             if not leave_out:
