@@ -130,7 +130,8 @@ def prepare_network(network: Network, scenario: Scenario) -> tuple[Network, list
 # ---------------------------------------------------------------- stage 2
 ACCESS_FLOOR_S = 30.0
 """Least solver time (s, capped by ``solver.time_limit_s``) the access stage gives each clustering
-solve and each search for unservable sites, even when its budget is spent: on
+solve and each search for unservable sites, even when its budget is spent (doubled for the next
+solve when a reach component had no solution in time but the elastic model finds it feasible): on
 10 000 sites building the tables and the per-component heuristics can use a 60 s budget whole,
 and the small infeasible components' elastic models need well under a second each."""
 
@@ -174,12 +175,13 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
 
     dropped: list[str] = []
     result = None
+    boost = 0  # doublings of the floor: a component had no solution in time but is feasible
     for attempt in range(6):
         # the first attempt leaves 30 % of the budget for finding unservable sites should it fail;
         # every attempt has at least ACCESS_FLOOR_S even when the budget is spent (on 10 000
         # sites building the tables and the per-component heuristics can use all of it)
         share = 0.7 if attempt == 0 else 1.0
-        floor = ACCESS_FLOOR_S
+        floor = ACCESS_FLOOR_S * 2.0 ** boost
         if len(tables.sites) == 0:
             break
         data = ClusteringData(sites=tables.sites, candidates=tables.candidates,
@@ -201,6 +203,9 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
             # some sites cannot be served): look for unservable sites, drop them and try again
             where = restrict_to_sites(data, unsolved) if isinstance(unsolved, list) else data
             leave_out = unservable_sites_by_component(where, options, limited(0.5, ACCESS_FLOOR_S))
+            if leave_out == [] and isinstance(unsolved, list):  # feasible, only short of time:
+                boost += 1  # solve again with twice the floor
+                continue
             if not leave_out:
                 break
             dropped += leave_out
