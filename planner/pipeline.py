@@ -129,8 +129,8 @@ def prepare_network(network: Network, scenario: Scenario) -> tuple[Network, list
 
 # ---------------------------------------------------------------- stage 2
 ACCESS_FLOOR_S = 30.0
-"""Least solver time (s) the access stage gives each clustering
-solve and each search for unservable sites, even when its budget is spent (doubled for the next
+"""Least solver time (s) the access stage gives each search for unservable sites and each
+clustering solve after the first (once sites were dropped), even when its budget is spent (doubled for the next
 solve when a reach component had no solution in time but the elastic model finds it feasible): on
 10 000 sites building the tables and the per-component heuristics can use a 60 s budget whole,
 and the small infeasible components' elastic models need well under a second each."""
@@ -178,10 +178,10 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
     boost = 0  # doublings of the floor: a component had no solution in time but is feasible
     for attempt in range(6):
         # the first attempt leaves 30 % of the budget for finding unservable sites should it fail;
-        # every attempt has at least ACCESS_FLOOR_S even when the budget is spent (on 10 000
-        # sites building the tables and the per-component heuristics can use all of it)
+        # a later attempt (after dropping sites) has at least ACCESS_FLOOR_S even when the budget
+        # is spent (on 10 000 sites building the tables and the heuristics can use all of it)
         share = 0.7 if attempt == 0 else 1.0
-        floor = ACCESS_FLOOR_S * 2.0 ** boost
+        floor = 0.0 if attempt == 0 else ACCESS_FLOOR_S * 2.0 ** boost
         if len(tables.sites) == 0:
             break
         data = ClusteringData(sites=tables.sites, candidates=tables.candidates,
