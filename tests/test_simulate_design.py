@@ -12,13 +12,13 @@ import pandas as pd
 import pytest
 from helpers_net import write_sites_csv
 
-from planner.design import Design
 from planner.errors import ValidationError
-from planner.io import read_network
-from planner.network import Network
+from planner.io.readers import read_network
+from planner.model.design import Design
+from planner.model.network import Network
+from planner.model.scenario import default_scenario
 from planner.pipeline import plan
-from planner.scenario import default_scenario
-from planner.simulate.network import (
+from planner.simulate.design_check import (
     DEFAULT_TOLERANCE,
     PAIR_COLUMNS,
     REQUEST_KEY_BITS,
@@ -287,7 +287,7 @@ def test_bad_settings_are_rejected(planned: tuple[Design, Network], kwargs: dict
 
 
 def test_summary_lines_state_the_totals(sim: dict) -> None:
-    from planner.simulate.network import REPORT_COLUMNS, summary_lines
+    from planner.simulate.design_check import REPORT_COLUMNS, summary_lines
 
     lines = summary_lines(sim)
     t = sim["totals"]
