@@ -173,11 +173,11 @@ def test_plan_drops_only_the_infeasible_components_sites(tmp_path, monkeypatch, 
     """Clusters of exactly 3 (capacity 2 = min_slaves): the town of 4 cannot be clustered whole, the
     towns of 3 and 6 can. Solved per reach component, the plan leaves out exactly as many sites as
     enumeration says, all from the town of 4, and the elastic search sees that town's sites alone."""
-    import planner.access_pareto
+    import planner.stages.access_pareto
     import solvers.clustering
 
     monkeypatch.setattr(solvers.clustering, "COMPONENT_SOLVE_MIN_SITES", 1)  # force the per-component path
-    monkeypatch.setattr(planner.access_pareto, "COMPONENT_SOLVE_MIN_SITES", 1)
+    monkeypatch.setattr(planner.stages.access_pareto, "COMPONENT_SOLVE_MIN_SITES", 1)
     seen: list[set[str]] = []
     real = solvers.clustering.unservable_sites_by_component
 
@@ -192,7 +192,7 @@ def test_plan_drops_only_the_infeasible_components_sites(tmp_path, monkeypatch, 
     out, tables = plan_access(net, scenario)
     town4 = {f"T1S{i}" for i in range(4)}
     assert seen == [town4]  # only the infeasible component got the elastic model
-    from planner.access import build_access_tables
+    from planner.stages.access_tables import build_access_tables
 
     full = build_access_tables(net, scenario)
     reach = {(str(s), str(m)) for s, m in zip(full.pairs["site"], full.pairs["master"], strict=True)
