@@ -135,6 +135,14 @@ def prepare_network(network: Network, scenario: Scenario) -> tuple[Network, list
 
 
 # ---------------------------------------------------------------- stage 2
+ACCESS_FLOOR_S = 30.0
+"""Least solver time (s) the access stage gives each search for unservable sites and each
+clustering solve after the first (once sites were dropped), even when its budget is spent (doubled for the next
+solve when a reach component had no solution in time but the elastic model finds it feasible): on
+10 000 sites building the tables and the per-component heuristics can use a 60 s budget whole,
+and the small infeasible components' elastic models need well under a second each."""
+
+
 def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple[StageResult, AccessTables]:
     """Cluster assignment and master placement; returns tables ``assignment`` and ``clusters``."""
     from solvers.clustering import (
@@ -143,6 +151,7 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
         ClusteringInfeasible,
         ClusteringInputError,
         ClusteringOptions,
+        restrict_to_sites,
         solve_clustering,
         solve_clustering_by_component,
         unservable_sites_by_component,
@@ -164,17 +173,22 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
     sopts = solver_options(scenario, seed=seed)
     budget = current_budget()
 
-    def limited(fraction: float = 1.0) -> SolverOptions:
-        """What is left of the stage's budget (the whole limit without one), times ``fraction``."""
-        if budget is not None:
-            return budget.options(sopts, fraction=fraction)
-        return dataclasses.replace(sopts, time_limit_s=fraction * sopts.time_limit_s)
+    def limited(fraction: float = 1.0, floor_s: float = 0.0) -> SolverOptions:
+        """What is left of the stage's budget (the whole limit without one), times ``fraction``,
+        but at least ``floor_s`` (which may pass the scenario's limit: see ACCESS_FLOOR_S)."""
+        opts = (budget.options(sopts, fraction=fraction) if budget is not None
+                else dataclasses.replace(sopts, time_limit_s=fraction * sopts.time_limit_s))
+        return dataclasses.replace(opts, time_limit_s=max(opts.time_limit_s, floor_s))
 
     dropped: list[str] = []
     result = None
+    boost = 0  # doublings of the floor: a component had no solution in time but is feasible
     for attempt in range(6):
-        # the first attempt leaves 30 % of the budget for finding unservable sites should it fail
+        # the first attempt leaves 30 % of the budget for finding unservable sites should it fail;
+        # a later attempt (after dropping sites) has at least ACCESS_FLOOR_S even when the budget
+        # is spent (on 10 000 sites building the tables and the heuristics can use all of it)
         share = 0.7 if attempt == 0 else 1.0
+        floor = 0.0 if attempt == 0 else ACCESS_FLOOR_S * 2.0 ** boost
         if len(tables.sites) == 0:
             break
         data = ClusteringData(sites=tables.sites, candidates=tables.candidates,
@@ -184,16 +198,21 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
                 from planner.stages.access_pareto import balanced_access
 
                 result, out.tables["access_pareto"] = balanced_access(
-                    data, options, limited(share), keys_fraction=acc.keys_fraction, points=acc.pareto_points)
+                    data, options, limited(share, floor), keys_fraction=acc.keys_fraction, points=acc.pareto_points)
             elif len(data.sites) >= COMPONENT_SOLVE_MIN_SITES:  # exact and much faster without budgets
-                result = solve_clustering_by_component(data, options, limited(share))
+                result = solve_clustering_by_component(data, options, limited(share, floor))
             else:
-                result = solve_clustering(data, options, limited(share))
-            if result.has_solution or attempt > 0:
+                result = solve_clustering(data, options, limited(share, floor))
+            unsolved = result.info.get("component_sites")  # set by the per-component solve
+            if result.has_solution or (attempt > 0 and not isinstance(unsolved, list)):
                 break
             # no clustering found within the limit (not even by the heuristic, which fails when
             # some sites cannot be served): look for unservable sites, drop them and try again
-            leave_out = unservable_sites_by_component(data, options, limited(0.5))
+            where = restrict_to_sites(data, unsolved) if isinstance(unsolved, list) else data
+            leave_out = unservable_sites_by_component(where, options, limited(0.5, ACCESS_FLOOR_S))
+            if leave_out == [] and isinstance(unsolved, list):  # feasible, only short of time:
+                boost += 1  # solve again with twice the floor
+                continue
             if not leave_out:
                 break
             dropped += leave_out
@@ -203,10 +222,16 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
             # reach) join the backbone directly, as standalone sites, rather than failing the plan;
             # any other conflict (budgets, capacity) is the user's to resolve. The fewest such
             # sites are found one reach component at a time (only components the greedy
-            # heuristic cannot cluster completely get the elastic MILP).
-            leave_out = (unservable_sites_by_component(data, options, limited())
-                         # (no conflicts named = the elastic diagnosis ran out of time: try too)
-                         if set(exc.conflicts) <= {"assign-once", "cluster-size-max"} else None)
+            # heuristic cannot cluster completely get the elastic MILP). When the search was split
+            # by reach component, the exception names the infeasible components' sites: only
+            # those get the elastic MILP, not the (possibly huge) components that were not solved.
+            where = data if exc.sites is None else restrict_to_sites(data, exc.sites)
+            # (no conflicts named = the elastic diagnosis ran out of time: try too; a component's
+            # conflict has no budget in it, and the search says None when leaving sites out
+            # cannot help, whatever family the diagnosis chose to relax)
+            leave_out = (unservable_sites_by_component(where, options, limited(1.0, ACCESS_FLOOR_S))
+                         if exc.sites is not None or set(exc.conflicts) <= {"assign-once", "cluster-size-max"}
+                         else None)
             if not leave_out:
                 raise InfeasibleDesignError(
                     "No access clustering satisfies the scenario.", conflicts=[str(c) for c in exc.conflicts],

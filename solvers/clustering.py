@@ -32,6 +32,7 @@ import dataclasses
 import logging
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -522,6 +523,12 @@ def unservable_sites(
     return sorted({str(idx.site_ids[r]) for r in rows[bad]})
 
 
+ELASTIC_MAX_PAIRS = 100_000
+"""Above this many pairs a reach component's unservable sites are first sought by
+:func:`solvers.heuristics.unservable_sites_heuristic` (seconds, not proven fewest); the elastic
+MILP of :func:`unservable_sites` runs out of time there (us-10000: 972 000 pairs, no answer in 30 s)."""
+
+
 def unservable_sites_by_component(
     data: ClusteringData, options: ClusteringOptions, solver_options: SolverOptions | None = None
 ) -> list[str] | None:
@@ -532,7 +539,9 @@ def unservable_sites_by_component(
     leave out overall is the union of each component's fewest. A component the greedy
     heuristic of :mod:`solvers.heuristics` clusters completely needs nothing; only the others
     get the elastic MILP, each with a share of ``solver_options.time_limit_s`` in proportion to its sites
-    (their limits sum to at most the limit). With a global budget the whole model is solved
+    (their limits sum to at most the limit); a component of more than :data:`ELASTIC_MAX_PAIRS`
+    pairs first gets :func:`solvers.heuristics.unservable_sites_heuristic`, whose sites make a
+    clustering exist but are not proven the fewest (the elastic MILP only if it fails). With a global budget the whole model is solved
     by :func:`unservable_sites`. Same return convention as :func:`unservable_sites`.
     """
 
@@ -559,16 +568,30 @@ def unservable_sites_by_component(
         if not diagnose(idx, options)[0] and heuristic_solution(idx, options) is not None:
             continue
         hard.append((sub, len(sub.sites)))
+    n_heuristic = 0
     if hard:
-        n_hard = sum(n for _sub, n in hard)
-        for sub, n in hard:  # each component's share of the limit is in proportion to its sites
+        from solvers.heuristics import unservable_sites_heuristic
+
+        elastic: list[tuple[ClusteringData, int]] = []
+        for sub, n in hard:  # a component too large for the elastic MILP: the mended greedy's
+            if len(sub.pairs) > ELASTIC_MAX_PAIRS:  # unreached sites, when they are enough
+                idx = prepare(sub, options)
+                found = unservable_sites_heuristic(idx, options)
+                if found is not None:
+                    n_heuristic += 1
+                    out += [str(idx.site_ids[i]) for i in found]
+                    continue
+            elastic.append((sub, n))
+        n_hard = sum(n for _sub, n in elastic)
+        for sub, n in elastic:  # each component's share of the limit is in proportion to its sites
             share = dataclasses.replace(solver_options, time_limit_s=solver_options.time_limit_s * n / n_hard)
             left = unservable_sites(sub, options, share)
             if left is None:
                 return None
             out += left
-    logger.info("unservable sites: %d component(s) need the elastic model, %d site(s) left out",
-                len(hard), len(out))
+    logger.info("unservable sites: %d component(s) need the elastic model, %d of them too large for it "
+                "(left to the mended greedy, not proven fewest), %d site(s) left out",
+                len(hard), n_heuristic, len(out))
     return sorted(set(out))
 
 
@@ -866,6 +889,39 @@ def _component_limit(left_s: float, weight: float, weight_left: float, n_left: i
     return max(0.0, min(want, left_s - floor * max(0, n_left - 1)))
 
 
+FAILED_SCAN_MAX_SITES = 500
+"""Once a reach component is found infeasible, the later components that depend on the MILP are
+still solved (to name all infeasible components in one pass) while they have at most this many
+sites; a larger one is left for the solve after the unservable sites are dropped."""
+
+
+def _merged_infeasible(failed: list[tuple[ClusteringData, ClusteringInfeasible]]) -> ClusteringInfeasible:
+    """One :class:`ClusteringInfeasible` for the infeasible reach components, carrying their sites."""
+    details: list[str] = []
+    for sub, exc in failed:
+        ids = [str(s) for s in sub.sites.index]
+        where = f"reach component of {len(ids)} site(s) ({', '.join(ids[:5])}{' ...' if len(ids) > 5 else ''})"
+        details += [f"{where}: {d}" for d in exc.details] or [f"{where}: no clustering"]
+    return ClusteringInfeasible(
+        f"No clustering satisfies the settings in {len(failed)} reach component(s).",
+        conflicts=[c for _sub, exc in failed for c in exc.conflicts], details=details,
+        sites=[str(s) for sub, _exc in failed for s in sub.sites.index])
+
+
+def restrict_to_sites(data: ClusteringData, sites: Iterable[str]) -> ClusteringData:
+    """The instance on ``sites`` alone: those sites, the pairs that serve them, and the candidates
+    those pairs name or that are among the sites. For a union of whole reach components (as
+    :attr:`ClusteringInfeasible.sites`) this is exactly their part of the model: no pair or
+    candidate of another component is lost or kept."""
+    keep = {str(s) for s in sites}
+    site_ids = data.sites.index.astype(str)
+    pairs = data.pairs[data.pairs["site"].astype(str).isin(keep)]
+    cands = keep | set(pairs["candidate"].astype(str))
+    return ClusteringData(sites=data.sites[site_ids.isin(keep)],
+                          candidates=data.candidates[data.candidates.index.astype(str).isin(cands)],
+                          pairs=pairs)
+
+
 def solve_clustering_by_component(
     data: ClusteringData,
     options: ClusteringOptions | None = None,
@@ -889,7 +945,13 @@ def solve_clustering_by_component(
     heuristic's clustering (``info["source"]`` says how many did); a component without a bound
     from the solver takes :func:`fallback_bound`, so the summed bound is always valid. Only a
     component that neither the MILP (after one retry with what is left) nor the heuristic can
-    cluster ends the search, with its status. With a global budget this is :func:`solve_clustering`.
+    cluster ends the search, with its status and that component's sites in
+    ``info["component_sites"]`` (where to look for unservable sites). With a global budget this is :func:`solve_clustering`.
+
+    Raises :class:`ClusteringInfeasible` when a component has no clustering; the components that
+    depend on the MILP are solved first, and after the first infeasible one the others of at most
+    :data:`FAILED_SCAN_MAX_SITES` sites are still tried, so the exception names every infeasible
+    component found and carries their sites in ``sites`` (the conflict lies among them alone).
     """
 
     options = options or ClusteringOptions()
@@ -922,7 +984,10 @@ def solve_clustering_by_component(
     handed = 0.0
     n_fallback = 0
     parts: list[SolveResult] = []
+    failed: list[tuple[ClusteringData, ClusteringInfeasible]] = []
     for k, (sub, idx, heur, weight, heur_s) in enumerate(comps):
+        if failed and (heur is not None or len(sub.sites) > FAILED_SCAN_MAX_SITES):
+            break  # the infeasible components found so far are reported (see below)
         res: SolveResult | None = None
         for _try in range(1 if heur is not None else 2):
             left = max(0.0, total_s - handed)
@@ -932,13 +997,22 @@ def solve_clustering_by_component(
             limit = _component_limit(left, weight, sum(c[3] for c in rest), len(rest), heur is None,
                                      sum(1 for c in rest if c[2] is None))
             handed += limit
-            res = solve_clustering(sub, options, dataclasses.replace(solver_options, time_limit_s=limit),
-                                   known_heuristic=(heur, heur_s) if options.warm_start else None)
+            try:
+                res = solve_clustering(sub, options, dataclasses.replace(solver_options, time_limit_s=limit),
+                                       known_heuristic=(heur, heur_s) if options.warm_start else None)
+            except ClusteringInfeasible as exc:
+                failed.append((sub, exc))
+                break
             if res.has_solution:
                 break
+        if failed and failed[-1][0] is sub:
+            continue
         assert res is not None
         if not res.has_solution:
             if heur is None:
+                if failed:  # the infeasible components found so far are reported first
+                    break
+                res.info["component_sites"] = [str(x) for x in sub.sites.index]
                 return res
             n_fallback += 1
             res = result_from_solution(
@@ -950,6 +1024,8 @@ def solve_clustering_by_component(
         if tighter != res.bound:
             res = dataclasses.replace(res, bound=tighter, gap=relative_gap(res.objective, tighter))
         parts.append(res)
+    if failed:
+        raise _merged_infeasible(failed)
     total = {k: float(sum(float(p.info.get(k, 0.0)) for p in parts))  # type: ignore[arg-type]
              for k in ("n_masters", "keys_per_attempt", "master_cost", "weighted_access_loss_db")}
     objective = float(sum(p.objective for p in parts))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -51,6 +52,14 @@ class ClusteringInfeasible(ModelInfeasible):
     """
 
     conflict_label = "Conflicting"
+
+    def __init__(self, message: str, *, conflicts: Iterable[Hashable] = (), details: Sequence[str] = (),
+                 sites: Iterable[str] | None = None) -> None:
+        super().__init__(message, conflicts=conflicts, details=details)
+        self.sites: list[str] | None = None if sites is None else sorted({str(s) for s in sites})
+        """The sites of the reach components found infeasible, when the search was split by
+        component (``solve_clustering_by_component``): the conflict lies among them alone, so the
+        unservable-site search needs only ``restrict_to_sites`` of them. ``None``: not known."""
 
 
 @dataclass(frozen=True, eq=False)

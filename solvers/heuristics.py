@@ -23,6 +23,7 @@ clustering (the MILP may still find one).
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import logging
 import math
@@ -124,6 +125,167 @@ def choose_masters(
                 open_[c] = True
                 cost_left -= float(idx.cost[c])
     return open_
+
+
+REPAIR_ROUNDS = 50
+"""Most rounds of :func:`repair_masters` (each round fixes every starved master and uncovered site)."""
+
+
+def repair_masters(idx: ClusteringIndex, open_: np.ndarray, *, rounds: int = REPAIR_ROUNDS) -> np.ndarray:
+    """Mend a greedy choice of masters that no assignment can complete (step 1b).
+
+    The greedy may open a site as a master that another master needs as a slave (a chain's end:
+    site ``s`` is reached only by ``c``, and ``c`` reaches only ``s`` and a site the greedy made a
+    master), leaving a master with fewer than ``min_size`` sites it can serve and a site no
+    master reaches. Each round: close every open, non-fixed master that reaches fewer than its
+    ``min_size`` non-master sites; then for every site that no open master reaches (and that is
+    no master) open the candidate reaching it (or the site itself) that reaches the most
+    non-master sites, and if that is still fewer than its ``min_size``, close the non-fixed site
+    masters it reaches so that they become its slaves (they are not reopened, nor is a master
+    closed as starved twice). Stops when nothing changes or after
+    ``rounds`` rounds. Guarantees only a set of masters (fixed ones stay open); whether it can be
+    completed is for :func:`assign_sites` to say.
+    """
+    open_ = open_.copy()
+    openable = _openable(idx) | idx.fixed  # a master closed to serve as a slave is not reopened
+    has_site = idx.cand_site >= 0
+    by_site, sptr = _csr_by(idx.pair_site, idx.n_sites)
+    by_cand, cptr = _csr_by(idx.pair_cand, idx.n_cands)
+    closed = np.zeros(idx.n_cands, dtype=np.int64)
+    for _round in range(rounds):
+        changed = False
+        while True:  # close starved masters
+            is_master = np.zeros(idx.n_sites, dtype=bool)
+            is_master[idx.cand_site[open_ & has_site]] = True
+            free = ~is_master[idx.pair_site]
+            reach = np.bincount(idx.pair_cand[free], minlength=idx.n_cands)
+            starved = open_ & (reach < idx.min_size) & ~idx.fixed
+            if not starved.any():
+                break
+            open_[starved] = False
+            closed[starved] += 1
+            openable[closed >= 2] = False  # starved twice: not reopened (no endless swaps)
+            changed = True
+        live = open_[idx.pair_cand] & free
+        reached = np.zeros(idx.n_sites, dtype=bool)
+        reached[idx.pair_site[live]] = True
+        uncovered = np.flatnonzero(~reached & ~is_master)
+        for s in uncovered.tolist():
+            if is_master[s] or reached[s]:
+                continue
+            cands = idx.pair_cand[by_site[sptr[s] : sptr[s + 1]]]
+            if idx.site_cand[s] >= 0:
+                cands = np.append(cands, idx.site_cand[s])
+            cands = cands[openable[cands] & ~open_[cands]]
+            if len(cands) == 0:
+                continue
+            now = [np.count_nonzero(~is_master[idx.pair_site[by_cand[cptr[c] : cptr[c + 1]]]]) for c in cands]
+            c = int(cands[int(np.argmax(now))])
+            open_[c] = True
+            changed = True
+            if idx.cand_site[c] >= 0:
+                is_master[idx.cand_site[c]] = True
+            mine = by_cand[cptr[c] : cptr[c + 1]]
+            reached[idx.pair_site[mine]] = True
+            if max(now) < idx.min_size[c]:  # take site masters it reaches as its slaves
+                for t in idx.pair_site[mine].tolist():
+                    m = int(idx.site_cand[t]) if idx.site_cand[t] >= 0 else -1
+                    if m >= 0 and open_[m] and not idx.fixed[m]:
+                        open_[m] = False
+                        openable[m] = False
+                        is_master[t] = False
+        if not changed:
+            break
+    return open_
+
+
+def _elastic_assignment(idx: ClusteringIndex, open_: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Transportation LP of :func:`assign_sites` with two penalised slacks: a slave site may stay
+    unassigned, an open master may fall short of its ``min_size``. Returns (unassigned site
+    indices, short master indices); the matrix stays totally unimodular, so the vertex is integral."""
+    is_master = np.zeros(idx.n_sites, dtype=bool)
+    is_master[idx.cand_site[open_ & (idx.cand_site >= 0)]] = True
+    pairs = np.flatnonzero(open_[idx.pair_cand] & ~is_master[idx.pair_site])
+    slaves = np.flatnonzero(~is_master)
+    open_c = np.flatnonzero(open_)
+    row_of_site = np.full(idx.n_sites, -1, dtype=np.int64)
+    row_of_site[slaves] = np.arange(len(slaves))
+    row_of_cand = np.full(idx.n_cands, -1, dtype=np.int64)
+    row_of_cand[open_c] = np.arange(len(open_c))
+    n_p, n_s, n_c = len(pairs), len(slaves), len(open_c)
+    k = np.arange(n_p)
+    # columns: pairs, site slack u (n_s), master shortfall v (n_c)
+    a_eq = sp.hstack([sp.csr_matrix((np.ones(n_p), (row_of_site[idx.pair_site[pairs]], k)), shape=(n_s, n_p)),
+                      sp.identity(n_s, format="csr"), sp.csr_matrix((n_s, n_c))], format="csr")
+    size = sp.csr_matrix((np.ones(n_p), (row_of_cand[idx.pair_cand[pairs]], k)), shape=(n_c, n_p))
+    a_ub = sp.vstack([sp.hstack([size, sp.csr_matrix((n_c, n_s)), sp.csr_matrix((n_c, n_c))]),
+                      sp.hstack([-size, sp.csr_matrix((n_c, n_s)), -sp.identity(n_c)])], format="csr")
+    b_ub = np.concatenate([idx.capacity[open_c].astype(float), -idx.min_size[open_c].astype(float)])
+    big = 1.0 + float(np.sum(idx.demand[idx.pair_site[pairs]] * idx.pair_loss_db[pairs]))
+    cost = np.concatenate([idx.demand[idx.pair_site[pairs]] * idx.pair_loss_db[pairs] + 1e-9,
+                           np.full(n_s, big), np.full(n_c, big)])
+    res = linprog(cost, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=np.ones(n_s),
+                  bounds=[(0, 1)] * (n_p + n_s) + [(0, None)] * n_c, method="highs-ds")
+    if res.status != 0 or res.x is None:
+        return None
+    x = res.x
+    return slaves[x[n_p:n_p + n_s] > 0.5], open_c[x[n_p + n_s:] > 0.5]
+
+
+def _without_sites(idx: ClusteringIndex, gone: np.ndarray) -> tuple[ClusteringIndex, np.ndarray]:
+    """``idx`` without the sites flagged in ``gone`` (and their candidates and pairs); also the
+    mask of the candidates kept."""
+    keep_pairs = ~gone[idx.pair_site]
+    keep_cands = ~((idx.cand_site >= 0) & gone[np.maximum(idx.cand_site, 0)])
+    keep_pairs &= keep_cands[idx.pair_cand]
+    new_site = np.cumsum(~gone) - 1
+    new_cand = np.cumsum(keep_cands) - 1
+    cs = idx.cand_site[keep_cands]
+    sc = idx.site_cand[~gone]
+    reduced = dataclasses.replace(
+        idx, site_ids=idx.site_ids[~gone], cand_ids=idx.cand_ids[keep_cands],
+        cand_site=np.where(cs >= 0, new_site[np.maximum(cs, 0)], -1), cost=idx.cost[keep_cands],
+        capacity=idx.capacity[keep_cands], fixed=idx.fixed[keep_cands], demand=idx.demand[~gone],
+        pair_site=new_site[idx.pair_site[keep_pairs]], pair_cand=new_cand[idx.pair_cand[keep_pairs]],
+        pair_distance_km=idx.pair_distance_km[keep_pairs], pair_loss_db=idx.pair_loss_db[keep_pairs],
+        min_size=idx.min_size[keep_cands], site_cand=np.where(sc >= 0, new_cand[np.maximum(sc, 0)], -1))
+    return reduced, keep_cands
+
+
+def unservable_sites_heuristic(idx: ClusteringIndex, options: ClusteringOptions, *,
+                               rounds: int = 10) -> list[int] | None:
+    """Sites (indices) to leave out so that the rest clusters, found without a MILP: the greedy
+    masters mended by :func:`repair_masters`; then, up to ``rounds`` times, the transportation LP
+    with penalised slacks (:func:`_elastic_assignment`): masters that fall short of their
+    ``min_size`` are closed (and the masters mended again) until none is short, and the slave
+    sites the LP leaves unassigned are the answer.
+
+    Guarantees: without the returned sites, the final masters admit an assignment meeting reach
+    and cluster sizes, checked by :func:`assign_sites` and
+    :func:`solvers.clustering.check_solution` on the reduced instance; so leaving them out makes a
+    clustering exist. Not proven to be the fewest (the elastic MILP of
+    :func:`solvers.clustering.unservable_sites` is). ``None`` when no such set was found.
+    """
+    open_ = repair_masters(idx, choose_masters(idx, options))
+    for _round in range(rounds):
+        found = _elastic_assignment(idx, open_)
+        if found is None:
+            return None
+        out, short = found
+        if len(short):
+            open_[short[~idx.fixed[short]]] = False
+            if idx.fixed[short].any():
+                return None
+            open_ = repair_masters(idx, open_)
+            continue
+        gone = np.zeros(idx.n_sites, dtype=bool)
+        gone[out] = True
+        reduced, keep_cands = _without_sites(idx, gone)
+        sol = assign_sites(reduced, open_[keep_cands])
+        if sol is None or check_solution(reduced, options, sol):
+            return None
+        return [int(i) for i in out]
+    return None
 
 
 def assign_sites(idx: ClusteringIndex, open_: np.ndarray) -> ClusteringSolution | None:
@@ -405,6 +567,9 @@ def heuristic_solution(
     for extra in extras:
         open_ = choose_masters(idx, options, extra=extra)
         sol = assign_sites(idx, open_)
+        if sol is None:  # mend the greedy's masters (a chain's end) and try once more
+            mended = repair_masters(idx, open_)
+            sol = assign_sites(idx, mended) if not np.array_equal(mended, open_) else None
         if sol is None:
             continue
         if options.objective == "max_keys":

@@ -126,3 +126,104 @@ def test_solving_per_component_equals_the_whole_model(objective: str) -> None:
     assert parts.objective == pytest.approx(whole.objective)
     assert parts.info["keys_per_attempt"] == pytest.approx(whole.info["keys_per_attempt"])
     assert sorted(parts.tables["assignment"]["site"]) == sorted(data.sites.index)
+
+
+# ------------------------------------------------- one infeasible reach component among feasible ones
+def _can_partition(left: frozenset[str], reach: set[tuple[str, str]], lo: int, hi: int) -> bool:
+    """Enumeration: can the sites ``left`` be split into clusters, each a master plus ``lo..hi``
+    slaves that the master reaches (``(slave, master)`` in ``reach``)?"""
+    if not left:
+        return True
+    s = min(left)
+    for m in left:  # the cluster holding s has master m (s itself, or a master that reaches s)
+        if m != s and (s, m) not in reach:
+            continue
+        served = sorted(t for t in left if t != m and (t, m) in reach and t != s)
+        must = [s] if m != s else []
+        for k in range(lo - len(must), hi - len(must) + 1):
+            for extra in itertools.combinations(served, max(0, k)):
+                if k < 0:
+                    break
+                cluster = {m, *must, *extra}
+                if _can_partition(left - cluster, reach, lo, hi):
+                    return True
+    return False
+
+
+def _fewest_left_out(sites: list[str], reach: set[tuple[str, str]], lo: int, hi: int) -> int:
+    """Enumeration: the fewest sites to leave out so that the rest can be clustered."""
+    for k in range(len(sites) + 1):
+        if any(_can_partition(frozenset(sites) - set(out), reach, lo, hi)
+               for out in itertools.combinations(sites, k)):
+            return k
+    raise AssertionError("unreachable: leaving every site out always works")
+
+
+def _towns(tmp_path, sizes: list[int]):  # type: ignore[no-untyped-def]
+    """One tight town per size (sites ~1 km apart, all within reach of each other), towns ~440 km
+    apart (separate reach components)."""
+    from helpers_net import write_sites_csv
+
+    rows = [(f"T{t}S{i}", 36.0 + 4.0 * t, -100.0 + 0.01 * i) for t, n in enumerate(sizes) for i in range(n)]
+    return read_network(write_sites_csv(tmp_path / "towns.csv", rows))
+
+
+@pytest.mark.parametrize("objective", ["balanced", "max_keys"])
+def test_plan_drops_only_the_infeasible_components_sites(tmp_path, monkeypatch, objective: str) -> None:  # type: ignore[no-untyped-def]
+    """Clusters of exactly 3 (capacity 2 = min_slaves): the town of 4 cannot be clustered whole, the
+    towns of 3 and 6 can. Solved per reach component, the plan leaves out exactly as many sites as
+    enumeration says, all from the town of 4, and the elastic search sees that town's sites alone."""
+    import planner.stages.access_pareto
+    import solvers.clustering
+
+    monkeypatch.setattr(solvers.clustering, "COMPONENT_SOLVE_MIN_SITES", 1)  # force the per-component path
+    monkeypatch.setattr(planner.stages.access_pareto, "COMPONENT_SOLVE_MIN_SITES", 1)
+    seen: list[set[str]] = []
+    real = solvers.clustering.unservable_sites_by_component
+
+    def spy(data, options, solver_options=None):  # type: ignore[no-untyped-def]
+        seen.append({str(s) for s in data.sites.index})
+        return real(data, options, solver_options)
+
+    monkeypatch.setattr(solvers.clustering, "unservable_sites_by_component", spy)
+    net = _towns(tmp_path, [3, 4, 6])
+    scenario = default_scenario().with_overrides(
+        {"access.capacity": 2, "access.min_slaves": 2, "access.objective": objective})
+    out, tables = plan_access(net, scenario)
+    town4 = {f"T1S{i}" for i in range(4)}
+    assert seen == [town4]  # only the infeasible component got the elastic model
+    from planner.stages.access_tables import build_access_tables
+
+    full = build_access_tables(net, scenario)
+    reach = {(str(s), str(m)) for s, m in zip(full.pairs["site"], full.pairs["master"], strict=True)
+             if s != m and s in town4}
+    assert reach == {(a, b) for a in town4 for b in town4 if a != b}  # the town: all within reach
+    assert len(tables.standalone) == _fewest_left_out(sorted(town4), reach, 2, 2) == 1
+    assert set(tables.standalone) <= town4
+    # the same count as the elastic model on that component alone
+    data = ClusteringData(sites=full.sites, candidates=full.candidates,
+                          pairs=full.pairs.rename(columns={"master": "candidate"}))
+    alone = unservable_sites(solvers.clustering.restrict_to_sites(data, town4),
+                             ClusteringOptions(min_slaves=2))
+    assert alone is not None and len(alone) == len(tables.standalone)
+    a = out.tables["assignment"]
+    assert sorted(a["site"]) == sorted(set(net.sites.index.astype(str)) - set(tables.standalone))
+    sizes = a.groupby("master").size()
+    assert (sizes == 3).all()  # every cluster: a master and exactly two slaves
+
+
+def test_component_solve_names_every_infeasible_component() -> None:
+    """The exception of the per-component solve carries the sites of the infeasible chains only,
+    and restrict_to_sites of them is exactly their part of the model."""
+    from solvers.clustering import restrict_to_sites, solve_clustering_by_component
+
+    data = _chains([3, 4, 6, 5])  # chains of 4 and 5 cannot be clustered whole (brute force: _coverable)
+    with pytest.raises(ClusteringInfeasible) as info:
+        solve_clustering_by_component(data, ClusteringOptions(min_slaves=2))
+    bad = {s for c, n in enumerate([3, 4, 6, 5]) if _coverable(n) < n for s in data.sites.index if s.startswith(f"c{c}")}
+    assert set(info.value.sites or []) == bad
+    sub = restrict_to_sites(data, info.value.sites or [])
+    assert set(sub.sites.index) == bad and set(sub.candidates.index) == bad
+    assert len(sub.pairs) == int(data.pairs["site"].isin(bad).sum())
+    left = unservable_sites(sub, ClusteringOptions(min_slaves=2))
+    assert left is not None and len(left) == sum(n - _coverable(n) for n in [4, 5])

@@ -78,12 +78,15 @@ def balanced_access(
     :func:`solvers.clustering.solve_clustering`) and the user's own master/cost budgets; its keys
     per attempt reach ``keys_fraction`` of the best found without a master budget whenever any
     evaluated budget does (else the best point is chosen). The solves' time limits sum to at most
-    ``solver_options.time_limit_s`` (and to what the open stage budget has left).
+    ``solver_options.time_limit_s`` (and to what the open stage budget has left, unless the caller
+    handed more than that on purpose).
     Raises what the two unbudgeted solves raise (e.g. :class:`ClusteringInfeasible`); a budgeted
     point of the front that is infeasible or finds nothing in its time is left out of the front.
     """
     total_s = float(solver_options.time_limit_s)
     budget = current_budget()
+    if budget is not None and total_s > budget.left_s() + 1e-6:
+        budget = None  # the caller handed more than the stage has left (a floor): its limit rules
     handed = [0.0]
     planned = [2 + max(0, points - 2) + 3]  # solves still planned (refinement counted as 3)
 
