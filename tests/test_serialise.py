@@ -82,3 +82,15 @@ def test_flatten_nested_and_dotted_keys_agree() -> None:
     assert flatten({"a.b": 1, "a": {"c": {"d": [1, 2]}}, "e": "x"}) == flatten(nested)
     assert flatten({}) == {} and flatten({"a": {}}) == {}
     assert flatten({"x": 1}, prefix="p.") == {"p.x": 1}
+
+
+def test_the_simulation_normaliser_is_json_ready_with_design_digits() -> None:
+    """``simulation.json`` still has its own copy; this shows the swap to :func:`json_ready` changes no byte."""
+    from planner.model.serialise import DESIGN_DIGITS
+    from planner.simulate import design_check
+
+    sample = {"a": [np.float64(1 / 3), math.nan, np.int16(-2), np.bool_(True), None, "x", (1.5e300, -0.0)],
+              5: {"b": pd.NA, "c": 2.0000000000004, "d": True}}
+    assert json_ready(sample, digits=DESIGN_DIGITS) == design_check._json_ready(sample)
+    assert dumps(sample, digits=DESIGN_DIGITS) == json.dumps(design_check._json_ready(sample), indent=2,
+                                                             sort_keys=True, allow_nan=False) + "\n"
