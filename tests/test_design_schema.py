@@ -23,14 +23,22 @@ GOLDEN_DIR = Path(__file__).parent / "data" / "golden"
 
 def _columns(design: Design) -> dict[str, tuple[int, list[tuple[str, str]]]]:
     """Table name -> (rows, [(column, dtype), ...]) of a design."""
-    return {name: (len(design.table(name)), [(str(c), str(d)) for c, d in design.table(name).dtypes.items()])
-            for name in TABLES}
+    return {
+        name: (
+            len(design.table(name)),
+            [(str(c), str(d)) for c, d in design.table(name).dtypes.items()],
+        )
+        for name in TABLES
+    }
 
 
 def _problems(columns: dict[str, tuple[int, list[tuple[str, str]]]]) -> list[str]:
     out: list[str] = []
     for name, (n_rows, cols) in columns.items():
-        out += [f"table '{name}', column '{c}' is not declared" for c in schema.undeclared(name, [c for c, _ in cols])]
+        out += [
+            f"table '{name}', column '{c}' is not declared"
+            for c in schema.undeclared(name, [c for c, _ in cols])
+        ]
         out += schema.dtype_problems(name, cols, n_rows=n_rows, strict=True)
     return out
 
@@ -39,8 +47,10 @@ def _problems(columns: dict[str, tuple[int, list[tuple[str, str]]]]) -> list[str
 def planned() -> dict[str, Design]:
     """Abilene (no clusters: backbone only) and Surfnet (clusters, access front, repeaters, trust, memory)."""
     sc = default_scenario()
-    return {name: plan(read_network(bundled_path(f"topology-zoo/{name}.graphml")), sc, seed=1)
-            for name in ("Abilene", "Surfnet")}
+    return {
+        name: plan(read_network(bundled_path(f"topology-zoo/{name}.graphml")), sc, seed=1)
+        for name in ("Abilene", "Surfnet")
+    }
 
 
 def test_the_design_tables_are_the_declared_tables() -> None:
@@ -54,7 +64,9 @@ def test_the_design_tables_are_the_declared_tables() -> None:
 
 
 @pytest.mark.parametrize("name", ["Abilene", "Surfnet"])
-def test_every_column_of_a_planned_design_is_declared_with_its_dtype(planned: dict[str, Design], name: str) -> None:
+def test_every_column_of_a_planned_design_is_declared_with_its_dtype(
+    planned: dict[str, Design], name: str
+) -> None:
     d = planned[name]
     cols = _columns(d)
     assert _problems(cols) == []
@@ -67,7 +79,9 @@ def test_every_column_of_a_planned_design_is_declared_with_its_dtype(planned: di
     bad = dict(cols)
     n_rows, links = bad["links"]
     bad["links"] = (n_rows, [(c, "float64" if c == "repeaters" else t) for c, t in links])
-    assert _problems(bad) == ["table 'links', column 'repeaters': dtype float64 where int64 is declared"]
+    assert _problems(bad) == [
+        "table 'links', column 'repeaters': dtype float64 where int64 is declared"
+    ]
     bad["links"] = (n_rows, [*links, ("mystery", "float64")])
     assert _problems(bad) == ["table 'links', column 'mystery' is not declared"]
 
@@ -93,7 +107,12 @@ def test_empty_tables_and_conform() -> None:
         assert list(schema.conform(name, pd.DataFrame()).columns) == schema.table_schema(name).core
     links = pd.DataFrame({"link_id": ["a--b"], "length_km": [3], "repeaters": [2], "extra": [1]})
     out = schema.conform("links", links)
-    assert list(out.columns) == ["link_id", "length_km", "repeaters", "extra"]  # order and extra columns kept
+    assert list(out.columns) == [
+        "link_id",
+        "length_km",
+        "repeaters",
+        "extra",
+    ]  # order and extra columns kept
     assert str(out["length_km"].dtype) == "float64" and out["length_km"].tolist() == [3.0]
     assert str(out["repeaters"].dtype) == "int64" and str(out["extra"].dtype) == "int64"
     assert str(links["length_km"].dtype) == "int64"  # the input is not changed
@@ -120,11 +139,15 @@ def _design_doc(planned: dict[str, Design]) -> dict[str, Any]:
 def test_from_dict_rejects_a_dtype_that_contradicts_the_schema(planned: dict[str, Design]) -> None:
     doc = _design_doc(planned)
     doc["columns"]["sites"] = [[c, "str" if c == "lat" else t] for c, t in doc["columns"]["sites"]]
-    with pytest.raises(InputFormatError, match=r"table 'sites', column 'lat': dtype str where float64 is declared"):
+    with pytest.raises(
+        InputFormatError, match=r"table 'sites', column 'lat': dtype str where float64 is declared"
+    ):
         Design.from_dict(doc, source="x/design.json")
     # an integer column with missing values (float64 in pandas) is accepted
     doc = _design_doc(planned)
-    doc["columns"]["links"] = [[c, "float64" if c == "repeaters" else t] for c, t in doc["columns"]["links"]]
+    doc["columns"]["links"] = [
+        [c, "float64" if c == "repeaters" else t] for c, t in doc["columns"]["links"]
+    ]
     doc["links"][0]["repeaters"] = None
     d = Design.from_dict(doc)
     assert d.links["repeaters"].isna().sum() == 1
@@ -143,7 +166,8 @@ def test_committed_doc_is_the_generated_doc() -> None:
     doc = ROOT / "docs" / "design_tables.md"
     assert doc.read_text(encoding="utf-8") == schema.markdown(), (
         "docs/design_tables.md is out of date: regenerate it with "
-        "python -c 'from planner.model.schema import markdown; print(markdown(), end=\"\")' > docs/design_tables.md")
+        "python -c 'from planner.model.schema import markdown; print(markdown(), end=\"\")' > docs/design_tables.md"
+    )
     for t in schema.DESIGN_TABLES.values():
         assert f"## `{t.name}`" in schema.markdown()
         for c in t.columns:

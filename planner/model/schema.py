@@ -61,9 +61,13 @@ class TableSchema:
         for c in self.columns:
             if c.name == name:
                 return c
-        raise KeyError(f"column '{name}' of table '{self.name}' is not declared in planner/model/schema.py")
+        raise KeyError(
+            f"column '{name}' of table '{self.name}' is not declared in planner/model/schema.py"
+        )
 
 
+# the declarations read as a table, one column a line
+# fmt: off
 _C = Column
 _REP = "repeater placement ran (backbone mode with repeaters)"
 _MEM = "memory stage ran"
@@ -174,6 +178,7 @@ DESIGN_TABLES: dict[str, TableSchema] = {t.name: t for t in (
         _C("chosen", "bool", "", "the point the rule chose"),
     )),
 )}
+# fmt: on
 
 TABLE_NAMES: tuple[str, ...] = tuple(DESIGN_TABLES)
 
@@ -186,7 +191,9 @@ def table_schema(name: str) -> TableSchema:
     try:
         return DESIGN_TABLES[name]
     except KeyError:
-        raise KeyError(f"unknown design table '{name}'; tables are {', '.join(TABLE_NAMES)}") from None
+        raise KeyError(
+            f"unknown design table '{name}'; tables are {', '.join(TABLE_NAMES)}"
+        ) from None
 
 
 def empty_table(name: str) -> pd.DataFrame:
@@ -208,7 +215,9 @@ def dtype_fits(declared: str, actual: str, *, n_rows: int, strict: bool = False)
     return declared == "str" and actual in _TEXT_DTYPES
 
 
-def dtype_problems(name: str, columns: list[tuple[str, str]], *, n_rows: int, strict: bool = False) -> list[str]:
+def dtype_problems(
+    name: str, columns: list[tuple[str, str]], *, n_rows: int, strict: bool = False
+) -> list[str]:
     """Problems of one table's ``[(column, dtype), ...]`` against the declared schema.
 
     Lists every declared column whose dtype does not fit (:func:`dtype_fits`); columns
@@ -216,9 +225,11 @@ def dtype_problems(name: str, columns: list[tuple[str, str]], *, n_rows: int, st
     """
     schema = table_schema(name)
     declared = {c.name: c.dtype for c in schema.columns}
-    return [f"table '{name}', column '{col}': dtype {dtype} where {declared[col]} is declared"
-            for col, dtype in columns
-            if col in declared and not dtype_fits(declared[col], dtype, n_rows=n_rows, strict=strict)]
+    return [
+        f"table '{name}', column '{col}': dtype {dtype} where {declared[col]} is declared"
+        for col, dtype in columns
+        if col in declared and not dtype_fits(declared[col], dtype, n_rows=n_rows, strict=strict)
+    ]
 
 
 def undeclared(name: str, columns: list[str]) -> list[str]:
@@ -236,8 +247,12 @@ def conform(name: str, frame: pd.DataFrame) -> pd.DataFrame:
     schema = table_schema(name)
     out = frame
     for col in schema.columns:
-        if (col.dtype == "float64" and col.name in out.columns and len(out)
-                and pd.api.types.is_integer_dtype(out[col.name].dtype)):
+        if (
+            col.dtype == "float64"
+            and col.name in out.columns
+            and len(out)
+            and pd.api.types.is_integer_dtype(out[col.name].dtype)
+        ):
             out = out.assign(**{col.name: out[col.name].astype("float64")})
     return out
 
@@ -263,7 +278,16 @@ def markdown() -> str:
         "planner writes the column. A table with no rows carries only its `always` columns.",
     ]
     for t in DESIGN_TABLES.values():
-        lines += ["", f"## `{t.name}`", "", t.description[0].upper() + t.description[1:] + ".", "",
-                  "| column | dtype | unit | description | when |", "|---|---|---|---|---|"]
-        lines += [f"| `{c.name}` | {c.dtype} | {c.unit} | {c.description} | {c.when} |" for c in t.columns]
+        lines += [
+            "",
+            f"## `{t.name}`",
+            "",
+            t.description[0].upper() + t.description[1:] + ".",
+            "",
+            "| column | dtype | unit | description | when |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| `{c.name}` | {c.dtype} | {c.unit} | {c.description} | {c.when} |" for c in t.columns
+        ]
     return "\n".join(lines) + "\n"

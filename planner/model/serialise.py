@@ -48,6 +48,7 @@ def json_ready(obj: Any, *, digits: int | None = None, strict: bool = False) -> 
     equal results; bools stay bools (never ints); with ``strict`` an unknown type raises
     :class:`~planner.errors.ValidationError` instead of becoming its ``str``.
     """
+
     def conv(o: Any) -> Any:
         if isinstance(o, bool | np.bool_):
             return bool(o)
@@ -83,7 +84,9 @@ def json_ready(obj: Any, *, digits: int | None = None, strict: bool = False) -> 
         if hasattr(o, "wkt") and hasattr(o, "geom_type"):  # shapely geometry
             return o.wkt
         if strict:
-            raise ValidationError(f"value of type {type(o).__name__} cannot be written as JSON", source="write_json")
+            raise ValidationError(
+                f"value of type {type(o).__name__} cannot be written as JSON", source="write_json"
+            )
         return str(o)
 
     return conv(obj)
@@ -99,7 +102,10 @@ def json_default(obj: Any) -> Any:
 def dumps(obj: Any, *, digits: int | None = None, ensure_ascii: bool = True) -> str:
     """Deterministic JSON text of ``obj``: :func:`json_ready` data, sorted keys, indent 2, a final newline."""
     data = json_ready(obj, digits=digits)
-    return json.dumps(data, indent=2, sort_keys=True, allow_nan=False, ensure_ascii=ensure_ascii) + "\n"
+    return (
+        json.dumps(data, indent=2, sort_keys=True, allow_nan=False, ensure_ascii=ensure_ascii)
+        + "\n"
+    )
 
 
 def flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
