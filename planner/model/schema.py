@@ -69,9 +69,9 @@ class TableSchema:
 # the declarations read as a table, one column a line
 # fmt: off
 _C = Column
-_REP = "repeater placement ran (backbone mode with repeaters)"
-_MEM = "memory stage ran"
-_TRUST = "trust stage ran"
+_REP = "backbone.mode is repeaters or both"
+_MEM = "memory.budget_units > 0 or memory.size_for_load"
+_TRUST = "backbone.mode is trusted or both"
 
 DESIGN_TABLES: dict[str, TableSchema] = {t.name: t for t in (
     TableSchema("sites", "one row per site of the input network", (
@@ -139,7 +139,7 @@ DESIGN_TABLES: dict[str, TableSchema] = {t.name: t for t in (
            "repeater placement cannot reach backbone.rate_target for a demand"),
         _C("rate_shared", "float64", "pairs/attempt", "rate when all demands share link memory", _MEM),
         _C("shortfall_full_load", "float64", "pairs/attempt",
-           "backbone.rate_target minus rate_shared (0 when met)", _MEM + " with a rate target"),
+           "backbone.rate_target minus rate_shared (0 when met)", _MEM + ", backbone.objective min_cost with a rate_target"),
         _C("security", "float64", "probability", "end-to-end security with SMR routing", _TRUST),
         _C("security_single_path", "float64", "probability", "security of the best single path", _TRUST),
         _C("trusted_on_path", "str", "", "trusted relays the demand's key passes, ';'-joined", _TRUST),
@@ -160,11 +160,11 @@ DESIGN_TABLES: dict[str, TableSchema] = {t.name: t for t in (
         _C("v", "str", "", "other end (site id)"),
         _C("length_km", "float64", "km", "fibre length"),
         _C("candidate", "bool", "", "generated candidate fibre (not in the input)"),
-        _C("key_bits_per_round", "int64", "bits", "link-key bits one round of key requests draws", _MEM + " with trust"),
-        _C("key_pool_bits", "int64", "bits", "key pool of the link (security.key_pool_bits)", _MEM + " with trust"),
+        _C("key_bits_per_round", "int64", "bits", "link-key bits one round of key requests draws", _TRUST),
+        _C("key_pool_bits", "int64", "bits", "key pool of the link (security.key_pool_bits)", _TRUST),
         _C("rounds_supported", "object", "rounds",
            "rounds the pool serves with no request blocked (integer; empty when the link draws nothing)",
-           _MEM + " with trust"),
+           _TRUST),
     )),
     TableSchema("access_pareto", "masters against keys per attempt (the balanced access rule), one row per budget", (
         _C("masters_budget", "int64", "", "most masters allowed in this solve"),
