@@ -22,8 +22,9 @@ PathLike = str | os.PathLike[str]
 class Design(_design.Design):
     """A planned network (tables, metrics, solver summaries), with methods to export it.
 
-    Tables: ``sites``, ``clusters``, ``links``, ``demands``, ``relays``, ``fibre``
-    (pandas DataFrames; see :mod:`planner.model.design` for the columns);
+    Tables: ``sites``, ``clusters``, ``links``, ``demands``, ``relays``, ``fibre``, ``access_pareto``
+    (pandas DataFrames; every column's dtype, unit and meaning is declared in
+    :mod:`planner.model.schema`, rendered as ``docs/design_tables.md``);
     ``metrics``, ``solves``, ``notes``. ``Design.read(folder)`` reads a run folder.
     """
 

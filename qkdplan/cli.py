@@ -307,6 +307,7 @@ def _plan_alternatives(args: argparse.Namespace, network_path: Path, scenario: A
     from planner.errors import InputFormatError, ValidationError
     from planner.io.atomic import atomic_output_dir
     from planner.io.writers import write_design_files
+    from planner.model.serialise import flatten
     from planner.pipeline import plan
     from reports.compare import write_comparison
     from reports.html import render_report
@@ -326,7 +327,7 @@ def _plan_alternatives(args: argparse.Namespace, network_path: Path, scenario: A
     for i, alt in enumerate(alts):
         if not isinstance(alt, dict) or not isinstance(alt.get("name"), str):
             raise ValidationError(f"{alt_path}: alternative[{i}] needs a string 'name'", source=str(alt_path))
-        overrides = {k: v for k, v in _flatten(alt).items() if k != "name"}
+        overrides = {k: v for k, v in flatten(alt).items() if k != "name"}
         variants.append((alt["name"], scenario.with_overrides(overrides, source=f"{alt_path}: alternative[{i}]")))
     from planner.runtime.progress import current_tracker
 
@@ -351,16 +352,6 @@ def _plan_alternatives(args: argparse.Namespace, network_path: Path, scenario: A
         write_comparison(run_dirs, tmp / "comparison")
     console.print(f"wrote {len(variants)} alternatives and comparison to {out}/comparison/comparison.html")
     return EXIT_OK
-
-
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
 
 
 def _print_summary(design: Any, out: Path, elapsed_s: float) -> None:

@@ -30,6 +30,7 @@ from planner import __version__  # noqa: E402
 from planner.errors import InputFormatError  # noqa: E402
 from planner.io.readers import write_csv  # noqa: E402
 from planner.model.design import Design  # noqa: E402
+from planner.model.serialise import flatten  # noqa: E402
 from planner.runtime.progress import current_tracker  # noqa: E402
 from reports.figures import to_svg  # noqa: E402
 from reports.html import fmt, table_html  # noqa: E402
@@ -200,19 +201,14 @@ def _protocol_latency_max(design: Design) -> float | None:
     return float(np.nanmax(lat)) if np.isfinite(lat).any() else None
 
 
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = json.dumps(v) if isinstance(v, list) else v
-    return out
+def _flat_scenario(scenario: dict[str, Any]) -> dict[str, Any]:
+    """Scenario settings as dotted keys; list values as JSON text (so that they compare and print as one cell)."""
+    return {k: json.dumps(v) if isinstance(v, list) else v for k, v in flatten(scenario).items()}
 
 
 def scenario_differences(designs: list[Design], labels: list[str]) -> pd.DataFrame:
     """Scenario settings whose values differ between the designs (one column per alternative)."""
-    flat = [_flatten(d.scenario) for d in designs]
+    flat = [_flat_scenario(d.scenario) for d in designs]
     keys = sorted(set().union(*flat)) if flat else []
     rows = []
     for k in keys:

@@ -17,6 +17,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from planner.model.design import Design
 from planner.model.scenario import scenario_from_dict, scenario_to_toml
+from planner.model.schema import header_title
 from reports import figures
 
 _ENV = Environment(loader=PackageLoader("reports", "templates"), autoescape=select_autoescape(["html", "j2"]))
@@ -52,16 +53,24 @@ def file_link(name: str, files: set[str] | None) -> str:
 
 def table_html(df: pd.DataFrame, *, columns: list[str] | None = None, labels: dict[str, str] | None = None,
                left: tuple[str, ...] = (), max_rows: int = MAX_TABLE_ROWS, csv: str | None = None,
-               files: set[str] | None = None) -> str:
+               files: set[str] | None = None, table: str | None = None) -> str:
     """An HTML table of selected columns with escaped, formatted cells (first ``max_rows`` rows).
 
-    When rows are left out, a note says how many and links ``csv`` (the full table).
+    When rows are left out, a note says how many and links ``csv`` (the full table). With
+    ``table`` (a design table name), each header's hover text is the column's declared
+    description and unit (:func:`planner.model.schema.header_title`).
     """
     if df is None or len(df) == 0:
         return '<p class="note">(none)</p>'
     cols = [c for c in (columns or list(df.columns)) if c in df.columns]
     labels = labels or {}
-    head = "".join(f'<th class="{"l" if c in left else ""}">{html.escape(labels.get(c, c))}</th>' for c in cols)
+
+    def th(c: str) -> str:
+        hover = header_title(table, c) if table else ""
+        title = f' title="{html.escape(hover)}"' if hover else ""
+        return f'<th class="{"l" if c in left else ""}"{title}>{html.escape(labels.get(c, c))}</th>'
+
+    head = "".join(th(c) for c in cols)
     rows = []
     for rec in df[cols].head(max_rows).itertuples(index=False):
         cells = "".join(
@@ -215,7 +224,7 @@ def _security(d: Design, files: set[str] | None = None) -> str:
         parts.append(f'<div class="fig">{figures.trust_selection_figure(comp, eps)}</div>')
         parts.append(table_html(pd.DataFrame(comp), left=("method",)))
     parts.append(table_html(chosen, columns=["site_id", "name", "kind", "p_untrusted"], left=("site_id", "name", "kind"),
-                            csv="relays.csv", files=files))
+                            csv="relays.csv", files=files, table="relays"))
     return "".join(parts)
 
 
@@ -363,17 +372,20 @@ def render_report(design: Design, out_path: str | Path, *, simulation: dict[str,
                                columns=["cluster", "master_name", "n_slaves", "ekert_pairs", "keys_per_attempt",
                                         "access_km_mean", "access_km_max", "access_db_max", "memory_master",
                                         "memory_slave", "slave_names"],
-                               left=("cluster", "master_name", "slave_names"), csv="clusters.csv", files=files),
+                               left=("cluster", "master_name", "slave_names"), csv="clusters.csv", files=files,
+                               table="clusters"),
         "links": table_html(links_sorted, columns=["link_id", "u_name", "v_name", "length_km", "repeaters", "spacing_km",
                                                    "p_link", "memory_units", "demands_using"],
-                            left=("link_id", "u_name", "v_name"), csv="links.csv", files=files),
+                            left=("link_id", "u_name", "v_name"), csv="links.csv", files=files,
+                            table="links"),
         "demands": table_html(worst_demands(d.demands, len(d.demands)),
                               columns=["source_name", "target_name", "length_km", "hops", "p_worst", "rate",
                                        "rate_shared", "shortfall_full_load",
                                        "latency_s", "latency_protocol_s", "security_single_path", "security",
                                        "trusted_on_path"],
                               labels={"latency_s": "latency_s (Eq. 10)", "latency_protocol_s": "latency_s (protocol)"},
-                              left=("source_name", "target_name", "trusted_on_path"), csv="demands.csv", files=files),
+                              left=("source_name", "target_name", "trusted_on_path"), csv="demands.csv", files=files,
+                              table="demands"),
         "solves": _solves_table(d),
     }
     sim_html, _ = _simulation(simulation, files)

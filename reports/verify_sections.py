@@ -94,4 +94,4 @@ def key_pools_html(design: Design) -> str:
             "rounds it serves with no request blocked; with r requests per second per demand a link needs r x "
             "key_bits_per_round key bits/s.</p>"
             + table_html(used, columns=["link_id", "u", "v", "key_bits_per_round", "key_pool_bits",
-                                        "rounds_supported"], left=("link_id", "u", "v"), max_rows=60))
+                                        "rounds_supported"], left=("link_id", "u", "v"), max_rows=60, table="fibre"))

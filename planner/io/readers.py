@@ -33,8 +33,6 @@ reader never sees a half-written file.
 from __future__ import annotations
 
 import csv
-import dataclasses
-import enum
 import io
 import json
 import logging
@@ -68,6 +66,7 @@ from planner.model.network import (
     make_links,
     make_sites,
 )
+from planner.model.serialise import json_ready
 
 log = logging.getLogger(__name__)
 
@@ -1576,7 +1575,7 @@ def _storable(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
                     None
                     if v is None
                     else (
-                        json.dumps(_jsonable(v), sort_keys=True)
+                        json.dumps(json_ready(v, strict=True), sort_keys=True)
                         if isinstance(v, dict | list | tuple | set)
                         else str(v)
                     )
@@ -1609,50 +1608,6 @@ def write_csv(df: pd.DataFrame, path: str | os.PathLike[str], *, index: bool | N
             tmp.unlink()
 
 
-def _jsonable(obj: Any) -> Any:
-    """Plain JSON data: dict keys as text, numpy/pandas scalars unwrapped, NaN/inf as null."""
-    if isinstance(obj, float | np.floating):
-        val = float(obj)
-        return val if math.isfinite(val) else None
-    if isinstance(obj, bool | np.bool_):
-        return bool(obj)
-    if isinstance(obj, int | np.integer):
-        return int(obj)
-    if obj is None or isinstance(obj, str):
-        return obj
-    if isinstance(obj, enum.Enum):
-        return _jsonable(obj.value)
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return _jsonable(dataclasses.asdict(obj))
-    if isinstance(obj, set | frozenset):
-        return [_jsonable(v) for v in sorted(obj, key=str)]
-    if isinstance(obj, np.ndarray):
-        return [_jsonable(v) for v in obj.tolist()]
-    if isinstance(obj, pd.DataFrame):
-        return (
-            [_jsonable(r) for r in obj.reset_index().to_dict("records")]
-            if obj.index.name
-            else [_jsonable(r) for r in obj.to_dict("records")]
-        )
-    if isinstance(obj, pd.Series):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    if isinstance(obj, pd.Timestamp):
-        return obj.isoformat()
-    if isinstance(obj, BaseGeometry):
-        return obj.wkt
-    if hasattr(obj, "isoformat"):
-        return obj.isoformat()
-    raise ValidationError(
-        f"value of type {type(obj).__name__} cannot be written as JSON", source="write_json"
-    )
-
-
 def write_json(obj: Any, path: str | os.PathLike[str]) -> None:
     """Write ``obj`` as UTF-8 JSON atomically and deterministically.
 
@@ -1661,7 +1616,7 @@ def write_json(obj: Any, path: str | os.PathLike[str]) -> None:
     enums, sets (sorted) and paths are converted to plain JSON.
     """
     text = (
-        json.dumps(_jsonable(obj), sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
+        json.dumps(json_ready(obj, strict=True), sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
         + "\n"
     )
     final, tmp = _atomic_target(path)

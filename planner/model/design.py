@@ -2,25 +2,11 @@
 
 A :class:`Design` is what :func:`planner.pipeline.plan` returns and what the
 reports, the simulator and ``qkdplan compare`` read. It holds plain pandas
-tables (no geometry objects) so that it serialises exactly:
+tables (no geometry objects) so that it serialises exactly.
 
-- ``sites``: one row per site: ``site_id, name, kind, lat, lon, role``
-  ("master", "slave", "unassigned"), ``cluster`` (master id or ""),
-  ``access_km``, ``access_db``, ``trusted`` (bool), ``memory_units``.
-- ``clusters``: one row per cluster: ``cluster, master, n_slaves, slaves``
-  (";"-joined ids), ``ekert_pairs, keys_per_attempt, access_km_mean,
-  access_km_max, access_db_max, memory_master, memory_slave``.
-- ``links``: backbone links between clusters: ``link_id, u, v, length_km,
-  repeaters, spacing_km, p_link, memory_units, route`` (";"-joined site ids
-  of the fibre route, for maps).
-- ``demands``: inter-cluster demands: ``demand_id, source, target, path``
-  (";"-joined clusters), ``hops, p_worst, rate, latency_s, security,
-  security_single_path, trusted_on_path``.
-- ``relays``: trusted-relay choice: ``site_id, trusted, p_untrusted``.
-- ``access_pareto``: masters against keys per attempt at several master budgets
-  (the balanced access rule, :mod:`planner.stages.access_pareto`), the chosen point marked.
-- ``fibre``: the site-level fibre links the design was planned on: ``link_id, u,
-  v, length_km, candidate`` (so that a design can be verified without its input file).
+The tables (``sites``, ``clusters``, ``links``, ``demands``, ``relays``, ``fibre``,
+``access_pareto``) and every column's dtype, unit and meaning are declared in
+:mod:`planner.model.schema` (rendered as ``docs/design_tables.md``).
 
 Every table keeps its column names, their order and their pandas dtypes through
 :meth:`Design.to_dict` / :meth:`Design.from_dict` (the ``columns`` section of the
@@ -36,18 +22,19 @@ byte-identical for the same input, scenario and seed.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from planner.errors import InputFormatError
+from planner.model.schema import TABLE_NAMES, dtype_problems, empty_table
+from planner.model.serialise import DESIGN_DIGITS, json_ready
 
 SCHEMA_VERSION = 1
-TABLES = ("sites", "clusters", "links", "demands", "relays", "fibre", "access_pareto")
+#: the design tables, declared column by column in :mod:`planner.model.schema`
+TABLES = TABLE_NAMES
 
 
 @dataclass
@@ -64,11 +51,9 @@ class Design:
     links: pd.DataFrame
     demands: pd.DataFrame
     relays: pd.DataFrame
-    fibre: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["link_id", "u", "v", "length_km",
-                                                                               "candidate"]))
+    fibre: pd.DataFrame = field(default_factory=lambda: empty_table("fibre"))
     # the balanced access rule's Pareto front (planner.stages.access_pareto); empty for other objectives
-    access_pareto: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=[
-        "masters_budget", "n_masters", "master_cost", "keys_per_attempt", "bound", "gap", "status", "point", "chosen"]))
+    access_pareto: pd.DataFrame = field(default_factory=lambda: empty_table("access_pareto"))
     metrics: dict[str, Any] = field(default_factory=dict)
     solves: dict[str, dict[str, Any]] = field(default_factory=dict)
     baselines: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -168,30 +153,9 @@ class Design:
         return cls.from_dict(data, source=str(p))
 
 
-def _round(x: float) -> float | None:
-    """Round to 12 significant digits so that output is stable across platforms."""
-    if x is None or not math.isfinite(x):
-        return None
-    return float(f"{x:.12g}")
-
-
 def _clean(obj: Any) -> Any:
-    """Recursively make ``obj`` JSON-safe: numpy scalars to Python, NaN/inf to None, floats rounded."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return _round(float(obj))
-    if obj is None or isinstance(obj, str):
-        return obj
-    if obj is pd.NA:
-        return None
-    return str(obj)
+    """``obj`` as JSON data with floats rounded to 12 significant digits (:mod:`planner.model.serialise`)."""
+    return json_ready(obj, digits=DESIGN_DIGITS)
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
@@ -211,7 +175,8 @@ _STRING_DTYPE = pd.Series(["x"]).dtype
 def _table(records: Any, schema: Any, *, name: str, source: str) -> pd.DataFrame:
     """Rebuild one table from its records and its ``[[column, dtype], ...]`` schema.
 
-    Guarantees the schema's columns in the schema's order with the schema's dtypes
+    Guarantees the schema's columns in the schema's order with the schema's dtypes, each fitting
+    the dtype declared in :mod:`planner.model.schema` (:func:`~planner.model.schema.dtype_fits`)
     (columns found only in the records follow, with inferred dtypes); without a
     schema (files written before it existed) the columns are inferred from the records.
     Raises :class:`InputFormatError` naming the table and column when a value does
@@ -231,6 +196,10 @@ def _table(records: Any, schema: Any, *, name: str, source: str) -> pd.DataFrame
                          index=pd.RangeIndex(len(records)))
     for col in extra:
         frame[col] = pd.Series([r.get(col) for r in records], dtype=object).infer_objects()
+    contradictions = dtype_problems(name, [(c, d) for c, d in schema], n_rows=len(records))
+    if contradictions:
+        raise InputFormatError(f"{source}: {contradictions[0]} (see docs/design_tables.md); the file may have "
+                               "been edited by hand or written by another program", source=source)
     for col, dtype in schema:
         try:
             frame[col] = _as_dtype(frame[col], dtype)

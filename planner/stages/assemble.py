@@ -15,6 +15,7 @@ from planner import __version__
 from planner.model.design import Design
 from planner.model.network import Network
 from planner.model.scenario import Scenario
+from planner.model.schema import conform, empty_table
 from planner.stages.access_tables import AccessTables
 from planner.stages.backbone import Backbone
 
@@ -32,7 +33,11 @@ def assemble_design(
     stages: dict[str, StageResult],
     notes: list[str],
 ) -> Design:
-    """Build the design tables from the stage outputs; see :mod:`planner.model.design` for the columns."""
+    """Build the design tables from the stage outputs.
+
+    Guarantees: every table is :func:`planner.model.schema.conform`-ed to its declared schema (an
+    empty table carries the declared ``always`` columns; declared float columns are floats).
+    """
     names = network.sites["name"].astype(str).to_dict()
     assignment = access.tables["assignment"].set_index("site") if len(access.tables["assignment"]) else None
     memory = stages.get("memory")
@@ -75,8 +80,7 @@ def assemble_design(
                                     else scenario.memory.slave_units for m in clusters["master"]]
         clusters = clusters.sort_values("cluster", kind="mergesort").reset_index(drop=True)
     else:
-        clusters = pd.DataFrame(columns=["cluster", "master", "master_name", "n_slaves", "slaves", "slave_names",
-                                         "ekert_pairs", "keys_per_attempt"])
+        clusters = empty_table("clusters")
 
     links = backbone.links.copy()
     links["u_name"] = [names.get(u, u) for u in links["u"]]
@@ -132,8 +136,7 @@ def assemble_design(
         from planner.stages.latency import demand_protocol_latency_s
 
         demands["latency_protocol_s"] = demand_protocol_latency_s(demands, vars(scenario.physics))
-    relays = trust.tables["relays"] if trust is not None and "relays" in trust.tables else \
-        pd.DataFrame(columns=["site_id", "name", "kind", "trusted", "p_untrusted"])
+    relays = trust.tables["relays"] if trust is not None and "relays" in trust.tables else empty_table("relays")
 
     all_notes = list(notes)
     solves: dict[str, dict[str, Any]] = {}
@@ -168,11 +171,12 @@ def assemble_design(
         fibre["key_pool_bits"] = int(scenario.security.key_pool_bits)
         fibre["rounds_supported"] = pd.Series([int(need[k].rounds_supported) if k in need else None for k in keys],
                                                dtype=object, index=fibre.index)
-    return Design(network_name=network.name, fibre=fibre, network_source=_portable_source(network.source),
-                  scenario=scenario.to_dict(), seed=seed, version=__version__, sites=sites, clusters=clusters,
-                  links=links, demands=demands, relays=relays, metrics=metrics, solves=solves, baselines=baselines,
-                  notes=all_notes, timing=timing,
-                  **({"access_pareto": access.tables["access_pareto"]} if "access_pareto" in access.tables else {}))
+    tables = {"sites": sites, "clusters": clusters, "links": links, "demands": demands, "relays": relays,
+              "fibre": fibre, "access_pareto": access.tables.get("access_pareto", empty_table("access_pareto"))}
+    return Design(network_name=network.name, network_source=_portable_source(network.source),
+                  scenario=scenario.to_dict(), seed=seed, version=__version__, metrics=metrics, solves=solves,
+                  baselines=baselines, notes=all_notes, timing=timing,
+                  **{name: conform(name, table) for name, table in tables.items()})
 
 
 def _portable_source(source: str) -> str:

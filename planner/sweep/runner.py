@@ -68,6 +68,7 @@ from typing import Any, cast
 import pandas as pd
 
 from planner.errors import InputFormatError, ProblemCollector, ValidationError
+from planner.model.serialise import flatten, json_default
 from planner.runtime.parallel import Backend, TaskError, default_workers, map_tasks
 
 logger = logging.getLogger(__name__)
@@ -215,7 +216,7 @@ def spec_from_dict(
         problems.add(f"{source}: scenario.set", "must be a table of dotted keys")
         fixed = {}
     try:
-        scenario = scenario.with_overrides(_flatten(fixed), source=f"{source}: scenario.set")
+        scenario = scenario.with_overrides(flatten(fixed), source=f"{source}: scenario.set")
     except ValidationError as exc:
         problems.problems.extend(exc.problems)
 
@@ -227,7 +228,7 @@ def spec_from_dict(
             problems.add(f"{source}: {section}", "must be a table of key = [values]")
             table = {}
         axes[section] = {}
-        for key, values in _flatten(table).items():
+        for key, values in flatten(table).items():
             where = f"{source}: {section}.{_quote(key)}"
             if not isinstance(values, list) or not values:
                 problems.add(where, f"must be a non-empty list of values, got {values!r}")
@@ -294,18 +295,6 @@ def _int_field(
 
 def _quote(key: str) -> str:
     return f'"{key}"' if "." in key else key
-
-
-def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` and ``{"a.b": 1}`` both give ``{"a.b": 1}``."""
-    out: dict[str, Any] = {}
-    for key, value in table.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(_flatten(value, path + "."))
-        else:
-            out[path] = value
-    return out
 
 
 def _resolve(path: str, base_dir: Path) -> Path:
@@ -453,7 +442,7 @@ class PointRecord:
 
     def to_json(self) -> str:
         """One JSON line (no newline)."""
-        return json.dumps(self.__dict__, sort_keys=True, default=_json_default, allow_nan=False)
+        return json.dumps(self.__dict__, sort_keys=True, default=json_default, allow_nan=False)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PointRecord:
@@ -473,12 +462,6 @@ class PointRecord:
             "error_message": self.error_message,
             "worker": self.worker,
         }
-
-
-def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "item"):
-        return obj.item()
-    return str(obj)
 
 
 def _finite(x: Any) -> Any:
