@@ -16,7 +16,12 @@ from solvers.clustering import (
     solve_clustering,
     unservable_sites,
 )
-from solvers.heuristics import choose_masters, heuristic_solution, repair_masters, unservable_sites_heuristic
+from solvers.heuristics import (
+    choose_masters,
+    heuristic_solution,
+    repair_masters,
+    unservable_sites_heuristic,
+)
 
 
 def _graph(edges: list[tuple[str, str]]) -> ClusteringData:
