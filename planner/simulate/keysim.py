@@ -75,24 +75,62 @@ def _xor(a: bytes, b: bytes) -> bytes:
     return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).to_bytes(len(a), "big")
 
 
+class RandomByteStream:
+    """Random bytes from ``rng`` (simulation only) or :mod:`secrets` when None, drawn in chunks.
+
+    ``take(n)`` returns the next ``n`` bytes of one long random stream; the
+    generator is asked for ``chunk_bytes`` at a time, because one call per
+    8-byte key costs far more than the bytes. Guarantees: for a seeded ``rng``
+    the sequence of returned bytes depends only on the seed and the sequence of
+    ``n``s, and every byte is uniform and independent of the others.
+    """
+
+    def __init__(self, rng: np.random.Generator | None, *, chunk_bytes: int = 4096):
+        if chunk_bytes < 1:
+            raise ValidationError(f"chunk_bytes={chunk_bytes} must be >= 1")
+        self._rng = rng
+        self._chunk = chunk_bytes
+        self._buf = b""
+        self._pos = 0
+
+    def take(self, n_bytes: int) -> bytes:
+        """The next ``n_bytes`` random bytes."""
+        if n_bytes < 0:
+            raise ValidationError(f"n_bytes={n_bytes} must be >= 0")
+        end = self._pos + n_bytes
+        if end <= len(self._buf):
+            out = self._buf[self._pos : end]
+            self._pos = end
+            return out
+        head = self._buf[self._pos :]
+        need = n_bytes - len(head)
+        fresh = random_bytes(max(need, self._chunk), self._rng)
+        self._buf, self._pos = fresh, need
+        return head + fresh[:need]
+
+
 class LinkKeyPools:
-    """Per-link key pools of ``pool_bits`` bits, filled lazily, consumed front to back."""
+    """Per-link key pools of ``pool_bits`` bits, consumed front to back.
+
+    A pool's bits are drawn as they are consumed (from one :class:`RandomByteStream`
+    of ``rng``): every pad is uniform and independent, as if the pool had been filled
+    in advance, and only the consumed part is ever generated.
+    """
 
     def __init__(self, *, pool_bits: int = DEFAULT_POOL_BITS, rng: np.random.Generator | None):
         if pool_bits < 8 or pool_bits % 8:
             raise ValidationError(f"pool_bits={pool_bits} must be a positive multiple of 8")
         self.pool_bytes = pool_bits // 8
-        self._rng = rng
-        self._pool: dict[tuple[Any, Any], bytes] = {}
+        self._bytes = RandomByteStream(rng)
         self._offset: dict[tuple[Any, Any], int] = {}
 
     def take(self, u: Any, v: Any, n_bytes: int) -> tuple[tuple[Any, Any], int, bytes]:
-        """Consume ``n_bytes`` pad bytes of link (u, v); returns (link, offset, pad)."""
+        """Consume ``n_bytes`` pad bytes of link (u, v); returns (link, offset, pad).
+
+        Raises ``InfeasibleDesignError`` (nothing consumed) when the pool holds fewer.
+        """
         link = _edge_key(u, v)
-        if link not in self._pool:
-            self._pool[link] = random_bytes(self.pool_bytes, self._rng)
-            self._offset[link] = 0
-        start = self._offset[link]
+        start = self._offset.get(link, 0)
         if start + n_bytes > self.pool_bytes:
             raise InfeasibleDesignError(
                 f"key pool of link {link!r} exhausted: needs {8 * (start + n_bytes)} bits, "
@@ -100,7 +138,7 @@ class LinkKeyPools:
                 conflicts=["link-key-pool"],
             )
         self._offset[link] = start + n_bytes
-        return link, start, self._pool[link][start : start + n_bytes]
+        return link, start, self._bytes.take(n_bytes)
 
     def consumed_bits(self) -> dict[tuple[Any, Any], int]:
         return {link: 8 * off for link, off in self._offset.items()}
@@ -148,6 +186,7 @@ def distribute_keys(
     if block_bytes < 1:
         raise ValidationError(f"block_bytes={block_bytes} must be >= 1")
     tr = Transcript(block_bytes=block_bytes)
+    key_bytes = RandomByteStream(rng)
     relays: set[Any] = set()
     zero = bytes(block_bytes)
     # path keys relayed hop by hop; both ends' copies kept
@@ -155,7 +194,7 @@ def distribute_keys(
     for j, seg in enumerate(route.segments):
         for i, path in enumerate(seg.paths):
             sym = ("pk", j, i)
-            key = random_bytes(block_bytes, rng)
+            key = key_bytes.take(block_bytes)
             tr.truth[sym] = key
             current = key
             for u, v in itertools.pairwise(path):
@@ -196,7 +235,7 @@ def distribute_keys(
     # global keys relayed segment by segment
     for g, gk in enumerate(plan.global_keys):
         gsym: Symbol = ("gk", g)
-        value = random_bytes(block_bytes, rng)
+        value = key_bytes.take(block_bytes)
         tr.truth[gsym] = value
         current = value
         for j, part in enumerate(gk.parts):
@@ -294,6 +333,104 @@ class LeakStatistics:
         return self.leaked_count / self.n_trials
 
 
+@dataclass(frozen=True)
+class PeelingStructure:
+    """The symbolic shape of a transcript: which relay reveals which symbol, and the relations.
+
+    Every matrix is 0/1 in ``float32`` (exact for the small counts involved) so the
+    peeling runs as matrix products over many eavesdropper draws at once:
+    ``reveal[r, s]`` relay ``relays[r]`` holds or sees symbol ``s``; ``xor[i, s]``
+    symbol ``s`` occurs in XOR relation ``i``; ``hash_members[i, s]`` symbol ``s`` is an
+    input of hash relation ``i``, whose output symbol is ``hash_target[i]``;
+    ``global_index[g]`` is the symbol of global key ``g``. The structure depends only
+    on the route and the plan, not on the bytes, so one structure serves every
+    transcript of the same route and plan.
+    """
+
+    relays: tuple[Any, ...]
+    symbols: tuple[Symbol, ...]
+    reveal: np.ndarray
+    xor: np.ndarray
+    hash_members: np.ndarray
+    hash_target: np.ndarray
+    global_index: np.ndarray
+
+    @classmethod
+    def of(cls, transcript: Transcript) -> PeelingStructure:
+        """The structure of ``transcript`` (relays in ``transcript.relays`` order)."""
+        index: dict[Symbol, int] = {}
+
+        def ix(sym: Symbol) -> int:
+            return index.setdefault(sym, len(index))
+
+        for symbols, _ in transcript.relations:
+            for sym in symbols:
+                ix(sym)
+        for sym, members in transcript.hash_relations:
+            ix(sym)
+            for m in members:
+                ix(m)
+        n_global = len(transcript.global_keys_source)
+        global_index = np.array([ix(("gk", g)) for g in range(n_global)], dtype=np.int64)
+        for node in transcript.relays:
+            for sym, _ in transcript.seen_by.get(node, ()):
+                ix(sym)
+        n_sym = len(index)
+        reveal = np.zeros((len(transcript.relays), n_sym), dtype=np.float32)
+        for r, node in enumerate(transcript.relays):
+            for sym, _ in transcript.seen_by.get(node, ()):
+                reveal[r, index[sym]] = 1.0
+        xor = np.zeros((len(transcript.relations), n_sym), dtype=np.float32)
+        for i, (symbols, _) in enumerate(transcript.relations):
+            for sym in symbols:
+                xor[i, index[sym]] = 1.0
+        hash_members = np.zeros((len(transcript.hash_relations), n_sym), dtype=np.float32)
+        hash_target = np.zeros(len(transcript.hash_relations), dtype=np.int64)
+        for i, (sym, members) in enumerate(transcript.hash_relations):
+            hash_target[i] = index[sym]
+            for m in members:
+                hash_members[i, index[m]] = 1.0
+        symbols_in_order = tuple(sorted(index, key=index.__getitem__))
+        return cls(transcript.relays, symbols_in_order, reveal, xor, hash_members, hash_target, global_index)
+
+    def leaked(self, compromised: np.ndarray) -> np.ndarray:
+        """Which global keys each eavesdropper draw can compute: ``(draws, global keys)`` booleans.
+
+        ``compromised[t, r]``: draw ``t`` holds relay ``relays[r]``. Runs the same
+        peeling as :func:`eavesdrop` on symbols instead of bytes (a relation with one
+        unknown symbol makes it known; a hash relation with all inputs known makes its
+        output known) for all draws at once, until nothing changes. The closure does
+        not depend on the order relations are solved in, so the result equals
+        :func:`eavesdrop`'s for every draw.
+        """
+        comp = np.asarray(compromised, dtype=bool)
+        if comp.ndim != 2 or comp.shape[1] != len(self.relays):
+            raise ValueError(f"compromised must have shape (draws, {len(self.relays)}), got {comp.shape}")
+        known = (comp.astype(np.float32) @ self.reveal) > 0.5
+        while True:
+            changed = False
+            if len(self.xor):
+                unknown = (~known).astype(np.float32)
+                solvable = (unknown @ self.xor.T) == 1.0
+                if solvable.any():
+                    gained = ((solvable.astype(np.float32) @ self.xor) > 0.5) & ~known
+                    if gained.any():
+                        known |= gained
+                        changed = True
+            if len(self.hash_target):
+                ready = ((~known).astype(np.float32) @ self.hash_members.T) == 0.0
+                gained = ready & ~known[:, self.hash_target]
+                if gained.any():
+                    known[:, self.hash_target] |= gained
+                    changed = True
+            if not changed:
+                return known[:, self.global_index]
+
+
+#: Eavesdropper draws peeled together (bounds the ``draws x symbols`` matrices).
+PEEL_BATCH = 512
+
+
 def leak_trials(
     route: SmrResult,
     plan: ReconstructionPlan,
@@ -309,24 +446,68 @@ def leak_trials(
     """Monte Carlo of the eavesdropper on real bytes.
 
     Every ``fresh_keys_every`` trials the whole distribution is re-run with new
-    pools and keys; every trial draws a new set of compromised relays and runs
-    :func:`eavesdrop`. Returns counts per global key and the analytic leak
-    probability for comparison.
+    pools and keys (its end points must agree); every trial draws a new set of
+    compromised relays. Which global keys a draw leaks is decided by
+    :meth:`PeelingStructure.leaked`, vectorised over draws; for every fresh
+    distribution the draw with the most compromised relays (the first such) is
+    also attacked on the real bytes with :func:`eavesdrop`, which must derive
+    exactly the same keys (else ``RuntimeError``: a simulator bug).
+
+    Guarantees: the random stream is consumed exactly as by one
+    :func:`distribute_keys` per fresh distribution followed by one
+    :func:`draw_compromised` per trial, so the counts equal those of running
+    :func:`eavesdrop` trial by trial with the same ``rng``. Returns counts per
+    global key and the analytic leak probability for comparison.
     """
+    if fresh_keys_every < 1:
+        raise ValidationError(f"fresh_keys_every={fresh_keys_every} must be >= 1")
     relay = RelaySecurity(security, trusted)
-    counts = np.zeros(plan.n_global_keys, dtype=int)
+    counts = np.zeros(plan.n_global_keys, dtype=np.int64)
     any_count = 0
-    transcript: Transcript | None = None
-    for t in range(n_trials):
-        if transcript is None or t % fresh_keys_every == 0:
-            pools = LinkKeyPools(pool_bits=pool_bits, rng=rng)
-            transcript = distribute_keys(route, plan, block_bytes=block_bytes, pools=pools, rng=rng)
-            if not transcript.keys_agree:
-                raise RuntimeError("end points disagree on the global keys: simulator bug")
-        compromised = draw_compromised(transcript.relays, relay, rng)
-        leaked = eavesdrop(transcript, compromised)
-        counts += leaked
-        any_count += int(leaked.any())
+    structure: PeelingStructure | None = None
+    p: np.ndarray | None = None
+    pending: list[np.ndarray] = []
+
+    def flush() -> None:
+        nonlocal counts, any_count
+        if structure is None or not pending:
+            return
+        comp = np.concatenate(pending, axis=0)
+        pending.clear()
+        leaked = structure.leaked(comp)
+        counts += leaked.sum(axis=0, dtype=np.int64)
+        any_count += int(leaked.any(axis=1).sum())
+
+    n_pending = 0
+    for start in range(0, n_trials, fresh_keys_every):
+        n_block = min(fresh_keys_every, n_trials - start)
+        pools = LinkKeyPools(pool_bits=pool_bits, rng=rng)
+        transcript = distribute_keys(route, plan, block_bytes=block_bytes, pools=pools, rng=rng)
+        if not transcript.keys_agree:
+            raise RuntimeError("end points disagree on the global keys: simulator bug")
+        if structure is None:
+            structure = PeelingStructure.of(transcript)
+            p = np.array([relay.node(v) for v in structure.relays], dtype=float)
+        elif transcript.relays != structure.relays:  # pragma: no cover - distribute_keys is deterministic
+            raise RuntimeError("the same route gave different relays: simulator bug")
+        assert p is not None
+        comp = rng.random((n_block, len(p))) >= p
+        # the real-byte attack on this distribution's hardest draw must agree with the peeling
+        t = int(np.argmax(comp.sum(axis=1))) if comp.size else 0
+        chosen = {v for v, hit in zip(structure.relays, comp[t], strict=True) if hit} if comp.size else set()
+        on_bytes = eavesdrop(transcript, chosen)
+        on_symbols = structure.leaked(comp[t : t + 1])[0]
+        if not np.array_equal(on_bytes, on_symbols):
+            raise RuntimeError(
+                f"eavesdropper on bytes {on_bytes.tolist()} and on symbols {on_symbols.tolist()} disagree: "
+                "simulator bug"
+            )
+        pending.append(comp)
+        n_pending += n_block
+        if n_pending >= PEEL_BATCH:
+            flush()
+            n_pending = 0
+    flush()
     analytic = 1.0 - analytic_global_security(route, plan, relay)
     return LeakStatistics(n_trials, counts, analytic, any_count)
 
