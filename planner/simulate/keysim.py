@@ -333,24 +333,37 @@ class LeakStatistics:
         return self.leaked_count / self.n_trials
 
 
+def _padded(rows: Sequence[Sequence[int]], fill: int) -> np.ndarray:
+    """Ragged integer lists as one ``(len(rows), longest)`` array, short rows padded with ``fill``."""
+    width = max((len(r) for r in rows), default=0)
+    out = np.full((len(rows), max(width, 1)), fill, dtype=np.int64)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = r
+    return out
+
+
 @dataclass(frozen=True)
 class PeelingStructure:
     """The symbolic shape of a transcript: which relay reveals which symbol, and the relations.
 
-    Every matrix is 0/1 in ``float32`` (exact for the small counts involved) so the
-    peeling runs as matrix products over many eavesdropper draws at once:
-    ``reveal[r, s]`` relay ``relays[r]`` holds or sees symbol ``s``; ``xor[i, s]``
-    symbol ``s`` occurs in XOR relation ``i``; ``hash_members[i, s]`` symbol ``s`` is an
-    input of hash relation ``i``, whose output symbol is ``hash_target[i]``;
-    ``global_index[g]`` is the symbol of global key ``g``. The structure depends only
-    on the route and the plan, not on the bytes, so one structure serves every
-    transcript of the same route and plan.
+    Stored as padded index arrays so the peeling runs over many eavesdropper draws at
+    once with gathers and reductions only (no matrix products, so no BLAS threads):
+    ``symbol_relays[s]`` the relays (indices into ``relays``) that hold or see symbol
+    ``s``, padded with ``len(relays)``; ``xor_members[i]`` the symbols of XOR relation
+    ``i``, padded with ``len(symbols)`` (a symbol that is always known);
+    ``symbol_xors[s]`` the XOR relations symbol ``s`` occurs in, padded with
+    ``len(xor_members)`` (a relation never solvable); ``hash_members[i]`` the inputs of
+    hash relation ``i`` (padded like ``xor_members``), whose output symbol is
+    ``hash_target[i]``; ``global_index[g]`` the symbol of global key ``g``. The
+    structure depends only on the route and the plan, not on the bytes, so one
+    structure serves every transcript of the same route and plan.
     """
 
     relays: tuple[Any, ...]
     symbols: tuple[Symbol, ...]
-    reveal: np.ndarray
-    xor: np.ndarray
+    symbol_relays: np.ndarray
+    xor_members: np.ndarray
+    symbol_xors: np.ndarray
     hash_members: np.ndarray
     hash_target: np.ndarray
     global_index: np.ndarray
@@ -363,35 +376,35 @@ class PeelingStructure:
         def ix(sym: Symbol) -> int:
             return index.setdefault(sym, len(index))
 
-        for symbols, _ in transcript.relations:
-            for sym in symbols:
-                ix(sym)
+        xor_rows = [sorted({ix(sym) for sym in symbols}) for symbols, _ in transcript.relations]
+        hash_rows = []
+        hash_target = []
         for sym, members in transcript.hash_relations:
-            ix(sym)
-            for m in members:
-                ix(m)
-        n_global = len(transcript.global_keys_source)
-        global_index = np.array([ix(("gk", g)) for g in range(n_global)], dtype=np.int64)
+            hash_target.append(ix(sym))
+            hash_rows.append(sorted({ix(m) for m in members}))
+        global_index = [ix(("gk", g)) for g in range(len(transcript.global_keys_source))]
+        seen_rows: list[set[int]] = []
         for node in transcript.relays:
-            for sym, _ in transcript.seen_by.get(node, ()):
-                ix(sym)
+            seen_rows.append({ix(sym) for sym, _ in transcript.seen_by.get(node, ())})
         n_sym = len(index)
-        reveal = np.zeros((len(transcript.relays), n_sym), dtype=np.float32)
-        for r, node in enumerate(transcript.relays):
-            for sym, _ in transcript.seen_by.get(node, ()):
-                reveal[r, index[sym]] = 1.0
-        xor = np.zeros((len(transcript.relations), n_sym), dtype=np.float32)
-        for i, (symbols, _) in enumerate(transcript.relations):
-            for sym in symbols:
-                xor[i, index[sym]] = 1.0
-        hash_members = np.zeros((len(transcript.hash_relations), n_sym), dtype=np.float32)
-        hash_target = np.zeros(len(transcript.hash_relations), dtype=np.int64)
-        for i, (sym, members) in enumerate(transcript.hash_relations):
-            hash_target[i] = index[sym]
-            for m in members:
-                hash_members[i, index[m]] = 1.0
-        symbols_in_order = tuple(sorted(index, key=index.__getitem__))
-        return cls(transcript.relays, symbols_in_order, reveal, xor, hash_members, hash_target, global_index)
+        relays_of: list[list[int]] = [[] for _ in range(n_sym)]
+        for r, seen in enumerate(seen_rows):
+            for k in seen:
+                relays_of[k].append(r)
+        xors_of: list[list[int]] = [[] for _ in range(n_sym)]
+        for i, row in enumerate(xor_rows):
+            for k in row:
+                xors_of[k].append(i)
+        return cls(
+            relays=tuple(transcript.relays),
+            symbols=tuple(sorted(index, key=index.__getitem__)),
+            symbol_relays=_padded(relays_of, len(transcript.relays)),
+            xor_members=_padded(xor_rows, n_sym),
+            symbol_xors=_padded(xors_of, len(xor_rows)),
+            hash_members=_padded(hash_rows, n_sym),
+            hash_target=np.array(hash_target, dtype=np.int64),
+            global_index=np.array(global_index, dtype=np.int64),
+        )
 
     def leaked(self, compromised: np.ndarray) -> np.ndarray:
         """Which global keys each eavesdropper draw can compute: ``(draws, global keys)`` booleans.
@@ -404,21 +417,27 @@ class PeelingStructure:
         :func:`eavesdrop`'s for every draw.
         """
         comp = np.asarray(compromised, dtype=bool)
-        if comp.ndim != 2 or comp.shape[1] != len(self.relays):
-            raise ValueError(f"compromised must have shape (draws, {len(self.relays)}), got {comp.shape}")
-        known = (comp.astype(np.float32) @ self.reveal) > 0.5
+        n_relays, n_sym = len(self.relays), len(self.symbols)
+        if comp.ndim != 2 or comp.shape[1] != n_relays:
+            raise ValueError(f"compromised must have shape (draws, {n_relays}), got {comp.shape}")
+        draws = comp.shape[0]
+        comp_ext = np.zeros((draws, n_relays + 1), dtype=bool)
+        comp_ext[:, :n_relays] = comp
+        known = np.ones((draws, n_sym + 1), dtype=bool)  # the last column: the always-known pad symbol
+        known[:, :n_sym] = comp_ext[:, self.symbol_relays].any(axis=2)
+        n_xor = len(self.xor_members) if len(self.symbol_xors) and n_sym else 0
+        solvable = np.zeros((draws, n_xor + 1), dtype=bool)  # the last column: never solvable
         while True:
             changed = False
-            if len(self.xor):
-                unknown = (~known).astype(np.float32)
-                solvable = (unknown @ self.xor.T) == 1.0
-                if solvable.any():
-                    gained = ((solvable.astype(np.float32) @ self.xor) > 0.5) & ~known
-                    if gained.any():
-                        known |= gained
-                        changed = True
+            if n_xor:
+                unknown = np.count_nonzero(~known[:, self.xor_members], axis=2)
+                solvable[:, :n_xor] = unknown == 1
+                gained = solvable[:, self.symbol_xors].any(axis=2) & ~known[:, :n_sym]
+                if gained.any():
+                    known[:, :n_sym] |= gained
+                    changed = True
             if len(self.hash_target):
-                ready = ((~known).astype(np.float32) @ self.hash_members.T) == 0.0
+                ready = known[:, self.hash_members].all(axis=2)
                 gained = ready & ~known[:, self.hash_target]
                 if gained.any():
                     known[:, self.hash_target] |= gained
