@@ -72,9 +72,9 @@ def _rss_mb() -> float:
 
 def probe_plan(n: int) -> dict[str, Any]:
     """Plan a connected Waxman network of ``n`` sites at constant site density; per-stage times."""
-    from planner.generators import waxman_network
+    from planner.model.scenario import default_scenario
     from planner.pipeline import plan
-    from planner.scenario import default_scenario
+    from planner.topology.generators import waxman_network
 
     extent_km = 150.0 * math.sqrt(n / 12.0)
     net = waxman_network(n, seed=1, extent_km=extent_km)
@@ -103,8 +103,8 @@ def probe_plan(n: int) -> dict[str, Any]:
 
 def probe_smr(n: int) -> dict[str, Any]:
     """SMR routing on a Waxman graph of ``n`` nodes (10 % trusted, p_u = 0.8): requests per second."""
-    from planner.routing import smr
-    from planner.waxman import DEFAULT_ALPHA, DEFAULT_BETA, waxman_graph
+    from planner.routing.paths import smr
+    from planner.topology.waxman import DEFAULT_ALPHA, DEFAULT_BETA, waxman_graph
 
     rng = np.random.default_rng([7, n])
     graph = waxman_graph(

@@ -41,6 +41,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from planner.pipeline import hop_factor_table  # noqa: E402
 from solvers.base import SolverOptions  # noqa: E402
 from solvers.repeaters import (  # noqa: E402
     ChainParameters,
@@ -54,7 +55,8 @@ SEED = 20240602
 SIDE_KM = 500.0
 SPACING_KM = 5.0
 N_CAP = 30
-PARAMS = ChainParameters(alpha_db_per_km=0.4, q=0.9, memory=4.0)
+# the Eq. 9 hop-factor table covers every chain: (N_CAP + 1) hops on each of up to ~1600 links
+PARAMS = ChainParameters(alpha_db_per_km=0.4, q=0.9, memory=4.0, hop_factors=hop_factor_table(50_000, 0.9))
 SIZES = [(10, 5), (20, 10), (50, 20), (100, 40)]  # (backbone nodes, demands)
 
 
@@ -177,12 +179,12 @@ SETTINGS = [  # (objective, rate_target, max_repeaters_per_link)
 
 def run_networks(args: argparse.Namespace) -> pd.DataFrame:
     """Repeater stage of the pipeline on the bundled networks (see the module docstring)."""
-    from planner.backbone import build_backbone, cluster_of
-    from planner.bundled import DEFAULT_SCENARIO, bundled_path
     from planner.errors import InfeasibleDesignError, ValidationError
-    from planner.io import read_network
+    from planner.io.bundled import DEFAULT_SCENARIO, bundled_path
+    from planner.io.readers import read_network
+    from planner.model.scenario import load_scenario
     from planner.pipeline import plan_access, plan_repeaters, prepare_network
-    from planner.scenario import load_scenario
+    from planner.stages.backbone import build_backbone, cluster_of
 
     base = load_scenario(bundled_path(DEFAULT_SCENARIO))
     rows = []

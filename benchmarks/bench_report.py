@@ -24,8 +24,8 @@ import pandas as pd
 
 from benchmarks.machine import machine_line
 from benchmarks.synthetic_design import synthetic_design
-from planner.design import Design
-from planner.outputs import write_design_files
+from planner.io.writers import write_design_files
+from planner.model.design import Design
 from reports.html import render_report
 
 OUT = Path(__file__).resolve().parent

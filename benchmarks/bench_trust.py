@@ -5,7 +5,7 @@ Zoo, Beijing QMAN) with random demands, and the backbone of real site lists
 (default: the 243 Dutch cities, all cluster-pair demands), choose ``B``
 trusted relays with the single-path model of :mod:`solvers.trust`, greedy,
 betweenness and random, and with the stage's SMR choice; route every demand
-with SMR (:func:`planner.routing.smr`) and record minimum and mean security.
+with SMR (:func:`planner.routing.paths.smr`) and record minimum and mean security.
 
 Run from the repository root::
 
@@ -46,7 +46,7 @@ RANDOM_DRAWS = 10
 
 def waxman_cases(sizes: list[int], rng: np.random.Generator) -> list[tuple[str, nx.Graph]]:
     from planner.errors import ValidationError
-    from planner.waxman import waxman_graph
+    from planner.topology.waxman import waxman_graph
 
     out = []
     for n in sizes:
@@ -84,11 +84,11 @@ def tables(
 def real_case(label: str, rng: np.random.Generator):
     """Backbone of a real site list: the default scenario's access stage, then the backbone demands."""
     from benchmarks.sites import site_list
-    from planner.backbone import build_backbone, cluster_of
-    from planner.io import read_network
+    from planner.io.readers import read_network
+    from planner.model.scenario import default_scenario
     from planner.pipeline import plan_access, prepare_network
-    from planner.scenario import default_scenario
-    from planner.trust_stage import trust_tables
+    from planner.stages.backbone import build_backbone, cluster_of
+    from planner.stages.trust import trust_tables
 
     sc = default_scenario()
     net, _notes = prepare_network(read_network(site_list(label)), sc)
@@ -107,7 +107,7 @@ def run_case(
     given: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame] | None = None,
 ) -> list[dict]:
     """All selections of one case, verified with SMR on every demand (the stage's rule)."""
-    from planner.trust_smr import SmrEvaluator, choose_for_smr, smr_key
+    from planner.stages.trust_smr import SmrEvaluator, choose_for_smr, smr_key
     from solvers.trust import evaluate_costs, prepare_trust_data
 
     edges, nodes, demands = given if given is not None else tables(g, rng)
@@ -216,7 +216,7 @@ def markdown(df: pd.DataFrame, args: argparse.Namespace) -> str:
         "",
         f"Setting: synthetic cases have {N_DEMANDS} random demands and p_u ~ U{P_RANGE} per node, every node "
         f"a candidate, budget B. Seed {SEED} (numpy Generator; draws in table order). 20 Waxman graphs from "
-        "`planner.waxman.waxman_graph`; every bundled network (Topology Zoo and the Beijing QMAN "
+        "`planner.topology.waxman.waxman_graph`; every bundled network (Topology Zoo and the Beijing QMAN "
         "topology); real-city cases are the default scenario's backbone of a real site list "
         "(`benchmarks/sites.py`): all cluster-pair demands, p_u = 0.8.",
         "",
@@ -225,7 +225,7 @@ def markdown(df: pd.DataFrame, args: argparse.Namespace) -> str:
         "bound; `status`/`gap` say which); `SMR choice` = the stage's rule: every selection is a start, "
         "the best by minimum SMR security is improved by an SMR-screened add/swap search, and the final "
         "set is the best of all on SMR verification of every demand. `smr_*` = SMR routing "
-        "(`planner.routing.smr`) of every demand; `min/mean_security` = best single path.",
+        "(`planner.routing.paths.smr`) of every demand; `min/mean_security` = best single path.",
         "",
         "## SMR choice against each baseline (minimum and mean SMR security, per case)",
         "",
@@ -252,8 +252,8 @@ def markdown(df: pd.DataFrame, args: argparse.Namespace) -> str:
 
 
 def bundled_cases() -> list[tuple[str, nx.Graph]]:
-    from planner.bundled import bundled_networks
-    from planner.io import read_network
+    from planner.io.bundled import bundled_networks
+    from planner.io.readers import read_network
 
     out = []
     for file in bundled_networks():

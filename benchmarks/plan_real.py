@@ -71,9 +71,9 @@ def probe_plan_real(n: int, *, simulate: bool = True) -> dict[str, Any]:
     """
     from benchmarks.sites import site_list
     from planner.errors import QkdplanError
-    from planner.io import read_network
+    from planner.io.readers import read_network
+    from planner.model.scenario import default_scenario
     from planner.pipeline import plan
-    from planner.scenario import default_scenario
 
     name = REAL_SETS[n]
     path = site_list(name)
@@ -108,7 +108,7 @@ def probe_plan_real(n: int, *, simulate: bool = True) -> dict[str, Any]:
     row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(json.dumps(row, default=str), flush=True)
     if simulate:
-        from planner.simulate.network import simulate_design
+        from planner.simulate.design_check import simulate_design
 
         t1 = time.perf_counter()
         sim = simulate_design(design, seed=0, network=network, workers=2)

@@ -3,7 +3,7 @@
 Reads the RepAlloc GML files from ``../shared/data/repalloc/`` relative to the
 repository root (they carry no licence and are not bundled), solves the four
 benchmark instances with :func:`solvers.placement.solve_placement`, checks every
-solution with the independent validator :mod:`solvers.placement_check` and
+solution with the independent validator :mod:`tests.oracles.placement_check` and
 writes ``benchmarks/results_repalloc.md`` and ``benchmarks/results_repalloc.csv``.
 
 Usage: ``python benchmarks/repalloc.py [--time-limit-s 600] [--only surfnet-8]``.
@@ -37,7 +37,7 @@ from solvers.placement import (  # noqa: E402
     fibre_distance_table,
     solve_placement,
 )
-from solvers.placement_check import check_placement, shortest_distance_table  # noqa: E402
+from tests.oracles.placement_check import check_placement, shortest_distance_table  # noqa: E402
 
 REPALLOC_DIR = REPO_ROOT.parent / "shared" / "data" / "repalloc"
 OUT_DIR = Path(__file__).resolve().parent
@@ -293,7 +293,7 @@ def render_markdown(
         "Information 8, 5 (2022)); `reference_time_s` is the time a direct link-based ILP "
         "needs with HiGHS on 2 threads. `objective` = repeaters + alpha x total "
         "elementary-link length; `bound` is the proven lower bound; `validator` is the verdict "
-        "of the independent checker `solvers/placement_check.py` (distances recomputed with "
+        "of the independent checker `tests/oracles/placement_check.py` (distances recomputed with "
         "scipy's Dijkstra).",
         "",
         METHOD,

@@ -55,7 +55,7 @@ COLUMNS = ["design", "sites", "clusters", "demands", "workers", "status", "wall_
 def write_synthetic_run(n_sites: int, folder: Path) -> Path:
     """A synthetic design of ``n_sites`` sites, three demands per cluster, written as a run folder."""
     from benchmarks.synthetic_design import synthetic_design
-    from planner.outputs import write_design_files
+    from planner.io.writers import write_design_files
 
     design = synthetic_design(n_sites)
     per_cluster: dict[str, int] = {}
@@ -113,7 +113,7 @@ def run_simulate(run: Path, workers: int, *, timeout_s: float, mem_gb: float, re
 
 def _child(run: Path, workers: int, requests: int) -> None:
     """Inside the probe subprocess: the CLI's simulate, then one JSON line of facts."""
-    from planner.cli import main
+    from qkdplan.cli import main
 
     code = main(["-q", "simulate", str(run), "--workers", str(workers), "--requests", str(requests)])
     if code != 0:

@@ -1,4 +1,4 @@
-"""A large, internally consistent :class:`~planner.design.Design` built directly (no optimisation).
+"""A large, internally consistent :class:`~planner.model.design.Design` built directly (no optimisation).
 
 Used to measure the report and the GeoPackage at national scale (thousands of
 sites, tens of thousands of demands) without running the planner: sites are
@@ -20,9 +20,9 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from planner import physics
-from planner.design import Design
-from planner.latency import demand_protocol_latency_s
-from planner.scenario import default_scenario
+from planner.model.design import Design
+from planner.model.scenario import default_scenario
+from planner.stages.latency import demand_protocol_latency_s
 
 
 def synthetic_design(n_sites: int = 3000, cluster_size: int = 8, *, knn: int = 3, seed: int = 0,

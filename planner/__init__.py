@@ -1,7 +1,11 @@
-"""qkdplan planner: network data, physics, routing, keys, simulation, pipeline and CLI.
+"""qkdplan planner: the domain (data model, physics, routing, keys, stages, simulation, sweeps).
 
-The public entry points are :func:`planner.io.read_network`,
-:func:`planner.scenario.load_scenario` and :func:`planner.pipeline.plan`.
+Sub-packages by job (docs/architecture.md): ``io``, ``model``, ``topology``, ``routing``, ``keys``,
+``stages``, ``simulate``, ``sweep``, ``runtime``; ``physics``, ``geo`` and ``errors`` are shared by all.
+The command-line interface lives in :mod:`qkdplan.cli`, outside the domain.
+
+The public entry points are :func:`planner.io.readers.read_network`,
+:func:`planner.model.scenario.load_scenario` and :func:`planner.pipeline.plan`.
 """
 
 from __future__ import annotations

@@ -8,12 +8,17 @@ Stages, each a plain function over tables:
    (:mod:`solvers.clustering`, warm-started and compared with
    :mod:`solvers.heuristics`);
 3. backbone — contract the network onto clusters and route demands
-   (:mod:`planner.backbone`);
+   (:mod:`planner.stages.backbone`);
 4. :func:`plan_repeaters` — repeaters per backbone link (:mod:`solvers.repeaters`);
 5. :func:`plan_trust` — trusted relays (:mod:`solvers.trust`), verified with
-   SMR routing (:mod:`planner.routing`);
+   SMR routing (:mod:`planner.routing.paths`);
 6. :func:`plan_memory` — memory units (:mod:`solvers.memory`);
-7. :func:`assemble_design` — the :class:`~planner.design.Design` tables and metrics.
+7. :func:`assemble_design` — the :class:`~planner.model.design.Design` tables and metrics.
+
+Progress: ``progress(stage)`` is called as each stage starts; inside a
+stage's budget :func:`planner.runtime.progress.set_stage_limit` gives the current stage
+of the process-wide progress tracker that budget, so a display can say how much
+of it is left.
 
 Time limits: each stage runs inside a :func:`solvers.base.stage_budget`; the
 limits its solvers are handed sum to at most the stage's budget, and the
@@ -41,12 +46,14 @@ import numpy as np
 import pandas as pd
 
 from planner import __version__
-from planner.access import AccessTables, build_access_tables
-from planner.backbone import Backbone, build_backbone, cluster_of
-from planner.design import Design
 from planner.errors import InfeasibleDesignError, ValidationError
-from planner.network import Network
-from planner.scenario import Scenario
+from planner.model.design import Design
+from planner.model.network import Network
+from planner.model.scenario import Scenario
+from planner.physics import chain_factor
+from planner.runtime.progress import set_stage_limit
+from planner.stages.access_tables import AccessTables, build_access_tables
+from planner.stages.backbone import Backbone, build_backbone, cluster_of
 from solvers.base import SolveResult, SolverOptions, StageBudget, current_budget, stage_budget
 
 logger = logging.getLogger(__name__)
@@ -173,8 +180,8 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
         data = ClusteringData(sites=tables.sites, candidates=tables.candidates,
                               pairs=tables.pairs.rename(columns={"master": "candidate"}))
         try:
-            if balanced:  # cost-aware default: fewest masters for most of the keys (planner.access_pareto)
-                from planner.access_pareto import balanced_access
+            if balanced:  # cost-aware default: fewest masters for most of the keys (planner.stages.access_pareto)
+                from planner.stages.access_pareto import balanced_access
 
                 result, out.tables["access_pareto"] = balanced_access(
                     data, options, limited(share), keys_fraction=acc.keys_fraction, points=acc.pareto_points)
@@ -263,6 +270,12 @@ def _names(network: Network, ids: list[str]) -> list[str]:
 
 
 # ---------------------------------------------------------------- stage 4
+def hop_factor_table(k_max: int, q: float) -> tuple[float, ...]:
+    """Eq. 9's hop factor ``g(k)`` (:func:`planner.physics.chain_factor`) for ``k = 0..k_max``,
+    the table the repeater-spacing model is given (entry 0 is not used)."""
+    return (0.0, *(float(g) for g in chain_factor(np.arange(1, max(k_max, 1) + 1), q=q)))
+
+
 def plan_repeaters(backbone: Backbone, scenario: Scenario, *, seed: int = 0) -> StageResult:
     """Repeaters per backbone link against the Eq. 9 rate target (or max-min rate under a budget)."""
     from solvers.repeaters import (
@@ -290,10 +303,12 @@ def plan_repeaters(backbone: Backbone, scenario: Scenario, *, seed: int = 0) -> 
         "rate_target": bbs.rate_target if bbs.objective == "min_cost" else math.nan,
     })
     params = ChainParameters(alpha_db_per_km=ph.alpha_db_per_km, q=ph.q_swap, memory=scenario.memory.edge_units,
-                             speed_km_per_s=ph.speed_km_per_s, t_mea_s=ph.t_mea_s, t_ret_s=ph.t_ret_s)
+                             speed_km_per_s=ph.speed_km_per_s, t_mea_s=ph.t_mea_s, t_ret_s=ph.t_ret_s,
+                             hop_factors=hop_factor_table(len(links) * (bbs.max_repeaters_per_link + 1) + 1,
+                                                          ph.q_swap))
     eq10_limit = bbs.max_latency_s or None
     if eq10_limit is not None and bbs.latency_model == "protocol":
-        from planner.latency import apply_protocol_latency_limit
+        from planner.stages.latency import apply_protocol_latency_limit
 
         demands, note = apply_protocol_latency_limit(demands, links, scenario)
         out.notes.append(note)
@@ -383,6 +398,7 @@ def plan(network: Network, scenario: Scenario, *, seed: int = 0, progress: Progr
     say("access clusters: assignment and master placement (MILP)")
     with stage_budget("access", budget_for("access")) as b:
         opened.append(b)
+        set_stage_limit(b.budget_s)
         access, access_tables = plan_access(network, _with_time_limit(scenario, b.budget_s), seed=seed)
     access.timing["access.stage_s"] = time.perf_counter() - b.start  # all of the stage, every solve
     access.timing["access.budget_s"] = b.budget_s
@@ -394,35 +410,39 @@ def plan(network: Network, scenario: Scenario, *, seed: int = 0, progress: Progr
     access.timing["backbone.build_s"] = time.perf_counter() - t_bb
     if mode in ("repeaters", "both") and scenario.backbone.repeaters == "placement":
         say("backbone: repeater placement on existing sites (MILP)")
-        from planner.placement_stage import plan_placement
+        from planner.stages.placement import plan_placement
 
         with stage_budget("repeaters", budget_for("repeaters")) as b:
             opened.append(b)
+            set_stage_limit(b.budget_s)
             backbone, stages["repeaters"] = plan_placement(network, backbone, _with_time_limit(scenario, b.budget_s),
                                                            seed=seed)
     elif mode in ("repeaters", "both"):
         say("backbone: repeater spacing (MILP)")
         with stage_budget("repeaters", budget_for("repeaters")) as b:
             opened.append(b)
+            set_stage_limit(b.budget_s)
             stages["repeaters"] = plan_repeaters(backbone, _with_time_limit(scenario, b.budget_s), seed=seed)
         stages["repeaters"].timing.update({"repeaters.stage_s": time.perf_counter() - b.start,
                                            "repeaters.budget_s": b.budget_s})
     if mode in ("trusted", "both"):
         say("backbone: trusted-relay selection (MILP) and SMR verification")
-        from planner.trust_stage import plan_trust
+        from planner.stages.trust import plan_trust
 
         with stage_budget("trust", budget_for("trust")) as b:
             opened.append(b)
+            set_stage_limit(b.budget_s)
             stages["trust"] = plan_trust(network, backbone, _with_time_limit(scenario, b.budget_s), seed=seed)
         stages["trust"].timing.update({"trust.stage_s": time.perf_counter() - b.start, "trust.budget_s": b.budget_s})
     say("memory allocation")
-    from planner.memory_stage import plan_memory
+    from planner.stages.memory import plan_memory
 
     with stage_budget("memory", budget_for("memory")) as b:
         opened.append(b)
+        set_stage_limit(b.budget_s)
         stages["memory"] = plan_memory(network, access, backbone, stages, _with_time_limit(scenario, b.budget_s),
                                        seed=seed)
-    from planner.assemble import assemble_design
+    from planner.stages.assemble import assemble_design
 
     design = assemble_design(network, scenario, seed, access, access_tables, backbone, stages, notes)
     design.timing["total_s"] = time.perf_counter() - t_start

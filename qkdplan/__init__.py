@@ -25,8 +25,8 @@ from planner.errors import (
     SolverUnavailableError,
     ValidationError,
 )
-from planner.network import Network
-from planner.scenario import Scenario
+from planner.model.network import Network
+from planner.model.scenario import Scenario
 from qkdplan._api import Design, compare, load_scenario, plan, read_network, simulate
 
 __all__ = [

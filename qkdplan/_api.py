@@ -12,9 +12,9 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from planner import design as _design
-from planner.network import Network
-from planner.scenario import Scenario
+from planner.model import design as _design
+from planner.model.network import Network
+from planner.model.scenario import Scenario
 
 PathLike = str | os.PathLike[str]
 
@@ -23,7 +23,7 @@ class Design(_design.Design):
     """A planned network (tables, metrics, solver summaries), with methods to export it.
 
     Tables: ``sites``, ``clusters``, ``links``, ``demands``, ``relays``, ``fibre``
-    (pandas DataFrames; see :mod:`planner.design` for the columns);
+    (pandas DataFrames; see :mod:`planner.model.design` for the columns);
     ``metrics``, ``solves``, ``notes``. ``Design.read(folder)`` reads a run folder.
     """
 
@@ -39,19 +39,19 @@ class Design(_design.Design):
         base = getattr(super(), "to_geodataframes", None)
         if callable(base):
             return dict(base())
-        from planner.outputs import design_layers
+        from planner.io.writers import design_layers
 
         return design_layers(self)
 
     def write(self, folder: PathLike, *, force: bool = False, simulation: Mapping[str, Any] | None = None) -> Path:
         """Write the run folder (as ``qkdplan plan --out``): design.json, CSV tables, design.gpkg, report.html.
 
-        Follows the output-folder rules of :mod:`planner.atomic`: a previous
+        Follows the output-folder rules of :mod:`planner.io.atomic`: a previous
         run there is replaced, other files are never deleted or overwritten, a
         folder of other files is refused unless ``force``. Returns the folder.
         """
-        from planner.atomic import atomic_output_dir
-        from planner.outputs import write_design_files
+        from planner.io.atomic import atomic_output_dir
+        from planner.io.writers import write_design_files
         from reports.html import render_report
 
         target = Path(folder)
@@ -59,7 +59,7 @@ class Design(_design.Design):
             write_design_files(self, tmp)
             sim = dict(simulation) if simulation is not None else None
             if sim is not None:
-                from planner.simulate.network import write_simulation_files
+                from planner.simulate.design_check import write_simulation_files
 
                 write_simulation_files(sim, tmp)
             render_report(self, tmp / "report.html", simulation=sim)
@@ -83,7 +83,7 @@ def read_network(
     route_factor: float | None = None,
     drop_external: bool | None = None,
 ) -> Network:
-    """A validated :class:`~planner.network.Network` from a file path, GeoDataFrame, DataFrame or networkx graph.
+    """A validated :class:`~planner.model.network.Network` from a file path, GeoDataFrame, DataFrame or networkx graph.
 
     Settings left as None come from ``scenario.network`` (default scenario if
     none): ``crs`` of x/y columns or of GIS data without a CRS, ``geocode``
@@ -92,9 +92,9 @@ def read_network(
     ``drop_external``. Raises :class:`~planner.errors.ValidationError` /
     :class:`~planner.errors.InputFormatError` listing every problem.
     """
-    from planner.io import network_from_data
-    from planner.io import read_network as _read_file
-    from planner.scenario import default_scenario
+    from planner.io.readers import network_from_data
+    from planner.io.readers import read_network as _read_file
+    from planner.model.scenario import default_scenario
 
     ns = (scenario or default_scenario()).network
     opts: dict[str, Any] = {
@@ -116,8 +116,8 @@ def load_scenario(path: PathLike | None = None, *, overrides: Mapping[str, Any] 
     ``overrides`` maps dotted keys to values, e.g. ``{"access.capacity": 6}``;
     every problem is reported at once with its key.
     """
-    from planner.scenario import default_scenario
-    from planner.scenario import load_scenario as _load
+    from planner.model.scenario import default_scenario
+    from planner.model.scenario import load_scenario as _load
 
     scenario = _load(Path(path)) if path is not None else default_scenario()
     if overrides:
@@ -155,7 +155,7 @@ def simulate(
     network: Network | None = None,
 ) -> dict[str, Any]:
     """Verify a design (or a run folder) by simulation: predicted vs simulated rates and security per pair."""
-    from planner.simulate.network import simulate_design
+    from planner.simulate.design_check import simulate_design
 
     d = design if isinstance(design, _design.Design) else Design.read(Path(design))
     return simulate_design(d, requests=requests, duration_s=duration_s, seed=seed, network=network)
@@ -172,8 +172,8 @@ def compare(
     With ``out``, ``comparison.html`` and ``comparison.csv`` are written
     there (output-folder rules as :meth:`Design.write`).
     """
-    from planner.atomic import atomic_output_dir
-    from planner.outputs import write_design_files
+    from planner.io.atomic import atomic_output_dir
+    from planner.io.writers import write_design_files
     from reports.compare import write_comparison
 
     with tempfile.TemporaryDirectory(prefix="qkdplan-compare-") as scratch:

@@ -27,9 +27,10 @@ import pandas as pd  # noqa: E402
 from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: E402
 
 from planner import __version__  # noqa: E402
-from planner.design import Design  # noqa: E402
 from planner.errors import InputFormatError  # noqa: E402
-from planner.io import write_csv  # noqa: E402
+from planner.io.readers import write_csv  # noqa: E402
+from planner.model.design import Design  # noqa: E402
+from planner.runtime.progress import current_tracker  # noqa: E402
 from reports.figures import to_svg  # noqa: E402
 from reports.html import fmt, table_html  # noqa: E402
 
@@ -190,7 +191,7 @@ def _protocol_latency_max(design: Design) -> float | None:
     v = _num(design.metrics.get("max_latency_protocol_s"))
     if v is not None:
         return v
-    from planner.latency import demand_protocol_latency_s
+    from planner.stages.latency import demand_protocol_latency_s
 
     dem = design.demands
     if not len(dem) or not {"hops", "p_worst", "rate"} <= set(dem.columns):
@@ -248,7 +249,13 @@ def write_comparison(run_dirs: list[Path], out_dir: Path) -> pd.DataFrame:
             source="compare",
         )
     dirs = [Path(p) for p in run_dirs]
-    loaded = [load_run(p) for p in dirs]
+    tracker = current_tracker()
+    loaded = []
+    with tracker.task("reading run folders", total=len(dirs), unit="runs") as reading:
+        for p in dirs:
+            loaded.append(load_run(p))
+            reading.advance()
+    drawing = tracker.task("drawing the comparison", total=4, unit="figures")
     labels = _labels(dirs)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -261,12 +268,15 @@ def write_comparison(run_dirs: list[Path], out_dir: Path) -> pd.DataFrame:
     write_csv(table, out / "comparison.csv", index=False)
     designs = [d for d, _ in loaded]
     diffs = scenario_differences(designs, labels)
-    figs = {
-        "cost": _cost_figure(table),
-        "rates": _rate_figure(designs, labels, [s for _, s in loaded]),
-        "tradeoff": _tradeoff_figure(table),
-        "security": _security_figure(designs, labels),
-    }
+    with drawing:
+        figs = {"cost": _cost_figure(table)}
+        drawing.advance()
+        figs["rates"] = _rate_figure(designs, labels, [s for _, s in loaded])
+        drawing.advance()
+        figs["tradeoff"] = _tradeoff_figure(table)
+        drawing.advance()
+        figs["security"] = _security_figure(designs, labels)
+        drawing.advance()
     shown = [
         c for c in COLUMNS if c != "run_dir" and (c in ("alternative",) or table[c].notna().any())
     ]

@@ -1,6 +1,6 @@
 """Figures of a design report, rendered with matplotlib (Agg) to inline SVG text.
 
-Each ``*_figure`` function takes a :class:`planner.design.Design` and returns
+Each ``*_figure`` function takes a :class:`planner.model.design.Design` and returns
 SVG markup (a string) that can be embedded in HTML as is, so the report needs
 no network access and no separate image files.
 """
@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from planner.design import Design  # noqa: E402
+from planner.model.design import Design  # noqa: E402
 from reports.heatmaps import ClusterMatrix  # noqa: E402
 
 plt.rcParams.update({
@@ -60,7 +60,7 @@ def country_outlines() -> list[np.ndarray]:
     """Exterior and hole rings (lon/lat arrays) of the bundled Natural Earth 1:110m countries."""
     import json
 
-    from planner.bundled import bundled_path
+    from planner.io.bundled import bundled_path
 
     data = json.loads(bundled_path("natural-earth/countries-110m.geojson").read_text(encoding="utf-8"))
     rings: list[np.ndarray] = []

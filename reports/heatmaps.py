@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from planner.design import Design
+from planner.model.design import Design
 
 #: Largest number of rows/columns of a heat map; more clusters are grouped.
 MAX_GROUPS = 40

@@ -1,6 +1,6 @@
 """The self-contained HTML design report (``report.html``).
 
-:func:`render_report` turns a :class:`~planner.design.Design` (and, when
+:func:`render_report` turns a :class:`~planner.model.design.Design` (and, when
 present, the simulation check) into one HTML file with inline SVG figures and
 no external resources, so it can be sent to a colleague and opened offline.
 """
@@ -15,8 +15,8 @@ from typing import Any
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from planner.design import Design
-from planner.scenario import scenario_from_dict, scenario_to_toml
+from planner.model.design import Design
+from planner.model.scenario import scenario_from_dict, scenario_to_toml
 from reports import figures
 
 _ENV = Environment(loader=PackageLoader("reports", "templates"), autoescape=select_autoescape(["html", "j2"]))
@@ -223,7 +223,7 @@ def _simulation(sim: dict[str, Any] | None, files: set[str] | None = None) -> tu
     if not sim:
         return ('<p class="note">No simulation yet. Run <code>qkdplan simulate RUN_DIR</code> to verify this design by '
                 'simulation; the report is then rewritten with this section filled in.</p>', "")
-    from planner.simulate.network import REPORT_COLUMNS, summary_lines
+    from planner.simulate.design_check import REPORT_COLUMNS, summary_lines
 
     pairs = pd.DataFrame(sim.get("pairs", []))
     n_flag = int(pairs["flagged"].astype(bool).sum()) if "flagged" in pairs else 0
@@ -254,7 +254,7 @@ def assumptions(d: Design) -> list[str]:
         f"Latency (Eq. 10) uses t_mea = {ph['t_mea_s']} s, t_ret = {ph['t_ret_s']} s, light speed in fibre "
         f"{ph['speed_km_per_s']} km/s. Eq. 10 counts the link loss twice and overstates the time to a pair; the "
         "protocol latency beside it is max(attempt time, longest hop / light speed) x max(1, 1/rate) slots plus "
-        "(ceil(log2 hops) + 1) x (t_mea + t_ret) of swaps and retrieval (planner/latency.py).",
+        "(ceil(log2 hops) + 1) x (t_mea + t_ret) of swaps and retrieval (planner/stages/latency.py).",
         "Access keys per attempt per cluster follow Eq. 5-6: r_mdi x N_m + r_ekr x N_s x floor(|V|/2) for |V| slaves "
         f"(r_mdi = {sc['access']['r_mdi']}, r_ekr = {sc['access']['r_ekr']}); a cluster needs at least "
         f"{sc['access']['min_slaves']} slaves and at most {sc['access']['capacity']}.",
@@ -300,7 +300,7 @@ def worst_demands(demands: pd.DataFrame, n: int = MAX_TABLE_ROWS) -> pd.DataFram
 
 def _with_protocol_latency(d: Design) -> Design:
     """``d`` with the ``latency_protocol_s`` column and metric filled in when an older design lacks them."""
-    from planner.latency import demand_protocol_latency_s
+    from planner.stages.latency import demand_protocol_latency_s
 
     dem = d.demands
     if "latency_protocol_s" in dem or not {"hops", "p_worst", "rate"} <= set(dem.columns) or not len(dem):

@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from planner import physics
-from planner.parallel import map_tasks
+from planner.runtime.parallel import map_tasks
 from planner.simulate.access import cluster_keys_analytic, simulate_cluster_keys_per_attempt
 from planner.simulate.chain import simulate_chain, simulate_chain_rate
 
@@ -1311,7 +1311,7 @@ def reproduce_cluster(out_dir: Path, *, seed: int = 0, quick: bool = False) -> l
     against the simulated protocols: finite memory, schedules, cutoff, unequal hops) and
     ``README.md`` (parameters and the trend table). Returns the written paths. ``quick=True`` uses fewer points and trials
     (seconds, for CI); the full run uses the local process pool of
-    :func:`planner.parallel.map_tasks`. All Monte Carlo seeds derive from ``seed``.
+    :func:`planner.runtime.parallel.map_tasks`. All Monte Carlo seeds derive from ``seed``.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

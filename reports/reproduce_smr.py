@@ -53,11 +53,11 @@ from typing import Any
 import numpy as np
 
 from planner.errors import ValidationError
-from planner.keys import flexible_key_counts
-from planner.parallel import default_workers, map_tasks
-from planner.routing import RelaySecurity, RequestRouter, SmrResult, multipath_security
+from planner.keys.reconstruction import flexible_key_counts
+from planner.routing.paths import RelaySecurity, RequestRouter, SmrResult, multipath_security
+from planner.runtime.parallel import default_workers, map_tasks
 from planner.simulate.keysim import DEFAULT_POOL_BITS, max_block_bits
-from planner.waxman import DEFAULT_ALPHA, DEFAULT_BETA, waxman_graph
+from planner.topology.waxman import DEFAULT_ALPHA, DEFAULT_BETA, waxman_graph
 
 logger = logging.getLogger(__name__)
 
@@ -300,7 +300,7 @@ def reproduce_smr(
     """Run both sweeps of the SMR paper's evaluation and write tables, figures and a README.
 
     ``quick`` caps runs at 40 (same points). Runs are spread over ``workers``
-    processes (default: available cores) with :func:`planner.parallel.map_tasks`;
+    processes (default: available cores) with :func:`planner.runtime.parallel.map_tasks`;
     output is identical for any ``workers``. ``waxman_alpha``/``waxman_beta`` change the
     random topologies (the paper states neither). Returns the written paths:
     ``smr_untrusted_sweep.csv``, ``smr_trusted_sweep.csv``, four PNG figures

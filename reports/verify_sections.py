@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from planner.design import Design
+from planner.model.design import Design
 
 #: A simulation serving fewer than this share of key requests is a finding of the summary.
 SERVED_FINDING_SHARE = 0.90

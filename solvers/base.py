@@ -1,8 +1,8 @@
-"""Common solver layer: options, status enums, the result object, and a HiGHS runner.
+"""Common solver layer: options, the status enum, result objects and stage time budgets.
 
-Every model in :mod:`solvers` is solved through :func:`solve_model`, which
-returns status, objective, bound, gap and time from the solver's result
-object (never by parsing solver text).
+Every model in :mod:`solvers` is solved by the one HiGHS driver,
+:mod:`solvers.highs_driver`, which reports status, objective, bound, gap and time
+from the solver's own result (never by parsing solver text).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyomo.environ as pyo
 
 logger = logging.getLogger(__name__)
 
@@ -122,8 +121,8 @@ class SolveResult:
 
 
 # --------------------------------------------------------------------------- time budgets
-# Every time limit handed to a solver (solve_model, and the direct highspy runs of the
-# clustering model) is reported to note_time_limit; a StageBudget open around a stage sums
+# Every time limit handed to a solver (by the HiGHS driver, solvers.highs_driver) is
+# reported to note_time_limit; a StageBudget open around a stage sums
 # them, so a stage hands out no more than its budget, and a recorder (tests) sees them all.
 
 
@@ -220,7 +219,8 @@ def relative_gap(objective: float, bound: float) -> float:
 
 @dataclass(frozen=True)
 class RawSolve:
-    """Solver-level outcome of :func:`solve_model`; the caller reads variable values from the model."""
+    """Solver-level outcome of :func:`solvers.highs_driver.solve_model`; the caller reads variable
+    values from the model."""
 
     status: SolveStatus
     objective: float
@@ -228,116 +228,3 @@ class RawSolve:
     gap: float
     solve_time_s: float
     solver: str
-
-
-def solver_available(name: str = "highs") -> bool:
-    """True when the named solver can be used (only ``"highs"`` is supported)."""
-    if name != "highs":
-        return False
-    try:
-        from pyomo.contrib.appsi.solvers import Highs
-
-        return bool(Highs().available())
-    except Exception:  # noqa: BLE001 - any failure means "not available"
-        return False
-
-
-_LAST_THREADS: list[int] = []
-
-
-def _reset_scheduler_if_threads_changed(threads: int) -> None:
-    """HiGHS refuses to run when a process changes its thread count between solves
-    unless its global scheduler is reset first."""
-    if _LAST_THREADS and _LAST_THREADS[0] != threads:
-        try:
-            import highspy
-
-            highspy.Highs.resetGlobalScheduler(True)
-        except (ImportError, AttributeError):  # pragma: no cover - older highspy
-            pass
-    _LAST_THREADS[:] = [threads]
-
-
-def _objective_matches(model: pyo.ConcreteModel, reported: float) -> bool:
-    """True when the loaded variable values give the objective HiGHS reported."""
-    objectives = list(model.component_data_objects(pyo.Objective, active=True))
-    if len(objectives) != 1:
-        return True
-    try:
-        value = float(pyo.value(objectives[0].expr))
-    except (ValueError, TypeError, ZeroDivisionError):
-        return True
-    return abs(value - reported) <= 1e-6 * max(1.0, abs(reported))
-
-
-def solve_model(model: pyo.ConcreteModel, options: SolverOptions | None = None) -> RawSolve:
-    """Solve a Pyomo model with HiGHS through Pyomo's APPSI interface.
-
-    Guarantees: never raises for infeasible/unbounded models or time limits
-    (those are reported in ``status``); when ``status`` is OPTIMAL or FEASIBLE
-    the model's variables hold the incumbent solution. With
-    ``options.warm_start`` the values already set on the variables are passed
-    to HiGHS as a MIP start. Raises :class:`SolverError` only when HiGHS is
-    missing or fails.
-    """
-    from pyomo.contrib.appsi.base import TerminationCondition
-    from pyomo.contrib.appsi.solvers import Highs
-
-    opts = options or SolverOptions()
-    if opts.solver != "highs":
-        raise SolverError(f"solver '{opts.solver}' is not supported; use 'highs'")
-    solver = Highs()
-    if not solver.available():
-        raise SolverError("HiGHS is not available; install it with 'pip install highspy'")
-    solver.config.time_limit = opts.time_limit_s
-    note_time_limit(opts.time_limit_s)
-    solver.config.mip_gap = opts.mip_gap
-    solver.config.warmstart = opts.warm_start
-    solver.config.stream_solver = opts.tee
-    solver.config.load_solution = False
-    solver.highs_options = {"threads": opts.threads, "random_seed": opts.seed, **opts.extra}
-    _reset_scheduler_if_threads_changed(opts.threads)
-    t0 = time.perf_counter()
-    try:
-        res = solver.solve(model)
-        tc = res.termination_condition
-        obj_raw = res.best_feasible_objective
-        has_sol = obj_raw is not None and math.isfinite(obj_raw)
-        if has_sol:
-            res.solution_loader.load_vars()
-            if opts.warm_start and not _objective_matches(model, float(obj_raw)):
-                # HiGHS can report an improved objective yet return the MIP start's values;
-                # the loaded values are then not the reported solution: solve again without the start.
-                logger.warning("HiGHS returned values that do not match its objective; re-solving without warm start")
-                solver.config.warmstart = False
-                # within the same limit: the re-solve gets what is left of it
-                solver.config.time_limit = max(0.01, opts.time_limit_s - (time.perf_counter() - t0))
-                res = solver.solve(model)
-                tc = res.termination_condition
-                obj_raw = res.best_feasible_objective
-                has_sol = obj_raw is not None and math.isfinite(obj_raw)
-                if has_sol:
-                    res.solution_loader.load_vars()
-    except Exception as exc:  # noqa: BLE001 - solver crash is re-raised as our error
-        raise SolverError(f"HiGHS failed: {exc}") from exc
-    elapsed = time.perf_counter() - t0
-    obj = float(obj_raw) if has_sol else math.nan
-    bound_raw = res.best_objective_bound
-    bound = float(bound_raw) if bound_raw is not None and math.isfinite(bound_raw) else math.nan
-    if tc == TerminationCondition.optimal and has_sol:
-        status = SolveStatus.OPTIMAL
-    elif tc in (TerminationCondition.infeasible, TerminationCondition.infeasibleOrUnbounded):
-        status = SolveStatus.INFEASIBLE
-    elif tc == TerminationCondition.unbounded:
-        status = SolveStatus.UNBOUNDED
-    elif has_sol:
-        status = SolveStatus.FEASIBLE
-    elif tc in (TerminationCondition.maxTimeLimit, TerminationCondition.maxIterations):
-        status = SolveStatus.TIME_LIMIT_NO_SOLUTION
-    else:
-        status = SolveStatus.ERROR
-    gap = relative_gap(obj, bound) if has_sol else math.nan
-    if status is SolveStatus.OPTIMAL and not (math.isfinite(gap) and gap <= max(opts.mip_gap, 1e-6)):
-        gap = 0.0 if not math.isfinite(gap) else gap
-    logger.info("HiGHS: %s obj=%s bound=%s gap=%s in %.2fs", status, obj, bound, gap, elapsed)
-    return RawSolve(status=status, objective=obj, bound=bound, gap=gap, solve_time_s=elapsed, solver="highs")

@@ -33,7 +33,7 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 
 from solvers.base import SolveResult, SolveStatus
-from solvers.clustering import (
+from solvers.clustering_data import (
     ClusteringData,
     ClusteringIndex,
     ClusteringInfeasible,

@@ -34,7 +34,8 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
-from solvers.base import SolveResult, SolverOptions, SolveStatus, solve_model
+from solvers.base import SolveResult, SolverOptions, SolveStatus
+from solvers.highs_driver import solve_model
 
 logger = logging.getLogger(__name__)
 

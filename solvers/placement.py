@@ -38,11 +38,12 @@ gap at the root on the RepAlloc instances), then the weighted objective with
 the count fixed to that minimum; the result is the weighted optimum.
 The MILP is passed to HiGHS directly (highspy) as a sparse matrix; a small
 Pyomo twin (:func:`build_pyomo_model`) of the same formulation exists for
-cross-checking through :func:`solvers.base.solve_model`.
+cross-checking through :func:`solvers.highs_driver.solve_model`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -58,7 +59,8 @@ import pandas as pd
 import pyomo.environ as pyo
 import scipy.sparse as sp
 
-from solvers.base import SolveResult, SolverOptions, SolveStatus, relative_gap, solve_model
+from solvers.base import SolveResult, SolverOptions, SolveStatus, relative_gap
+from solvers.highs_driver import HighsRun, LinearArrays, solve_arrays, solve_model
 
 logger = logging.getLogger(__name__)
 
@@ -462,113 +464,23 @@ def _build_milp(inst: _Instance, *, alpha: float, n_repeaters: int | None = None
     )
 
 
-@dataclass
-class _Raw:
-    status: SolveStatus
-    x: np.ndarray | None
-    objective: float
-    bound: float
-    time_s: float
-
-
 def _solve_highs(
     milp: _Milp, solver_options: SolverOptions, time_limit_s: float, start: np.ndarray | None
-) -> _Raw:
-    """Solve with HiGHS; the returned column values always match the returned objective.
-
-    HiGHS 1.16 can, after accepting a MIP start that presolve improves "in the
-    reduced space", report the improved objective with the start's column
-    values. Such a mismatch is detected here and the model is solved again
-    without the start.
-    """
-    t0 = time.perf_counter()
-    raw = _run_highs(milp, solver_options, time_limit_s, start)
-    if raw.x is not None and not _values_match(milp, raw):
-        logger.warning(
-            "HiGHS returned values of objective %.9g but reported %.9g; solving without MIP start",
-            float(milp.cost @ raw.x),
-            raw.objective,
-        )
-        remaining = time_limit_s - (time.perf_counter() - t0)
-        retry = _run_highs(milp, solver_options, remaining, None)
-        if retry.x is not None and not _values_match(milp, retry):
-            retry.objective = float(milp.cost @ retry.x)
-            if retry.status is SolveStatus.OPTIMAL:
-                retry.status = SolveStatus.FEASIBLE
-        retry.time_s += raw.time_s
-        raw = retry
-    return raw
-
-
-def _values_match(milp: _Milp, raw: _Raw) -> bool:
-    assert raw.x is not None
-    value = float(milp.cost @ raw.x)
-    return abs(value - raw.objective) <= 1e-7 * max(1.0, abs(raw.objective))
-
-
-def _run_highs(
-    milp: _Milp, solver_options: SolverOptions, time_limit_s: float, start: np.ndarray | None
-) -> _Raw:
-    import highspy
-
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", bool(solver_options.tee))
-    h.setOptionValue("threads", int(solver_options.threads))
-    h.setOptionValue("random_seed", int(solver_options.seed))
-    h.setOptionValue("time_limit", float(max(time_limit_s, 0.01)))
-    h.setOptionValue("mip_rel_gap", float(solver_options.mip_gap))
-    for key, value in solver_options.extra.items():
-        h.setOptionValue(key, value)
-    lp = highspy.HighsLp()
-    n_col = len(milp.cost)
-    lp.num_col_ = n_col
-    lp.num_row_ = len(milp.row_lower)
-    lp.col_cost_ = milp.cost
-    lp.col_lower_ = milp.lower
-    lp.col_upper_ = milp.upper
-    lp.row_lower_ = milp.row_lower
-    lp.row_upper_ = milp.row_upper
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = milp.a_matrix.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = milp.a_matrix.indices.astype(np.int32)
-    lp.a_matrix_.value_ = milp.a_matrix.data.astype(float)
-    lp.integrality_ = [highspy.HighsVarType.kInteger] * n_col
-    h.passModel(lp)
-    if start is not None and solver_options.warm_start:
-        sol = highspy.HighsSolution()
-        sol.col_value = list(map(float, start))
-        sol.value_valid = True
-        h.setSolution(sol)
-    t0 = time.perf_counter()
-    status_code = h.run()
-    if status_code == highspy.HighsStatus.kError and h.getModelStatus() in (
-        highspy.HighsModelStatus.kNotset,
-        highspy.HighsModelStatus.kModelError,
-    ):
-        # HiGHS keeps one global thread scheduler per process; a solve asking for a different
-        # thread count than an earlier one is refused until the scheduler is reset.
-        highspy.Highs.resetGlobalScheduler(True)
-        status_code = h.run()
-    elapsed = time.perf_counter() - t0
-    ms = h.getModelStatus()
-    info = h.getInfo()
-    has_sol = int(info.primal_solution_status) == 2
-    x = np.asarray(h.getSolution().col_value, dtype=float) if has_sol else None
-    obj = float(info.objective_function_value) if has_sol else math.nan
-    bound = float(info.mip_dual_bound)
-    if not math.isfinite(bound):
-        bound = math.nan
-    if ms == highspy.HighsModelStatus.kOptimal and has_sol:
-        status = SolveStatus.OPTIMAL
-    elif ms == highspy.HighsModelStatus.kInfeasible:
-        status = SolveStatus.INFEASIBLE
-    elif has_sol:
-        status = SolveStatus.FEASIBLE
-    elif ms in (highspy.HighsModelStatus.kTimeLimit, highspy.HighsModelStatus.kIterationLimit):
-        status = SolveStatus.TIME_LIMIT_NO_SOLUTION
-    else:
-        status = SolveStatus.ERROR
-    return _Raw(status=status, x=x, objective=obj, bound=bound, time_s=elapsed)
+) -> HighsRun:
+    """One round's solve by the HiGHS driver; the returned column values give the returned
+    objective. The loop of rounds is bounded by its own deadline, so a round's limit is not
+    reported to the stage budget."""
+    arrays = LinearArrays(
+        col_cost=milp.cost,
+        col_lower=milp.lower,
+        col_upper=milp.upper,
+        a_matrix=milp.a_matrix,
+        row_lower=milp.row_lower,
+        row_upper=milp.row_upper,
+        integrality=milp.integrality,
+    )
+    opts = dataclasses.replace(solver_options, time_limit_s=time_limit_s)
+    return solve_arrays(arrays, opts, start=start, record_limit=False)
 
 
 # ---------------------------------------------------------------------------
@@ -822,7 +734,7 @@ def _lazy_solve(
         if remaining <= 0:
             return _LoopOutcome(SolveStatus.TIME_LIMIT_NO_SOLUTION, None, math.nan, bound)
         raw = _solve_highs(milp, sopts, remaining, x0 if x0 is not None and x0.size else None)
-        stats.solve_time_s += raw.time_s
+        stats.solve_time_s += raw.solve_time_s
         if math.isfinite(raw.bound):
             bound = raw.bound
         stats.info.update(
@@ -840,11 +752,11 @@ def _lazy_solve(
             raw.bound,
             len(milp.cost),
             stats.info["n_layered_pairs"],
-            raw.time_s,
+            raw.solve_time_s,
         )
-        if raw.x is None:
+        if raw.values is None:
             return _LoopOutcome(raw.status, None, math.nan, bound)
-        paths = _decode_paths(inst, milp, raw.x)
+        paths = _decode_paths(inst, milp, raw.values)
         bad = _hop_violations(inst, paths)
         if not bad:
             return _LoopOutcome(raw.status, paths, raw.objective, bound)
@@ -853,7 +765,7 @@ def _lazy_solve(
 
 
 # ---------------------------------------------------------------------------
-# Pyomo twin (cross-check through solvers.base.solve_model)
+# Pyomo twin (cross-check through solvers.highs_driver.solve_model)
 # ---------------------------------------------------------------------------
 
 
@@ -912,7 +824,7 @@ def build_pyomo_model(data: PlacementData, options: PlacementOptions) -> pyo.Con
 def solve_placement_pyomo(
     data: PlacementData, options: PlacementOptions, solver_options: SolverOptions | None = None
 ) -> SolveResult:
-    """Solve :func:`build_pyomo_model` with :func:`solvers.base.solve_model` (objective and chosen repeaters only)."""
+    """Solve :func:`build_pyomo_model` with :func:`solvers.highs_driver.solve_model` (objective and chosen repeaters only)."""
     t0 = time.perf_counter()
     model = build_pyomo_model(data, options)
     build = time.perf_counter() - t0

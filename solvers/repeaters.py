@@ -8,7 +8,7 @@ km, each with the Eq. 7 success probability ``p = 10**(-alpha * L / (n+1) / 10)`
 Every demand runs over one backbone path, fixed or chosen among its candidate
 paths. Its chain has ``k`` = the total number of segments (hops) along the
 path and its distribution ratio follows Eq. 9, ``lam = m * p * g(k)`` with
-``g`` the hop factor of :func:`hop_factor` and ``p`` the success probability of
+``g`` the hop factor (a table the caller computes, :class:`ChainParameters`) and ``p`` the success probability of
 the *worst* (longest) segment on the path: Eq. 9 is stated for a homogeneous
 chain, and using the worst segment for every hop makes the prediction a lower
 bound for an inhomogeneous one.
@@ -63,7 +63,7 @@ import logging
 import math
 import time
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import networkx as nx
@@ -78,11 +78,11 @@ from solvers.base import (
     SolverOptions,
     SolveStatus,
     relative_gap,
-    solve_model,
 )
 from solvers.base import (
     show_value as _show,
 )
+from solvers.highs_driver import solve_model
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +117,11 @@ class ChainParameters:
     platform); ``q``: entanglement swapping success probability; ``memory``: m,
     memory units per edge (Eq. 9); ``speed_km_per_s``: photon speed in fibre
     (Eq. 8); ``t_mea_s`` / ``t_ret_s``: joint measurement and retrieval delay (Eq. 10).
+    ``hop_factors``: the Eq. 9 hop factor ``g(k) = lam / (m p)`` of a ``k``-hop chain
+    with swapping probability ``q``, for ``k = 0..K`` (entry 0 is not used), computed by
+    the caller (the planner's physics layer); this package does not restate Eq. 9.
+    ``K`` must cover every chain the model can form: the sum over the links of
+    (``max_repeaters`` + 1), plus 1.
     """
 
     alpha_db_per_km: float = 0.4
@@ -125,6 +130,7 @@ class ChainParameters:
     speed_km_per_s: float = 2.0e5
     t_mea_s: float = 100e-6
     t_ret_s: float = 1040e-6
+    hop_factors: tuple[float, ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
         problems = []
@@ -138,30 +144,33 @@ class ChainParameters:
             problems.append(f"speed_km_per_s={self.speed_km_per_s} must be > 0")
         if not (self.t_mea_s >= 0 and self.t_ret_s >= 0):
             problems.append("t_mea_s and t_ret_s must be >= 0")
+        g = self.hop_factors[1:]
+        if len(g) == 0:
+            problems.append("hop_factors (Eq. 9 g(k) for k = 0..K) must be given")
+        elif g[0] != 1.0 or not all(0 < x <= 1 for x in g):
+            problems.append("hop_factors must have g(1) = 1 and every g(k) in (0, 1]")
         if problems:
             raise RepeaterInputError("chain parameters: " + "; ".join(problems))
 
+    @property
+    def max_hops(self) -> int:
+        """The largest ``k`` whose hop factor is known."""
+        return len(self.hop_factors) - 1
+
+    def hop_factor(self, hops: int) -> float:
+        """``g(k)`` from the table; raises :class:`RepeaterInputError` beyond it."""
+        k = int(hops)
+        if not 1 <= k <= self.max_hops:
+            raise RepeaterInputError(
+                f"hops={hops}: the hop factor table covers k = 1..{self.max_hops}; "
+                "give hop_factors up to the sum over links of (max_repeaters + 1), plus 1"
+            )
+        return self.hop_factors[k]
+
 
 # ---------------------------------------------------------------------------
-# Formulas (re-derived here: solvers never import the planner)
+# Eqs. 7, 8 and 10 per segment (Eq. 9's hop factor comes as a table in ChainParameters)
 # ---------------------------------------------------------------------------
-
-
-def hop_factor(hops: int, q: float) -> float:
-    """Eq. 9 divided by ``m * p``: ``g(k) = lam / (m p)`` for a chain of ``k`` hops.
-
-    Guarantees ``g(1) = 1`` (no swap; Eq. 9 does not cover k = 1), ``g(2) = q``
-    and ``g(k) = 1`` for every k when ``q = 1``.
-    """
-    k = int(hops)
-    if k < 1:
-        raise RepeaterInputError(f"hops={hops} must be >= 1")
-    if k == 1:
-        return 1.0
-    n = (k - 1).bit_length() - 1  # ceil(log2 k) - 1, exact in integers
-    if k % 2 == 0:
-        return k * q ** (n + 1) / (2 * (k - 2**n) + q * (2 ** (n + 1) - k))
-    return (k - 1) * q ** (n + 1) / (2 * (k - 2**n) + q * (2 ** (n + 1) - k - 1))
 
 
 def segment_probability(segment_km: float, alpha_db_per_km: float) -> float:
@@ -176,7 +185,7 @@ def segment_time_s(segment_km: float, alpha_db_per_km: float, speed_km_per_s: fl
 
 def chain_rate(hops: int, p: float, params: ChainParameters) -> float:
     """Eq. 9 distribution ratio ``lam = m * p * g(k)``."""
-    return params.memory * p * hop_factor(hops, params.q)
+    return params.memory * p * params.hop_factor(hops)
 
 
 def chain_latency_from_segments_s(
@@ -384,11 +393,12 @@ def _hop_range(
 # ---------------------------------------------------------------------------
 
 
-def _log_hop_table(k_max: int, q: float) -> np.ndarray:
+def _log_hop_table(k_max: int, params: ChainParameters) -> np.ndarray:
     """``log g(k)`` for ``k = 0..k_max`` (entry 0 is -inf, unused)."""
+    params.hop_factor(k_max)  # raises when the table is too short
     table = np.full(k_max + 1, -np.inf)
     for k in range(1, k_max + 1):
-        table[k] = math.log(hop_factor(k, q))
+        table[k] = math.log(params.hop_factors[k])
     return table
 
 
@@ -397,9 +407,9 @@ def _max_hops(data: SpacingData) -> int:
     return max(len(path) + sum(n_max[lid] for lid in path) for d in data.demand_ids for path in data.paths[d])
 
 
-def hop_factor_nonincreasing(k_max: int, q: float) -> bool:
+def hop_factor_nonincreasing(k_max: int, params: ChainParameters) -> bool:
     """True when ``g(k+1) <= g(k)`` for every ``1 <= k < k_max`` (checked numerically)."""
-    logg = _log_hop_table(k_max, q)[1:]
+    logg = _log_hop_table(k_max, params)[1:]
     return bool(np.all(np.diff(logg) <= 1e-12))
 
 
@@ -432,7 +442,7 @@ def presolve_spacing(
     """
     par = data.params
     k_max = _max_hops(data)
-    logg = _log_hop_table(k_max, par.q)
+    logg = _log_hop_table(k_max, par)
     required: dict[Hashable, float] = {}
     if mode == "min_cost":
         required = dict(data.rate_target)
@@ -489,7 +499,7 @@ def drop_dominated_demands(data: SpacingData, *, mode: SpacingMode) -> tuple[Spa
     most ``e``'s, so ``d`` meets whatever ``e`` meets and never sets the
     minimum rate alone. Returns the reduced data and the number dropped.
     """
-    if not hop_factor_nonincreasing(_max_hops(data), data.params.q):
+    if not hop_factor_nonincreasing(_max_hops(data), data.params):
         return data, 0
     single = [d for d in data.demand_ids if len(data.paths[d]) == 1]
     if len(single) < 2:
@@ -745,11 +755,10 @@ def define_worst_segment(m: pyo.ConcreteModel, data: SpacingData) -> None:
 
 
 def _log_rate_expr(m: pyo.ConcreteModel, data: SpacingData, d: Hashable) -> Any:
-    q = data.params.q
     return (
         math.log(data.params.memory)
         + m.y[d]
-        + sum(math.log(hop_factor(k, q)) * m.z[d, k] for k in m._ks_of[d])
+        + sum(math.log(data.params.hop_factor(k)) * m.z[d, k] for k in m._ks_of[d])
     )
 
 
@@ -765,7 +774,7 @@ def define_rate_target(m: pyo.ConcreteModel, data: SpacingData) -> None:
 def define_min_rate(m: pyo.ConcreteModel, data: SpacingData) -> None:
     """``min-rate``: ``eta <= log rate`` of every demand."""
     lo = min(m.y[d].lb for d in data.demand_ids) + math.log(data.params.memory)
-    lo += min(math.log(hop_factor(k, data.params.q)) for d in data.demand_ids for k in m._ks_of[d])
+    lo += min(math.log(data.params.hop_factor(k)) for d in data.demand_ids for k in m._ks_of[d])
     m.eta = pyo.Var(bounds=(lo - 1.0, math.log(data.params.memory) + 1.0))
     m.min_rate = pyo.Constraint(m.D, rule=lambda mm, d: mm.eta <= _log_rate_expr(mm, data, d))
 
@@ -836,7 +845,7 @@ def define_latency_limit(m: pyo.ConcreteModel, data: SpacingData) -> None:
         big = sum(max(coef[i] for i in m._by_link[lid]) for lid in path)
         lhs = sum(c * mm.x[i] for i, c in coef.items())
         rhs = sum(
-            max(0.0, (limit - k * per_hop) / limit) * par.memory * hop_factor(k, par.q) * mm.w[d, k]
+            max(0.0, (limit - k * per_hop) / limit) * par.memory * par.hop_factor(k) * mm.w[d, k]
             for k in m._ks_of[d]
         )
         return lhs <= rhs + big * (1 - _sel(mm, d, j))
@@ -965,7 +974,7 @@ class _DesignEvaluator:
             ]
         )
         self.limit = np.array([data.latency_limit_s.get(d, np.inf) for d, _, _ in rows])
-        self.logg = _log_hop_table(int(np.sum(self.n_max + 1)) + 1, par.q)
+        self.logg = _log_hop_table(int(np.sum(self.n_max + 1)) + 1, par)
         self.log_m = math.log(par.memory)
         self.alpha = par.alpha_db_per_km
         self.speed = par.speed_km_per_s
@@ -1235,7 +1244,7 @@ def set_warm_start(m: pyo.ConcreteModel, design: HeuristicDesign) -> None:
             for lid, n in zip(path, reps, strict=True)
         )
         m.y[d].set_value(min(0.0, max(m.y[d].lb, log_p)))
-        log_rates.append(math.log(par.memory) + log_p + math.log(hop_factor(k, par.q)))
+        log_rates.append(math.log(par.memory) + log_p + math.log(par.hop_factor(k)))
         if hasattr(m, "p_lin") and d in m.Dlat:
             m.p_lin[d].set_value(math.exp(log_p))
             for kk in m._ks_of[d]:
@@ -1271,7 +1280,7 @@ def best_single_rate(data: SpacingData, d: Hashable) -> float:
         }
         thetas = sorted({p for ps in opts.values() for p in ps})
         k_max = sum(len(ps) for ps in opts.values())
-        g = [0.0] + [hop_factor(k, par.q) for k in range(1, k_max + 1)]
+        g = [0.0] + [par.hop_factor(k) for k in range(1, k_max + 1)]
         for theta in thetas:
             need = 0
             ok = True
@@ -1310,7 +1319,7 @@ def rate_upper_bounds(data: SpacingData) -> np.ndarray:
         return np.zeros(len(data.demand_ids))
     width = max(len(path) for _, path in rows)
     top = int(n_max.max()) if len(n_max) else 0
-    logg = _log_hop_table(top + width, par.q)
+    logg = _log_hop_table(top + width, par)
     suffix_max = np.maximum.accumulate(logg[::-1])[::-1]  # max log g(k') over k' >= k
     # bound[l, h]: max over n <= n_max[l] of log p(L_l / (n + 1)) + max_{k >= n + h} log g(k)
     h = np.arange(width + 1)

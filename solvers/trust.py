@@ -79,11 +79,11 @@ from solvers.base import (
     SolverOptions,
     SolveStatus,
     relative_gap,
-    solve_model,
 )
 from solvers.base import (
     show_value as _show,
 )
+from solvers.highs_driver import solve_model
 from solvers.trust_fast import greedy_select, lex_key, swap_search, token_lower_bound
 
 logger = logging.getLogger(__name__)

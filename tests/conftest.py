@@ -38,7 +38,7 @@ def repalloc_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def datasets_dir() -> Path:
-    from planner.bundled import datasets_dir as _dd
+    from planner.io.bundled import datasets_dir as _dd
 
     return _dd()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from planner.design import TABLES, Design
+from planner.model.design import TABLES, Design
 
 # design.json keeps 12 significant digits of every float
 JSON_RTOL = 1e-11

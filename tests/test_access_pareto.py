@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planner.access_pareto import PARETO_COLUMNS, balanced_access
+from planner.stages.access_pareto import PARETO_COLUMNS, balanced_access
 from solvers.base import SolverOptions
 from solvers.clustering import ClusteringData, ClusteringOptions
-from solvers.enumerate import enumerate_clustering, random_clustering_instance
+from tests.oracles.enumerate import enumerate_clustering, random_clustering_instance
 
 EXACT = SolverOptions(mip_gap=1e-9, time_limit_s=120)
 
@@ -67,7 +67,7 @@ def test_time_limits_of_the_front_sum_to_the_limit() -> None:
 
 
 def test_empty_front_table_has_the_columns() -> None:
-    from planner.design import Design
+    from planner.model.design import Design
 
     empty = Design.__dataclass_fields__["access_pareto"].default_factory()  # type: ignore[misc]
     assert isinstance(empty, pd.DataFrame) and list(empty.columns) == PARETO_COLUMNS

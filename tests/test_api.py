@@ -11,7 +11,7 @@ import pytest
 from helpers_net import SMALL_SITES, write_sites_csv
 
 import qkdplan
-from planner.io import read_network as read_file
+from planner.io.readers import read_network as read_file
 
 REPO = Path(__file__).resolve().parents[1]
 

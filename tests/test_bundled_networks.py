@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from helpers_design import assert_same_design
 
-from planner.bundled import bundled_networks
-from planner.design import Design
-from planner.io import read_network
+from planner.io.bundled import bundled_networks
+from planner.io.readers import read_network
+from planner.model.design import Design
+from planner.model.scenario import default_scenario
 from planner.pipeline import plan
-from planner.scenario import default_scenario
 
 SCENARIO = default_scenario().with_overrides({"solver.time_limit_s": 10.0})
 

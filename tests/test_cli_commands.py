@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from planner import __version__
-from planner.cli import main
+from qkdplan.cli import main
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:

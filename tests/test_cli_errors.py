@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from helpers_net import write_sites_csv
 
-from planner.cli import main
+from qkdplan.cli import main
 
 
 def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:

@@ -16,7 +16,7 @@ import pyproj
 import pytest
 from helpers_net import SMALL_SITES, write_sites_csv
 
-from planner.cli import EXIT_CODES_HELP, main
+from qkdplan.cli import EXIT_CODES_HELP, main
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
@@ -135,7 +135,7 @@ def test_unreachable_scheduler_fails_fast_with_a_clear_message(tmp_path: Path) -
             sched = tmp_path / "scheduler.json"
             sched.write_text(json.dumps({"address": f"tcp://127.0.0.1:{port}"}), encoding="utf-8")
             extra = ["--scheduler-file", str(sched)]
-        proc = subprocess.run([sys.executable, "-m", "planner.cli", "sweep", str(spec), "--out",
+        proc = subprocess.run([sys.executable, "-m", "qkdplan.cli", "sweep", str(spec), "--out",
                                str(tmp_path / "sw"), *extra], capture_output=True, text=True, timeout=120,
                               env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"}, cwd=tmp_path)
         text = " ".join((proc.stdout + proc.stderr).split())  # rich wraps long lines
@@ -145,7 +145,7 @@ def test_unreachable_scheduler_fails_fast_with_a_clear_message(tmp_path: Path) -
         assert "waited at most 3 s" in text
     bad = tmp_path / "bad.json"
     bad.write_text("{}", encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "planner.cli", "sweep", str(spec), "--scheduler-file", str(bad),
+    proc = subprocess.run([sys.executable, "-m", "qkdplan.cli", "sweep", str(spec), "--scheduler-file", str(bad),
                            "--out", str(tmp_path / "sw2")], capture_output=True, text=True, timeout=120,
                           env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"}, cwd=tmp_path)
     assert proc.returncode == 2 and "no 'address'" in " ".join((proc.stdout + proc.stderr).split())

@@ -25,7 +25,7 @@ from solvers.clustering import (
     prepare,
     solve_clustering,
 )
-from solvers.enumerate import enumerate_clustering, random_clustering_instance
+from tests.oracles.enumerate import enumerate_clustering, random_clustering_instance
 
 EXACT = SolverOptions(mip_gap=1e-9, time_limit_s=60)
 

@@ -25,7 +25,7 @@ from solvers.clustering import (
     prepare,
     solve_clustering_by_component,
 )
-from solvers.enumerate import enumerate_clustering, random_clustering_instance
+from tests.oracles.enumerate import enumerate_clustering, random_clustering_instance
 
 TOL = 1e-6
 

@@ -7,9 +7,9 @@ import itertools
 import pandas as pd
 import pytest
 
-from planner.io import read_network
+from planner.io.readers import read_network
+from planner.model.scenario import default_scenario
 from planner.pipeline import plan_access
-from planner.scenario import default_scenario
 from solvers.clustering import (
     ClusteringData,
     ClusteringInfeasible,

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from helpers_net import write_sites_csv
 
-from planner.cli import main
-from planner.design import Design
 from planner.errors import InputFormatError
+from planner.model.design import Design
+from qkdplan.cli import main
 from reports.compare import COLUMNS, write_comparison
 
 ALTERNATIVES = """

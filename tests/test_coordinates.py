@@ -17,7 +17,7 @@ import pytest
 from conftest import SHARED_DATA
 
 from planner.errors import ValidationError
-from planner.io import read_network
+from planner.io.readers import read_network
 
 DATA = Path(__file__).parent / "data"
 ZOO = DATA / "topology-zoo"
@@ -127,7 +127,7 @@ def test_missing_gazetteer_package_gives_the_install_command(monkeypatch: pytest
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     import builtins
 
-    import planner.locate as locate
+    import planner.io.locate as locate
 
     real_import = builtins.__import__
 
@@ -140,7 +140,7 @@ def test_missing_gazetteer_package_gives_the_install_command(monkeypatch: pytest
     monkeypatch.setattr(builtins, "__import__", fake_import)
     with pytest.raises(ImportError, match=r"qkdplan\[geo\]"):
         read_network(DATA / "coords_missing.graphml", geocode=True)
-    from planner.cli import main
+    from qkdplan.cli import main
 
     code = main(["plan", str(DATA / "coords_missing.graphml"), "--geocode", "--out", str(tmp_path / "o")])
     text = " ".join("".join(capsys.readouterr()).split())

@@ -1,4 +1,4 @@
-"""Demand models (planner.demands) against independent brute-force computations."""
+"""Demand models (planner.stages.demands) against independent brute-force computations."""
 
 from __future__ import annotations
 
@@ -9,11 +9,16 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from planner.backbone import build_backbone, route_demands
-from planner.demands import demand_pairs, gravity_pairs, hub_pairs, read_pairs_csv
 from planner.errors import InputFormatError, ValidationError
-from planner.io import read_network
-from planner.scenario import DemandSettings, default_scenario, load_scenario, scenario_from_dict
+from planner.io.readers import read_network
+from planner.model.scenario import (
+    DemandSettings,
+    default_scenario,
+    load_scenario,
+    scenario_from_dict,
+)
+from planner.stages.backbone import build_backbone, route_demands
+from planner.stages.demands import demand_pairs, gravity_pairs, hub_pairs, read_pairs_csv
 from tests.helpers_net import random_sites, write_sites_csv
 
 
@@ -206,7 +211,7 @@ def test_scenario_validates_demand_keys(tmp_path: Path) -> None:
 def test_demand_pairs_all_pairs_count() -> None:
     g = _random_graph(9, 1)
     nodes = sorted(g.nodes)
-    from planner.network import Network  # noqa: F401 - the all-pairs model never reads the network
+    from planner.model.network import Network  # noqa: F401 - the all-pairs model never reads the network
 
     model = demand_pairs(None, {}, nodes, g, DemandSettings(mode="all_pairs"))  # type: ignore[arg-type]
     assert model.pairs == list(itertools.combinations(nodes, 2))

@@ -14,15 +14,15 @@ import pytest
 from helpers_net import write_sites_csv
 from shapely.geometry import Point
 
-from planner.cli import main
-from planner.design import Design
-from planner.outputs import (
+from planner.io.writers import (
     CLUSTER_BUFFER_M,
     LAYERS,
     METADATA_TABLE,
     design_layers,
     write_design_files,
 )
+from planner.model.design import Design
+from qkdplan.cli import main
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,11 @@ import pytest
 from helpers_design import assert_same_design
 from helpers_net import write_sites_csv
 
-from planner.design import TABLES, Design
 from planner.errors import InputFormatError
-from planner.io import read_network
+from planner.io.readers import read_network
+from planner.model.design import TABLES, Design
+from planner.model.scenario import default_scenario
 from planner.pipeline import plan
-from planner.scenario import default_scenario
 
 FAST = default_scenario().with_overrides({"solver.time_limit_s": 30.0})
 

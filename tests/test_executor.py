@@ -1,4 +1,4 @@
-"""The process-wide executor (planner.parallel.use_executor / map_chunks) and the SMR checks on it."""
+"""The process-wide executor (planner.runtime.parallel.use_executor / map_chunks) and the SMR checks on it."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planner.parallel import Executor, current_executor, map_chunks, use_executor
-from planner.routing import smr
-from planner.smr_checks import smr_rows
+from planner.routing.paths import smr
+from planner.runtime.parallel import Executor, current_executor, map_chunks, use_executor
+from planner.stages.smr_checks import smr_rows
 
 
 def _affine(context: tuple[int, int], x: int) -> int:
@@ -57,7 +57,7 @@ def test_use_executor_nests_and_restores() -> None:
 
 
 def test_smr_rows_on_processes_equal_direct_routing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("planner.smr_checks.MIN_PARALLEL_ROUTINGS", 0)  # use the processes even for 15
+    monkeypatch.setattr("planner.stages.smr_checks.MIN_PARALLEL_ROUTINGS", 0)  # use the processes even for 15
     rng = np.random.default_rng(5)
     g = nx.connected_watts_strogatz_graph(40, 4, 0.3, seed=5)
     g = nx.relabel_nodes(g, {v: f"n{v}" for v in g.nodes})
@@ -77,7 +77,7 @@ def test_smr_rows_on_processes_equal_direct_routing(monkeypatch: pytest.MonkeyPa
 
 
 def test_simulate_executor_resolution() -> None:
-    from planner.simulate.network import _executor
+    from planner.simulate.design_check import _executor
 
     assert _executor(None, None, None) == ("process", None, None)  # plain library call: local processes
     assert _executor("serial", None, None) == ("serial", None, None)
@@ -89,7 +89,7 @@ def test_simulate_executor_resolution() -> None:
 
 
 def test_cli_rejects_zero_workers(capsys: pytest.CaptureFixture[str]) -> None:
-    from planner.cli import main
+    from qkdplan.cli import main
 
     assert main(["simulate", "no-such-run", "--workers", "0"]) == 2
     assert "--workers 0" in capsys.readouterr().err

@@ -21,8 +21,8 @@ from solvers.clustering import (
     solution_terms,
     solve_clustering,
 )
-from solvers.enumerate import enumerate_clustering, random_clustering_instance
 from solvers.heuristics import assign_sites, improve_parity, solve_clustering_heuristic
+from tests.oracles.enumerate import enumerate_clustering, random_clustering_instance
 
 
 def _data(seed: int, **kw: object) -> ClusteringData:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from helpers_net import random_sites, write_sites_csv
 
-from planner.atomic import MANIFEST
+from planner.io.atomic import MANIFEST
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,7 +34,7 @@ def blocking(*args, **kwargs):
     time.sleep(600)
     return result if {after} else original(*args, **kwargs)
 mod.{func} = blocking
-from planner.cli import main
+from qkdplan.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -83,7 +83,7 @@ def _snapshot(folder: Path) -> dict[str, str]:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 @pytest.mark.parametrize(("module", "func", "after", "needle"), [
     ("planner.pipeline", "plan_access", False, "access clusters"),  # blocked while planning
-    ("planner.outputs", "write_design_files", True, "writing outputs"),  # blocked after writing files
+    ("planner.io.writers", "write_design_files", True, "writing outputs"),  # blocked after writing files
 ])
 def test_interrupt_mid_run_keeps_previous_output(tmp_path: Path, sig: signal.Signals, module: str, func: str,
                                                  after: bool, needle: str) -> None:

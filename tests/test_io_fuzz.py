@@ -28,8 +28,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from planner.errors import ValidationError
-from planner.io import read_network
-from planner.network import MIN_LINK_KM, SITE_KINDS, Network
+from planner.io.readers import read_network
+from planner.model.network import MIN_LINK_KM, SITE_KINDS, Network
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 MIN_SHARE = 0.3

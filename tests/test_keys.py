@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from planner.errors import ValidationError
-from planner.keys import (
+from planner.keys.reconstruction import (
     balanced_matching,
     combine_keys_hash,
     combine_keys_xor,

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from planner.errors import InfeasibleDesignError
-from planner.keys import flexible_reconstruction, reuse_reconstruction
-from planner.routing import RelaySecurity, msp, smr
+from planner.keys.reconstruction import flexible_reconstruction, reuse_reconstruction
+from planner.routing.paths import RelaySecurity, msp, smr
 from planner.simulate.keysim import (
     LinkKeyPools,
     PeelingStructure,
@@ -23,7 +23,7 @@ from planner.simulate.keysim import (
     max_block_bits,
     route_and_reconstruct,
 )
-from planner.waxman import waxman_graph
+from planner.topology.waxman import waxman_graph
 
 
 def two_segment_route(p: float = 0.6):

@@ -8,8 +8,8 @@ import pytest
 
 from planner import physics
 from solvers.base import SolverOptions, SolveStatus
-from solvers.enumerate import enumerate_memory
 from solvers.memory import MemoryData, MemoryInputError, MemoryOptions, solve_memory
+from tests.oracles.enumerate import enumerate_memory
 
 EXACT = SolverOptions(mip_gap=1e-9, time_limit_s=30)
 

@@ -8,8 +8,8 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from planner.routing import RequestRouter, msp_disjoint
-from planner.waxman import waxman_graph
+from planner.routing.paths import RequestRouter, msp_disjoint
+from planner.topology.waxman import waxman_graph
 
 
 @pytest.mark.parametrize("seed", range(8))

@@ -11,8 +11,8 @@ import pytest
 
 from planner import geo
 from planner.errors import ValidationError
-from planner.io import read_network
-from planner.network import MIN_LINK_KM, Network, empty_links, make_links, make_sites
+from planner.io.readers import read_network
+from planner.model.network import MIN_LINK_KM, Network, empty_links, make_links, make_sites
 
 
 def _net(
@@ -242,6 +242,6 @@ def test_validate_reports_bad_tables() -> None:
 
 
 def _datasets():
-    from planner.bundled import datasets_dir
+    from planner.io.bundled import datasets_dir
 
     return datasets_dir()

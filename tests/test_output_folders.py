@@ -3,7 +3,7 @@
 Real runs of the CLI into folders holding the user's files and subfolders,
 ``--out`` equal to the input's folder, ``--out .``, ``simulate`` into a run
 folder with subfolders, and the other commands' ``--out``; plus the rules of
-:func:`planner.atomic.atomic_output_dir` on their own.
+:func:`planner.io.atomic.atomic_output_dir` on their own.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from helpers_net import write_sites_csv
 
-from planner.atomic import MANIFEST, OutputFolderError, atomic_output_dir, read_manifest
-from planner.cli import main
+from planner.io.atomic import MANIFEST, OutputFolderError, atomic_output_dir, read_manifest
+from qkdplan.cli import main
 
 FAST = ["--set", 'backbone.mode="repeaters"']
 

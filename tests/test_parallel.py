@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from planner.parallel import TaskError, map_tasks
+from planner.runtime.parallel import TaskError, map_tasks
 
 
 def square(x: int) -> int:
@@ -87,3 +87,28 @@ def test_dask_local_cluster_order_and_capture(tmp_path: Path) -> None:
     assert [o for i, o in enumerate(out) if i != 3] == [100, 101, 102, 104, 105]
     assert isinstance(out[3], TaskError) and out[3].message == "bad item 3"
     assert sorted(seen) == list(range(6))
+
+
+def _slow_unless_zero(args: tuple[int, str]) -> int:
+    """Task 0 returns at once; the others block for a while and then leave a marker file."""
+    import time
+
+    x, folder = args
+    if x:
+        time.sleep(20.0)
+        Path(folder, f"ran-{x}").write_text("finished", encoding="utf-8")
+    return x
+
+
+def test_interrupted_process_map_stops_running_tasks(tmp_path: Path) -> None:
+    """Ctrl-C during a process map kills the workers: running and queued tasks do not go on."""
+    import multiprocessing
+
+    def interrupt(_i: int, _value: object) -> None:
+        raise KeyboardInterrupt
+
+    items = [(0, str(tmp_path)), (1, str(tmp_path)), (2, str(tmp_path)), (3, str(tmp_path))]
+    with pytest.raises(KeyboardInterrupt):
+        map_tasks(_slow_unless_zero, items, backend="process", workers=2, on_result=interrupt)
+    assert multiprocessing.active_children() == []
+    assert list(tmp_path.iterdir()) == []  # no blocked task was left to finish

@@ -9,11 +9,11 @@ import pytest
 from helpers_design import assert_same_design
 from helpers_net import write_sites_csv
 
-from planner.cli import main
-from planner.design import Design
-from planner.io import read_network
+from planner.io.readers import read_network
+from planner.model.design import Design
+from planner.model.scenario import default_scenario
 from planner.pipeline import plan
-from planner.scenario import default_scenario
+from qkdplan.cli import main
 
 SCENARIO = default_scenario().with_overrides({"backbone.mode": "repeaters", "access.reach_km": 40.0,
                                               "solver.time_limit_s": 30.0})

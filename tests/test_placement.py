@@ -22,7 +22,7 @@ from solvers.placement import (
     solve_placement,
     solve_placement_pyomo,
 )
-from solvers.placement_check import check_placement, shortest_distance_table
+from tests.oracles.placement_check import check_placement, shortest_distance_table
 
 SOLVER = SolverOptions(time_limit_s=60.0, mip_gap=1e-9, threads=1)
 

@@ -11,12 +11,12 @@ import pytest
 from scipy.sparse.csgraph import shortest_path
 
 from planner import physics
-from planner.backbone import Backbone
 from planner.errors import InfeasibleDesignError
-from planner.network import Network, make_links, make_sites
-from planner.placement_stage import placement_max_link_km, plan_placement
-from planner.scenario import default_scenario
-from solvers.placement_check import check_placement
+from planner.model.network import Network, make_links, make_sites
+from planner.model.scenario import default_scenario
+from planner.stages.backbone import Backbone
+from planner.stages.placement import placement_max_link_km, plan_placement
+from tests.oracles.placement_check import check_placement
 
 
 def _network(seed: int, n: int = 8) -> Network:
@@ -164,9 +164,9 @@ def test_brute_force_cases_need_repeaters() -> None:
 
 
 def test_plan_with_placement_passes_the_simulation_check(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from planner.io import read_network
+    from planner.io.readers import read_network
     from planner.pipeline import plan
-    from planner.simulate.network import simulate_design
+    from planner.simulate.design_check import simulate_design
     from tests.helpers_net import write_sites_csv
 
     sc = default_scenario().with_overrides({"backbone.repeaters": "placement", "backbone.rate_target": 1e-4,

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from planner import physics
+from planner.pipeline import hop_factor_table
 from solvers.base import SolverOptions, SolveStatus
 from solvers.repeaters import (
     ChainParameters,
@@ -18,9 +19,9 @@ from solvers.repeaters import (
     RepeaterInputError,
     best_single_rate,
     candidate_link_paths,
+    chain_rate,
     drop_dominated_demands,
     heuristic_spacing,
-    hop_factor,
     hop_factor_nonincreasing,
     prepare_spacing_data,
     rate_upper_bounds,
@@ -95,7 +96,13 @@ def random_instance(
     return links, paths
 
 
-PAR = ChainParameters(alpha_db_per_km=0.2, q=0.8, memory=2.0)
+def chain(*, alpha_db_per_km: float, q: float, memory: float, k_max: int = 4096) -> ChainParameters:
+    """Chain parameters with the Eq. 9 hop-factor table the planner stage hands the model."""
+    return ChainParameters(alpha_db_per_km=alpha_db_per_km, q=q, memory=memory,
+                           hop_factors=hop_factor_table(k_max, q))
+
+
+PAR = chain(alpha_db_per_km=0.2, q=0.8, memory=2.0)
 
 
 def demands_table(paths, **cols):
@@ -111,17 +118,21 @@ def demands_table(paths, **cols):
 
 
 @pytest.mark.parametrize("q", [0.3, 0.6, 0.9, 1.0])
-def test_hop_factor_matches_eq9(q):
+def test_hop_factor_table_matches_eq9(q):
+    par = chain(alpha_db_per_km=0.2, q=q, memory=1.0, k_max=69)
     for k in range(1, 70):
-        assert hop_factor(k, q) == pytest.approx(eq9_ratio(k, 1.0, q, 1.0), rel=1e-12)
-    assert hop_factor(2, q) == pytest.approx(q)
+        assert par.hop_factor(k) == pytest.approx(eq9_ratio(k, 1.0, q, 1.0), rel=1e-12)
+    assert par.hop_factor(2) == pytest.approx(q)
+    with pytest.raises(RepeaterInputError, match="covers k = 1..69"):
+        par.hop_factor(70)
 
 
-def test_hop_factor_matches_planner_physics():
+def test_chain_rate_matches_planner_physics():
     for q in (0.5, 0.9):
+        par = chain(alpha_db_per_km=0.2, q=q, memory=4.0, k_max=40)
         for k in range(1, 40):
             expected = physics.chain_distribution_ratio(k, p=0.3, q=q, memory=4)
-            assert 4 * 0.3 * hop_factor(k, q) == pytest.approx(float(expected), rel=1e-9)
+            assert chain_rate(k, 0.3, par) == pytest.approx(float(expected), rel=1e-12)
     p = physics.link_success_probability(75.0, alpha_db_per_km=0.2)
     assert float(p) == pytest.approx(10 ** (-1.5))
 
@@ -129,7 +140,7 @@ def test_hop_factor_matches_planner_physics():
 def test_solution_tables_match_planner_physics():
     """Rates and latencies of a solved design agree with planner.physics recomputed per demand."""
     links, paths = random_instance(11, n_links=4, n_demands=3)
-    par = ChainParameters(alpha_db_per_km=0.2, q=0.8, memory=2.0)
+    par = chain(alpha_db_per_km=0.2, q=0.8, memory=2.0)
     res = solve_spacing(links, demands_table(paths), par, mode="max_min_rate", budget=4.0)
     seg = dict(zip(res.tables["links"]["link"], res.tables["links"]["segment_km"], strict=True))
     hops = dict(zip(res.tables["links"]["link"], res.tables["links"]["hops"], strict=True))
@@ -262,7 +273,7 @@ def test_paper_example_more_repeaters_raise_rate_when_q_is_high():
     """Fig. 7a trend: 200 km, q = 0.9 -> the rate-maximising spacing uses many repeaters."""
     links = pd.DataFrame({"link": ["x"], "length_km": [200.0], "max_repeaters": [40]})
     demands = pd.DataFrame({"demand": ["d"], "paths": [[["x"]]]})
-    par = ChainParameters(alpha_db_per_km=0.4, q=0.9, memory=1.0)
+    par = chain(alpha_db_per_km=0.4, q=0.9, memory=1.0)
     res = solve_spacing(links, demands, par, mode="max_min_rate")
     n_best = max(
         range(41), key=lambda n: eq9_ratio(n + 1, 10 ** (-0.4 * 200 / (n + 1) / 10), 0.9, 1.0)
@@ -290,7 +301,7 @@ def test_unreachable_target_names_the_demand():
 def test_joint_conflict_is_minimal():
     # 'short' rides link a alone and is best served by exactly 3 repeaters on a;
     # 'long' rides a + b and needs another count on a (q = 0.5 penalises hops).
-    par = ChainParameters(alpha_db_per_km=0.2, q=0.5, memory=1.0)
+    par = chain(alpha_db_per_km=0.2, q=0.5, memory=1.0)
     links = pd.DataFrame(
         {
             "link": ["a", "b"],
@@ -336,7 +347,11 @@ def test_bad_input_names_rows():
             PAR,
         )
     with pytest.raises(RepeaterInputError, match="q="):
-        ChainParameters(q=1.5)
+        ChainParameters(q=1.5, hop_factors=hop_factor_table(5, 0.9))
+    with pytest.raises(RepeaterInputError, match="hop_factors"):
+        ChainParameters(q=0.9)
+    with pytest.raises(RepeaterInputError, match=r"hop_factors must have g\(1\) = 1"):
+        ChainParameters(q=0.9, hop_factors=(0.0, 0.5, 0.4))
 
 
 # ---------------------------------------------------------------------------
@@ -382,7 +397,7 @@ def test_hop_factor_nonincreasing_agrees_with_physics():
     for q in (0.05, 0.3, 0.7, 0.9, 0.99, 1.0):
         g = np.asarray(physics.chain_factor(np.arange(1, 600), q=q), dtype=float)
         assert np.all(np.diff(g) <= 1e-12 * g[:-1])
-        assert hop_factor_nonincreasing(599, q)
+        assert hop_factor_nonincreasing(599, chain(alpha_db_per_km=0.2, q=q, memory=1.0, k_max=599))
 
 
 def _design_cost(links, reps):
@@ -520,7 +535,7 @@ def test_time_limit_returns_a_design_with_finite_gap(mode):
     nodes = sorted(g.nodes)
     pairs = [tuple(rng.choice(nodes, 2, replace=False)) for _ in range(40)]
     paths = {f"d{i}": [candidate_link_paths(edges, s, t)[0]] for i, (s, t) in enumerate(pairs)}
-    par = ChainParameters(alpha_db_per_km=0.4, q=0.9, memory=4.0)
+    par = chain(alpha_db_per_km=0.4, q=0.9, memory=4.0)
     data = prepare_spacing_data(links, demands_table(paths), par)
     target = {d: 0.3 * best_single_rate(data, d) for d in paths}
     opts = SolverOptions(time_limit_s=1.0)
@@ -654,7 +669,7 @@ def test_unreachable_demand_raises_by_default_with_its_bound():
 
 @pytest.mark.parametrize("q", [0.6, 0.8, 1.0])
 def test_rate_upper_bounds_never_below_exact_best(q):
-    par = ChainParameters(alpha_db_per_km=0.2, q=q, memory=2.0)
+    par = chain(alpha_db_per_km=0.2, q=q, memory=2.0)
     exact = 0
     for seed in range(40):
         links, paths = random_instance(seed, n_links=5, n_demands=4, k_paths=3)
@@ -667,9 +682,9 @@ def test_rate_upper_bounds_never_below_exact_best(q):
 
 
 def test_plan_repeaters_plans_around_an_unreachable_demand_with_a_note():
-    from planner.backbone import Backbone
+    from planner.model.scenario import default_scenario
     from planner.pipeline import plan_repeaters
-    from planner.scenario import default_scenario
+    from planner.stages.backbone import Backbone
 
     sc = default_scenario()
     ph, bbs = sc.physics, sc.backbone

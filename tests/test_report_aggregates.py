@@ -13,13 +13,13 @@ import pytest
 from helpers_net import write_sites_csv
 
 from benchmarks.synthetic_design import synthetic_design
-from planner.design import Design
-from planner.io import read_network
-from planner.latency import protocol_latency_s, protocol_rate_target, swap_rounds
-from planner.outputs import write_design_files
+from planner.io.readers import read_network
+from planner.io.writers import write_design_files
+from planner.model.design import Design
+from planner.model.scenario import default_scenario
 from planner.pipeline import plan
-from planner.scenario import default_scenario
 from planner.simulate.chain import simulate_chain
+from planner.stages.latency import protocol_latency_s, protocol_rate_target, swap_rounds
 from reports.heatmaps import cluster_matrix, cluster_order, hilbert_index
 from reports.html import MAX_TABLE_ROWS, render_report
 

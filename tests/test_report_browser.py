@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 from helpers_net import write_sites_csv
 
-from planner.cli import main
+from qkdplan.cli import main
 
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "/usr/bin/chromium")
 FLAGS = [

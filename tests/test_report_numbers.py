@@ -1,7 +1,7 @@
 """Every summary figure of report.html and every CSV restates design.json.
 
 Each number is recounted here from the raw records of ``design.json`` (read with
-``json``, not through :class:`~planner.design.Design`), the way
+``json``, not through :class:`~planner.model.design.Design`), the way
 ``test_compare`` recounts its table: sums, counts, minima and maxima over the
 design's own tables. The report prints 4 significant digits, so its cards are
 compared to that precision; ``metrics`` in ``design.json`` and the CSVs are
@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 from helpers_net import write_sites_csv
 
-from planner.cli import main
+from qkdplan.cli import main
 from reports.html import MAX_TABLE_ROWS
 
 TABLE_FILES = ("sites", "clusters", "links", "demands", "relays", "fibre")
@@ -269,7 +269,7 @@ def test_simulation_csvs_and_predictions_restate_the_json_files(runs: dict[str, 
     assert main(["simulate", str(run)]) == 0
     d = json.loads((run / "design.json").read_text(encoding="utf-8"))
     sim = json.loads((run / "simulation.json").read_text(encoding="utf-8"))
-    from planner.simulate.network import PAIR_COLUMNS
+    from planner.simulate.design_check import PAIR_COLUMNS
 
     _assert_csv_restates(run / "simulation_pairs.csv", sim["pairs"], list(PAIR_COLUMNS))
     _assert_csv_restates(run / "simulation_links.csv", sim["links"],

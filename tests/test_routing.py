@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from planner.errors import ValidationError
-from planner.routing import (
+from planner.routing.paths import (
     RelaySecurity,
     RequestRouter,
     disjoint_multipath,
@@ -22,7 +22,7 @@ from planner.routing import (
     shortest_path_route,
     smr,
 )
-from planner.waxman import waxman_graph
+from planner.topology.waxman import waxman_graph
 
 PROBS = (0.0, 0.3, 0.5, 0.8, 1.0)
 
@@ -353,8 +353,8 @@ def test_smr_merges_a_segment_starved_by_deletion(datasets_dir) -> None:  # type
     Amsterdam a segment node, and the first path of (Groningen, Amsterdam) takes Dwingeloo,
     Westerbork's only fibre neighbour, starving (Amsterdam, Westerbork). SMR must merge the
     segments and deliver (security 0.8 ** 2 over Assen, Dwingeloo) rather than fail."""
-    from planner.io import read_network
-    from planner.routing import smr
+    from planner.io.readers import read_network
+    from planner.routing.paths import smr
 
     g = read_network(datasets_dir / "topology-zoo" / "Surfnet.graphml").graph()
     res = smr(g, "Groningen", "Westerbork", trusted={"Amsterdam", "Utrecht", "Eindhoven"}, security=0.8)

@@ -16,15 +16,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from planner import routing
-from planner.routing import RequestRouter, smr
+from planner.routing import paths as routing
+from planner.routing.paths import RequestRouter, smr
 
 P_VALUES = (0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
 
 def _reproduction_run(run: int, seed: int = 0):  # type: ignore[no-untyped-def]
     """Graph, request and trusted order of run ``run`` of the SMR reproduction."""
-    from planner.waxman import waxman_graph
+    from planner.topology.waxman import waxman_graph
     from reports.reproduce_smr import SmrExperiment
 
     exp = SmrExperiment(runs=run + 1, seed=seed)

@@ -12,9 +12,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from planner.bundled import DEFAULT_SCENARIO, bundled_path
 from planner.errors import InputFormatError, ValidationError
-from planner.scenario import default_scenario, load_scenario, scenario_from_dict, scenario_to_toml
+from planner.io.bundled import DEFAULT_SCENARIO, bundled_path
+from planner.model.scenario import (
+    default_scenario,
+    load_scenario,
+    scenario_from_dict,
+    scenario_to_toml,
+)
 
 
 def test_bundled_default_equals_builtin_defaults() -> None:

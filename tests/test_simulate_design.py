@@ -12,13 +12,13 @@ import pandas as pd
 import pytest
 from helpers_net import write_sites_csv
 
-from planner.design import Design
 from planner.errors import ValidationError
-from planner.io import read_network
-from planner.network import Network
+from planner.io.readers import read_network
+from planner.model.design import Design
+from planner.model.network import Network
+from planner.model.scenario import default_scenario
 from planner.pipeline import plan
-from planner.scenario import default_scenario
-from planner.simulate.network import (
+from planner.simulate.design_check import (
     DEFAULT_TOLERANCE,
     PAIR_COLUMNS,
     REQUEST_KEY_BITS,
@@ -293,7 +293,7 @@ def test_bad_settings_are_rejected(planned: tuple[Design, Network], kwargs: dict
 
 
 def test_summary_lines_state_the_totals(sim: dict) -> None:
-    from planner.simulate.network import REPORT_COLUMNS, summary_lines
+    from planner.simulate.design_check import REPORT_COLUMNS, summary_lines
 
     lines = summary_lines(sim)
     t = sim["totals"]
@@ -304,8 +304,8 @@ def test_summary_lines_state_the_totals(sim: dict) -> None:
 
 
 def test_shared_router_routes_every_demand_as_smr_does(planned: tuple[Design, Network]) -> None:
-    from planner.routing import _smr, smr
-    from planner.simulate.network import _Context, _scenario, _shared_router
+    from planner.routing.paths import _smr, smr
+    from planner.simulate.design_check import _Context, _scenario, _shared_router
 
     design, network = planned
     graph, _, exact = fibre_graph(design, _scenario(design), network=network)

@@ -7,7 +7,8 @@ import math
 
 import pyomo.environ as pyo
 
-from solvers.base import SolverOptions, SolveStatus, relative_gap, solve_model
+from solvers.base import SolverOptions, SolveStatus, relative_gap
+from solvers.highs_driver import solve_model
 
 
 def _knapsack(values: list[int], weights: list[int], cap: int) -> pyo.ConcreteModel:

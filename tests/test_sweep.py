@@ -12,16 +12,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import planner.simulate.network  # noqa: F401  (the sweep's simulate step needs it)
+import planner.simulate.design_check  # noqa: F401  (the sweep's simulate step needs it)
 from planner import geo
 from planner.errors import ValidationError
-from planner.generators import (
+from planner.runtime.progress import ProgressTask, Tracker, use_tracker
+from planner.sweep.runner import POINTS_FILE, execute_sweep, load_spec, read_points, spec_from_dict
+from planner.topology.generators import (
     generate_network,
     grid_network,
     random_geometric_network,
     waxman_network,
 )
-from planner.sweep import POINTS_FILE, execute_sweep, load_spec, read_points, spec_from_dict
 
 # 6 sites on a 60 km grid plan in well under a second; access.max_masters = 1 with capacity 4
 # cannot cover 6 sites (1 master + at most 4 slaves), so that point must fail while the others succeed.
@@ -213,14 +214,31 @@ def test_resume_runs_only_the_missing_points(dask_run, tmp_path: Path) -> None:
     # two lines lost, and an interrupted write left half a line behind
     (resume_dir / POINTS_FILE).write_text("\n".join(kept) + "\n" + lines[2][:40], encoding="utf-8")
     ran: list[str] = []
-    again = execute_sweep(
-        spec,
-        out_dir=resume_dir,
-        backend="serial",
-        plots=False,
-        on_point=lambda r, done, total: ran.append(r.key),
-    )
+    started: list[ProgressTask] = []
+
+    class Collect:
+        def on_start(self, task: ProgressTask) -> None:
+            started.append(task)
+
+        def on_advance(self, task: ProgressTask) -> None:
+            pass
+
+        def on_finish(self, task: ProgressTask) -> None:
+            pass
+
+    with use_tracker(Tracker([Collect()])):
+        again = execute_sweep(
+            spec,
+            out_dir=resume_dir,
+            backend="serial",
+            plots=False,
+            on_point=lambda r, done, total: ran.append(r.key),
+        )
     assert sorted(ran) == sorted(d["key"] for d in dropped)
+    # progress: the resumed points count as done but not into the rate (the ETA is for the rest)
+    sweeps = [t for t in started if t.name.startswith("sweep ")]
+    assert len(sweeps) == 1 and sweeps[0].is_finished
+    assert (sweeps[0].initial, sweeps[0].completed, sweeps[0].total) == (2, 4, 4)
     assert (again.n_run, again.n_resumed, again.n_points) == (2, 2, 4)
     # re-planned points give the same results as the first run (planning is deterministic per seed)
     cols = [c for c in first.table.columns if not c.startswith("time") and c not in ("worker",)]
@@ -241,7 +259,7 @@ def test_run_sweep_from_a_toml_file_with_a_console(tmp_path: Path) -> None:
 
     from rich.console import Console
 
-    from planner.sweep import run_sweep
+    from planner.sweep.runner import run_sweep
 
     spec_path = tmp_path / "s.toml"
     spec_path.write_text(
@@ -264,7 +282,7 @@ def test_run_sweep_from_a_toml_file_with_a_console(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------ benchmark runner
 def test_bench_runner_needs_a_source_checkout(tmp_path: Path) -> None:
-    from planner.benchrunner import BenchmarksUnavailableError, find_benchmarks_dir
+    from qkdplan.benchrunner import BenchmarksUnavailableError, find_benchmarks_dir
 
     fake_pkg = tmp_path / "site-packages" / "planner"
     fake_pkg.mkdir(parents=True)

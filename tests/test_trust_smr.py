@@ -9,8 +9,8 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from planner.routing import smr
-from planner.trust_smr import SmrEvaluator, choose_for_smr, fewest_for_target, smr_key
+from planner.routing.paths import smr
+from planner.stages.trust_smr import SmrEvaluator, choose_for_smr, fewest_for_target, smr_key
 
 
 def case(seed: int, n: int = 10, n_demands: int = 5):

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from helpers_net import write_sites_csv
 
-from planner.io import read_network
+from planner.io.readers import read_network
+from planner.model.scenario import default_scenario
 from planner.pipeline import plan
-from planner.scenario import default_scenario
 
 
 def _plan(tmp_path: Path, **overrides):

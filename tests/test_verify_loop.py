@@ -14,13 +14,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from planner.backbone import Backbone
-from planner.io import read_network
-from planner.memory_stage import demand_rates, load_sized_edges
+from planner.io.readers import read_network
+from planner.model.scenario import default_scenario
 from planner.pipeline import StageResult, plan
-from planner.scenario import default_scenario
-from planner.simulate.network import simulate_design
-from planner.verify_loop import (
+from planner.simulate.design_check import simulate_design
+from planner.stages.backbone import Backbone
+from planner.stages.memory import demand_rates, load_sized_edges
+from planner.stages.verify_loop import (
     VerifyBudgets,
     next_trusted_budget,
     required_pool_bits,
@@ -191,7 +191,7 @@ def test_served_below_90_percent_is_a_finding(small) -> None:  # type: ignore[no
 
 
 def test_cli_rejects_zero_rounds_without_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from planner.cli import main
+    from qkdplan.cli import main
 
     path = write_sites_csv(tmp_path / "sites.csv")
     out = tmp_path / "run"
@@ -201,7 +201,7 @@ def test_cli_rejects_zero_rounds_without_output(tmp_path: Path, capsys: pytest.C
 
 
 def test_rate_short_under_full_load_raises_the_memory_cap(small) -> None:  # type: ignore[no-untyped-def]
-    from planner.verify_loop import VerifyTargets, _adjust, evaluate
+    from planner.stages.verify_loop import VerifyTargets, _adjust, evaluate
 
     net, sc, design, sim = small
     pairs = pd.DataFrame(sim["pairs"])
@@ -221,7 +221,7 @@ def test_rate_short_under_full_load_raises_the_memory_cap(small) -> None:  # typ
 def test_new_columns_survive_the_design_json_round_trip(small) -> None:  # type: ignore[no-untyped-def]
     import json
 
-    from planner.design import Design
+    from planner.model.design import Design
     from tests.helpers_design import assert_same_design
 
     _, _, design, _ = small

@@ -10,7 +10,7 @@ What is simulated (SMR paper, Sec. II-A/III):
    classical channel, ``v`` decrypts, re-encrypts for the next hop, and so on.
    Pad bits are consumed and never reused.
 3. Both segment ends combine path keys into segment keys as the
-   :class:`~planner.keys.ReconstructionPlan` says (XOR, or HKDF-SHA-256 when
+   :class:`~planner.keys.reconstruction.ReconstructionPlan` says (XOR, or HKDF-SHA-256 when
    keys are reused); the source draws every global key and relays it segment
    by segment, OTP-encrypted with the segment keys (``G XOR K_j`` is public).
    The simulator checks that both ends obtain identical bits.
@@ -49,13 +49,13 @@ import networkx as nx
 import numpy as np
 
 from planner.errors import InfeasibleDesignError, ValidationError
-from planner.keys import (
+from planner.keys.reconstruction import (
     ReconstructionPlan,
     combine_keys_hash,
     combine_keys_xor,
     flexible_reconstruction,
 )
-from planner.routing import RelaySecurity, SmrResult, _edge_key, multipath_security, smr
+from planner.routing.paths import RelaySecurity, SmrResult, _edge_key, multipath_security, smr
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Reading networks (one reader per format family), locating sites, bundled data and writing outputs."""

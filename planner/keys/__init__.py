@@ -1,0 +1,1 @@
+"""Key reconstruction over partially-trusted relays and key pools."""

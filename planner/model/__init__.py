@@ -1,0 +1,1 @@
+"""The data model: Network, Scenario and Design with its declared table schema."""

@@ -1,0 +1,1 @@
+"""Path algorithms: Dijkstra variants, ExDijkstra, SMR and MSP."""

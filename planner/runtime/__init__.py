@@ -1,0 +1,1 @@
+"""Execution: the task executor, the Dask scheduler connection and progress reporting."""

@@ -1,0 +1,1 @@
+"""The planning stages (access, backbone, repeaters, trust, memory) and design assembly."""

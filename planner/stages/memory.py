@@ -1,0 +1,200 @@
+"""Memory stage of the pipeline: quantum-memory units per master, slave and backbone link.
+
+With ``memory.budget_units == 0`` the scenario's fixed sizes are used
+(``master_units``, ``slave_units``, ``edge_units``); with ``memory.size_for_load``
+a backbone edge gets more units when the demands sharing it would otherwise miss
+``backbone.rate_target`` under full load (:func:`load_sized_edges`). With a budget,
+the memory model of :mod:`solvers.memory` distributes it to maximise the minimum
+predicted key rate over intra- and inter-cluster demands.
+
+**Full load.** All demands active at once time-share each edge's memory equally
+(Fig. 7b): a demand ``d`` over links ``l`` with ``m_l`` units, success probability
+``p_l`` (Eq. 7 of the link's segment) and ``u_l`` demands routed over it gets
+``rate_shared_d = g(k_d, q) * min_l m_l p_l / u_l`` (Eq. 9 with each link's memory
+divided by its users; the same figure ``qkdplan simulate`` reports as the rate under
+concurrent load). It meets the target iff ``m_l >= target u_l / (p_l g(k_d))`` on
+every link, so the smallest sufficient size of link ``l`` is the ceiling of the
+largest right-hand side over its demands. Where ``max_units_per_node`` caps that,
+the plan states each demand's ``shortfall_full_load`` (target minus shared rate).
+
+The stage also states, per fibre link, the key generation the demand set needs
+from the trusted-relay layer (:mod:`planner.keys.pools`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from planner.model.network import Network
+from planner.model.scenario import Scenario
+from planner.stages.backbone import Backbone
+
+if TYPE_CHECKING:
+    from planner.pipeline import StageResult
+
+logger = logging.getLogger(__name__)
+
+
+def fixed_allocation(access: StageResult, backbone: Backbone, scenario: Scenario) -> dict[str, object]:
+    """Memory units per site (``nodes``: Series by site id) and per backbone link (``edges``: Series by link id)."""
+    mem = scenario.memory
+    a = access.tables["assignment"]
+    units = pd.Series(0, index=pd.Index([], dtype=str), dtype=int)
+    if len(a):
+        units = pd.Series(
+            [mem.master_units if r == "master" else mem.slave_units for r in a["role"]],
+            index=a["site"].astype(str), dtype=int)
+    edges = pd.Series(mem.edge_units, index=backbone.links["link_id"].astype(str), dtype=int)
+    return {"nodes": units, "edges": edges}
+
+
+def _chain_inputs(backbone: Backbone, repeaters: StageResult | None
+                  ) -> tuple[dict[str, float], dict[str, int], dict[str, list[str]], dict[str, int]] | None:
+    """``p`` per link, hops and links per demand, users per link; None without a repeater stage."""
+    if repeaters is None or "links" not in repeaters.tables or "demands" not in repeaters.tables:
+        return None
+    rl, rd = repeaters.tables["links"], repeaters.tables["demands"]
+    if len(rl) == 0 or len(rd) == 0 or "p" not in rl or "hops" not in rd:
+        return None
+    p = {str(k): float(v) for k, v in zip(rl["link"], rl["p"], strict=True)}
+    hops = {str(k): int(v) for k, v in zip(rd["demand"], rd["hops"], strict=True)}
+    paths = {str(d): [x for x in str(lk).split(";") if x]
+             for d, lk in zip(backbone.demands["demand_id"], backbone.demands["links"], strict=True)}
+    users: dict[str, int] = {}
+    for lids in paths.values():
+        for lid in lids:
+            users[lid] = users.get(lid, 0) + 1
+    return p, hops, paths, users
+
+
+def load_sized_edges(backbone: Backbone, repeaters: StageResult | None, scenario: Scenario,
+                     base: pd.Series) -> pd.Series:
+    """Edge units so that every demand meets ``backbone.rate_target`` under full load (capped).
+
+    Guarantees: each edge keeps at least its ``base`` units; where the cap
+    ``memory.max_units_per_node`` does not bind, every demand's ``rate_shared``
+    (module docstring) is at least the target.
+    """
+    from planner.physics import chain_factor
+
+    target, q = scenario.backbone.rate_target, scenario.physics.q_swap
+    inputs = _chain_inputs(backbone, repeaters)
+    if inputs is None or target <= 0 or scenario.backbone.objective != "min_cost":
+        return base  # no rate target to meet (max_min_rate spends a repeater budget instead)
+    p, hops, paths, users = inputs
+    need = base.astype(int).copy()
+    for d, lids in paths.items():
+        if d not in hops:
+            continue
+        g = float(chain_factor(hops[d], q=q))
+        for lid in lids:
+            denom = p.get(lid, 0.0) * g
+            if denom <= 0:
+                continue
+            units = math.ceil(target * users[lid] / denom * (1 - 1e-12))
+            need[lid] = max(int(need.get(lid, 0)), units)
+    return need.clip(upper=scenario.memory.max_units_per_node).astype(int)
+
+
+def demand_rates(backbone: Backbone, repeaters: StageResult | None, scenario: Scenario,
+                 edges: pd.Series) -> tuple[pd.Series, pd.Series] | None:
+    """Eq. 9 rate per demand with the given edge units alone (``m = min`` over its links) and shared."""
+    from planner.physics import chain_factor
+
+    inputs = _chain_inputs(backbone, repeaters)
+    if inputs is None:
+        return None
+    p, hops, paths, users = inputs
+    q = scenario.physics.q_swap
+    alone, shared = {}, {}
+    for d, lids in paths.items():
+        if d not in hops or not lids:
+            continue
+        g = float(chain_factor(hops[d], q=q))
+        m = [float(edges.get(lid, 0)) for lid in lids]
+        pl = [p.get(lid, 0.0) for lid in lids]
+        alone[d] = min(m) * min(pl) * g
+        shared[d] = g * min(mi * pi / users[lid] for mi, pi, lid in zip(m, pl, lids, strict=True))
+    return pd.Series(alone, dtype=float), pd.Series(shared, dtype=float)
+
+
+def key_pool_tables(network: Network, backbone: Backbone, stages: dict[str, StageResult],
+                    scenario: Scenario) -> pd.DataFrame | None:
+    """Per fibre link: key bits one round of requests needs, pool bits available, rounds the pool serves."""
+    from planner.keys.pools import link_key_bits_per_round
+
+    trust = stages.get("trust")
+    if trust is None or "relays" not in trust.tables or len(backbone.demands) == 0:
+        return None
+    r = trust.tables["relays"]
+    trusted = set(r.loc[r["trusted"].astype(bool), "site_id"].astype(str))
+    security = {str(s): float(x) for s, x in zip(r["site_id"], r["p_untrusted"], strict=True)}
+    pairs = [(str(s), str(t)) for s, t in zip(backbone.demands["source"], backbone.demands["target"], strict=True)]
+    links, _ = link_key_bits_per_round(network.graph(), pairs, trusted=trusted, security=security,
+                                       eps=scenario.security.eps)
+    pool = int(scenario.security.key_pool_bits)
+    links["key_pool_bits"] = pool
+    per = links["key_bits_per_round"].astype(int)
+    links["rounds_supported"] = pd.Series([int(pool // b) if b > 0 else None for b in per], dtype=object,
+                                         index=links.index)
+    return links
+
+
+def plan_memory(network: Network, access: StageResult, backbone: Backbone, stages: dict[str, StageResult],
+                scenario: Scenario, *, seed: int = 0) -> StageResult:
+    """Memory allocation; tables ``nodes`` (Series site -> units) and ``edges`` (Series link -> units).
+
+    Also ``demand_rates`` / ``demand_rates_shared`` / ``demand_shortfall`` (Series by
+    demand id; shortfall = target minus the shared rate, 0 when met) when the backbone
+    has repeater chains, and ``fibre_key_bits`` (per fibre link key needs) when it has
+    a trusted-relay layer.
+    """
+    from planner.pipeline import StageResult
+
+    mem = scenario.memory
+    repeaters = stages.get("repeaters")
+    if mem.budget_units > 0:
+        from planner.stages.memory_sizing import optimise_memory
+
+        out = optimise_memory(network, access, backbone, stages, scenario, seed=seed)
+    else:
+        out = StageResult()
+        alloc = fixed_allocation(access, backbone, scenario)
+        out.tables.update(alloc)  # type: ignore[arg-type]
+        edges = alloc["edges"]
+        assert isinstance(edges, pd.Series)
+        if mem.size_for_load:
+            sized = load_sized_edges(backbone, repeaters, scenario, edges)
+            raised = int((sized > edges).sum())
+            if raised:
+                out.notes.append(f"{raised} backbone link(s) got more than memory.edge_units = {mem.edge_units} "
+                                 f"memory units (at most {mem.max_units_per_node}) so that every demand meets the "
+                                 "rate target with all demands sharing the link at once.")
+            out.tables["edges"] = sized  # type: ignore[assignment]
+            rates = demand_rates(backbone, repeaters, scenario, sized)
+            if rates is not None:
+                out.tables["demand_rates"] = rates[0]  # type: ignore[assignment]
+                out.tables["demand_rates_shared"] = rates[1]  # type: ignore[assignment]
+    shared = out.tables.get("demand_rates_shared")
+    target = scenario.backbone.rate_target
+    if isinstance(shared, pd.Series) and len(shared) and target > 0 and scenario.backbone.objective == "min_cost":
+        shortfall = (target - shared).clip(lower=0.0)
+        out.tables["demand_shortfall"] = shortfall  # type: ignore[assignment]
+        n_short = int((shortfall > 0).sum())
+        out.metrics["n_demands_short_full_load"] = n_short
+        if n_short:
+            out.notes.append(f"Under full load (all demands sharing link memory) {n_short} of {len(shortfall)} "
+                             f"demand(s) fall short of the rate target {target:g}; see the demands table's "
+                             "shortfall_full_load column (raise memory.max_units_per_node or the memory budget).")
+    pools = key_pool_tables(network, backbone, stages, scenario)
+    if pools is not None and len(pools):
+        out.tables["fibre_key_bits"] = pools
+        worst = pools["rounds_supported"].dropna()
+        if len(worst):
+            out.metrics["key_pool_rounds_supported_min"] = int(worst.min())
+            out.metrics["key_bits_per_round_max"] = int(pools["key_bits_per_round"].max())
+    return out

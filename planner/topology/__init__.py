@@ -1,0 +1,1 @@
+"""Candidate fibre generation and synthetic topologies."""
