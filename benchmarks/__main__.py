@@ -669,15 +669,19 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         nargs="*",
         default=None,
-        choices=[*(k for k, _, _ in PROBES), "plan-real"],
+        choices=[*(k for k, _, _ in PROBES), "plan-real", "simulate-real"],
         help="run only these probes ('plan-real': the plan probe on real site lists, "
-        "see benchmarks/plan_real.py)",
+        "see benchmarks/plan_real.py; 'simulate-real': qkdplan simulate on planned designs, "
+        "see benchmarks/simulate_real.py)",
     )
     parser.add_argument("--sets", nargs="*", default=None, help="plan-real: site sets to run (e.g. nl-100 nl-243)")
     parser.add_argument("--sizes", nargs="*", type=int, default=None, help="plan-real: site counts to run")
     parser.add_argument("--timeout", type=float, default=None, help="plan-real: wall-clock cap per set (s)")
     parser.add_argument("--mem-gb", type=float, default=None, help="plan-real: address-space cap per set (GB)")
     parser.add_argument("--no-simulate", action="store_true", help="plan-real: skip the simulation")
+    parser.add_argument("--run-dirs", nargs="*", type=Path, default=None,
+                        help="simulate-real: folders written by 'qkdplan plan' (default: synthetic designs of --sizes)")
+    parser.add_argument("--workers", nargs="*", type=int, default=None, help="simulate-real: worker counts (default 1 2)")
     parser.add_argument(
         "--reuse-probes",
         action="store_true",
@@ -696,6 +700,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.probe:
         _run_probe_here(args.probe, args.size)
         return 0
+    if args.only and "simulate-real" in args.only:
+        from benchmarks import simulate_real
+
+        simulate_real.run_sweep(
+            list(args.run_dirs or []),
+            list(args.sizes or simulate_real.DEFAULT_SIZES),
+            list(args.workers or simulate_real.DEFAULT_WORKERS),
+            timeout_s=args.timeout or simulate_real.DEFAULT_TIMEOUT_S,
+            mem_gb=args.mem_gb or simulate_real.DEFAULT_MEM_GB,
+            out_dir=args.out,
+        )
+        args.only = [k for k in args.only if k != "simulate-real"]
+        if not args.only:
+            return 0
     if args.only and "plan-real" in args.only:
         from benchmarks import plan_real
 

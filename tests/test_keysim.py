@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import networkx as nx
@@ -10,10 +11,13 @@ import pytest
 
 from planner.errors import InfeasibleDesignError
 from planner.keys.reconstruction import flexible_reconstruction, reuse_reconstruction
-from planner.routing.paths import msp, smr
+from planner.routing.paths import RelaySecurity, msp, smr
 from planner.simulate.keysim import (
     LinkKeyPools,
+    PeelingStructure,
+    RandomByteStream,
     distribute_keys,
+    draw_compromised,
     eavesdrop,
     leak_trials,
     max_block_bits,
@@ -220,3 +224,85 @@ def test_route_and_reconstruct_sizes_and_simulates():
     assert starved.consumed_bits_per_link[link] == 4_000
     none = route_and_reconstruct(graph, "s", "d", trusted=set(), security=0.1, eps=0.99)
     assert none.delivered_key_bits == 0 and none.consumed_key_bits == 0 and none.security == 0.0
+
+
+def _leak_counts_trial_by_trial(route, plan, *, trusted, security, n_trials, rng, every=50):
+    """Reference: one real-byte distribution per ``every`` trials, one byte-level attack per trial."""
+    relay = RelaySecurity(security, trusted)
+    counts = np.zeros(plan.n_global_keys, dtype=np.int64)
+    any_count = 0
+    tr = None
+    for t in range(n_trials):
+        if t % every == 0:
+            tr = distribute_keys(route, plan, block_bytes=8, pools=LinkKeyPools(rng=rng), rng=rng)
+        leaked = eavesdrop(tr, draw_compromised(tr.relays, relay, rng))
+        counts += leaked
+        any_count += int(leaked.any())
+    return counts, any_count
+
+
+@pytest.mark.parametrize("reuse", [False, True])
+def test_vectorised_leak_trials_equal_the_trial_by_trial_attack(reuse):
+    rng = np.random.default_rng(21)
+    graph = waxman_graph(50, rng)
+    trusted = {4, 9, 17, 30}
+    route = smr(graph, 0, 49, trusted=trusted, security=0.75)
+    segs = [list(seg.path_security) for seg in route.segments]
+    plan = reuse_reconstruction(segs, 0.3, max_combination_size=2) if reuse else plan_for(route, 0.2)
+    assert plan.n_global_keys >= 1 and plan.reuse == reuse
+    # 1 130 trials: several peeling batches and a last, partial distribution block
+    stats = leak_trials(
+        route, plan, trusted=trusted, security=0.75, n_trials=1130, rng=np.random.default_rng(5)
+    )
+    counts, any_count = _leak_counts_trial_by_trial(
+        route, plan, trusted=trusted, security=0.75, n_trials=1130, rng=np.random.default_rng(5)
+    )
+    assert stats.leaked_count.tolist() == counts.tolist()
+    assert stats.any_leaked_count == any_count
+    assert 0 < any_count < 1130  # the draws are neither all safe nor all leaking
+
+
+def test_peeling_structure_matches_byte_attack_on_every_relay_subset():
+    _, route = two_segment_route()
+    for plan in (plan_for(route, 0.0), reuse_reconstruction(
+        [list(seg.path_security) for seg in route.segments], 0.3, max_combination_size=2
+    )):
+        tr = distribute_keys(
+            route, plan, block_bytes=8, pools=LinkKeyPools(rng=np.random.default_rng(0)),
+            rng=np.random.default_rng(1),
+        )
+        structure = PeelingStructure.of(tr)
+        n = len(structure.relays)
+        subsets = np.array(list(itertools.product([False, True], repeat=n)), dtype=bool)
+        by_symbols = structure.leaked(subsets)
+        for row, got in zip(subsets, by_symbols, strict=True):
+            chosen = {v for v, hit in zip(structure.relays, row, strict=True) if hit}
+            assert got.tolist() == eavesdrop(tr, chosen).tolist()
+        assert by_symbols.any() and not by_symbols.all()
+
+
+class _CountingBytes:
+    """Stands in for a generator: returns the bytes 0, 1, 2, ... in order (to check the splicing)."""
+
+    def __init__(self):
+        self.next = 0
+        self.calls = 0
+
+    def bytes(self, n):
+        self.calls += 1
+        out = bytes((self.next + k) % 256 for k in range(n))
+        self.next += n
+        return out
+
+
+def test_random_byte_stream_hands_out_the_stream_in_order():
+    src = _CountingBytes()
+    stream = RandomByteStream(src, chunk_bytes=5)
+    parts = [stream.take(n) for n in (3, 0, 7, 1, 12, 2)]
+    assert [len(x) for x in parts] == [3, 0, 7, 1, 12, 2]
+    assert b"".join(parts) == bytes(range(25))
+    assert src.calls == 5  # draws of 5, 5, 5, 8 (4 left over + 8 = 12) and 5 bytes
+    a = RandomByteStream(np.random.default_rng(3))
+    b = RandomByteStream(np.random.default_rng(3))
+    assert [a.take(n) for n in (8, 8, 5000)] == [b.take(n) for n in (8, 8, 5000)]
+    assert len(RandomByteStream(None).take(9)) == 9

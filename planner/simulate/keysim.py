@@ -75,24 +75,62 @@ def _xor(a: bytes, b: bytes) -> bytes:
     return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).to_bytes(len(a), "big")
 
 
+class RandomByteStream:
+    """Random bytes from ``rng`` (simulation only) or :mod:`secrets` when None, drawn in chunks.
+
+    ``take(n)`` returns the next ``n`` bytes of one long random stream; the
+    generator is asked for ``chunk_bytes`` at a time, because one call per
+    8-byte key costs far more than the bytes. Guarantees: for a seeded ``rng``
+    the sequence of returned bytes depends only on the seed and the sequence of
+    ``n``s, and every byte is uniform and independent of the others.
+    """
+
+    def __init__(self, rng: np.random.Generator | None, *, chunk_bytes: int = 4096):
+        if chunk_bytes < 1:
+            raise ValidationError(f"chunk_bytes={chunk_bytes} must be >= 1")
+        self._rng = rng
+        self._chunk = chunk_bytes
+        self._buf = b""
+        self._pos = 0
+
+    def take(self, n_bytes: int) -> bytes:
+        """The next ``n_bytes`` random bytes."""
+        if n_bytes < 0:
+            raise ValidationError(f"n_bytes={n_bytes} must be >= 0")
+        end = self._pos + n_bytes
+        if end <= len(self._buf):
+            out = self._buf[self._pos : end]
+            self._pos = end
+            return out
+        head = self._buf[self._pos :]
+        need = n_bytes - len(head)
+        fresh = random_bytes(max(need, self._chunk), self._rng)
+        self._buf, self._pos = fresh, need
+        return head + fresh[:need]
+
+
 class LinkKeyPools:
-    """Per-link key pools of ``pool_bits`` bits, filled lazily, consumed front to back."""
+    """Per-link key pools of ``pool_bits`` bits, consumed front to back.
+
+    A pool's bits are drawn as they are consumed (from one :class:`RandomByteStream`
+    of ``rng``): every pad is uniform and independent, as if the pool had been filled
+    in advance, and only the consumed part is ever generated.
+    """
 
     def __init__(self, *, pool_bits: int = DEFAULT_POOL_BITS, rng: np.random.Generator | None):
         if pool_bits < 8 or pool_bits % 8:
             raise ValidationError(f"pool_bits={pool_bits} must be a positive multiple of 8")
         self.pool_bytes = pool_bits // 8
-        self._rng = rng
-        self._pool: dict[tuple[Any, Any], bytes] = {}
+        self._bytes = RandomByteStream(rng)
         self._offset: dict[tuple[Any, Any], int] = {}
 
     def take(self, u: Any, v: Any, n_bytes: int) -> tuple[tuple[Any, Any], int, bytes]:
-        """Consume ``n_bytes`` pad bytes of link (u, v); returns (link, offset, pad)."""
+        """Consume ``n_bytes`` pad bytes of link (u, v); returns (link, offset, pad).
+
+        Raises ``InfeasibleDesignError`` (nothing consumed) when the pool holds fewer.
+        """
         link = _edge_key(u, v)
-        if link not in self._pool:
-            self._pool[link] = random_bytes(self.pool_bytes, self._rng)
-            self._offset[link] = 0
-        start = self._offset[link]
+        start = self._offset.get(link, 0)
         if start + n_bytes > self.pool_bytes:
             raise InfeasibleDesignError(
                 f"key pool of link {link!r} exhausted: needs {8 * (start + n_bytes)} bits, "
@@ -100,7 +138,7 @@ class LinkKeyPools:
                 conflicts=["link-key-pool"],
             )
         self._offset[link] = start + n_bytes
-        return link, start, self._pool[link][start : start + n_bytes]
+        return link, start, self._bytes.take(n_bytes)
 
     def consumed_bits(self) -> dict[tuple[Any, Any], int]:
         return {link: 8 * off for link, off in self._offset.items()}
@@ -148,6 +186,7 @@ def distribute_keys(
     if block_bytes < 1:
         raise ValidationError(f"block_bytes={block_bytes} must be >= 1")
     tr = Transcript(block_bytes=block_bytes)
+    key_bytes = RandomByteStream(rng)
     relays: set[Any] = set()
     zero = bytes(block_bytes)
     # path keys relayed hop by hop; both ends' copies kept
@@ -155,7 +194,7 @@ def distribute_keys(
     for j, seg in enumerate(route.segments):
         for i, path in enumerate(seg.paths):
             sym = ("pk", j, i)
-            key = random_bytes(block_bytes, rng)
+            key = key_bytes.take(block_bytes)
             tr.truth[sym] = key
             current = key
             for u, v in itertools.pairwise(path):
@@ -196,7 +235,7 @@ def distribute_keys(
     # global keys relayed segment by segment
     for g, gk in enumerate(plan.global_keys):
         gsym: Symbol = ("gk", g)
-        value = random_bytes(block_bytes, rng)
+        value = key_bytes.take(block_bytes)
         tr.truth[gsym] = value
         current = value
         for j, part in enumerate(gk.parts):
@@ -294,6 +333,123 @@ class LeakStatistics:
         return self.leaked_count / self.n_trials
 
 
+def _padded(rows: Sequence[Sequence[int]], fill: int) -> np.ndarray:
+    """Ragged integer lists as one ``(len(rows), longest)`` array, short rows padded with ``fill``."""
+    width = max((len(r) for r in rows), default=0)
+    out = np.full((len(rows), max(width, 1)), fill, dtype=np.int64)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = r
+    return out
+
+
+@dataclass(frozen=True)
+class PeelingStructure:
+    """The symbolic shape of a transcript: which relay reveals which symbol, and the relations.
+
+    Stored as padded index arrays so the peeling runs over many eavesdropper draws at
+    once with gathers and reductions only (no matrix products, so no BLAS threads):
+    ``symbol_relays[s]`` the relays (indices into ``relays``) that hold or see symbol
+    ``s``, padded with ``len(relays)``; ``xor_members[i]`` the symbols of XOR relation
+    ``i``, padded with ``len(symbols)`` (a symbol that is always known);
+    ``symbol_xors[s]`` the XOR relations symbol ``s`` occurs in, padded with
+    ``len(xor_members)`` (a relation never solvable); ``hash_members[i]`` the inputs of
+    hash relation ``i`` (padded like ``xor_members``), whose output symbol is
+    ``hash_target[i]``; ``global_index[g]`` the symbol of global key ``g``. The
+    structure depends only on the route and the plan, not on the bytes, so one
+    structure serves every transcript of the same route and plan.
+    """
+
+    relays: tuple[Any, ...]
+    symbols: tuple[Symbol, ...]
+    symbol_relays: np.ndarray
+    xor_members: np.ndarray
+    symbol_xors: np.ndarray
+    hash_members: np.ndarray
+    hash_target: np.ndarray
+    global_index: np.ndarray
+
+    @classmethod
+    def of(cls, transcript: Transcript) -> PeelingStructure:
+        """The structure of ``transcript`` (relays in ``transcript.relays`` order)."""
+        index: dict[Symbol, int] = {}
+
+        def ix(sym: Symbol) -> int:
+            return index.setdefault(sym, len(index))
+
+        xor_rows = [sorted({ix(sym) for sym in symbols}) for symbols, _ in transcript.relations]
+        hash_rows = []
+        hash_target = []
+        for sym, members in transcript.hash_relations:
+            hash_target.append(ix(sym))
+            hash_rows.append(sorted({ix(m) for m in members}))
+        global_index = [ix(("gk", g)) for g in range(len(transcript.global_keys_source))]
+        seen_rows: list[set[int]] = []
+        for node in transcript.relays:
+            seen_rows.append({ix(sym) for sym, _ in transcript.seen_by.get(node, ())})
+        n_sym = len(index)
+        relays_of: list[list[int]] = [[] for _ in range(n_sym)]
+        for r, seen in enumerate(seen_rows):
+            for k in seen:
+                relays_of[k].append(r)
+        xors_of: list[list[int]] = [[] for _ in range(n_sym)]
+        for i, row in enumerate(xor_rows):
+            for k in row:
+                xors_of[k].append(i)
+        return cls(
+            relays=tuple(transcript.relays),
+            symbols=tuple(sorted(index, key=index.__getitem__)),
+            symbol_relays=_padded(relays_of, len(transcript.relays)),
+            xor_members=_padded(xor_rows, n_sym),
+            symbol_xors=_padded(xors_of, len(xor_rows)),
+            hash_members=_padded(hash_rows, n_sym),
+            hash_target=np.array(hash_target, dtype=np.int64),
+            global_index=np.array(global_index, dtype=np.int64),
+        )
+
+    def leaked(self, compromised: np.ndarray) -> np.ndarray:
+        """Which global keys each eavesdropper draw can compute: ``(draws, global keys)`` booleans.
+
+        ``compromised[t, r]``: draw ``t`` holds relay ``relays[r]``. Runs the same
+        peeling as :func:`eavesdrop` on symbols instead of bytes (a relation with one
+        unknown symbol makes it known; a hash relation with all inputs known makes its
+        output known) for all draws at once, until nothing changes. The closure does
+        not depend on the order relations are solved in, so the result equals
+        :func:`eavesdrop`'s for every draw.
+        """
+        comp = np.asarray(compromised, dtype=bool)
+        n_relays, n_sym = len(self.relays), len(self.symbols)
+        if comp.ndim != 2 or comp.shape[1] != n_relays:
+            raise ValueError(f"compromised must have shape (draws, {n_relays}), got {comp.shape}")
+        draws = comp.shape[0]
+        comp_ext = np.zeros((draws, n_relays + 1), dtype=bool)
+        comp_ext[:, :n_relays] = comp
+        known = np.ones((draws, n_sym + 1), dtype=bool)  # the last column: the always-known pad symbol
+        known[:, :n_sym] = comp_ext[:, self.symbol_relays].any(axis=2)
+        n_xor = len(self.xor_members) if len(self.symbol_xors) and n_sym else 0
+        solvable = np.zeros((draws, n_xor + 1), dtype=bool)  # the last column: never solvable
+        while True:
+            changed = False
+            if n_xor:
+                unknown = np.count_nonzero(~known[:, self.xor_members], axis=2)
+                solvable[:, :n_xor] = unknown == 1
+                gained = solvable[:, self.symbol_xors].any(axis=2) & ~known[:, :n_sym]
+                if gained.any():
+                    known[:, :n_sym] |= gained
+                    changed = True
+            if len(self.hash_target):
+                ready = known[:, self.hash_members].all(axis=2)
+                gained = ready & ~known[:, self.hash_target]
+                if gained.any():
+                    known[:, self.hash_target] |= gained
+                    changed = True
+            if not changed:
+                return known[:, self.global_index]
+
+
+#: Eavesdropper draws peeled together (bounds the ``draws x symbols`` matrices).
+PEEL_BATCH = 512
+
+
 def leak_trials(
     route: SmrResult,
     plan: ReconstructionPlan,
@@ -309,24 +465,68 @@ def leak_trials(
     """Monte Carlo of the eavesdropper on real bytes.
 
     Every ``fresh_keys_every`` trials the whole distribution is re-run with new
-    pools and keys; every trial draws a new set of compromised relays and runs
-    :func:`eavesdrop`. Returns counts per global key and the analytic leak
-    probability for comparison.
+    pools and keys (its end points must agree); every trial draws a new set of
+    compromised relays. Which global keys a draw leaks is decided by
+    :meth:`PeelingStructure.leaked`, vectorised over draws; for every fresh
+    distribution the draw with the most compromised relays (the first such) is
+    also attacked on the real bytes with :func:`eavesdrop`, which must derive
+    exactly the same keys (else ``RuntimeError``: a simulator bug).
+
+    Guarantees: the random stream is consumed exactly as by one
+    :func:`distribute_keys` per fresh distribution followed by one
+    :func:`draw_compromised` per trial, so the counts equal those of running
+    :func:`eavesdrop` trial by trial with the same ``rng``. Returns counts per
+    global key and the analytic leak probability for comparison.
     """
+    if fresh_keys_every < 1:
+        raise ValidationError(f"fresh_keys_every={fresh_keys_every} must be >= 1")
     relay = RelaySecurity(security, trusted)
-    counts = np.zeros(plan.n_global_keys, dtype=int)
+    counts = np.zeros(plan.n_global_keys, dtype=np.int64)
     any_count = 0
-    transcript: Transcript | None = None
-    for t in range(n_trials):
-        if transcript is None or t % fresh_keys_every == 0:
-            pools = LinkKeyPools(pool_bits=pool_bits, rng=rng)
-            transcript = distribute_keys(route, plan, block_bytes=block_bytes, pools=pools, rng=rng)
-            if not transcript.keys_agree:
-                raise RuntimeError("end points disagree on the global keys: simulator bug")
-        compromised = draw_compromised(transcript.relays, relay, rng)
-        leaked = eavesdrop(transcript, compromised)
-        counts += leaked
-        any_count += int(leaked.any())
+    structure: PeelingStructure | None = None
+    p: np.ndarray | None = None
+    pending: list[np.ndarray] = []
+
+    def flush() -> None:
+        nonlocal counts, any_count
+        if structure is None or not pending:
+            return
+        comp = np.concatenate(pending, axis=0)
+        pending.clear()
+        leaked = structure.leaked(comp)
+        counts += leaked.sum(axis=0, dtype=np.int64)
+        any_count += int(leaked.any(axis=1).sum())
+
+    n_pending = 0
+    for start in range(0, n_trials, fresh_keys_every):
+        n_block = min(fresh_keys_every, n_trials - start)
+        pools = LinkKeyPools(pool_bits=pool_bits, rng=rng)
+        transcript = distribute_keys(route, plan, block_bytes=block_bytes, pools=pools, rng=rng)
+        if not transcript.keys_agree:
+            raise RuntimeError("end points disagree on the global keys: simulator bug")
+        if structure is None:
+            structure = PeelingStructure.of(transcript)
+            p = np.array([relay.node(v) for v in structure.relays], dtype=float)
+        elif transcript.relays != structure.relays:  # pragma: no cover - distribute_keys is deterministic
+            raise RuntimeError("the same route gave different relays: simulator bug")
+        assert p is not None
+        comp = rng.random((n_block, len(p))) >= p
+        # the real-byte attack on this distribution's hardest draw must agree with the peeling
+        t = int(np.argmax(comp.sum(axis=1))) if comp.size else 0
+        chosen = {v for v, hit in zip(structure.relays, comp[t], strict=True) if hit} if comp.size else set()
+        on_bytes = eavesdrop(transcript, chosen)
+        on_symbols = structure.leaked(comp[t : t + 1])[0]
+        if not np.array_equal(on_bytes, on_symbols):
+            raise RuntimeError(
+                f"eavesdropper on bytes {on_bytes.tolist()} and on symbols {on_symbols.tolist()} disagree: "
+                "simulator bug"
+            )
+        pending.append(comp)
+        n_pending += n_block
+        if n_pending >= PEEL_BATCH:
+            flush()
+            n_pending = 0
+    flush()
     analytic = 1.0 - analytic_global_security(route, plan, relay)
     return LeakStatistics(n_trials, counts, analytic, any_count)
 
