@@ -28,12 +28,14 @@ Two interchangeable builders give the same model: :func:`build_clustering_model`
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -93,6 +95,9 @@ __all__ = [
     "solution_vector",
     "validate_options",
     "COMPONENT_MIN_S",
+    "ComponentCache",
+    "component_cache",
+    "current_component_cache",
     "COMPONENT_SOLVE_MIN_SITES",
     "ArrayModel",
     "RowBlock",
@@ -488,6 +493,97 @@ def elastic_diagnosis(
     return conflicts, details
 
 
+ComponentKey = tuple[tuple[str, ...], tuple[str, ...], int]
+
+
+def component_key(data: ClusteringData) -> ComponentKey:
+    """What identifies an instance (a reach component) across attempts: its sites, its candidates
+    and its number of pairs (dropping a site changes the key of its component only)."""
+    return (tuple(sorted(map(str, data.sites.index))), tuple(sorted(map(str, data.candidates.index))),
+            len(data.pairs))
+
+
+@dataclass
+class ComponentCache:
+    """Work on reach components kept across the solves of one access stage, so that a retry
+    (after unservable sites were dropped, or with more time) redoes only what changed.
+
+    * ``heuristics``: the greedy heuristic's clustering (or None) and its time, per component and
+      options; the heuristic is deterministic for given data, options and seed, so reusing it is exact;
+    * ``results``: a component's solve result (only results with a clustering), per component,
+      options and time limit class (a result is reused for a later limit at most as long, or when
+      it is optimal);
+    * ``feasible``: a clustering of a component found by the elastic model of
+      :func:`unservable_sites` (zero slack), used as that component's start and fallback when
+      the heuristic has none (it is checked against the options before use).
+
+    ``heuristic_runs`` and ``milp_runs`` count the calls actually made (not served from here).
+    """
+
+    heuristics: dict[tuple[ComponentKey, str], tuple[ClusteringSolution | None, float]] = field(default_factory=dict)
+    results: dict[tuple[ComponentKey, str], tuple[SolveResult, float]] = field(default_factory=dict)
+    feasible: dict[ComponentKey, ClusteringSolution] = field(default_factory=dict)
+    heuristic_runs: int = 0
+    milp_runs: int = 0
+    hits: int = 0
+
+    def heuristic(self, data: ClusteringData, idx: ClusteringIndex,
+                  options: ClusteringOptions) -> tuple[ClusteringSolution | None, float]:
+        """The heuristic's clustering of the component (or, when it has none, a checked elastic one)
+        and the time it took (0 when served from the cache)."""
+        key = (component_key(data), repr(options))
+        if key in self.heuristics:
+            self.hits += 1
+            sol, _s = self.heuristics[key]
+            out: tuple[ClusteringSolution | None, float] = (sol, 0.0)
+        else:
+            th = time.perf_counter()
+            sol = heuristic_solution(idx, options, seed=options.heuristic_seed)
+            self.heuristic_runs += 1
+            out = (sol, time.perf_counter() - th)
+            self.heuristics[key] = out
+        if out[0] is None:
+            elastic = self.feasible.get(key[0])
+            if elastic is not None and not check_solution(idx, options, elastic):
+                return elastic, 0.0
+        return out
+
+    def result(self, data: ClusteringData, options: ClusteringOptions, limit_s: float) -> SolveResult | None:
+        """A stored result of the component under ``options`` that a solve with ``limit_s`` would
+        not improve on (optimal, or found with at least that limit)."""
+        got = self.results.get((component_key(data), repr(options)))
+        if got is None:
+            return None
+        res, had_s = got
+        if res.status is SolveStatus.OPTIMAL or had_s >= limit_s:
+            self.hits += 1
+            return res
+        return None
+
+    def keep(self, data: ClusteringData, options: ClusteringOptions, limit_s: float, res: SolveResult) -> None:
+        if res.has_solution:
+            self.results[(component_key(data), repr(options))] = (res, limit_s)
+
+
+_CACHES: list[ComponentCache] = []
+
+
+@contextlib.contextmanager
+def component_cache(cache: ComponentCache | None = None) -> Iterator[ComponentCache]:
+    """Open a :class:`ComponentCache` for the per-component solves run inside the block."""
+    cache = cache or ComponentCache()
+    _CACHES.append(cache)
+    try:
+        yield cache
+    finally:
+        _CACHES.remove(cache)
+
+
+def current_component_cache() -> ComponentCache | None:
+    """The innermost open :class:`ComponentCache`, if any."""
+    return _CACHES[-1] if _CACHES else None
+
+
 def unservable_sites(
     data: ClusteringData, options: ClusteringOptions, solver_options: SolverOptions | None = None
 ) -> list[str] | None:
@@ -517,6 +613,12 @@ def unservable_sites(
     rows = np.asarray(model.slack_row, dtype=np.int64)
     bad = slack > 1e-6
     if not bad.any():
+        cache = current_component_cache()
+        if cache is not None:  # a clustering of this instance: keep it (start and fallback of later solves)
+            n_c, n_p = idx.n_cands, idx.n_pairs
+            sol = solution_from_values(idx, res.values[:n_c], res.values[n_c:n_c + n_p])
+            if not check_solution(idx, options, sol):
+                cache.feasible[component_key(data)] = sol
         return []
     if set(fam[bad]) != {"assign-once"}:
         return None
@@ -565,8 +667,12 @@ def unservable_sites_by_component(
         if idx.n_pairs == 0:
             out += [str(s) for s in sub.sites.index if str(s) not in set(map(str, sub.candidates.index))]
             continue
-        if not diagnose(idx, options)[0] and heuristic_solution(idx, options) is not None:
-            continue
+        if not diagnose(idx, options)[0]:
+            cache = current_component_cache()
+            clustered = (cache.heuristic(sub, idx, options)[0] if cache is not None
+                         else heuristic_solution(idx, options, seed=options.heuristic_seed))
+            if clustered is not None:
+                continue
         hard.append((sub, len(sub.sites)))
     n_heuristic = 0
     if hard:
@@ -926,6 +1032,8 @@ def solve_clustering_by_component(
     data: ClusteringData,
     options: ClusteringOptions | None = None,
     solver_options: SolverOptions | None = None,
+    *,
+    unsolved: Literal["stop", "standalone"] = "stop",
 ) -> SolveResult:
     """:func:`solve_clustering` one connected component of the reach graph at a time.
 
@@ -946,7 +1054,18 @@ def solve_clustering_by_component(
     from the solver takes :func:`fallback_bound`, so the summed bound is always valid. Only a
     component that neither the MILP (after one retry with what is left) nor the heuristic can
     cluster ends the search, with its status and that component's sites in
-    ``info["component_sites"]`` (where to look for unservable sites). With a global budget this is :func:`solve_clustering`.
+    ``info["component_sites"]`` (where to look for unservable sites); with
+    ``unsolved="standalone"`` such a component is instead left out and the search goes on: its
+    sites are listed in ``info["standalone_sites"]`` (with ``info["standalone_reason"]``), the
+    result clusters the other sites, and for ``max_keys`` the bound includes the left-out
+    components' :func:`fallback_bound` (so it bounds the whole instance and the gap shows what
+    leaving them out may cost; for ``min_cost`` they add nothing to cost or bound). With a global
+    budget this is :func:`solve_clustering`.
+
+    Inside :func:`component_cache` the heuristics and the results of components already solved
+    (same sites, candidates, pairs and options) are taken from the cache instead of being redone,
+    and a clustering the elastic model of :func:`unservable_sites` found serves as the start and
+    fallback of a component the heuristic cannot cluster.
 
     Raises :class:`ClusteringInfeasible` when a component has no clustering; the components that
     depend on the MILP are solved first, and after the first infeasible one the others of at most
@@ -965,18 +1084,22 @@ def solve_clustering_by_component(
     b = ids.get_indexer(data.pairs["candidate"].astype(str))
     n_comp, label = connected_components(
         sp.coo_matrix((np.ones(len(a)), (a, b)), shape=(len(ids), len(ids))), directed=False)
-    if n_comp <= 1:
+    if n_comp <= 1 and unsolved == "stop":
         return solve_clustering(data, options, solver_options)
     site_label = label[ids.get_indexer(data.sites.index.astype(str))]
     cand_label = label[ids.get_indexer(data.candidates.index.astype(str))]
     pair_label = label[a]
+    cache = current_component_cache()
     comps: list[tuple[ClusteringData, ClusteringIndex, ClusteringSolution | None, float, float]] = []
     for comp in np.unique(site_label):
         sub = ClusteringData(sites=data.sites[site_label == comp], candidates=data.candidates[cand_label == comp],
                              pairs=data.pairs[pair_label == comp])
         idx = prepare(sub, options)
         th = time.perf_counter()
-        heur = None if diagnose(idx, options)[0] else heuristic_solution(idx, options, seed=options.heuristic_seed)
+        heur: ClusteringSolution | None = None
+        if not diagnose(idx, options)[0]:
+            heur = (cache.heuristic(sub, idx, options)[0] if cache is not None
+                    else heuristic_solution(idx, options, seed=options.heuristic_seed))
         comps.append((sub, idx, heur, float(max(1, int(np.count_nonzero(pair_label == comp)))),
                       time.perf_counter() - th))
     # components that depend on the MILP first, then the rest, smallest first
@@ -985,24 +1108,34 @@ def solve_clustering_by_component(
     n_fallback = 0
     parts: list[SolveResult] = []
     failed: list[tuple[ClusteringData, ClusteringInfeasible]] = []
+    left_out: list[str] = []
+    left_out_bound = 0.0
     for k, (sub, idx, heur, weight, heur_s) in enumerate(comps):
         if failed and (heur is not None or len(sub.sites) > FAILED_SCAN_MAX_SITES):
             break  # the infeasible components found so far are reported (see below)
         res: SolveResult | None = None
         for _try in range(1 if heur is not None else 2):
             left = max(0.0, total_s - handed)
-            if heur is not None:  # only a component that depends on the MILP may pass the wall clock
+            if heur is not None or unsolved == "standalone":  # held to the wall clock too (with "stop",
+                # a component that depends on the MILP may pass it: without a clustering the search ends)
                 left = min(left, max(0.0, total_s - (time.perf_counter() - t0)))
             rest = comps[k:]
             limit = _component_limit(left, weight, sum(c[3] for c in rest), len(rest), heur is None,
                                      sum(1 for c in rest if c[2] is None))
+            res = cache.result(sub, options, limit) if cache is not None else None
+            if res is not None:  # solved on an earlier attempt: nothing handed, nothing redone
+                break
             handed += limit
             try:
+                if cache is not None:
+                    cache.milp_runs += 1
                 res = solve_clustering(sub, options, dataclasses.replace(solver_options, time_limit_s=limit),
                                        known_heuristic=(heur, heur_s) if options.warm_start else None)
             except ClusteringInfeasible as exc:
                 failed.append((sub, exc))
                 break
+            if cache is not None:
+                cache.keep(sub, options, limit, res)
             if res.has_solution:
                 break
         if failed and failed[-1][0] is sub:
@@ -1012,6 +1145,11 @@ def solve_clustering_by_component(
             if heur is None:
                 if failed:  # the infeasible components found so far are reported first
                     break
+                if unsolved == "standalone":  # left out: its sites stand alone, the rest goes on
+                    left_out += [str(x) for x in sub.sites.index]
+                    if options.objective == "max_keys":
+                        left_out_bound += fallback_bound(idx, options)
+                    continue
                 res.info["component_sites"] = [str(x) for x in sub.sites.index]
                 return res
             n_fallback += 1
@@ -1026,10 +1164,14 @@ def solve_clustering_by_component(
         parts.append(res)
     if failed:
         raise _merged_infeasible(failed)
+    if not parts:  # every component was left out: no clustering at all
+        return SolveResult(status=SolveStatus.TIME_LIMIT_NO_SOLUTION, bound=left_out_bound, solver="highs per component",
+                           info={"component_sites": left_out, "standalone_sites": left_out})
     total = {k: float(sum(float(p.info.get(k, 0.0)) for p in parts))  # type: ignore[arg-type]
              for k in ("n_masters", "keys_per_attempt", "master_cost", "weighted_access_loss_db")}
     objective = float(sum(p.objective for p in parts))
-    bound = float(sum(p.bound for p in parts)) if all(math.isfinite(p.bound) for p in parts) else math.nan
+    bound = (float(sum(p.bound for p in parts)) + left_out_bound if all(math.isfinite(p.bound) for p in parts)
+             else math.nan)
     optimal = all(p.status is SolveStatus.OPTIMAL for p in parts)
     info: dict[str, object] = {
         **total, "n_masters": int(total["n_masters"]), "n_components": len(parts),
@@ -1041,6 +1183,12 @@ def solve_clustering_by_component(
             float(p.info["heuristic_objective"]) if p.info.get("heuristic_objective") is not None  # type: ignore[arg-type]
             else p.objective for p in parts)),
     }
+    if left_out:
+        info["standalone_sites"] = sorted(left_out)
+        info["standalone_reason"] = ("no clustering of their reach component was found within its time limit "
+                                     "(neither the MILP nor the heuristic)")
+        info["source"] = f"{info['source']}; {len(left_out)} site(s) of unsolved components left standalone"
+    optimal = optimal and not left_out
     return SolveResult(
         status=SolveStatus.OPTIMAL if optimal else SolveStatus.FEASIBLE, objective=objective, bound=bound,
         gap=relative_gap(objective, bound), solve_time_s=float(sum(p.solve_time_s for p in parts)),

@@ -32,9 +32,11 @@ and gap, so the front and the choice are then approximate, which the table says 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 from collections.abc import Callable
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -71,6 +73,7 @@ def balanced_access(
     keys_fraction: float = 0.9,
     points: int = 6,
     solve: Callable[[ClusteringData, ClusteringOptions, SolverOptions], SolveResult] = solve_clustering,
+    unsolved: Literal["stop", "standalone"] = "stop",
 ) -> tuple[SolveResult, pd.DataFrame]:
     """The clustering chosen by the balanced rule (module docstring) and the Pareto table.
 
@@ -82,6 +85,10 @@ def balanced_access(
     handed more than that on purpose).
     Raises what the two unbudgeted solves raise (e.g. :class:`ClusteringInfeasible`); a budgeted
     point of the front that is infeasible or finds nothing in its time is left out of the front.
+    ``unsolved="standalone"``: the two unbudgeted ends are solved by
+    :func:`solvers.clustering.solve_clustering_by_component` (whatever the size), which leaves a reach
+    component it cannot cluster in time out (its sites in ``info["standalone_sites"]``) instead of
+    returning no clustering.
     """
     total_s = float(solver_options.time_limit_s)
     budget = current_budget()
@@ -116,7 +123,9 @@ def balanced_access(
     # the two ends of the front have no master budget: on large instances they are solved one
     # reach component at a time (exact, see solve_clustering_by_component)
     unbudgeted = solve
-    if solve is solve_clustering and len(data.sites) >= COMPONENT_SOLVE_MIN_SITES:
+    if unsolved == "standalone":
+        unbudgeted = functools.partial(solve_clustering_by_component, unsolved="standalone")
+    elif solve is solve_clustering and len(data.sites) >= COMPONENT_SOLVE_MIN_SITES:
         unbudgeted = solve_clustering_by_component
     top = unbudgeted(data, dataclasses.replace(options, objective="max_keys"), limit())
     if not top.has_solution:

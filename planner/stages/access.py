@@ -1,0 +1,264 @@
+"""Stage 2 of the pipeline: cluster assignment and master placement.
+
+:func:`plan_access` builds the access tables (:mod:`planner.stages.access_tables`), solves the
+clustering (:mod:`solvers.clustering`, warm-started and compared with :mod:`solvers.heuristics`;
+by default the balanced rule of :mod:`planner.stages.access_pareto`) and returns the tables
+``assignment`` and ``clusters``.
+
+Time: every solve gets at most what is left of the stage's budget
+(:func:`solvers.base.stage_budget`; the whole ``solver.time_limit_s`` without one), so the stage
+keeps its budget, and ``qkdplan plan --time-limit`` the plan's. Large instances are solved one reach
+component at a time; the heuristics and results of components already solved are kept across the
+stage's attempts (:func:`solvers.clustering.component_cache`) and not redone.
+
+Sites the clustering cannot serve join the backbone as standalone sites, each with its reason:
+
+* too few sites within reach (found while building the tables);
+* no feasible cluster contains them (the fewest such sites, by the elastic model of
+  :func:`solvers.clustering.unservable_sites_by_component`; a whole infeasible reach component when
+  that search has no answer in time);
+* their reach component got no clustering within its time (neither the MILP nor the heuristic):
+  the design then clusters the other sites and the bound still covers the left-out component
+  (see :func:`solvers.clustering.solve_clustering_by_component`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from typing import TYPE_CHECKING, Literal
+
+import pandas as pd
+
+from planner.errors import InfeasibleDesignError, ValidationError
+from planner.model.network import Network
+from planner.model.scenario import Scenario
+from planner.stages.access_tables import AccessTables, build_access_tables
+from solvers.base import SolveResult, SolverOptions, current_budget
+
+if TYPE_CHECKING:
+    from planner.pipeline import StageResult
+
+logger = logging.getLogger(__name__)
+
+STRONG_LINKING_MAX_PAIRS = 20_000
+"""Up to this many pairs the clustering MILP gets the per-pair linking rows x <= y: a much tighter
+root LP on small and medium instances (SURFnet: 5 s instead of 24 s), but they stall the root LP
+at thousands of sites."""
+
+ACCESS_ATTEMPTS = 8
+"""Most solves of the stage: after the first, each further one follows progress (unservable sites
+dropped, or a clustering of a component found by the elastic model), and components solved before
+are not redone."""
+
+
+def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple[StageResult, AccessTables]:
+    """Cluster assignment and master placement; returns tables ``assignment`` and ``clusters``
+    and the access tables (whose ``standalone`` lists every site left out of the clusters).
+
+    Guarantees: the solver limits handed out sum to at most the open stage budget (or
+    ``solver.time_limit_s``); every clustered site is in exactly one cluster satisfying the
+    scenario's constraints; every other site is standalone and a note gives its reason. Raises
+    :class:`~planner.errors.InfeasibleDesignError` only for conflicts that leaving sites out cannot
+    mend (master/cost budgets), or when a model with such a global budget finds no clustering in
+    time, and :class:`~planner.errors.ValidationError` for malformed access tables.
+    """
+    from planner.pipeline import StageResult, _split_timing, _summary, solver_options
+    from solvers.clustering import (
+        COMPONENT_SOLVE_MIN_SITES,
+        ClusteringData,
+        ClusteringInfeasible,
+        ClusteringInputError,
+        ClusteringOptions,
+        component_cache,
+        restrict_to_sites,
+        solve_clustering,
+        solve_clustering_by_component,
+        unservable_sites_by_component,
+    )
+
+    acc, mem = scenario.access, scenario.memory
+    tables = build_access_tables(network, scenario)
+    out = StageResult()
+    balanced = acc.objective == "balanced"
+    options = ClusteringOptions(
+        objective="min_cost" if acc.objective == "min_cost" else "max_keys", min_slaves=acc.min_slaves,
+        max_masters=acc.max_masters or None, max_cost=acc.cost_budget or None, r_mdi=acc.r_mdi, r_ekr=acc.r_ekr,
+        memory_master=mem.master_units, memory_slave=mem.slave_units, min_cluster_keys=acc.min_keys_per_cluster,
+        heuristic_seed=seed, loss_weight=acc.loss_weight or None,
+        strong_linking=len(tables.pairs) <= STRONG_LINKING_MAX_PAIRS,
+    )
+    global_budget = options.max_masters is not None or options.max_cost is not None
+    sopts = solver_options(scenario, seed=seed)
+    budget = current_budget()
+
+    def limited(fraction: float = 1.0) -> SolverOptions:
+        """``fraction`` of what is left of the stage's budget (of the whole limit without one)."""
+        if budget is not None:
+            return budget.options(sopts, fraction=fraction)
+        return dataclasses.replace(sopts, time_limit_s=fraction * sopts.time_limit_s)
+
+    def solve(data: ClusteringData, opts: SolverOptions,
+              unsolved: Literal["stop", "standalone"]) -> SolveResult:
+        if balanced:  # cost-aware default: fewest masters for most of the keys (planner.stages.access_pareto)
+            from planner.stages.access_pareto import balanced_access
+
+            res, out.tables["access_pareto"] = balanced_access(
+                data, options, opts, keys_fraction=acc.keys_fraction, points=acc.pareto_points, unsolved=unsolved)
+            return res
+        if unsolved == "standalone" or len(data.sites) >= COMPONENT_SOLVE_MIN_SITES:
+            return solve_clustering_by_component(data, options, opts, unsolved=unsolved)
+        return solve_clustering(data, options, opts)
+
+    unservable: list[str] = []  # no feasible cluster contains them (fewest, by the elastic model)
+    infeasible_comp: list[str] = []  # infeasible components whose fewest sites were not found in time
+    result: SolveResult | None = None
+    # large instances (solved per component) leave a component without a clustering in time out
+    # from the start; a small one is solved whole first, and per component once that found nothing
+    mode: Literal["stop", "standalone"] = (
+        "standalone" if len(tables.sites) >= COMPONENT_SOLVE_MIN_SITES and not global_budget else "stop")
+    with component_cache() as cache:
+        for attempt in range(ACCESS_ATTEMPTS):
+            if len(tables.sites) == 0:
+                break
+            last = attempt == ACCESS_ATTEMPTS - 1
+            data = ClusteringData(sites=tables.sites, candidates=tables.candidates,
+                                  pairs=tables.pairs.rename(columns={"master": "candidate"}))
+            # the first attempt leaves 30 % of the budget for the search for unservable sites
+            share = 0.7 if attempt == 0 else 1.0
+            try:
+                result = solve(data, limited(share), mode)
+                left_out = result.info.get("standalone_sites") if result.has_solution else result.info.get(
+                    "component_sites")
+                if result.has_solution and not left_out:
+                    break
+                if not isinstance(left_out, list):  # a whole-instance solve found nothing in time
+                    if global_budget or mode == "standalone" or last:
+                        break
+                    mode = "standalone"  # again, per component, leaving an unsolvable component out
+                    continue
+                if last or (budget is not None and budget.left_s() <= 0.0):
+                    break  # keep the components left out as standalone sites
+                # components without a clustering in time: does one exist? The elastic model
+                # answers (keeping its clustering for the next attempt), or names unservable sites
+                found = unservable_sites_by_component(restrict_to_sites(data, left_out), options, limited(0.5))
+                if found is None:
+                    break  # no answer in time either: they stay standalone
+                unservable += found
+                tables = _without_sites(tables, set(found))
+                mode = "standalone"
+            except ClusteringInfeasible as exc:
+                # Sites that no cluster can serve (e.g. the fourth site of a chain of four within
+                # reach) join the backbone directly, as standalone sites, rather than failing the
+                # plan; any other conflict (budgets, capacity) is the user's to resolve. The fewest
+                # such sites are sought one reach component at a time (only components the greedy
+                # heuristic cannot cluster get the elastic MILP). When the search was split by reach
+                # component, the exception names the infeasible components' sites: only those get
+                # the elastic MILP, and when it has no answer in time they are left out whole.
+                where = data if exc.sites is None else restrict_to_sites(data, exc.sites)
+                found = (unservable_sites_by_component(where, options, limited(1.0))
+                         if exc.sites is not None or set(exc.conflicts) <= {"assign-once", "cluster-size-max"}
+                         else None)
+                if not found and exc.sites is not None:
+                    infeasible_comp += list(exc.sites)
+                    found = list(exc.sites)
+                if not found:
+                    raise InfeasibleDesignError(
+                        "No access clustering satisfies the scenario.", conflicts=[str(c) for c in exc.conflicts],
+                        details=[*exc.details, "fix: raise access.reach_km or access.capacity, lower "
+                                 "access.min_slaves, or relax the master/cost budget"]) from None
+                unservable += [s for s in found if s not in set(infeasible_comp)]
+                tables = _without_sites(tables, set(found))
+                result = None
+            except ClusteringInputError as exc:
+                raise ValidationError(f"access tables: {exc}", source="scenario") from None
+    logger.info("access: %d heuristic run(s), %d component MILP run(s), %d reused from earlier attempts",
+                cache.heuristic_runs, cache.milp_runs, cache.hits)
+    unsolved_sites: list[str] = []
+    if result is not None and mode == "standalone":
+        unsolved_sites = [str(s) for s in result.info.get("standalone_sites", []) or []]  # type: ignore[union-attr]
+        tables = _without_sites(tables, set(unsolved_sites))
+    standalone = sorted(set(tables.standalone) | set(unservable) | set(infeasible_comp) | set(unsolved_sites))
+    tables = AccessTables(sites=tables.sites, candidates=tables.candidates, pairs=tables.pairs, standalone=standalone)
+    out.notes += _standalone_notes(network, scenario, sorted(set(standalone) - set(unsolved_sites)
+                                                             - set(infeasible_comp)),
+                                   sorted(infeasible_comp), sorted(unsolved_sites))
+    out.metrics["access_standalone"] = {"too_few_neighbours_or_unservable": len(standalone) - len(unsolved_sites)
+                                        - len(infeasible_comp),
+                                        "infeasible_component_out_of_time": len(infeasible_comp),
+                                        "no_clustering_in_time": len(unsolved_sites)}
+    if result is not None and not result.has_solution and unsolved_sites:
+        result = None  # every component was left out
+    if result is None:
+        out.tables["assignment"] = pd.DataFrame(columns=["site", "master", "role", "distance_km", "loss_db"])
+        out.tables["clusters"] = pd.DataFrame(columns=["master", "n_slaves", "ekert_pairs", "keys_per_attempt"])
+        if not unsolved_sites:
+            out.notes.append("No cluster can be formed: no site has enough neighbours within the access reach. "
+                             "Raise access.reach_km to form clusters.")
+        return out, tables
+    if not result.has_solution:
+        raise InfeasibleDesignError(f"the clustering model ended with status '{result.status}' and no solution "
+                                    f"within {scenario.solver.time_limit_s:g} s",
+                                    details=["fix: raise solver.time_limit_s or solver.mip_gap"])
+    source = str(result.info.get("source", "milp"))
+    model_name = "clustering MILP" if source == "milp" else f"clustering ({source})"
+    if balanced:
+        model_name += f", balanced: {result.info.get('rule', '')}"
+    summary = _split_timing(_summary(result, model_name), out.timing, "access")
+    summary.pop("standalone_sites", None)  # listed in sites.csv (role) and in the notes
+    out.solves["access"] = summary
+    heur = result.info.get("heuristic_objective")
+    if heur is not None:
+        out.baselines["access"] = {"method": "greedy + local search heuristic (warm start)",
+                                   "objective": float(heur), "optimised_objective": result.objective,  # type: ignore[arg-type]
+                                   "improvement_pct": _pct(result.objective, float(heur),  # type: ignore[arg-type]
+                                                           maximise=acc.objective != "min_cost")}
+    out.tables["assignment"] = result.tables["assignment"]
+    out.tables["clusters"] = result.tables["clusters"]
+    return out, tables
+
+
+def _standalone_notes(network: Network, scenario: Scenario, unservable: list[str], infeasible_comp: list[str],
+                      unsolved: list[str]) -> list[str]:
+    """One note per reason sites were left standalone (see the module docstring)."""
+    acc = scenario.access
+    notes: list[str] = []
+
+    def some(ids: list[str]) -> str:
+        return ", ".join(_names(network, ids[:12])) + (" ..." if len(ids) > 12 else "")
+
+    if unservable:
+        notes.append(f"{len(unservable)} site(s) cannot be served by any cluster (fewer than {acc.min_slaves} "
+                     f"other sites within the access reach of {acc.reach_km:g} km, or no feasible cluster "
+                     "contains them) and join the backbone directly as standalone sites: " + some(unservable))
+    if infeasible_comp:
+        notes.append(f"{len(infeasible_comp)} site(s) form reach components that no clustering can serve whole; "
+                     "the fewest of them to leave out were not found within the stage's time, so all of them join "
+                     "the backbone directly as standalone sites (more time, solver.time_limit_s or --time-limit, "
+                     "keeps more of them in clusters): " + some(infeasible_comp))
+    if unsolved:
+        notes.append(f"{len(unsolved)} site(s) are standalone because no clustering of their reach component was "
+                     "found within the stage's time (neither by the MILP nor by the heuristic); the access bound "
+                     "still covers them. More time (solver.time_limit_s or --time-limit) clusters them: "
+                     + some(unsolved))
+    return notes
+
+
+def _without_sites(tables: AccessTables, drop: set[str]) -> AccessTables:
+    """Access tables with the given sites removed (as sites and as candidate masters)."""
+    pairs = tables.pairs[~tables.pairs["site"].isin(drop) & ~tables.pairs["master"].isin(drop)]
+    return AccessTables(sites=tables.sites[~tables.sites.index.isin(drop)],
+                        candidates=tables.candidates[~tables.candidates.index.isin(drop)],
+                        pairs=pairs.reset_index(drop=True), standalone=tables.standalone)
+
+
+def _pct(milp: float, heur: float, *, maximise: bool) -> float | None:
+    if not (math.isfinite(milp) and math.isfinite(heur)) or heur == 0:
+        return None
+    return 100.0 * ((milp - heur) / abs(heur) if maximise else (heur - milp) / abs(heur))
+
+
+def _names(network: Network, ids: list[str]) -> list[str]:
+    names = network.sites["name"].astype(str)
+    return [f"{names.get(i, i)}" for i in ids]
