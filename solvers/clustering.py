@@ -513,16 +513,18 @@ class ComponentCache:
     * ``results``: a component's solve result (only results with a clustering), per component,
       options and time limit class (a result is reused for a later limit at most as long, or when
       it is optimal);
-    * ``feasible``: a clustering of a component found by the elastic model of
-      :func:`unservable_sites` (zero slack), used as that component's start and fallback when
-      the heuristic has none (it is checked against the options before use).
+    * ``owner``: clusterings found on the way, site id -> its master's id (a master maps to itself):
+      by the elastic model of :func:`unservable_sites` (zero slack) and by the mended greedy of
+      :func:`solvers.heuristics.unservable_sites_heuristic` (for the sites it keeps). A component
+      the heuristic cannot cluster whose sites all have a master here takes that clustering as its
+      start and fallback (checked against the component's options before use).
 
     ``heuristic_runs`` and ``milp_runs`` count the calls actually made (not served from here).
     """
 
     heuristics: dict[tuple[ComponentKey, str], tuple[ClusteringSolution | None, float]] = field(default_factory=dict)
     results: dict[tuple[ComponentKey, str], tuple[SolveResult, float]] = field(default_factory=dict)
-    feasible: dict[ComponentKey, ClusteringSolution] = field(default_factory=dict)
+    owner: dict[str, str] = field(default_factory=dict)
     heuristic_runs: int = 0
     milp_runs: int = 0
     hits: int = 0
@@ -543,10 +545,28 @@ class ComponentCache:
             out = (sol, time.perf_counter() - th)
             self.heuristics[key] = out
         if out[0] is None:
-            elastic = self.feasible.get(key[0])
-            if elastic is not None and not check_solution(idx, options, elastic):
-                return elastic, 0.0
+            known = self.known_clustering(idx, options)
+            if known is not None:
+                return known, 0.0
         return out
+
+    def remember(self, idx: ClusteringIndex, sol: ClusteringSolution) -> None:
+        """Keep a (checked) clustering of ``idx`` in :attr:`owner`."""
+        self.owner.update({str(idx.site_ids[i]): str(idx.cand_ids[c]) for i, c in enumerate(sol.owner) if c >= 0})
+
+    def known_clustering(self, idx: ClusteringIndex, options: ClusteringOptions) -> ClusteringSolution | None:
+        """A clustering of ``idx`` from :attr:`owner` that satisfies ``options``, if there is one."""
+        cand_pos = {str(c): k for k, c in enumerate(idx.cand_ids)}
+        owner = np.full(idx.n_sites, -1, dtype=np.int64)
+        for i, site in enumerate(idx.site_ids):
+            c = cand_pos.get(self.owner.get(str(site), ""), -1)
+            if c < 0:
+                return None
+            owner[i] = c
+        open_ = np.zeros(idx.n_cands, dtype=bool)
+        open_[owner] = True
+        sol = ClusteringSolution(open_, owner)
+        return None if check_solution(idx, options, sol) else sol
 
     def result(self, data: ClusteringData, options: ClusteringOptions, limit_s: float) -> SolveResult | None:
         """A stored result of the component under ``options`` that a solve with ``limit_s`` would
@@ -618,7 +638,7 @@ def unservable_sites(
             n_c, n_p = idx.n_cands, idx.n_pairs
             sol = solution_from_values(idx, res.values[:n_c], res.values[n_c:n_c + n_p])
             if not check_solution(idx, options, sol):
-                cache.feasible[component_key(data)] = sol
+                cache.remember(idx, sol)
         return []
     if set(fam[bad]) != {"assign-once"}:
         return None
@@ -682,7 +702,12 @@ def unservable_sites_by_component(
         for sub, n in hard:  # a component too large for the elastic MILP: the mended greedy's
             if len(sub.pairs) > ELASTIC_MAX_PAIRS:  # unreached sites, when they are enough
                 idx = prepare(sub, options)
-                found = unservable_sites_heuristic(idx, options)
+                kept: list[dict[str, str]] = []
+                found = unservable_sites_heuristic(idx, options, kept=kept)
+                cache = current_component_cache()
+                if cache is not None:  # the clustering of the sites it keeps: a start for the next solve
+                    for clustering in kept:
+                        cache.owner.update(clustering)
                 if found is not None:
                     n_heuristic += 1
                     out += [str(idx.site_ids[i]) for i in found]
@@ -1090,6 +1115,7 @@ def solve_clustering_by_component(
     cand_label = label[ids.get_indexer(data.candidates.index.astype(str))]
     pair_label = label[a]
     cache = current_component_cache()
+    ruled_out: set[int] = set()  # components the counting rules of diagnose() prove infeasible
     comps: list[tuple[ClusteringData, ClusteringIndex, ClusteringSolution | None, float, float]] = []
     for comp in np.unique(site_label):
         sub = ClusteringData(sites=data.sites[site_label == comp], candidates=data.candidates[cand_label == comp],
@@ -1097,7 +1123,9 @@ def solve_clustering_by_component(
         idx = prepare(sub, options)
         th = time.perf_counter()
         heur: ClusteringSolution | None = None
-        if not diagnose(idx, options)[0]:
+        if diagnose(idx, options)[0]:
+            ruled_out.add(id(sub))
+        else:
             heur = (cache.heuristic(sub, idx, options)[0] if cache is not None
                     else heuristic_solution(idx, options, seed=options.heuristic_seed))
         comps.append((sub, idx, heur, float(max(1, int(np.count_nonzero(pair_label == comp)))),
@@ -1124,6 +1152,10 @@ def solve_clustering_by_component(
                                      sum(1 for c in rest if c[2] is None))
             res = cache.result(sub, options, limit) if cache is not None else None
             if res is not None:  # solved on an earlier attempt: nothing handed, nothing redone
+                break
+            if limit <= 0.0 and id(sub) not in ruled_out:  # no time: building and presolving the model
+                # would only pass the wall clock (HiGHS' presolve of a large component can take seconds)
+                res = SolveResult(status=SolveStatus.TIME_LIMIT_NO_SOLUTION, solver="none (no time left)")
                 break
             handed += limit
             try:

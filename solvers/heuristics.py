@@ -253,7 +253,7 @@ def _without_sites(idx: ClusteringIndex, gone: np.ndarray) -> tuple[ClusteringIn
 
 
 def unservable_sites_heuristic(idx: ClusteringIndex, options: ClusteringOptions, *,
-                               rounds: int = 10) -> list[int] | None:
+                               rounds: int = 10, kept: list[dict[str, str]] | None = None) -> list[int] | None:
     """Sites (indices) to leave out so that the rest clusters, found without a MILP: the greedy
     masters mended by :func:`repair_masters`; then, up to ``rounds`` times, the transportation LP
     with penalised slacks (:func:`_elastic_assignment`): masters that fall short of their
@@ -264,7 +264,8 @@ def unservable_sites_heuristic(idx: ClusteringIndex, options: ClusteringOptions,
     and cluster sizes, checked by :func:`assign_sites` and
     :func:`solvers.clustering.check_solution` on the reduced instance; so leaving them out makes a
     clustering exist. Not proven to be the fewest (the elastic MILP of
-    :func:`solvers.clustering.unservable_sites` is). ``None`` when no such set was found.
+    :func:`solvers.clustering.unservable_sites` is). ``None`` when no such set was found. When ``kept`` is given, the clustering of the other
+    sites is appended to it as a map from site id to its master's id (a master maps to itself).
     """
     open_ = repair_masters(idx, choose_masters(idx, options))
     for _round in range(rounds):
@@ -282,6 +283,8 @@ def unservable_sites_heuristic(idx: ClusteringIndex, options: ClusteringOptions,
         gone[out] = True
         reduced, keep_cands = _without_sites(idx, gone)
         sol = assign_sites(reduced, open_[keep_cands])
+        if sol is not None and kept is not None and not check_solution(reduced, options, sol):
+            kept.append({str(reduced.site_ids[i]): str(reduced.cand_ids[c]) for i, c in enumerate(sol.owner)})
         if sol is None or check_solution(reduced, options, sol):
             return None
         return [int(i) for i in out]

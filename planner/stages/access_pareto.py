@@ -111,8 +111,11 @@ def balanced_access(
     def at_budget(masters: int) -> SolveResult | None:
         """Most keys with at most ``masters`` masters; None where no clustering was found at that
         budget (an inner point of the front is optional: the unbudgeted ends already hold a design)."""
+        opts = limit()
+        if opts.time_limit_s <= 0.0:  # no time left: an optional point is not worth the heuristic's run
+            return None
         try:
-            res = solve(data, dataclasses.replace(options, objective="max_keys", max_masters=masters), limit())
+            res = solve(data, dataclasses.replace(options, objective="max_keys", max_masters=masters), opts)
         except ClusteringInfeasible as exc:
             logger.info("balanced access: no clustering with at most %d masters (%s)", masters,
                         ", ".join(map(str, exc.conflicts)) or "diagnosis out of time")
