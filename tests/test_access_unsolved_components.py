@@ -212,3 +212,31 @@ def test_elastic_clustering_is_used_when_milp_and_heuristic_find_nothing(tmp_pat
     a = out.tables["assignment"]
     assert sorted(a["site"]) == sorted(net.sites.index.astype(str))
     assert (a.groupby("master").size() == 3).all()
+
+
+def test_mended_greedy_reports_a_valid_clustering_of_the_sites_it_keeps() -> None:
+    """A town of 7 sites all within reach of each other, clusters of exactly 3: the sites the
+    mended greedy keeps come with a clustering that satisfies every constraint on the instance
+    without the left-out sites."""
+    import itertools
+
+    from solvers.clustering import restrict_to_sites
+    from solvers.heuristics import unservable_sites_heuristic
+
+    ids = [f"s{i}" for i in range(7)]
+    rows = list(itertools.permutations(ids, 2))
+    data = ClusteringData(sites=pd.DataFrame({"demand": 1.0}, index=pd.Index(ids, name="site")),
+                          candidates=pd.DataFrame({"cost": 1.0, "capacity": 2}, index=pd.Index(ids, name="master")),
+                          pairs=pd.DataFrame(rows, columns=["site", "candidate"]).assign(distance_km=1.0, loss_db=0.1))
+    options = ClusteringOptions(min_slaves=2)
+    idx = prepare(data, options)
+    kept: list[dict[str, str]] = []
+    out = unservable_sites_heuristic(idx, options, kept=kept)
+    assert out is not None and len(out) >= 1  # 7 sites cannot form clusters of exactly 3
+    assert len(kept) == 1
+    rest = restrict_to_sites(data, [s for i, s in enumerate(ids) if i not in set(out)])
+    rest_idx = prepare(rest, options)
+    cache = clustering.ComponentCache(owner=kept[0])
+    sol = cache.known_clustering(rest_idx, options)
+    assert sol is not None and check_solution(rest_idx, options, sol) == []
+    assert set(kept[0]) == set(map(str, rest_idx.site_ids))
