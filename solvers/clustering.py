@@ -525,6 +525,7 @@ class ComponentCache:
     heuristics: dict[tuple[ComponentKey, str], tuple[ClusteringSolution | None, float]] = field(default_factory=dict)
     results: dict[tuple[ComponentKey, str], tuple[SolveResult, float]] = field(default_factory=dict)
     owner: dict[str, str] = field(default_factory=dict)
+    mended: dict[ComponentKey, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
     heuristic_runs: int = 0
     milp_runs: int = 0
     hits: int = 0
@@ -1039,6 +1040,33 @@ def _merged_infeasible(failed: list[tuple[ClusteringData, ClusteringInfeasible]]
         sites=[str(s) for sub, _exc in failed for s in sub.sites.index])
 
 
+def _mended_clustering(sub: ClusteringData, options: ClusteringOptions, cache: ComponentCache | None,
+                       ) -> tuple[ClusteringIndex, ClusteringSolution, list[str]] | None:
+    """A clustering of all but a few sites of a component, by the mended greedy
+    (:func:`solvers.heuristics.unservable_sites_heuristic`): the index of the kept sites, their
+    clustering (checked against ``options``) and the left-out site ids; None when it finds none.
+    Inside :func:`component_cache` the search runs once per component."""
+    from solvers.heuristics import unservable_sites_heuristic
+
+    key = component_key(sub)
+    known = cache.mended.get(key) if cache is not None else None
+    if known is None:
+        idx = prepare(sub, options)
+        kept: list[dict[str, str]] = []
+        found = unservable_sites_heuristic(idx, options, kept=kept)
+        if found is None or not kept:
+            return None
+        known = ([str(idx.site_ids[i]) for i in found], kept[-1])
+        if cache is not None:
+            cache.mended[key] = known
+            cache.owner.update(kept[-1])
+    dropped, owner = known
+    kept_data = restrict_to_sites(sub, [str(s) for s in sub.sites.index if str(s) not in set(dropped)])
+    kept_idx = prepare(kept_data, options)
+    sol = ComponentCache(owner=dict(owner)).known_clustering(kept_idx, options)
+    return None if sol is None else (kept_idx, sol, dropped)
+
+
 def restrict_to_sites(data: ClusteringData, sites: Iterable[str]) -> ClusteringData:
     """The instance on ``sites`` alone: those sites, the pairs that serve them, and the candidates
     those pairs name or that are among the sites. For a union of whole reach components (as
@@ -1137,6 +1165,8 @@ def solve_clustering_by_component(
     parts: list[SolveResult] = []
     failed: list[tuple[ClusteringData, ClusteringInfeasible]] = []
     left_out: list[str] = []
+    n_mended = 0
+    trimmed: list[str] = []  # sites the mended greedy left out of components it clustered otherwise
     left_out_bound = 0.0
     for k, (sub, idx, heur, weight, heur_s) in enumerate(comps):
         if failed and (heur is not None or len(sub.sites) > FAILED_SCAN_MAX_SITES):
@@ -1178,6 +1208,17 @@ def solve_clustering_by_component(
                 if failed:  # the infeasible components found so far are reported first
                     break
                 if unsolved == "standalone":  # left out: its sites stand alone, the rest goes on
+                    mended = None if id(sub) in ruled_out else _mended_clustering(sub, options, cache)
+                    if mended is not None:  # the mended greedy clusters all but a few of its sites
+                        kept_idx, sol, dropped = mended
+                        trimmed += dropped
+                        n_mended += 1
+                        # max_keys: the whole component's counting bound; min_cost: the kept sites'
+                        bound_c = fallback_bound(idx if options.objective == "max_keys" else kept_idx, options)
+                        res = result_from_solution(kept_idx, options, sol, status=SolveStatus.FEASIBLE, solver="heuristic",
+                                                   info={"source": "mended greedy"})
+                        parts.append(dataclasses.replace(res, bound=bound_c, gap=relative_gap(res.objective, bound_c)))
+                        continue
                     left_out += [str(x) for x in sub.sites.index]
                     if options.objective == "max_keys":
                         left_out_bound += fallback_bound(idx, options)
@@ -1210,17 +1251,23 @@ def solve_clustering_by_component(
         "objective_name": options.objective,
         "objective_sense": "maximize" if options.objective == "max_keys" else "minimize",
         "source": "milp per reach component" + (
-            f" ({n_fallback} of {len(parts)} by the heuristic: no MILP solution in time)" if n_fallback else ""),
+            f" ({n_fallback} of {len(parts)} by the heuristic: no MILP solution in time)" if n_fallback else "") + (
+            f" ({n_mended} of {len(parts)} by the mended greedy: neither a MILP nor a greedy solution in time)"
+            if n_mended else ""),
         "heuristic_objective": float(sum(
             float(p.info["heuristic_objective"]) if p.info.get("heuristic_objective") is not None  # type: ignore[arg-type]
             else p.objective for p in parts)),
     }
+    if trimmed:
+        info["trimmed_sites"] = sorted(trimmed)
+        info["trimmed_reason"] = ("left out by the mended greedy (solvers.heuristics.unservable_sites_heuristic) "
+                                  "from a component without a clustering in time: not proven the fewest")
     if left_out:
         info["standalone_sites"] = sorted(left_out)
         info["standalone_reason"] = ("no clustering of their reach component was found within its time limit "
                                      "(neither the MILP nor the heuristic)")
         info["source"] = f"{info['source']}; {len(left_out)} site(s) of unsolved components left standalone"
-    optimal = optimal and not left_out
+    optimal = optimal and not left_out and not trimmed
     return SolveResult(
         status=SolveStatus.OPTIMAL if optimal else SolveStatus.FEASIBLE, objective=objective, bound=bound,
         gap=relative_gap(objective, bound), solve_time_s=float(sum(p.solve_time_s for p in parts)),

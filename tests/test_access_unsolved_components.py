@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 
 import solvers.clustering as clustering
+import solvers.heuristics as heuristics
 from planner.io.readers import read_network
 from planner.model.scenario import default_scenario
 from planner.stages.access import plan_access
@@ -85,6 +86,7 @@ def test_component_without_clustering_in_zero_time_is_left_standalone(objective:
         return None if set(map(str, idx.site_ids)) == hopeless_ids else real(idx, opts, seed=seed)
 
     monkeypatch.setattr(clustering, "heuristic_solution", heuristic)
+    monkeypatch.setattr(heuristics, "unservable_sites_heuristic", lambda *_a, **_k: None)  # nor the mended greedy
     data = _whole(parts)
     stop = solve_clustering_by_component(data, options, SolverOptions(time_limit_s=0.0))
     assert not stop.has_solution  # by default the search stops there, naming the component
@@ -126,14 +128,26 @@ def _per_component(monkeypatch):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("objective", ["balanced", "max_keys"])
-def test_zero_budget_and_no_heuristic_leaves_sites_standalone_with_reason(tmp_path, monkeypatch,
-                                                                          objective: str) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("mended", [False, True])
+def test_zero_budget_and_no_heuristic_leaves_sites_standalone_with_reason(tmp_path, monkeypatch, objective: str,
+                                                                          mended: bool) -> None:  # type: ignore[no-untyped-def]
+    """No time and no greedy clustering: the mended greedy clusters the towns (both can be clustered
+    whole); without it every site is standalone, with its reason."""
     _per_component(monkeypatch)
     monkeypatch.setattr(clustering, "heuristic_solution", lambda idx, opts, seed=0: None)
+    if not mended:
+        monkeypatch.setattr(heuristics, "unservable_sites_heuristic", lambda *_a, **_k: None)
     net = _towns(tmp_path, [3, 6])
     scenario = default_scenario().with_overrides({"access.capacity": 2, "access.objective": objective})
     with stage_budget("access", 0.0):
         out, tables = plan_access(net, scenario)
+    if mended:
+        assert tables.standalone == []
+        a = out.tables["assignment"]
+        assert sorted(a["site"]) == sorted(net.sites.index.astype(str))
+        assert (a.groupby("master").size() == 3).all()
+        assert "heuristic" in out.solves["access"]["model"] or "mended greedy" in out.solves["access"]["model"]
+        return
     assert sorted(tables.standalone) == sorted(net.sites.index.astype(str))
     assert out.tables["assignment"].empty
     assert any("within the stage's time" in n for n in out.notes)

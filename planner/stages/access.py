@@ -18,7 +18,9 @@ Sites the clustering cannot serve join the backbone as standalone sites, each wi
   :func:`solvers.clustering.unservable_sites_by_component`; a whole infeasible reach component when
   that search has no answer in time);
 * their reach component got no clustering within its time (neither the MILP nor the heuristic):
-  the design then clusters the other sites and the bound still covers the left-out component
+  the mended greedy (:func:`solvers.heuristics.unservable_sites_heuristic`) clusters it without a
+  few of its sites, which are left out; failing that the whole component is left out. The design
+  then clusters the other sites and the bound still covers the left-out sites for ``max_keys``
   (see :func:`solvers.clustering.solve_clustering_by_component`).
 """
 
@@ -176,18 +178,22 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
     logger.info("access: %d heuristic run(s), %d component MILP run(s), %d reused from earlier attempts",
                 cache.heuristic_runs, cache.milp_runs, cache.hits)
     unsolved_sites: list[str] = []
+    trimmed: list[str] = []
     if result is not None and mode == "standalone":
         unsolved_sites = [str(s) for s in result.info.get("standalone_sites", []) or []]  # type: ignore[union-attr]
-        tables = _without_sites(tables, set(unsolved_sites))
-    standalone = sorted(set(tables.standalone) | set(unservable) | set(infeasible_comp) | set(unsolved_sites))
+        trimmed = [str(s) for s in result.info.get("trimmed_sites", []) or []]  # type: ignore[union-attr]
+        tables = _without_sites(tables, set(unsolved_sites) | set(trimmed))
+    standalone = sorted(set(tables.standalone) | set(unservable) | set(infeasible_comp) | set(unsolved_sites)
+                        | set(trimmed))
     tables = AccessTables(sites=tables.sites, candidates=tables.candidates, pairs=tables.pairs, standalone=standalone)
-    out.notes += _standalone_notes(network, scenario, sorted(set(standalone) - set(unsolved_sites)
-                                                             - set(infeasible_comp)),
-                                   sorted(infeasible_comp), sorted(unsolved_sites))
-    out.metrics["access_standalone"] = {"too_few_neighbours_or_unservable": len(standalone) - len(unsolved_sites)
-                                        - len(infeasible_comp),
-                                        "infeasible_component_out_of_time": len(infeasible_comp),
-                                        "no_clustering_in_time": len(unsolved_sites)}
+    usual = sorted(set(standalone) - set(unsolved_sites) - set(infeasible_comp) - set(trimmed))
+    out.notes += _standalone_notes(network, scenario, usual, sorted(infeasible_comp), sorted(unsolved_sites),
+                                   sorted(trimmed))
+    if infeasible_comp or unsolved_sites or trimmed:  # (only then: the usual reasons are in the notes)
+        out.metrics["access_standalone"] = {"too_few_neighbours_or_unservable": len(usual),
+                                            "infeasible_component_out_of_time": len(infeasible_comp),
+                                            "no_clustering_in_time": len(unsolved_sites),
+                                            "left_out_by_mended_greedy": len(trimmed)}
     if result is not None and not result.has_solution and unsolved_sites:
         result = None  # every component was left out
     if result is None:
@@ -220,7 +226,7 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
 
 
 def _standalone_notes(network: Network, scenario: Scenario, unservable: list[str], infeasible_comp: list[str],
-                      unsolved: list[str]) -> list[str]:
+                      unsolved: list[str], trimmed: list[str]) -> list[str]:
     """One note per reason sites were left standalone (see the module docstring)."""
     acc = scenario.access
     notes: list[str] = []
@@ -237,6 +243,10 @@ def _standalone_notes(network: Network, scenario: Scenario, unservable: list[str
                      "the fewest of them to leave out were not found within the stage's time, so all of them join "
                      "the backbone directly as standalone sites (more time, solver.time_limit_s or --time-limit, "
                      "keeps more of them in clusters): " + some(infeasible_comp))
+    if trimmed:
+        notes.append(f"{len(trimmed)} site(s) are standalone because their reach component had no clustering within "
+                     "the stage's time and the mended greedy heuristic clustered it without them (not proven the "
+                     "fewest; more time lets the exact search decide): " + some(trimmed))
     if unsolved:
         notes.append(f"{len(unsolved)} site(s) are standalone because no clustering of their reach component was "
                      "found within the stage's time (neither by the MILP nor by the heuristic); the access bound "
