@@ -44,130 +44,24 @@ def build_network(
     *,
     route_factor: float,
 ) -> Network:
-    """Validate raw records (collecting every problem) and build the Network."""
+    """Validate raw records (collecting every problem) and build the Network.
+
+    Raises :class:`InputFormatError` when there are no sites and
+    :class:`ValidationError` listing every bad site and link (sites first,
+    in file order); the result passes :meth:`Network.validate`.
+    """
     problems = ProblemCollector(source=source)
     if not raw_sites:
         raise InputFormatError(
             "contains no sites (fix: add at least one site/node with coordinates)", source=source
         )
     seen: dict[str, str] = {}
-    rows: list[dict[str, Any]] = []
-    for s in raw_sites:
-        where = f"{source}, {s.where}"
-        ok = True
-        if is_blank(s.site_id):
-            problems.add(where, "site has no name/id", "give every site a non-empty name")
-            ok = False
-            sid = ""
-        else:
-            sid = str(s.site_id).strip()
-            if sid in seen:
-                problems.add(
-                    where,
-                    f"duplicate site name {sid!r} (also at {seen[sid]})",
-                    "give every site a unique name",
-                )
-                ok = False
-            else:
-                seen[sid] = s.where
-        coords: dict[str, float] = {}
-        for axis, value, limit in (("lat", s.lat, 90.0), ("lon", s.lon, 180.0)):
-            label = "latitude" if axis == "lat" else "longitude"
-            num = to_float(value)
-            if is_blank(value):
-                problems.add(where, f"{label} is missing", f"give the {label} in decimal degrees")
-                ok = False
-            elif num is None:
-                problems.add(
-                    where,
-                    f"{label} {value!r} is not a number",
-                    f"give the {label} in decimal degrees",
-                )
-                ok = False
-            elif not math.isfinite(num):
-                problems.add(
-                    where,
-                    f"{label} {value!r} is not finite",
-                    f"give a finite {label} in decimal degrees",
-                )
-                ok = False
-            elif abs(num) > limit:
-                problems.add(
-                    where,
-                    f"{label} {num:g} is outside [-{limit:g}, {limit:g}]",
-                    "check that latitude and longitude are not swapped and are in degrees (EPSG:4326);"
-                    " for projected x/y columns name them x/y and give their CRS with --crs EPSG:.... (scenario: network.crs; Python: crs=)",
-                )
-                ok = False
-            else:
-                coords[axis] = num
-        kind = "site" if is_blank(s.kind) else str(s.kind).strip().lower()
-        if kind not in SITE_KINDS:
-            problems.add(where, f"unknown kind {s.kind!r}", f"use one of {sorted(SITE_KINDS)}")
-            ok = False
-        demand = 1.0
-        if not is_blank(s.demand):
-            dem = to_float(s.demand)
-            if dem is None or not math.isfinite(dem) or dem < 0:
-                problems.add(
-                    where,
-                    f"demand {s.demand!r} is not a finite number >= 0",
-                    "give a demand weight >= 0 (default 1)",
-                )
-                ok = False
-            else:
-                demand = dem
-        if ok:
-            site_name = sid if is_blank(s.name) else str(s.name).strip()
-            row = {"site_id": sid, "name": site_name, "kind": kind, "demand": demand, **coords}
-            for key, value in s.extra.items():
-                if key not in row and key != "geometry":
-                    row[key] = plain(value)
-            rows.append(row)
-
-    link_rows: list[dict[str, Any]] = []
-    for i, lk in enumerate(raw_links):
-        where = f"{source}, {lk.where}"
-        ok = True
-        u = None if is_blank(lk.u) else str(lk.u).strip()
-        v = None if is_blank(lk.v) else str(lk.v).strip()
-        for end, value in (("first", u), ("second", v)):
-            if value is None:
-                problems.add(
-                    where, f"link has no {end} end site", "name both end sites of every link"
-                )
-                ok = False
-            elif value not in seen:
-                problems.add(
-                    where, f"link names unknown site {value!r}", "add that site or correct the name"
-                )
-                ok = False
-        if ok and u == v:
-            problems.add(
-                where, f"link is a self-loop on {u!r}", "remove the link or correct one of its ends"
-            )
-            ok = False
-        stated: float | None = None
-        if not is_blank(lk.length_km):
-            stated = to_float(lk.length_km)
-            if stated is None or not math.isfinite(stated) or stated < 0:
-                problems.add(
-                    where,
-                    f"stated length {lk.length_km!r} is not a finite number >= 0",
-                    "give the fibre length in km, or leave it out to use the geodesic distance x route factor",
-                )
-                ok = False
-        if ok:
-            link_rows.append(
-                {
-                    "i": i,
-                    "u": u,
-                    "v": v,
-                    "stated": stated,
-                    "geometry": lk.geometry,
-                    "extra": lk.extra,
-                }
-            )
+    rows = [row for s in raw_sites if (row := _site_row(source, s, seen, problems)) is not None]
+    link_rows = [
+        row
+        for i, lk in enumerate(raw_links)
+        if (row := _link_row(source, i, lk, seen, problems)) is not None
+    ]
     if problems:
         raise_if_any(problems, ValidationError)
 
@@ -182,6 +76,134 @@ def build_network(
     if n_comp > 1 and len(links):
         log.info("%s: the link graph has %d connected components", source, n_comp)
     return network
+
+
+def _site_row(
+    source: str, s: RawSite, seen: dict[str, str], problems: ProblemCollector
+) -> dict[str, Any] | None:
+    """The sites-table row of one raw site, or None after recording its problems.
+
+    ``seen`` maps every site id met so far to its ``where``; a new id is added.
+    """
+    where = f"{source}, {s.where}"
+    ok = True
+    if is_blank(s.site_id):
+        problems.add(where, "site has no name/id", "give every site a non-empty name")
+        ok = False
+        sid = ""
+    else:
+        sid = str(s.site_id).strip()
+        if sid in seen:
+            problems.add(
+                where,
+                f"duplicate site name {sid!r} (also at {seen[sid]})",
+                "give every site a unique name",
+            )
+            ok = False
+        else:
+            seen[sid] = s.where
+    coords: dict[str, float] = {}
+    for axis, value, limit in (("lat", s.lat, 90.0), ("lon", s.lon, 180.0)):
+        num = _coordinate(where, axis, value, limit, problems)
+        if num is None:
+            ok = False
+        else:
+            coords[axis] = num
+    kind = "site" if is_blank(s.kind) else str(s.kind).strip().lower()
+    if kind not in SITE_KINDS:
+        problems.add(where, f"unknown kind {s.kind!r}", f"use one of {sorted(SITE_KINDS)}")
+        ok = False
+    demand = 1.0
+    if not is_blank(s.demand):
+        dem = to_float(s.demand)
+        if dem is None or not math.isfinite(dem) or dem < 0:
+            problems.add(
+                where,
+                f"demand {s.demand!r} is not a finite number >= 0",
+                "give a demand weight >= 0 (default 1)",
+            )
+            ok = False
+        else:
+            demand = dem
+    if not ok:
+        return None
+    site_name = sid if is_blank(s.name) else str(s.name).strip()
+    row = {"site_id": sid, "name": site_name, "kind": kind, "demand": demand, **coords}
+    for key, value in s.extra.items():
+        if key not in row and key != "geometry":
+            row[key] = plain(value)
+    return row
+
+
+def _coordinate(
+    where: str, axis: str, value: Any, limit: float, problems: ProblemCollector
+) -> float | None:
+    """A latitude (``axis`` "lat") or longitude in degrees within +-``limit``; None after recording a problem."""
+    label = "latitude" if axis == "lat" else "longitude"
+    num = to_float(value)
+    if is_blank(value):
+        problems.add(where, f"{label} is missing", f"give the {label} in decimal degrees")
+    elif num is None:
+        problems.add(
+            where,
+            f"{label} {value!r} is not a number",
+            f"give the {label} in decimal degrees",
+        )
+    elif not math.isfinite(num):
+        problems.add(
+            where,
+            f"{label} {value!r} is not finite",
+            f"give a finite {label} in decimal degrees",
+        )
+    elif abs(num) > limit:
+        problems.add(
+            where,
+            f"{label} {num:g} is outside [-{limit:g}, {limit:g}]",
+            "check that latitude and longitude are not swapped and are in degrees (EPSG:4326);"
+            " for projected x/y columns name them x/y and give their CRS with --crs EPSG:.... (scenario: network.crs; Python: crs=)",
+        )
+    else:
+        return num
+    return None
+
+
+def _link_row(
+    source: str, i: int, lk: RawLink, seen: dict[str, str], problems: ProblemCollector
+) -> dict[str, Any] | None:
+    """The checked ends and stated length of raw link number ``i``, or None after recording its problems."""
+    where = f"{source}, {lk.where}"
+    ok = True
+    u = None if is_blank(lk.u) else str(lk.u).strip()
+    v = None if is_blank(lk.v) else str(lk.v).strip()
+    for end, value in (("first", u), ("second", v)):
+        if value is None:
+            problems.add(
+                where, f"link has no {end} end site", "name both end sites of every link"
+            )
+            ok = False
+        elif value not in seen:
+            problems.add(
+                where, f"link names unknown site {value!r}", "add that site or correct the name"
+            )
+            ok = False
+    if ok and u == v:
+        problems.add(
+            where, f"link is a self-loop on {u!r}", "remove the link or correct one of its ends"
+        )
+        ok = False
+    stated: float | None = None
+    if not is_blank(lk.length_km):
+        stated = to_float(lk.length_km)
+        if stated is None or not math.isfinite(stated) or stated < 0:
+            problems.add(
+                where,
+                f"stated length {lk.length_km!r} is not a finite number >= 0",
+                "give the fibre length in km, or leave it out to use the geodesic distance x route factor",
+            )
+            ok = False
+    if not ok:
+        return None
+    return {"i": i, "u": u, "v": v, "stated": stated, "geometry": lk.geometry, "extra": lk.extra}
 
 
 def _build_links(

@@ -11,6 +11,7 @@ import io
 import logging
 import math
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,38 @@ def read_csv(
 def parse_csv_text(
     text: str, src: str, *, crs: str | None
 ) -> tuple[list[RawSite], list[RawLink], dict[str, Any]]:
-    """Sites from CSV text (see the module docstring); ``src`` names it in messages."""
+    """Sites from CSV text (see :mod:`planner.io.readers`); ``src`` names it in messages.
+
+    Raises :class:`InputFormatError` listing every header problem, else every
+    row problem; returns no links.
+    """
+    delimiter, numbered = _split_rows(text, src)
+    _, header = numbered[0]
+    cols = _Columns.from_header(header, src, crs)
+    problems = ProblemCollector(source=src)
+    sites: list[RawSite] = []
+    for n, (line_no, row) in enumerate(numbered[1:], start=1):
+        where = f"row {n} (line {line_no})"
+        if len(row) != len(cols.names):
+            problems.add(
+                f"{src}, {where}",
+                f"has {len(row)} fields but the header has {len(cols.names)}",
+                f"give exactly {len(cols.names)} {delimiter!r}-separated fields per row (quote values holding the separator)",
+            )
+            continue
+        site = cols.site(where, row, problems, src, crs)
+        if site is not None:
+            sites.append(site)
+    raise_if_any(problems, InputFormatError)
+    if not sites:
+        raise InputFormatError(
+            "has a header but no data rows (fix: add one row per site)", source=src
+        )
+    return sites, [], {}
+
+
+def _split_rows(text: str, src: str) -> tuple[str, list[tuple[int, list[str]]]]:
+    """(delimiter, non-blank rows with the physical line each starts on); the first row is the header."""
     lines = text.splitlines()
     header_line = next((ln for ln in lines if ln.strip()), "")
     if not header_line:
@@ -78,103 +110,111 @@ def parse_csv_text(
         raise InputFormatError(
             "no header row (fix: add a header such as 'name,lat,lon')", source=src
         )
-    _, header = numbered[0]
-    cols = [h.strip() for h in header]
-    lower = [c.lower() for c in cols]
-    problems = ProblemCollector(source=src)
-    dupes = sorted(c for c, n in Counter(lower).items() if n > 1 and c)
-    if dupes:
-        problems.add(
-            f"{src}, header", f"duplicate column name(s) {dupes}", "give every column a unique name"
-        )
-    if any(not c for c in lower):
-        problems.add(f"{src}, header", "a column has an empty name", "name every column")
-    id_col = first_key(cols, ID_KEYS)
-    name_col = first_key(cols, NAME_KEYS)
-    lat_col = first_key(cols, LAT_KEYS)
-    lon_col = first_key(cols, LON_KEYS)
-    x_col = first_key(cols, ("x", "easting"))
-    y_col = first_key(cols, ("y", "northing"))
-    kind_col = first_key(cols, ("kind",))
-    demand_col = first_key(cols, ("demand",))
-    if id_col is None and name_col is None:
-        problems.add(
-            f"{src}, header",
-            f"no 'name' column (found {cols})",
-            "add a 'name' column with a unique name per site",
-        )
+    return delimiter, numbered
+
+
+@dataclass
+class _Columns:
+    """Which header column holds what; ``x``/``y`` are used (with ``transformer``) only without lat/lon."""
+
+    names: list[str]
+    id_col: str | None
+    name_col: str | None
+    lat_col: str | None
+    lon_col: str | None
+    x_col: str | None
+    y_col: str | None
+    kind_col: str | None
+    demand_col: str | None
     transformer: pyproj.Transformer | None = None
-    use_xy = False
-    if lat_col is None or lon_col is None:
-        if x_col is not None and y_col is not None:
-            use_xy = True
-            if crs is None:
-                problems.add(
-                    f"{src}, header",
-                    "coordinates are in 'x'/'y' columns but no CRS was given",
-                    "give the CRS of x/y with --crs EPSG:.... (scenario: network.crs; Python: crs=), or give 'lat'/'lon' columns in degrees",
-                )
-            else:
-                transformer = _transformer(crs, src)
-        else:
+    use_xy: bool = False
+
+    @classmethod
+    def from_header(cls, header: list[str], src: str, crs: str | None) -> _Columns:
+        """The columns of a header row; raises :class:`InputFormatError` listing every header problem."""
+        names = [h.strip() for h in header]
+        lower = [c.lower() for c in names]
+        problems = ProblemCollector(source=src)
+        dupes = sorted(c for c, n in Counter(lower).items() if n > 1 and c)
+        if dupes:
+            problems.add(
+                f"{src}, header", f"duplicate column name(s) {dupes}", "give every column a unique name"
+            )
+        if any(not c for c in lower):
+            problems.add(f"{src}, header", "a column has an empty name", "name every column")
+        cols = cls(
+            names=names,
+            id_col=first_key(names, ID_KEYS),
+            name_col=first_key(names, NAME_KEYS),
+            lat_col=first_key(names, LAT_KEYS),
+            lon_col=first_key(names, LON_KEYS),
+            x_col=first_key(names, ("x", "easting")),
+            y_col=first_key(names, ("y", "northing")),
+            kind_col=first_key(names, ("kind",)),
+            demand_col=first_key(names, ("demand",)),
+        )
+        if cols.id_col is None and cols.name_col is None:
             problems.add(
                 f"{src}, header",
-                f"no coordinate columns (found {cols})",
-                "add 'lat' and 'lon' columns in decimal degrees (EPSG:4326), or 'x'/'y' with --crs EPSG:.... (scenario: network.crs; Python: crs=)",
+                f"no 'name' column (found {names})",
+                "add a 'name' column with a unique name per site",
             )
-    raise_if_any(problems, InputFormatError)
-    used = {c for c in (id_col, name_col, lat_col, lon_col, kind_col, demand_col) if c}
-    if use_xy:
-        used |= {x_col, y_col}  # type: ignore[arg-type]
-    index = {c: i for i, c in enumerate(cols)}
-    sites: list[RawSite] = []
-    for n, (line_no, row) in enumerate(numbered[1:], start=1):
-        where = f"row {n} (line {line_no})"
-        if len(row) != len(cols):
-            problems.add(
-                f"{src}, {where}",
-                f"has {len(row)} fields but the header has {len(cols)}",
-                f"give exactly {len(cols)} {delimiter!r}-separated fields per row (quote values holding the separator)",
-            )
-            continue
-        rec = {c: row[index[c]].strip() for c in cols}
-        sid = rec[id_col] if id_col else rec[name_col]  # type: ignore[index]
-        nm = rec[name_col] if name_col else sid
-        if use_xy:
+        if cols.lat_col is None or cols.lon_col is None:
+            if cols.x_col is not None and cols.y_col is not None:
+                cols.use_xy = True
+                if crs is None:
+                    problems.add(
+                        f"{src}, header",
+                        "coordinates are in 'x'/'y' columns but no CRS was given",
+                        "give the CRS of x/y with --crs EPSG:.... (scenario: network.crs; Python: crs=), or give 'lat'/'lon' columns in degrees",
+                    )
+                else:
+                    cols.transformer = _transformer(crs, src)
+            else:
+                problems.add(
+                    f"{src}, header",
+                    f"no coordinate columns (found {names})",
+                    "add 'lat' and 'lon' columns in decimal degrees (EPSG:4326), or 'x'/'y' with --crs EPSG:.... (scenario: network.crs; Python: crs=)",
+                )
+        raise_if_any(problems, InputFormatError)
+        return cols
+
+    def site(
+        self, where: str, row: list[str], problems: ProblemCollector, src: str, crs: str | None
+    ) -> RawSite | None:
+        """The raw site of one data row (as many fields as the header); None after recording an x/y problem."""
+        used = {c for c in (self.id_col, self.name_col, self.lat_col, self.lon_col, self.kind_col, self.demand_col) if c}
+        if self.use_xy:
+            used |= {self.x_col, self.y_col}  # type: ignore[arg-type]
+        rec = dict(zip(self.names, (cell.strip() for cell in row), strict=True))
+        sid = rec[self.id_col] if self.id_col else rec[self.name_col]  # type: ignore[index]
+        nm = rec[self.name_col] if self.name_col else sid
+        if self.use_xy:
             latlon = _xy_to_latlon(
-                rec[x_col],  # type: ignore[index]
-                rec[y_col],  # type: ignore[index]
-                transformer,  # type: ignore[arg-type]
+                rec[self.x_col],  # type: ignore[index]
+                rec[self.y_col],  # type: ignore[index]
+                self.transformer,  # type: ignore[arg-type]
                 problems,
                 f"{src}, {where}",
                 str(crs),
             )
             if latlon is None:
-                continue
+                return None
             lat: Any = latlon[0]
             lon: Any = latlon[1]
         else:
-            lat, lon = rec[lat_col], rec[lon_col]  # type: ignore[index]
-        extra = {c: rec[c] for c in cols if c not in used}
-        sites.append(
-            RawSite(
-                where=where,
-                site_id=sid,
-                name=nm,
-                lat=lat,
-                lon=lon,
-                kind=rec[kind_col] if kind_col else None,
-                demand=rec[demand_col] if demand_col else None,
-                extra=extra,
-                missing_position=not use_xy and is_blank(lat) and is_blank(lon),
-            )
+            lat, lon = rec[self.lat_col], rec[self.lon_col]  # type: ignore[index]
+        return RawSite(
+            where=where,
+            site_id=sid,
+            name=nm,
+            lat=lat,
+            lon=lon,
+            kind=rec[self.kind_col] if self.kind_col else None,
+            demand=rec[self.demand_col] if self.demand_col else None,
+            extra={c: rec[c] for c in self.names if c not in used},
+            missing_position=not self.use_xy and is_blank(lat) and is_blank(lon),
         )
-    raise_if_any(problems, InputFormatError)
-    if not sites:
-        raise InputFormatError(
-            "has a header but no data rows (fix: add one row per site)", source=src
-        )
-    return sites, [], {}
 
 
 def _transformer(crs: str, src: str) -> pyproj.Transformer:
@@ -219,4 +259,3 @@ def _xy_to_latlon(
         )
         return None
     return float(lat), float(lon)
-

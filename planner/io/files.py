@@ -184,4 +184,3 @@ def write_json(obj: Any, path: str | os.PathLike[str]) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
-

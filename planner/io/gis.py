@@ -87,131 +87,170 @@ def read_gis(
 def raw_from_frames(
     frames: list[tuple[str, Any]], src: str, *, crs: str | None
 ) -> tuple[list[RawSite], list[RawLink], dict[str, Any]]:
-    """Sites (Point features) and links (LineString features) from GeoDataFrames; ``prefix`` names the layer."""
+    """Sites (Point features) and links (LineString features) from GeoDataFrames; ``prefix`` names the layer.
+
+    Raises :class:`InputFormatError` listing every feature problem of every layer.
+    """
     problems = ProblemCollector(source=src)
     point_rows: list[tuple[str, dict[str, Any], Point]] = []
     line_rows: list[tuple[str, dict[str, Any], BaseGeometry]] = []
     for prefix, frame in frames:
-        if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name not in frame.columns:
-            log.info("%s: %slayer without geometry skipped", src, prefix)
-            continue
-        if len(frame) == 0:
-            continue
-        if frame.crs is None:
-            if crs is not None:
-                frame = frame.set_crs(_crs_or_error(crs, src))
-            else:
-                log.info("%s: %sno CRS stored; coordinates taken as EPSG:4326 degrees", src, prefix)
-                frame = frame.set_crs(CRS_WGS84)
-        if not frame.crs.equals(pyproj.CRS(CRS_WGS84)):
-            try:
-                with np.errstate(all="ignore"):
-                    frame = logging_warnings(src, frame.to_crs, CRS_WGS84)
-            except Exception as exc:  # noqa: BLE001
-                raise InputFormatError(
-                    f"{prefix}cannot transform from {frame.crs} to EPSG:4326: {short_error(exc)}",
-                    source=src,
-                ) from None
-        geom_col = frame.geometry.name
-        for n, (geom, props) in enumerate(
-            zip(frame.geometry, frame.drop(columns=[geom_col]).to_dict("records"), strict=True),
-            start=1,
-        ):
-            where = f"{prefix}feature {n}"
-            props = {str(k): (None if is_blank(v) else v) for k, v in props.items()}
-            if geom is None or geom.is_empty:
-                problems.add(
-                    f"{src}, {where}",
-                    "feature has no geometry",
-                    "give sites a Point and links a LineString geometry",
-                )
-                continue
-            if isinstance(geom, MultiPoint) and len(geom.geoms) == 1:
-                geom = geom.geoms[0]
-            if isinstance(geom, MultiLineString) and len(geom.geoms) == 1:
-                geom = geom.geoms[0]
-            if isinstance(geom, Point):
-                point_rows.append((where, props, geom))
-            elif isinstance(geom, LineString | MultiLineString):
-                line_rows.append((where, props, geom))
-            else:
-                problems.add(
-                    f"{src}, {where}",
-                    f"geometry type {geom.geom_type} is not supported",
-                    "use Point features for sites and LineString features for links",
-                )
+        frame = _frame_in_wgs84(prefix, frame, src, crs)
+        if frame is not None:
+            _sort_features(prefix, frame, src, problems, point_rows, line_rows)
     sites: list[RawSite] = []
     for where, props, pt in point_rows:
-        keys = list(props)
-        id_key = first_key(keys, ID_KEYS)
-        name_key = first_key(keys, NAME_KEYS)
-        kind_key = first_key(keys, ("kind",))
-        demand_key = first_key(keys, ("demand",))
-        if id_key is None and name_key is None:
-            problems.add(
-                f"{src}, {where}",
-                "point feature has no 'name' property",
-                "give every site feature a unique 'name' property",
-            )
-            continue
-        sid = props[id_key] if id_key else props[name_key]  # type: ignore[index]
-        if isinstance(sid, float) and sid.is_integer():
-            sid = int(sid)
-        used = {id_key, name_key, kind_key, demand_key} | {
-            k for k in keys if k.lower() in LAT_KEYS + LON_KEYS
-        }
-        sites.append(
-            RawSite(
-                where=where,
-                site_id=sid,
-                name=props[name_key] if name_key else sid,
-                lat=pt.y,
-                lon=pt.x,
-                kind=props.get(kind_key) if kind_key else None,
-                demand=props.get(demand_key) if demand_key else None,
-                extra={k: v for k, v in props.items() if k not in used},
-            )
-        )
+        site = _site_from_point(where, props, pt, src, problems)
+        if site is not None:
+            sites.append(site)
     links: list[RawLink] = []
     if line_rows:
         ids = [str(s.site_id).strip() if not is_blank(s.site_id) else "" for s in sites]
         lat = np.array([to_float(s.lat) for s in sites], dtype=float)
         lon = np.array([to_float(s.lon) for s in sites], dtype=float)
         for where, props, line in line_rows:
-            keys = list(props)
-            u_key, v_key = first_key(keys, U_KEYS), first_key(keys, V_KEYS)
-            len_key = first_key(keys, ("length_km",))
-            u: str | None
-            v: str | None
-            if u_key and v_key and not is_blank(props[u_key]) and not is_blank(props[v_key]):
-                u, v = _id_text(props[u_key]), _id_text(props[v_key])
-            else:
-                first = (
-                    line.geoms[0].coords[0] if isinstance(line, MultiLineString) else line.coords[0]
-                )
-                last = (
-                    line.geoms[-1].coords[-1]
-                    if isinstance(line, MultiLineString)
-                    else line.coords[-1]
-                )
-                u = _match_endpoint(first, ids, lat, lon, problems, f"{src}, {where}", "start")
-                v = _match_endpoint(last, ids, lat, lon, problems, f"{src}, {where}", "end")
-                if u is None or v is None:
-                    continue
-            used = {u_key, v_key, len_key}
-            links.append(
-                RawLink(
-                    where=where,
-                    u=u,
-                    v=v,
-                    length_km=props.get(len_key) if len_key else None,
-                    geometry=line,
-                    extra={k: val for k, val in props.items() if k not in used and k != "link_id"},
-                )
-            )
+            link = _link_from_line(where, props, line, ids, lat, lon, src, problems)
+            if link is not None:
+                links.append(link)
     raise_if_any(problems, InputFormatError)
     return sites, links, {}
 
+
+def _frame_in_wgs84(prefix: str, frame: Any, src: str, crs: str | None) -> gpd.GeoDataFrame | None:
+    """The layer in EPSG:4326 (a layer without a CRS takes ``crs``, else EPSG:4326); None for a layer to skip."""
+    if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name not in frame.columns:
+        log.info("%s: %slayer without geometry skipped", src, prefix)
+        return None
+    if len(frame) == 0:
+        return None
+    if frame.crs is None:
+        if crs is not None:
+            frame = frame.set_crs(_crs_or_error(crs, src))
+        else:
+            log.info("%s: %sno CRS stored; coordinates taken as EPSG:4326 degrees", src, prefix)
+            frame = frame.set_crs(CRS_WGS84)
+    if not frame.crs.equals(pyproj.CRS(CRS_WGS84)):
+        try:
+            with np.errstate(all="ignore"):
+                frame = logging_warnings(src, frame.to_crs, CRS_WGS84)
+        except Exception as exc:  # noqa: BLE001
+            raise InputFormatError(
+                f"{prefix}cannot transform from {frame.crs} to EPSG:4326: {short_error(exc)}",
+                source=src,
+            ) from None
+    return frame
+
+
+def _sort_features(
+    prefix: str,
+    frame: gpd.GeoDataFrame,
+    src: str,
+    problems: ProblemCollector,
+    point_rows: list[tuple[str, dict[str, Any], Point]],
+    line_rows: list[tuple[str, dict[str, Any], BaseGeometry]],
+) -> None:
+    """Append each feature to ``point_rows`` or ``line_rows`` (single-part multi-geometries unwrapped)."""
+    geom_col = frame.geometry.name
+    for n, (geom, props) in enumerate(
+        zip(frame.geometry, frame.drop(columns=[geom_col]).to_dict("records"), strict=True),
+        start=1,
+    ):
+        where = f"{prefix}feature {n}"
+        props = {str(k): (None if is_blank(v) else v) for k, v in props.items()}
+        if geom is None or geom.is_empty:
+            problems.add(
+                f"{src}, {where}",
+                "feature has no geometry",
+                "give sites a Point and links a LineString geometry",
+            )
+            continue
+        if isinstance(geom, MultiPoint) and len(geom.geoms) == 1:
+            geom = geom.geoms[0]
+        if isinstance(geom, MultiLineString) and len(geom.geoms) == 1:
+            geom = geom.geoms[0]
+        if isinstance(geom, Point):
+            point_rows.append((where, props, geom))
+        elif isinstance(geom, LineString | MultiLineString):
+            line_rows.append((where, props, geom))
+        else:
+            problems.add(
+                f"{src}, {where}",
+                f"geometry type {geom.geom_type} is not supported",
+                "use Point features for sites and LineString features for links",
+            )
+
+
+def _site_from_point(
+    where: str, props: dict[str, Any], pt: Point, src: str, problems: ProblemCollector
+) -> RawSite | None:
+    """The raw site of a Point feature; None after recording a missing name."""
+    keys = list(props)
+    id_key = first_key(keys, ID_KEYS)
+    name_key = first_key(keys, NAME_KEYS)
+    kind_key = first_key(keys, ("kind",))
+    demand_key = first_key(keys, ("demand",))
+    if id_key is None and name_key is None:
+        problems.add(
+            f"{src}, {where}",
+            "point feature has no 'name' property",
+            "give every site feature a unique 'name' property",
+        )
+        return None
+    sid = props[id_key] if id_key else props[name_key]  # type: ignore[index]
+    if isinstance(sid, float) and sid.is_integer():
+        sid = int(sid)
+    used = {id_key, name_key, kind_key, demand_key} | {
+        k for k in keys if k.lower() in LAT_KEYS + LON_KEYS
+    }
+    return RawSite(
+        where=where,
+        site_id=sid,
+        name=props[name_key] if name_key else sid,
+        lat=pt.y,
+        lon=pt.x,
+        kind=props.get(kind_key) if kind_key else None,
+        demand=props.get(demand_key) if demand_key else None,
+        extra={k: v for k, v in props.items() if k not in used},
+    )
+
+
+def _link_from_line(
+    where: str,
+    props: dict[str, Any],
+    line: BaseGeometry,
+    ids: list[str],
+    lat: np.ndarray,
+    lon: np.ndarray,
+    src: str,
+    problems: ProblemCollector,
+) -> RawLink | None:
+    """The raw link of a LineString feature, its ends named by u/v properties or matched to the nearest sites.
+
+    None after recording an end that matches no site.
+    """
+    keys = list(props)
+    u_key, v_key = first_key(keys, U_KEYS), first_key(keys, V_KEYS)
+    len_key = first_key(keys, ("length_km",))
+    u: str | None
+    v: str | None
+    if u_key and v_key and not is_blank(props[u_key]) and not is_blank(props[v_key]):
+        u, v = _id_text(props[u_key]), _id_text(props[v_key])
+    else:
+        first = line.geoms[0].coords[0] if isinstance(line, MultiLineString) else line.coords[0]
+        last = line.geoms[-1].coords[-1] if isinstance(line, MultiLineString) else line.coords[-1]
+        u = _match_endpoint(first, ids, lat, lon, problems, f"{src}, {where}", "start")
+        v = _match_endpoint(last, ids, lat, lon, problems, f"{src}, {where}", "end")
+        if u is None or v is None:
+            return None
+    used = {u_key, v_key, len_key}
+    return RawLink(
+        where=where,
+        u=u,
+        v=v,
+        length_km=props.get(len_key) if len_key else None,
+        geometry=line,
+        extra={k: val for k, val in props.items() if k not in used and k != "link_id"},
+    )
 
 
 def _id_text(value: Any) -> str:
@@ -266,4 +305,3 @@ def read_gml_ogc(
 ) -> tuple[list[RawSite], list[RawLink], dict[str, Any]]:
     """An XML .gml file that is not GraphML: OGC Geography Markup Language, read as a GIS file."""
     return read_gis(file, crs=crs, drop_external=drop_external)
-

@@ -110,11 +110,39 @@ def _is_external(attrs: Mapping[str, Any]) -> bool:
 def raw_from_graph(
     graph: nx.Graph, src: str, *, drop_external: bool
 ) -> tuple[list[RawSite], list[RawLink], dict[str, Any]]:
+    """Raw sites and links of a graph (see the module docstring); the meta ``name`` is the graph's name.
+
+    External nodes (``Internal 0``) are dropped when ``drop_external`` or when
+    they have no coordinates, with their edges. Duplicate labels are made
+    unique as ``label#node_id``. Raises :class:`ValidationError` for self-loops
+    and for internal nodes without coordinates and without links.
+    """
     problems = ProblemCollector(source=src)
     if graph.number_of_nodes() == 0:
         raise InputFormatError("graph has zero nodes (fix: add nodes with coordinates)", source=src)
     if graph.is_directed():
         log.info("%s: directed graph read as undirected", src)
+    kept = _kept_nodes(graph, src, drop_external, problems)
+    label_count = Counter(k["label"] for k in kept.values())
+    sites: list[RawSite] = []
+    site_of: dict[Any, str] = {}
+    for node, k in kept.items():
+        sid = k["label"] if label_count[k["label"]] == 1 else f"{k['label']}#{node}"
+        site_of[node] = sid
+        sites.append(_site_from_node(node, k, sid))
+    dupes = sorted(lab for lab, n in label_count.items() if n > 1)
+    if dupes:
+        log.info("%s: duplicate labels made unique as 'label#node_id': %s", src, dupes)
+    links = _links_from_edges(graph, src, kept, site_of, problems)
+    raise_if_any(problems, ValidationError)
+    meta_name = graph.graph.get("Network") or graph.graph.get("label") or graph.graph.get("name")
+    return sites, links, {"name": str(meta_name).strip() if meta_name else None}
+
+
+def _kept_nodes(
+    graph: nx.Graph, src: str, drop_external: bool, problems: ProblemCollector
+) -> dict[Any, dict[str, Any]]:
+    """Node -> {label, lat, lon, attrs, external, missing} of the nodes that become sites, in graph order."""
     kept: dict[Any, dict[str, Any]] = {}
     dropped: list[str] = []
     used_position = False
@@ -148,10 +176,11 @@ def raw_from_graph(
         )
     if used_position:
         log.info("%s: coordinates taken from node 'position' strings read as [lon, lat]", src)
-    label_count = Counter(k["label"] for k in kept.values())
-    sites: list[RawSite] = []
-    site_of: dict[Any, str] = {}
-    skip = {
+    return kept
+
+
+_NODE_KEYS_USED = frozenset(
+    {
         "label",
         "id",
         "position",
@@ -166,33 +195,41 @@ def raw_from_graph(
         "lng",
         "long",
     }
-    for node, k in kept.items():
-        sid = k["label"] if label_count[k["label"]] == 1 else f"{k['label']}#{node}"
-        site_of[node] = sid
-        attrs = k["attrs"]
-        kind = attrs.get("kind")
-        if is_blank(kind):
-            kind = "external" if k["external"] else None
-        sites.append(
-            RawSite(
-                where=f"node {node} (label {k['label']!r})",
-                site_id=sid,
-                name=k["label"],
-                lat=k["lat"],
-                lon=k["lon"],
-                kind=kind,
-                demand=attrs.get("demand"),
-                extra={
-                    **{a: val for a, val in attrs.items() if a not in skip},
-                    "source_node_id": str(node),
-                },
-                missing_position=k["missing"],
-                junction=k["missing"] and _is_junction(attrs),
-            )
-        )
-    dupes = sorted(lab for lab, n in label_count.items() if n > 1)
-    if dupes:
-        log.info("%s: duplicate labels made unique as 'label#node_id': %s", src, dupes)
+)
+"""Node attributes read into site columns; every other attribute is kept as a column of its own."""
+
+
+def _site_from_node(node: Any, k: dict[str, Any], sid: str) -> RawSite:
+    """The raw site of a kept node (``k`` as made by :func:`_kept_nodes`) with site id ``sid``."""
+    attrs = k["attrs"]
+    kind = attrs.get("kind")
+    if is_blank(kind):
+        kind = "external" if k["external"] else None
+    return RawSite(
+        where=f"node {node} (label {k['label']!r})",
+        site_id=sid,
+        name=k["label"],
+        lat=k["lat"],
+        lon=k["lon"],
+        kind=kind,
+        demand=attrs.get("demand"),
+        extra={
+            **{a: val for a, val in attrs.items() if a not in _NODE_KEYS_USED},
+            "source_node_id": str(node),
+        },
+        missing_position=k["missing"],
+        junction=k["missing"] and _is_junction(attrs),
+    )
+
+
+def _links_from_edges(
+    graph: nx.Graph,
+    src: str,
+    kept: dict[Any, dict[str, Any]],
+    site_of: dict[Any, str],
+    problems: ProblemCollector,
+) -> list[RawLink]:
+    """Raw links of the edges between kept nodes; self-loops are recorded as problems."""
     links: list[RawLink] = []
     n_dangling = 0
     edges = (
@@ -219,7 +256,4 @@ def raw_from_graph(
         )
     if n_dangling:
         log.info("%s: %d edge(s) to dropped nodes skipped", src, n_dangling)
-    raise_if_any(problems, ValidationError)
-    meta_name = graph.graph.get("Network") or graph.graph.get("label") or graph.graph.get("name")
-    return sites, links, {"name": str(meta_name).strip() if meta_name else None}
-
+    return links

@@ -310,4 +310,3 @@ def locate_missing(
     inferred = Counter(s.position_source for s in missing)
     log.warning("%s: %d node(s) without coordinates were placed (%s); column position_source flags them", source,
                 len(missing), ", ".join(f"{k}: {v}" for k, v in sorted(inferred.items())))
-

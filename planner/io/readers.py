@@ -269,4 +269,3 @@ _READERS: dict[str, Callable[..., tuple[list[RawSite], list[RawLink], dict[str, 
     "gpkg": read_gis,
     "shapefile": read_gis,
 }
-

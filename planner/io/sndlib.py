@@ -33,49 +33,8 @@ def read_sndlib(
     no fibre lengths, so links get great-circle x route factor.
     """
     src = str(file)
-    text = read_text(file)
     problems = ProblemCollector(source=src)
-    sections: dict[str, list[tuple[int, str]]] = {}
-    current: str | None = None
-    opened_at = 0
-    for line_no, raw in enumerate(text.splitlines(), start=1):
-        line = raw.split("#", 1)[0].strip()
-        if not line or line.startswith("?"):
-            continue
-        if current is None:
-            m = re.match(r"^([A-Z_]+)\s*\($", line)
-            if m:
-                current, opened_at = m.group(1), line_no
-                if current in sections:
-                    problems.add(
-                        f"{src}, line {line_no}",
-                        f"section {current} appears twice",
-                        "keep one section of each kind",
-                    )
-                sections.setdefault(current, [])
-            else:
-                problems.add(
-                    f"{src}, line {line_no}",
-                    f"text outside a section: {line[:60]!r}",
-                    "put content inside NODES ( ... ) or LINKS ( ... )",
-                )
-            continue
-        if line == ")":
-            current = None
-            continue
-        sections[current].append((line_no, line))
-    if current is not None:
-        problems.add(
-            f"{src}, line {opened_at}",
-            f"section {current} is never closed",
-            "end the section with a line holding ')'",
-        )
-    if "NODES" not in sections:
-        problems.add(
-            src,
-            "no NODES section",
-            "add 'NODES (' ... ')' with one '<id> ( <lon> <lat> )' per line",
-        )
+    sections = _sections(read_text(file), src, problems)
     raise_if_any(problems, InputFormatError)
     meta_name = None
     for _, line in sections.get("META", []):
@@ -122,3 +81,51 @@ def read_sndlib(
     raise_if_any(problems, InputFormatError)
     return sites, links, {"name": meta_name}
 
+
+def _sections(text: str, src: str, problems: ProblemCollector) -> dict[str, list[tuple[int, str]]]:
+    """Section name -> its (line number, content) lines, comments and blank lines left out.
+
+    Records text outside a section, a repeated or unclosed section and a missing NODES section.
+    """
+    sections: dict[str, list[tuple[int, str]]] = {}
+    current: str | None = None
+    opened_at = 0
+    for line_no, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line or line.startswith("?"):
+            continue
+        if current is None:
+            m = re.match(r"^([A-Z_]+)\s*\($", line)
+            if m:
+                current, opened_at = m.group(1), line_no
+                if current in sections:
+                    problems.add(
+                        f"{src}, line {line_no}",
+                        f"section {current} appears twice",
+                        "keep one section of each kind",
+                    )
+                sections.setdefault(current, [])
+            else:
+                problems.add(
+                    f"{src}, line {line_no}",
+                    f"text outside a section: {line[:60]!r}",
+                    "put content inside NODES ( ... ) or LINKS ( ... )",
+                )
+            continue
+        if line == ")":
+            current = None
+            continue
+        sections[current].append((line_no, line))
+    if current is not None:
+        problems.add(
+            f"{src}, line {opened_at}",
+            f"section {current} is never closed",
+            "end the section with a line holding ')'",
+        )
+    if "NODES" not in sections:
+        problems.add(
+            src,
+            "no NODES section",
+            "add 'NODES (' ... ')' with one '<id> ( <lon> <lat> )' per line",
+        )
+    return sections

@@ -112,4 +112,3 @@ def plot_sweep(
             out.append(path)
         plt.close(fig)
     return out
-
