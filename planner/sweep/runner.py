@@ -1,39 +1,10 @@
 """Parameter sweeps: plan (and optionally simulate) one network under many scenarios, on Dask.
 
-A sweep specification is a TOML file::
-
-    name = "capacity-vs-attenuation"
-    seed = 0                      # planning seed unless 'seed' is varied
-    simulate = false              # also run planner.simulate.design_check.simulate_design
-    retries = 0                   # re-run a point whose task raised (worker lost, ...)
-    plot_metrics = []             # metrics to plot (default: every numeric metric that varies)
-
-    [network]                     # exactly one of generator / file / bundled
-    generator = "grid"            # waxman | random_geometric | grid (planner.topology.generators)
-    n_sites = 12
-    seed = 1
-    extent_km = 150.0
-    # file = "sites.csv"          # relative to this spec file
-    # bundled = "topology-zoo/Abilene.graphml"
-
-    [scenario]
-    # file = "my-scenario.toml"   # default: the bundled default scenario
-    [scenario.set]                # fixed overrides for every point
-    "solver.time_limit_s" = 10.0
-
-    [grid]                        # cartesian product of these lists
-    "access.capacity" = [4, 6, 8]
-    seed = [0, 1]
-
-    [zip]                         # lists of equal length, varied together
-    "physics.q_swap" = [0.5, 0.7, 0.9]
-    "memory.edge_units" = [2, 4, 8]
-
-Varied keys are dotted scenario keys (``access.capacity``,
-``physics.alpha_db_per_km`` ...), ``seed`` (the planning seed), or
-``network.<param>`` for a generator parameter (``network.n_sites``,
-``network.seed``, ``network.extent_km`` ...). The points are the product of
-the grid with the zipped rows.
+The sweep is split by job: :mod:`planner.sweep.spec` reads and checks the
+TOML specification and expands it into points, :mod:`planner.sweep.points`
+runs one point and keeps the resume file, :mod:`planner.sweep.tables` writes
+the result table and plots, and this module runs the points
+(:func:`execute_sweep`, :func:`run_sweep`).
 
 Each point is identified by a stable hash of its parameters and of everything
 fixed (network spec, resolved base scenario, simulate flag): ``point_key``.
@@ -133,89 +104,29 @@ def execute_sweep(
     keys = [spec.point_key(p) for p in spec.points]
     if len(set(keys)) != len(keys):
         logger.info("the spec repeats %d point(s); each runs once", len(keys) - len(set(keys)))
-    todo: list[PointTask] = []
-    seen: set[str] = set()
-    for key, params in zip(keys, spec.points, strict=True):
-        if key in done or key in seen:
-            continue
-        seen.add(key)
-        todo.append(
-            PointTask(
-                key=key,
-                params=params,
-                network=spec.network,
-                base_scenario=spec.base_scenario,
-                seed=spec.seed,
-                simulate=spec.simulate,
-                simulate_requests=spec.simulate_requests,
-            )
-        )
+    todo = _tasks_to_run(spec, keys, done)
     n_unique = len(set(keys))
     n_resumed = sum(1 for k in set(keys) if k in done)
     logger.info(
         "sweep %s: %d points, %d already done, %d to run", spec.name, n_unique, n_resumed, len(todo)
     )
+    resumed_failed = sum(1 for k in set(keys) if k in done and done[k].status != "ok")
     if on_start is not None:
-        resumed_failed = sum(1 for k in set(keys) if k in done and done[k].status != "ok")
         on_start(n_unique, n_resumed, resumed_failed)
-    (out_dir / "spec.json").write_text(
-        json.dumps(
-            {
-                "name": spec.name,
-                "source": spec.source,
-                "fingerprint": spec.fingerprint,
-                "network": spec.network,
-                "varied": spec.varied,
-                "n_points": n_unique,
-            },
-            indent=2,
-            default=str,
-        ),
-        encoding="utf-8",
+    _write_spec_json(spec, n_unique, out_dir)
+    _run_tasks(
+        spec,
+        todo,
+        done,
+        points_path=points_path,
+        n_points=n_unique,
+        n_resumed=n_resumed,
+        n_resumed_failed=resumed_failed,
+        backend=backend,
+        scheduler_address=scheduler_address,
+        workers=workers,
+        on_point=on_point,
     )
-    writer = PointWriter(points_path)
-    finished = n_resumed
-    failed = sum(1 for k in set(keys) if k in done and done[k].status != "ok")
-    bar = current_tracker().task(f"sweep {spec.name}", total=n_unique, unit="points", initial=n_resumed)
-    if failed:
-        bar.set_note(f"{failed} failed")
-
-    def on_result(i: int, value: Any) -> None:
-        nonlocal finished, failed
-        if isinstance(value, TaskError):  # the task itself was lost (worker died, unpicklable ...)
-            task = todo[i]
-            value = PointRecord(
-                key=task.key,
-                params=dict(task.params),
-                status="failed",
-                error_type=value.error_type,
-                error_message=value.message,
-                finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            )
-        writer.write(value)
-        done[value.key] = value
-        finished += 1
-        if value.status != "ok":
-            failed += 1
-            bar.set_note(f"{failed} failed")
-        bar.advance()
-        if on_point is not None:
-            on_point(value, finished, n_unique)
-
-    with bar:
-        if todo:
-            nworkers = workers or default_workers()
-            map_tasks(
-                run_point,
-                todo,
-                backend=backend,
-                workers=nworkers,
-                scheduler_address=scheduler_address,
-                on_result=on_result,
-                capture_errors=True,
-                retries=spec.retries,
-                progress=False,
-            )
     records = [done[k] for k in dict.fromkeys(keys)]
     table = pd.DataFrame([r.row() for r in records])
     files = write_table(table, out_dir)
@@ -239,6 +150,111 @@ def execute_sweep(
         table=table,
         files=files,
         errors={str(k): int(v) for k, v in errors.items()},
+    )
+
+
+def _run_tasks(
+    spec: SweepSpec,
+    todo: list[PointTask],
+    done: dict[str, PointRecord],
+    *,
+    points_path: Path,
+    n_points: int,
+    n_resumed: int,
+    n_resumed_failed: int,
+    backend: Backend,
+    scheduler_address: str | None,
+    workers: int | None,
+    on_point: PointCallback | None,
+) -> None:
+    """Run ``todo`` through :func:`map_tasks`, appending each record to ``points_path`` and ``done`` as it arrives.
+
+    A task lost by the executor (worker died, unpicklable ...) becomes a
+    ``"failed"`` record; progress is counted on the process-wide tracker.
+    """
+    writer = PointWriter(points_path)
+    finished = n_resumed
+    failed = n_resumed_failed
+    bar = current_tracker().task(f"sweep {spec.name}", total=n_points, unit="points", initial=n_resumed)
+    if failed:
+        bar.set_note(f"{failed} failed")
+
+    def on_result(i: int, value: Any) -> None:
+        nonlocal finished, failed
+        if isinstance(value, TaskError):  # the task itself was lost (worker died, unpicklable ...)
+            task = todo[i]
+            value = PointRecord(
+                key=task.key,
+                params=dict(task.params),
+                status="failed",
+                error_type=value.error_type,
+                error_message=value.message,
+                finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            )
+        writer.write(value)
+        done[value.key] = value
+        finished += 1
+        if value.status != "ok":
+            failed += 1
+            bar.set_note(f"{failed} failed")
+        bar.advance()
+        if on_point is not None:
+            on_point(value, finished, n_points)
+
+    with bar:
+        if todo:
+            nworkers = workers or default_workers()
+            map_tasks(
+                run_point,
+                todo,
+                backend=backend,
+                workers=nworkers,
+                scheduler_address=scheduler_address,
+                on_result=on_result,
+                capture_errors=True,
+                retries=spec.retries,
+                progress=False,
+            )
+
+
+def _tasks_to_run(spec: SweepSpec, keys: list[str], done: dict[str, PointRecord]) -> list[PointTask]:
+    """One task per point key not in ``done``, in spec order; a repeated key runs once."""
+    todo: list[PointTask] = []
+    seen: set[str] = set()
+    for key, params in zip(keys, spec.points, strict=True):
+        if key in done or key in seen:
+            continue
+        seen.add(key)
+        todo.append(
+            PointTask(
+                key=key,
+                params=params,
+                network=spec.network,
+                base_scenario=spec.base_scenario,
+                seed=spec.seed,
+                simulate=spec.simulate,
+                simulate_requests=spec.simulate_requests,
+            )
+        )
+    return todo
+
+
+def _write_spec_json(spec: SweepSpec, n_points: int, out_dir: Path) -> None:
+    """``out_dir/spec.json``: name, source, fingerprint, network, varied keys and point count."""
+    (out_dir / "spec.json").write_text(
+        json.dumps(
+            {
+                "name": spec.name,
+                "source": spec.source,
+                "fingerprint": spec.fingerprint,
+                "network": spec.network,
+                "varied": spec.varied,
+                "n_points": n_points,
+            },
+            indent=2,
+            default=str,
+        ),
+        encoding="utf-8",
     )
 
 

@@ -56,7 +56,7 @@ from typing import Any, cast
 
 from planner.errors import InputFormatError, ProblemCollector, ValidationError
 from planner.io.bundled import datasets_dir
-from planner.model.scenario import default_scenario, load_scenario
+from planner.model.scenario import Scenario, default_scenario, load_scenario
 from planner.topology.generators import GENERATORS
 
 logger = logging.getLogger(__name__)
@@ -142,7 +142,12 @@ def load_spec(path: str | os.PathLike[str]) -> SweepSpec:
 def spec_from_dict(
     data: Mapping[str, Any], *, source: str = "sweep spec", base_dir: Path | None = None
 ) -> SweepSpec:
-    """Validate parsed TOML and expand it into points; every problem is reported at once."""
+    """Validate parsed TOML and expand it into points; every problem is reported at once.
+
+    Relative paths (network and scenario files) are taken from ``base_dir``
+    (default: the working directory). Raises :class:`ValidationError` listing
+    every problem with its key path.
+    """
     base_dir = base_dir or Path.cwd()
     problems = ProblemCollector(source=source)
     for key in sorted(set(data) - TOP_KEYS):
@@ -170,9 +175,26 @@ def spec_from_dict(
         plot_metrics = []
 
     network = _check_network(data.get("network"), problems, source, base_dir)
+    scenario = _base_scenario(data.get("scenario", {}), problems, source, base_dir)
+    axes = _varied_axes(data, scenario, network, problems, source)
+    problems.raise_if_any()
+    return SweepSpec(
+        name=name,
+        source=source,
+        network=network,
+        base_scenario=scenario.to_dict(),
+        points=_expand(axes["grid"], axes["zip"]),
+        varied=list(axes["grid"]) + list(axes["zip"]),
+        seed=seed,
+        simulate=simulate,
+        simulate_requests=sim_requests,
+        retries=retries,
+        plot_metrics=list(plot_metrics),
+    )
 
-    # scenario: file + fixed overrides
-    scen = data.get("scenario", {})
+
+def _base_scenario(scen: Any, problems: ProblemCollector, source: str, base_dir: Path) -> Scenario:
+    """The scenario every point starts from: ``[scenario] file`` (default scenario without one) + ``[scenario.set]``."""
     scenario = default_scenario()
     if not isinstance(scen, dict):
         problems.add(
@@ -200,8 +222,17 @@ def spec_from_dict(
         scenario = scenario.with_overrides(_flatten(fixed), source=f"{source}: scenario.set")
     except ValidationError as exc:
         problems.problems.extend(exc.problems)
+    return scenario
 
-    # varied parameters
+
+def _varied_axes(
+    data: Mapping[str, Any],
+    scenario: Scenario,
+    network: dict[str, Any],
+    problems: ProblemCollector,
+    source: str,
+) -> dict[str, dict[str, list[Any]]]:
+    """``{"grid": {key: values}, "zip": {key: values}}`` with each value checked on its own."""
     axes: dict[str, dict[str, list[Any]]] = {}
     for section in ("grid", "zip"):
         table = data.get(section, {})
@@ -221,21 +252,23 @@ def spec_from_dict(
                 continue
             _check_values(key, values, where, scenario, network, problems)
             axes[section][key] = values
-    zipped = axes["zip"]
-    lengths = {k: len(v) for k, v in zipped.items()}
+    lengths = {k: len(v) for k, v in axes["zip"].items()}
     if len(set(lengths.values())) > 1:
         problems.add(
             f"{source}: zip",
             "lists have different lengths: " + ", ".join(f"{k}={n}" for k, n in lengths.items()),
             "give every [zip] list the same length",
         )
-    problems.raise_if_any()
+    return axes
 
-    grid_keys = list(axes["grid"])
+
+def _expand(grid: dict[str, list[Any]], zipped: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """The points: every combination of the grid lists with every row of the (equal-length) zip lists."""
+    grid_keys = list(grid)
     zip_keys = list(zipped)
     zip_rows = list(zip(*zipped.values(), strict=True)) if zipped else [()]
     points = []
-    for combo in itertools.product(*axes["grid"].values()):
+    for combo in itertools.product(*grid.values()):
         for row in zip_rows:
             points.append(
                 {
@@ -243,19 +276,7 @@ def spec_from_dict(
                     **dict(zip(zip_keys, row, strict=True)),
                 }
             )
-    return SweepSpec(
-        name=name,
-        source=source,
-        network=network,
-        base_scenario=scenario.to_dict(),
-        points=points,
-        varied=grid_keys + zip_keys,
-        seed=seed,
-        simulate=simulate,
-        simulate_requests=sim_requests,
-        retries=retries,
-        plot_metrics=list(plot_metrics),
-    )
+    return points
 
 
 def _int_field(
