@@ -24,7 +24,7 @@ from planner.io.records import (
     LAT_KEYS,
     LON_KEYS,
     NAME_KEYS,
-    RawLink,
+    RawNetwork,
     RawSite,
     first_key,
     is_blank,
@@ -39,16 +39,16 @@ from planner.model.network import (
 log = logging.getLogger(__name__)
 
 
-# --------------------------------------------------------------------------- CSV
 def read_csv(
     file: Path, *, crs: str | None, drop_external: bool
-) -> tuple[list[RawSite], list[RawLink], dict[str, Any]]:
+) -> RawNetwork:
+    """Raw sites of a CSV file (UTF-8, BOM allowed); see :func:`parse_csv_text`."""
     return parse_csv_text(read_text(file), str(file), crs=crs)
 
 
 def parse_csv_text(
     text: str, src: str, *, crs: str | None
-) -> tuple[list[RawSite], list[RawLink], dict[str, Any]]:
+) -> RawNetwork:
     """Sites from CSV text (see :mod:`planner.io.readers`); ``src`` names it in messages.
 
     Raises :class:`InputFormatError` listing every header problem, else every

@@ -28,7 +28,6 @@ from planner.io.records import is_blank
 log = logging.getLogger(__name__)
 
 
-# --------------------------------------------------------------------------- writers
 def _atomic_target(path: str | os.PathLike[str]) -> tuple[Path, Path]:
     """(final path, temp path in the same folder) — same folder so os.replace is atomic."""
     final = Path(path)

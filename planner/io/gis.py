@@ -29,6 +29,7 @@ from planner.io.records import (
     U_KEYS,
     V_KEYS,
     RawLink,
+    RawNetwork,
     RawSite,
     first_key,
     is_blank,
@@ -47,10 +48,10 @@ log = logging.getLogger(__name__)
 ENDPOINT_TOLERANCE_KM = 0.05
 """A LineString end must lie within 50 m of a site to be matched to it."""
 
-# --------------------------------------------------------------------------- GIS (GeoJSON, GPKG, Shapefile)
 def read_gis(
     file: Path, *, crs: str | None, drop_external: bool
-) -> tuple[list[RawSite], list[RawLink], dict[str, Any]]:
+) -> RawNetwork:
+    """Raw sites and links of every layer of a GIS file; a driver failure is one :class:`InputFormatError`."""
     import pyogrio
 
     src = str(file)
@@ -86,7 +87,7 @@ def read_gis(
 
 def raw_from_frames(
     frames: list[tuple[str, Any]], src: str, *, crs: str | None
-) -> tuple[list[RawSite], list[RawLink], dict[str, Any]]:
+) -> RawNetwork:
     """Sites (Point features) and links (LineString features) from GeoDataFrames; ``prefix`` names the layer.
 
     Raises :class:`InputFormatError` listing every feature problem of every layer.
@@ -302,6 +303,6 @@ def _match_endpoint(
 
 def read_gml_ogc(
     file: Path, *, crs: str | None, drop_external: bool
-) -> tuple[list[RawSite], list[RawLink], dict[str, Any]]:
+) -> RawNetwork:
     """An XML .gml file that is not GraphML: OGC Geography Markup Language, read as a GIS file."""
     return read_gis(file, crs=crs, drop_external=drop_external)

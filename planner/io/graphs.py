@@ -22,6 +22,7 @@ from planner.io.records import (
     LAT_KEYS,
     LON_KEYS,
     RawLink,
+    RawNetwork,
     RawSite,
     first_key,
     is_blank,
@@ -34,10 +35,10 @@ from planner.io.records import (
 log = logging.getLogger(__name__)
 
 
-# --------------------------------------------------------------------------- graphs (GraphML, GML)
 def read_graphml(
     file: Path, *, crs: str | None, drop_external: bool
-) -> tuple[list[RawSite], list[RawLink], dict[str, Any]]:
+) -> RawNetwork:
+    """Raw sites and links of a GraphML file (parallel edges kept for collapsing); see :func:`raw_from_graph`."""
     src = str(file)
     try:
         graph = logging_warnings(src, nx.read_graphml, file, force_multigraph=True)
@@ -51,7 +52,8 @@ def read_graphml(
 
 def read_gml(
     file: Path, *, crs: str | None, drop_external: bool
-) -> tuple[list[RawSite], list[RawLink], dict[str, Any]]:
+) -> RawNetwork:
+    """Raw sites and links of a GML file (node ids as keys); see :func:`raw_from_graph`."""
     src = str(file)
     text = read_text(file)
     try:
@@ -109,7 +111,7 @@ def _is_external(attrs: Mapping[str, Any]) -> bool:
 
 def raw_from_graph(
     graph: nx.Graph, src: str, *, drop_external: bool
-) -> tuple[list[RawSite], list[RawLink], dict[str, Any]]:
+) -> RawNetwork:
     """Raw sites and links of a graph (see the module docstring); the meta ``name`` is the graph's name.
 
     External nodes (``Internal 0``) are dropped when ``drop_external`` or when

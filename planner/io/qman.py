@@ -9,6 +9,7 @@ from typing import Any
 from planner.errors import InputFormatError, ProblemCollector
 from planner.io.records import (
     RawLink,
+    RawNetwork,
     RawSite,
     load_json,
     raise_if_any,
@@ -26,10 +27,9 @@ QMAN_KINDS = {
     "BackboneNode": "backbone",
 }
 
-# --------------------------------------------------------------------------- QMAN JSON
 def read_qman(
     file: Path, *, crs: str | None, drop_external: bool
-) -> tuple[list[RawSite], list[RawLink], dict[str, Any]]:
+) -> RawNetwork:
     """Raw sites and links of a QMAN JSON file; raises :class:`InputFormatError` listing every structural problem."""
     src = str(file)
     data = load_json(file)

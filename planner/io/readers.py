@@ -56,7 +56,7 @@ from planner.io.gis import raw_from_frames, read_gis, read_gml_ogc
 from planner.io.graphs import raw_from_graph, read_gml, read_graphml
 from planner.io.locate import locate_missing
 from planner.io.qman import read_qman
-from planner.io.records import RawLink, RawSite, load_json
+from planner.io.records import RawNetwork, load_json
 from planner.io.sndlib import read_sndlib
 from planner.model.network import (
     DEFAULT_ROUTE_FACTOR,
@@ -142,7 +142,7 @@ def read_network(
             f"file is empty (fix: give a non-empty {_SUPPORTED_TEXT} file)", source=label
         )
     fmt = _detect_format(file)
-    reader: Callable[..., tuple[list[RawSite], list[RawLink], dict[str, Any]]] = _READERS[fmt]
+    reader: Callable[..., RawNetwork] = _READERS[fmt]
     log.info("reading %s as %s", label, fmt)
     sites, links, meta = reader(file, crs=crs, drop_external=drop_external)
     locate_missing(label, sites, links, strict=strict_coordinates, geocode=geocode)
@@ -258,7 +258,8 @@ def _sniff_json(file: Path) -> str:
         source=str(file),
     )
 
-_READERS: dict[str, Callable[..., tuple[list[RawSite], list[RawLink], dict[str, Any]]]] = {
+
+_READERS: dict[str, Callable[..., RawNetwork]] = {
     "csv": read_csv,
     "qman-json": read_qman,
     "graphml": read_graphml,

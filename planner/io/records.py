@@ -26,6 +26,7 @@ from planner.errors import InputFormatError, Problem, ProblemCollector, Validati
 log = logging.getLogger(__name__)
 
 
+# column / property / attribute names accepted for each field (matched case-insensitively, first wins)
 ID_KEYS = ("site_id", "id")
 NAME_KEYS = ("name", "label")
 LAT_KEYS = ("lat", "latitude")
@@ -62,6 +63,10 @@ class RawLink:
     length_km: Any = None
     geometry: BaseGeometry | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+RawNetwork = tuple[list[RawSite], list[RawLink], dict[str, Any]]
+"""What a reader returns: raw sites, raw links and metadata (``name``: the network's name in the file, or None)."""
 
 
 MAX_REPORTED_PROBLEMS = 50

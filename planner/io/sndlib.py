@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import Any
 
 from planner.errors import InputFormatError, ProblemCollector
 from planner.io.records import (
     RawLink,
+    RawNetwork,
     RawSite,
     raise_if_any,
     read_text,
@@ -18,14 +18,13 @@ from planner.io.records import (
 log = logging.getLogger(__name__)
 
 
-# --------------------------------------------------------------------------- SNDlib native
 _SND_NODE = re.compile(r"^(\S+)\s*\(\s*(\S+)\s+(\S+)\s*\)\s*$")
 _SND_LINK = re.compile(r"^(\S+)\s*\(\s*(\S+)\s+(\S+)\s*\)(.*)$")
 
 
 def read_sndlib(
     file: Path, *, crs: str | None, drop_external: bool
-) -> tuple[list[RawSite], list[RawLink], dict[str, Any]]:
+) -> RawNetwork:
     """SNDlib native format: ``NODES ( id ( lon lat ) ... )`` and ``LINKS ( id ( u v ) ... )``.
 
     Other sections (META, DEMANDS, ADMISSIBLE_PATHS) are skipped; link costs

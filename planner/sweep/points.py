@@ -179,6 +179,8 @@ def _simulate(design: Any, requests: int, seed: int) -> dict[str, Any]:
 
     Runs serially: a Dask worker process may not start a process pool of its own.
     """
+    # imported here: the simulation stack pulls in scipy.stats (about 2 s of import, measured with
+    # python -X importtime), which only sweeps with simulate = true need
     from planner.simulate.design_check import simulate_design  # type: ignore[import-not-found,unused-ignore]
 
     sim = simulate_design(
