@@ -183,7 +183,8 @@ class _Columns:
         self, where: str, row: list[str], problems: ProblemCollector, src: str, crs: str | None
     ) -> RawSite | None:
         """The raw site of one data row (as many fields as the header); None after recording an x/y problem."""
-        used = {c for c in (self.id_col, self.name_col, self.lat_col, self.lon_col, self.kind_col, self.demand_col) if c}
+        named = (self.id_col, self.name_col, self.lat_col, self.lon_col, self.kind_col, self.demand_col)
+        used = {c for c in named if c}
         if self.use_xy:
             used |= {self.x_col, self.y_col}  # type: ignore[arg-type]
         rec = dict(zip(self.names, (cell.strip() for cell in row), strict=True))
