@@ -62,7 +62,7 @@ import heapq
 import logging
 import math
 import time
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -154,19 +154,17 @@ def prepare_trust_data(
         problems.append(
             f"nodes table: duplicated node ids {nd.loc[nd['node'].duplicated(), 'node'].tolist()}"
         )
-    for i, row in nd.iterrows():
-        where = f"nodes table, row {i} (node {_show(row['node'])})"
-        p = row["p_u"]
+    # column-wise iteration (row Series are slow: seconds on a national network's tables)
+    for i, node, p, c in zip(nd.index, nd["node"], nd["p_u"], nd["cost"], strict=True):
         if not (isinstance(p, (int, float, np.number)) and 0 < p <= 1):
-            problems.append(f"{where}: p_u={_show(p)} must be in (0, 1] (1 = never compromised)")
-        c = row["cost"]
+            problems.append(f"nodes table, row {i} (node {_show(node)}): p_u={_show(p)} must be in (0, 1] "
+                            "(1 = never compromised)")
         if not (isinstance(c, (int, float, np.number)) and math.isfinite(c) and c >= 0):
-            problems.append(f"{where}: cost={_show(c)} must be a finite number >= 0")
+            problems.append(f"nodes table, row {i} (node {_show(node)}): cost={_show(c)} must be a finite number >= 0")
     known = set(nd["node"])
     graph = nx.Graph()
     graph.add_nodes_from(nd["node"])
-    for i, row in edges.iterrows():
-        a, b = row["u"], row["v"]
+    for i, a, b in zip(edges.index, edges["u"], edges["v"], strict=True):
         for end in (a, b):
             if end not in known:
                 problems.append(
@@ -304,11 +302,16 @@ def _relays_table(data: TrustData, trusted: Iterable[Hashable]) -> pd.DataFrame:
 # ---------------------------------------------------------------------------
 
 
-def _blocks_between(data: TrustData) -> list[set[int]]:
+class _PruneOutOfTime(RuntimeError):
+    """The node-set pruning reached its deadline (the caller then keeps the unpruned estimate)."""
+
+
+def _blocks_between(data: TrustData, deadline: float | None = None) -> list[set[int]]:
     """Per demand, the nodes of the biconnected blocks between source and target.
 
     A node lies on some simple source-target path only if it belongs to a block
-    on the block-cut-tree path between the end points.
+    on the block-cut-tree path between the end points. With a ``deadline``
+    (perf_counter) raises ``_PruneOutOfTime`` when it passes.
     """
     idx = data.index
     blocks = [set(b) for b in nx.biconnected_components(data.graph)]
@@ -327,10 +330,16 @@ def _blocks_between(data: TrustData) -> list[set[int]]:
         bs = member.get(v, [])
         return ("C", v) if len(bs) > 1 else ("B", bs[0])
 
+    block_idx = [[idx[v] for v in b] for b in blocks]
     out = []
-    for row in data.demands.itertuples(index=False):
+    for d, row in enumerate(data.demands.itertuples(index=False)):
+        if deadline is not None and d % 64 == 0 and time.perf_counter() >= deadline:
+            raise _PruneOutOfTime
         path = nx.shortest_path(tree, anchor(row.source), anchor(row.target))
-        nodes = {idx[v] for kind, key in path if kind == "B" for v in blocks[key]}
+        nodes: set[int] = set()
+        for kind, key in path:
+            if kind == "B":
+                nodes.update(block_idx[key])
         out.append(nodes)
     return out
 
@@ -359,8 +368,53 @@ def _token_costs(
     return np.minimum.accumulate(best, axis=0)
 
 
+#: largest layered (node, tokens used) graph searched with scipy's Dijkstra in :func:`_token_cost_tables`
+_LAYERED_MAX_NODES = 2_000_000
+
+
+def _token_cost_tables(data: TrustData, free: np.ndarray, roots: list[int], tokens: int,
+                       deadline: float | None = None) -> dict[int, np.ndarray]:
+    """:func:`_token_costs` of every root at once: scipy Dijkstra on the layered graph.
+
+    Node ``b * n + v`` = at ``v`` having used ``b`` tokens; arc ``(i, b) -> (j, b)``
+    costs ``w_j``, ``(i, b) -> (j, b + 1)`` costs 0 when ``j`` is free (the
+    zero arcs carry 1e-300 so the sparse matrix keeps them). Same values as the
+    heap search up to float rounding of equal-cost paths.
+    """
+    n = len(data.nodes)
+    idx = data.index
+    e = np.array([(idx[a], idx[b]) for a, b in data.graph.edges], dtype=np.int64).reshape(-1, 2)
+    tails = np.concatenate([e[:, 0], e[:, 1]])
+    heads = np.concatenate([e[:, 1], e[:, 0]])
+    w = data.weight
+    rows, cols, vals = [], [], []
+    for b in range(tokens + 1):
+        rows.append(tails + b * n)
+        cols.append(heads + b * n)
+        vals.append(w[heads] + 1e-300)
+        if b < tokens:
+            ok = free[heads]
+            rows.append(tails[ok] + b * n)
+            cols.append(heads[ok] + (b + 1) * n)
+            vals.append(np.full(int(ok.sum()), 1e-300))
+    size = n * (tokens + 1)
+    mat = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(size, size))
+    out: dict[int, np.ndarray] = {}
+    for lo in range(0, len(roots), 256):
+        if deadline is not None and time.perf_counter() >= deadline:
+            raise _PruneOutOfTime
+        part = roots[lo:lo + 256]
+        dist = np.asarray(dijkstra(mat, directed=True, indices=part)).reshape(len(part), tokens + 1, n)
+        for k, r in enumerate(part):
+            table = dist[k]
+            table[0, r] = 0.0
+            table[table < 1e-200] = 0.0  # the 1e-300 carriers of zero-cost arcs
+            out[r] = np.minimum.accumulate(table, axis=0)
+    return out
+
+
 def demand_node_sets(
-    data: TrustData, *, max_relays: int | None, cost_upper_bound: float | None
+    data: TrustData, *, max_relays: int | None, cost_upper_bound: float | None, deadline: float | None = None
 ) -> list[set[int]]:
     """Node indices each demand's flow may use, without losing an optimal solution.
 
@@ -369,8 +423,9 @@ def demand_node_sets(
     with at most ``max_relays`` candidates free of charge (all of them when
     None), costs no more than the bound: an optimal path of any demand costs at
     most the bound and trusts at most ``max_relays`` relays, so all its nodes pass.
+    With a ``deadline`` (perf_counter) raises ``_PruneOutOfTime`` when it passes.
     """
-    sets = _blocks_between(data)
+    sets = _blocks_between(data, deadline)
     if cost_upper_bound is None:
         return sets
     idx = data.index
@@ -382,13 +437,16 @@ def demand_node_sets(
     free = data.candidate & (data.weight > 0)
     tokens = int(free.sum()) if max_relays is None else min(int(max_relays), int(free.sum()))
     w = data.weight
-    cache: dict[int, np.ndarray] = {}
+    ends = sorted({idx[v] for v in data.demands["source"]} | {idx[v] for v in data.demands["target"]})
+    if (tokens + 1) * n <= _LAYERED_MAX_NODES:
+        cache = _token_cost_tables(data, free, ends, tokens, deadline)
+    else:  # the layered graph would be too large: one heap search per end point
+        cache = {r: _token_costs(adj, w, free, r, tokens) for r in ends}
     out = []
     for d, row in enumerate(data.demands.itertuples(index=False)):
+        if deadline is not None and d % 64 == 0 and time.perf_counter() >= deadline:
+            raise _PruneOutOfTime
         s, t = idx[row.source], idx[row.target]
-        for r in (s, t):
-            if r not in cache:
-                cache[r] = _token_costs(adj, w, free, r, tokens)
         cs, ct = cache[s], cache[t]
         # both halves count v itself (or spend a token on it); subtracting w_v once keeps a lower bound
         lbs = np.full(n, np.inf)
@@ -610,24 +668,32 @@ BYTES_PER_COLUMN = 5_000
 DEFAULT_MAX_COLUMNS = 250_000
 #: seconds APPSI spends per column handing the model to HiGHS (outside HiGHS' own time limit)
 _LOAD_S_PER_COLUMN = 2e-5
+#: handing a model to HiGHS through APPSI takes about this many times its Pyomo build (measured on the
+#: Geant2010 plan: 20 s build, 47 s hand-over on a loaded machine)
+LOAD_PER_BUILD = 2.0
 
 
 def estimate_model_columns(
-    data: TrustData, *, max_relays: int | None, cost_upper_bound: float | None, work_cap: int = 20_000_000
+    data: TrustData, *, max_relays: int | None, cost_upper_bound: float | None, work_cap: int = 20_000_000,
+    deadline: float | None = None,
 ) -> tuple[int, list[set[int]] | None]:
     """Columns (flow + weight variables) the edge-flow MILP would have, before building it.
 
     Cheap first: ``demands x (2 edges + nodes)`` (no pruning). When that is
     above the cap of the caller and ``demands x nodes <= work_cap``, prunes
     with :func:`demand_node_sets` and counts exactly; returns the node sets so
-    a build can reuse them. Otherwise returns the unpruned upper bound and None.
+    a build can reuse them. Otherwise (or when the pruning is not done by
+    ``deadline``, perf_counter) returns the unpruned upper bound and None.
     """
     n_d = len(data.demands)
     n, m = len(data.nodes), data.graph.number_of_edges()
     crude = n_d * (2 * m + n)
     if n_d * n > work_cap:
         return crude, None
-    sets = demand_node_sets(data, max_relays=max_relays, cost_upper_bound=cost_upper_bound)
+    try:
+        sets = demand_node_sets(data, max_relays=max_relays, cost_upper_bound=cost_upper_bound, deadline=deadline)
+    except _PruneOutOfTime:
+        return crude, None
     edges, _src, _dst = _index_arrays(data)
     e = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
     total = 0
@@ -650,6 +716,7 @@ def solve_trust(
     tie_break_mean: bool = True,
     options: SolverOptions | None = None,
     max_columns: int | None = DEFAULT_MAX_COLUMNS,
+    data: TrustData | None = None,
 ) -> SolveResult:
     """Choose trusted relays; returns tables ``relays`` (chosen) and ``demands`` (best path, security).
 
@@ -671,11 +738,14 @@ def solve_trust(
 
     Raises :class:`TrustInfeasible` naming the demands that miss the target even
     with every candidate trusted, :class:`TrustInputError` for invalid tables.
+    ``data``: the tables already validated by :func:`prepare_trust_data` (the
+    tables are then not read again). In max-min mode ``info["greedy_relays"]``
+    holds the greedy set the search started from (:func:`greedy_trust`'s set).
     """
     opts = options or SolverOptions()
     t0 = time.perf_counter()
     deadline = t0 + opts.time_limit_s
-    data = prepare_trust_data(edges, nodes, demands)
+    data = data if data is not None else prepare_trust_data(edges, nodes, demands)
     info: dict[str, Any] = {
         "mode": mode,
         "n_nodes": len(data.nodes),
@@ -734,6 +804,7 @@ def _solve_max_min(
     n = len(data.nodes)
     pool = _useful_pool(data)
     start = greedy_select(n, edges_i, data.weight, pool, src, dst, budget)
+    info["greedy_relays"] = [data.nodes[i] for i in start]
     greedy_cost = float(evaluate_costs(data, [data.nodes[i] for i in start]).max())
     ls_deadline = min(deadline, time.perf_counter() + 0.25 * max(0.0, deadline - time.perf_counter()))
     heur, moves = swap_search(n, edges_i, data.weight, pool, src, dst, start, budget, ls_deadline)
@@ -745,7 +816,7 @@ def _solve_max_min(
     heuristic_time = time.perf_counter() - t0
     info.update(greedy_min_security=math.exp(-greedy_cost), heuristic_min_security=math.exp(-upper),
                 swap_moves=moves, token_bound_security=math.exp(-lower), heuristic_time_s=heuristic_time)
-    est, sets = estimate_model_columns(data, max_relays=budget, cost_upper_bound=upper) if (
+    est, sets = estimate_model_columns(data, max_relays=budget, cost_upper_bound=upper, deadline=deadline) if (
         max_columns is not None) else (0, None)
     info["estimated_model_columns"] = int(est)
     info["estimated_model_gb"] = round(est * BYTES_PER_COLUMN / 1e9, 3)
@@ -773,14 +844,20 @@ def _solve_max_min(
     load_s = est * _LOAD_S_PER_COLUMN * 3  # build + hand-over, from the measured rate
     if deadline - time.perf_counter() < 1.0 + load_s:
         return heuristic("too little time left for the MILP", lower)
+    t_model = time.perf_counter()
     model = build_trust_model(data, mode="max_min_security", max_relays=budget, cost_upper_bound=upper,
                               node_sets=sets)
     _warm_start(model, data, heur_names)
     build_time = time.perf_counter() - t0 - heuristic_time
     info.update(n_variables=model.nvariables(), n_constraints=model.nconstraints())
-    left = deadline - time.perf_counter() - model.nvariables() * _LOAD_S_PER_COLUMN
+    # handing the model to HiGHS happens outside HiGHS' own limit: it is charged here, at the larger of
+    # the per-column rate and LOAD_PER_BUILD times the build just measured (the machine's real speed)
+    load_s = max(model.nvariables() * _LOAD_S_PER_COLUMN, LOAD_PER_BUILD * (time.perf_counter() - t_model))
+    info["estimated_load_s"] = round(load_s, 3)
+    left = deadline - time.perf_counter() - load_s
     if left < 1.0:
-        return heuristic("time limit reached while building the MILP", lower, build_time)
+        return heuristic("time limit reached while building the MILP (no time left to hand it to the solver)",
+                         lower, build_time)
     # the limits handed to the solver sum to at most what the deadline leaves: with the mean
     # tie-break, the max-min solve gets TIE_BREAK_SHARE less and the tie-break only what is left
     first_s = left * (1.0 - TIE_BREAK_SHARE) if tie_break_mean else left
@@ -883,24 +960,30 @@ def _greedy(data: TrustData, max_relays: int) -> list[Hashable]:
 
 
 def greedy_trust(
-    edges: pd.DataFrame, nodes: pd.DataFrame, demands: pd.DataFrame, *, max_relays: int
+    edges: pd.DataFrame, nodes: pd.DataFrame, demands: pd.DataFrame, *, max_relays: int, data: TrustData | None = None
 ) -> SolveResult:
     """Greedy: add, one at a time, the candidate that most raises the minimum security
-    (ties: the geometric mean), until ``max_relays`` are chosen."""
+    (ties: the geometric mean), until ``max_relays`` are chosen. ``data``: see :func:`solve_trust`."""
     t0 = time.perf_counter()
-    data = prepare_trust_data(edges, nodes, demands)
+    data = data if data is not None else prepare_trust_data(edges, nodes, demands)
     chosen = _greedy(data, max_relays)
     return _heuristic_result(data, chosen, "greedy", time.perf_counter() - t0)
 
 
 def centrality_trust(
-    edges: pd.DataFrame, nodes: pd.DataFrame, demands: pd.DataFrame, *, max_relays: int
+    edges: pd.DataFrame, nodes: pd.DataFrame, demands: pd.DataFrame, *, max_relays: int,
+    data: TrustData | None = None, centrality: Mapping[Hashable, float] | None = None
 ) -> SolveResult:
-    """The ``max_relays`` candidates of highest betweenness centrality (hop count; ties by node order)."""
+    """The ``max_relays`` candidates of highest betweenness centrality (hop count; ties by node order).
+
+    ``centrality``: precomputed values per node (e.g. sampled on a large graph;
+    missing nodes count 0), else exact betweenness of the graph. ``data``: see
+    :func:`solve_trust`.
+    """
     t0 = time.perf_counter()
-    data = prepare_trust_data(edges, nodes, demands)
-    bc = nx.betweenness_centrality(data.graph)
-    order = sorted(_candidates(data), key=lambda i: (-bc[data.nodes[i]], i))
+    data = data if data is not None else prepare_trust_data(edges, nodes, demands)
+    bc = centrality if centrality is not None else nx.betweenness_centrality(data.graph)
+    order = sorted(_candidates(data), key=lambda i: (-bc.get(data.nodes[i], 0.0), i))
     chosen = [data.nodes[i] for i in order[:max_relays]]
     return _heuristic_result(data, chosen, "betweenness", time.perf_counter() - t0)
 
@@ -912,13 +995,14 @@ def random_trust(
     *,
     max_relays: int,
     rng: np.random.Generator,
+    data: TrustData | None = None,
 ) -> SolveResult:
     """``max_relays`` candidates drawn uniformly without replacement from ``rng``.
 
-    The generator's initial state is recorded in ``info["rng_state"]``.
+    The generator's initial state is recorded in ``info["rng_state"]``. ``data``: see :func:`solve_trust`.
     """
     t0 = time.perf_counter()
-    data = prepare_trust_data(edges, nodes, demands)
+    data = data if data is not None else prepare_trust_data(edges, nodes, demands)
     state = rng.bit_generator.state
     cand = _candidates(data)
     picks = rng.choice(len(cand), size=min(max_relays, len(cand)), replace=False)

@@ -293,9 +293,13 @@ def _sort_key(node: Any) -> tuple[str, Any]:
 
 
 class _Topology:
-    """Adjacency in node-rank space; ranks give deterministic lexicographic ties."""
+    """Adjacency in node-rank space; ranks give deterministic lexicographic ties.
 
-    __slots__ = ("nodes", "rank", "adj")
+    ``tails`` / ``heads`` list every arc (both directions of each link, tails
+    ascending, heads ascending per tail) for the array search of large graphs.
+    """
+
+    __slots__ = ("nodes", "rank", "adj", "tails", "heads", "_hop_matrix")
 
     def __init__(self, graph: nx.Graph) -> None:
         self.nodes: list[Any] = sorted(graph.nodes, key=_sort_key)
@@ -304,6 +308,24 @@ class _Topology:
         self.adj: list[list[int]] = [
             sorted(rank[w] for w in graph.adj[v] if w != v) for v in self.nodes
         ]
+        self.tails = np.fromiter(
+            (v for v, ws in enumerate(self.adj) for _ in ws), dtype=np.int64
+        )
+        self.heads = np.fromiter((w for ws in self.adj for w in ws), dtype=np.int64)
+        self._hop_matrix: Any = None
+
+    def hop_distances(self, source: int) -> np.ndarray:
+        """Hop count from ``source`` to every node (``inf`` when unreachable), by breadth-first search."""
+        if self._hop_matrix is None:
+            import scipy.sparse as sp
+
+            n = len(self.nodes)
+            self._hop_matrix = sp.csr_matrix(
+                (np.ones(len(self.tails)), (self.tails, self.heads)), shape=(n, n)
+            )
+        from scipy.sparse.csgraph import dijkstra
+
+        return np.asarray(dijkstra(self._hop_matrix, directed=True, indices=source, unweighted=True))
 
 
 #: Costs are integers: -log(p) scaled by COST_SCALE and rounded, so that sums are
@@ -314,7 +336,124 @@ COST_SCALE = 10**12
 INFINITE_COST = 10**40
 
 
+#: Graphs with at least this many nodes are searched with array Dijkstra (:func:`_search_arrays`)
+#: when the integer costs allow exact float sums; smaller ones with the heap search.
+ARRAY_SEARCH_MIN_NODES = 150
+
+_EXACT_FLOAT_INT = 2**53
+
+
 def _search(
+    topo: _Topology,
+    cost: Sequence[int],
+    source: int,
+    target: int,
+    *,
+    blocked_nodes: Collection[int] = (),
+    blocked_edges: Collection[tuple[int, int]] = (),
+) -> tuple[tuple[int, ...], int] | None:
+    """Least-cost path source -> target in rank space (see :func:`_search_heap` for the rules).
+
+    Large graphs go to :func:`_search_arrays`, which returns the same path
+    and cost whenever every path cost is an integer below 2**53 (checked;
+    otherwise, e.g. with a relay of security 0, the heap search runs).
+    """
+    if len(topo.nodes) >= ARRAY_SEARCH_MIN_NODES and source != target:
+        costs = _cost_array(cost)
+        if costs is not None:
+            return _search_arrays(topo, cost, costs, source, target,
+                                  blocked_nodes=blocked_nodes, blocked_edges=blocked_edges)
+    return _search_heap(topo, cost, source, target, blocked_nodes=blocked_nodes, blocked_edges=blocked_edges)
+
+
+_COST_ARRAY_CACHE: list[tuple[Sequence[int], np.ndarray | None]] = []
+
+
+def _cost_array(cost: Sequence[int]) -> np.ndarray | None:
+    """``cost`` as float64 when every sum of at most ``len(cost)`` of them is an exact integer, else None.
+
+    Remembers the last list it converted (the same list is searched many times)."""
+    if _COST_ARRAY_CACHE and _COST_ARRAY_CACHE[0][0] is cost:
+        return _COST_ARRAY_CACHE[0][1]
+    top = max(cost) if len(cost) else 0
+    exact = min(cost, default=0) >= 0 and top * max(1, len(cost)) < _EXACT_FLOAT_INT
+    arr = np.asarray(cost, dtype=np.float64) if exact else None
+    _COST_ARRAY_CACHE[:] = [(cost, arr)]
+    return arr
+
+
+def _search_arrays(
+    topo: _Topology,
+    cost: Sequence[int],
+    costs: np.ndarray,
+    source: int,
+    target: int,
+    *,
+    blocked_nodes: Collection[int] = (),
+    blocked_edges: Collection[tuple[int, int]] = (),
+) -> tuple[tuple[int, ...], int] | None:
+    """The path of :func:`_search_heap`, found with array Dijkstra (scipy) for exact integer costs.
+
+    1. Dijkstra on the allowed arcs with the head's cost (sums are exact
+       integers in float64, so equal costs compare equal);
+    2. the cost-tight arcs (``dist[u] + cost[w] == dist[w]``) carry exactly
+       the least-cost paths; a breadth-first search on them gives the fewest
+       hops among those;
+    3. the arcs that also raise the hop count by one form a DAG whose
+       source-target paths are the least-(cost, hops) paths; walking from the
+       source to the smallest-rank successor that still reaches the target
+       gives the lexicographically smallest of them.
+    """
+    from scipy.sparse.csgraph import breadth_first_order, dijkstra
+
+    n = len(topo.nodes)
+    tails, heads = topo.tails, topo.heads
+    allowed = heads != source
+    if blocked_nodes:
+        bad = np.zeros(n, dtype=bool)
+        bad[np.fromiter(blocked_nodes, dtype=np.int64)] = True
+        bad[target] = False
+        allowed &= ~bad[heads]
+    if blocked_edges:
+        keys = np.fromiter((a * n + b for a, b in blocked_edges), dtype=np.int64)
+        lo = np.minimum(tails, heads)
+        hi = np.maximum(tails, heads)
+        allowed &= ~np.isin(lo * n + hi, keys)
+    t, h = tails[allowed], heads[allowed]
+    w = costs[h]
+    dist = np.asarray(dijkstra(_sorted_csr(t, h, w, n), directed=True, indices=source))
+    if not np.isfinite(dist[target]):
+        return None
+    tight = np.isfinite(dist[t]) & (dist[t] + w == dist[h])
+    tt, th = t[tight], h[tight]
+    hops = np.asarray(dijkstra(_sorted_csr(tt, th, np.ones(len(tt)), n), directed=True, indices=source,
+                               unweighted=True))
+    level = (hops[th] == hops[tt] + 1) & (hops[th] <= hops[target])
+    dt, dh = tt[level], th[level]
+    order = np.argsort(dh, kind="stable")
+    back = _sorted_csr(dh[order], dt[order], np.ones(len(dt)), n)
+    reach = np.zeros(n, dtype=bool)
+    reach[breadth_first_order(back, target, directed=True, return_predecessors=False)] = True
+    keep = reach[dh]
+    dt, dh = dt[keep], dh[keep]  # still ordered by tail, then head: the first arc of a tail is its smallest
+    path = [source]
+    cur = source
+    while cur != target:
+        cur = int(dh[int(np.searchsorted(dt, cur))])
+        path.append(cur)
+    return tuple(path), sum(cost[v] for v in path[1:-1])
+
+
+def _sorted_csr(tails: np.ndarray, heads: np.ndarray, data: np.ndarray, n: int) -> Any:
+    """An ``n x n`` CSR matrix from arcs already ordered by tail (no sorting, duplicates kept apart)."""
+    import scipy.sparse as sp
+
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(tails, minlength=n), out=indptr[1:])
+    return sp.csr_matrix((data, heads, indptr), shape=(n, n))
+
+
+def _search_heap(
     topo: _Topology,
     cost: Sequence[int],
     source: int,
@@ -547,9 +686,12 @@ class _Router:
             return cached
         node = self.topo.nodes[source]
         if weight is None:
-            raw = nx.single_source_shortest_path_length(self.graph, node)
-        else:
-            raw = nx.single_source_dijkstra_path_length(self.graph, node, weight=weight)
+            hops = self.topo.hop_distances(source)
+            found = np.flatnonzero(np.isfinite(hops))
+            out = dict(zip(found.tolist(), hops[found].tolist(), strict=True))
+            self.distance_cache[(source, weight)] = out
+            return out
+        raw = nx.single_source_dijkstra_path_length(self.graph, node, weight=weight)
         rank = self.topo.rank
         out = {rank[v]: float(d) for v, d in raw.items()}
         self.distance_cache[(source, weight)] = out

@@ -5,11 +5,21 @@ sites with :func:`solvers.trust.solve_trust` (max-min best single-path
 security over the inter-cluster demands), then verifies the choice with SMR
 routing (:func:`planner.routing.paths.smr`) on the full fibre graph, and compares it
 with greedy, betweenness-centrality and random selections of the same size.
+
+Everything the stage does (model, baselines, SMR search, SMR verification)
+draws on one time budget, ``solver.time_limit_s`` (the pipeline's stage
+budget); each part is handed a recorded limit. When the time runs out the
+stage returns its best selection with the model's bound and gap, and its
+metrics say what was cut (``trust_smr_search``: ``stopped``,
+``verification``, ``time_limit_reached``). SMR evaluations of many demands
+run on the executor (``--workers`` / ``--scheduler``), see
+:class:`planner.stages.trust_smr.SmrEvaluator`.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import networkx as nx
@@ -93,7 +103,7 @@ def _probe_seconds(ev: Any, seed: int) -> float:
 
 
 def _selection_rows(ev: Any, single_costs: list[np.ndarray], n_starts: int, time_s: float,
-                    seed: int) -> tuple[list[int] | None, float]:
+                    seed: int, per_s: float | None = None) -> tuple[list[int] | None, float]:
     """Demands the SMR selection evaluates: all when that fits in ``time_s``, else a sample.
 
     Times SMR on a few demands first. The sample holds the demands worst by
@@ -104,11 +114,11 @@ def _selection_rows(ev: Any, single_costs: list[np.ndarray], n_starts: int, time
 
     n = len(ev.pairs)
     rng = np.random.default_rng(seed)
-    per = _probe_seconds(ev, seed)
+    per = per_s if per_s is not None else _probe_seconds(ev, seed)
     affordable = int(time_s / per / (n_starts + 12))
     if affordable >= n:
         return None, per
-    k = max(20, affordable)
+    k = max(MIN_SELECTION_DEMANDS, affordable)
     worst: list[int] = []
     for costs in single_costs:
         worst.extend(np.argsort(-costs, kind="stable")[: k // (2 * max(1, len(single_costs)))].tolist())
@@ -119,7 +129,102 @@ def _selection_rows(ev: Any, single_costs: list[np.ndarray], n_starts: int, time
 
 
 MODEL_SHARE = 0.5
-"""Share of the trust stage's remaining time handed to the single-path model (the SMR search gets the rest)."""
+"""Share of the trust stage's remaining time handed to the single-path model."""
+
+BETWEENNESS_SHARE = 0.1
+"""Share of what the model leaves handed to the betweenness centrality (sampled on large graphs to fit)."""
+
+SEARCH_SHARE = 0.6
+"""Share of what is then left handed to the SMR search when verifying every demand would take longer
+than the rest; otherwise the search gets all but the time the verification needs (measured speed)."""
+
+EXACT_BETWEENNESS_MAX_NODES = 500
+"""Graphs up to this many nodes get exact betweenness; larger ones a seeded sample of sources that fits its share."""
+
+MIN_SELECTION_DEMANDS = 8
+"""The SMR search screens at least this many demands, even when fewer fit in its time."""
+
+MIN_VERIFY_BLOCK = 200
+"""Demands verified per block (at least), so the executor gets work worth spreading."""
+
+
+def _betweenness(graph: nx.Graph, seconds: float, seed: int) -> tuple[dict[Any, float], int]:
+    """Betweenness centrality (hop count) and the number of BFS sources it used.
+
+    Exact on graphs of at most :data:`EXACT_BETWEENNESS_MAX_NODES` nodes (or
+    when all sources fit in ``seconds``); otherwise networkx's estimate from a
+    seeded sample of as many sources as ``seconds`` allows at the speed
+    measured on 8 of them (never fewer than 8).
+    """
+    import time
+
+    n = graph.number_of_nodes()
+    if n <= EXACT_BETWEENNESS_MAX_NODES:
+        return nx.betweenness_centrality(graph), n
+    probe = 8
+    t0 = time.perf_counter()
+    nx.betweenness_centrality(graph, k=probe, seed=seed)
+    per = max(1e-6, (time.perf_counter() - t0) / probe)
+    k = int(max(probe, min(n, (seconds - probe * per) / per)))
+    if k >= n:
+        return nx.betweenness_centrality(graph), n
+    return nx.betweenness_centrality(graph, k=k, seed=seed), k
+
+
+@dataclass
+class _Verified:
+    """SMR verification of several selections on the same demands ``rows``."""
+
+    rows: list[int]
+    securities: dict[frozenset[str], np.ndarray]
+    results: list[Any]  # SmrResult per row, for the chosen set
+    results_of: dict[frozenset[str], list[Any]]
+
+
+def _verify(ev: Any, sets: list[frozenset[str]], chosen: frozenset[str], rows: list[int] | None,
+            per_s: float, deadline: float, seed: int) -> _Verified:
+    """SMR security of every set in ``sets`` on the same demands, as many as fit before ``deadline``.
+
+    The selection's demands ``rows`` (all when None) come first and are always
+    verified (the starts are memoised on them); the others follow in a fixed
+    random order (``seed``), in blocks of at least :data:`MIN_VERIFY_BLOCK`,
+    while the routing speed measured so far (``per_s`` before the first
+    block) says the next block ends before ``deadline``; the last block is cut
+    to fit. Guarantees: every set is verified on exactly the returned
+    ``rows`` (sorted), and ``results`` holds the chosen set's routes on them.
+    """
+    import time
+
+    n = len(ev.pairs)
+    distinct = [s for s in dict.fromkeys(sets) if s != chosen]
+    first = list(range(n)) if rows is None else sorted(int(i) for i in rows)
+    taken = set(first)
+    rest = [i for i in range(n) if i not in taken]
+    rest = [rest[int(i)] for i in np.random.default_rng(seed + 1).permutation(len(rest))]
+    block = max(MIN_VERIFY_BLOCK, n // 10)
+    parts: dict[frozenset[str], list[np.ndarray]] = {s: [] for s in [chosen, *distinct]}
+    results: list[Any] = []
+    done: list[int] = []
+    rate = max(1e-6, per_s)
+    todo = [first] + [rest[lo:lo + block] for lo in range(0, len(rest), block)]
+    for j, part in enumerate(todo):
+        if j > 0:
+            fit = int((deadline - time.perf_counter()) / (rate * (1 + len(distinct))))
+            if fit < 1:
+                break
+            part = part[:fit]
+        t0, calls0 = time.perf_counter(), ev.calls
+        parts[chosen].append(ev.securities(chosen, part, results=results))
+        for s in distinct:
+            parts[s].append(ev.securities(s, part))
+        if ev.calls > calls0:
+            rate = max(1e-6, (time.perf_counter() - t0) / (ev.calls - calls0))
+        done.extend(part)
+    order = np.argsort(np.asarray(done), kind="stable")
+    secs = {s: np.concatenate(v)[order] for s, v in parts.items()}
+    ordered_results = [results[int(i)] for i in order]
+    return _Verified(rows=[done[int(i)] for i in order], securities=secs, results=ordered_results,
+                     results_of={chosen: ordered_results})
 
 
 class _StageClock:
@@ -153,11 +258,11 @@ class _StageClock:
             self.handed_s += limit
         return dataclasses.replace(opts, time_limit_s=limit)
 
-    def hand_out(self) -> float:
-        """All that is left, handed to a search that is not a solver run (recorded as a limit)."""
+    def hand_out(self, fraction: float = 1.0) -> float:
+        """``fraction`` of what is left, handed to work that is not a solver run (recorded as a limit)."""
         from solvers.base import note_time_limit
 
-        limit = self.left_s()
+        limit = max(0.0, fraction * self.left_s())
         note_time_limit(limit)
         if self.budget is None:
             self.handed_s += limit
@@ -171,9 +276,12 @@ def plan_trust(network: Network, backbone: Backbone, scenario: Scenario, *, seed
     gives a bound and a start; greedy, betweenness and random selections are
     further starts; :func:`planner.stages.trust_smr.choose_for_smr` picks the best by
     ``security.trust_objective`` ("min" or "mean" SMR security) and improves
-    it by local search within ``solver.time_limit_s``. Every selection is then
-    verified with SMR on all demands, and the chosen set is the best of all by
-    that verification, so it is never worse than a baseline on the objective.
+    it by local search. Every selection is then verified with SMR on the same
+    demands: all of them when the stage's time allows, else the selection's
+    demands and as many more as fit (recorded in ``verification``); the chosen
+    set is the best of all by that verification, so it is never worse than a
+    baseline on the objective on the verified demands. All of it, model
+    included, stays within ``solver.time_limit_s`` (see the module notes).
     ``trust_objective = "target"`` picks the fewest relays that give every
     demand SMR security ``security.eps`` and names the demands that cannot.
     """
@@ -201,14 +309,17 @@ def plan_trust(network: Network, backbone: Backbone, scenario: Scenario, *, seed
     edges, nodes, demands = trust_tables(network, backbone, scenario)
     budget = int(sec.trusted_budget)
     # Time: the stage has solver.time_limit_s in all (the open stage budget when the pipeline runs
-    # it). The single-path model gets at most MODEL_SHARE of what is left, the SMR search what is
-    # left after it; both draw from the same remaining time, so neither can overrun the stage.
+    # it), for everything it does. The single-path model gets at most MODEL_SHARE of what is left,
+    # the betweenness baseline BETWEENNESS_SHARE of the rest, the SMR search SEARCH_SHARE of what is
+    # then left and the SMR verification all that remains; every share is recorded as a limit and
+    # drawn from the same remaining time, so together they cannot overrun the stage.
     stage_s = float(scenario.solver.time_limit_s)
     stage_clock = _StageClock(stage_s)
-    opts = stage_clock.options(solver_options(scenario, seed=seed), fraction=MODEL_SHARE)
     try:
-        result = solve_trust(edges, nodes, demands, mode="max_min_security", max_relays=budget, options=opts)
         data = prepare_trust_data(edges, nodes, demands)
+        opts = stage_clock.options(solver_options(scenario, seed=seed), fraction=MODEL_SHARE)
+        result = solve_trust(edges, nodes, demands, mode="max_min_security", max_relays=budget, options=opts,
+                             data=data)
     except TrustInfeasible as exc:
         raise InfeasibleDesignError("No trusted-relay choice meets the security settings.",
                                     conflicts=[str(c) for c in exc.conflicts[:10]], details=exc.details) from None
@@ -222,25 +333,37 @@ def plan_trust(network: Network, backbone: Backbone, scenario: Scenario, *, seed
     security = dict(zip(nodes["node"], nodes["p_u"], strict=True))
     pool = [str(v) for v, c, p in zip(nodes["node"], nodes["candidate"], nodes["p_u"], strict=True)
             if c and p < 1]
-    g = network.graph()
+    g = data.graph
     ev = SmrEvaluator(g, list(zip(demands["source"], demands["target"], strict=True)), security)
+    ev.keep_results = True  # the verification then reuses the search's routes of the chosen set
+    # betweenness once (the baseline and the search's candidate order), sampled on large graphs
+    bc, bc_sources = _betweenness(g, stage_clock.hand_out(fraction=BETWEENNESS_SHARE), seed)
     starts: dict[str, list[str]] = {"MILP (max-min single-path security)":
                                     [str(x) for x in result.tables["relays"]["node"]]}
     if budget > 0:
-        starts["greedy"] = [str(x) for x in greedy_trust(edges, nodes, demands, max_relays=budget)
-                            .tables["relays"]["node"]]
+        greedy_set = result.info.get("greedy_relays")
+        starts["greedy"] = ([str(x) for x in greedy_set] if greedy_set is not None else
+                            [str(x) for x in greedy_trust(edges, nodes, demands, max_relays=budget, data=data)
+                             .tables["relays"]["node"]])
         starts["betweenness centrality"] = [str(x) for x in centrality_trust(
-            edges, nodes, demands, max_relays=budget).tables["relays"]["node"]]
-        starts["random"] = [str(x) for x in random_trust(edges, nodes, demands, max_relays=budget,
+            edges, nodes, demands, max_relays=budget, data=data, centrality=bc).tables["relays"]["node"]]
+        starts["random"] = [str(x) for x in random_trust(edges, nodes, demands, max_relays=budget, data=data,
                                                            rng=np.random.default_rng(seed)).tables["relays"]["node"]]
-    bc = nx.betweenness_centrality(g)
     by_bc = sorted(pool, key=lambda v: (-bc.get(v, 0.0), v))
     order_rank = {v: i for i, v in enumerate(by_bc)}
     t_sel = time.perf_counter()
-    search_s = stage_clock.hand_out()  # recorded like a solver's limit
+    # the verification's need at the measured SMR speed (every demand, every selection and the
+    # chosen set once more) is kept back when it fits in 1 - SEARCH_SHARE of what is left
+    per_probe = _probe_seconds(ev, seed) if objective != "target" else 0.0
+    left = stage_clock.left_s()
+    need = 1.25 * per_probe * len(demands) * (len(starts) + 2)
+    share = SEARCH_SHARE if need >= (1 - SEARCH_SHARE) * left or left <= 0 else 1.0 - need / left
+    search_s = stage_clock.hand_out(fraction=share)  # recorded like a solver's limit
     deadline = t_sel + search_s
     single = {name: evaluate_costs(data, s) for name, s in starts.items()}
-    smr_info: dict[str, Any] = {"objective": objective}
+    smr_info: dict[str, Any] = {"objective": objective, "betweenness_sources": bc_sources}
+    rows: list[int] | None = None
+    per_demand_s = 0.0
     if objective == "target":
         tgt = fewest_for_target(ev, pool, float(sec.eps), order=by_bc, deadline=deadline)
         chosen_name = "fewest relays for eps (SMR)"
@@ -249,16 +372,15 @@ def plan_trust(network: Network, backbone: Backbone, scenario: Scenario, *, seed
         smr_info.update(eps=float(sec.eps), met=tgt.met, n_demands=len(demands), unreachable=unreachable[:50],
                         n_unreachable=len(unreachable), lower_bound_relays=tgt.lower_bound, stopped=tgt.stopped,
                         n_trusted=len(chosen), over_budget=len(chosen) > budget)
-        rows = None
         # baselines of the same size for the comparison
         k = len(chosen)
         if k > 0:
-            starts["greedy"] = [str(x) for x in greedy_trust(edges, nodes, demands, max_relays=k)
+            starts["greedy"] = [str(x) for x in greedy_trust(edges, nodes, demands, max_relays=k, data=data)
                                 .tables["relays"]["node"]]
             starts["betweenness centrality"] = by_bc[:k]
     else:
         rows, per_demand_s = _selection_rows(ev, list(single.values()), len(starts),
-                                             0.5 * search_s, seed)
+                                             0.5 * search_s, seed, per_s=per_probe)
         choice = choose_for_smr(ev, starts, pool, budget, objective="mean" if objective == "mean" else "min",
                                 deadline=deadline, rows=rows,
                                 rank=lambda vs: sorted(vs, key=lambda v: order_rank.get(str(v), 0)), seed=seed)
@@ -268,25 +390,21 @@ def plan_trust(network: Network, backbone: Backbone, scenario: Scenario, *, seed
                         selection_demands=len(demands) if rows is None else len(rows),
                         smr_seconds_per_demand=round(per_demand_s, 5), history=choice.history)
     smr_info["selection_time_s"] = time.perf_counter() - t_sel
-    # verification of every selection on the same demands (memoised: a set met twice is routed once);
-    # all demands when that fits in ten time limits at the measured SMR speed, else a fixed sample
-    n_dem = len(demands)
-    per = float(smr_info.get("smr_seconds_per_demand") or 0.0) or _probe_seconds(ev, seed)
-    n_sets = len({frozenset(v) for v in [chosen, *starts.values()]})
-    verify_budget_s = 10.0 * float(scenario.solver.time_limit_s)
-    vrows: list[int] | None = None
-    if n_sets * n_dem * per > verify_budget_s:
-        k = max(min(n_dem, 50), int(verify_budget_s / per / max(1, n_sets)))
-        picked = set(rows or [])
-        rng = np.random.default_rng(seed + 1)
-        rest = [i for i in range(n_dem) if i not in picked]
-        picked.update(rng.choice(rest, size=min(len(rest), max(0, k - len(picked))), replace=False).tolist())
-        vrows = sorted(int(i) for i in picked)[: max(k, len(rows or []))]
-    smr_info["verified_demands"] = n_dem if vrows is None else len(vrows)
+    # verification of every selection on the same demands, within what is left of the stage: the
+    # selection's demands first, then the others in a fixed random order, block by block while the
+    # measured SMR speed says the next block fits (a set met twice is routed once)
     selections = {chosen_name: chosen, **starts}
-    results: list[Any] = []
-    full = {chosen_name: ev.securities(frozenset(chosen), vrows, results=results)}
-    full.update({name: ev.securities(frozenset(s), vrows) for name, s in starts.items()})
+    t_ver = time.perf_counter()
+    verify_s = stage_clock.hand_out()
+    per = per_demand_s or _probe_seconds(ev, seed)
+    verified = _verify(ev, [frozenset(s) for s in selections.values()], frozenset(chosen), rows, per,
+                       t_ver + verify_s, seed)
+    vrows, results = verified.rows, verified.results
+    full = {name: verified.securities[frozenset(s)] for name, s in selections.items()}
+    n_dem = len(demands)
+    smr_info.update(verified_demands=len(vrows), verification_time_s=time.perf_counter() - t_ver,
+                    verification="all demands" if len(vrows) == n_dem else
+                    f"{len(vrows)} of {n_dem} demands (stage time limit)")
     key_of: Literal["min", "mean"] = "mean" if objective == "mean" else "min"
     if objective != "target":
         best = max(selections, key=lambda name: (smr_key(full[name], key_of), name == chosen_name))
@@ -295,8 +413,14 @@ def plan_trust(network: Network, backbone: Backbone, scenario: Scenario, *, seed
             chosen = selections[best]
             selections[chosen_name] = chosen
             full[chosen_name] = full[best]
-            results = []
-            ev.securities(frozenset(chosen), vrows, results=results)
+            results = verified.results_of.get(frozenset(chosen)) or []
+            if not results:
+                ev.securities(frozenset(chosen), vrows, results=results)
+    smr_info["time_limit_reached"] = bool(stage_clock.left_s() <= 0.0 or len(vrows) < n_dem
+                                          or str(smr_info.get("stopped", "")).startswith("time limit"))
+    if smr_info["time_limit_reached"]:
+        logger.info("trust: stage time limit reached (%s; search: %s); returning the best selection found",
+                    smr_info["verification"], smr_info.get("stopped"))
     out.metrics["trust_smr_search"] = smr_info
     comparison = []
     for method, tset in selections.items():

@@ -43,53 +43,104 @@ logger = logging.getLogger(__name__)
 SmrObjective = Literal["min", "mean"]
 
 
+#: Fewer routings than this in one :meth:`SmrEvaluator.securities` call run in this process
+#: (screens of the local search); more go through the executor (:func:`planner.runtime.parallel.map_chunks`).
+MIN_PARALLEL_ROUTINGS = 200
+
+
+@dataclass(frozen=True)
+class _SmrTask:
+    """What every routing of one :meth:`SmrEvaluator.securities` call shares (sent once per chunk)."""
+
+    graph: nx.Graph
+    topo: Any
+    pairs: tuple[tuple[Hashable, Hashable], ...]
+    security: Mapping[Hashable, float]
+    trusted: frozenset[Hashable]
+    keep_results: bool
+
+
+_WORKER_DISTANCES: dict[int, tuple[Any, dict[Any, dict[int, float]]]] = {}
+
+
+def _route_row(task: _SmrTask, row: int) -> tuple[float, Any]:
+    """SMR of demand ``row`` for the task's trusted set: (security or 0 when undeliverable, result or None)."""
+    from planner.routing.paths import RelaySecurity, _Router, _smr
+
+    # classical distances do not depend on the trusted set: shared by the calls on the same topology
+    held = _WORKER_DISTANCES.get(id(task.topo))
+    if held is None or held[0] is not task.topo:
+        _WORKER_DISTANCES.clear()
+        held = _WORKER_DISTANCES[id(task.topo)] = (task.topo, {})
+    router = _Router(task.graph, RelaySecurity(task.security, task.trusted), topo=task.topo, cache=None,
+                     distance_cache=held[1])
+    s, t = task.pairs[row]
+    res = _smr(router, s, t, None, None)
+    return (float(res.security) if res.delivered else 0.0), (res if task.keep_results else None)
+
+
 class SmrEvaluator:
-    """SMR security of a fixed list of demands for any trusted set (memoised per set)."""
+    """SMR security of a fixed list of demands for any trusted set (memoised per set).
+
+    Calls with at least :data:`MIN_PARALLEL_ROUTINGS` demands run through
+    :func:`planner.runtime.parallel.map_chunks` (the executor set with ``--workers`` /
+    ``--scheduler``, or ``executor``); the results are the same on every
+    executor (SMR routing is deterministic and each demand is routed alone).
+    """
 
     def __init__(
         self,
         graph: nx.Graph,
         pairs: Sequence[tuple[Hashable, Hashable]],
         security: Mapping[Hashable, float],
+        *,
+        executor: Any = None,
     ) -> None:
         from planner.routing.paths import RelaySecurity, _Topology
 
         self.graph = graph
         self.pairs = list(pairs)
-        self.security = security
+        self.security = dict(security)
         RelaySecurity(security).validate(graph)
         self.topo = _Topology(graph)
-        self._distances: dict[Any, dict[int, float]] = {}
+        self.executor = executor
         self._memo: dict[tuple[frozenset[Hashable], tuple[int, ...] | None], np.ndarray] = {}
+        #: with keep_results, every routing's SmrResult objects are memoised too (a later call
+        #: asking for the routes of the same set and demands is then not routed again)
+        self.keep_results = False
+        self._routes: dict[tuple[frozenset[Hashable], tuple[int, ...] | None], list[Any]] = {}
         self.calls = 0
 
     def securities(self, trusted: frozenset[Hashable], rows: Sequence[int] | None = None,
                    results: list[Any] | None = None) -> np.ndarray:
         """SMR end-to-end security of the demands ``rows`` (all when None); 0 when undeliverable.
 
-        With a ``results`` list the demands are routed (no memo) and their
-        :class:`planner.routing.paths.SmrResult` objects appended to it.
+        With a ``results`` list their :class:`planner.routing.paths.SmrResult`
+        objects are appended to it (routed again unless ``keep_results`` kept them).
         """
         key = (trusted, None if rows is None else tuple(rows))
         hit = self._memo.get(key)
         if hit is not None and results is None:
             return hit
+        if hit is not None and results is not None and key in self._routes:
+            results.extend(self._routes[key])
+            return hit
         if rows is not None and results is None:
             full = self._memo.get((trusted, None))
             if full is not None:
                 return full[np.asarray(rows, dtype=np.int64)]
-        from planner.routing.paths import RelaySecurity, _Router, _smr
+        from planner.runtime.parallel import Executor, map_chunks
 
-        router = _Router(self.graph, RelaySecurity(self.security, trusted), topo=self.topo,
-                         cache=None, distance_cache=self._distances)
-        idx = range(len(self.pairs)) if rows is None else rows
-        out = np.empty(len(idx))
-        for k, i in enumerate(idx):
-            s, t = self.pairs[i]
-            res = _smr(router, s, t, None, None)
-            out[k] = float(res.security) if res.delivered else 0.0
-            if results is not None:
-                results.append(res)
+        idx = list(range(len(self.pairs))) if rows is None else [int(i) for i in rows]
+        task = _SmrTask(self.graph, self.topo, tuple(self.pairs), self.security, frozenset(trusted),
+                        results is not None or self.keep_results)
+        executor = self.executor if len(idx) >= MIN_PARALLEL_ROUTINGS else Executor()
+        routed = map_chunks(_route_row, task, idx, executor=executor)
+        out = np.array([sec for sec, _ in routed], dtype=float)
+        if results is not None:
+            results.extend(res for _, res in routed)
+        if self.keep_results:
+            self._routes[key] = [res for _, res in routed]
         self.calls += len(out)
         self._memo[key] = out
         return out
