@@ -100,6 +100,9 @@ def probe_plan_real(n: int, *, simulate: bool = True) -> dict[str, Any]:
             stage, what = key.split(".", 1)
             col = f"{stage}_{what[: -len('_time_s')]}_s"
             row[col] = row.get(col, 0.0) + float(value)
+        elif key.endswith((".stage_s", ".budget_s")) and isinstance(value, int | float):  # a stage's wall time
+            stage, what = key.split(".", 1)  # and its budget
+            row[f"{stage}_{what}"] = float(value)
     for key, solve in design.solves.items():
         st = _stage_of(key)
         row[f"{st}_status"] = str(solve.get("status"))
@@ -194,7 +197,8 @@ def run_real_probe(n: int, *, timeout_s: float, mem_gb: float, simulate: bool) -
 
 # ------------------------------------------------------------------ tables
 COLUMNS = ["set", "n", "status", "time_s", "process_s", "peak_rss_mb", "clusters", "standalone", "demands",
-           "backbone_links", *[f"{s}_{c}" for s in STAGES for c in ("build_s", "solve_s", "status", "gap")],
+           "backbone_links", *[f"{s}_{c}" for s in STAGES
+                                 for c in ("stage_s", "budget_s", "build_s", "solve_s", "status", "gap")],
            "simulate_s", "simulate_flagged", "simulate_workers_peak_rss_mb", "mem_cap_gb", "demand_model",
            "machine", "date", "load_avg"]
 
@@ -215,7 +219,8 @@ def render_md(frame: pd.DataFrame, fits: list[dict[str, Any]]) -> str:
         "Goals (issue: national deployments): 1 000 sites in <= 5 min and <= 4 GB peak, 3 000 sites in "
         "<= 15 min and <= 8 GB, 10 000 sites completes; a 3 000-site design simulates in <= 10 min on 2 cores.",
         "",
-        "Columns: `time_s` wall time of reading + planning; `<stage>_build_s` / `_solve_s` model build and "
+        "Columns: `time_s` wall time of reading + planning; `<stage>_stage_s` / `_budget_s` a stage's wall "
+        "time (building, solving, everything) and its time budget; `<stage>_build_s` / `_solve_s` model build and "
         "solver time summed over the stage's models; `_status` / `_gap` of its (last) model; "
         "`peak_rss_mb` peak resident set of the probe process; `process_s` wall time of the whole "
         "subprocess (plan + simulation). `timeout` / `oom` rows are results, not failures of the probe. "
