@@ -212,7 +212,8 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
     if balanced:
         model_name += f", balanced: {result.info.get('rule', '')}"
     summary = _split_timing(_summary(result, model_name), out.timing, "access")
-    summary.pop("standalone_sites", None)  # listed in sites.csv (role) and in the notes
+    for key in ("standalone_sites", "trimmed_sites", "component_sites"):  # listed in sites.csv (role) and
+        summary.pop(key, None)  # in the notes
     out.solves["access"] = summary
     heur = result.info.get("heuristic_objective")
     if heur is not None:

@@ -95,7 +95,9 @@ def load_sized_edges(backbone: Backbone, repeaters: StageResult | None, scenario
             denom = p.get(lid, 0.0) * g
             if denom <= 0:
                 continue
-            units = math.ceil(target * users[lid] / denom * (1 - 1e-12))
+            cap = scenario.memory.max_units_per_node  # (the result is clipped to it anyway; a link whose
+            ratio = target * users[lid] / denom * (1 - 1e-12)  # rate is tiny would overflow int64)
+            units = cap if not math.isfinite(ratio) or ratio >= cap else math.ceil(ratio)
             need[lid] = max(int(need.get(lid, 0)), units)
     return need.clip(upper=scenario.memory.max_units_per_node).astype(int)
 
