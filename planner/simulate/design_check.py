@@ -257,7 +257,7 @@ def fibre_graph(
     links' fibre routes (approximate: SMR may find fewer paths than during planning,
     so security is then reported but not flagged).
     """
-    from planner.pipeline import prepare_network
+    from planner.stages.prepare import prepare_network
 
     site_ids = set(design.sites["site_id"].astype(str)) if len(design.sites) else set()
     route_edges = _route_edges(design)
@@ -306,7 +306,7 @@ def _route_edges(design: Design) -> list[tuple[str, str]]:
 def _candidate_graph(design: Design, scenario: Scenario) -> nx.Graph | None:
     """The design's sites with the links the pipeline generates for a site list without links."""
     from planner.model.network import make_sites
-    from planner.pipeline import prepare_network
+    from planner.stages.prepare import prepare_network
 
     s = design.sites
     if len(s) < 3 or scenario.network.candidate_links == "none":

@@ -38,6 +38,9 @@ from typing import Any, Literal
 import networkx as nx
 import numpy as np
 
+from planner.routing.paths import RelaySecurity, _Router, _smr, _Topology
+from planner.runtime.parallel import Executor, map_chunks
+
 logger = logging.getLogger(__name__)
 
 SmrObjective = Literal["min", "mean"]
@@ -65,8 +68,6 @@ _WORKER_DISTANCES: dict[int, tuple[Any, dict[Any, dict[int, float]]]] = {}
 
 def _route_row(task: _SmrTask, row: int) -> tuple[float, Any]:
     """SMR of demand ``row`` for the task's trusted set: (security or 0 when undeliverable, result or None)."""
-    from planner.routing.paths import RelaySecurity, _Router, _smr
-
     # classical distances do not depend on the trusted set: shared by the calls on the same topology
     held = _WORKER_DISTANCES.get(id(task.topo))
     if held is None or held[0] is not task.topo:
@@ -96,8 +97,6 @@ class SmrEvaluator:
         *,
         executor: Any = None,
     ) -> None:
-        from planner.routing.paths import RelaySecurity, _Topology
-
         self.graph = graph
         self.pairs = list(pairs)
         self.security = dict(security)
@@ -129,8 +128,6 @@ class SmrEvaluator:
             full = self._memo.get((trusted, None))
             if full is not None:
                 return full[np.asarray(rows, dtype=np.int64)]
-        from planner.runtime.parallel import Executor, map_chunks
-
         idx = list(range(len(self.pairs))) if rows is None else [int(i) for i in rows]
         task = _SmrTask(self.graph, self.topo, tuple(self.pairs), self.security, frozenset(trusted),
                         results is not None or self.keep_results)
