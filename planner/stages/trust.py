@@ -336,15 +336,8 @@ def plan_trust(network: Network, backbone: Backbone, scenario: Scenario, *, seed
     else:
         rows, per_demand_s = _selection_rows(ev, list(single.values()), len(starts),
                                              0.5 * search_s, seed, per_s=per_probe)
-        order_rank = {v: i for i, v in enumerate(by_bc)}
-        choice = choose_for_smr(ev, starts, pool, budget, objective="mean" if objective == "mean" else "min",
-                                deadline=deadline, rows=rows,
-                                rank=lambda vs: sorted(vs, key=lambda v: order_rank.get(str(v), 0)), seed=seed)
-        chosen_name = f"SMR local search ({objective} SMR security)"
-        chosen = [str(v) for v in choice.trusted]
-        smr_info.update(start=choice.start, moves=choice.moves, stopped=choice.stopped,
-                        selection_demands=len(demands) if rows is None else len(rows),
-                        smr_seconds_per_demand=round(per_demand_s, 5), history=choice.history)
+        chosen_name, chosen = _select_by_search(ev, starts, pool, budget, by_bc, deadline, rows, per_demand_s,
+                                                smr_info, seed)
     smr_info["selection_time_s"] = time.perf_counter() - t_sel
     selections = {chosen_name: chosen, **starts}
     chosen, vrows, results, full = _verify_selections(ev, selections, chosen_name, rows, per_demand_s, stage_clock,
@@ -357,6 +350,13 @@ def plan_trust(network: Network, backbone: Backbone, scenario: Scenario, *, seed
             row["mean_key_consumption"] = float(smr_chosen["key_consumption"].mean())
     out.metrics["trust_comparison"] = comparison
     _relay_outputs(out, network, nodes, demands, evaluate_costs(data, chosen), smr_chosen, chosen)
+    _objective_outputs(out, comparison, chosen_name, objective, result)
+    return out
+
+
+def _objective_outputs(out: StageResult, comparison: list[dict[str, Any]], chosen_name: str, objective: str,
+                       result: SolveResult) -> None:
+    """The chosen selection's objectives (``trust_objectives``) and the greedy baseline of the same budget."""
     by_name = {row["method"]: row for row in comparison}
     out.metrics["trust_objectives"] = {
         "objective": objective,
@@ -373,7 +373,6 @@ def plan_trust(network: Network, backbone: Backbone, scenario: Scenario, *, seed
         "milp_objective": by_name[chosen_name]["min_smr_security"],
         "measure": "minimum SMR security",
     }
-    return out
 
 
 Tables = tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
@@ -434,6 +433,23 @@ def _select_for_target(ev: SmrEvaluator, pool: list[str], by_bc: list[str], dead
                             .tables["relays"]["node"]]
         starts["betweenness centrality"] = by_bc[:k]
     return "fewest relays for eps (SMR)", chosen
+
+
+def _select_by_search(ev: SmrEvaluator, starts: dict[str, list[str]], pool: list[str], budget: int, by_bc: list[str],
+                      deadline: float, rows: list[int] | None, per_demand_s: float, smr_info: dict[str, Any],
+                      seed: int) -> tuple[str, list[str]]:
+    """``trust_objective`` "min" or "mean": the best start improved by SMR local search on ``rows``
+    (all demands when None) until ``deadline``, candidates in betweenness order (recorded in
+    ``smr_info``). Returns the selection's name and relays."""
+    objective = smr_info["objective"]
+    order_rank = {v: i for i, v in enumerate(by_bc)}
+    choice = choose_for_smr(ev, starts, pool, budget, objective="mean" if objective == "mean" else "min",
+                            deadline=deadline, rows=rows,
+                            rank=lambda vs: sorted(vs, key=lambda v: order_rank.get(str(v), 0)), seed=seed)
+    smr_info.update(start=choice.start, moves=choice.moves, stopped=choice.stopped,
+                    selection_demands=len(ev.pairs) if rows is None else len(rows),
+                    smr_seconds_per_demand=round(per_demand_s, 5), history=choice.history)
+    return f"SMR local search ({objective} SMR security)", [str(v) for v in choice.trusted]
 
 
 def _verify_selections(ev: SmrEvaluator, selections: dict[str, list[str]], chosen_name: str, rows: list[int] | None,

@@ -163,6 +163,32 @@ class SmrChoice:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
+def _moves(ev: SmrEvaluator, current: frozenset[Hashable], worst_rows: list[int], pool: Sequence[Hashable],
+           budget: int, rank: Callable[[Sequence[Hashable]], list[Hashable]] | None,
+           max_candidates: int) -> list[frozenset[Hashable]]:
+    """The local search's next moves from ``current``: add a candidate while under ``budget``, else swap
+    one relay for one. Candidates (at most ``max_candidates``): relays on the SMR paths of the demands
+    ``worst_rows`` first (they decide the minimum, up to half), then ``pool`` outside ``current`` in
+    ``rank`` order."""
+    outside = [v for v in pool if v not in current]
+    ranked = rank(outside) if rank else outside
+    routed: list[Any] = []
+    ev.securities(current, worst_rows, results=routed)
+    on_paths: dict[Hashable, int] = {}
+    for res in routed:
+        for seg in res.segments:
+            for path in seg.paths:
+                for v in path[1:-1]:
+                    if v not in current:
+                        on_paths[v] = on_paths.get(v, 0) + 1
+    allowed = set(outside)
+    first = [v for v in sorted(on_paths, key=lambda x: -on_paths[x]) if v in allowed]
+    cands = list(dict.fromkeys(first[: max_candidates // 2] + list(ranked)))[:max_candidates]
+    if len(current) < budget:
+        return [current | {v} for v in cands]
+    return [(current - {u}) | {v} for u in sorted(current, key=str) for v in cands]
+
+
 def choose_for_smr(
     ev: SmrEvaluator,
     starts: Mapping[str, Sequence[Hashable]],
@@ -214,26 +240,8 @@ def choose_for_smr(
         screen_idx = worst if sample is None else np.unique(np.concatenate([worst, sample]))
         scr_rows = [int(i) if sel is None else sel[int(i)] for i in screen_idx]
         cur_scr = smr_key(vec[screen_idx], objective)
-        outside = [v for v in pool if v not in current]
-        ranked = rank(outside) if rank else outside
-        # relays on the SMR paths of the worst demands first: they decide the minimum
-        routed: list[Any] = []
-        ev.securities(current, [int(i) if sel is None else sel[int(i)] for i in worst[:3]], results=routed)
-        on_paths: dict[Hashable, int] = {}
-        for res in routed:
-            for seg in res.segments:
-                for path in seg.paths:
-                    for v in path[1:-1]:
-                        if v not in current:
-                            on_paths[v] = on_paths.get(v, 0) + 1
-        allowed = set(outside)
-        first = [v for v in sorted(on_paths, key=lambda x: -on_paths[x]) if v in allowed]
-        cands = list(dict.fromkeys(first[: max_candidates // 2] + list(ranked)))[:max_candidates]
-        if len(current) < budget:
-            moves: list[frozenset[Hashable]] = [current | {v} for v in cands]
-        else:
-            moves = [(current - {u}) | {v} for u in sorted(current, key=str) for v in cands]
-        for move in moves:
+        worst_rows = [int(i) if sel is None else sel[int(i)] for i in worst[:3]]
+        for move in _moves(ev, current, worst_rows, pool, budget, rank, max_candidates):
             if time.perf_counter() >= deadline:
                 choice.stopped = "time limit"
                 break

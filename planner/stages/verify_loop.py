@@ -39,9 +39,13 @@ from typing import Any
 
 import pandas as pd
 
+from planner import pipeline
+from planner.errors import ValidationError
 from planner.model.design import Design
 from planner.model.network import Network
 from planner.model.scenario import Scenario
+from planner.simulate import design_check
+from planner.stages.trust import NON_RELAY_KINDS
 
 logger = logging.getLogger(__name__)
 
@@ -168,8 +172,6 @@ def with_key_pool(design: Design, pool_bits: int) -> Design:
 
 # ---------------------------------------------------------------- adjustments
 def _relay_sites(network: Network) -> int:
-    from planner.stages.trust import NON_RELAY_KINDS
-
     return int((~network.sites["kind"].astype(str).isin(NON_RELAY_KINDS)).sum())
 
 
@@ -225,17 +227,13 @@ def verify_loop(network: Network, scenario: Scenario, *, rounds: int = 4, seed: 
     for the report.
     """
     if rounds < 1:
-        from planner.errors import ValidationError
-
         raise ValidationError(f"--verify-rounds {rounds}: use 1 or more rounds", source="verify")
     targets = targets or VerifyTargets()
     budgets = budgets or VerifyBudgets()
     say = progress or (lambda msg: None)
-    if plan_fn is None:
-        from planner.pipeline import plan as plan_fn
-    if simulate_fn is None:
-        from planner.simulate.design_check import simulate_design as simulate_fn
-    assert plan_fn is not None and simulate_fn is not None
+    # looked up at call time (not bound at import), so a replaced pipeline.plan is the one run
+    plan_fn = plan_fn or pipeline.plan
+    simulate_fn = simulate_fn or design_check.simulate_design
     history: list[VerifyRound] = []
     change = "initial plan"
     current = scenario
