@@ -103,8 +103,6 @@ def _smr_table(demands: pd.DataFrame, rows: list[int] | None, results: list[Any]
 
 def _probe_seconds(ev: Any, seed: int) -> float:
     """Seconds per demand of SMR routing, timed on up to 10 demands."""
-    import time
-
     n = len(ev.pairs)
     probe = sorted(np.random.default_rng(seed).choice(n, size=min(n, 10), replace=False).tolist())
     t0 = time.perf_counter()
@@ -166,8 +164,6 @@ def _betweenness(graph: nx.Graph, seconds: float, seed: int) -> tuple[dict[Any, 
     seeded sample of as many sources as ``seconds`` allows at the speed
     measured on 8 of them (never fewer than 8).
     """
-    import time
-
     n = graph.number_of_nodes()
     if n <= EXACT_BETWEENNESS_MAX_NODES:
         return nx.betweenness_centrality(graph), n
@@ -203,8 +199,6 @@ def _verify(ev: Any, sets: list[frozenset[str]], chosen: frozenset[str], rows: l
     to fit. Guarantees: every set is verified on exactly the returned
     ``rows`` (sorted), and ``results`` holds the chosen set's routes on them.
     """
-    import time
-
     n = len(ev.pairs)
     distinct = [s for s in dict.fromkeys(sets) if s != chosen]
     first = list(range(n)) if rows is None else sorted(int(i) for i in rows)
