@@ -130,26 +130,39 @@ def test_graph_sees_function_level_and_relative_imports() -> None:
     assert "planner.stages.memory" in g["planner.pipeline"]
 
 
-KNOWN_CYCLES: list[set[str]] = [
-    # Design.to_geodataframes imports the GeoPackage layer writer lazily (geopandas); the writer
-    # needs Design. Left for the data-model work: the layers belong next to Design or the method goes.
-    {"planner.io.writers", "planner.model.design"},
-]
-"""Circles that existed when this test was written and are not the stages' to remove; no new ones."""
-
-
 @pytest.mark.parametrize("package", ["planner", "solvers"])
 def test_no_import_cycles(package: str) -> None:
     found = cycles(import_graph(), (package + ".", package))
     found = [c for c in found if all(m == package or m.startswith(package + ".") for m in c)]
-    new = [c for c in found if set(c) not in KNOWN_CYCLES]
-    assert new == [], f"import circles in {package}/: {new}"
+    assert found == [], f"import circles in {package}/: {found}"
 
 
-def test_known_cycles_still_exist() -> None:
-    """A known circle that was removed must leave :data:`KNOWN_CYCLES` (so the list only shrinks)."""
-    found = [set(c) for c in cycles(import_graph(), ("planner", "solvers"))]
-    assert [k for k in KNOWN_CYCLES if k not in found] == []
+def function_level_imports(path: Path) -> list[str]:
+    """Project modules imported inside a function of ``path`` (``"function: module"``)."""
+    modules = _module_names()
+    out = []
+    for fn in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for node in ast.walk(fn):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            out += [f"{fn.name}: {n}" for n in names if _resolve(n, modules) is not None]
+    return sorted(set(out))
+
+
+def test_function_level_import_finder(tmp_path: Path) -> None:
+    """The finder sees a project import in a function and ignores a third-party one."""
+    path = tmp_path / "probe.py"
+    path.write_text("import numpy\n\ndef f():\n    import pandas\n    from planner.errors import Problem\n",
+                    encoding="utf-8")
+    assert function_level_imports(path) == ["f: planner.errors"]
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "planner" / "stages").glob("*.py")), ids=lambda p: p.stem)
+def test_stage_modules_import_the_project_at_module_level(path: Path) -> None:
+    """The stages' project imports are visible at the top of each module (lazy only for heavy libraries)."""
+    assert function_level_imports(path) == []
 
 
 def test_solvers_import_nothing_of_planner() -> None:
