@@ -55,7 +55,6 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -201,15 +200,12 @@ def simulate_design(
                         eps=sec.eps, physics=ph, level=LEVEL)
     results = run_batches(ctx, specs, backend=backend, workers=workers, scheduler_address=scheduler_address)
 
-    pool_pairs: list[dict[str, Any]] = [{} for _ in results]
-    pool_links: list[dict[str, Any]] = []
-    if layers.security:
-        pool_pairs, pool_links = pool_traffic(
-            results,
-            pair_requests,
-            int(sec.key_pool_bits),
-            np.random.default_rng(stream_seed(seed, "traffic", 0)),
-        )
+    pool_pairs, pool_links = (
+        pool_traffic(results, pair_requests, int(sec.key_pool_bits),
+                     np.random.default_rng(stream_seed(seed, "traffic", 0)))
+        if layers.security
+        else ([{} for _ in results], [])
+    )
 
     pairs = [cluster_pair_row(c, tol) for c in cluster_rows]
     for i, rec in enumerate(dem.itertuples(index=False)):
@@ -229,22 +225,27 @@ def simulate_design(
         seed=int(seed),
         level=LEVEL,
         tolerance=tol,
-        samples=SimulationSamples(
-            requests=sizes.requests,
-            duration_s=sizes.duration_s,
-            access_slots=sizes.access_slots,
-            chain_cycles=sizes.chain_cycles,
-            eavesdroppers_per_request=sizes.eavesdroppers_per_request,
-            request_key_bits=REQUEST_KEY_BITS,
-            latency_pairs=len(latency_slots),
-            physical_trials=PHYSICAL_TRIALS,
-        ),
+        samples=_samples(sizes, n_latency=len(latency_slots)),
         pairs=pairs,
         clusters=cluster_rows,
         links=pool_links,
         totals={**totals(pairs, pool_links), "security_verified": bool(layers.security and relays.exact)},
         worst=worst_pairs(pairs),
         notes=notes,
+    )
+
+
+def _samples(sizes: SampleSizes, *, n_latency: int) -> SimulationSamples:
+    """What a run with ``sizes`` simulated, ``n_latency`` pairs of them with the physical protocol."""
+    return SimulationSamples(
+        requests=sizes.requests,
+        duration_s=sizes.duration_s,
+        access_slots=sizes.access_slots,
+        chain_cycles=sizes.chain_cycles,
+        eavesdroppers_per_request=sizes.eavesdroppers_per_request,
+        request_key_bits=REQUEST_KEY_BITS,
+        latency_pairs=n_latency,
+        physical_trials=PHYSICAL_TRIALS,
     )
 
 
