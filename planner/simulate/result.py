@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from planner.errors import InputFormatError
-from planner.io.readers import write_csv
+from planner.io.files import write_csv
 from planner.model.serialise import DESIGN_DIGITS, json_ready
 from planner.simulate.compare import PAIR_COLUMNS
 from planner.simulate.demand_work import MIN_SIMULATED_P
