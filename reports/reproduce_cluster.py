@@ -172,10 +172,15 @@ def _agreement(df: pd.DataFrame, analytic: str, low: str, high: str) -> tuple[in
 # --------------------------------------------------------------------------- Fig. 5
 
 
-def _fig5(out: Path, st: _Settings, seeds: _Seeds) -> tuple[pd.DataFrame, list[_Trend]]:
+#: Fig. 5: swap success, memory units per edge and repeater counts.
+FIG5_Q, FIG5_M = 1.0, 1
+FIG5_REPEATERS = [0, 1, 3, 7, 15]
+
+
+def _fig5_table(st: _Settings, seeds: _Seeds) -> pd.DataFrame:
+    """Fig. 5 points: Eq. 9 and PLOB per (repeaters, spacing), and the Monte Carlo rate with its CI."""
     alpha, t_att = PAPER.alpha_db_per_km, PAPER.attempt_time_s
-    q, m = 1.0, 1
-    repeaters = [0, 1, 3, 7, 15]
+    q, m, repeaters = FIG5_Q, FIG5_M, FIG5_REPEATERS
     spacings = [2.0, 6.0, 10.0, 14.0, 20.0] if st.quick else [float(s) for s in range(1, 21)]
     rows, specs = [], []
     for n_rep in repeaters:
@@ -205,6 +210,13 @@ def _fig5(out: Path, st: _Settings, seeds: _Seeds) -> tuple[pd.DataFrame, list[_
     df["rate_ci_low"] = [r["low"] for r in res]
     df["rate_ci_high"] = [r["high"] for r in res]
 
+    return df
+
+
+def _fig5_plot(out: Path, df: pd.DataFrame) -> None:
+    """``fig5.png``: Eq. 9 curves, simulated points and the repeaterless bound."""
+    alpha, t_att = PAPER.alpha_db_per_km, PAPER.attempt_time_s
+    q, m, repeaters = FIG5_Q, FIG5_M, FIG5_REPEATERS
     fig, ax = _new_axes(
         f"Fig. 5: q = 1, m = 1, alpha = {alpha} dB/km, spacing 0-20 km",
         "total distance L (km)",
@@ -240,6 +252,12 @@ def _fig5(out: Path, st: _Settings, seeds: _Seeds) -> tuple[pd.DataFrame, list[_
     ax.legend(fontsize=7)
     _save(fig, out / "fig5.png")
 
+
+
+def _fig5_trends(df: pd.DataFrame) -> list[_Trend]:
+    """The trends the paper reads off Fig. 5, each checked on Eq. 9, PLOB and the simulated points."""
+    alpha = PAPER.alpha_db_per_km
+    q, m, repeaters = FIG5_Q, FIG5_M, FIG5_REPEATERS
     trends = []
     fine = np.linspace(0.5, 20, 60)
     dec = all(
@@ -324,6 +342,13 @@ def _fig5(out: Path, st: _Settings, seeds: _Seeds) -> tuple[pd.DataFrame, list[_
             f"{inside}/{total} points",
         )
     )
+    return trends
+
+
+def _fig5(out: Path, st: _Settings, seeds: _Seeds) -> tuple[pd.DataFrame, list[_Trend]]:
+    df = _fig5_table(st, seeds)
+    _fig5_plot(out, df)
+    trends = _fig5_trends(df)
     cols = [
         "repeaters",
         "hops",
