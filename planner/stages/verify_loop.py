@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
 PlanFn = Callable[..., Design]
-SimulateFn = Callable[..., dict[str, Any]]
+SimulateFn = Callable[..., Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ class VerifyOutcome:
     """The final design, its simulation, every round and the verdict sentences."""
 
     design: Design
-    simulation: dict[str, Any]
+    simulation: Mapping[str, Any]
     rounds: list[VerifyRound] = field(default_factory=list)
     met: bool = False
     verdict: list[str] = field(default_factory=list)
@@ -109,7 +109,7 @@ class VerifyOutcome:
 
 
 # ---------------------------------------------------------------- evaluation
-def _full_load_rates(sim: dict[str, Any]) -> pd.Series:
+def _full_load_rates(sim: Mapping[str, Any]) -> pd.Series:
     pairs = pd.DataFrame(sim.get("pairs", []))
     if len(pairs) == 0 or "rate_shared" not in pairs:
         return pd.Series(dtype=float)
@@ -118,7 +118,7 @@ def _full_load_rates(sim: dict[str, Any]) -> pd.Series:
         inter.loc[pd.to_numeric(inter["rate_shared"], errors="coerce").notna(), "pair"].astype(str))
 
 
-def evaluate(design: Design, sim: dict[str, Any], scenario: Scenario, targets: VerifyTargets
+def evaluate(design: Design, sim: Mapping[str, Any], scenario: Scenario, targets: VerifyTargets
              ) -> dict[str, Any]:
     """Which targets a simulated design meets: shares, counts and booleans ``eps_ok``, ``served_ok``, ``rate_ok``."""
     t = sim.get("totals", {})
@@ -238,7 +238,7 @@ def verify_loop(network: Network, scenario: Scenario, *, rounds: int = 4, seed: 
     change = "initial plan"
     current = scenario
     design: Design | None = None
-    sim: dict[str, Any] = {}
+    sim: Mapping[str, Any] = {}
     stuck: list[str] = []
     met = False
     for r in range(1, rounds + 1):
