@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import pandas as pd
 
@@ -37,10 +37,8 @@ from planner.errors import InfeasibleDesignError, ValidationError
 from planner.model.network import Network
 from planner.model.scenario import Scenario
 from planner.stages.access_tables import AccessTables, build_access_tables
+from planner.stages.result import StageResult, solver_options
 from solvers.base import SolveResult, SolverOptions, current_budget
-
-if TYPE_CHECKING:
-    from planner.pipeline import StageResult
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +64,6 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
     mend (master/cost budgets), or when a model with such a global budget finds no clustering in
     time, and :class:`~planner.errors.ValidationError` for malformed access tables.
     """
-    from planner.pipeline import StageResult, _split_timing, _summary, solver_options
     from solvers.clustering import (
         COMPONENT_SOLVE_MIN_SITES,
         ClusteringData,
@@ -211,10 +208,9 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
     model_name = "clustering MILP" if source == "milp" else f"clustering ({source})"
     if balanced:
         model_name += f", balanced: {result.info.get('rule', '')}"
-    summary = _split_timing(_summary(result, model_name), out.timing, "access")
+    summary = out.record_solve("access", result, model_name)
     for key in ("standalone_sites", "trimmed_sites", "component_sites"):  # listed in sites.csv (role) and
         summary.pop(key, None)  # in the notes
-    out.solves["access"] = summary
     heur = result.info.get("heuristic_objective")
     if heur is not None:
         out.baselines["access"] = {"method": "greedy + local search heuristic (warm start)",
