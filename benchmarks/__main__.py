@@ -103,7 +103,7 @@ def probe_plan(n: int) -> dict[str, Any]:
 
 def probe_smr(n: int) -> dict[str, Any]:
     """SMR routing on a Waxman graph of ``n`` nodes (10 % trusted, p_u = 0.8): requests per second."""
-    from planner.routing.paths import smr
+    from planner.routing import smr
     from planner.topology.waxman import DEFAULT_ALPHA, DEFAULT_BETA, waxman_graph
 
     rng = np.random.default_rng([7, n])

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from planner.routing.paths import ex_dijkstra, msp, smr  # noqa: E402
+from planner.routing import ex_dijkstra, msp, smr  # noqa: E402
 from planner.runtime.parallel import default_workers  # noqa: E402
 from planner.topology.waxman import DEFAULT_ALPHA, DEFAULT_BETA, waxman_graph  # noqa: E402
 from reports.reproduce_smr import reproduce_smr  # noqa: E402

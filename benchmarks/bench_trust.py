@@ -5,7 +5,7 @@ Zoo, Beijing QMAN) with random demands, and the backbone of real site lists
 (default: the 243 Dutch cities, all cluster-pair demands), choose ``B``
 trusted relays with the single-path model of :mod:`solvers.trust`, greedy,
 betweenness and random, and with the stage's SMR choice; route every demand
-with SMR (:func:`planner.routing.paths.smr`) and record minimum and mean security.
+with SMR (:func:`planner.routing.smr_routing`) and record minimum and mean security.
 
 Run from the repository root::
 
@@ -225,7 +225,7 @@ def markdown(df: pd.DataFrame, args: argparse.Namespace) -> str:
         "bound; `status`/`gap` say which); `SMR choice` = the stage's rule: every selection is a start, "
         "the best by minimum SMR security is improved by an SMR-screened add/swap search, and the final "
         "set is the best of all on SMR verification of every demand. `smr_*` = SMR routing "
-        "(`planner.routing.paths.smr`) of every demand; `min/mean_security` = best single path.",
+        "(`planner.routing.smr_routing`) of every demand; `min/mean_security` = best single path.",
         "",
         "## SMR choice against each baseline (minimum and mean SMR security, per case)",
         "",

@@ -11,7 +11,7 @@ Stages, each a plain function over tables:
    (:mod:`planner.stages.backbone`);
 4. :func:`plan_repeaters` — repeaters per backbone link (:mod:`solvers.repeaters`);
 5. :func:`plan_trust` — trusted relays (:mod:`solvers.trust`), verified with
-   SMR routing (:mod:`planner.routing.paths`);
+   SMR routing (:mod:`planner.routing`);
 6. :func:`plan_memory` — memory units (:mod:`solvers.memory`);
 7. :func:`assemble_design` — the :class:`~planner.model.design.Design` tables and metrics.
 

@@ -54,7 +54,7 @@ import numpy as np
 
 from planner.errors import ValidationError
 from planner.keys.reconstruction import flexible_key_counts
-from planner.routing.paths import RelaySecurity, RequestRouter, SmrResult, multipath_security
+from planner.routing import RelaySecurity, RequestRouter, SmrResult, multipath_security
 from planner.runtime.parallel import default_workers, map_tasks
 from planner.simulate.keysim import DEFAULT_POOL_BITS, max_block_bits
 from planner.topology.waxman import DEFAULT_ALPHA, DEFAULT_BETA, waxman_graph

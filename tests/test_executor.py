@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planner.routing.paths import smr
+from planner.routing import smr
 from planner.runtime.parallel import Executor, current_executor, map_chunks, use_executor
 from planner.stages.smr_checks import smr_rows
 

@@ -11,7 +11,7 @@ import pytest
 
 from planner.errors import InfeasibleDesignError
 from planner.keys.reconstruction import flexible_reconstruction, reuse_reconstruction
-from planner.routing.paths import RelaySecurity, msp, smr
+from planner.routing import RelaySecurity, msp, smr
 from planner.simulate.keysim import (
     LinkKeyPools,
     PeelingStructure,

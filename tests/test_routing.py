@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from planner.errors import ValidationError
-from planner.routing.paths import (
+from planner.routing import (
     RelaySecurity,
     RequestRouter,
     disjoint_multipath,
@@ -354,7 +354,7 @@ def test_smr_merges_a_segment_starved_by_deletion(datasets_dir) -> None:  # type
     Westerbork's only fibre neighbour, starving (Amsterdam, Westerbork). SMR must merge the
     segments and deliver (security 0.8 ** 2 over Assen, Dwingeloo) rather than fail."""
     from planner.io.readers import read_network
-    from planner.routing.paths import smr
+    from planner.routing import smr
 
     g = read_network(datasets_dir / "topology-zoo" / "Surfnet.graphml").graph()
     res = smr(g, "Groningen", "Westerbork", trusted={"Amsterdam", "Utrecht", "Eindhoven"}, security=0.8)

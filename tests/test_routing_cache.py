@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from planner.routing import paths as routing
-from planner.routing.paths import RequestRouter, smr
+from planner.routing import RequestRouter, smr
+from planner.routing import smr_routing as routing
 
 P_VALUES = (0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 

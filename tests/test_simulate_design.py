@@ -304,7 +304,7 @@ def test_summary_lines_state_the_totals(sim: dict) -> None:
 
 
 def test_shared_router_routes_every_demand_as_smr_does(planned: tuple[Design, Network]) -> None:
-    from planner.routing.paths import _smr, smr
+    from planner.routing import route_smr, smr
     from planner.simulate.design_check import _Context, _scenario, _shared_router
 
     design, network = planned
@@ -319,4 +319,4 @@ def test_shared_router_routes_every_demand_as_smr_does(planned: tuple[Design, Ne
     pairs = list(zip(design.demands["source"].astype(str), design.demands["target"].astype(str), strict=True))
     assert len(pairs) >= 3
     for s, t in pairs + pairs[::-1]:  # the second pass reads the router's caches
-        assert _smr(router, s, t, None, None) == smr(graph, s, t, trusted=trusted, security=security)
+        assert route_smr(router, s, t, None, None) == smr(graph, s, t, trusted=trusted, security=security)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planner.routing import paths as routing
+import planner.routing as routing
 from solvers.base import SolveStatus
 from solvers.trust import (
     TrustInfeasible,

@@ -9,7 +9,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from planner.routing.paths import smr
+from planner.routing import smr
 from planner.stages.trust_smr import SmrEvaluator, choose_for_smr, fewest_for_target, smr_key
 
 

@@ -1,7 +1,7 @@
 """Key generation each fibre link needs for the demand set (trusted-relay layer).
 
 A key request asks for :data:`planner.simulate.design_check.REQUEST_KEY_BITS` bits of
-end-to-end key. A demand routed by SMR (:func:`planner.routing.paths.smr`) over the
+end-to-end key. A demand routed by SMR (:func:`planner.routing.smr`) over the
 design's trusted relays meets ``security.eps`` with ``m`` global keys per round of
 flexible reconstruction (:func:`planner.keys.reconstruction.flexible_reconstruction`); one request
 then draws ``block = 8 * ceil(REQUEST_KEY_BITS / m / 8)`` bits of one-time pad from
@@ -41,7 +41,7 @@ def link_key_bits_per_round(graph: nx.Graph, demands: Iterable[tuple[str, str]],
     draws nothing (its requests are refused, not served).
     """
     from planner.keys.reconstruction import flexible_reconstruction
-    from planner.routing.paths import smr
+    from planner.routing import smr
 
     if request_key_bits is None:
         from planner.simulate.design_check import REQUEST_KEY_BITS

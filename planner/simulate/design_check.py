@@ -18,7 +18,7 @@ predicted:
   nested swap tree) also gives the time to the first end-to-end pair (vs Eq. 10) and
   the physical rate.
 * **inter-cluster, trusted relays** (SMR paper): every demand is routed with
-  :func:`planner.routing.paths.smr` on the fibre graph with the design's trusted relays, and
+  :func:`planner.routing.smr` on the fibre graph with the design's trusted relays, and
   an eavesdropper compromising untrusted relays attacks the key distribution on real
   bytes (:func:`planner.simulate.keysim.leak_trials`); the fraction of draws in which
   the end-to-end key (all path keys combined) stays secret vs ``demands.security``.
@@ -403,14 +403,14 @@ def _shared_router(ctx: _Context) -> Any:
     built once and shared, as the planner's trust stage does; every route equals
     :func:`planner.routing.smr` on the same graph, trusted set and security.
     """
-    from planner.routing.paths import RelaySecurity, _check_trusted, _Router
+    from planner.routing import RelaySecurity, Router, check_trusted
 
     if ctx.graph is None:
         return None
-    _check_trusted(ctx.graph, ctx.trusted)
+    check_trusted(ctx.graph, ctx.trusted)
     relay = RelaySecurity(ctx.security, ctx.trusted)
     relay.validate(ctx.graph)
-    return _Router(ctx.graph, relay)
+    return Router(ctx.graph, relay)
 
 
 def _simulate_demand(ctx: _Context, spec: _DemandSpec, router: Any = None) -> dict[str, Any]:
@@ -497,13 +497,13 @@ def combined_plan(route: Any) -> ReconstructionPlan:
 
 def _key_level(ctx: _Context, spec: _DemandSpec, router: Any) -> dict[str, Any]:
     """SMR route of the demand (on ``router``, see :func:`_shared_router`) and its eavesdropper trials."""
-    from planner.routing.paths import _check_endpoints, _smr
+    from planner.routing import check_endpoints, route_smr
     from planner.simulate.keysim import leak_trials
 
     assert ctx.graph is not None
     rng = np.random.default_rng(spec.key_seed)
-    _check_endpoints(ctx.graph, spec.source, spec.target)
-    route = _smr(router, spec.source, spec.target, None, None)
+    check_endpoints(ctx.graph, spec.source, spec.target)
+    route = route_smr(router, spec.source, spec.target, None, None)
     out: dict[str, Any] = {
         "security_route": float(route.security) if route.delivered else 0.0,
         "paths": int(route.n_paths),

@@ -55,7 +55,7 @@ from planner.keys.reconstruction import (
     combine_keys_xor,
     flexible_reconstruction,
 )
-from planner.routing.paths import RelaySecurity, SmrResult, _edge_key, multipath_security, smr
+from planner.routing import RelaySecurity, SmrResult, edge_key, multipath_security, smr
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ class LinkKeyPools:
 
         Raises ``InfeasibleDesignError`` (nothing consumed) when the pool holds fewer.
         """
-        link = _edge_key(u, v)
+        link = edge_key(u, v)
         start = self._offset.get(link, 0)
         if start + n_bytes > self.pool_bytes:
             raise InfeasibleDesignError(

@@ -1,6 +1,6 @@
 """SMR verification of many demands, spread over the process-wide executor.
 
-The trusted-relay stage checks every demand with :func:`planner.routing.paths.smr`
+The trusted-relay stage checks every demand with :func:`planner.routing.smr`
 for its chosen relays and for each comparison selection; on a national plan
 that is thousands of routings on a graph of thousands of sites. :func:`smr_rows`
 runs them through :func:`planner.runtime.parallel.map_chunks`, so ``--workers`` and
@@ -42,7 +42,7 @@ def smr_row(ctx: SmrContext, demand: tuple[str, Any, Any]) -> dict[str, Any]:
     sum of the hop counts of every path); ``security`` is 0 when no key can
     be delivered.
     """
-    from planner.routing.paths import smr
+    from planner.routing import smr
 
     demand_id, source, target = demand
     res = smr(ctx.graph, source, target, trusted=ctx.trusted, security=ctx.security)

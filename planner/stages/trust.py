@@ -3,7 +3,7 @@
 Chooses at most ``security.trusted_budget`` trusted relays among the network's
 sites with :func:`solvers.trust.solve_trust` (max-min best single-path
 security over the inter-cluster demands), then verifies the choice with SMR
-routing (:func:`planner.routing.paths.smr`) on the full fibre graph, and compares it
+routing (:func:`planner.routing.smr`) on the full fibre graph, and compares it
 with greedy, betweenness-centrality and random selections of the same size.
 
 Everything the stage does (model, baselines, SMR search, SMR verification)

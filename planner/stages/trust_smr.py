@@ -2,13 +2,13 @@
 
 The single-path MILP of :mod:`solvers.trust` maximises the worst *best single
 path*; designs are judged by SMR multipath security
-(:func:`planner.routing.paths.smr`). This module evaluates relay sets with SMR and
+(:func:`planner.routing.smr`). This module evaluates relay sets with SMR and
 improves them:
 
 * :class:`SmrEvaluator` routes demands with SMR for a trusted set, sharing the
   rank topology and the classical distances between calls (they do not depend
   on the trusted set) and memoising per trusted set. Results equal
-  :func:`planner.routing.paths.smr` called per demand (checked in the tests); the
+  :func:`planner.routing.smr` called per demand (checked in the tests); the
   router runs without the per-trusted-set path cache.
 * :func:`choose_for_smr`: every start (the MILP set, greedy, betweenness,
   random, ...) is evaluated on the selection demands; the best by the chosen
@@ -65,17 +65,17 @@ _WORKER_DISTANCES: dict[int, tuple[Any, dict[Any, dict[int, float]]]] = {}
 
 def _route_row(task: _SmrTask, row: int) -> tuple[float, Any]:
     """SMR of demand ``row`` for the task's trusted set: (security or 0 when undeliverable, result or None)."""
-    from planner.routing.paths import RelaySecurity, _Router, _smr
+    from planner.routing import RelaySecurity, Router, route_smr
 
     # classical distances do not depend on the trusted set: shared by the calls on the same topology
     held = _WORKER_DISTANCES.get(id(task.topo))
     if held is None or held[0] is not task.topo:
         _WORKER_DISTANCES.clear()
         held = _WORKER_DISTANCES[id(task.topo)] = (task.topo, {})
-    router = _Router(task.graph, RelaySecurity(task.security, task.trusted), topo=task.topo, cache=None,
+    router = Router(task.graph, RelaySecurity(task.security, task.trusted), topo=task.topo, cache=None,
                      distance_cache=held[1])
     s, t = task.pairs[row]
-    res = _smr(router, s, t, None, None)
+    res = route_smr(router, s, t, None, None)
     return (float(res.security) if res.delivered else 0.0), (res if task.keep_results else None)
 
 
@@ -96,13 +96,13 @@ class SmrEvaluator:
         *,
         executor: Any = None,
     ) -> None:
-        from planner.routing.paths import RelaySecurity, _Topology
+        from planner.routing import RelaySecurity, Topology
 
         self.graph = graph
         self.pairs = list(pairs)
         self.security = dict(security)
         RelaySecurity(security).validate(graph)
-        self.topo = _Topology(graph)
+        self.topo = Topology(graph)
         self.executor = executor
         self._memo: dict[tuple[frozenset[Hashable], tuple[int, ...] | None], np.ndarray] = {}
         #: with keep_results, every routing's SmrResult objects are memoised too (a later call
@@ -115,7 +115,7 @@ class SmrEvaluator:
                    results: list[Any] | None = None) -> np.ndarray:
         """SMR end-to-end security of the demands ``rows`` (all when None); 0 when undeliverable.
 
-        With a ``results`` list their :class:`planner.routing.paths.SmrResult`
+        With a ``results`` list their :class:`planner.routing.SmrResult`
         objects are appended to it (routed again unless ``keep_results`` kept them).
         """
         key = (trusted, None if rows is None else tuple(rows))
