@@ -582,7 +582,7 @@ def test_heuristic_returned_when_milp_has_no_solution(monkeypatch, milp_status, 
 
     monkeypatch.setattr(rep, "solve_model", no_solution)
     # a weak presolve bound, so the heuristic is not proven optimal and the MILP is called
-    monkeypatch.setattr(rep, "_fallback_bound", lambda *a, **k: 0.0)
+    monkeypatch.setattr(rep, "presolve_bound", lambda *a, **k: 0.0)
     res = solve_spacing(links, demands, PAR, mode=mode, budget=4.0)
     assert res.status is SolveStatus.HEURISTIC
     assert res.info["source"] == "heuristic"
