@@ -69,6 +69,7 @@ import logging
 import math
 import time
 from collections.abc import Hashable
+from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
@@ -267,26 +268,124 @@ def solve_spacing(
         raise RepeaterInputError(f"mode={_show(mode)} must be 'min_cost' or 'max_min_rate'")
     if mode == "max_min_rate" and budget is not None and not (budget >= 0):
         raise RepeaterInputError(f"budget={_show(budget)} must be >= 0")
-    deadline = t0 + opts.time_limit_s  # the limit covers preparing, building and solving
-    full = data
-    unreachable = unreachable_demands(data) if mode == "min_cost" else {}
-    if unreachable:
-        if not plan_reachable or len(unreachable) == len(data.demand_ids):
-            raise unreachable_error(data, unreachable)
+    run = _SpacingRun(mode=mode, budget=budget, opts=opts, t0=t0,
+                      deadline=t0 + opts.time_limit_s,  # the limit covers preparing, building and solving
+                      full=data, data=data, reduced=data)
+    _reduce_and_start(run, plan_reachable=plan_reachable, use_heuristic=use_heuristic, presolve=presolve)
+    skip_reason, presolved, size = _plan_model(run, max_nonzeros)
+    left_s = run.deadline - time.perf_counter()
+    if run.heur is None and size["n_nonzeros"] / BUILD_NONZEROS_PER_S + MIN_SOLVE_S > left_s:
+        # no design and no time to build the model: stop at the limit instead of overrunning it
+        logger.warning("repeater spacing: no design found and no time left to build the model "
+                       "(about %s nonzeros, %.1f s left)", f"{size['n_nonzeros']:,}", max(left_s, 0.0))
+        return SolveResult(status=SolveStatus.TIME_LIMIT_NO_SOLUTION, build_time_s=time.perf_counter() - t0,
+                           solver="none", info={"milp_skipped": "no time left to build the model",
+                                                "unreachable": dict(run.unreachable)})
+    info: dict[str, Any] = {}
+    if skip_reason is not None:
+        info["milp_skipped"] = skip_reason
+    raw, model, (n_vars, n_cons), build_time = _build_and_solve(run, skip_reason, presolved, size,
+                                                               tie_break_cost=tie_break_cost)
+    if raw.status is SolveStatus.INFEASIBLE and run.heur is None:
+        conflicts, details = (
+            diagnose_infeasible(run.data, mode=mode, budget=budget, options=dataclasses.replace(
+                opts, time_limit_s=max(0.0, opts.time_limit_s - run.first_limit_s)))
+            if diagnose
+            else ([], [])
+        )
+        raise RepeaterInfeasible(
+            "Repeater spacing has no feasible design.", conflicts=conflicts, details=details
+        )
+    _record_run(info, run, raw, size, (n_vars, n_cons), skip_reason)
+    heur = run.heur
+    milp_ok = _milp_wins(raw, heur, mode)
+    if not milp_ok and heur is None:
+        return SolveResult(
+            status=raw.status,
+            solve_time_s=raw.solve_time_s,
+            build_time_s=build_time,
+            solver=raw.solver,
+            info=info,
+        )
+    if raw.status is SolveStatus.INFEASIBLE:
+        logger.warning("the MILP reports infeasible but the heuristic design is feasible")
+    if skip_reason is not None and heur is not None and mode == "min_cost" and \
+            heur.objective <= raw.bound + 1e-9 * max(1.0, abs(raw.bound)):
+        raw = dataclasses.replace(raw, status=SolveStatus.OPTIMAL)  # proven by the bound
+    design = _chosen_design(run, raw, model, milp_ok, info)
+    if mode == "max_min_rate":
+        _max_min_rate_finish(run, design, model, info, tie_break_cost=tie_break_cost)
+    return _spacing_result(run, design, raw.solver, build_time, info)
+
+
+@dataclass
+class _SpacingRun:
+    """State of one :func:`solve_spacing` call shared by its phases."""
+
+    mode: SpacingMode
+    budget: float | None
+    opts: SolverOptions
+    t0: float
+    deadline: float  # ``time.perf_counter()`` value at which the time limit ends
+    full: SpacingData  # every demand (the result tables cover them all)
+    data: SpacingData  # the demands planned (without the unreachable ones)
+    reduced: SpacingData  # ``data`` without dominated demands (what the heuristic and the model see)
+    unreachable: dict[Hashable, float] = field(default_factory=dict)
+    n_dropped: int = 0
+    heur: HeuristicDesign | None = None
+    first_limit_s: float = 0.0  # the time limit of the first MILP solve (0 when not solved)
+
+
+@dataclass
+class _SpacingDesign:
+    """The design :func:`solve_spacing` returns, with its objective, bound, gap, status and solve time."""
+
+    repeaters: dict[Hashable, int]
+    choice: dict[Hashable, int]
+    objective: float
+    bound: float
+    gap: float
+    status: SolveStatus
+    solve_time_s: float
+
+
+def _reduce_and_start(run: _SpacingRun, *, plan_reachable: bool, use_heuristic: bool, presolve: bool) -> None:
+    """Set aside unreachable demands, drop dominated ones and find the heuristic design (MIP start).
+
+    Raises :class:`RepeaterInfeasible` when unreachable demands may not be set aside (or all
+    are) and, in min-cost mode without a heuristic design, when a demand cannot reach its target.
+    """
+    data, mode = run.data, run.mode
+    run.unreachable = unreachable_demands(data) if mode == "min_cost" else {}
+    if run.unreachable:
+        if not plan_reachable or len(run.unreachable) == len(data.demand_ids):
+            raise unreachable_error(data, run.unreachable)
         logger.warning("repeater spacing: %d demand(s) cannot reach their rate target with any spacing; "
-                       "planning the other %d", len(unreachable), len(data.demand_ids) - len(unreachable))
-        data = subset_demands(data, [d for d in data.demand_ids if d not in unreachable])
-    reduced, n_dropped = drop_dominated_demands(data, mode=mode) if presolve else (data, 0)
+                       "planning the other %d", len(run.unreachable), len(data.demand_ids) - len(run.unreachable))
+        data = run.data = subset_demands(data, [d for d in data.demand_ids if d not in run.unreachable])
+    run.reduced, run.n_dropped = drop_dominated_demands(data, mode=mode) if presolve else (data, 0)
     # the heuristic runs on the reduced demands: a design meets every reduced demand's target
     # exactly when it meets every demand's (exact dominance), and the minimum rate is the same
-    heur = heuristic_spacing(reduced, mode=mode, budget=budget, deadline=deadline) if use_heuristic else None
-    if heur is not None:
-        logger.info("repeater heuristic: objective %.6g in %.2fs", heur.objective, heur.time_s)
+    run.heur = (heuristic_spacing(run.reduced, mode=mode, budget=run.budget, deadline=run.deadline)
+                if use_heuristic else None)
+    if run.heur is not None:
+        logger.info("repeater heuristic: objective %.6g in %.2fs", run.heur.objective, run.heur.time_s)
     elif mode == "min_cost":
         # a design meeting every target proves each demand reachable, so the per-demand
         # pre-check is only needed when no design is known
-        precheck_min_cost(data, deadline)
-    floor = math.exp(heur.objective) if heur is not None and mode == "max_min_rate" else None
+        precheck_min_cost(data, run.deadline)
+
+
+def _plan_model(
+    run: _SpacingRun, max_nonzeros: int
+) -> tuple[str | None, tuple[dict[Hashable, int], dict[Hashable, set[int]]], dict[str, int]]:
+    """Presolve and estimate the model; returns (reason not to build it or None, presolve, size estimate).
+
+    The model is not built when the heuristic design costs no more than the presolve bound
+    (it is optimal), or when a heuristic design exists and the model exceeds ``max_nonzeros``
+    or its build would not fit in the time left.
+    """
+    reduced, mode, heur = run.reduced, run.mode, run.heur
     skip_reason = None
     size = {"n_variables": 0, "n_constraints": 0, "n_nonzeros": 0}
     if heur is not None and mode == "min_cost":
@@ -296,9 +395,10 @@ def solve_spacing(
             skip_reason = "model not built: the heuristic design costs no more than the presolve bound (optimal)"
             presolved: tuple[dict[Hashable, int], dict[Hashable, set[int]]] = (n_lo_only, {})
     if skip_reason is None:
+        floor = math.exp(heur.objective) if heur is not None and mode == "max_min_rate" else None
         presolved = presolve_spacing(reduced, mode=mode, rate_floor=floor)
         size = estimate_spacing_size(reduced, *presolved)
-    left_s = deadline - time.perf_counter()
+    left_s = run.deadline - time.perf_counter()
     if heur is not None and skip_reason is None:
         if size["n_nonzeros"] > max_nonzeros:
             skip_reason = (f"model not built: about {size['n_nonzeros']:,} nonzeros "
@@ -306,64 +406,74 @@ def solve_spacing(
         elif size["n_nonzeros"] / BUILD_NONZEROS_PER_S + MIN_SOLVE_S > left_s:
             skip_reason = (f"model not built: building about {size['n_nonzeros']:,} nonzeros would not "
                            f"fit in the {max(left_s, 0.0):.1f} s left of the time limit")
-    info: dict[str, Any] = {}
-    if heur is None and size["n_nonzeros"] / BUILD_NONZEROS_PER_S + MIN_SOLVE_S > left_s:
-        # no design and no time to build the model: stop at the limit instead of overrunning it
-        logger.warning("repeater spacing: no design found and no time left to build the model "
-                       "(about %s nonzeros, %.1f s left)", f"{size['n_nonzeros']:,}", max(left_s, 0.0))
-        return SolveResult(status=SolveStatus.TIME_LIMIT_NO_SOLUTION, build_time_s=time.perf_counter() - t0,
-                           solver="none", info={"milp_skipped": "no time left to build the model",
-                                                "unreachable": dict(unreachable)})
-    first_limit_s = 0.0
+    return skip_reason, presolved, size
+
+
+def _build_and_solve(
+    run: _SpacingRun,
+    skip_reason: str | None,
+    presolved: tuple[dict[Hashable, int], dict[Hashable, set[int]]],
+    size: dict[str, int],
+    *,
+    tie_break_cost: bool,
+) -> tuple[RawSolve, pyo.ConcreteModel | None, tuple[int, int], float]:
+    """Build and solve the MILP (warm-started from the heuristic design), or, with a ``skip_reason``,
+    stand in for it with the presolve bound. Returns (solve, model or None, (variables, constraints),
+    build time in s). Sets ``run.first_limit_s`` to the limit the solve was given."""
+    mode, heur, opts = run.mode, run.heur, run.opts
     if skip_reason is not None:
         assert heur is not None
         # proven optimal by the presolve bound is good news (info); a size or time skip is a warning
         level = logging.INFO if skip_reason.endswith("(optimal)") else logging.WARNING
         logger.log(level, "repeater spacing: %s; the heuristic design is returned with a bound", skip_reason)
-        info["milp_skipped"] = skip_reason
-        bound = presolve_bound(reduced, presolved[0], mode=mode)
+        bound = presolve_bound(run.reduced, presolved[0], mode=mode)
         raw = RawSolve(status=SolveStatus.TIME_LIMIT_NO_SOLUTION, objective=math.nan, bound=bound,
                        gap=math.nan, solve_time_s=0.0, solver="none")
-        model = None
-        n_vars, n_cons = size["n_variables"], size["n_constraints"]
-        build_time = time.perf_counter() - t0
-    else:
-        model = build_spacing_model(reduced, mode=mode, budget=budget, rate_floor=floor, presolved=presolved)
-        if heur is not None:
-            set_warm_start(model, heur)
-        build_time = time.perf_counter() - t0
-        n_vars, n_cons = model.nvariables(), model.nconstraints()
-        left_s = max(0.0, deadline - time.perf_counter())
-        if mode == "max_min_rate" and tie_break_cost:
-            left_s *= 0.75  # a quarter is kept for the cost tie-break
-        first_limit_s = min(opts.time_limit_s, left_s)
-        raw = solve_model(model, dataclasses.replace(opts, time_limit_s=first_limit_s))
-    solve_time = raw.solve_time_s
-    if raw.status is SolveStatus.INFEASIBLE and heur is None:
-        conflicts, details = (
-            diagnose_infeasible(data, mode=mode, budget=budget, options=dataclasses.replace(
-                opts, time_limit_s=max(0.0, opts.time_limit_s - first_limit_s)))
-            if diagnose
-            else ([], [])
-        )
-        raise RepeaterInfeasible(
-            "Repeater spacing has no feasible design.", conflicts=conflicts, details=details
-        )
+        return raw, None, (size["n_variables"], size["n_constraints"]), time.perf_counter() - run.t0
+    floor = math.exp(heur.objective) if heur is not None and mode == "max_min_rate" else None
+    model = build_spacing_model(run.reduced, mode=mode, budget=run.budget, rate_floor=floor, presolved=presolved)
+    if heur is not None:
+        set_warm_start(model, heur)
+    build_time = time.perf_counter() - run.t0
+    counts = (model.nvariables(), model.nconstraints())
+    left_s = max(0.0, run.deadline - time.perf_counter())
+    if mode == "max_min_rate" and tie_break_cost:
+        left_s *= 0.75  # a quarter is kept for the cost tie-break
+    run.first_limit_s = min(opts.time_limit_s, left_s)
+    raw = solve_model(model, dataclasses.replace(opts, time_limit_s=run.first_limit_s))
+    return raw, model, counts, build_time
+
+
+def _record_run(
+    info: dict[str, Any],
+    run: _SpacingRun,
+    raw: RawSolve,
+    size: dict[str, int],
+    counts: tuple[int, int],
+    skip_reason: str | None,
+) -> None:
+    """Record the model size, the demands planned and the heuristic design's objective in ``info``."""
     info.update({
-        "mode": mode,
-        "n_variables": n_vars,
-        "n_constraints": n_cons,
+        "mode": run.mode,
+        "n_variables": counts[0],
+        "n_constraints": counts[1],
         "n_nonzeros_estimate": size["n_nonzeros"],
-        "n_links": len(data.links),
-        "n_demands": len(data.demand_ids),
-        "n_demands_dominated": n_dropped,
+        "n_links": len(run.data.links),
+        "n_demands": len(run.data.demand_ids),
+        "n_demands_dominated": run.n_dropped,
         "milp_status": "not built" if skip_reason is not None else str(raw.status),
     })
+    heur = run.heur
     if heur is not None:
         info["heuristic_objective"] = (
-            heur.objective if mode == "min_cost" else math.exp(heur.objective)
+            heur.objective if run.mode == "min_cost" else math.exp(heur.objective)
         )
         info["heuristic_time_s"] = heur.time_s
+
+
+def _milp_wins(raw: RawSolve, heur: HeuristicDesign | None, mode: SpacingMode) -> bool:
+    """Whether the MILP's solution is returned: it has one, and it is at least as good as the
+    heuristic design (or proven optimal)."""
     milp_ok = raw.status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE)
     if milp_ok and heur is not None:
         better = (
@@ -372,79 +482,85 @@ def solve_spacing(
             else raw.objective >= heur.objective - 1e-9
         )
         milp_ok = better or raw.status is SolveStatus.OPTIMAL
-    if not milp_ok and heur is None:
-        return SolveResult(
-            status=raw.status,
-            solve_time_s=solve_time,
-            build_time_s=build_time,
-            solver=raw.solver,
-            info=info,
-        )
-    if raw.status is SolveStatus.INFEASIBLE:
-        logger.warning("the MILP reports infeasible but the heuristic design is feasible")
-    bound = raw.bound
-    if skip_reason is not None and heur is not None and mode == "min_cost" and \
-            heur.objective <= bound + 1e-9 * max(1.0, abs(bound)):
-        raw = dataclasses.replace(raw, status=SolveStatus.OPTIMAL)  # proven by the bound
+    return milp_ok
+
+
+def _model_design(model: pyo.ConcreteModel, repeaters: dict[Hashable, int], choice: dict[Hashable, int]) -> None:
+    """Read the chosen link options and paths of a solved model into ``repeaters`` and ``choice``."""
+    for lid, n in model.LO:
+        if pyo.value(model.x[lid, n]) > 0.5:
+            repeaters[lid] = n
+    for d, j in model.DPv:
+        if pyo.value(model.u[d, j]) > 0.5:
+            choice[d] = j
+
+
+def _chosen_design(
+    run: _SpacingRun, raw: RawSolve, model: pyo.ConcreteModel | None, milp_ok: bool, info: dict[str, Any]
+) -> _SpacingDesign:
+    """The MILP's design when it wins (``milp_ok``), else the heuristic one; records ``info["source"]``."""
+    repeaters: dict[Hashable, int] = {lid: 0 for lid in run.data.links.index}
     if milp_ok:
-        objective, status, gap = raw.objective, raw.status, raw.gap
         info["source"] = "milp"
         assert model is not None
-        repeaters = {lid: 0 for lid in data.links.index}
-        for lid, n in model.LO:
-            if pyo.value(model.x[lid, n]) > 0.5:
-                repeaters[lid] = n
-        choice = {}
-        for d, j in model.DPv:
-            if pyo.value(model.u[d, j]) > 0.5:
-                choice[d] = j
+        choice: dict[Hashable, int] = {}
+        _model_design(model, repeaters, choice)
         # dominated demands (not in the model) keep their only path: index 0
-    else:
-        assert heur is not None
-        objective = heur.objective
-        status = SolveStatus.OPTIMAL if raw.status is SolveStatus.OPTIMAL else SolveStatus.HEURISTIC
-        gap = relative_gap(objective, bound)
-        info["source"] = "heuristic"
-        repeaters = {lid: 0 for lid in data.links.index}
-        repeaters.update(heur.repeaters)
-        choice = dict(heur.path_choice)
-    if mode == "max_min_rate":
-        info["objective_log"] = objective
-        info["bound_log"] = bound
-        objective, bound = (
-            math.exp(objective),
-            math.exp(bound) if math.isfinite(bound) else math.nan,
-        )
-        gap = relative_gap(objective, bound)
-        # the limits handed to the solver sum to at most the time limit
-        left_s = min(deadline - time.perf_counter(), opts.time_limit_s - first_limit_s)
-        if tie_break_cost and status is SolveStatus.OPTIMAL and model is not None and left_s >= MIN_SOLVE_S:
-            eta_star = float(pyo.value(model.eta))
-            model.eta.setlb(eta_star - 1e-7)
-            model.objective.deactivate()
-            model.cost_objective = pyo.Objective(expr=cost_expr(model), sense=pyo.minimize)
-            # the tie-break gets what is left of the time limit (skipped when too little is left)
-            raw2 = solve_model(model, dataclasses.replace(opts, time_limit_s=left_s))
-            solve_time += raw2.solve_time_s
-            if raw2.status not in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE):
-                # no incumbent was loaded, so the variables still hold the first solution
-                logger.warning(
-                    "cost tie-break solve ended with %s; keeping the first solution", raw2.status
-                )
-            info["tie_break_status"] = str(raw2.status)
-            for lid, n in model.LO:
-                if pyo.value(model.x[lid, n]) > 0.5:
-                    repeaters[lid] = n
-            for d, j in model.DPv:
-                if pyo.value(model.u[d, j]) > 0.5:
-                    choice[d] = j
+        return _SpacingDesign(repeaters, choice, raw.objective, raw.bound, raw.gap, raw.status, raw.solve_time_s)
+    heur = run.heur
+    assert heur is not None
+    status = SolveStatus.OPTIMAL if raw.status is SolveStatus.OPTIMAL else SolveStatus.HEURISTIC
+    info["source"] = "heuristic"
+    repeaters.update(heur.repeaters)
+    return _SpacingDesign(repeaters, dict(heur.path_choice), heur.objective, raw.bound,
+                          relative_gap(heur.objective, raw.bound), status, raw.solve_time_s)
 
-    links_out, demands_out = evaluate_spacing(full, repeaters, choice)
+
+def _max_min_rate_finish(
+    run: _SpacingRun, design: _SpacingDesign, model: pyo.ConcreteModel | None, info: dict[str, Any],
+    *, tie_break_cost: bool,
+) -> None:
+    """Max-min mode: objective and bound from log space to rates, then (with ``tie_break_cost``,
+    an optimal MILP and enough time left) the least-cost design at the optimal minimum rate."""
+    info["objective_log"] = design.objective
+    info["bound_log"] = design.bound
+    design.objective, design.bound = (
+        math.exp(design.objective),
+        math.exp(design.bound) if math.isfinite(design.bound) else math.nan,
+    )
+    design.gap = relative_gap(design.objective, design.bound)
+    # the limits handed to the solver sum to at most the time limit
+    left_s = min(run.deadline - time.perf_counter(), run.opts.time_limit_s - run.first_limit_s)
+    if not (tie_break_cost and design.status is SolveStatus.OPTIMAL and model is not None
+            and left_s >= MIN_SOLVE_S):
+        return
+    eta_star = float(pyo.value(model.eta))
+    model.eta.setlb(eta_star - 1e-7)
+    model.objective.deactivate()
+    model.cost_objective = pyo.Objective(expr=cost_expr(model), sense=pyo.minimize)
+    # the tie-break gets what is left of the time limit (skipped when too little is left)
+    raw2 = solve_model(model, dataclasses.replace(run.opts, time_limit_s=left_s))
+    design.solve_time_s += raw2.solve_time_s
+    if raw2.status not in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE):
+        # no incumbent was loaded, so the variables still hold the first solution
+        logger.warning(
+            "cost tie-break solve ended with %s; keeping the first solution", raw2.status
+        )
+    info["tie_break_status"] = str(raw2.status)
+    _model_design(model, design.repeaters, design.choice)
+
+
+def _spacing_result(
+    run: _SpacingRun, design: _SpacingDesign, solver: str, build_time_s: float, info: dict[str, Any]
+) -> SolveResult:
+    """The :class:`SolveResult` of a design: tables re-evaluated on every demand (Eqs. 7-10), totals in ``info``."""
+    links_out, demands_out = evaluate_spacing(run.full, design.repeaters, design.choice)
+    unreachable = run.unreachable
     if unreachable:
         info["unreachable"] = dict(unreachable)
         demands_out["shortfall"] = np.maximum(demands_out["rate_target"] - demands_out["rate"], 0.0)
-    if mode == "min_cost" and not demands_out.loc[~demands_out["demand"].isin(list(unreachable)),
-                                                  "meets_target"].all():
+    if run.mode == "min_cost" and not demands_out.loc[~demands_out["demand"].isin(list(unreachable)),
+                                                      "meets_target"].all():
         bad = demands_out.loc[~demands_out["meets_target"] & ~demands_out["demand"].isin(list(unreachable)),
                               "demand"].tolist()
         logger.warning("solution misses targets for %s after re-evaluation (solver tolerance)", bad)
@@ -452,13 +568,13 @@ def solve_spacing(
     info["total_cost"] = float(links_out["cost"].sum())
     info["min_rate"] = float(demands_out["rate"].min())
     return SolveResult(
-        status=status,
-        objective=objective,
-        bound=bound,
-        gap=gap,
-        solve_time_s=solve_time,
-        build_time_s=build_time,
-        solver=raw.solver,
+        status=design.status,
+        objective=design.objective,
+        bound=design.bound,
+        gap=design.gap,
+        solve_time_s=design.solve_time_s,
+        build_time_s=build_time_s,
+        solver=solver,
         tables={"links": links_out, "demands": demands_out},
         info=info,
     )

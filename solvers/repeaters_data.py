@@ -187,6 +187,23 @@ def prepare_spacing_data(
     if problems:
         raise RepeaterInputError("; ".join(problems))
 
+    lk = _check_links(links, problems)
+    known = set(lk["link"])
+    ids, paths, targets, limits = _check_demands(demands, known, problems, latency_limit_s=latency_limit_s,
+                                                 require_targets=require_targets)
+    if not ids and not problems:
+        problems.append("demands table is empty (give at least one demand)")
+    if problems:
+        raise RepeaterInputError("; ".join(problems))
+    lk = lk.set_index("link")
+    lk["max_repeaters"] = lk["max_repeaters"].astype(int)
+    lk["length_km"] = lk["length_km"].astype(float)
+    lk["cost_per_repeater"] = lk["cost_per_repeater"].astype(float)
+    return SpacingData(lk, ids, paths, targets, limits, params)
+
+
+def _check_links(links: pd.DataFrame, problems: list[str]) -> pd.DataFrame:
+    """A copy of ``links`` with ``cost_per_repeater`` defaulted to 1; appends every invalid row to ``problems``."""
     lk = links.copy()
     if "cost_per_repeater" not in lk.columns:
         lk["cost_per_repeater"] = 1.0
@@ -214,8 +231,20 @@ def prepare_spacing_data(
             problems.append(
                 f"{where}: cost_per_repeater={_show(cost)} must be a finite number >= 0"
             )
-    known = set(lk["link"])
 
+    return lk
+
+
+def _check_demands(
+    demands: pd.DataFrame,
+    known: set[Hashable],
+    problems: list[str],
+    *,
+    latency_limit_s: float | None,
+    require_targets: bool,
+) -> tuple[list[Hashable], dict[Hashable, list[tuple[Hashable, ...]]], dict[Hashable, float], dict[Hashable, float]]:
+    """Demand ids, candidate paths, rate targets and latency limits of ``demands``
+    (links must be in ``known``); appends every invalid row to ``problems``."""
     ids: list[Hashable] = []
     paths: dict[Hashable, list[tuple[Hashable, ...]]] = {}
     targets: dict[Hashable, float] = {}
@@ -258,15 +287,7 @@ def prepare_spacing_data(
                 )
             else:
                 limits[d] = float(lim)
-    if not ids and not problems:
-        problems.append("demands table is empty (give at least one demand)")
-    if problems:
-        raise RepeaterInputError("; ".join(problems))
-    lk = lk.set_index("link")
-    lk["max_repeaters"] = lk["max_repeaters"].astype(int)
-    lk["length_km"] = lk["length_km"].astype(float)
-    lk["cost_per_repeater"] = lk["cost_per_repeater"].astype(float)
-    return SpacingData(lk, ids, paths, targets, limits, params)
+    return ids, paths, targets, limits
 
 
 def _as_paths(raw: Any) -> list[tuple[Hashable, ...]] | None:
