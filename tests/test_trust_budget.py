@@ -73,7 +73,8 @@ def test_smr_on_a_large_graph_equals_the_heap_search_smr(monkeypatch):
 
 
 def test_token_cost_tables_equal_the_heap_search():
-    from solvers.trust import _token_cost_tables, _token_costs, prepare_trust_data
+    from solvers.trust_data import prepare_trust_data
+    from solvers.trust_model import _token_cost_tables, _token_costs
 
     rng = np.random.default_rng(5)
     g = nx.connected_watts_strogatz_graph(40, 4, 0.3, seed=2)
