@@ -18,7 +18,6 @@ from typing import Any
 import networkx as nx
 import numpy as np
 import pyomo.environ as pyo
-import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
 from solvers.base import show_value as _show
@@ -29,6 +28,7 @@ from solvers.trust_data import (
     candidate_indices,
     evaluate_trust,
 )
+from solvers.trust_fast import token_graph
 
 logger = logging.getLogger(__name__)
 
@@ -119,22 +119,7 @@ def _token_cost_tables(data: TrustData, free: np.ndarray, roots: list[int], toke
     """
     n = len(data.nodes)
     idx = data.index
-    e = np.array([(idx[a], idx[b]) for a, b in data.graph.edges], dtype=np.int64).reshape(-1, 2)
-    tails = np.concatenate([e[:, 0], e[:, 1]])
-    heads = np.concatenate([e[:, 1], e[:, 0]])
-    w = data.weight
-    rows, cols, vals = [], [], []
-    for b in range(tokens + 1):
-        rows.append(tails + b * n)
-        cols.append(heads + b * n)
-        vals.append(w[heads] + 1e-300)
-        if b < tokens:
-            ok = free[heads]
-            rows.append(tails[ok] + b * n)
-            cols.append(heads[ok] + (b + 1) * n)
-            vals.append(np.full(int(ok.sum()), 1e-300))
-    size = n * (tokens + 1)
-    mat = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(size, size))
+    mat = token_graph(n, [(idx[a], idx[b]) for a, b in data.graph.edges], data.weight, free, tokens)
     out: dict[int, np.ndarray] = {}
     for lo in range(0, len(roots), 256):
         if deadline is not None and time.perf_counter() >= deadline:

@@ -25,6 +25,17 @@ from planner.routing.graph import COST_SCALE, Topology, search
 from planner.routing.security import RelaySecurity, SmrResult, check_endpoints
 
 
+def _checked_router(
+    graph: nx.Graph, source: Any, target: Any, security: Mapping[Any, float] | float, trusted: Collection[Any]
+) -> Router:
+    """A router for one request after checking its end points and the security values
+    (raises ``ValidationError`` naming the problem)."""
+    check_endpoints(graph, source, target)
+    relay = RelaySecurity(security, trusted)
+    relay.validate(graph)
+    return Router(graph, relay)
+
+
 def shortest_path_route(
     graph: nx.Graph,
     source: Any,
@@ -38,10 +49,7 @@ def shortest_path_route(
     The classical trusted-relay baseline: routing ignores security; the result's
     security is the product of the path's relay probabilities.
     """
-    check_endpoints(graph, source, target)
-    relay = RelaySecurity(security, trusted)
-    relay.validate(graph)
-    return route_shortest(Router(graph, relay), source, target)
+    return route_shortest(_checked_router(graph, source, target, security, trusted), source, target)
 
 
 def route_shortest(router: Router, source: Any, target: Any) -> SmrResult:
@@ -71,10 +79,7 @@ def disjoint_multipath(
     security ``1 - prod(1 - P)``. If source and target are adjacent, the direct
     link is one of the paths.
     """
-    check_endpoints(graph, source, target)
-    relay = RelaySecurity(security, trusted)
-    relay.validate(graph)
-    return route_disjoint(Router(graph, relay), source, target, max_paths)
+    return route_disjoint(_checked_router(graph, source, target, security, trusted), source, target, max_paths)
 
 
 def route_disjoint(router: Router, source: Any, target: Any, max_paths: int | None) -> SmrResult:
@@ -168,9 +173,7 @@ def msp(
     check_endpoints(graph, source, target)
     if n_paths < 1:
         raise ValidationError(f"n_paths={n_paths} must be at least 1", source="msp")
-    relay = RelaySecurity(security, trusted)
-    relay.validate(graph)
-    return route_msp(Router(graph, relay), source, target, n_paths, rng)
+    return route_msp(_checked_router(graph, source, target, security, trusted), source, target, n_paths, rng)
 
 
 def route_msp(
@@ -216,10 +219,7 @@ def msp_disjoint(
     source and target are disconnected (or after ``max_paths``). Routing ignores trust
     and security, as :func:`msp` does. One segment, XOR reconstruction.
     """
-    check_endpoints(graph, source, target)
-    relay = RelaySecurity(security, trusted)
-    relay.validate(graph)
-    return route_msp_disjoint(Router(graph, relay), source, target, rng, max_paths)
+    return route_msp_disjoint(_checked_router(graph, source, target, security, trusted), source, target, rng, max_paths)
 
 
 def route_msp_disjoint(
