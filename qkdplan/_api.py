@@ -37,10 +37,9 @@ class Design(_design.Design):
 
     def to_geodataframes(self) -> dict[str, gpd.GeoDataFrame]:
         """The layers of ``design.gpkg`` as GeoDataFrames, by layer name (``sites``, ``links``, ...)."""
-        base = getattr(super(), "to_geodataframes", None)
-        if callable(base):
-            return dict(base())
-        from planner.io.writers import design_layers
+        from planner.io.writers import (
+            design_layers,  # geopandas/pyogrio only when layers are wanted
+        )
 
         return design_layers(self)
 

@@ -28,7 +28,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: E402
 
 from planner import __version__  # noqa: E402
 from planner.errors import InputFormatError  # noqa: E402
-from planner.io.readers import write_csv  # noqa: E402
+from planner.io.files import write_csv  # noqa: E402
 from planner.model.design import Design  # noqa: E402
 from planner.model.serialise import flatten  # noqa: E402
 from planner.runtime.progress import current_tracker  # noqa: E402

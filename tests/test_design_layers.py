@@ -21,7 +21,7 @@ from planner.io.writers import (
     design_layers,
     write_design_files,
 )
-from planner.model.design import Design
+from qkdplan import Design
 from qkdplan.cli import main
 
 

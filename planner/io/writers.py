@@ -36,7 +36,7 @@ import pyproj
 import shapely
 from shapely.geometry import LineString, MultiPoint, Point
 
-from planner.io.readers import write_csv, write_geopackage
+from planner.io.files import write_csv, write_geopackage
 from planner.model.design import SCHEMA_VERSION, TABLES, Design
 
 logger = logging.getLogger(__name__)

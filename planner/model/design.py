@@ -66,18 +66,6 @@ class Design:
             raise KeyError(f"unknown table '{name}'; tables are {', '.join(TABLES)}")
         return getattr(self, name)
 
-    def to_geodataframes(self) -> dict[str, Any]:
-        """The GeoPackage layers of this design: layer name -> GeoDataFrame (EPSG:4326).
-
-        Layers: ``sites``, ``links``, ``clusters``, ``repeaters``, ``fibre``,
-        ``access_links``, ``demand_routes`` (see :mod:`planner.io.writers`); the
-        attribute-only ``metadata`` table is :func:`planner.io.writers.design_metadata`.
-        """
-        # geopandas is imported only when layers are wanted
-        from planner.io.writers import design_layers
-
-        return dict(design_layers(self))
-
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict; deterministic apart from the ``timing`` section."""
         out: dict[str, Any] = {

@@ -1481,7 +1481,7 @@ def write_simulation_files(sim: dict[str, Any], folder: Path) -> list[Path]:
 
     Guarantees: byte-identical files for identical ``sim`` dicts.
     """
-    from planner.io.readers import write_csv
+    from planner.io.files import write_csv
 
     folder = Path(folder)
     if not folder.is_dir():
