@@ -28,7 +28,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -167,7 +167,20 @@ def build_memory_model(
     m.E = pyo.Set(initialize=ed_ids, ordered=True)
     m.D = pyo.Set(initialize=dm_ids, ordered=True)
     m.U = pyo.Set(initialize=uses, dimen=2, ordered=True)
+    define_memory_units(m, clusters, edges, options)
+    n_sl = {c: int(clusters.loc[c, "n_slaves"]) for c in cl_ids}
+    define_memory_limits(m, edges, options, n_sl)
+    define_edge_rates(m, demands, ed_ids, uses)
+    define_intra_rates(m, clusters, demands, n_sl)
+    define_memory_objective(m, demands, options)
+    return m
 
+
+def define_memory_units(
+    m: pyo.ConcreteModel, clusters: pd.DataFrame, edges: pd.DataFrame, options: MemoryOptions
+) -> None:
+    """Variables: memory units per master, per slave (of a cluster) and per edge, each at least
+    ``min_units`` and within its cap; units of an edge per demand ``z``; demand rates; the minimum ``t``."""
     lo = int(options.min_units)
 
     def cap_bounds(v: float) -> tuple[int, int | None]:
@@ -187,7 +200,13 @@ def build_memory_model(
     m.z = pyo.Var(m.U, within=pyo.NonNegativeIntegers)
     m.rate = pyo.Var(m.D, within=pyo.NonNegativeReals)
     m.t = pyo.Var(within=pyo.NonNegativeReals)
-    n_sl = {c: int(clusters.loc[c, "n_slaves"]) for c in cl_ids}
+
+
+def define_memory_limits(
+    m: pyo.ConcreteModel, edges: pd.DataFrame, options: MemoryOptions, n_sl: dict[Any, int]
+) -> None:
+    """``memory-budget`` (total units) and ``memory-cost`` (total cost), when the options set them."""
+    cl_ids, ed_ids = list(n_sl), list(edges.index)
     units = sum(m.n_master[c] + n_sl[c] * m.n_slave[c] for c in cl_ids) + sum(
         m.m_edge[e] for e in ed_ids
     )
@@ -201,6 +220,13 @@ def build_memory_model(
         )
         cost = cost + sum(float(edges.loc[e, "cost_per_unit"]) * m.m_edge[e] for e in ed_ids)
         m.add_component("memory-cost", pyo.Constraint(expr=cost <= options.max_cost))
+
+
+def define_edge_rates(
+    m: pyo.ConcreteModel, demands: pd.DataFrame, ed_ids: list[Any], uses: list[tuple[Any, Any]]
+) -> None:
+    """``edge-split``: an edge's units are shared by the demands crossing it; ``chain-bottleneck``: an
+    inter-cluster demand's rate is at most its rate per unit times its units on every edge of its path."""
     users: dict[object, list[object]] = {e: [] for e in ed_ids}
     for e, d in uses:
         users[e].append(d)
@@ -219,6 +245,13 @@ def build_memory_model(
         ),
     )
 
+
+def define_intra_rates(
+    m: pyo.ConcreteModel, clusters: pd.DataFrame, demands: pd.DataFrame, n_sl: dict[Any, int]
+) -> None:
+    """``intra-rate``: an intra-cluster demand's rate is its share of the cluster's MDI (master units)
+    and Ekert (slave pairs) key rates."""
+
     def intra_rule(_m: pyo.ConcreteModel, d: object) -> object:
         row = demands.loc[d]
         if row["kind"] != "intra":
@@ -232,6 +265,12 @@ def build_memory_model(
         )
 
     m.add_component("intra-rate", pyo.Constraint(m.D, rule=intra_rule))
+
+
+def define_memory_objective(m: pyo.ConcreteModel, demands: pd.DataFrame, options: MemoryOptions) -> None:
+    """``max_min``: ``min-rate`` rows and the weighted minimum rate (plus ``secondary_weight`` x total
+    rate); otherwise the weighted total rate."""
+    dm_ids = list(demands.index)
     if options.objective == "max_min":
         m.add_component(
             "min-rate",
@@ -247,7 +286,6 @@ def build_memory_model(
             expr=sum(float(demands.loc[d, "weight"]) * m.rate[d] for d in dm_ids),
             sense=pyo.maximize,
         )
-    return m
 
 
 def solve_memory(
