@@ -6,6 +6,7 @@ See :mod:`solvers.placement` for the formulation.
 import dataclasses
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -46,6 +47,37 @@ class PlacementMilp:
     n_arc: int
 
 
+class _SparseRows:
+    """Constraint rows built one entry at a time (coordinates and row bounds), numbered in creation order."""
+
+    def __init__(self) -> None:
+        self.rows: list[int] = []
+        self.cols: list[int] = []
+        self.vals: list[float] = []
+        self.lo: list[float] = []
+        self.up: list[float] = []
+
+    def new(self, lo: float, up: float) -> int:
+        """A new row with bounds ``lo <= . <= up``; returns its number."""
+        self.lo.append(lo)
+        self.up.append(up)
+        return len(self.lo) - 1
+
+    def add(self, row: int, col: int, val: float) -> None:
+        """Coefficient ``val`` of column ``col`` in ``row``."""
+        self.rows.append(row)
+        self.cols.append(col)
+        self.vals.append(val)
+
+    def keyed(self, table: dict[Any, int], key: Any, lo: float, up: float) -> tuple[int, bool]:
+        """The row of ``key`` in ``table``, created (with these bounds) on first use; (row, created)."""
+        row = table.get(key)
+        if row is not None:
+            return row, False
+        row = table[key] = self.new(lo, up)
+        return row, True
+
+
 def build_placement_milp(inst: PlacementInstance, *, alpha: float, n_repeaters: int | None = None) -> PlacementMilp:
     """The sparse MILP of ``inst`` (objective: repeaters + ``alpha`` x length; with ``n_repeaters``, the
     repeater count fixed to it) on the pairs' current hop graphs (see :mod:`solvers.placement`)."""
@@ -61,72 +93,41 @@ def build_placement_milp(inst: PlacementInstance, *, alpha: float, n_repeaters: 
     cost[n_arc:] = 1.0
     lower = np.zeros(n_col)
     upper = np.ones(n_col)
-    rows: list[int] = []
-    cols: list[int] = []
-    vals: list[float] = []
-    rlo: list[float] = []
-    rup: list[float] = []
-
-    def new_row(lo: float, up: float) -> int:
-        rlo.append(lo)
-        rup.append(up)
-        return len(rlo) - 1
-
-    source_row = {q: new_row(inst.k, inst.k) for q in range(len(inst.pairs))}
-    vertex_row: dict[tuple[int, tuple[int, int]], int] = {}
-    link_row: dict[tuple[int, int], int] = {}
-    cap_row: dict[int, int] = {}
+    rows = _SparseRows()
+    source_row = {q: rows.new(inst.k, inst.k) for q in range(len(inst.pairs))}
+    vertex_row: dict[Any, int] = {}
+    link_row: dict[Any, int] = {}
+    cap_row: dict[Any, int] = {}
     sessions_possible: dict[int, int] = {}
     for _q, v in {(q, v) for q, v in zip(arcs.pair, arcs.v, strict=True) if not inst.is_end[v]}:
         sessions_possible[v] = sessions_possible.get(v, 0) + 1
     for j in range(n_arc):
         q, tail, head, v = arcs.pair[j], arcs.tail[j], arcs.head[j], arcs.v[j]
         if tail[0] == SRC:
-            rows.append(source_row[q])
-            cols.append(j)
-            vals.append(1.0)
+            rows.add(source_row[q], j, 1.0)
         else:
-            key = (q, tail)
-            if key not in vertex_row:
-                vertex_row[key] = new_row(0.0, 0.0)
-            rows.append(vertex_row[key])
-            cols.append(j)
-            vals.append(-1.0)
-        if head[0] != SNK:
-            key = (q, head)
-            if key not in vertex_row:
-                vertex_row[key] = new_row(0.0, 0.0)
-            rows.append(vertex_row[key])
-            cols.append(j)
-            vals.append(1.0)
-            lk = (q, v)
-            if lk not in link_row:
-                link_row[lk] = new_row(-np.inf, 0.0)
-                rows.append(link_row[lk])
-                cols.append(y_cols[v])
-                vals.append(-1.0)
-            rows.append(link_row[lk])
-            cols.append(j)
-            vals.append(1.0)
-            if sessions_possible[v] > inst.capacity:
-                if v not in cap_row:
-                    cap_row[v] = new_row(-np.inf, 0.0)
-                    rows.append(cap_row[v])
-                    cols.append(y_cols[v])
-                    vals.append(-float(inst.capacity))
-                rows.append(cap_row[v])
-                cols.append(j)
-                vals.append(1.0)
+            rows.add(rows.keyed(vertex_row, (q, tail), 0.0, 0.0)[0], j, -1.0)
+        if head[0] == SNK:
+            continue
+        rows.add(rows.keyed(vertex_row, (q, head), 0.0, 0.0)[0], j, 1.0)
+        row, created = rows.keyed(link_row, (q, v), -np.inf, 0.0)
+        if created:
+            rows.add(row, y_cols[v], -1.0)
+        rows.add(row, j, 1.0)
+        if sessions_possible[v] > inst.capacity:
+            row, created = rows.keyed(cap_row, v, -np.inf, 0.0)
+            if created:
+                rows.add(row, y_cols[v], -float(inst.capacity))
+            rows.add(row, j, 1.0)
     if n_repeaters is not None:
-        count_row = new_row(float(n_repeaters), float(n_repeaters))
+        count_row = rows.new(float(n_repeaters), float(n_repeaters))
         for col in y_cols.values():
-            rows.append(count_row)
-            cols.append(col)
-            vals.append(1.0)
+            rows.add(count_row, col, 1.0)
     a = sp.csc_matrix(
-        (np.asarray(vals), (np.asarray(rows), np.asarray(cols))), shape=(len(rlo), n_col)
+        (np.asarray(rows.vals), (np.asarray(rows.rows), np.asarray(rows.cols))), shape=(len(rows.lo), n_col)
     )
     a.sum_duplicates()
+    rlo, rup = rows.lo, rows.up
     return PlacementMilp(
         cost=cost,
         lower=lower,
