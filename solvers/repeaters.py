@@ -64,7 +64,6 @@ design evaluation), :mod:`solvers.repeaters_bounds` (exact presolve and bounds),
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import logging
 import math
 import time
@@ -72,7 +71,6 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-import networkx as nx
 import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
@@ -96,6 +94,7 @@ from solvers.repeaters_data import (
     RepeaterInputError,
     SpacingData,
     SpacingMode,
+    candidate_link_paths,
     chain_latency_from_segments_s,
     chain_rate,
     evaluate_spacing,
@@ -578,41 +577,3 @@ def _spacing_result(
         tables={"links": links_out, "demands": demands_out},
         info=info,
     )
-
-
-# ---------------------------------------------------------------------------
-# Helpers for callers
-# ---------------------------------------------------------------------------
-
-
-def candidate_link_paths(
-    edges: pd.DataFrame,
-    source: Hashable,
-    target: Hashable,
-    *,
-    k: int = 1,
-    weight: str = "length_km",
-) -> list[list[Hashable]]:
-    """Up to ``k`` shortest simple paths (by ``weight``) from ``source`` to ``target`` as link-id lists.
-
-    ``edges`` columns: ``link``, ``u``, ``v`` and the weight column. Raises
-    :class:`RepeaterInputError` when an end point is unknown or unreachable.
-    """
-    graph = nx.Graph()
-    for row in edges.itertuples(index=False):
-        a, b = row.u, row.v
-        w = float(getattr(row, weight))
-        if graph.has_edge(a, b) and graph[a][b][weight] <= w:
-            continue
-        graph.add_edge(a, b, **{weight: w, "link": row.link})
-    for end in (source, target):
-        if end not in graph:
-            raise RepeaterInputError(f"node {_show(end)} is not an end point of any backbone link")
-    try:
-        gen = nx.shortest_simple_paths(graph, source, target, weight=weight)
-        node_paths = list(itertools.islice(gen, k))
-    except nx.NetworkXNoPath as exc:
-        raise RepeaterInputError(
-            f"no backbone path from {_show(source)} to {_show(target)} (connect them)"
-        ) from exc
-    return [[graph[a][b]["link"] for a, b in itertools.pairwise(p)] for p in node_paths]

@@ -11,11 +11,13 @@ for the formulation.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import networkx as nx
 import numpy as np
 import pandas as pd
 
@@ -438,3 +440,41 @@ def evaluate_spacing(
             }
         )
     return links_out, pd.DataFrame(drows)
+
+
+# ---------------------------------------------------------------------------
+# Helpers for callers
+# ---------------------------------------------------------------------------
+
+
+def candidate_link_paths(
+    edges: pd.DataFrame,
+    source: Hashable,
+    target: Hashable,
+    *,
+    k: int = 1,
+    weight: str = "length_km",
+) -> list[list[Hashable]]:
+    """Up to ``k`` shortest simple paths (by ``weight``) from ``source`` to ``target`` as link-id lists.
+
+    ``edges`` columns: ``link``, ``u``, ``v`` and the weight column. Raises
+    :class:`RepeaterInputError` when an end point is unknown or unreachable.
+    """
+    graph = nx.Graph()
+    for row in edges.itertuples(index=False):
+        a, b = row.u, row.v
+        w = float(getattr(row, weight))
+        if graph.has_edge(a, b) and graph[a][b][weight] <= w:
+            continue
+        graph.add_edge(a, b, **{weight: w, "link": row.link})
+    for end in (source, target):
+        if end not in graph:
+            raise RepeaterInputError(f"node {_show(end)} is not an end point of any backbone link")
+    try:
+        gen = nx.shortest_simple_paths(graph, source, target, weight=weight)
+        node_paths = list(itertools.islice(gen, k))
+    except nx.NetworkXNoPath as exc:
+        raise RepeaterInputError(
+            f"no backbone path from {_show(source)} to {_show(target)} (connect them)"
+        ) from exc
+    return [[graph[a][b]["link"] for a, b in itertools.pairwise(p)] for p in node_paths]
