@@ -360,3 +360,18 @@ def test_smr_merges_a_segment_starved_by_deletion(datasets_dir) -> None:  # type
     res = smr(g, "Groningen", "Westerbork", trusted={"Amsterdam", "Utrecht", "Eindhoven"}, security=0.8)
     assert res.delivered
     assert res.security == pytest.approx(0.64)
+
+
+@settings(max_examples=150, deadline=None)
+@given(small_instances())
+def test_one_shared_router_routes_every_demand_as_smr_does(instance):
+    """The public batch API (one Topology and one Router per trusted set, route_smr per demand,
+    as the trust stage and the design check use it) gives smr's result for every demand."""
+    from planner.routing import Router, Topology, check_endpoints, route_smr
+
+    graph, _s, _d, security, trusted = instance
+    topo = Topology(graph)
+    router = Router(graph, RelaySecurity(security, trusted), topo=topo)
+    for s, t in itertools.permutations(sorted(graph.nodes), 2):
+        check_endpoints(graph, s, t)
+        assert route_smr(router, s, t) == smr(graph, s, t, trusted=trusted, security=security)
