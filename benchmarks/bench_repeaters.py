@@ -12,7 +12,7 @@ one repeater per link on average.
 
 Part 2 (bundled Topology Zoo networks): the pipeline's own backbone
 (access clustering, contraction onto clusters, one shortest path per cluster
-pair) and :func:`planner.pipeline.plan_repeaters` under the bundled default
+pair) and :func:`planner.stages.repeaters.plan_repeaters` under the bundled default
 scenario with ``backbone.mode = "repeaters"`` and several
 ``rate_target`` / ``max_repeaters_per_link`` settings (and ``max_min_rate``
 with a budget of 4 repeaters per backbone link); the solver time limit is the
@@ -41,7 +41,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from planner.pipeline import hop_factor_table  # noqa: E402
+from planner.stages.repeaters import hop_factor_table  # noqa: E402
 from solvers.base import SolverOptions  # noqa: E402
 from solvers.repeaters import (  # noqa: E402
     ChainParameters,
@@ -183,8 +183,10 @@ def run_networks(args: argparse.Namespace) -> pd.DataFrame:
     from planner.io.bundled import DEFAULT_SCENARIO, bundled_path
     from planner.io.readers import read_network
     from planner.model.scenario import load_scenario
-    from planner.pipeline import plan_access, plan_repeaters, prepare_network
+    from planner.pipeline import plan_access
     from planner.stages.backbone import build_backbone, cluster_of
+    from planner.stages.prepare import prepare_network
+    from planner.stages.repeaters import plan_repeaters
 
     base = load_scenario(bundled_path(DEFAULT_SCENARIO))
     rows = []

@@ -86,8 +86,9 @@ def real_case(label: str, rng: np.random.Generator):
     from benchmarks.sites import site_list
     from planner.io.readers import read_network
     from planner.model.scenario import default_scenario
-    from planner.pipeline import plan_access, prepare_network
+    from planner.pipeline import plan_access
     from planner.stages.backbone import build_backbone, cluster_of
+    from planner.stages.prepare import prepare_network
     from planner.stages.trust import trust_tables
 
     sc = default_scenario()

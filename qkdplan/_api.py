@@ -154,11 +154,15 @@ def simulate(
     seed: int = 0,
     network: Network | None = None,
 ) -> dict[str, Any]:
-    """Verify a design (or a run folder) by simulation: predicted vs simulated rates and security per pair."""
+    """Verify a design (or a run folder) by simulation: predicted vs simulated rates and security per pair.
+
+    Returns the JSON form of :class:`planner.simulate.result.SimulationResult` (the content of
+    ``simulation.json``) as a plain dict.
+    """
     from planner.simulate.design_check import simulate_design
 
     d = design if isinstance(design, _design.Design) else Design.read(Path(design))
-    return simulate_design(d, requests=requests, duration_s=duration_s, seed=seed, network=network)
+    return simulate_design(d, requests=requests, duration_s=duration_s, seed=seed, network=network).to_dict()
 
 
 def compare(

@@ -223,7 +223,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             from planner.stages.verify_loop import verify_loop
 
             outcome = verify_loop(network, scenario, rounds=args.verify_rounds, seed=args.seed, progress=progress)
-            design, sim = outcome.design, outcome.simulation
+            design, sim = outcome.design, dict(outcome.simulation)
         else:
             design = plan(network, scenario, seed=args.seed, progress=progress, time_limit_s=args.time_limit)
         progress("writing outputs")
@@ -298,7 +298,7 @@ def _run_simulation(design: Any, folder: Path, *, requests: int, duration_s: flo
 
     sim = simulate_design(design, requests=requests, duration_s=duration_s, seed=seed, network=network)
     write_simulation_files(sim, folder)
-    return sim
+    return sim.to_dict()
 
 
 def _plan_alternatives(args: argparse.Namespace, network_path: Path, scenario: Any, inputs: list[Path]) -> int:

@@ -34,7 +34,6 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "reproduce_cluster",
     "PAPER",
-    "CHOSEN",
     "FIGURES",
     "FIG7A_COLUMNS",
     "READINGS",
@@ -43,19 +42,11 @@ __all__ = [
     "readings_verdicts",
 ]
 
-PAPER: dict[str, float] = {
-    "alpha_db_per_km": 0.4,
-    "t_mea_s": 100e-6,
-    "t_ret_s": 1040e-6,
-    "attempt_time_s": 145e-6,
-}
-"""Parameters the paper states (Sect. 3-4)."""
-
-CHOSEN: dict[str, float] = {
-    "speed_km_per_s": physics.SPEED_OF_LIGHT_FIBRE_KM_PER_S,
-}
-"""Parameters the paper uses but does not state: the photon speed ``s`` of Eq. 8 (light in
-fibre, 2e5 km/s, chosen here)."""
+PAPER = physics.PAPER_NV_PHYSICS
+"""Parameters the paper states (Sect. 3-4): the NV platform's fibre loss 0.4 dB/km, t_mea 100 us,
+t_ret 1040 us and 145 us per attempt, as the one physics parameter object; its photon speed ``s``
+of Eq. 8, which the paper uses but does not state, is light in fibre (2e5 km/s, chosen here). Every
+figure states its own swap success ``q`` (the ``FIG*_Q`` constants) and memory."""
 
 FIGURES = ("fig5", "fig6a", "fig6b", "fig6c", "fig7a", "fig7b")
 FIG7A_COLUMNS = [
@@ -181,10 +172,15 @@ def _agreement(df: pd.DataFrame, analytic: str, low: str, high: str) -> tuple[in
 # --------------------------------------------------------------------------- Fig. 5
 
 
-def _fig5(out: Path, st: _Settings, seeds: _Seeds) -> tuple[pd.DataFrame, list[_Trend]]:
-    alpha, t_att = PAPER["alpha_db_per_km"], PAPER["attempt_time_s"]
-    q, m = 1.0, 1
-    repeaters = [0, 1, 3, 7, 15]
+#: Fig. 5: swap success, memory units per edge and repeater counts.
+FIG5_Q, FIG5_M = 1.0, 1
+FIG5_REPEATERS = [0, 1, 3, 7, 15]
+
+
+def _fig5_table(st: _Settings, seeds: _Seeds) -> pd.DataFrame:
+    """Fig. 5 points: Eq. 9 and PLOB per (repeaters, spacing), and the Monte Carlo rate with its CI."""
+    alpha, t_att = PAPER.alpha_db_per_km, PAPER.attempt_time_s
+    q, m, repeaters = FIG5_Q, FIG5_M, FIG5_REPEATERS
     spacings = [2.0, 6.0, 10.0, 14.0, 20.0] if st.quick else [float(s) for s in range(1, 21)]
     rows, specs = [], []
     for n_rep in repeaters:
@@ -214,6 +210,13 @@ def _fig5(out: Path, st: _Settings, seeds: _Seeds) -> tuple[pd.DataFrame, list[_
     df["rate_ci_low"] = [r["low"] for r in res]
     df["rate_ci_high"] = [r["high"] for r in res]
 
+    return df
+
+
+def _fig5_plot(out: Path, df: pd.DataFrame) -> None:
+    """``fig5.png``: Eq. 9 curves, simulated points and the repeaterless bound."""
+    alpha, t_att = PAPER.alpha_db_per_km, PAPER.attempt_time_s
+    q, m, repeaters = FIG5_Q, FIG5_M, FIG5_REPEATERS
     fig, ax = _new_axes(
         f"Fig. 5: q = 1, m = 1, alpha = {alpha} dB/km, spacing 0-20 km",
         "total distance L (km)",
@@ -249,6 +252,12 @@ def _fig5(out: Path, st: _Settings, seeds: _Seeds) -> tuple[pd.DataFrame, list[_
     ax.legend(fontsize=7)
     _save(fig, out / "fig5.png")
 
+
+
+def _fig5_trends(df: pd.DataFrame) -> list[_Trend]:
+    """The trends the paper reads off Fig. 5, each checked on Eq. 9, PLOB and the simulated points."""
+    alpha = PAPER.alpha_db_per_km
+    q, m, repeaters = FIG5_Q, FIG5_M, FIG5_REPEATERS
     trends = []
     fine = np.linspace(0.5, 20, 60)
     dec = all(
@@ -333,6 +342,13 @@ def _fig5(out: Path, st: _Settings, seeds: _Seeds) -> tuple[pd.DataFrame, list[_
             f"{inside}/{total} points",
         )
     )
+    return trends
+
+
+def _fig5(out: Path, st: _Settings, seeds: _Seeds) -> tuple[pd.DataFrame, list[_Trend]]:
+    df = _fig5_table(st, seeds)
+    _fig5_plot(out, df)
+    trends = _fig5_trends(df)
     cols = [
         "repeaters",
         "hops",
@@ -357,7 +373,7 @@ FIG6A_HOPS, FIG6A_Q = 4, 0.9
 
 
 def _fig6a(out: Path, st: _Settings, seeds: _Seeds) -> tuple[pd.DataFrame, list[_Trend]]:
-    alpha = PAPER["alpha_db_per_km"]
+    alpha = PAPER.alpha_db_per_km
     spacings = [5.0, 10.0, 15.0, 20.0]
     memories = [1, 2, 4, 7, 10] if st.quick else list(range(1, 11))
     rows, specs = [], []
@@ -373,8 +389,8 @@ def _fig6a(out: Path, st: _Settings, seeds: _Seeds) -> tuple[pd.DataFrame, list[
                     alpha_db_per_km=alpha,
                     slots=st.slots,
                     trials=st.trials,
-                    t_mea_s=PAPER["t_mea_s"],
-                    t_ret_s=PAPER["t_ret_s"],
+                    t_mea_s=PAPER.t_mea_s,
+                    t_ret_s=PAPER.t_ret_s,
                     seed=seed,
                 )
             )
@@ -489,7 +505,7 @@ def _fig6b(out: Path, st: _Settings, seeds: _Seeds) -> tuple[pd.DataFrame, list[
         else np.array([0.5, 1, 2, 4, 6, 8, 10, 14, 18, 24, 30, 40, 50])
     ) * 1e-3
     common: dict[str, Any] = dict(
-        r_mdi=FIG6B_R, r_ekr=FIG6B_R, t_mea_s=PAPER["t_mea_s"], t_ret_s=PAPER["t_ret_s"]
+        r_mdi=FIG6B_R, r_ekr=FIG6B_R, t_mea_s=PAPER.t_mea_s, t_ret_s=PAPER.t_ret_s
     )
     rows, specs = [], []
     for n_mem, rate in FIG6B_CURVES:
@@ -618,7 +634,7 @@ FIG6C_HOPS = 21
 
 
 def _fig6c(out: Path, st: _Settings, seeds: _Seeds) -> tuple[pd.DataFrame, list[_Trend]]:
-    alpha = PAPER["alpha_db_per_km"]
+    alpha = PAPER.alpha_db_per_km
     spacings = [2.0, 5.0, 10.0]
     qs = [0.2, 0.5, 0.8, 1.0] if st.quick else [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
     rows, specs = [], []
@@ -708,13 +724,13 @@ FIG7A_TOTAL_KM, FIG7A_QS, FIG7A_MAX_N = 200.0, (0.3, 0.6, 0.9), 63
 def _fig7a_analytic(n_rep: Any, q: float) -> Any:
     k = np.asarray(n_rep) + 1
     p = physics.link_success_probability(
-        FIG7A_TOTAL_KM / k, alpha_db_per_km=PAPER["alpha_db_per_km"]
+        FIG7A_TOTAL_KM / k, alpha_db_per_km=PAPER.alpha_db_per_km
     )
     return physics.chain_distribution_ratio(k, p=p, q=q, memory=1)
 
 
 def _fig7a(out: Path, st: _Settings, seeds: _Seeds) -> tuple[pd.DataFrame, list[_Trend]]:
-    alpha = PAPER["alpha_db_per_km"]
+    alpha = PAPER.alpha_db_per_km
     n_list = (
         [1, 3, 7, 10, 15, 20, 25, 30, 31, 40, 50, 63]
         if st.quick
@@ -838,7 +854,7 @@ FIG7B_CASES = [(10.0, 1), (10.0, 2), (10.0, 3), (20.0, 1), (20.0, 2), (20.0, 3)]
 
 
 def _fig7b(out: Path, st: _Settings, seeds: _Seeds) -> tuple[pd.DataFrame, list[_Trend]]:
-    alpha = PAPER["alpha_db_per_km"]
+    alpha = PAPER.alpha_db_per_km
     k = FIG7B_REPEATERS + 1
     memories = [3, 6, 10] if st.quick else [3, 4, 5, 6, 7, 8, 9, 10]
     rows, specs = [], []
@@ -855,8 +871,8 @@ def _fig7b(out: Path, st: _Settings, seeds: _Seeds) -> tuple[pd.DataFrame, list[
                     slots=st.slots,
                     trials=st.trials,
                     pairs_needed=senders,
-                    t_mea_s=PAPER["t_mea_s"],
-                    t_ret_s=PAPER["t_ret_s"],
+                    t_mea_s=PAPER.t_mea_s,
+                    t_ret_s=PAPER.t_ret_s,
                     seed=seed,
                 )
             )
@@ -943,7 +959,7 @@ MVS_Q, MVS_SPACING = 0.6, 10.0
 
 def _model_vs_simulation(st: _Settings, seeds: _Seeds) -> pd.DataFrame:
     """Eq. 9 / Eq. 10 against the simulated protocols, case by case (one row per case)."""
-    alpha = PAPER["alpha_db_per_km"]
+    alpha = PAPER.alpha_db_per_km
     d = MVS_SPACING
     cases: list[tuple[str, list[float], int, str, int | None]] = [
         ("Eq. 9 protocol: unlimited storage, time-shared nested trees", [d] * 4, 1, "eq9", None),
@@ -979,7 +995,7 @@ def _model_vs_simulation(st: _Settings, seeds: _Seeds) -> pd.DataFrame:
                 )
             )
         else:
-            att = max(dist) / CHOSEN["speed_km_per_s"]
+            att = max(dist) / PAPER.speed_km_per_s
             specs.append(
                 dict(
                     kind="chain",
@@ -1035,25 +1051,25 @@ def fig7a_readings(n_rep: Any, q: float) -> dict[str, Any]:
     """Fig. 7a's y value under every reading, for ``n_rep`` repeaters on 200 km (m = 1).
 
     ``lambda``: Eq. 9 (pairs per attempt slot); ``sum_t``: ``lambda / sum_i t_i`` (pairs
-    per second, ``t_i`` of Eq. 8 with ``s`` of :data:`CHOSEN`); ``eq10``: ``1 / T`` with
+    per second, ``t_i`` of Eq. 8 with ``s`` of :data:`PAPER`); ``eq10``: ``1 / T`` with
     ``T`` the full Eq. 10 (pairs per second). Hops are equal, ``200 / (N + 1)`` km.
     """
     n = np.atleast_1d(np.asarray(n_rep))
     k = n + 1
     lam = np.asarray(_fig7a_analytic(n, q), dtype=float)
     d = FIG7A_TOTAL_KM / k
-    p = physics.link_success_probability(d, alpha_db_per_km=PAPER["alpha_db_per_km"])
-    sum_t = k * (d / CHOSEN["speed_km_per_s"]) / p  # Eq. 8 summed over the k hops
+    p = physics.link_success_probability(d, alpha_db_per_km=PAPER.alpha_db_per_km)
+    sum_t = k * (d / PAPER.speed_km_per_s) / p  # Eq. 8 summed over the k hops
     eq10 = np.array(
         [
             physics.chain_latency_s(
                 [FIG7A_TOTAL_KM / kk] * int(kk),
                 q=q,
                 memory=1,
-                alpha_db_per_km=PAPER["alpha_db_per_km"],
-                speed_km_per_s=CHOSEN["speed_km_per_s"],
-                t_mea_s=PAPER["t_mea_s"],
-                t_ret_s=PAPER["t_ret_s"],
+                alpha_db_per_km=PAPER.alpha_db_per_km,
+                speed_km_per_s=PAPER.speed_km_per_s,
+                t_mea_s=PAPER.t_mea_s,
+                t_ret_s=PAPER.t_ret_s,
             )
             for kk in k
         ],
@@ -1070,11 +1086,11 @@ def fig6a_readings(spacing_km: float, memory: Any) -> dict[str, Any]:
     """
     m = np.atleast_1d(np.asarray(memory, dtype=float))
     k = FIG6A_HOPS
-    p = physics.link_success_probability(spacing_km, alpha_db_per_km=PAPER["alpha_db_per_km"])
+    p = physics.link_success_probability(spacing_km, alpha_db_per_km=PAPER.alpha_db_per_km)
     lam = np.asarray(physics.chain_distribution_ratio(k, p=p, q=FIG6A_Q, memory=m), dtype=float)
-    slot = spacing_km / CHOSEN["speed_km_per_s"]
+    slot = spacing_km / PAPER.speed_km_per_s
     sum_t = k * slot / p
-    swap = k * (PAPER["t_mea_s"] + PAPER["t_ret_s"])
+    swap = k * (PAPER.t_mea_s + PAPER.t_ret_s)
     return {"lambda": slot / lam, "sum_t": sum_t / lam, "eq10": sum_t / lam + swap}
 
 
@@ -1234,9 +1250,10 @@ def _readme(st: _Settings, trends: list[_Trend], verdicts: pd.DataFrame | None =
         "",
         "## Parameters stated in the paper",
         "",
-        "- fibre loss alpha = 0.4 dB/km (NV platform), Eq. 7",
-        "- Bell-state measurement t_mea = 100 us, retrieval t_ret = 1040 us",
-        "- one link-generation attempt = 145 us (used to turn pairs per slot into pairs per "
+        f"- fibre loss alpha = {PAPER.alpha_db_per_km:g} dB/km (NV platform), Eq. 7",
+        f"- Bell-state measurement t_mea = {PAPER.t_mea_s * 1e6:g} us, retrieval "
+        f"t_ret = {PAPER.t_ret_s * 1e6:g} us",
+        f"- one link-generation attempt = {PAPER.attempt_time_s * 1e6:g} us (used to turn pairs per slot into pairs per "
         "second in Fig. 5); Figs. 6a/7b use d/s per attempt as Eq. 8 does",
         "- Fig. 5: q = 1, spacing 0-20 km; Fig. 6c: k = 21; Fig. 7a: 200 km, q in {0.3, 0.6, 0.9};"
         " Fig. 7b: q = 0.6, N = 5 repeaters",
@@ -1246,7 +1263,8 @@ def _readme(st: _Settings, trends: list[_Trend], verdicts: pd.DataFrame | None =
         "- photon speed in fibre s = 2e5 km/s in Eq. 8 (the paper names s but gives no value)",
         "- memory units per edge m = 1 in Figs. 5, 6c, 7a (rates scale linearly with m in Eq. 9)",
         "- Fig. 5: N in {0, 1, 3, 7, 15} repeaters, x axis = total distance (N+1) x spacing; "
-        "PLOB repeaterless bound at alpha = 0.4 dB/km, one channel use per 145 us attempt",
+        f"PLOB repeaterless bound at alpha = {PAPER.alpha_db_per_km:g} dB/km, one channel use per "
+        f"{PAPER.attempt_time_s * 1e6:g} us attempt",
         f"- Fig. 6a: k = {FIG6A_HOPS} hops, q = {FIG6A_Q}, spacing in {{5, 10, 15, 20}} km, "
         "m = 1..10; y = Eq. 10 latency of one end-to-end pair; simulated = mean time to the "
         "first pair in the slot-level simulator (m units per hop end, nested swaps)",

@@ -8,6 +8,7 @@ template only includes them.
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -18,7 +19,7 @@ from planner.model.design import Design
 SERVED_FINDING_SHARE = 0.90
 
 
-def findings(design: Design, sim: dict[str, Any] | None) -> list[str]:
+def findings(design: Design, sim: Mapping[str, Any] | None) -> list[str]:
     """Plain sentences for the summary: requests served below 90 %, full-load shortfalls, an unmet verify loop."""
     out: list[str] = []
     t = (sim or {}).get("totals", {})
@@ -42,7 +43,7 @@ def findings(design: Design, sim: dict[str, Any] | None) -> list[str]:
     return out
 
 
-def findings_html(design: Design, sim: dict[str, Any] | None) -> str:
+def findings_html(design: Design, sim: Mapping[str, Any] | None) -> str:
     items = findings(design, sim)
     if not items:
         return ""

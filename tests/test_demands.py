@@ -128,7 +128,7 @@ def test_route_demands_matches_per_pair_dijkstra(ties: bool) -> None:
 
 
 def _backbone(tmp_path: Path, demands: dict, n: int = 30):
-    from planner.pipeline import prepare_network
+    from planner.stages.prepare import prepare_network
 
     scenario = default_scenario().with_overrides({f"demands.{k}": v for k, v in demands.items()})
     net, _ = prepare_network(read_network(_sites(tmp_path, n)), scenario)
@@ -154,7 +154,7 @@ def test_auto_switches_from_all_pairs_to_gravity(tmp_path: Path) -> None:
 
 
 def test_equal_weights_are_noted(tmp_path: Path) -> None:
-    from planner.pipeline import prepare_network
+    from planner.stages.prepare import prepare_network
 
     f = write_sites_csv(tmp_path / "s.csv", random_sites(12, seed=5))
     scenario = default_scenario().with_overrides({"demands.mode": "gravity"})

@@ -77,15 +77,15 @@ def test_smr_rows_on_processes_equal_direct_routing(monkeypatch: pytest.MonkeyPa
 
 
 def test_simulate_executor_resolution() -> None:
-    from planner.simulate.design_check import _executor
+    from planner.simulate.demand_work import resolve_executor
 
-    assert _executor(None, None, None) == ("process", None, None)  # plain library call: local processes
-    assert _executor("serial", None, None) == ("serial", None, None)
-    assert _executor(None, 3, "tcp://h:1") == ("dask", 3, "tcp://h:1")
+    assert resolve_executor(None, None, None) == ("process", None, None)  # plain library call: local processes
+    assert resolve_executor("serial", None, None) == ("serial", None, None)
+    assert resolve_executor(None, 3, "tcp://h:1") == ("dask", 3, "tcp://h:1")
     with use_executor(scheduler_address="tcp://h:2", workers=4):
-        assert _executor(None, None, None) == ("dask", 4, "tcp://h:2")
+        assert resolve_executor(None, None, None) == ("dask", 4, "tcp://h:2")
     with use_executor(workers=1):
-        assert _executor(None, None, None) == ("serial", 1, None)
+        assert resolve_executor(None, None, None) == ("serial", 1, None)
 
 
 def test_cli_rejects_zero_workers(capsys: pytest.CaptureFixture[str]) -> None:

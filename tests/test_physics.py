@@ -180,3 +180,52 @@ def test_chain_ratio_bounds_property(k: int, p: float, q: float, m: float) -> No
     depth = math.ceil(math.log2(k)) if k > 1 else 0
     assert lam <= m * p * (1 + 1e-12)
     assert lam >= m * p * q**depth * (1 - 1e-12)
+
+
+def test_one_physics_parameter_object() -> None:
+    """The scenario's ``[physics]``, the design check and the reproductions share one class."""
+    from planner.model.scenario import PhysicsSettings, default_scenario
+    from reports.reproduce_cluster import PAPER
+
+    assert PhysicsSettings is ph.PhysicsParameters
+    planner_default = default_scenario().physics
+    assert isinstance(planner_default, ph.PhysicsParameters)
+    assert (planner_default.alpha_db_per_km, planner_default.q_swap) == (0.2, 0.6)
+    assert planner_default.speed_km_per_s == ph.SPEED_OF_LIGHT_FIBRE_KM_PER_S == 2e5
+    # the paper's NV platform differs from the planner default only in its fibre loss
+    assert PAPER is ph.PAPER_NV_PHYSICS
+    assert planner_default.with_values(alpha_db_per_km=0.4) == PAPER
+    assert (PAPER.t_mea_s, PAPER.t_ret_s, PAPER.attempt_time_s) == (100e-6, 1040e-6, 145e-6)
+    with pytest.raises(TypeError):
+        PAPER.with_values(alpha=0.3)  # a misspelt field is an error, not a silent extra
+
+
+def test_scenario_physics_overrides_reach_the_object() -> None:
+    from planner.model.scenario import default_scenario
+
+    s = default_scenario().with_overrides({"physics.alpha_db_per_km": 0.3, "physics.q_swap": 0.9})
+    assert s.physics == ph.PhysicsParameters(alpha_db_per_km=0.3, q_swap=0.9)
+    with pytest.raises(ValidationError):
+        default_scenario().with_overrides({"physics.alpha_db_per_km": -1.0})
+
+
+def test_design_check_rebuilds_chains_with_eq7() -> None:
+    """The chain table's worst-segment p is Eq. 7 of the longest spacing, computed here by hand."""
+    import pandas as pd
+
+    from planner.model.scenario import default_scenario
+    from planner.simulate.chain_table import chains_from_links
+
+    class _Design:  # the two tables chains_from_links reads
+        links = pd.DataFrame({
+            "link_id": ["L1", "L2"], "repeaters": [1, 0], "spacing_km": [30.0, 12.5],
+            "memory_units": [2.0, 3.0], "p_link": [10 ** (-0.3 * 30.0 / 10), 10 ** (-0.3 * 12.5 / 10)],
+        })
+        demands = pd.DataFrame({"demand_id": ["d"], "links": ["L1;L2"], "hops": [3],
+                                "p_worst": [10 ** (-0.3 * 30.0 / 10)]})
+
+    scenario = default_scenario().with_overrides({"physics.alpha_db_per_km": 0.3})
+    row = chains_from_links(_Design(), scenario).iloc[0]  # type: ignore[arg-type]
+    assert row["hops"] == 3 and row["memory"] == 2.0 and row["problems"] == ""
+    assert row["p_worst"] == pytest.approx(10 ** (-0.3 * 30.0 / 10), rel=1e-15)
+    assert row["distances_km"] == (30.0, 30.0, 12.5)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from planner import physics
-from planner.pipeline import hop_factor_table
+from planner.stages.repeaters import hop_factor_table
 from solvers.base import SolverOptions, SolveStatus
 from solvers.repeaters import (
     ChainParameters,
@@ -683,8 +683,8 @@ def test_rate_upper_bounds_never_below_exact_best(q):
 
 def test_plan_repeaters_plans_around_an_unreachable_demand_with_a_note():
     from planner.model.scenario import default_scenario
-    from planner.pipeline import plan_repeaters
     from planner.stages.backbone import Backbone
+    from planner.stages.repeaters import plan_repeaters
 
     sc = default_scenario()
     ph, bbs = sc.physics, sc.backbone

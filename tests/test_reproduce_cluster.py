@@ -84,31 +84,31 @@ def test_fig7a_readings_match_hand_formulas() -> None:
     """The three readings of Fig. 7a's "key rate", recomputed from Eqs. 7-10 by hand:
     sum_i t_i = k (d/s)/p = (L/s)/p for equal hops, so 1/(sum t_i/lambda) = lambda p s / L,
     and Eq. 10 adds k (t_mea + t_ret)."""
-    from reports.reproduce_cluster import CHOSEN, PAPER, fig7a_readings
+    from reports.reproduce_cluster import PAPER, fig7a_readings
 
     n = np.arange(1, 64)
     k = n + 1
-    s, L = CHOSEN["speed_km_per_s"], 200.0
+    s, L = PAPER.speed_km_per_s, 200.0
     for q in (0.3, 0.6, 0.9):
         p = 10 ** (-0.4 * (L / k) / 10)
         lam = ph.chain_distribution_ratio(k, p=p, q=q, memory=1)
         got = fig7a_readings(n, q)
         np.testing.assert_allclose(got["lambda"], lam)
         np.testing.assert_allclose(got["sum_t"], lam * p * s / L)
-        swap = k * (PAPER["t_mea_s"] + PAPER["t_ret_s"])
+        swap = k * (PAPER.t_mea_s + PAPER.t_ret_s)
         np.testing.assert_allclose(got["eq10"], 1.0 / (L / (s * p * lam) + swap))
 
 
 def test_fig6a_readings_match_hand_formulas() -> None:
-    from reports.reproduce_cluster import CHOSEN, fig6a_readings
+    from reports.reproduce_cluster import PAPER, fig6a_readings
 
     m = np.arange(1, 11)
     for d in (5.0, 20.0):
         p = 10 ** (-0.4 * d / 10)
         lam = ph.chain_distribution_ratio(4, p=p, q=0.9, memory=m)
         got = fig6a_readings(d, m)
-        np.testing.assert_allclose(got["lambda"], d / CHOSEN["speed_km_per_s"] / lam)
-        np.testing.assert_allclose(got["sum_t"], 4 * d / CHOSEN["speed_km_per_s"] / p / lam)
+        np.testing.assert_allclose(got["lambda"], d / PAPER.speed_km_per_s / lam)
+        np.testing.assert_allclose(got["sum_t"], 4 * d / PAPER.speed_km_per_s / p / lam)
         np.testing.assert_allclose(got["eq10"] - got["sum_t"], 4 * 1140e-6)
 
 

@@ -7,6 +7,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -113,10 +114,29 @@ def test_flatten_nested_and_dotted_keys_agree() -> None:
     assert flatten({"x": 1}, prefix="p.") == {"p.x": 1}
 
 
+def _retired_simulation_normaliser(obj: Any) -> Any:
+    """The normaliser ``simulation.json`` had before it moved to :func:`json_ready` (kept as the oracle)."""
+    if isinstance(obj, dict):
+        return {str(k): _retired_simulation_normaliser(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_retired_simulation_normaliser(v) for v in obj]
+    if isinstance(obj, bool | np.bool_):
+        return bool(obj)
+    if isinstance(obj, int | np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        x = float(obj)
+        return float(f"{x:.12g}") if math.isfinite(x) else None
+    if obj is None or isinstance(obj, str):
+        return obj
+    if obj is pd.NA:
+        return None
+    return str(obj)
+
+
 def test_the_simulation_normaliser_is_json_ready_with_design_digits() -> None:
-    """``simulation.json`` still has its own copy; this shows the swap to :func:`json_ready` changes no byte."""
+    """``simulation.json`` goes through :func:`json_ready` at 12 digits, as its retired copy did: no byte changes."""
     from planner.model.serialise import DESIGN_DIGITS
-    from planner.simulate import design_check
 
     sample = {
         "a": [
@@ -130,9 +150,9 @@ def test_the_simulation_normaliser_is_json_ready_with_design_digits() -> None:
         ],
         5: {"b": pd.NA, "c": 2.0000000000004, "d": True},
     }
-    assert json_ready(sample, digits=DESIGN_DIGITS) == design_check._json_ready(sample)
+    assert json_ready(sample, digits=DESIGN_DIGITS) == _retired_simulation_normaliser(sample)
     assert (
         dumps(sample, digits=DESIGN_DIGITS)
-        == json.dumps(design_check._json_ready(sample), indent=2, sort_keys=True, allow_nan=False)
+        == json.dumps(_retired_simulation_normaliser(sample), indent=2, sort_keys=True, allow_nan=False)
         + "\n"
     )

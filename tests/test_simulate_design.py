@@ -22,12 +22,14 @@ from planner.simulate.design_check import (
     DEFAULT_TOLERANCE,
     PAIR_COLUMNS,
     REQUEST_KEY_BITS,
-    _pool_traffic,
+    SimulationResult,
+    SimulationSamples,
     fibre_graph,
     simulate_design,
     wilson_interval,
     write_simulation_files,
 )
+from planner.simulate.traffic import pool_traffic
 
 # no trusted relays: every demand relays through untrusted sites, so security < 1 and the
 # eavesdropper has work to do; r < 1 makes the access Monte Carlo random (binomial sifting)
@@ -171,7 +173,8 @@ def test_same_seed_same_result_for_every_backend(planned: tuple[Design, Network]
     kw = {"network": network, "requests": 30, "latency_pairs": 1}
     serial = simulate_design(design, seed=1, backend="serial", **kw)
     again = simulate_design(design, seed=1, backend="process", workers=2, **kw)
-    assert json.dumps(again, sort_keys=True) == json.dumps(serial, sort_keys=True)
+    assert json.dumps(again.to_dict(), sort_keys=True) == json.dumps(serial.to_dict(), sort_keys=True)
+    assert again == serial  # equal results compare equal as mappings
     other = simulate_design(design, seed=2, backend="serial", **kw)
     assert [p["rate_simulated"] for p in other["pairs"]] != [p["rate_simulated"] for p in serial["pairs"]]
     assert serial["seed"] == 1 and other["seed"] == 2
@@ -202,7 +205,7 @@ def test_key_pool_traffic_by_hand() -> None:
         {"eps_met": True, "global_keys": 2, "link_load": [["a", "b", 1]]},  # 128 bits on a-b
         {"eps_met": False, "global_keys": 0, "link_load": []},
     ]
-    pairs, links = _pool_traffic(results, [10, 10, 5], 4096, np.random.default_rng(0))
+    pairs, links = pool_traffic(results, [10, 10, 5], 4096, np.random.default_rng(0))
     served = [p["requests_served"] for p in pairs]
     used_ab = 512 * served[0] + 128 * served[1]
     assert used_ab <= 4096 and 4096 - used_ab < 512 + 128  # no further request of pair 0 AND pair 1 fits
@@ -230,7 +233,7 @@ def test_files_are_written_deterministically(sim: dict, tmp_path: Path) -> None:
     a.mkdir()
     b.mkdir()
     files = write_simulation_files(sim, a)
-    write_simulation_files(json.loads(json.dumps(sim)), b)
+    write_simulation_files(json.loads(json.dumps(sim.to_dict())), b)
     assert sorted(p.name for p in files) == ["simulation.json", "simulation_clusters.csv",
                                              "simulation_links.csv", "simulation_pairs.csv"]
     for p in files:
@@ -304,8 +307,10 @@ def test_summary_lines_state_the_totals(sim: dict) -> None:
 
 
 def test_shared_router_routes_every_demand_as_smr_does(planned: tuple[Design, Network]) -> None:
+    from planner.physics import PhysicsParameters
     from planner.routing import route_smr, smr
-    from planner.simulate.design_check import _Context, _scenario, _shared_router
+    from planner.simulate.demand_work import DemandContext, shared_router
+    from planner.simulate.design_check import _scenario
 
     design, network = planned
     graph, _, exact = fibre_graph(design, _scenario(design), network=network)
@@ -313,10 +318,25 @@ def test_shared_router_routes_every_demand_as_smr_does(planned: tuple[Design, Ne
     r = design.relays
     trusted = frozenset(r.loc[r["trusted"].astype(bool), "site_id"].astype(str))
     security = {str(s): float(p) for s, p in zip(r["site_id"], r["p_untrusted"], strict=True)}
-    ctx = _Context(graph=graph, trusted=trusted, security=security, eps=0.1, q=1.0, alpha_db_per_km=0.2,
-                   speed_km_per_s=2e5, t_mea_s=0.0, t_ret_s=0.0, attempt_time_s=1e-3, level=0.99)
-    router = _shared_router(ctx)
+    physics = PhysicsParameters(alpha_db_per_km=0.2, speed_km_per_s=2e5, q_swap=1.0, t_mea_s=0.0, t_ret_s=0.0,
+                                attempt_time_s=1e-3)
+    ctx = DemandContext(graph=graph, trusted=trusted, security=security, eps=0.1, physics=physics, level=0.99)
+    router = shared_router(ctx)
     pairs = list(zip(design.demands["source"].astype(str), design.demands["target"].astype(str), strict=True))
     assert len(pairs) >= 3
     for s, t in pairs + pairs[::-1]:  # the second pass reads the router's caches
         assert route_smr(router, s, t, None, None) == smr(graph, s, t, trusted=trusted, security=security)
+
+
+def test_typed_result_and_its_json_form_agree(sim: SimulationResult) -> None:
+    form = sim.to_dict()
+    assert list(form) == ["schema_version", "network", "scenario", "seed", "level", "tolerance", "samples",
+                          "pairs", "clusters", "links", "totals", "worst", "notes"]
+    assert json.loads(json.dumps(form, allow_nan=False)) == form  # plain JSON data
+    assert dict(sim) == form and sim == form  # the mapping view is the JSON form
+    assert isinstance(sim.samples, SimulationSamples) and form["samples"] == sim.samples.to_dict()
+    assert sim.samples.requests == 200 and sim.samples.latency_pairs == form["samples"]["latency_pairs"]
+    assert sim.totals["n_pairs"] == len(sim.pairs) == len(form["pairs"])
+    assert sim.seed == 1 and sim.level == form["level"] and sim.notes == form["notes"]
+    form["notes"] = []  # to_dict gives a new top-level dict: the result is not changed through it
+    assert sim.notes and sim["notes"] == sim.notes

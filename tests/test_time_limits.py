@@ -9,7 +9,8 @@ from helpers_net import random_sites, write_sites_csv
 
 from planner.io.readers import read_network
 from planner.model.scenario import default_scenario
-from planner.pipeline import STAGE_WEIGHTS, plan, stage_budget_s
+from planner.pipeline import plan
+from planner.stages.budget import STAGE_WEIGHTS, stage_budget_s
 from solvers.base import StageBudget, TimeLimitRecord, recording_time_limits, stage_budget
 
 TOL = 1e-9
@@ -126,8 +127,9 @@ def test_default_backbone_mode_keeps_the_trust_stage_within_its_budget(tmp_path,
 
 def test_trust_stage_without_plan_limit_stays_within_the_scenario_limit(tmp_path):
     """Called without a stage budget, the trust stage still hands out at most solver.time_limit_s."""
-    from planner.pipeline import plan_access, prepare_network
+    from planner.pipeline import plan_access
     from planner.stages.backbone import build_backbone, cluster_of
+    from planner.stages.prepare import prepare_network
     from planner.stages.trust import plan_trust
 
     scenario = default_scenario().with_overrides({"access.reach_km": 60.0, "solver.time_limit_s": 5.0})

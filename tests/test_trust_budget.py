@@ -161,8 +161,9 @@ def test_trust_stage_budget_covers_the_smr_verification(tmp_path, stage_s):
     fewer demands, says so, and every selection is compared on the same demands."""
     from planner.io.readers import read_network
     from planner.model.scenario import default_scenario
-    from planner.pipeline import plan_access, prepare_network
+    from planner.pipeline import plan_access
     from planner.stages.backbone import build_backbone, cluster_of
+    from planner.stages.prepare import prepare_network
     from planner.stages.trust import plan_trust
 
     scenario = default_scenario().with_overrides({"access.reach_km": 60.0, "solver.time_limit_s": 30.0})

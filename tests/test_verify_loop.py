@@ -16,10 +16,11 @@ import pytest
 
 from planner.io.readers import read_network
 from planner.model.scenario import default_scenario
-from planner.pipeline import StageResult, plan
+from planner.pipeline import plan
 from planner.simulate.design_check import simulate_design
 from planner.stages.backbone import Backbone
 from planner.stages.memory import demand_rates, load_sized_edges
+from planner.stages.result import StageResult
 from planner.stages.verify_loop import (
     VerifyBudgets,
     next_trusted_budget,

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from planner.errors import InputFormatError, ProblemCollector, ValidationError
+from planner.physics import PhysicsParameters
 
 
 @dataclass(frozen=True)
@@ -44,21 +45,9 @@ class NetworkSettings:
     strict_coordinates: bool = False
 
 
-@dataclass(frozen=True)
-class PhysicsSettings:
-    """Physical layer (cluster paper, Sect. 4).
-
-    Defaults: standard telecom fibre 0.2 dB/km (the paper's NV-platform value
-    is 0.4 dB/km); swap success ``q_swap`` 0.6; t_mea 100 us, t_ret 1040 us and
-    145 us per attempt as in the paper; light in fibre 2e5 km/s.
-    """
-
-    alpha_db_per_km: float = 0.2
-    speed_km_per_s: float = 2.0e5
-    q_swap: float = 0.6
-    t_mea_s: float = 100e-6
-    t_ret_s: float = 1040e-6
-    attempt_time_s: float = 145e-6
+PhysicsSettings = PhysicsParameters
+"""Physical layer (cluster paper, Sect. 4): the scenario's ``[physics]`` section is the one
+physics parameter object :class:`planner.physics.PhysicsParameters` (defaults there)."""
 
 
 @dataclass(frozen=True)

@@ -135,8 +135,8 @@ def cluster_keys_analytic(
     memory_slave: int,
     lifetime_s: float = math.inf,
     epr_rate_hz: float = 1e4,
-    t_mea_s: float = 100e-6,
-    t_ret_s: float = 1040e-6,
+    t_mea_s: float = physics.PAPER_NV_PHYSICS.t_mea_s,
+    t_ret_s: float = physics.PAPER_NV_PHYSICS.t_ret_s,
 ) -> float:
     """Exact expected key bits per attempt of the protocol in this module's docstring.
 
@@ -196,8 +196,8 @@ def simulate_cluster_keys_per_attempt(
     memory_slave: int,
     lifetime_s: float = math.inf,
     epr_rate_hz: float = 1e4,
-    t_mea_s: float = 100e-6,
-    t_ret_s: float = 1040e-6,
+    t_mea_s: float = physics.PAPER_NV_PHYSICS.t_mea_s,
+    t_ret_s: float = physics.PAPER_NV_PHYSICS.t_ret_s,
     slots: int = 10_000,
     level: float = 0.95,
     seed: Seed = 0,

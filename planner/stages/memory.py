@@ -25,21 +25,21 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from planner.keys.pools import link_key_bits_per_round
 from planner.model.network import Network
 from planner.model.scenario import Scenario
+from planner.physics import chain_factor
 from planner.stages.backbone import Backbone
-
-if TYPE_CHECKING:
-    from planner.pipeline import StageResult
+from planner.stages.memory_sizing import optimise_memory
+from planner.stages.result import MemoryResult, StageResult
 
 logger = logging.getLogger(__name__)
 
 
-def fixed_allocation(access: StageResult, backbone: Backbone, scenario: Scenario) -> dict[str, object]:
+def fixed_allocation(access: StageResult, backbone: Backbone, scenario: Scenario) -> tuple[pd.Series, pd.Series]:
     """Memory units per site (``nodes``: Series by site id) and per backbone link (``edges``: Series by link id)."""
     mem = scenario.memory
     a = access.tables["assignment"]
@@ -49,7 +49,7 @@ def fixed_allocation(access: StageResult, backbone: Backbone, scenario: Scenario
             [mem.master_units if r == "master" else mem.slave_units for r in a["role"]],
             index=a["site"].astype(str), dtype=int)
     edges = pd.Series(mem.edge_units, index=backbone.links["link_id"].astype(str), dtype=int)
-    return {"nodes": units, "edges": edges}
+    return units, edges
 
 
 def _chain_inputs(backbone: Backbone, repeaters: StageResult | None
@@ -79,8 +79,6 @@ def load_sized_edges(backbone: Backbone, repeaters: StageResult | None, scenario
     ``memory.max_units_per_node`` does not bind, every demand's ``rate_shared``
     (module docstring) is at least the target.
     """
-    from planner.physics import chain_factor
-
     target, q = scenario.backbone.rate_target, scenario.physics.q_swap
     inputs = _chain_inputs(backbone, repeaters)
     if inputs is None or target <= 0 or scenario.backbone.objective != "min_cost":
@@ -103,8 +101,6 @@ def load_sized_edges(backbone: Backbone, repeaters: StageResult | None, scenario
 def demand_rates(backbone: Backbone, repeaters: StageResult | None, scenario: Scenario,
                  edges: pd.Series) -> tuple[pd.Series, pd.Series] | None:
     """Eq. 9 rate per demand with the given edge units alone (``m = min`` over its links) and shared."""
-    from planner.physics import chain_factor
-
     inputs = _chain_inputs(backbone, repeaters)
     if inputs is None:
         return None
@@ -125,8 +121,6 @@ def demand_rates(backbone: Backbone, repeaters: StageResult | None, scenario: Sc
 def key_pool_tables(network: Network, backbone: Backbone, stages: dict[str, StageResult],
                     scenario: Scenario) -> pd.DataFrame | None:
     """Per fibre link: key bits one round of requests needs, pool bits available, rounds the pool serves."""
-    from planner.keys.pools import link_key_bits_per_round
-
     trust = stages.get("trust")
     if trust is None or "relays" not in trust.tables or len(backbone.demands) == 0:
         return None
@@ -144,46 +138,45 @@ def key_pool_tables(network: Network, backbone: Backbone, stages: dict[str, Stag
     return links
 
 
-def plan_memory(network: Network, access: StageResult, backbone: Backbone, stages: dict[str, StageResult],
-                scenario: Scenario, *, seed: int = 0) -> StageResult:
-    """Memory allocation; tables ``nodes`` (Series site -> units) and ``edges`` (Series link -> units).
-
-    Also ``demand_rates`` / ``demand_rates_shared`` / ``demand_shortfall`` (Series by
-    demand id; shortfall = target minus the shared rate, 0 when met) when the backbone
-    has repeater chains, and ``fibre_key_bits`` (per fibre link key needs) when it has
-    a trusted-relay layer.
-    """
-    from planner.pipeline import StageResult
-
+def _fixed_memory(access: StageResult, backbone: Backbone, repeaters: StageResult | None,
+                  scenario: Scenario) -> MemoryResult:
+    """The scenario's fixed sizes; with ``memory.size_for_load`` edges sized for full load and the
+    demands' rates alone and shared."""
     mem = scenario.memory
-    repeaters = stages.get("repeaters")
-    if mem.budget_units > 0:
-        from planner.stages.memory_sizing import optimise_memory
+    nodes, edges = fixed_allocation(access, backbone, scenario)
+    out = MemoryResult(nodes=nodes, edges=edges)
+    if mem.size_for_load:
+        sized = load_sized_edges(backbone, repeaters, scenario, edges)
+        raised = int((sized > edges).sum())
+        if raised:
+            out.notes.append(f"{raised} backbone link(s) got more than memory.edge_units = {mem.edge_units} "
+                             f"memory units (at most {mem.max_units_per_node}) so that every demand meets the "
+                             "rate target with all demands sharing the link at once.")
+        out.edges = sized
+        rates = demand_rates(backbone, repeaters, scenario, sized)
+        if rates is not None:
+            out.demand_rates, out.demand_rates_shared = rates
+    return out
 
+
+def plan_memory(network: Network, access: StageResult, backbone: Backbone, stages: dict[str, StageResult],
+                scenario: Scenario, *, seed: int = 0) -> MemoryResult:
+    """Memory allocation: units per site (``nodes``) and per backbone link (``edges``).
+
+    Also ``demand_rates`` / ``demand_rates_shared`` / ``demand_shortfall`` (by demand id;
+    shortfall = target minus the shared rate, 0 when met) when the backbone has repeater
+    chains (see :class:`~planner.stages.result.MemoryResult`), and the table
+    ``fibre_key_bits`` (per fibre link key needs) when it has a trusted-relay layer.
+    """
+    if scenario.memory.budget_units > 0:
         out = optimise_memory(network, access, backbone, stages, scenario, seed=seed)
     else:
-        out = StageResult()
-        alloc = fixed_allocation(access, backbone, scenario)
-        out.tables.update(alloc)  # type: ignore[arg-type]
-        edges = alloc["edges"]
-        assert isinstance(edges, pd.Series)
-        if mem.size_for_load:
-            sized = load_sized_edges(backbone, repeaters, scenario, edges)
-            raised = int((sized > edges).sum())
-            if raised:
-                out.notes.append(f"{raised} backbone link(s) got more than memory.edge_units = {mem.edge_units} "
-                                 f"memory units (at most {mem.max_units_per_node}) so that every demand meets the "
-                                 "rate target with all demands sharing the link at once.")
-            out.tables["edges"] = sized  # type: ignore[assignment]
-            rates = demand_rates(backbone, repeaters, scenario, sized)
-            if rates is not None:
-                out.tables["demand_rates"] = rates[0]  # type: ignore[assignment]
-                out.tables["demand_rates_shared"] = rates[1]  # type: ignore[assignment]
-    shared = out.tables.get("demand_rates_shared")
+        out = _fixed_memory(access, backbone, stages.get("repeaters"), scenario)
+    shared = out.demand_rates_shared
     target = scenario.backbone.rate_target
-    if isinstance(shared, pd.Series) and len(shared) and target > 0 and scenario.backbone.objective == "min_cost":
+    if shared is not None and len(shared) and target > 0 and scenario.backbone.objective == "min_cost":
         shortfall = (target - shared).clip(lower=0.0)
-        out.tables["demand_shortfall"] = shortfall  # type: ignore[assignment]
+        out.demand_shortfall = shortfall
         n_short = int((shortfall > 0).sum())
         out.metrics["n_demands_short_full_load"] = n_short
         if n_short:

@@ -23,24 +23,27 @@ chain simulator verifies; the concurrency-aware rate is ``rate_shared``.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from planner.errors import InfeasibleDesignError, ValidationError
 from planner.model.network import Network
 from planner.model.scenario import Scenario
+from planner.physics import chain_distribution_ratio, link_success_probability
 from planner.stages.backbone import Backbone
-
-if TYPE_CHECKING:
-    from planner.pipeline import StageResult
+from planner.stages.result import (
+    MemoryResult,
+    StageResult,
+    require_solution,
+    solver_errors,
+    solver_options,
+)
+from solvers.base import SolveResult
+from solvers.memory import MemoryData, MemoryInputError, MemoryOptions, solve_memory
 
 
 def memory_tables(access: StageResult, backbone: Backbone, repeaters: StageResult | None,
                   scenario: Scenario) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """``clusters``, ``edges`` and ``demands`` tables of the memory model."""
-    from planner.physics import chain_distribution_ratio, link_success_probability
-
     acc, mem, ph = scenario.access, scenario.memory, scenario.physics
     cl = access.tables["clusters"]
     clusters = pd.DataFrame({
@@ -73,47 +76,50 @@ def memory_tables(access: StageResult, backbone: Backbone, repeaters: StageResul
 
 
 def optimise_memory(network: Network, access: StageResult, backbone: Backbone, stages: dict[str, StageResult],
-                    scenario: Scenario, *, seed: int = 0) -> StageResult:
-    """Memory units per site and backbone link under ``memory.budget_units`` (max-min, weighted)."""
-    from planner.physics import chain_distribution_ratio
-    from planner.pipeline import StageResult, _split_timing, _summary, solver_options
-    from solvers.memory import MemoryData, MemoryInputError, MemoryOptions, solve_memory
+                    scenario: Scenario, *, seed: int = 0) -> MemoryResult:
+    """Memory units per site and backbone link under ``memory.budget_units`` (max-min, weighted).
 
-    out = StageResult()
+    Raises :class:`~planner.errors.InfeasibleDesignError` when the budget cannot give every
+    master, slave and link a unit (or no allocation was found in time)."""
+    out = MemoryResult()
     mem = scenario.memory
     if len(access.tables["clusters"]) == 0 and len(backbone.links) == 0:
         out.notes.append("memory budget ignored: no clusters and no backbone links to give memory to")
         return out
     clusters, edges, demands = memory_tables(access, backbone, stages.get("repeaters"), scenario)
     needed = 2 * len(clusters) + int(sum(len(p) for p in demands["path"].dropna()))
-    try:
+    with solver_errors("memory", MemoryInputError, infeasible="No memory allocation fits memory.budget_units.",
+                       fix="raise memory.budget_units"):
         result = solve_memory(MemoryData(clusters=clusters, edges=edges, demands=demands),
                               MemoryOptions(budget_units=mem.budget_units, objective="max_min", min_units=1),
                               solver_options(scenario, seed=seed))
-    except MemoryInputError as exc:
-        raise ValidationError(f"memory tables: {exc}", source="scenario") from None
-    if not result.has_solution:
-        raise InfeasibleDesignError(
-            f"the memory model ended with status '{result.status}'", conflicts=["memory-budget"],
-            details=[f"memory.budget_units = {mem.budget_units}; giving every master, slave and each demand on "
-                     f"each link one unit needs about {needed}", "fix: raise memory.budget_units"])
-    out.solves["memory"] = _split_timing(_summary(result, "memory MILP (max-min weighted rate)"), out.timing, "memory")
+    require_solution(result, "memory model", conflicts=("memory-budget",), fix="raise memory.budget_units",
+                     details=(f"memory.budget_units = {mem.budget_units}; giving every master, slave and each "
+                              f"demand on each link one unit needs about {needed}",))
+    out.record_solve("memory", result, "memory MILP (max-min weighted rate)")
     nodes_t = result.tables["memory_nodes"]
     per = {(r.cluster, r.role): int(r.units_per_node) for r in nodes_t.itertuples(index=False)}
     a = access.tables["assignment"]
-    units = pd.Series([per.get((str(m), str(role)), 0) for m, role in zip(a["master"], a["role"], strict=True)],
-                      index=a["site"].astype(str), dtype=int)
-    edge_units = result.tables["memory_edges"].set_index("edge")["units"].astype(int)
-    out.tables["nodes"] = units  # type: ignore[assignment]
-    out.tables["edges"] = edge_units  # type: ignore[assignment]
+    out.nodes = pd.Series([per.get((str(m), str(role)), 0) for m, role in zip(a["master"], a["role"], strict=True)],
+                          index=a["site"].astype(str), dtype=int)
+    out.edges = result.tables["memory_edges"].set_index("edge")["units"].astype(int)
     out.tables["clusters"] = pd.DataFrame({
         "memory_master": [per.get((c, "master"), 0) for c in clusters.index],
         "memory_slave": [per.get((c, "slave"), 0) for c in clusters.index],
     }, index=clusters.index)
+    out.demand_rates, out.demand_rates_shared = _demand_rates(result, demands, out.edges, stages.get("repeaters"),
+                                                              scenario)
+    out.metrics["memory_min_unit_equivalent"] = result.info.get("min_weighted_rate")
+    return out
+
+
+def _demand_rates(result: SolveResult, demands: pd.DataFrame, edge_units: pd.Series, rep: StageResult | None,
+                  scenario: Scenario) -> tuple[pd.Series, pd.Series]:
+    """Per inter-cluster demand: the Eq. 9 rate with the link memory it would have alone (the fewest
+    units over its links; only demands with a repeater chain) and the model's shared rate."""
     dr = result.tables["demand_rates"].set_index("demand")
     inter = demands[demands["kind"] == "inter"]
     rate_alone, rate_shared = {}, {}
-    rep = stages.get("repeaters")
     rep_d = rep.tables["demands"].set_index("demand") if rep is not None and "demands" in rep.tables and \
         len(rep.tables["demands"]) else None
     for d, row in inter.iterrows():
@@ -123,7 +129,4 @@ def optimise_memory(network: Network, access: StageResult, backbone: Backbone, s
             rate_alone[d] = float(chain_distribution_ratio(hops, p=p, q=scenario.physics.q_swap,
                                                            memory=max(m_alone, 1))) if m_alone > 0 else 0.0
         rate_shared[d] = float(dr.at[d, "rate"])
-    out.tables["demand_rates"] = pd.Series(rate_alone, dtype=float)  # type: ignore[assignment]
-    out.tables["demand_rates_shared"] = pd.Series(rate_shared, dtype=float)  # type: ignore[assignment]
-    out.metrics["memory_min_unit_equivalent"] = result.info.get("min_weighted_rate")
-    return out
+    return pd.Series(rate_alone, dtype=float), pd.Series(rate_shared, dtype=float)

@@ -1,6 +1,6 @@
 """Repeater placement on candidate sites as a backbone option (``backbone.repeaters = "placement"``).
 
-Instead of equally spaced repeaters on every backbone link (:func:`planner.pipeline.plan_repeaters`),
+Instead of equally spaced repeaters on every backbone link (:func:`planner.stages.repeaters.plan_repeaters`),
 repeaters stand only at existing sites of the input network (RepAlloc setting,
 :mod:`solvers.placement`). End nodes are the backbone nodes (cluster masters and
 standalone sites); every other site is a candidate repeater site. Every pair of end
@@ -34,19 +34,24 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import TYPE_CHECKING
 
 import networkx as nx
 import numpy as np
 import pandas as pd
 
-from planner.errors import InfeasibleDesignError, ValidationError
+from planner.errors import InfeasibleDesignError
 from planner.model.network import Network
 from planner.model.scenario import Scenario
+from planner.physics import (
+    chain_distribution_ratio,
+    chain_latency_s,
+    link_success_probability,
+    max_hop_km_for_rate,
+)
 from planner.stages.backbone import Backbone
-
-if TYPE_CHECKING:
-    from planner.pipeline import StageResult
+from planner.stages.result import StageResult, solver_errors, solver_options
+from solvers.base import SolveResult
+from solvers.placement import PlacementData, PlacementInputError, PlacementOptions, solve_placement
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +64,6 @@ def placement_max_link_km(scenario: Scenario, *, memory_units: int | None = None
     ``(nan, -1)`` when not even a single hop of zero length meets the target
     (``M < rate_target``). A zero rate target gives an unbounded link (``inf``).
     """
-    from planner.physics import max_hop_km_for_rate
-
     bbs, ph = scenario.backbone, scenario.physics
     m = scenario.memory.edge_units if memory_units is None else memory_units
     if bbs.rate_target <= 0:
@@ -95,15 +98,6 @@ def plan_placement(network: Network, backbone: Backbone, scenario: Scenario, *,
     repeaters, segment_km, p``), ``demands`` (``demand, hops, p_worst, rate, latency_s``)
     and ``repeater_sites`` (``site_id, name, sessions``), as the spacing model reports.
     """
-    from planner.physics import chain_distribution_ratio, chain_latency_s, link_success_probability
-    from planner.pipeline import StageResult, _split_timing, _summary, solver_options
-    from solvers.placement import (
-        PlacementData,
-        PlacementInputError,
-        PlacementOptions,
-        solve_placement,
-    )
-
     out = StageResult()
     bbs, ph = scenario.backbone, scenario.physics
     m = scenario.memory.edge_units
@@ -121,70 +115,11 @@ def plan_placement(network: Network, backbone: Backbone, scenario: Scenario, *,
         out.notes.append(f"Repeater placement: chains of more than {n_max} repeater(s) cannot meet the rate target "
                          f"{bbs.rate_target:g} even with zero-length hops (Eq. 9 bound with M = {m}, q = {ph.q_swap}), "
                          f"so paths use at most {n_max} instead of {bbs.placement_max_repeaters}.")
-    big = 1e6 if math.isinf(l_max) else l_max
-    ends = sorted(str(x) for x in backbone.nodes)
-    nodes = [str(x) for x in network.sites.index]
-    dist = _distance_table(network)
-    n_pairs = len(ends) * (len(ends) - 1) // 2
-    # length only breaks ties between designs with the fewest repeaters (lexicographic solve)
-    alpha = 0.5 / (n_pairs * (n_max + 1) * big)
-    opts = PlacementOptions(max_link_km=big, max_repeaters_per_path=n_max, capacity_sessions=max(n_pairs, 1),
-                            robustness_paths=1, alpha_per_km=alpha)
-    data = PlacementData(nodes=nodes, end_nodes=ends, distance_km=dist)
-    try:
-        result = solve_placement(data, opts, solver_options(scenario, seed=seed))
-    except PlacementInputError as exc:
-        raise ValidationError(f"placement tables: {exc}", source="scenario") from None
-    if not result.has_solution:
-        pairs = str(result.info.get("infeasible_pairs", ""))
-        raise InfeasibleDesignError(
-            f"No repeater placement on existing sites meets the rate target (model status '{result.status}').",
-            conflicts=["backbone.rate_target", "backbone.placement_max_repeaters"],
-            details=[f"longest elementary link L_max = {l_max:.4g} km (Eq. 9 with M = {m}, q = {ph.q_swap}, "
-                     f"k = {n_max + 1} hops, target {bbs.rate_target:g})",
-                     *([f"pairs with no path of <= {n_max} repeaters within L_max: {pairs[:400]}"] if pairs else []),
-                     "fix: lower backbone.rate_target, raise memory.edge_units or backbone.placement_max_repeaters, "
-                     "or use backbone.repeaters = \"spacing\""])
+    result = _solve(network, backbone, scenario, l_max, n_max, seed)
     repeaters, paths = result.tables["repeaters"], result.tables["paths"]
-    out.solves["repeaters"] = _split_timing(_summary(result, "repeater placement MILP (sites, RepAlloc-style)"),
-                                            out.timing, "repeaters")
-
-    g = network.graph()
-    link_rows: dict[str, dict[str, object]] = {}
-    path_of: dict[tuple[str, str], tuple[str, ...]] = {}
-    for rec in paths.itertuples(index=False):
-        seq = tuple(str(x) for x in rec.nodes)
-        a, b = str(rec.node_a), str(rec.node_b)
-        path_of[(a, b)] = seq
-        path_of[(b, a)] = tuple(reversed(seq))
-        for u, v in zip(seq[:-1], seq[1:], strict=True):
-            lo, hi = min(u, v), max(u, v)
-            lid = f"{lo}--{hi}"
-            if lid not in link_rows:
-                length, route = nx.single_source_dijkstra(g, lo, hi, weight="length_km")
-                link_rows[lid] = {"link_id": lid, "u": lo, "v": hi, "length_km": float(length),
-                                  "route": ";".join(map(str, route))}
-    links = pd.DataFrame(list(link_rows.values()), columns=["link_id", "u", "v", "length_km", "route"])
-    links = links.sort_values("link_id", kind="mergesort").reset_index(drop=True)
-    length_of = dict(zip(links["link_id"], links["length_km"].astype(float), strict=True))
-
-    dem_rows, rate_rows = [], []
-    for d in backbone.demands.itertuples(index=False):
-        seq = path_of[(str(d.source), str(d.target))]
-        lids = [f"{min(u, v)}--{max(u, v)}" for u, v in zip(seq[:-1], seq[1:], strict=True)]
-        hops_km = [length_of[x] for x in lids]
-        dem_rows.append({"demand_id": d.demand_id, "source": d.source, "target": d.target, "path": ";".join(seq),
-                         "links": ";".join(lids), "length_km": float(sum(hops_km))})
-        p_worst = float(link_success_probability(max(hops_km), alpha_db_per_km=ph.alpha_db_per_km))
-        k = len(hops_km)
-        rate_rows.append({
-            "demand": d.demand_id, "hops": k, "p_worst": p_worst,
-            "rate": float(chain_distribution_ratio(k, p=p_worst, q=ph.q_swap, memory=m)),
-            "latency_s": float(chain_latency_s(hops_km, q=ph.q_swap, memory=m, alpha_db_per_km=ph.alpha_db_per_km,
-                                               speed_km_per_s=ph.speed_km_per_s, t_mea_s=ph.t_mea_s,
-                                               t_ret_s=ph.t_ret_s)),
-        })
-    demands = pd.DataFrame(dem_rows, columns=["demand_id", "source", "target", "path", "links", "length_km"])
+    out.record_solve("repeaters", result, "repeater placement MILP (sites, RepAlloc-style)")
+    links, path_of = _elementary_links(network, paths)
+    demands, rate_rows = _demand_rows(backbone, links, path_of, scenario)
     seg = links["length_km"].astype(float).to_numpy()
     out.tables["links"] = pd.DataFrame({
         "link": links["link_id"], "repeaters": 0, "segment_km": np.maximum(seg, 0.0),
@@ -210,3 +145,83 @@ def plan_placement(network: Network, backbone: Backbone, scenario: Scenario, *,
         f"{n_max + 1} hops meets the target {bbs.rate_target:g}). Backbone links below are these elementary links.")
     logger.info("placement: %d repeater sites, %d elementary links, L_max %.4g km", n_rep, len(links), l_max)
     return Backbone(nodes=sorted({*backbone.nodes, *links["u"], *links["v"]}), links=links, demands=demands), out
+
+
+def _solve(network: Network, backbone: Backbone, scenario: Scenario, l_max: float, n_max: int,
+           seed: int) -> SolveResult:
+    """Solve the placement model for elementary links of at most ``l_max`` km and at most ``n_max``
+    repeaters per path; raises :class:`~planner.errors.InfeasibleDesignError` without a solution."""
+    bbs, ph, m = scenario.backbone, scenario.physics, scenario.memory.edge_units
+    big = 1e6 if math.isinf(l_max) else l_max
+    ends = sorted(str(x) for x in backbone.nodes)
+    nodes = [str(x) for x in network.sites.index]
+    dist = _distance_table(network)
+    n_pairs = len(ends) * (len(ends) - 1) // 2
+    # length only breaks ties between designs with the fewest repeaters (lexicographic solve)
+    alpha = 0.5 / (n_pairs * (n_max + 1) * big)
+    opts = PlacementOptions(max_link_km=big, max_repeaters_per_path=n_max, capacity_sessions=max(n_pairs, 1),
+                            robustness_paths=1, alpha_per_km=alpha)
+    data = PlacementData(nodes=nodes, end_nodes=ends, distance_km=dist)
+    with solver_errors("placement", PlacementInputError,
+                       infeasible="No repeater placement on existing sites meets the rate target."):
+        result = solve_placement(data, opts, solver_options(scenario, seed=seed))
+    if not result.has_solution:
+        pairs = str(result.info.get("infeasible_pairs", ""))
+        raise InfeasibleDesignError(
+            f"No repeater placement on existing sites meets the rate target (model status '{result.status}').",
+            conflicts=["backbone.rate_target", "backbone.placement_max_repeaters"],
+            details=[f"longest elementary link L_max = {l_max:.4g} km (Eq. 9 with M = {m}, q = {ph.q_swap}, "
+                     f"k = {n_max + 1} hops, target {bbs.rate_target:g})",
+                     *([f"pairs with no path of <= {n_max} repeaters within L_max: {pairs[:400]}"] if pairs else []),
+                     "fix: lower backbone.rate_target, raise memory.edge_units or backbone.placement_max_repeaters, "
+                     "or use backbone.repeaters = \"spacing\""])
+    return result
+
+
+def _elementary_links(network: Network, paths: pd.DataFrame
+                      ) -> tuple[pd.DataFrame, dict[tuple[str, str], tuple[str, ...]]]:
+    """The elementary links of the model's paths (``link_id, u, v, length_km, route``: shortest fibre
+    route, sorted by id) and each end pair's node sequence, both directions."""
+    g = network.graph()
+    link_rows: dict[str, dict[str, object]] = {}
+    path_of: dict[tuple[str, str], tuple[str, ...]] = {}
+    for rec in paths.itertuples(index=False):
+        seq = tuple(str(x) for x in rec.nodes)
+        a, b = str(rec.node_a), str(rec.node_b)
+        path_of[(a, b)] = seq
+        path_of[(b, a)] = tuple(reversed(seq))
+        for u, v in zip(seq[:-1], seq[1:], strict=True):
+            lo, hi = min(u, v), max(u, v)
+            lid = f"{lo}--{hi}"
+            if lid not in link_rows:
+                length, route = nx.single_source_dijkstra(g, lo, hi, weight="length_km")
+                link_rows[lid] = {"link_id": lid, "u": lo, "v": hi, "length_km": float(length),
+                                  "route": ";".join(map(str, route))}
+    links = pd.DataFrame(list(link_rows.values()), columns=["link_id", "u", "v", "length_km", "route"])
+    return links.sort_values("link_id", kind="mergesort").reset_index(drop=True), path_of
+
+
+def _demand_rows(backbone: Backbone, links: pd.DataFrame, path_of: dict[tuple[str, str], tuple[str, ...]],
+                 scenario: Scenario) -> tuple[pd.DataFrame, list[dict[str, object]]]:
+    """The backbone demands over the elementary links, and per demand its hops, worst hop's success
+    probability, Eq. 9 rate and Eq. 10 latency with ``memory.edge_units``."""
+    ph, m = scenario.physics, scenario.memory.edge_units
+    length_of = dict(zip(links["link_id"], links["length_km"].astype(float), strict=True))
+    dem_rows, rate_rows = [], []
+    for d in backbone.demands.itertuples(index=False):
+        seq = path_of[(str(d.source), str(d.target))]
+        lids = [f"{min(u, v)}--{max(u, v)}" for u, v in zip(seq[:-1], seq[1:], strict=True)]
+        hops_km = [length_of[x] for x in lids]
+        dem_rows.append({"demand_id": d.demand_id, "source": d.source, "target": d.target, "path": ";".join(seq),
+                         "links": ";".join(lids), "length_km": float(sum(hops_km))})
+        p_worst = float(link_success_probability(max(hops_km), alpha_db_per_km=ph.alpha_db_per_km))
+        k = len(hops_km)
+        rate_rows.append({
+            "demand": d.demand_id, "hops": k, "p_worst": p_worst,
+            "rate": float(chain_distribution_ratio(k, p=p_worst, q=ph.q_swap, memory=m)),
+            "latency_s": float(chain_latency_s(hops_km, q=ph.q_swap, memory=m, alpha_db_per_km=ph.alpha_db_per_km,
+                                               speed_km_per_s=ph.speed_km_per_s, t_mea_s=ph.t_mea_s,
+                                               t_ret_s=ph.t_ret_s)),
+        })
+    demands = pd.DataFrame(dem_rows, columns=["demand_id", "source", "target", "path", "links", "length_km"])
+    return demands, rate_rows

@@ -17,6 +17,7 @@ from typing import Any
 import networkx as nx
 import pandas as pd
 
+from planner.routing import smr
 from planner.runtime.parallel import Executor, map_chunks
 
 #: Fewer routings than this run in this process even when local worker processes are set.
@@ -42,8 +43,6 @@ def smr_row(ctx: SmrContext, demand: tuple[str, Any, Any]) -> dict[str, Any]:
     sum of the hop counts of every path); ``security`` is 0 when no key can
     be delivered.
     """
-    from planner.routing import smr
-
     demand_id, source, target = demand
     res = smr(ctx.graph, source, target, trusted=ctx.trusted, security=ctx.security)
     return {

@@ -18,21 +18,33 @@ run on the executor (``--workers`` / ``--scheduler``), see
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import networkx as nx
 import numpy as np
 import pandas as pd
 
-from planner.errors import InfeasibleDesignError, ValidationError
 from planner.model.network import Network
-from planner.model.scenario import Scenario
+from planner.model.scenario import Scenario, SecuritySettings
 from planner.stages.backbone import Backbone
-
-if TYPE_CHECKING:
-    from planner.pipeline import StageResult
+from planner.stages.result import StageResult, require_solution, solver_errors, solver_options
+from planner.stages.smr_checks import smr_rows
+from planner.stages.trust_smr import SmrEvaluator, choose_for_smr, fewest_for_target, smr_key
+from solvers.base import SolveResult, current_budget, note_time_limit
+from solvers.trust import (
+    TrustData,
+    TrustInputError,
+    centrality_trust,
+    evaluate_costs,
+    greedy_trust,
+    prepare_trust_data,
+    random_trust,
+    solve_trust,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +80,6 @@ def smr_check(network: Network, demands: pd.DataFrame, trusted: set[str], securi
     end-to-end key bit when all path keys of all segments are combined (the sum
     of the hop counts of every path).
     """
-    from planner.stages.smr_checks import smr_rows
-
     # runs on the executor set by the CLI (--workers / --scheduler); serial otherwise
     return smr_rows(network.graph(), demands, trusted, security)
 
@@ -93,8 +103,6 @@ def _smr_table(demands: pd.DataFrame, rows: list[int] | None, results: list[Any]
 
 def _probe_seconds(ev: Any, seed: int) -> float:
     """Seconds per demand of SMR routing, timed on up to 10 demands."""
-    import time
-
     n = len(ev.pairs)
     probe = sorted(np.random.default_rng(seed).choice(n, size=min(n, 10), replace=False).tolist())
     t0 = time.perf_counter()
@@ -156,8 +164,6 @@ def _betweenness(graph: nx.Graph, seconds: float, seed: int) -> tuple[dict[Any, 
     seeded sample of as many sources as ``seconds`` allows at the speed
     measured on 8 of them (never fewer than 8).
     """
-    import time
-
     n = graph.number_of_nodes()
     if n <= EXACT_BETWEENNESS_MAX_NODES:
         return nx.betweenness_centrality(graph), n
@@ -193,8 +199,6 @@ def _verify(ev: Any, sets: list[frozenset[str]], chosen: frozenset[str], rows: l
     to fit. Guarantees: every set is verified on exactly the returned
     ``rows`` (sorted), and ``results`` holds the chosen set's routes on them.
     """
-    import time
-
     n = len(ev.pairs)
     distinct = [s for s in dict.fromkeys(sets) if s != chosen]
     first = list(range(n)) if rows is None else sorted(int(i) for i in rows)
@@ -233,26 +237,18 @@ class _StageClock:
     and the wall time since it was made. Never negative."""
 
     def __init__(self, total_s: float) -> None:
-        import time
-
-        from solvers.base import current_budget
-
         self.total_s = max(0.0, float(total_s))
         self.budget = current_budget()
         self.start = time.perf_counter()
         self.handed_s = 0.0
 
     def left_s(self) -> float:
-        import time
-
         if self.budget is not None:
             return self.budget.left_s()
         return max(0.0, min(self.total_s - self.handed_s, self.total_s - (time.perf_counter() - self.start)))
 
     def options(self, opts: Any, *, fraction: float = 1.0) -> Any:
         """``opts`` with a time limit of ``fraction`` of what is left (the solver records it)."""
-        import dataclasses
-
         limit = max(0.0, min(float(opts.time_limit_s), fraction * self.left_s()))
         if self.budget is None:
             self.handed_s += limit
@@ -260,16 +256,12 @@ class _StageClock:
 
     def wall_left_s(self) -> float:
         """Wall-clock time left of the stage, ignoring what was handed out (may be negative)."""
-        import time
-
         if self.budget is not None:
             return self.budget.budget_s - (time.perf_counter() - self.budget.start)
         return self.total_s - (time.perf_counter() - self.start)
 
     def hand_out(self, fraction: float = 1.0) -> float:
         """``fraction`` of what is left, handed to work that is not a solver run (recorded as a limit)."""
-        from solvers.base import note_time_limit
-
         limit = max(0.0, fraction * self.left_s())
         note_time_limit(limit)
         if self.budget is None:
@@ -293,21 +285,6 @@ def plan_trust(network: Network, backbone: Backbone, scenario: Scenario, *, seed
     ``trust_objective = "target"`` picks the fewest relays that give every
     demand SMR security ``security.eps`` and names the demands that cannot.
     """
-    import time
-
-    from planner.pipeline import StageResult, _split_timing, _summary, solver_options
-    from planner.stages.trust_smr import SmrEvaluator, choose_for_smr, fewest_for_target, smr_key
-    from solvers.trust import (
-        TrustInfeasible,
-        TrustInputError,
-        centrality_trust,
-        evaluate_costs,
-        greedy_trust,
-        prepare_trust_data,
-        random_trust,
-        solve_trust,
-    )
-
     out = StageResult()
     sec = scenario.security
     objective = str(getattr(sec, "trust_objective", "min"))
@@ -321,23 +298,9 @@ def plan_trust(network: Network, backbone: Backbone, scenario: Scenario, *, seed
     # the betweenness baseline BETWEENNESS_SHARE of the rest, the SMR search SEARCH_SHARE of what is
     # then left and the SMR verification all that remains; every share is recorded as a limit and
     # drawn from the same remaining time, so together they cannot overrun the stage.
-    stage_s = float(scenario.solver.time_limit_s)
-    stage_clock = _StageClock(stage_s)
-    try:
-        data = prepare_trust_data(edges, nodes, demands)
-        opts = stage_clock.options(solver_options(scenario, seed=seed), fraction=MODEL_SHARE)
-        result = solve_trust(edges, nodes, demands, mode="max_min_security", max_relays=budget, options=opts,
-                             data=data)
-    except TrustInfeasible as exc:
-        raise InfeasibleDesignError("No trusted-relay choice meets the security settings.",
-                                    conflicts=[str(c) for c in exc.conflicts[:10]], details=exc.details) from None
-    except TrustInputError as exc:
-        raise ValidationError(f"trust tables: {exc}", source="scenario") from None
-    if not result.has_solution:
-        raise InfeasibleDesignError(f"the trusted-relay model ended with status '{result.status}' and no solution",
-                                    details=["fix: raise solver.time_limit_s or lower security.trusted_budget"])
-    out.solves["trust"] = _split_timing(_summary(result, "trusted-relay model (max-min single-path security)"),
-                                        out.timing, "trust")
+    stage_clock = _StageClock(float(scenario.solver.time_limit_s))
+    data, result = _solve_model(edges, nodes, demands, scenario, stage_clock, seed)
+    out.record_solve("trust", result, "trusted-relay model (max-min single-path security)")
     security = dict(zip(nodes["node"], nodes["p_u"], strict=True))
     pool = [str(v) for v, c, p in zip(nodes["node"], nodes["candidate"], nodes["p_u"], strict=True)
             if c and p < 1]
@@ -346,19 +309,8 @@ def plan_trust(network: Network, backbone: Backbone, scenario: Scenario, *, seed
     ev.keep_results = True  # the verification then reuses the search's routes of the chosen set
     # betweenness once (the baseline and the search's candidate order), sampled on large graphs
     bc, bc_sources = _betweenness(g, stage_clock.hand_out(fraction=BETWEENNESS_SHARE), seed)
-    starts: dict[str, list[str]] = {"MILP (max-min single-path security)":
-                                    [str(x) for x in result.tables["relays"]["node"]]}
-    if budget > 0:
-        greedy_set = result.info.get("greedy_relays")
-        starts["greedy"] = ([str(x) for x in greedy_set] if greedy_set is not None else
-                            [str(x) for x in greedy_trust(edges, nodes, demands, max_relays=budget, data=data)
-                             .tables["relays"]["node"]])
-        starts["betweenness centrality"] = [str(x) for x in centrality_trust(
-            edges, nodes, demands, max_relays=budget, data=data, centrality=bc).tables["relays"]["node"]]
-        starts["random"] = [str(x) for x in random_trust(edges, nodes, demands, max_relays=budget, data=data,
-                                                           rng=np.random.default_rng(seed)).tables["relays"]["node"]]
+    starts = _starts(result, data, (edges, nodes, demands), budget, bc, seed)
     by_bc = sorted(pool, key=lambda v: (-bc.get(v, 0.0), v))
-    order_rank = {v: i for i, v in enumerate(by_bc)}
     t_sel = time.perf_counter()
     # the verification's need at the measured SMR speed (every demand, every selection and the
     # chosen set once more) is kept back when it fits in 1 - SEARCH_SHARE of what is left
@@ -373,35 +325,138 @@ def plan_trust(network: Network, backbone: Backbone, scenario: Scenario, *, seed
     rows: list[int] | None = None
     per_demand_s = 0.0
     if objective == "target":
-        tgt = fewest_for_target(ev, pool, float(sec.eps), order=by_bc, deadline=deadline)
-        chosen_name = "fewest relays for eps (SMR)"
-        chosen = [str(v) for v in tgt.trusted]
-        unreachable = [str(demands["demand"].iloc[i]) for i in tgt.unreachable]
-        smr_info.update(eps=float(sec.eps), met=tgt.met, n_demands=len(demands), unreachable=unreachable[:50],
-                        n_unreachable=len(unreachable), lower_bound_relays=tgt.lower_bound, stopped=tgt.stopped,
-                        n_trusted=len(chosen), over_budget=len(chosen) > budget)
-        # baselines of the same size for the comparison
-        k = len(chosen)
-        if k > 0:
-            starts["greedy"] = [str(x) for x in greedy_trust(edges, nodes, demands, max_relays=k, data=data)
-                                .tables["relays"]["node"]]
-            starts["betweenness centrality"] = by_bc[:k]
+        chosen_name, chosen = _select_for_target(ev, pool, by_bc, deadline, sec, (edges, nodes, demands), data,
+                                                 starts, smr_info, budget)
     else:
         rows, per_demand_s = _selection_rows(ev, list(single.values()), len(starts),
                                              0.5 * search_s, seed, per_s=per_probe)
-        choice = choose_for_smr(ev, starts, pool, budget, objective="mean" if objective == "mean" else "min",
-                                deadline=deadline, rows=rows,
-                                rank=lambda vs: sorted(vs, key=lambda v: order_rank.get(str(v), 0)), seed=seed)
-        chosen_name = f"SMR local search ({objective} SMR security)"
-        chosen = [str(v) for v in choice.trusted]
-        smr_info.update(start=choice.start, moves=choice.moves, stopped=choice.stopped,
-                        selection_demands=len(demands) if rows is None else len(rows),
-                        smr_seconds_per_demand=round(per_demand_s, 5), history=choice.history)
+        chosen_name, chosen = _select_by_search(ev, starts, pool, budget, by_bc, deadline, rows, per_demand_s,
+                                                smr_info, seed)
     smr_info["selection_time_s"] = time.perf_counter() - t_sel
-    # verification of every selection on the same demands, within what is left of the stage: the
-    # selection's demands first, then the others in a fixed random order, block by block while the
-    # measured SMR speed says the next block fits (a set met twice is routed once)
     selections = {chosen_name: chosen, **starts}
+    chosen, vrows, results, full = _verify_selections(ev, selections, chosen_name, rows, per_demand_s, stage_clock,
+                                                      smr_info, seed)
+    out.metrics["trust_smr_search"] = smr_info
+    comparison = _comparison(selections, single, full, data, float(sec.eps))
+    smr_chosen = _smr_table(demands, vrows, results)
+    for row in comparison:
+        if row["method"] == chosen_name:
+            row["mean_key_consumption"] = float(smr_chosen["key_consumption"].mean())
+    out.metrics["trust_comparison"] = comparison
+    _relay_outputs(out, network, nodes, demands, evaluate_costs(data, chosen), smr_chosen, chosen)
+    _objective_outputs(out, comparison, chosen_name, objective, result)
+    return out
+
+
+def _objective_outputs(out: StageResult, comparison: list[dict[str, Any]], chosen_name: str, objective: str,
+                       result: SolveResult) -> None:
+    """The chosen selection's objectives (``trust_objectives``) and the greedy baseline of the same budget."""
+    by_name = {row["method"]: row for row in comparison}
+    out.metrics["trust_objectives"] = {
+        "objective": objective,
+        "chosen": chosen_name,
+        "min_single_path_security": by_name[chosen_name]["min_single_path_security"],
+        "mean_single_path_security": by_name[chosen_name]["mean_single_path_security"],
+        "min_smr_security": by_name[chosen_name]["min_smr_security"],
+        "mean_smr_security": by_name[chosen_name]["mean_smr_security"],
+        "single_path_bound": result.bound,
+    }
+    out.baselines["trust"] = {
+        "method": "greedy (same budget)",
+        "objective": by_name["greedy"]["min_smr_security"] if "greedy" in by_name else None,
+        "milp_objective": by_name[chosen_name]["min_smr_security"],
+        "measure": "minimum SMR security",
+    }
+
+
+Tables = tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
+"""The trust model's ``edges``, ``nodes`` and ``demands`` (:func:`trust_tables`)."""
+
+
+def _solve_model(edges: pd.DataFrame, nodes: pd.DataFrame, demands: pd.DataFrame, scenario: Scenario,
+                 stage_clock: _StageClock, seed: int) -> tuple[TrustData, SolveResult]:
+    """The single-path max-min model within :data:`MODEL_SHARE` of the stage's time; raises
+    :class:`~planner.errors.InfeasibleDesignError` when it has no solution."""
+    with solver_errors("trust", TrustInputError, infeasible="No trusted-relay choice meets the security settings.",
+                       max_items=10):
+        data = prepare_trust_data(edges, nodes, demands)
+        opts = stage_clock.options(solver_options(scenario, seed=seed), fraction=MODEL_SHARE)
+        result = solve_trust(edges, nodes, demands, mode="max_min_security",
+                             max_relays=int(scenario.security.trusted_budget), options=opts, data=data)
+    require_solution(result, "trusted-relay model",
+                     fix="raise solver.time_limit_s or lower security.trusted_budget")
+    return data, result
+
+
+def _starts(result: SolveResult, data: TrustData, tables: Tables, budget: int, bc: dict[Any, float],
+            seed: int) -> dict[str, list[str]]:
+    """The selections the SMR search starts from (and the baselines): the model's relays and, with a
+    budget, greedy, betweenness-centrality and random selections of that size."""
+    edges, nodes, demands = tables
+    starts: dict[str, list[str]] = {"MILP (max-min single-path security)":
+                                    [str(x) for x in result.tables["relays"]["node"]]}
+    if budget > 0:
+        greedy_set = result.info.get("greedy_relays")
+        starts["greedy"] = ([str(x) for x in greedy_set] if greedy_set is not None else
+                            [str(x) for x in greedy_trust(edges, nodes, demands, max_relays=budget, data=data)
+                             .tables["relays"]["node"]])
+        starts["betweenness centrality"] = [str(x) for x in centrality_trust(
+            edges, nodes, demands, max_relays=budget, data=data, centrality=bc).tables["relays"]["node"]]
+        starts["random"] = [str(x) for x in random_trust(edges, nodes, demands, max_relays=budget, data=data,
+                                                           rng=np.random.default_rng(seed)).tables["relays"]["node"]]
+    return starts
+
+
+def _select_for_target(ev: SmrEvaluator, pool: list[str], by_bc: list[str], deadline: float, sec: SecuritySettings,
+                       tables: Tables, data: TrustData, starts: dict[str, list[str]], smr_info: dict[str, Any],
+                       budget: int) -> tuple[str, list[str]]:
+    """``trust_objective = "target"``: the fewest relays giving every demand SMR security ``eps``
+    (recorded in ``smr_info``); ``starts`` get greedy and betweenness baselines of the same size.
+    Returns the selection's name and relays."""
+    edges, nodes, demands = tables
+    tgt = fewest_for_target(ev, pool, float(sec.eps), order=by_bc, deadline=deadline)
+    chosen = [str(v) for v in tgt.trusted]
+    unreachable = [str(demands["demand"].iloc[i]) for i in tgt.unreachable]
+    smr_info.update(eps=float(sec.eps), met=tgt.met, n_demands=len(demands), unreachable=unreachable[:50],
+                    n_unreachable=len(unreachable), lower_bound_relays=tgt.lower_bound, stopped=tgt.stopped,
+                    n_trusted=len(chosen), over_budget=len(chosen) > budget)
+    # baselines of the same size for the comparison
+    k = len(chosen)
+    if k > 0:
+        starts["greedy"] = [str(x) for x in greedy_trust(edges, nodes, demands, max_relays=k, data=data)
+                            .tables["relays"]["node"]]
+        starts["betweenness centrality"] = by_bc[:k]
+    return "fewest relays for eps (SMR)", chosen
+
+
+def _select_by_search(ev: SmrEvaluator, starts: dict[str, list[str]], pool: list[str], budget: int, by_bc: list[str],
+                      deadline: float, rows: list[int] | None, per_demand_s: float, smr_info: dict[str, Any],
+                      seed: int) -> tuple[str, list[str]]:
+    """``trust_objective`` "min" or "mean": the best start improved by SMR local search on ``rows``
+    (all demands when None) until ``deadline``, candidates in betweenness order (recorded in
+    ``smr_info``). Returns the selection's name and relays."""
+    objective = smr_info["objective"]
+    order_rank = {v: i for i, v in enumerate(by_bc)}
+    choice = choose_for_smr(ev, starts, pool, budget, objective="mean" if objective == "mean" else "min",
+                            deadline=deadline, rows=rows,
+                            rank=lambda vs: sorted(vs, key=lambda v: order_rank.get(str(v), 0)), seed=seed)
+    smr_info.update(start=choice.start, moves=choice.moves, stopped=choice.stopped,
+                    selection_demands=len(ev.pairs) if rows is None else len(rows),
+                    smr_seconds_per_demand=round(per_demand_s, 5), history=choice.history)
+    return f"SMR local search ({objective} SMR security)", [str(v) for v in choice.trusted]
+
+
+def _verify_selections(ev: SmrEvaluator, selections: dict[str, list[str]], chosen_name: str, rows: list[int] | None,
+                       per_demand_s: float, stage_clock: _StageClock, smr_info: dict[str, Any],
+                       seed: int) -> tuple[list[str], list[int], list[Any], dict[str, np.ndarray]]:
+    """Verify every selection on the same demands within what is left of the stage: the selection's
+    demands first, then the others in a fixed random order, block by block while the measured SMR
+    speed says the next block fits (a set met twice is routed once). Unless the objective is
+    ``target``, a start that beats the search on the verified demands replaces it (``selections``
+    updated in place). Returns the chosen relays, the verified rows, the chosen set's routes on
+    them and each selection's SMR security per verified demand."""
+    chosen = selections[chosen_name]
+    objective = smr_info["objective"]
     t_ver = time.perf_counter()
     verify_s = stage_clock.hand_out()
     per = per_demand_s or _probe_seconds(ev, seed)
@@ -409,7 +464,7 @@ def plan_trust(network: Network, backbone: Backbone, scenario: Scenario, *, seed
                        t_ver + verify_s, seed)
     vrows, results = verified.rows, verified.results
     full = {name: verified.securities[frozenset(s)] for name, s in selections.items()}
-    n_dem = len(demands)
+    n_dem = len(ev.pairs)
     smr_info.update(verified_demands=len(vrows), verification_time_s=time.perf_counter() - t_ver,
                     verification="all demands" if len(vrows) == n_dem else
                     f"{len(vrows)} of {n_dem} demands (stage time limit)")
@@ -431,7 +486,12 @@ def plan_trust(network: Network, backbone: Backbone, scenario: Scenario, *, seed
     if smr_info["time_limit_reached"]:
         logger.info("trust: stage time limit reached (%s; search: %s); returning the best selection found",
                     smr_info["verification"], smr_info.get("stopped"))
-    out.metrics["trust_smr_search"] = smr_info
+    return chosen, vrows, results, full
+
+
+def _comparison(selections: dict[str, list[str]], single: dict[str, np.ndarray], full: dict[str, np.ndarray],
+                data: TrustData, eps: float) -> list[dict[str, Any]]:
+    """One row per selection: its size, single-path and SMR security (min, mean) and demands meeting ``eps``."""
     comparison = []
     for method, tset in selections.items():
         costs = single.get(method)
@@ -446,19 +506,18 @@ def plan_trust(network: Network, backbone: Backbone, scenario: Scenario, *, seed
             "mean_single_path_security": float(sp.mean()),
             "min_smr_security": float(check.min()),
             "mean_smr_security": float(check.mean()),
-            "eps_met": int((check >= float(sec.eps) - 1e-12).sum()),
+            "eps_met": int((check >= eps - 1e-12).sum()),
             "smr_demands": len(check),
         })
-    smr_chosen = _smr_table(demands, vrows, results)
-    for row in comparison:
-        if row["method"] == chosen_name:
-            row["mean_key_consumption"] = float(smr_chosen["key_consumption"].mean())
-    out.metrics["trust_comparison"] = comparison
-    chosen_costs = evaluate_costs(data, chosen)
+    return comparison
+
+
+def _relay_outputs(out: StageResult, network: Network, nodes: pd.DataFrame, demands: pd.DataFrame,
+                   chosen_costs: np.ndarray, smr_chosen: pd.DataFrame, chosen: list[str]) -> None:
+    """The stage's tables: ``demands`` (single-path and SMR security of the chosen set) and ``relays``."""
     dem = pd.DataFrame({"demand_id": demands["demand"].to_numpy(),
                         "security_single_path": np.exp(-chosen_costs)})
-    dem = dem.merge(smr_chosen, on="demand_id", how="left")
-    out.tables["demands"] = dem
+    out.tables["demands"] = dem.merge(smr_chosen, on="demand_id", how="left")
     names = network.sites["name"].astype(str)
     kinds = network.sites["kind"].astype(str)
     out.tables["relays"] = pd.DataFrame({
@@ -468,20 +527,3 @@ def plan_trust(network: Network, backbone: Backbone, scenario: Scenario, *, seed
         "trusted": nodes["node"].isin(chosen).to_numpy(),
         "p_untrusted": nodes["p_u"].to_numpy(float),
     })
-    by_name = {row["method"]: row for row in comparison}
-    out.metrics["trust_objectives"] = {
-        "objective": objective,
-        "chosen": chosen_name,
-        "min_single_path_security": by_name[chosen_name]["min_single_path_security"],
-        "mean_single_path_security": by_name[chosen_name]["mean_single_path_security"],
-        "min_smr_security": by_name[chosen_name]["min_smr_security"],
-        "mean_smr_security": by_name[chosen_name]["mean_smr_security"],
-        "single_path_bound": result.bound,
-    }
-    out.baselines["trust"] = {
-        "method": "greedy (same budget)",
-        "objective": by_name["greedy"]["min_smr_security"] if "greedy" in by_name else None,
-        "milp_objective": by_name[chosen_name]["min_smr_security"],
-        "measure": "minimum SMR security",
-    }
-    return out

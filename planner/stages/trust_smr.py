@@ -38,6 +38,9 @@ from typing import Any, Literal
 import networkx as nx
 import numpy as np
 
+from planner.routing import RelaySecurity, Router, Topology, route_smr
+from planner.runtime.parallel import Executor, map_chunks
+
 logger = logging.getLogger(__name__)
 
 SmrObjective = Literal["min", "mean"]
@@ -65,8 +68,6 @@ _WORKER_DISTANCES: dict[int, tuple[Any, dict[Any, dict[int, float]]]] = {}
 
 def _route_row(task: _SmrTask, row: int) -> tuple[float, Any]:
     """SMR of demand ``row`` for the task's trusted set: (security or 0 when undeliverable, result or None)."""
-    from planner.routing import RelaySecurity, Router, route_smr
-
     # classical distances do not depend on the trusted set: shared by the calls on the same topology
     held = _WORKER_DISTANCES.get(id(task.topo))
     if held is None or held[0] is not task.topo:
@@ -96,8 +97,6 @@ class SmrEvaluator:
         *,
         executor: Any = None,
     ) -> None:
-        from planner.routing import RelaySecurity, Topology
-
         self.graph = graph
         self.pairs = list(pairs)
         self.security = dict(security)
@@ -129,8 +128,6 @@ class SmrEvaluator:
             full = self._memo.get((trusted, None))
             if full is not None:
                 return full[np.asarray(rows, dtype=np.int64)]
-        from planner.runtime.parallel import Executor, map_chunks
-
         idx = list(range(len(self.pairs))) if rows is None else [int(i) for i in rows]
         task = _SmrTask(self.graph, self.topo, tuple(self.pairs), self.security, frozenset(trusted),
                         results is not None or self.keep_results)
@@ -164,6 +161,32 @@ class SmrChoice:
     evaluations: int = 0
     stopped: str = "local optimum"
     history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _moves(ev: SmrEvaluator, current: frozenset[Hashable], worst_rows: list[int], pool: Sequence[Hashable],
+           budget: int, rank: Callable[[Sequence[Hashable]], list[Hashable]] | None,
+           max_candidates: int) -> list[frozenset[Hashable]]:
+    """The local search's next moves from ``current``: add a candidate while under ``budget``, else swap
+    one relay for one. Candidates (at most ``max_candidates``): relays on the SMR paths of the demands
+    ``worst_rows`` first (they decide the minimum, up to half), then ``pool`` outside ``current`` in
+    ``rank`` order."""
+    outside = [v for v in pool if v not in current]
+    ranked = rank(outside) if rank else outside
+    routed: list[Any] = []
+    ev.securities(current, worst_rows, results=routed)
+    on_paths: dict[Hashable, int] = {}
+    for res in routed:
+        for seg in res.segments:
+            for path in seg.paths:
+                for v in path[1:-1]:
+                    if v not in current:
+                        on_paths[v] = on_paths.get(v, 0) + 1
+    allowed = set(outside)
+    first = [v for v in sorted(on_paths, key=lambda x: -on_paths[x]) if v in allowed]
+    cands = list(dict.fromkeys(first[: max_candidates // 2] + list(ranked)))[:max_candidates]
+    if len(current) < budget:
+        return [current | {v} for v in cands]
+    return [(current - {u}) | {v} for u in sorted(current, key=str) for v in cands]
 
 
 def choose_for_smr(
@@ -217,26 +240,8 @@ def choose_for_smr(
         screen_idx = worst if sample is None else np.unique(np.concatenate([worst, sample]))
         scr_rows = [int(i) if sel is None else sel[int(i)] for i in screen_idx]
         cur_scr = smr_key(vec[screen_idx], objective)
-        outside = [v for v in pool if v not in current]
-        ranked = rank(outside) if rank else outside
-        # relays on the SMR paths of the worst demands first: they decide the minimum
-        routed: list[Any] = []
-        ev.securities(current, [int(i) if sel is None else sel[int(i)] for i in worst[:3]], results=routed)
-        on_paths: dict[Hashable, int] = {}
-        for res in routed:
-            for seg in res.segments:
-                for path in seg.paths:
-                    for v in path[1:-1]:
-                        if v not in current:
-                            on_paths[v] = on_paths.get(v, 0) + 1
-        allowed = set(outside)
-        first = [v for v in sorted(on_paths, key=lambda x: -on_paths[x]) if v in allowed]
-        cands = list(dict.fromkeys(first[: max_candidates // 2] + list(ranked)))[:max_candidates]
-        if len(current) < budget:
-            moves: list[frozenset[Hashable]] = [current | {v} for v in cands]
-        else:
-            moves = [(current - {u}) | {v} for u in sorted(current, key=str) for v in cands]
-        for move in moves:
+        worst_rows = [int(i) if sel is None else sel[int(i)] for i in worst[:3]]
+        for move in _moves(ev, current, worst_rows, pool, budget, rank, max_candidates):
             if time.perf_counter() >= deadline:
                 choice.stopped = "time limit"
                 break

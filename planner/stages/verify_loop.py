@@ -33,21 +33,25 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
 
+from planner import pipeline
+from planner.errors import ValidationError
 from planner.model.design import Design
 from planner.model.network import Network
 from planner.model.scenario import Scenario
+from planner.simulate import design_check
+from planner.stages.trust import NON_RELAY_KINDS
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
 PlanFn = Callable[..., Design]
-SimulateFn = Callable[..., dict[str, Any]]
+SimulateFn = Callable[..., Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,7 @@ class VerifyOutcome:
     """The final design, its simulation, every round and the verdict sentences."""
 
     design: Design
-    simulation: dict[str, Any]
+    simulation: Mapping[str, Any]
     rounds: list[VerifyRound] = field(default_factory=list)
     met: bool = False
     verdict: list[str] = field(default_factory=list)
@@ -105,7 +109,7 @@ class VerifyOutcome:
 
 
 # ---------------------------------------------------------------- evaluation
-def _full_load_rates(sim: dict[str, Any]) -> pd.Series:
+def _full_load_rates(sim: Mapping[str, Any]) -> pd.Series:
     pairs = pd.DataFrame(sim.get("pairs", []))
     if len(pairs) == 0 or "rate_shared" not in pairs:
         return pd.Series(dtype=float)
@@ -114,7 +118,7 @@ def _full_load_rates(sim: dict[str, Any]) -> pd.Series:
         inter.loc[pd.to_numeric(inter["rate_shared"], errors="coerce").notna(), "pair"].astype(str))
 
 
-def evaluate(design: Design, sim: dict[str, Any], scenario: Scenario, targets: VerifyTargets
+def evaluate(design: Design, sim: Mapping[str, Any], scenario: Scenario, targets: VerifyTargets
              ) -> dict[str, Any]:
     """Which targets a simulated design meets: shares, counts and booleans ``eps_ok``, ``served_ok``, ``rate_ok``."""
     t = sim.get("totals", {})
@@ -168,8 +172,6 @@ def with_key_pool(design: Design, pool_bits: int) -> Design:
 
 # ---------------------------------------------------------------- adjustments
 def _relay_sites(network: Network) -> int:
-    from planner.stages.trust import NON_RELAY_KINDS
-
     return int((~network.sites["kind"].astype(str).isin(NON_RELAY_KINDS)).sum())
 
 
@@ -225,22 +227,18 @@ def verify_loop(network: Network, scenario: Scenario, *, rounds: int = 4, seed: 
     for the report.
     """
     if rounds < 1:
-        from planner.errors import ValidationError
-
         raise ValidationError(f"--verify-rounds {rounds}: use 1 or more rounds", source="verify")
     targets = targets or VerifyTargets()
     budgets = budgets or VerifyBudgets()
     say = progress or (lambda msg: None)
-    if plan_fn is None:
-        from planner.pipeline import plan as plan_fn
-    if simulate_fn is None:
-        from planner.simulate.design_check import simulate_design as simulate_fn
-    assert plan_fn is not None and simulate_fn is not None
+    # looked up at call time (not bound at import), so a replaced pipeline.plan is the one run
+    plan_fn = plan_fn or pipeline.plan
+    simulate_fn = simulate_fn or design_check.simulate_design
     history: list[VerifyRound] = []
     change = "initial plan"
     current = scenario
     design: Design | None = None
-    sim: dict[str, Any] = {}
+    sim: Mapping[str, Any] = {}
     stuck: list[str] = []
     met = False
     for r in range(1, rounds + 1):

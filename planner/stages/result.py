@@ -1,0 +1,119 @@
+"""What every planning stage hands back, and the few things every stage does the same way.
+
+- :class:`StageResult`: a stage's tables, solver summaries, baselines, metrics,
+  notes and wall-clock timings; :meth:`StageResult.record_solve` records one solve
+  (the solver summary goes to ``solves``, its wall-clock fields to ``timing`` so that
+  ``design.json`` stays reproducible).
+- :class:`MemoryResult`: the memory stage's result with its per-site, per-link and
+  per-demand Series as typed fields.
+- :func:`solver_options`: the MILP options of a scenario.
+- :func:`solver_errors`: the one translation of a solver's exceptions into the
+  project's errors (:class:`~planner.errors.InfeasibleDesignError`,
+  :class:`~planner.errors.ValidationError`) with what to change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from planner.errors import InfeasibleDesignError, ValidationError
+from planner.model.scenario import Scenario
+from solvers.base import ModelInfeasible, SolveResult, SolverOptions
+
+TIMING_FIELDS = ("solve_time_s", "build_time_s", "heuristic_time_s", "prep_time_s", "prepare_time_s")
+"""Wall-clock fields of a solver summary: they go to a stage's ``timing``, never to ``solves``."""
+
+
+def split_timing(summary: dict[str, Any], timing: dict[str, float], stage: str) -> dict[str, Any]:
+    """Move the wall-clock fields (:data:`TIMING_FIELDS`) of ``summary`` into ``timing`` as
+    ``"<stage>.<field>"`` (numbers only; a None is dropped); returns ``summary`` without them."""
+    for key in TIMING_FIELDS:
+        if key in summary:
+            value = summary.pop(key)
+            if isinstance(value, (int, float)):
+                timing[f"{stage}.{key}"] = float(value)
+    return summary
+
+
+@dataclass
+class StageResult:
+    """Tables and solver summaries produced by one stage.
+
+    ``tables``: the stage's output tables by name; ``solves``: one JSON-ready solver
+    summary per solve (see :meth:`record_solve`); ``baselines``: simpler methods the
+    solve is compared with; ``metrics``: JSON-ready figures for the design; ``notes``:
+    sentences for the user; ``timing``: wall-clock seconds by ``"<stage>.<what>"``.
+    """
+
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    solves: dict[str, dict[str, Any]] = field(default_factory=dict)
+    baselines: dict[str, dict[str, Any]] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    timing: dict[str, float] = field(default_factory=dict)
+
+    def record_solve(self, stage: str, result: SolveResult, model: str) -> dict[str, Any]:
+        """Record ``result`` as the solve of ``stage``: its summary, labelled ``model``, becomes
+        ``solves[stage]`` and its wall-clock fields go to ``timing`` (``"<stage>.solve_time_s"``
+        and the like), so the summary holds only reproducible values. Returns the summary."""
+        summary = result.summary()
+        summary["model"] = model
+        self.solves[stage] = split_timing(summary, self.timing, stage)
+        return self.solves[stage]
+
+
+@dataclass
+class MemoryResult(StageResult):
+    """The memory stage's result: units per site (``nodes``, by site id) and per backbone link
+    (``edges``, by link id); with repeater chains, the Eq. 9 rate per demand with the link
+    memory it would have alone (``demand_rates``) and shared with the other demands
+    (``demand_rates_shared``), and the shortfall against ``backbone.rate_target`` under full
+    load (``demand_shortfall``), all by demand id. A field is None when the stage had nothing
+    to say about it (e.g. no clusters and no links to give a budget to)."""
+
+    nodes: pd.Series | None = None
+    edges: pd.Series | None = None
+    demand_rates: pd.Series | None = None
+    demand_rates_shared: pd.Series | None = None
+    demand_shortfall: pd.Series | None = None
+
+
+def solver_options(scenario: Scenario, *, seed: int = 0) -> SolverOptions:
+    """The MILP options of a scenario (its ``solver`` section) with the plan's ``seed``."""
+    s = scenario.solver
+    return SolverOptions(time_limit_s=s.time_limit_s, mip_gap=s.mip_gap, threads=s.threads, seed=seed)
+
+
+@contextmanager
+def solver_errors(tables: str, input_error: type[Exception], *, infeasible: str, fix: str | None = None,
+                  max_items: int | None = None) -> Iterator[None]:
+    """Translate a solver's exceptions raised inside the block into the project's errors.
+
+    A :class:`solvers.base.ModelInfeasible` becomes an :class:`InfeasibleDesignError`
+    with message ``infeasible``, the solver's conflicts and details (the first ``max_items`` of
+    each when given) and, when given, ``"fix: " + fix``; an ``input_error`` (the solver's
+    malformed-table error) becomes a :class:`ValidationError` ``"<tables> tables: <error>"``
+    with source ``scenario``. Other exceptions pass unchanged.
+    """
+    try:
+        yield
+    except ModelInfeasible as exc:
+        conflicts, details = exc.conflicts[:max_items], exc.details[:max_items]
+        raise InfeasibleDesignError(infeasible, conflicts=[str(c) for c in conflicts],
+                                    details=[*details, *([f"fix: {fix}"] if fix else [])]) from None
+    except input_error as exc:
+        raise ValidationError(f"{tables} tables: {exc}", source="scenario") from None
+
+
+def require_solution(result: SolveResult, model: str, *, fix: str, conflicts: tuple[str, ...] = (),
+                     details: tuple[str, ...] = ()) -> None:
+    """Raise :class:`InfeasibleDesignError` ("the <model> ended with status '<status>' and no
+    solution", the ``details`` and ``"fix: " + fix``) unless ``result`` has a solution."""
+    if not result.has_solution:
+        raise InfeasibleDesignError(f"the {model} ended with status '{result.status}' and no solution",
+                                    conflicts=conflicts, details=[*details, f"fix: {fix}"])
