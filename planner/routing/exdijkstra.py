@@ -17,7 +17,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from planner.routing.graph import INFINITE_COST, Topology, probability_cost, relay_costs, search
+from planner.routing.graph import INFINITE_COST, Topology, probability_cost, search
 from planner.routing.security import (
     Path,
     RelaySecurity,
@@ -25,6 +25,7 @@ from planner.routing.security import (
     SmrResult,
     check_endpoints,
     multipath_security,
+    relay_costs,
 )
 
 

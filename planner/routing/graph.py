@@ -12,13 +12,10 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Collection, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import networkx as nx
 import numpy as np
-
-if TYPE_CHECKING:
-    from planner.routing.security import RelaySecurity
 
 
 def edge_key(u: Any, v: Any) -> tuple[Any, Any]:
@@ -252,24 +249,6 @@ def search_heap(
             elif new == old and here < path_of[pred[w]]:
                 pred[w] = u
     return None
-
-
-def relay_costs(topo: Topology, relay: RelaySecurity) -> list[int]:
-    """Integer -log(p) * COST_SCALE per node (trusted and p=1: 0; p=0: INFINITE_COST)."""
-    uniform = relay.uniform
-    if uniform is not None:
-        c_all = probability_cost(uniform)
-        trusted = relay.trusted
-        return [0 if v in trusted else c_all for v in topo.nodes]
-    cache: dict[float, int] = {}
-    out = []
-    for v in topo.nodes:
-        p = relay.node(v)
-        c = cache.get(p)
-        if c is None:
-            c = cache[p] = probability_cost(p)
-        out.append(c)
-    return out
 
 
 def probability_cost(p: float) -> int:

@@ -21,7 +21,7 @@ import networkx as nx
 import numpy as np
 
 from planner.errors import ValidationError
-from planner.routing.graph import edge_key
+from planner.routing.graph import Topology, edge_key, probability_cost
 
 Node = Hashable
 Path = tuple[Any, ...]
@@ -269,3 +269,21 @@ def check_trusted(graph: nx.Graph, trusted: Collection[Any]) -> None:
             "trusted relays not in the network: " + ", ".join(missing[:10]),
             source="trusted relay set",
         )
+
+
+def relay_costs(topo: Topology, relay: RelaySecurity) -> list[int]:
+    """Integer -log(p) * COST_SCALE per node (trusted and p=1: 0; p=0: INFINITE_COST)."""
+    uniform = relay.uniform
+    if uniform is not None:
+        c_all = probability_cost(uniform)
+        trusted = relay.trusted
+        return [0 if v in trusted else c_all for v in topo.nodes]
+    cache: dict[float, int] = {}
+    out = []
+    for v in topo.nodes:
+        p = relay.node(v)
+        c = cache.get(p)
+        if c is None:
+            c = cache[p] = probability_cost(p)
+        out.append(c)
+    return out
