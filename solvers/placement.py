@@ -146,9 +146,7 @@ def _hop_violations(inst: PlacementInstance, paths: dict[int, list[list[int]]]) 
     return [q for q, plist in paths.items() if any(len(p) - 2 > inst.n_max for p in plist)]
 
 
-def _tables(
-    inst: PlacementInstance, paths: dict[int, list[list[int]]]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _tables(inst: PlacementInstance, paths: dict[int, list[list[int]]]) -> tuple[pd.DataFrame, pd.DataFrame]:
     sessions: dict[int, int] = {}
     rows = []
     for q, plist in paths.items():
@@ -187,9 +185,7 @@ def _tables(
     return rep_df, paths_df
 
 
-def placement_objective(
-    repeaters: Sequence[str], paths: pd.DataFrame, alpha_per_km: float
-) -> float:
+def placement_objective(repeaters: Sequence[str], paths: pd.DataFrame, alpha_per_km: float) -> float:
     """Number of repeaters plus ``alpha_per_km`` x summed elementary-link length of all paths."""
     total_km = float(paths["length_km"].sum()) if len(paths) else 0.0
     return float(len(repeaters)) + alpha_per_km * total_km
@@ -227,15 +223,11 @@ def solve_placement(
         "n_pairs": len(inst.pairs),
         "n_hop_edges": int(inst.hop.sum() // 2),
         "n_candidates": int((~inst.is_end).sum()),
-        "n_candidates_useful": int(
-            len(set().union(*[set(pg.candidates.tolist()) for pg in inst.pairs]))
-        ),
+        "n_candidates_useful": int(len(set().union(*[set(pg.candidates.tolist()) for pg in inst.pairs]))),
         "mean_candidates_per_pair": float(np.mean([len(pg.candidates) for pg in inst.pairs])),
     }
     unreachable = [
-        f"{inst.names[pg.s]}-{inst.names[pg.t]}"
-        for pg in inst.pairs
-        if not pg.direct and pg.d_s[pg.t] > inst.n_max + 1
+        f"{inst.names[pg.s]}-{inst.names[pg.t]}" for pg in inst.pairs if not pg.direct and pg.d_s[pg.t] > inst.n_max + 1
     ]
     build_time = time.perf_counter() - t_build0
     if unreachable:
@@ -261,9 +253,7 @@ def solve_placement(
             n_star = int(round(first.objective))
             info["phase1_repeaters"] = n_star
             info["phase1_solve_time_s"] = stats.solve_time_s
-            final = _lazy_solve(
-                inst, sopts, deadline, stats, alpha=alpha, n_repeaters=n_star, start=first.paths
-            )
+            final = _lazy_solve(inst, sopts, deadline, stats, alpha=alpha, n_repeaters=n_star, start=first.paths)
             if final.paths is None:  # phase 2 ran out of time: keep the phase-1 design
                 final = _LoopOutcome(SolveStatus.FEASIBLE, first.paths, math.nan, float(n_star))
             elif final.status is SolveStatus.INFEASIBLE:

@@ -68,9 +68,7 @@ class PlacementOptions:
 # ---------------------------------------------------------------------------
 
 
-def fibre_distance_table(
-    fibre_edges: pd.DataFrame, *, max_distance_km: float | None = None
-) -> pd.DataFrame:
+def fibre_distance_table(fibre_edges: pd.DataFrame, *, max_distance_km: float | None = None) -> pd.DataFrame:
     """Shortest fibre distance between all node pairs of an undirected fibre graph.
 
     ``fibre_edges`` has columns ``node_a``, ``node_b``, ``length_km``. Returns a
@@ -98,9 +96,7 @@ def fibre_distance_table(
         graph.add_edge(a, b, length_km=float(length))
     rows: list[tuple[str, str, float]] = []
     order = {n: i for i, n in enumerate(graph.nodes)}
-    for src, dists in nx.all_pairs_dijkstra_path_length(
-        graph, cutoff=max_distance_km, weight="length_km"
-    ):
+    for src, dists in nx.all_pairs_dijkstra_path_length(graph, cutoff=max_distance_km, weight="length_km"):
         for dst, d in dists.items():
             if order[dst] > order[src]:
                 rows.append((src, dst, float(d)))
@@ -186,9 +182,7 @@ def _validate(data: PlacementData, options: PlacementOptions) -> None:
         for col in ("node_a", "node_b"):
             unknown = sorted(set(data.distance_km[col]) - known)
             if unknown:
-                problems.append(
-                    f"distance_km.{col}: unknown nodes {unknown[:5]} (fix: list them in nodes)"
-                )
+                problems.append(f"distance_km.{col}: unknown nodes {unknown[:5]} (fix: list them in nodes)")
         d = data.distance_km["distance_km"].to_numpy(dtype=float)
         if np.any(np.isnan(d)) or np.any(d < 0):
             row = int(np.flatnonzero(np.isnan(d) | (d < 0))[0])
@@ -222,11 +216,7 @@ def preprocess_placement(data: PlacementData, options: PlacementOptions) -> Plac
         d_s = _hop_bfs(hop, is_end, s)
         d_t = _hop_bfs(hop, is_end, t)
         ok = (~is_end) & (d_s + d_t <= n_max + 1)
-        pairs.append(
-            _PairGraph(
-                s=s, t=t, d_s=d_s, d_t=d_t, candidates=np.flatnonzero(ok), direct=bool(hop[s, t])
-            )
-        )
+        pairs.append(_PairGraph(s=s, t=t, d_s=d_s, d_t=d_t, candidates=np.flatnonzero(ok), direct=bool(hop[s, t])))
     return PlacementInstance(
         names=names,
         end_idx=end_idx,
@@ -261,9 +251,7 @@ class PairArcs:
     v: list[int] = field(default_factory=list)  # head node index
     length_km: list[float] = field(default_factory=list)
 
-    def add(
-        self, q: int, tail: tuple[int, int], head: tuple[int, int], u: int, v: int, length: float
-    ) -> None:
+    def add(self, q: int, tail: tuple[int, int], head: tuple[int, int], u: int, v: int, length: float) -> None:
         self.pair.append(q)
         self.tail.append(tail)
         self.head.append(head)

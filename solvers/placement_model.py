@@ -186,8 +186,7 @@ def build_pyomo_model(data: PlacementData, options: PlacementOptions) -> pyo.Con
     m.x = pyo.Var(m.A, domain=pyo.Binary)
     m.y = pyo.Var(m.R, domain=pyo.Binary)
     m.obj = pyo.Objective(
-        expr=sum(m.y[r] for r in m.R)
-        + inst.alpha * sum(arcs.length_km[j] * m.x[j] for j in range(n_arc)),
+        expr=sum(m.y[r] for r in m.R) + inst.alpha * sum(arcs.length_km[j] * m.x[j] for j in range(n_arc)),
         sense=pyo.minimize,
     )
     m.cons = pyo.ConstraintList()
@@ -207,9 +206,7 @@ def build_pyomo_model(data: PlacementData, options: PlacementOptions) -> pyo.Con
     for q in range(len(inst.pairs)):
         m.cons.add(sum(m.x[j] for j in by_pair_src.get(q, [])) == inst.k)
     for key in set(inflow) | set(outflow):
-        m.cons.add(
-            sum(m.x[j] for j in inflow.get(key, [])) == sum(m.x[j] for j in outflow.get(key, []))
-        )
+        m.cons.add(sum(m.x[j] for j in inflow.get(key, [])) == sum(m.x[j] for j in outflow.get(key, [])))
     for (_q, u), js in through.items():
         m.cons.add(sum(m.x[j] for j in js) <= m.y[inst.names[u]])
     for u in reps:
@@ -221,15 +218,15 @@ def build_pyomo_model(data: PlacementData, options: PlacementOptions) -> pyo.Con
 def solve_placement_pyomo(
     data: PlacementData, options: PlacementOptions, solver_options: SolverOptions | None = None
 ) -> SolveResult:
-    """Solve :func:`build_pyomo_model` with :func:`solvers.highs_driver.solve_model` (objective and chosen repeaters only)."""
+    """Solve :func:`build_pyomo_model` with :func:`solvers.highs_driver.solve_model`.
+
+    Returns the objective and the chosen repeaters only."""
     t0 = time.perf_counter()
     model = build_pyomo_model(data, options)
     build = time.perf_counter() - t0
     raw = solve_model(model, solver_options)
     reps = [
-        r
-        for r in model.R
-        if raw.status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE) and pyo.value(model.y[r]) > 0.5
+        r for r in model.R if raw.status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE) and pyo.value(model.y[r]) > 0.5
     ]
     return SolveResult(
         status=raw.status,

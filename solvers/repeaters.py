@@ -152,7 +152,10 @@ MIN_SOLVE_S = 1.0  # below this, solving is not attempted: the heuristic design 
 
 
 def _feasible(
-    data: SpacingData, mode: SpacingMode, budget: float | None, options: SolverOptions,
+    data: SpacingData,
+    mode: SpacingMode,
+    budget: float | None,
+    options: SolverOptions,
     left_s: list[float] | None = None,
 ) -> bool:
     """Whether ``data`` has a feasible design; with ``left_s`` (a one-element budget, updated)
@@ -179,18 +182,13 @@ def diagnose_infeasible(
     left = [float(options.time_limit_s)]  # all the diagnosis solves share one limit
     alone = [d for d in data.demand_ids if not _feasible(subset_demands(data, [d]), mode, budget, options, left)]
     if alone:
-        return alone, [
-            f"demand {_show(d)} cannot meet its rate target / latency limit on its own"
-            for d in alone
-        ]
+        return alone, [f"demand {_show(d)} cannot meet its rate target / latency limit on its own" for d in alone]
     keep = list(data.demand_ids)
     for d in list(keep):
         trial = [e for e in keep if e != d]
         if trial and not _feasible(subset_demands(data, trial), mode, budget, options, left):
             keep = trial
-    return keep, [
-        f"demands {', '.join(map(repr, keep))} cannot meet their targets together (shared links)"
-    ]
+    return keep, [f"demands {', '.join(map(repr, keep))} cannot meet their targets together (shared links)"]
 
 
 # ---------------------------------------------------------------------------
@@ -267,34 +265,50 @@ def solve_spacing(
         raise RepeaterInputError(f"mode={_show(mode)} must be 'min_cost' or 'max_min_rate'")
     if mode == "max_min_rate" and budget is not None and not (budget >= 0):
         raise RepeaterInputError(f"budget={_show(budget)} must be >= 0")
-    run = _SpacingRun(mode=mode, budget=budget, opts=opts, t0=t0,
-                      deadline=t0 + opts.time_limit_s,  # the limit covers preparing, building and solving
-                      full=data, data=data, reduced=data)
+    run = _SpacingRun(
+        mode=mode,
+        budget=budget,
+        opts=opts,
+        t0=t0,
+        deadline=t0 + opts.time_limit_s,  # the limit covers preparing, building and solving
+        full=data,
+        data=data,
+        reduced=data,
+    )
     _reduce_and_start(run, plan_reachable=plan_reachable, use_heuristic=use_heuristic, presolve=presolve)
     skip_reason, presolved, size = _plan_model(run, max_nonzeros)
     left_s = run.deadline - time.perf_counter()
     if run.heur is None and size["n_nonzeros"] / BUILD_NONZEROS_PER_S + MIN_SOLVE_S > left_s:
         # no design and no time to build the model: stop at the limit instead of overrunning it
-        logger.warning("repeater spacing: no design found and no time left to build the model "
-                       "(about %s nonzeros, %.1f s left)", f"{size['n_nonzeros']:,}", max(left_s, 0.0))
-        return SolveResult(status=SolveStatus.TIME_LIMIT_NO_SOLUTION, build_time_s=time.perf_counter() - t0,
-                           solver="none", info={"milp_skipped": "no time left to build the model",
-                                                "unreachable": dict(run.unreachable)})
+        logger.warning(
+            "repeater spacing: no design found and no time left to build the model (about %s nonzeros, %.1f s left)",
+            f"{size['n_nonzeros']:,}",
+            max(left_s, 0.0),
+        )
+        return SolveResult(
+            status=SolveStatus.TIME_LIMIT_NO_SOLUTION,
+            build_time_s=time.perf_counter() - t0,
+            solver="none",
+            info={"milp_skipped": "no time left to build the model", "unreachable": dict(run.unreachable)},
+        )
     info: dict[str, Any] = {}
     if skip_reason is not None:
         info["milp_skipped"] = skip_reason
-    raw, model, (n_vars, n_cons), build_time = _build_and_solve(run, skip_reason, presolved, size,
-                                                               tie_break_cost=tie_break_cost)
+    raw, model, (n_vars, n_cons), build_time = _build_and_solve(
+        run, skip_reason, presolved, size, tie_break_cost=tie_break_cost
+    )
     if raw.status is SolveStatus.INFEASIBLE and run.heur is None:
         conflicts, details = (
-            diagnose_infeasible(run.data, mode=mode, budget=budget, options=dataclasses.replace(
-                opts, time_limit_s=max(0.0, opts.time_limit_s - run.first_limit_s)))
+            diagnose_infeasible(
+                run.data,
+                mode=mode,
+                budget=budget,
+                options=dataclasses.replace(opts, time_limit_s=max(0.0, opts.time_limit_s - run.first_limit_s)),
+            )
             if diagnose
             else ([], [])
         )
-        raise RepeaterInfeasible(
-            "Repeater spacing has no feasible design.", conflicts=conflicts, details=details
-        )
+        raise RepeaterInfeasible("Repeater spacing has no feasible design.", conflicts=conflicts, details=details)
     _record_run(info, run, raw, size, (n_vars, n_cons), skip_reason)
     heur = run.heur
     milp_ok = _milp_wins(raw, heur, mode)
@@ -308,8 +322,12 @@ def solve_spacing(
         )
     if raw.status is SolveStatus.INFEASIBLE:
         logger.warning("the MILP reports infeasible but the heuristic design is feasible")
-    if skip_reason is not None and heur is not None and mode == "min_cost" and \
-            heur.objective <= raw.bound + 1e-9 * max(1.0, abs(raw.bound)):
+    if (
+        skip_reason is not None
+        and heur is not None
+        and mode == "min_cost"
+        and heur.objective <= raw.bound + 1e-9 * max(1.0, abs(raw.bound))
+    ):
         raw = dataclasses.replace(raw, status=SolveStatus.OPTIMAL)  # proven by the bound
     design = _chosen_design(run, raw, model, milp_ok, info)
     if mode == "max_min_rate":
@@ -359,14 +377,18 @@ def _reduce_and_start(run: _SpacingRun, *, plan_reachable: bool, use_heuristic: 
     if run.unreachable:
         if not plan_reachable or len(run.unreachable) == len(data.demand_ids):
             raise unreachable_error(data, run.unreachable)
-        logger.warning("repeater spacing: %d demand(s) cannot reach their rate target with any spacing; "
-                       "planning the other %d", len(run.unreachable), len(data.demand_ids) - len(run.unreachable))
+        logger.warning(
+            "repeater spacing: %d demand(s) cannot reach their rate target with any spacing; planning the other %d",
+            len(run.unreachable),
+            len(data.demand_ids) - len(run.unreachable),
+        )
         data = run.data = subset_demands(data, [d for d in data.demand_ids if d not in run.unreachable])
     run.reduced, run.n_dropped = drop_dominated_demands(data, mode=mode) if presolve else (data, 0)
     # the heuristic runs on the reduced demands: a design meets every reduced demand's target
     # exactly when it meets every demand's (exact dominance), and the minimum rate is the same
-    run.heur = (heuristic_spacing(run.reduced, mode=mode, budget=run.budget, deadline=run.deadline)
-                if use_heuristic else None)
+    run.heur = (
+        heuristic_spacing(run.reduced, mode=mode, budget=run.budget, deadline=run.deadline) if use_heuristic else None
+    )
     if run.heur is not None:
         logger.info("repeater heuristic: objective %.6g in %.2fs", run.heur.objective, run.heur.time_s)
     elif mode == "min_cost":
@@ -400,11 +422,15 @@ def _plan_model(
     left_s = run.deadline - time.perf_counter()
     if heur is not None and skip_reason is None:
         if size["n_nonzeros"] > max_nonzeros:
-            skip_reason = (f"model not built: about {size['n_nonzeros']:,} nonzeros "
-                           f"({size['n_variables']:,} variables) exceed the limit of {max_nonzeros:,}")
+            skip_reason = (
+                f"model not built: about {size['n_nonzeros']:,} nonzeros "
+                f"({size['n_variables']:,} variables) exceed the limit of {max_nonzeros:,}"
+            )
         elif size["n_nonzeros"] / BUILD_NONZEROS_PER_S + MIN_SOLVE_S > left_s:
-            skip_reason = (f"model not built: building about {size['n_nonzeros']:,} nonzeros would not "
-                           f"fit in the {max(left_s, 0.0):.1f} s left of the time limit")
+            skip_reason = (
+                f"model not built: building about {size['n_nonzeros']:,} nonzeros would not "
+                f"fit in the {max(left_s, 0.0):.1f} s left of the time limit"
+            )
     return skip_reason, presolved, size
 
 
@@ -426,8 +452,14 @@ def _build_and_solve(
         level = logging.INFO if skip_reason.endswith("(optimal)") else logging.WARNING
         logger.log(level, "repeater spacing: %s; the heuristic design is returned with a bound", skip_reason)
         bound = presolve_bound(run.reduced, presolved[0], mode=mode)
-        raw = RawSolve(status=SolveStatus.TIME_LIMIT_NO_SOLUTION, objective=math.nan, bound=bound,
-                       gap=math.nan, solve_time_s=0.0, solver="none")
+        raw = RawSolve(
+            status=SolveStatus.TIME_LIMIT_NO_SOLUTION,
+            objective=math.nan,
+            bound=bound,
+            gap=math.nan,
+            solve_time_s=0.0,
+            solver="none",
+        )
         return raw, None, (size["n_variables"], size["n_constraints"]), time.perf_counter() - run.t0
     floor = math.exp(heur.objective) if heur is not None and mode == "max_min_rate" else None
     model = build_spacing_model(run.reduced, mode=mode, budget=run.budget, rate_floor=floor, presolved=presolved)
@@ -452,21 +484,21 @@ def _record_run(
     skip_reason: str | None,
 ) -> None:
     """Record the model size, the demands planned and the heuristic design's objective in ``info``."""
-    info.update({
-        "mode": run.mode,
-        "n_variables": counts[0],
-        "n_constraints": counts[1],
-        "n_nonzeros_estimate": size["n_nonzeros"],
-        "n_links": len(run.data.links),
-        "n_demands": len(run.data.demand_ids),
-        "n_demands_dominated": run.n_dropped,
-        "milp_status": "not built" if skip_reason is not None else str(raw.status),
-    })
+    info.update(
+        {
+            "mode": run.mode,
+            "n_variables": counts[0],
+            "n_constraints": counts[1],
+            "n_nonzeros_estimate": size["n_nonzeros"],
+            "n_links": len(run.data.links),
+            "n_demands": len(run.data.demand_ids),
+            "n_demands_dominated": run.n_dropped,
+            "milp_status": "not built" if skip_reason is not None else str(raw.status),
+        }
+    )
     heur = run.heur
     if heur is not None:
-        info["heuristic_objective"] = (
-            heur.objective if run.mode == "min_cost" else math.exp(heur.objective)
-        )
+        info["heuristic_objective"] = heur.objective if run.mode == "min_cost" else math.exp(heur.objective)
         info["heuristic_time_s"] = heur.time_s
 
 
@@ -511,13 +543,24 @@ def _chosen_design(
     status = SolveStatus.OPTIMAL if raw.status is SolveStatus.OPTIMAL else SolveStatus.HEURISTIC
     info["source"] = "heuristic"
     repeaters.update(heur.repeaters)
-    return _SpacingDesign(repeaters, dict(heur.path_choice), heur.objective, raw.bound,
-                          relative_gap(heur.objective, raw.bound), status, raw.solve_time_s)
+    return _SpacingDesign(
+        repeaters,
+        dict(heur.path_choice),
+        heur.objective,
+        raw.bound,
+        relative_gap(heur.objective, raw.bound),
+        status,
+        raw.solve_time_s,
+    )
 
 
 def _max_min_rate_finish(
-    run: _SpacingRun, design: _SpacingDesign, model: pyo.ConcreteModel | None, info: dict[str, Any],
-    *, tie_break_cost: bool,
+    run: _SpacingRun,
+    design: _SpacingDesign,
+    model: pyo.ConcreteModel | None,
+    info: dict[str, Any],
+    *,
+    tie_break_cost: bool,
 ) -> None:
     """Max-min mode: objective and bound from log space to rates, then (with ``tie_break_cost``,
     an optimal MILP and enough time left) the least-cost design at the optimal minimum rate."""
@@ -530,8 +573,7 @@ def _max_min_rate_finish(
     design.gap = relative_gap(design.objective, design.bound)
     # the limits handed to the solver sum to at most the time limit
     left_s = min(run.deadline - time.perf_counter(), run.opts.time_limit_s - run.first_limit_s)
-    if not (tie_break_cost and design.status is SolveStatus.OPTIMAL and model is not None
-            and left_s >= MIN_SOLVE_S):
+    if not (tie_break_cost and design.status is SolveStatus.OPTIMAL and model is not None and left_s >= MIN_SOLVE_S):
         return
     eta_star = float(pyo.value(model.eta))
     model.eta.setlb(eta_star - 1e-7)
@@ -542,9 +584,7 @@ def _max_min_rate_finish(
     design.solve_time_s += raw2.solve_time_s
     if raw2.status not in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE):
         # no incumbent was loaded, so the variables still hold the first solution
-        logger.warning(
-            "cost tie-break solve ended with %s; keeping the first solution", raw2.status
-        )
+        logger.warning("cost tie-break solve ended with %s; keeping the first solution", raw2.status)
     info["tie_break_status"] = str(raw2.status)
     _model_design(model, design.repeaters, design.choice)
 
@@ -558,10 +598,13 @@ def _spacing_result(
     if unreachable:
         info["unreachable"] = dict(unreachable)
         demands_out["shortfall"] = np.maximum(demands_out["rate_target"] - demands_out["rate"], 0.0)
-    if run.mode == "min_cost" and not demands_out.loc[~demands_out["demand"].isin(list(unreachable)),
-                                                      "meets_target"].all():
-        bad = demands_out.loc[~demands_out["meets_target"] & ~demands_out["demand"].isin(list(unreachable)),
-                              "demand"].tolist()
+    if (
+        run.mode == "min_cost"
+        and not demands_out.loc[~demands_out["demand"].isin(list(unreachable)), "meets_target"].all()
+    ):
+        bad = demands_out.loc[
+            ~demands_out["meets_target"] & ~demands_out["demand"].isin(list(unreachable)), "demand"
+        ].tolist()
         logger.warning("solution misses targets for %s after re-evaluation (solver tolerance)", bad)
     info["total_repeaters"] = int(links_out["repeaters"].sum())
     info["total_cost"] = float(links_out["cost"].sum())

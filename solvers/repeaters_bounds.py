@@ -90,7 +90,7 @@ def presolve_spacing(
                     n_lo[lid] = n_new
                     changed = True
     ks_allowed: dict[Hashable, set[int]] = {}
-    for d, r in (required.items() if hop_counts else ()):
+    for d, r in required.items() if hop_counts else ():
         allowed: set[int] = set()
         for path in data.paths[d]:
             lo, hi = hop_range(data, path, n_lo)
@@ -142,7 +142,9 @@ def drop_dominated_demands(data: SpacingData, *, mode: SpacingMode) -> tuple[Spa
     by_link: dict[Hashable, int] = {}
     # sorted order puts a demand after every demand it could be dominated by, so with equal
     # targets and limits any kept demand covering d dominates it
-    uniform = len({tgt.get(d, 0.0) for d in single}) <= 1 and len({data.latency_limit_s.get(d, inf) for d in single}) <= 1
+    uniform = (
+        len({tgt.get(d, 0.0) for d in single}) <= 1 and len({data.latency_limit_s.get(d, inf) for d in single}) <= 1
+    )
     for d in sorted(single, key=order):
         links = data.paths[d][0]
         t_d = tgt.get(d, 0.0)
@@ -174,8 +176,9 @@ def drop_dominated_demands(data: SpacingData, *, mode: SpacingMode) -> tuple[Spa
     return subset_demands(data, [d for d in data.demand_ids if d not in dropped]), len(dropped)
 
 
-def presolve_bound(data: SpacingData, n_lo: Mapping[Hashable, int], *, mode: SpacingMode,
-                    max_demands: int = 200) -> float:
+def presolve_bound(
+    data: SpacingData, n_lo: Mapping[Hashable, int], *, mode: SpacingMode, max_demands: int = 200
+) -> float:
     """A valid bound on the MILP optimum without solving it.
 
     ``min_cost``: the cost of the presolve floors (every link needs at least
@@ -286,8 +289,11 @@ def unreachable_demands(data: SpacingData) -> dict[Hashable, float]:
     if not data.rate_target:
         return {}
     upper = rate_upper_bounds(data)
-    return {d: float(u) for d, u in zip(data.demand_ids, upper, strict=True)
-            if d in data.rate_target and u < data.rate_target[d] * (1 - 1e-9)}
+    return {
+        d: float(u)
+        for d, u in zip(data.demand_ids, upper, strict=True)
+        if d in data.rate_target and u < data.rate_target[d] * (1 - 1e-9)
+    }
 
 
 def unreachable_error(data: SpacingData, bad: Mapping[Hashable, float]) -> RepeaterInfeasible:
@@ -296,8 +302,11 @@ def unreachable_error(data: SpacingData, bad: Mapping[Hashable, float]) -> Repea
         f"Repeater spacing cannot meet the rate targets: {len(bad)} demand(s) cannot reach theirs "
         "even with the maximum repeaters on every link.",
         conflicts=worst,
-        details=[f"demand {_show(d)}: at most {bad[d]:.4g} (any spacing, any candidate path) against the "
-                 f"target {data.rate_target[d]:.4g}; lower the target or allow more repeaters" for d in worst],
+        details=[
+            f"demand {_show(d)}: at most {bad[d]:.4g} (any spacing, any candidate path) against the "
+            f"target {data.rate_target[d]:.4g}; lower the target or allow more repeaters"
+            for d in worst
+        ],
     )
 
 
@@ -324,6 +333,4 @@ def precheck_min_cost(data: SpacingData, deadline: float = math.inf) -> None:
                 f"is below the target {target:.4g}; lower the target or allow more repeaters"
             )
     if conflicts:
-        raise RepeaterInfeasible(
-            "Repeater spacing cannot meet the rate targets.", conflicts=conflicts, details=details
-        )
+        raise RepeaterInfeasible("Repeater spacing cannot meet the rate targets.", conflicts=conflicts, details=details)

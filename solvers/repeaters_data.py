@@ -123,14 +123,10 @@ def chain_rate(hops: int, p: float, params: ChainParameters) -> float:
     return params.memory * p * params.hop_factor(hops)
 
 
-def chain_latency_from_segments_s(
-    segments_km: Sequence[float], p: float, params: ChainParameters
-) -> float:
+def chain_latency_from_segments_s(segments_km: Sequence[float], p: float, params: ChainParameters) -> float:
     """Eq. 10 latency of a chain whose hops have the given lengths, with rate from worst ``p``."""
     k = len(segments_km)
-    total_t = sum(
-        segment_time_s(d, params.alpha_db_per_km, params.speed_km_per_s) for d in segments_km
-    )
+    total_t = sum(segment_time_s(d, params.alpha_db_per_km, params.speed_km_per_s) for d in segments_km)
     return total_t / chain_rate(k, p, params) + k * (params.t_mea_s + params.t_ret_s)
 
 
@@ -154,8 +150,12 @@ class SpacingData:
     n_max_of: dict[Hashable, int] = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "length_of", dict(zip(self.links.index, self.links["length_km"].astype(float), strict=True)))
-        object.__setattr__(self, "n_max_of", dict(zip(self.links.index, self.links["max_repeaters"].astype(int), strict=True)))
+        object.__setattr__(
+            self, "length_of", dict(zip(self.links.index, self.links["length_km"].astype(float), strict=True))
+        )
+        object.__setattr__(
+            self, "n_max_of", dict(zip(self.links.index, self.links["max_repeaters"].astype(int), strict=True))
+        )
 
 
 def prepare_spacing_data(
@@ -181,9 +181,7 @@ def prepare_spacing_data(
     if "demand" not in demands.columns:
         problems.append("demands table: missing column 'demand' (add it)")
     if "paths" not in demands.columns and "path" not in demands.columns:
-        problems.append(
-            "demands table: missing column 'paths' (list of candidate link-id paths) or 'path'"
-        )
+        problems.append("demands table: missing column 'paths' (list of candidate link-id paths) or 'path'")
     if require_targets and "rate_target" not in demands.columns:
         problems.append("demands table: missing column 'rate_target' (required in min_cost mode)")
     if problems:
@@ -191,8 +189,9 @@ def prepare_spacing_data(
 
     lk = _check_links(links, problems)
     known = set(lk["link"])
-    ids, paths, targets, limits = _check_demands(demands, known, problems, latency_limit_s=latency_limit_s,
-                                                 require_targets=require_targets)
+    ids, paths, targets, limits = _check_demands(
+        demands, known, problems, latency_limit_s=latency_limit_s, require_targets=require_targets
+    )
     if not ids and not problems:
         problems.append("demands table is empty (give at least one demand)")
     if problems:
@@ -215,24 +214,17 @@ def _check_links(links: pd.DataFrame, problems: list[str]) -> pd.DataFrame:
     for i, row in zip(lk.index, lk.to_dict("records"), strict=True):  # plain dicts: fast at 10^5 rows
         where = f"links table, row {i} (link {_show(row['link'])})"
         length = row["length_km"]
-        if not (
-            isinstance(length, (int, float, np.number)) and math.isfinite(length) and length > 0
-        ):
+        if not (isinstance(length, (int, float, np.number)) and math.isfinite(length) and length > 0):
             problems.append(f"{where}: length_km={_show(length)} must be a finite number > 0")
         nmax = row["max_repeaters"]
         if (
-            not (
-                isinstance(nmax, (int, np.integer))
-                or (isinstance(nmax, float) and float(nmax).is_integer())
-            )
+            not (isinstance(nmax, (int, np.integer)) or (isinstance(nmax, float) and float(nmax).is_integer()))
             or nmax < 0
         ):
             problems.append(f"{where}: max_repeaters={_show(nmax)} must be an integer >= 0")
         cost = row["cost_per_repeater"]
         if not (isinstance(cost, (int, float, np.number)) and math.isfinite(cost) and cost >= 0):
-            problems.append(
-                f"{where}: cost_per_repeater={_show(cost)} must be a finite number >= 0"
-            )
+            problems.append(f"{where}: cost_per_repeater={_show(cost)} must be a finite number >= 0")
 
     return lk
 
@@ -265,9 +257,7 @@ def _check_demands(
         for path in cand:
             unknown = [lid for lid in path if lid not in known]
             if unknown:
-                problems.append(
-                    f"{where}: path uses unknown links {unknown} (add them to the links table)"
-                )
+                problems.append(f"{where}: path uses unknown links {unknown} (add them to the links table)")
             if len(set(path)) != len(path):
                 problems.append(f"{where}: path {list(path)} repeats a link (give simple paths)")
         ids.append(d)
@@ -284,9 +274,7 @@ def _check_demands(
             lim = latency_limit_s if latency_limit_s is not None else math.nan
         if not math.isnan(lim):
             if not (lim > 0 and math.isfinite(lim)):
-                problems.append(
-                    f"{where}: latency_limit_s={_show(lim)} must be a finite number > 0"
-                )
+                problems.append(f"{where}: latency_limit_s={_show(lim)} must be a finite number > 0")
             else:
                 limits[d] = float(lim)
     return ids, paths, targets, limits
@@ -297,11 +285,7 @@ def _as_paths(raw: Any) -> list[tuple[Hashable, ...]] | None:
         return None
     out = []
     for path in raw:
-        if (
-            isinstance(path, (str, bytes))
-            or not isinstance(path, (list, tuple, np.ndarray))
-            or len(path) == 0
-        ):
+        if isinstance(path, (str, bytes)) or not isinstance(path, (list, tuple, np.ndarray)) or len(path) == 0:
             return None
         out.append(tuple(path.tolist() if isinstance(path, np.ndarray) else path))
     return out
@@ -326,8 +310,7 @@ def link_options(data: SpacingData) -> pd.DataFrame:
                     "segment_km": seg,
                     "hops": n + 1,
                     "log_p": -par.alpha_db_per_km * seg / 10.0 * LN10,
-                    "time_s": (n + 1)
-                    * segment_time_s(seg, par.alpha_db_per_km, par.speed_km_per_s),
+                    "time_s": (n + 1) * segment_time_s(seg, par.alpha_db_per_km, par.speed_km_per_s),
                     "cost": n * row["cost_per_repeater"],
                 }
             )
@@ -399,14 +382,16 @@ def evaluate_spacing(
     par = data.params
     n_arr = np.array([int(repeaters.get(lid, 0)) for lid in data.links.index], dtype=int)
     seg_arr = data.links["length_km"].to_numpy(float) / (n_arr + 1)
-    links_out = pd.DataFrame({
-        "link": list(data.links.index),
-        "repeaters": n_arr,
-        "segment_km": seg_arr,
-        "hops": n_arr + 1,
-        "p": 10.0 ** (-par.alpha_db_per_km * seg_arr / 10.0),
-        "cost": n_arr * data.links["cost_per_repeater"].to_numpy(float),
-    })
+    links_out = pd.DataFrame(
+        {
+            "link": list(data.links.index),
+            "repeaters": n_arr,
+            "segment_km": seg_arr,
+            "hops": n_arr + 1,
+            "p": 10.0 ** (-par.alpha_db_per_km * seg_arr / 10.0),
+            "cost": n_arr * data.links["cost_per_repeater"].to_numpy(float),
+        }
+    )
     seg_of = dict(zip(links_out["link"], seg_arr.tolist(), strict=True))
     hops_of = dict(zip(links_out["link"], (n_arr + 1).tolist(), strict=True))
     p_of = dict(zip(links_out["link"], links_out["p"].tolist(), strict=True))
@@ -474,7 +459,5 @@ def candidate_link_paths(
         gen = nx.shortest_simple_paths(graph, source, target, weight=weight)
         node_paths = list(itertools.islice(gen, k))
     except nx.NetworkXNoPath as exc:
-        raise RepeaterInputError(
-            f"no backbone path from {_show(source)} to {_show(target)} (connect them)"
-        ) from exc
+        raise RepeaterInputError(f"no backbone path from {_show(source)} to {_show(target)} (connect them)") from exc
     return [[graph[a][b]["link"] for a, b in itertools.pairwise(p)] for p in node_paths]

@@ -63,10 +63,7 @@ class _DesignEvaluator:
         self.row_path = np.array([j for _, j, _ in rows], dtype=int)
         self.n_demands = len(data.demand_ids)
         self.log_target = np.array(
-            [
-                math.log(data.rate_target.get(d, math.nan)) if d in data.rate_target else -np.inf
-                for d, _, _ in rows
-            ]
+            [math.log(data.rate_target.get(d, math.nan)) if d in data.rate_target else -np.inf for d, _, _ in rows]
         )
         self.limit = np.array([data.latency_limit_s.get(d, np.inf) for d, _, _ in rows])
         self.logg = log_hop_table(int(np.sum(self.n_max + 1)) + 1, par)
@@ -85,7 +82,7 @@ class _DesignEvaluator:
 
     def users(self, i: int) -> np.ndarray:
         """Rows (demand, path) whose path uses link ``i``."""
-        return self.users_rows[self.users_ptr[i]:self.users_ptr[i + 1]]
+        return self.users_rows[self.users_ptr[i] : self.users_ptr[i + 1]]
 
     def rows_ok(self, n: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """``row_ok`` restricted to ``rows`` (same formula, fewer rows)."""
@@ -126,9 +123,7 @@ class _DesignEvaluator:
 
     def row_ok(self, n: np.ndarray) -> np.ndarray:
         log_rate, latency = self.row_metrics(n)
-        return (log_rate >= self.log_target + math.log1p(-1e-9)) & (
-            latency <= self.limit * (1 - 1e-9)
-        )
+        return (log_rate >= self.log_target + math.log1p(-1e-9)) & (latency <= self.limit * (1 - 1e-9))
 
     def feasible(self, n: np.ndarray) -> bool:
         """Every demand has a candidate path meeting its target and latency limit."""
@@ -144,28 +139,22 @@ class _DesignEvaluator:
             chosen = np.full(self.n_demands, -1)
             for r in np.flatnonzero(ok)[::-1]:
                 chosen[self.row_demand[r]] = r
-        return {
-            d: int(self.row_path[r]) if r >= 0 else 0
-            for d, r in zip(self.data.demand_ids, chosen, strict=True)
-        }
+        return {d: int(self.row_path[r]) if r >= 0 else 0 for d, r in zip(self.data.demand_ids, chosen, strict=True)}
 
 
 def _uniform_designs(ev: _DesignEvaluator, used: np.ndarray, deadline: float = math.inf) -> list[np.ndarray]:
     """Designs with a common maximum segment length (one per distinct option segment length,
     longest first; past ``deadline``, a ``time.perf_counter()`` value, only those made so far)."""
     lengths = sorted(
-        {
-            float(ev.length[i] / (n + 1))
-            for i in np.flatnonzero(used)
-            for n in range(ev.n_max[i] + 1)
-        },
+        {float(ev.length[i] / (n + 1)) for i in np.flatnonzero(used) for n in range(ev.n_max[i] + 1)},
         reverse=True,
     )
     designs: list[np.ndarray] = []
     for s in lengths:
         if time.perf_counter() > deadline:
-            logger.warning("repeater heuristic: %d of %d uniform designs made before the time limit",
-                           len(designs), len(lengths))
+            logger.warning(
+                "repeater heuristic: %d of %d uniform designs made before the time limit", len(designs), len(lengths)
+            )
             break
         n = np.ceil(ev.length / s * (1 - 1e-12)).astype(int) - 1
         designs.append(np.where(used, np.clip(n, 0, ev.n_max), 0))

@@ -118,8 +118,10 @@ def define_link_options(m: pyo.ConcreteModel, data: SpacingData) -> None:
     opts = opts[opts["repeaters"] >= lowest]
     m._opts = opts.set_index(["link", "repeaters"])
     # plain dicts of the option coefficients (the constraint rules read them per term)
-    m._coef = {col: dict(zip(m._opts.index, m._opts[col].astype(float), strict=True))
-               for col in ("log_p", "p", "time_s", "cost")}
+    m._coef = {
+        col: dict(zip(m._opts.index, m._opts[col].astype(float), strict=True))
+        for col in ("log_p", "p", "time_s", "cost")
+    }
     m.LO = pyo.Set(initialize=list(m._opts.index), dimen=2, ordered=True)
     m.x = pyo.Var(m.LO, domain=pyo.Binary)
     by_link: dict[Hashable, list[tuple[Hashable, int]]] = {}
@@ -127,9 +129,7 @@ def define_link_options(m: pyo.ConcreteModel, data: SpacingData) -> None:
         by_link.setdefault(lid, []).append((lid, n))
     m._by_link = by_link
     m.L = pyo.Set(initialize=used, ordered=True)
-    m.link_option_once = pyo.Constraint(
-        m.L, rule=lambda mm, lid: sum(mm.x[i] for i in by_link[lid]) == 1
-    )
+    m.link_option_once = pyo.Constraint(m.L, rule=lambda mm, lid: sum(mm.x[i] for i in by_link[lid]) == 1)
 
 
 def _sel(m: pyo.ConcreteModel, d: Hashable, j: int) -> Any:
@@ -285,31 +285,22 @@ def define_latency_limit(m: pyo.ConcreteModel, data: SpacingData) -> None:
                 excluded.append((d, j, i[0], i[1]))
     m.latency_option_excluded = pyo.Constraint(
         pyo.Set(initialize=excluded, dimen=4, ordered=True),
-        rule=lambda mm, d, j, lid, n: (
-            mm.x[lid, n] + _sel(mm, d, j) <= 1 if (d, j) in m._dp_var else mm.x[lid, n] == 0
-        ),
+        rule=lambda mm, d, j, lid, n: mm.x[lid, n] + _sel(mm, d, j) <= 1 if (d, j) in m._dp_var else mm.x[lid, n] == 0,
     )
 
     def lat_rule(mm: pyo.ConcreteModel, d: Hashable, j: int) -> Any:
         limit = data.latency_limit_s[d]
         path = data.paths[d][j]
         # clipped scaled times: an option above the limit is excluded on this path anyway
-        coef = {
-            i: min(m._coef["time_s"][i] / limit, 1.0 + 1e-9)
-            for lid in path
-            for i in m._by_link[lid]
-        }
+        coef = {i: min(m._coef["time_s"][i] / limit, 1.0 + 1e-9) for lid in path for i in m._by_link[lid]}
         big = sum(max(coef[i] for i in m._by_link[lid]) for lid in path)
         lhs = sum(c * mm.x[i] for i, c in coef.items())
         rhs = sum(
-            max(0.0, (limit - k * per_hop) / limit) * par.memory * par.hop_factor(k) * mm.w[d, k]
-            for k in m._ks_of[d]
+            max(0.0, (limit - k * per_hop) / limit) * par.memory * par.hop_factor(k) * mm.w[d, k] for k in m._ks_of[d]
         )
         return lhs <= rhs + big * (1 - _sel(mm, d, j))
 
-    m.DPlat = pyo.Set(
-        initialize=[(d, j) for d in dl for j in range(len(data.paths[d]))], dimen=2, ordered=True
-    )
+    m.DPlat = pyo.Set(initialize=[(d, j) for d in dl for j in range(len(data.paths[d]))], dimen=2, ordered=True)
     m.latency_limit = pyo.Constraint(m.DPlat, rule=lat_rule)
 
 

@@ -177,13 +177,12 @@ def solve_trust(
         return _solve_max_min(data, int(max_relays), tie_break_mean, opts, max_columns, t0, deadline, info)
     if mode == "min_cost":
         _precheck_target(data, security_target)
-    model = build_trust_model(
-        data, mode=mode, max_relays=max_relays, security_target=security_target
-    )
+    model = build_trust_model(data, mode=mode, max_relays=max_relays, security_target=security_target)
     build_time = time.perf_counter() - t0
     # never more than what is left of the limit (building counted), never past the deadline
-    raw = solve_model(model, replace(opts, time_limit_s=max(0.0, min(opts.time_limit_s,
-                                                                    deadline - time.perf_counter()))))
+    raw = solve_model(
+        model, replace(opts, time_limit_s=max(0.0, min(opts.time_limit_s, deadline - time.perf_counter())))
+    )
     info.update(n_variables=model.nvariables(), n_constraints=model.nconstraints())
     if raw.status is SolveStatus.INFEASIBLE:
         need = evaluate_trust(data, [])
@@ -194,15 +193,27 @@ def solve_trust(
             details=["relay-count limit too small for these demands; raise max_relays"],
         )
     if raw.status not in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE):
-        return SolveResult(status=raw.status, solve_time_s=raw.solve_time_s, build_time_s=build_time,
-                           solver=raw.solver, info=info)
+        return SolveResult(
+            status=raw.status, solve_time_s=raw.solve_time_s, build_time_s=build_time, solver=raw.solver, info=info
+        )
     trusted = [data.nodes[v] for v in model.C if pyo.value(model.y[v]) > 0.5]
     table = evaluate_trust(data, trusted)
-    info.update(min_security=float(table["security"].min()), mean_security=float(table["security"].mean()),
-                n_trusted=len(trusted))
-    return SolveResult(status=raw.status, objective=raw.objective, bound=raw.bound, gap=raw.gap,
-                       solve_time_s=raw.solve_time_s, build_time_s=build_time, solver=raw.solver,
-                       tables={"relays": relays_table(data, trusted), "demands": table}, info=info)
+    info.update(
+        min_security=float(table["security"].min()),
+        mean_security=float(table["security"].mean()),
+        n_trusted=len(trusted),
+    )
+    return SolveResult(
+        status=raw.status,
+        objective=raw.objective,
+        bound=raw.bound,
+        gap=raw.gap,
+        solve_time_s=raw.solve_time_s,
+        build_time_s=build_time,
+        solver=raw.solver,
+        tables={"relays": relays_table(data, trusted), "demands": table},
+        info=info,
+    )
 
 
 TIE_BREAK_SHARE = 0.25
@@ -223,36 +234,51 @@ def _solve_max_min(
     heur_names, heur_costs, upper, lower = _max_min_heuristic(data, budget, deadline, info)
     heuristic_time = time.perf_counter() - t0
     info["heuristic_time_s"] = heuristic_time
-    est, sets = estimate_model_columns(data, max_relays=budget, cost_upper_bound=upper, deadline=deadline) if (
-        max_columns is not None) else (0, None)
+    est, sets = (
+        estimate_model_columns(data, max_relays=budget, cost_upper_bound=upper, deadline=deadline)
+        if (max_columns is not None)
+        else (0, None)
+    )
     info["estimated_model_columns"] = int(est)
     info["estimated_model_gb"] = round(est * BYTES_PER_COLUMN / 1e9, 3)
 
     def heuristic(reason: str, bound_cost: float, build_time: float = 0.0, solve_time: float = 0.0) -> SolveResult:
         info["milp_skipped"] = reason
-        logger.info("trust: %s; returning the greedy + swap set (bound from %s)", reason,
-                    "the token relaxation" if bound_cost == lower else "the MILP")
+        logger.info(
+            "trust: %s; returning the greedy + swap set (bound from %s)",
+            reason,
+            "the token relaxation" if bound_cost == lower else "the MILP",
+        )
         table = evaluate_trust(data, heur_names)
         obj = float(table["security"].min())
         bnd = math.exp(-bound_cost)
         info.update(min_security=obj, mean_security=float(table["security"].mean()), n_trusted=len(heur_names))
         status = SolveStatus.OPTIMAL if upper <= bound_cost + 1e-9 else SolveStatus.HEURISTIC
-        return SolveResult(status=status, objective=obj, bound=bnd, gap=relative_gap(obj, bnd),
-                           solve_time_s=solve_time, build_time_s=time.perf_counter() - t0 - solve_time,
-                           solver="greedy+swap", tables={"relays": relays_table(data, heur_names),
-                                                         "demands": table}, info=info)
+        return SolveResult(
+            status=status,
+            objective=obj,
+            bound=bnd,
+            gap=relative_gap(obj, bnd),
+            solve_time_s=solve_time,
+            build_time_s=time.perf_counter() - t0 - solve_time,
+            solver="greedy+swap",
+            tables={"relays": relays_table(data, heur_names), "demands": table},
+            info=info,
+        )
 
     if max_columns is not None and est > max_columns:
-        return heuristic(f"edge-flow MILP not built: about {est:,} columns "
-                         f"(~{info['estimated_model_gb']:.1f} GB) > cap {max_columns:,}", lower)
+        return heuristic(
+            f"edge-flow MILP not built: about {est:,} columns "
+            f"(~{info['estimated_model_gb']:.1f} GB) > cap {max_columns:,}",
+            lower,
+        )
     if upper <= lower + 1e-12 and not tie_break_mean:
         return heuristic("heuristic set meets the token bound (optimal)", lower)
     load_s = est * LOAD_S_PER_COLUMN * 3  # build + hand-over, from the measured rate
     if deadline - time.perf_counter() < 1.0 + load_s:
         return heuristic("too little time left for the MILP", lower)
     t_model = time.perf_counter()
-    model = build_trust_model(data, mode="max_min_security", max_relays=budget, cost_upper_bound=upper,
-                              node_sets=sets)
+    model = build_trust_model(data, mode="max_min_security", max_relays=budget, cost_upper_bound=upper, node_sets=sets)
     warm_start(model, data, heur_names)
     build_time = time.perf_counter() - t0 - heuristic_time
     info.update(n_variables=model.nvariables(), n_constraints=model.nconstraints())
@@ -262,8 +288,9 @@ def _solve_max_min(
     info["estimated_load_s"] = round(load_s, 3)
     left = deadline - time.perf_counter() - load_s
     if left < 1.0:
-        return heuristic("time limit reached while building the MILP (no time left to hand it to the solver)",
-                         lower, build_time)
+        return heuristic(
+            "time limit reached while building the MILP (no time left to hand it to the solver)", lower, build_time
+        )
     # the limits handed to the solver sum to at most what the deadline leaves: with the mean
     # tie-break, the max-min solve gets TIE_BREAK_SHARE less and the tie-break only what is left
     first_s = left * (1.0 - TIE_BREAK_SHARE) if tie_break_mean else left
@@ -283,12 +310,21 @@ def _solve_max_min(
     table = evaluate_trust(data, trusted)
     objective = float(table["security"].min())
     bound = math.exp(-min(bound_cost, float(costs.max())))
-    status = raw.status if raw.status is SolveStatus.OPTIMAL or objective < bound * (1 - 1e-9) else (
-        SolveStatus.OPTIMAL)
+    status = (
+        raw.status if raw.status is SolveStatus.OPTIMAL or objective < bound * (1 - 1e-9) else (SolveStatus.OPTIMAL)
+    )
     info.update(min_security=objective, mean_security=float(table["security"].mean()), n_trusted=len(trusted))
-    return SolveResult(status=status, objective=objective, bound=bound, gap=relative_gap(objective, bound),
-                       solve_time_s=solve_time, build_time_s=build_time, solver=raw.solver,
-                       tables={"relays": relays_table(data, trusted), "demands": table}, info=info)
+    return SolveResult(
+        status=status,
+        objective=objective,
+        bound=bound,
+        gap=relative_gap(objective, bound),
+        solve_time_s=solve_time,
+        build_time_s=build_time,
+        solver=raw.solver,
+        tables={"relays": relays_table(data, trusted), "demands": table},
+        info=info,
+    )
 
 
 def _max_min_heuristic(
@@ -313,8 +349,12 @@ def _max_min_heuristic(
     free = data.candidate & (data.weight > 0)
     lower = float(token_lower_bound(n, edges_i, data.weight, free, src, dst, budget).max())
     lower = min(lower, upper)
-    info.update(greedy_min_security=math.exp(-greedy_cost), heuristic_min_security=math.exp(-upper),
-                swap_moves=moves, token_bound_security=math.exp(-lower))
+    info.update(
+        greedy_min_security=math.exp(-greedy_cost),
+        heuristic_min_security=math.exp(-upper),
+        swap_moves=moves,
+        token_bound_security=math.exp(-lower),
+    )
     return [data.nodes[i] for i in heur], heur_costs, upper, lower
 
 
@@ -400,8 +440,13 @@ def greedy_trust(
 
 
 def centrality_trust(
-    edges: pd.DataFrame, nodes: pd.DataFrame, demands: pd.DataFrame, *, max_relays: int,
-    data: TrustData | None = None, centrality: Mapping[Hashable, float] | None = None
+    edges: pd.DataFrame,
+    nodes: pd.DataFrame,
+    demands: pd.DataFrame,
+    *,
+    max_relays: int,
+    data: TrustData | None = None,
+    centrality: Mapping[Hashable, float] | None = None,
 ) -> SolveResult:
     """The ``max_relays`` candidates of highest betweenness centrality (hop count; ties by node order).
 

@@ -57,9 +57,7 @@ class TrustData:
         return {v: i for i, v in enumerate(self.nodes)}
 
 
-def prepare_trust_data(
-    edges: pd.DataFrame, nodes: pd.DataFrame, demands: pd.DataFrame
-) -> TrustData:
+def prepare_trust_data(edges: pd.DataFrame, nodes: pd.DataFrame, demands: pd.DataFrame) -> TrustData:
     """Validate the tables; raises :class:`TrustInputError` listing every problem at once.
 
     ``edges``: columns ``u``, ``v`` (undirected; parallel edges and self loops are
@@ -84,14 +82,13 @@ def prepare_trust_data(
     if "candidate" not in nd.columns:
         nd["candidate"] = True
     if nd["node"].duplicated().any():
-        problems.append(
-            f"nodes table: duplicated node ids {nd.loc[nd['node'].duplicated(), 'node'].tolist()}"
-        )
+        problems.append(f"nodes table: duplicated node ids {nd.loc[nd['node'].duplicated(), 'node'].tolist()}")
     # column-wise iteration (row Series are slow: seconds on a national network's tables)
     for i, node, p, c in zip(nd.index, nd["node"], nd["p_u"], nd["cost"], strict=True):
         if not (isinstance(p, (int, float, np.number)) and 0 < p <= 1):
-            problems.append(f"nodes table, row {i} (node {_show(node)}): p_u={_show(p)} must be in (0, 1] "
-                            "(1 = never compromised)")
+            problems.append(
+                f"nodes table, row {i} (node {_show(node)}): p_u={_show(p)} must be in (0, 1] (1 = never compromised)"
+            )
         if not (isinstance(c, (int, float, np.number)) and math.isfinite(c) and c >= 0):
             problems.append(f"nodes table, row {i} (node {_show(node)}): cost={_show(c)} must be a finite number >= 0")
     known = set(nd["node"])
@@ -100,9 +97,7 @@ def prepare_trust_data(
     for i, a, b in zip(edges.index, edges["u"], edges["v"], strict=True):
         for end in (a, b):
             if end not in known:
-                problems.append(
-                    f"edges table, row {i}: node {_show(end)} is not in the nodes table"
-                )
+                problems.append(f"edges table, row {i}: node {_show(end)} is not in the nodes table")
         if a != b:
             graph.add_edge(a, b)
     if demands["demand"].duplicated().any():
@@ -153,9 +148,7 @@ class PathOracle:
     def __init__(self, data: TrustData):
         self.data = data
         idx = data.index
-        arcs = [(idx[a], idx[b]) for a, b in data.graph.edges] + [
-            (idx[b], idx[a]) for a, b in data.graph.edges
-        ]
+        arcs = [(idx[a], idx[b]) for a, b in data.graph.edges] + [(idx[b], idx[a]) for a, b in data.graph.edges]
         self.tails = np.array([a for a, _ in arcs], dtype=np.int64)
         self.heads = np.array([b for _, b in arcs], dtype=np.int64)
         self.src = np.array([idx[s] for s in data.demands["source"]], dtype=np.int64)
@@ -169,9 +162,7 @@ class PathOracle:
         w = np.where(trusted_mask, 0.0, self.data.weight)
         mat = sp.csr_matrix((w[self.heads], (self.tails, self.heads)), shape=(self.n, self.n))
         if predecessors:
-            dist, pred = dijkstra(
-                mat, directed=True, indices=self.sources, return_predecessors=True
-            )
+            dist, pred = dijkstra(mat, directed=True, indices=self.sources, return_predecessors=True)
         else:
             dist = dijkstra(mat, directed=True, indices=self.sources)
             pred = None

@@ -43,9 +43,7 @@ def _arc_arrays(n: int, edges: Sequence[tuple[int, int]]) -> tuple[np.ndarray, n
     return tails, heads
 
 
-def interior_costs(
-    n: int, edges: Sequence[tuple[int, int]], weight: np.ndarray, trusted: np.ndarray
-) -> np.ndarray:
+def interior_costs(n: int, edges: Sequence[tuple[int, int]], weight: np.ndarray, trusted: np.ndarray) -> np.ndarray:
     """All-pairs interior cost matrix ``C`` (``n x n``) for a trusted mask (exact, Dijkstra).
 
     ``C[a, a] = 0``; unreachable pairs are ``inf``. Weights are counted at arc

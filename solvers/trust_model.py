@@ -80,9 +80,7 @@ def _blocks_between(data: TrustData, deadline: float | None = None) -> list[set[
     return out
 
 
-def _token_costs(
-    adj: list[list[int]], weight: np.ndarray, free: np.ndarray, root: int, tokens: int
-) -> np.ndarray:
+def _token_costs(adj: list[list[int]], weight: np.ndarray, free: np.ndarray, root: int, tokens: int) -> np.ndarray:
     """``cost[b, v]``: least head-counted weight from ``root`` to ``v`` when at most ``b``
     nodes with ``free`` set may be passed at no cost (Dijkstra on (node, tokens used))."""
     n = len(adj)
@@ -108,8 +106,9 @@ def _token_costs(
 _LAYERED_MAX_NODES = 2_000_000
 
 
-def _token_cost_tables(data: TrustData, free: np.ndarray, roots: list[int], tokens: int,
-                       deadline: float | None = None) -> dict[int, np.ndarray]:
+def _token_cost_tables(
+    data: TrustData, free: np.ndarray, roots: list[int], tokens: int, deadline: float | None = None
+) -> dict[int, np.ndarray]:
     """:func:`_token_costs` of every root at once: scipy Dijkstra on the layered graph.
 
     Node ``b * n + v`` = at ``v`` having used ``b`` tokens; arc ``(i, b) -> (j, b)``
@@ -124,7 +123,7 @@ def _token_cost_tables(data: TrustData, free: np.ndarray, roots: list[int], toke
     for lo in range(0, len(roots), 256):
         if deadline is not None and time.perf_counter() >= deadline:
             raise PruneOutOfTime
-        part = roots[lo:lo + 256]
+        part = roots[lo : lo + 256]
         dist = np.asarray(dijkstra(mat, directed=True, indices=part)).reshape(len(part), tokens + 1, n)
         for k, r in enumerate(part):
             table = dist[k]
@@ -204,9 +203,7 @@ def build_trust_model(
     if mode == "max_min_security" and (max_relays is None or max_relays < 0):
         raise TrustInputError("max_min_security needs max_relays >= 0")
     if mode == "min_cost" and not (security_target is not None and 0 < security_target <= 1):
-        raise TrustInputError(
-            f"min_cost needs security_target in (0, 1], got {_show(security_target)}"
-        )
+        raise TrustInputError(f"min_cost needs security_target in (0, 1], got {_show(security_target)}")
     m = pyo.ConcreteModel(name=f"trust-{mode}")
     bound: float | None
     if mode == "min_cost":
@@ -214,8 +211,8 @@ def build_trust_model(
         bound = target_cost if cost_upper_bound is None else min(cost_upper_bound, target_cost)
     else:
         bound = cost_upper_bound
-    m._allowed = node_sets if node_sets is not None else demand_node_sets(
-        data, max_relays=max_relays, cost_upper_bound=bound
+    m._allowed = (
+        node_sets if node_sets is not None else demand_node_sets(data, max_relays=max_relays, cost_upper_bound=bound)
     )
     define_trust_choice(m, data)
     define_flow_balance(m, data)
@@ -242,13 +239,8 @@ def define_trust_choice(m: pyo.ConcreteModel, data: TrustData) -> None:
 def define_flow_balance(m: pyo.ConcreteModel, data: TrustData) -> None:
     """``flow-balance`` (unit s-t flow per demand) and ``through-node-max`` (inflow <= 1)."""
     idx = data.index
-    arcs = [(idx[a], idx[b]) for a, b in data.graph.edges] + [
-        (idx[b], idx[a]) for a, b in data.graph.edges
-    ]
-    ends = {
-        d: (idx[row.source], idx[row.target])
-        for d, row in enumerate(data.demands.itertuples(index=False))
-    }
+    arcs = [(idx[a], idx[b]) for a, b in data.graph.edges] + [(idx[b], idx[a]) for a, b in data.graph.edges]
+    ends = {d: (idx[row.source], idx[row.target]) for d, row in enumerate(data.demands.itertuples(index=False))}
     m._ends = ends
     # arcs into the source or out of the target never carry useful flow
     allowed = m._allowed
@@ -285,9 +277,7 @@ def define_flow_balance(m: pyo.ConcreteModel, data: TrustData) -> None:
     m.flow_balance = pyo.Constraint(m.DV, rule=balance)
     interior = [(d, v) for d, v in m.DV if v not in ends[d] and (d, v) in in_arcs]
     m.DVi = pyo.Set(initialize=interior, dimen=2, ordered=True)
-    m.through_node_max = pyo.Constraint(
-        m.DVi, rule=lambda mm, d, v: sum(mm.f[a] for a in in_arcs[(d, v)]) <= 1
-    )
+    m.through_node_max = pyo.Constraint(m.DVi, rule=lambda mm, d, v: sum(mm.f[a] for a in in_arcs[(d, v)]) <= 1)
 
 
 def define_untrusted_weight(m: pyo.ConcreteModel, data: TrustData) -> None:
@@ -395,7 +385,11 @@ LOAD_PER_BUILD = 2.0
 
 
 def estimate_model_columns(
-    data: TrustData, *, max_relays: int | None, cost_upper_bound: float | None, work_cap: int = 20_000_000,
+    data: TrustData,
+    *,
+    max_relays: int | None,
+    cost_upper_bound: float | None,
+    work_cap: int = 20_000_000,
     deadline: float | None = None,
 ) -> tuple[int, list[set[int]] | None]:
     """Columns (flow + weight variables) the edge-flow MILP would have, before building it.

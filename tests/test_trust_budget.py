@@ -78,8 +78,9 @@ def test_token_cost_tables_equal_the_heap_search():
 
     rng = np.random.default_rng(5)
     g = nx.connected_watts_strogatz_graph(40, 4, 0.3, seed=2)
-    nodes = pd.DataFrame({"node": list(g.nodes), "p_u": rng.choice([0.7, 0.9, 1.0], size=40),
-                          "candidate": rng.random(40) < 0.7})
+    nodes = pd.DataFrame(
+        {"node": list(g.nodes), "p_u": rng.choice([0.7, 0.9, 1.0], size=40), "candidate": rng.random(40) < 0.7}
+    )
     edges = pd.DataFrame(list(g.edges), columns=["u", "v"])
     demands = pd.DataFrame({"demand": [0], "source": [0], "target": [20]})
     data = prepare_trust_data(edges, nodes, demands)

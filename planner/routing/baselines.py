@@ -176,9 +176,7 @@ def msp(
     return route_msp(_checked_router(graph, source, target, security, trusted), source, target, n_paths, rng)
 
 
-def route_msp(
-    router: Router, source: Any, target: Any, n_paths: int, rng: np.random.Generator
-) -> SmrResult:
+def route_msp(router: Router, source: Any, target: Any, n_paths: int, rng: np.random.Generator) -> SmrResult:
     """:func:`msp` on a prepared router (end points and security already checked)."""
     rank = router.topo.rank
     s, d = rank[source], rank[target]
@@ -234,9 +232,7 @@ def route_msp_disjoint(
     paths: list[tuple[int, ...]] = []
     while max_paths is None or len(paths) < max_paths:
         weights = np.round(rng.random(n) * COST_SCALE).astype(np.int64).tolist()
-        found = search(
-            router.topo, weights, s, d, blocked_nodes=blocked_nodes, blocked_edges=blocked_edges
-        )
+        found = search(router.topo, weights, s, d, blocked_nodes=blocked_nodes, blocked_edges=blocked_edges)
         if found is None:
             break
         path = found[0]

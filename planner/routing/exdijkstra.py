@@ -122,9 +122,7 @@ class Router:
         Stops when no path is left or the best one has security 0."""
         paths: list[tuple[int, ...]] = []
         while limit is None or len(paths) < limit:
-            found = search(
-                self.topo, self.cost, a, b, blocked_nodes=blocked_nodes, blocked_edges=blocked_edges
-            )
+            found = search(self.topo, self.cost, a, b, blocked_nodes=blocked_nodes, blocked_edges=blocked_edges)
             if found is None or found[1] >= INFINITE_COST:
                 break
             path = found[0]
@@ -132,9 +130,7 @@ class Router:
             self.delete(path, blocked_nodes, blocked_edges)
         return paths
 
-    def delete(
-        self, path: Sequence[int], blocked_nodes: set[int], blocked_edges: set[tuple[int, int]]
-    ) -> None:
+    def delete(self, path: Sequence[int], blocked_nodes: set[int], blocked_edges: set[tuple[int, int]]) -> None:
         """Delete a found path: block its untrusted relays and all of its links."""
         blocked_nodes.update(self.untrusted_interior(path))
         for u, w in itertools.pairwise(path):
@@ -145,9 +141,7 @@ class Router:
         key = ("two", a, b, frozenset(blocked_nodes))
         paths = self.cache.get(key) if self.cache is not None else None
         if paths is None:
-            paths = self.multipath(
-                a, b, blocked_nodes=set(blocked_nodes), blocked_edges=set(), limit=2
-            )
+            paths = self.multipath(a, b, blocked_nodes=set(blocked_nodes), blocked_edges=set(), limit=2)
             if self.cache is not None:
                 self.cache[key] = paths
         fail = 1.0
@@ -156,7 +150,8 @@ class Router:
         return 1.0 - fail
 
     def distances(self, source: int, weight: str | None) -> dict[int, float]:
-        """Classical distance (edge attribute ``weight``, hops when None) from rank ``source`` to every reachable rank; cached."""
+        """Classical distance (edge attribute ``weight``, hops when None) from rank ``source`` to
+        every reachable rank; cached."""
         cached = self.distance_cache.get((source, weight))
         if cached is not None:
             return cached

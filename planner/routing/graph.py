@@ -48,12 +48,8 @@ class Topology:
         self.nodes: list[Any] = sorted(graph.nodes, key=sort_key)
         self.rank: dict[Any, int] = {v: i for i, v in enumerate(self.nodes)}
         rank = self.rank
-        self.adj: list[list[int]] = [
-            sorted(rank[w] for w in graph.adj[v] if w != v) for v in self.nodes
-        ]
-        self.tails = np.fromiter(
-            (v for v, ws in enumerate(self.adj) for _ in ws), dtype=np.int64
-        )
+        self.adj: list[list[int]] = [sorted(rank[w] for w in graph.adj[v] if w != v) for v in self.nodes]
+        self.tails = np.fromiter((v for v, ws in enumerate(self.adj) for _ in ws), dtype=np.int64)
         self.heads = np.fromiter((w for ws in self.adj for w in ws), dtype=np.int64)
         self._hop_matrix: Any = None
 
@@ -63,9 +59,7 @@ class Topology:
             import scipy.sparse as sp
 
             n = len(self.nodes)
-            self._hop_matrix = sp.csr_matrix(
-                (np.ones(len(self.tails)), (self.tails, self.heads)), shape=(n, n)
-            )
+            self._hop_matrix = sp.csr_matrix((np.ones(len(self.tails)), (self.tails, self.heads)), shape=(n, n))
         from scipy.sparse.csgraph import dijkstra
 
         return np.asarray(dijkstra(self._hop_matrix, directed=True, indices=source, unweighted=True))
@@ -104,8 +98,9 @@ def search(
     if len(topo.nodes) >= ARRAY_SEARCH_MIN_NODES and source != target:
         costs = _cost_array(cost)
         if costs is not None:
-            return search_arrays(topo, cost, costs, source, target,
-                                  blocked_nodes=blocked_nodes, blocked_edges=blocked_edges)
+            return search_arrays(
+                topo, cost, costs, source, target, blocked_nodes=blocked_nodes, blocked_edges=blocked_edges
+            )
     return search_heap(topo, cost, source, target, blocked_nodes=blocked_nodes, blocked_edges=blocked_edges)
 
 
@@ -169,8 +164,9 @@ def search_arrays(
         return None
     tight = np.isfinite(dist[t]) & (dist[t] + w == dist[h])
     tt, th = t[tight], h[tight]
-    hops = np.asarray(dijkstra(_sorted_csr(tt, th, np.ones(len(tt)), n), directed=True, indices=source,
-                               unweighted=True))
+    hops = np.asarray(
+        dijkstra(_sorted_csr(tt, th, np.ones(len(tt)), n), directed=True, indices=source, unweighted=True)
+    )
     level = (hops[th] == hops[tt] + 1) & (hops[th] <= hops[target])
     dt, dh = tt[level], th[level]
     order = np.argsort(dh, kind="stable")

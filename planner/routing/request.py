@@ -41,9 +41,7 @@ class RequestRouter:
             relay.validate(self.graph)
         check_trusted(self.graph, relay.trusted)
         cache = self._caches.setdefault(relay.trusted, {})
-        return Router(
-            self.graph, relay, topo=self.topo, cache=cache, distance_cache=self._distances
-        )
+        return Router(self.graph, relay, topo=self.topo, cache=cache, distance_cache=self._distances)
 
     def smr(
         self,
@@ -74,13 +72,9 @@ class RequestRouter:
         trusted: Collection[Any] = (),
         max_paths: int | None = None,
     ) -> SmrResult:
-        return route_msp_disjoint(
-            self._router(security, trusted), self.source, self.target, rng, max_paths
-        )
+        return route_msp_disjoint(self._router(security, trusted), self.source, self.target, rng, max_paths)
 
-    def shortest(
-        self, *, security: Mapping[Any, float] | float, trusted: Collection[Any] = ()
-    ) -> SmrResult:
+    def shortest(self, *, security: Mapping[Any, float] | float, trusted: Collection[Any] = ()) -> SmrResult:
         return route_shortest(self._router(security, trusted), self.source, self.target)
 
     def disjoint(
@@ -103,8 +97,6 @@ class RequestRouter:
         """The same paths (the first ``max_paths`` per segment), re-scored for another setting."""
         router = self._router(security, trusted)
         rank = self.topo.rank
-        seg_paths = [
-            [tuple(rank[v] for v in p) for p in seg.paths[:max_paths]] for seg in result.segments
-        ]
+        seg_paths = [[tuple(rank[v] for v in p) for p in seg.paths[:max_paths]] for seg in result.segments]
         seg_ranks = [rank[v] for v in result.segment_nodes]
         return router.result(result.method, result.source, result.target, seg_ranks, seg_paths)

@@ -133,9 +133,7 @@ class RelaySecurity:
 
     __slots__ = ("_map", "_uniform", "trusted")
 
-    def __init__(
-        self, security: Mapping[Any, float] | float, trusted: Collection[Any] = ()
-    ) -> None:
+    def __init__(self, security: Mapping[Any, float] | float, trusted: Collection[Any] = ()) -> None:
         self.trusted = frozenset(trusted)
         if isinstance(security, int | float):
             self._uniform: float | None = float(security)

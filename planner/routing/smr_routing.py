@@ -96,9 +96,7 @@ def route_smr(
             r = min(pool, key=lambda x: (dist_c[x] + dist_d[x], dist_c[x], x))
             others = ends - {cur}
             unseg = router.two_path_security(cur, d, set(others - {d}))
-            segmented = router.two_path_security(cur, r, set(others)) * router.two_path_security(
-                r, d, set(ends - {d})
-            )
+            segmented = router.two_path_security(cur, r, set(others)) * router.two_path_security(r, d, set(ends - {d}))
             if segmented > unseg:
                 seg.append(r)
                 cur = r

@@ -55,8 +55,14 @@ def smr_row(ctx: SmrContext, demand: tuple[str, Any, Any]) -> dict[str, Any]:
     }
 
 
-def smr_rows(graph: nx.Graph, demands: pd.DataFrame, trusted: set[str], security: Mapping[str, float], *,
-             executor: Executor | None = None) -> pd.DataFrame:
+def smr_rows(
+    graph: nx.Graph,
+    demands: pd.DataFrame,
+    trusted: set[str],
+    security: Mapping[str, float],
+    *,
+    executor: Executor | None = None,
+) -> pd.DataFrame:
     """One :func:`smr_row` per row of ``demands`` (columns ``demand, source, target``), in row order."""
     ctx = SmrContext(graph, frozenset(trusted), dict(security))
     items = list(zip(demands["demand"], demands["source"], demands["target"], strict=True))
