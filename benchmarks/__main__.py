@@ -78,9 +78,7 @@ def probe_plan(n: int) -> dict[str, Any]:
 
     extent_km = 150.0 * math.sqrt(n / 12.0)
     net = waxman_network(n, seed=1, extent_km=extent_km)
-    scenario = default_scenario().with_overrides(
-        {"solver.time_limit_s": 120.0, "solver.threads": 1}
-    )
+    scenario = default_scenario().with_overrides({"solver.time_limit_s": 120.0, "solver.threads": 1})
     rss0 = _rss_mb()
     t0 = time.perf_counter()
     design = plan(net, scenario, seed=0)
@@ -103,7 +101,7 @@ def probe_plan(n: int) -> dict[str, Any]:
 
 def probe_smr(n: int) -> dict[str, Any]:
     """SMR routing on a Waxman graph of ``n`` nodes (10 % trusted, p_u = 0.8): requests per second."""
-    from planner.routing.paths import smr
+    from planner.routing import smr
     from planner.topology.waxman import DEFAULT_ALPHA, DEFAULT_BETA, waxman_graph
 
     rng = np.random.default_rng([7, n])
@@ -197,9 +195,7 @@ def run_probe(kind: str, size: int, *, timeout_s: float = PROBE_TIMEOUT_S) -> di
     cmd = [sys.executable, "-m", "benchmarks", "--probe", kind, "--size", str(size)]
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(
-            cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout_s, check=False
-        )
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired:
         return {"kind": kind, "n": size, "status": f"timeout > {timeout_s:.0f} s"}
     wall = time.perf_counter() - t0
@@ -424,11 +420,7 @@ def collect(source: dict[str, Any]) -> dict[str, Any]:
         script = HERE / source["script"]
         out["note"] = (
             f"`{source['script']}` "
-            + (
-                "exists but has not committed "
-                if script.is_file()
-                else "is not in the tree yet; no "
-            )
+            + ("exists but has not committed " if script.is_file() else "is not in the tree yet; no ")
             + f"`{source['md']}`."
         )
         return out
@@ -441,9 +433,7 @@ def collect(source: dict[str, Any]) -> dict[str, Any]:
         out["note"] = "no CSV to fit."
         return out
     frame = pd.read_csv(csv)
-    if (
-        "rows" in source
-    ):  # fit only the size-swept family (e.g. synthetic instances, not real networks)
+    if "rows" in source:  # fit only the size-swept family (e.g. synthetic instances, not real networks)
         column, prefix = source["rows"]
         if column in frame.columns:
             frame = frame[frame[column].astype(str).str.startswith(prefix)]
@@ -492,9 +482,7 @@ def _fits_md(fits: list[dict[str, Any]]) -> str:
     if not fits:
         return "_no size sweep to fit_"
     frame = pd.DataFrame(fits)
-    frame["range"] = [
-        f"{_fmt(a)}–{_fmt(b)}" for a, b in zip(frame["n_min"], frame["n_max"], strict=True)
-    ]
+    frame["range"] = [f"{_fmt(a)}–{_fmt(b)}" for a, b in zip(frame["n_min"], frame["n_max"], strict=True)]
     frame["size at 10 min (extrapolated)"] = [
         ("beyond measured range" if v == math.inf else _fmt(float(v))) for v in frame["n_at_limit"]
     ]
@@ -516,8 +504,7 @@ def _fits_md(fits: list[dict[str, Any]]) -> str:
 
 PROBE_TITLES = {
     "plan": (
-        "End-to-end `plan` (Waxman, constant site density, default scenario, 1 solver thread, "
-        "120 s per MILP)",
+        "End-to-end `plan` (Waxman, constant site density, default scenario, 1 solver thread, 120 s per MILP)",
         [
             "n",
             "links",
@@ -566,7 +553,9 @@ def render(
         "",
         "Regenerate with `python -m benchmarks` (or `qkdplan bench`; `--quick` for the smallest sizes). "
         'Growth: `time ~ c * n^a`, least squares on log time vs log n; "size at 10 min" extrapolates '
-        "that fit and is only indicative outside the measured range. Fits use only rows whose solves finished (optimal or heuristic): a run stopped by its time limit measures the limit, not the cost, and marks the size where the model stopped being practical. Peak memory is the peak resident "
+        "that fit and is only indicative outside the measured range. Fits use only rows whose solves finished "
+        "(optimal or heuristic): a run stopped by its time limit measures the limit, not the cost, and marks the "
+        "size where the model stopped being practical. Peak memory is the peak resident "
         "set (`ru_maxrss`) of the probe's own process, including the interpreter and imports "
         "(`rss_before_mb` is the resident set just before the measured call).",
         "",
@@ -576,9 +565,7 @@ def render(
     for kind in PROBE_TITLES:
         sub = rows[(rows["kind"] == kind) & (rows["status"] == "ok")] if len(rows) else rows
         if len(sub):
-            all_fits += fits_table(
-                sub, size="n", time_col="time_s", groups=[], label=f"{kind} (own probe)"
-            )
+            all_fits += fits_table(sub, size="n", time_col="time_s", groups=[], label=f"{kind} (own probe)")
             if kind == "plan":
                 for stage in ("access_s", "repeaters_s", "trust_s", "memory_s"):
                     if stage in sub.columns:
@@ -635,11 +622,7 @@ def render(
         if not c["present"]:
             out += [c["note"], ""]
             continue
-        when = (
-            f"Committed {c['committed']}."
-            if c["committed"]
-            else "In the working tree, not committed yet."
-        )
+        when = f"Committed {c['committed']}." if c["committed"] else "In the working tree, not committed yet."
         out += [
             f"{when} {c['note']}".strip(),
             "",
@@ -658,13 +641,9 @@ def render(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks", description=__doc__.splitlines()[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smallest sizes only")
-    parser.add_argument(
-        "--out", type=Path, default=HERE, help="folder for results.md (default: benchmarks/)"
-    )
+    parser.add_argument("--out", type=Path, default=HERE, help="folder for results.md (default: benchmarks/)")
     parser.add_argument(
         "--only",
         nargs="*",
@@ -679,9 +658,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=None, help="plan-real: wall-clock cap per set (s)")
     parser.add_argument("--mem-gb", type=float, default=None, help="plan-real: address-space cap per set (GB)")
     parser.add_argument("--no-simulate", action="store_true", help="plan-real: skip the simulation")
-    parser.add_argument("--run-dirs", nargs="*", type=Path, default=None,
-                        help="simulate-real: folders written by 'qkdplan plan' (default: synthetic designs of --sizes)")
-    parser.add_argument("--workers", nargs="*", type=int, default=None, help="simulate-real: worker counts (default 1 2)")
+    parser.add_argument(
+        "--run-dirs",
+        nargs="*",
+        type=Path,
+        default=None,
+        help="simulate-real: folders written by 'qkdplan plan' (default: synthetic designs of --sizes)",
+    )
+    parser.add_argument(
+        "--workers", nargs="*", type=int, default=None, help="simulate-real: worker counts (default 1 2)"
+    )
     parser.add_argument(
         "--reuse-probes",
         action="store_true",
@@ -733,9 +719,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.reuse_probes:
         previous = read_stored_probes(args.out / "results.md")
         rows = previous.get("rows", [])
-    if (
-        args.reuse_probes and args.only
-    ):  # re-run the named probes, keep the stored rows of the others
+    if args.reuse_probes and args.only:  # re-run the named probes, keep the stored rows of the others
         rows = [r for r in rows if r.get("kind") not in args.only]
     for kind, full_sizes, quick_sizes in PROBES:
         if args.only is not None and kind not in args.only:

@@ -69,9 +69,7 @@ def main() -> pd.DataFrame:
                 )
     for hops in (4, 21, 64):
         for cycles in (10_000, 100_000):
-            secs = _best_of(
-                lambda h=hops, c=cycles: simulate_chain_rate(h, p=0.3, q=0.6, cycles=c, seed=0)
-            )
+            secs = _best_of(lambda h=hops, c=cycles: simulate_chain_rate(h, p=0.3, q=0.6, cycles=c, seed=0))
             r = simulate_chain_rate(hops, p=0.3, q=0.6, cycles=cycles, seed=0)
             rows.append(
                 {

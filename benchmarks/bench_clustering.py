@@ -54,9 +54,7 @@ def synthetic(n_sites: int, *, seed: int) -> ClusteringData:
     return _from_points([f"s{i}" for i in range(n_sites)], xy, REACH_KM, CAPACITY)
 
 
-def _from_points(
-    ids: list[str], xy_km: np.ndarray, reach_km: float, capacity: int
-) -> ClusteringData:
+def _from_points(ids: list[str], xy_km: np.ndarray, reach_km: float, capacity: int) -> ClusteringData:
     tree = cKDTree(xy_km)
     pr = tree.query_pairs(reach_km, output_type="ndarray")
     a = np.concatenate([pr[:, 0], pr[:, 1]])
@@ -117,9 +115,7 @@ def run_one(
         h_keys, h_time, h_obj = float("nan"), float("nan"), float("nan")
     t0 = time.perf_counter()
     try:
-        res = solve_clustering(
-            data, options, SolverOptions(time_limit_s=time_limit_s, mip_gap=1e-4, threads=2)
-        )
+        res = solve_clustering(data, options, SolverOptions(time_limit_s=time_limit_s, mip_gap=1e-4, threads=2))
     except ClusteringInfeasible as exc:
         row = {"instance": name, "variant": variant, "n_sites": len(data.sites),
                "n_pairs": len(data.pairs), "status": "infeasible: " + "+".join(exc.conflicts)}  # fmt: skip
@@ -171,11 +167,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small sizes only")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
-    sizes = (
-        [(100, 60.0), (1000, 60.0)]
-        if args.quick
-        else [(100, 60.0), (1000, 60.0), (5000, 300.0), (10000, 600.0)]
-    )
+    sizes = [(100, 60.0), (1000, 60.0)] if args.quick else [(100, 60.0), (1000, 60.0), (5000, 300.0), (10000, 600.0)]
     rows = []
     zoo = ROOT / "datasets" / "topology-zoo"
     for path in sorted(zoo.glob("*.graphml")):
@@ -231,9 +223,7 @@ def main() -> None:
             ),
         ]
         for n, limit, opts, label in hard:
-            rows.append(
-                run_one(f"synthetic-{n}", synthetic(n, seed=args.seed), opts, limit, variant=label)
-            )
+            rows.append(run_one(f"synthetic-{n}", synthetic(n, seed=args.seed), opts, limit, variant=label))
     df = pd.DataFrame(rows)
     out = Path(__file__).resolve().parent
     df.to_csv(out / "results_clustering.csv", index=False)

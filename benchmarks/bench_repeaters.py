@@ -99,9 +99,7 @@ def backbone(n: int, rng: np.random.Generator) -> tuple[nx.Graph, pd.DataFrame]:
     return g, pd.DataFrame(rows)
 
 
-def demands_for(
-    links: pd.DataFrame, n: int, n_demands: int, k: int, rng: np.random.Generator
-) -> pd.DataFrame:
+def demands_for(links: pd.DataFrame, n: int, n_demands: int, k: int, rng: np.random.Generator) -> pd.DataFrame:
     pairs: set[tuple[int, int]] = set()
     while len(pairs) < n_demands:
         a, b = sorted(int(x) for x in rng.choice(n, 2, replace=False))
@@ -314,7 +312,8 @@ def markdown(df: pd.DataFrame, args: argparse.Namespace) -> str:
             f"time limit {args.time_limit:.0f} s per solve.",
             "",
             f"Setting: Gabriel graphs of uniform random points (seed {SEED}) in a "
-            f"{SIDE_KM:.0f} km square (planar, connected, mean degree about 4); alpha = {PARAMS.alpha_db_per_km} dB/km (NV platform, "
+            f"{SIDE_KM:.0f} km square (planar, connected, mean degree about 4); alpha = {PARAMS.alpha_db_per_km} "
+            "dB/km (NV platform, "
             f"cluster paper), q = {PARAMS.q}, m = {PARAMS.memory:.0f}; up to "
             f"min({N_CAP}, ceil(length / {SPACING_KM:.0f} km)) repeaters per link at unit cost. "
             "Demands between random node pairs over their shortest path (K = 1) or a choice "
@@ -346,9 +345,7 @@ def main() -> None:
     else:
         df = run(args)
         df.to_csv(args.out / "results_repeaters.csv", index=False)
-    (args.out / "results_repeaters.md").write_text(
-        markdown(df, args) + "\n" + networks_markdown(nets)
-    )
+    (args.out / "results_repeaters.md").write_text(markdown(df, args) + "\n" + networks_markdown(nets))
 
 
 if __name__ == "__main__":

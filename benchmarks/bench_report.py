@@ -48,10 +48,22 @@ def browser_load_s(html: Path) -> float | None:
     def shot(path: Path) -> float:
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
-            subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                            f"--user-data-dir={tmp}/profile", f"--screenshot={tmp}/shot.png",
-                            "--window-size=1280,4000", path.resolve().as_uri()],
-                           check=True, capture_output=True, timeout=300)
+            subprocess.run(
+                [
+                    exe,
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--hide-scrollbars",
+                    f"--user-data-dir={tmp}/profile",
+                    f"--screenshot={tmp}/shot.png",
+                    "--window-size=1280,4000",
+                    path.resolve().as_uri(),
+                ],
+                check=True,
+                capture_output=True,
+                timeout=300,
+            )
             return time.perf_counter() - t0
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -103,8 +115,13 @@ def _markdown(df: pd.DataFrame) -> str:
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", type=int, nargs="*", default=[300, 1000, 3000])
-    ap.add_argument("--cluster-size", type=int, nargs="*", default=[8, 7],
-                    help="sites per synthetic cluster; the largest size is also run with each further value")
+    ap.add_argument(
+        "--cluster-size",
+        type=int,
+        nargs="*",
+        default=[8, 7],
+        help="sites per synthetic cluster; the largest size is also run with each further value",
+    )
     ap.add_argument("--run", type=Path, nargs="*", default=[], help="run folders written by 'qkdplan plan'")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
@@ -115,14 +132,16 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     args.out.mkdir(parents=True, exist_ok=True)
     df.to_csv(args.out / "results_report.csv", index=False)
-    text = ("# Report and GeoPackage size at scale\n\n"
-            f"{machine_line()}\n\n"
-            "Synthetic designs `synthetic-N/c`: `benchmarks/synthetic_design.py` (N sites in a 9 x 8 degree box, "
-            "clusters of about c sites, all cluster pairs as demands). Wall-clock times were taken on a shared machine under load from "
-            "other jobs (see the load average below); `browser_load_s` is headless Chromium's load + screenshot time "
-            "minus an empty page's.\n\n"
-            f"Load average at the end of the run: {_loadavg()}.\n\n"
-            + _markdown(df) + "\n")
+    text = (
+        "# Report and GeoPackage size at scale\n\n"
+        f"{machine_line()}\n\n"
+        "Synthetic designs `synthetic-N/c`: `benchmarks/synthetic_design.py` (N sites in a 9 x 8 degree box, "
+        "clusters of about c sites, all cluster pairs as demands). Wall-clock times were taken on a shared machine "
+        "under load from "
+        "other jobs (see the load average below); `browser_load_s` is headless Chromium's load + screenshot time "
+        "minus an empty page's.\n\n"
+        f"Load average at the end of the run: {_loadavg()}.\n\n" + _markdown(df) + "\n"
+    )
     (args.out / "results_report.md").write_text(text, encoding="utf-8")
     print(text)
     return df

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from planner.routing.paths import ex_dijkstra, msp, smr  # noqa: E402
+from planner.routing import ex_dijkstra, msp, smr  # noqa: E402
 from planner.runtime.parallel import default_workers  # noqa: E402
 from planner.topology.waxman import DEFAULT_ALPHA, DEFAULT_BETA, waxman_graph  # noqa: E402
 from reports.reproduce_smr import reproduce_smr  # noqa: E402
@@ -118,9 +118,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--skip-full", action="store_true", help="skip the 1000-run reproduction")
     parser.add_argument("--requests", type=int, default=20)
-    parser.add_argument(
-        "--keep", type=Path, default=None, help="new folder for the reproduction's outputs"
-    )
+    parser.add_argument("--keep", type=Path, default=None, help="new folder for the reproduction's outputs")
     args = parser.parse_args()
     out = Path(__file__).resolve().parent
     workers = default_workers()
@@ -143,8 +141,7 @@ def main() -> None:
         "## Full paper reproduction",
         "",
         "`reproduce_smr(out, runs=1000, seed=0)`: both sweeps (17 points), 1000 runs per point,",
-        "5 methods (SMR, MSP, MSP-disjoint, shortest, disjoint), 3 security levels, 100-node "
-        "Waxman graphs.",
+        "5 methods (SMR, MSP, MSP-disjoint, shortest, disjoint), 3 security levels, 100-node Waxman graphs.",
         "",
         (
             f"Wall time: **{full[0]:.1f} s** on {workers} workers (goal: under 120 s); "

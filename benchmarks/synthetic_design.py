@@ -25,8 +25,14 @@ from planner.model.scenario import default_scenario
 from planner.stages.latency import demand_protocol_latency_s
 
 
-def synthetic_design(n_sites: int = 3000, cluster_size: int = 8, *, knn: int = 3, seed: int = 0,
-                     box_deg: tuple[float, float, float, float] = (5.8, 15.0, 47.3, 55.0)) -> Design:
+def synthetic_design(
+    n_sites: int = 3000,
+    cluster_size: int = 8,
+    *,
+    knn: int = 3,
+    seed: int = 0,
+    box_deg: tuple[float, float, float, float] = (5.8, 15.0, 47.3, 55.0),
+) -> Design:
     """A design of ``n_sites`` sites in ``n_sites // cluster_size`` clusters with all-pairs demands."""
     rng = np.random.default_rng(seed)
     lon0, lon1, lat0, lat1 = box_deg
@@ -43,23 +49,41 @@ def synthetic_design(n_sites: int = 3000, cluster_size: int = 8, *, knn: int = 3
     cluster = [ids[masters[o]] for o in owner]
     access_km = np.linalg.norm(pts - pts[masters][owner], axis=1)
     access_km[masters] = 0.0
-    sites = pd.DataFrame({"site_id": ids, "name": [f"Town {i}" for i in range(n_sites)], "kind": "site",
-                          "lat": lat, "lon": lon, "role": role, "cluster": cluster, "access_km": access_km,
-                          "access_db": 0.2 * access_km, "trusted": False, "memory_units": 4})
+    sites = pd.DataFrame(
+        {
+            "site_id": ids,
+            "name": [f"Town {i}" for i in range(n_sites)],
+            "kind": "site",
+            "lat": lat,
+            "lon": lon,
+            "role": role,
+            "cluster": cluster,
+            "access_km": access_km,
+            "access_db": 0.2 * access_km,
+            "trusted": False,
+            "memory_units": 4,
+        }
+    )
     members: dict[str, list[str]] = {}
     for sid, c, r in zip(ids, cluster, role, strict=True):
         if r == "slave":
             members.setdefault(c, []).append(sid)
     mids = [ids[m] for m in masters]
-    clusters = pd.DataFrame({
-        "cluster": mids, "master": mids, "master_name": [f"Town {m}" for m in masters],
-        "n_slaves": [len(members.get(c, [])) for c in mids],
-        "slaves": [";".join(members.get(c, [])) for c in mids],
-        "ekert_pairs": [len(members.get(c, [])) // 2 for c in mids],
-        "keys_per_attempt": [0.5 + 0.25 * len(members.get(c, [])) for c in mids],
-        "access_km_mean": [float(np.mean([access_km[int(s[1:])] for s in members.get(c, [])]))
-                           if members.get(c) else 0.0 for c in mids],
-    })
+    clusters = pd.DataFrame(
+        {
+            "cluster": mids,
+            "master": mids,
+            "master_name": [f"Town {m}" for m in masters],
+            "n_slaves": [len(members.get(c, [])) for c in mids],
+            "slaves": [";".join(members.get(c, [])) for c in mids],
+            "ekert_pairs": [len(members.get(c, [])) // 2 for c in mids],
+            "keys_per_attempt": [0.5 + 0.25 * len(members.get(c, [])) for c in mids],
+            "access_km_mean": [
+                float(np.mean([access_km[int(s[1:])] for s in members.get(c, [])])) if members.get(c) else 0.0
+                for c in mids
+            ],
+        }
+    )
     mp = pts[masters]
     g = nx.Graph()
     g.add_nodes_from(mids)
@@ -79,9 +103,20 @@ def synthetic_design(n_sites: int = 3000, cluster_size: int = 8, *, knn: int = 3
         length = data["length_km"]
         reps = int(max(0, math.ceil(length / 40.0) - 1))
         seg = length / (reps + 1)
-        link_rows.append({"link_id": f"{u}--{v}", "u": u, "v": v, "length_km": length, "repeaters": reps,
-                          "spacing_km": seg, "p_link": physics.link_success_probability(seg, alpha_db_per_km=ph.alpha_db_per_km),
-                          "memory_units": 4, "route": f"{u};{v}", "demands_using": 0})
+        link_rows.append(
+            {
+                "link_id": f"{u}--{v}",
+                "u": u,
+                "v": v,
+                "length_km": length,
+                "repeaters": reps,
+                "spacing_km": seg,
+                "p_link": physics.link_success_probability(seg, alpha_db_per_km=ph.alpha_db_per_km),
+                "memory_units": 4,
+                "route": f"{u};{v}",
+                "demands_using": 0,
+            }
+        )
         g.edges[u, v]["link_id"] = f"{u}--{v}"
         g.edges[u, v]["hops"] = reps + 1
         g.edges[u, v]["seg"] = seg
@@ -89,14 +124,25 @@ def synthetic_design(n_sites: int = 3000, cluster_size: int = 8, *, knn: int = 3
     paths = dict(nx.all_pairs_dijkstra_path(g, weight="length_km"))
     rows = []
     for i, s in enumerate(mids):
-        for t in mids[i + 1:]:
+        for t in mids[i + 1 :]:
             p = paths[s][t]
             edges = [g.edges[a, b] for a, b in zip(p[:-1], p[1:], strict=True)]
-            rows.append({"demand_id": f"{s}~{t}", "source": s, "target": t, "path": ";".join(p),
-                         "links": ";".join(e["link_id"] for e in edges),
-                         "length_km": float(sum(e["length_km"] for e in edges)), "source_name": s, "target_name": t,
-                         "hops": int(sum(e["hops"] for e in edges)), "seg": max(e["seg"] for e in edges),
-                         "untrusted": max(0, len(p) - 2), "trusted_on_path": ""})
+            rows.append(
+                {
+                    "demand_id": f"{s}~{t}",
+                    "source": s,
+                    "target": t,
+                    "path": ";".join(p),
+                    "links": ";".join(e["link_id"] for e in edges),
+                    "length_km": float(sum(e["length_km"] for e in edges)),
+                    "source_name": s,
+                    "target_name": t,
+                    "hops": int(sum(e["hops"] for e in edges)),
+                    "seg": max(e["seg"] for e in edges),
+                    "untrusted": max(0, len(p) - 2),
+                    "trusted_on_path": "",
+                }
+            )
     demands = pd.DataFrame(rows)
     seg = demands.pop("seg").to_numpy(dtype=float)
     hops = demands["hops"].to_numpy(dtype=int)
@@ -107,15 +153,31 @@ def synthetic_design(n_sites: int = 3000, cluster_size: int = 8, *, knn: int = 3
     # Eq. 10 with equal hops of the worst length: k * t(seg) / lam + k (t_mea + t_ret)
     t_seg = seg * 10.0 ** (ph.alpha_db_per_km * seg / 10.0) / ph.speed_km_per_s
     demands["latency_s"] = hops * t_seg / demands["rate"].to_numpy() + hops * (ph.t_mea_s + ph.t_ret_s)
-    demands["security"] = 1 - (1 - 0.8 ** untrusted) * 0.5
-    demands["security_single_path"] = 0.8 ** untrusted
+    demands["security"] = 1 - (1 - 0.8**untrusted) * 0.5
+    demands["security_single_path"] = 0.8**untrusted
     demands["latency_protocol_s"] = demand_protocol_latency_s(demands, vars(ph))
     relays = pd.DataFrame({"site_id": mids, "name": mids, "kind": "site", "trusted": False, "p_untrusted": 0.8})
     fibre = links[["link_id", "u", "v", "length_km"]].assign(candidate=True)
-    metrics = {"n_sites": n_sites, "n_clusters": n_clusters, "n_demands": len(demands),
-               "min_demand_rate": float(demands["rate"].min()), "max_latency_s": float(demands["latency_s"].max()),
-               "max_latency_protocol_s": float(demands["latency_protocol_s"].max()),
-               "min_security": float(demands["security"].min())}
-    return Design(network_name=f"synthetic-{n_sites}", network_source="synthetic", scenario=sc.to_dict(), seed=seed,
-                  version="synthetic", sites=sites, clusters=clusters, links=links, demands=demands, relays=relays,
-                  fibre=fibre, metrics=metrics)
+    metrics = {
+        "n_sites": n_sites,
+        "n_clusters": n_clusters,
+        "n_demands": len(demands),
+        "min_demand_rate": float(demands["rate"].min()),
+        "max_latency_s": float(demands["latency_s"].max()),
+        "max_latency_protocol_s": float(demands["latency_protocol_s"].max()),
+        "min_security": float(demands["security"].min()),
+    }
+    return Design(
+        network_name=f"synthetic-{n_sites}",
+        network_source="synthetic",
+        scenario=sc.to_dict(),
+        seed=seed,
+        version="synthetic",
+        sites=sites,
+        clusters=clusters,
+        links=links,
+        demands=demands,
+        relays=relays,
+        fibre=fibre,
+        metrics=metrics,
+    )

@@ -40,7 +40,7 @@ class ValidationError(QkdplanError, ValueError):
         if isinstance(problems, str):
             where = source or "input"
             # a message that already starts with its source is not prefixed twice
-            what = problems[len(where) + 2:] if problems.startswith(f"{where}: ") else problems
+            what = problems[len(where) + 2 :] if problems.startswith(f"{where}: ") else problems
             problems = [Problem(where, what)]
         elif isinstance(problems, Problem):
             problems = [problems]

@@ -17,9 +17,7 @@ from shapely.geometry.base import BaseGeometry
 EARTH_RADIUS_KM = 6371.0
 
 
-def haversine_km(
-    lat1: ArrayLike, lon1: ArrayLike, lat2: ArrayLike, lon2: ArrayLike
-) -> NDArray[np.float64]:
+def haversine_km(lat1: ArrayLike, lon1: ArrayLike, lat2: ArrayLike, lon2: ArrayLike) -> NDArray[np.float64]:
     """Great-circle distance in km between points given in degrees (broadcasts like numpy)."""
     phi1 = np.radians(np.asarray(lat1, dtype=float))
     phi2 = np.radians(np.asarray(lat2, dtype=float))

@@ -114,18 +114,14 @@ def _array(
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
-        problems.add(
-            f"{_WHERE}: {name}", f"must be numeric, got {value!r}", "pass a number or array"
-        )
+        problems.add(f"{_WHERE}: {name}", f"must be numeric, got {value!r}", "pass a number or array")
         return np.full(np.shape(value) if np.ndim(value) else (), np.nan)
     bad_nan = np.isnan(arr) | (~allow_inf & np.isinf(arr))
     if np.any(bad_nan):
         problems.add(f"{_WHERE}: {name}", "must be finite", "remove NaN/inf values")
         return arr
     if integer and np.any(np.isfinite(arr) & (arr != np.round(arr))):
-        problems.add(
-            f"{_WHERE}: {name}", f"must be an integer, got {value!r}", "pass whole numbers"
-        )
+        problems.add(f"{_WHERE}: {name}", f"must be an integer, got {value!r}", "pass whole numbers")
     if low is not None:
         below = arr <= low if low_open else arr < low
         if np.any(below):
@@ -265,9 +261,7 @@ def log_chain_factor(k: ArrayLike, q: ArrayLike) -> Any:
     return _out(np.log(np.asarray(chain_factor(k, q=q), dtype=float)), k, q)
 
 
-def chain_distribution_ratio(
-    hops: ArrayLike, *, p: ArrayLike, q: ArrayLike, memory: ArrayLike
-) -> Any:
+def chain_distribution_ratio(hops: ArrayLike, *, p: ArrayLike, q: ArrayLike, memory: ArrayLike) -> Any:
     """Eq. 9: end-to-end entanglement distribution ratio ``lam`` (pairs per attempt slot).
 
     With ``n = ceil(log2 k) - 1``:
@@ -316,9 +310,7 @@ def chain_latency_s(
     pc = ProblemCollector(_WHERE)
     d = _array("distances_km", distances_km, pc, low=0)
     if np.ndim(d) == 0 or (np.ndim(d) >= 1 and np.shape(d)[-1] == 0):
-        pc.add(
-            f"{_WHERE}: distances_km", "must list at least one hop length", "pass e.g. [10.0, 10.0]"
-        )
+        pc.add(f"{_WHERE}: distances_km", "must list at least one hop length", "pass e.g. [10.0, 10.0]")
     qq = _array("q", q, pc, low=0, low_open=True, high=1)
     m = _array("memory", memory, pc, low=1)
     a = _array("alpha_db_per_km", alpha_db_per_km, pc, low=0)

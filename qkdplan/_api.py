@@ -192,8 +192,9 @@ def compare(
                 runs.append(Path(d))
         if out is None:
             return write_comparison(runs, Path(scratch) / "comparison")
-        with atomic_output_dir(Path(out), inputs=[r for r in runs if not str(r).startswith(scratch)],
-                               force=force) as tmp:
+        with atomic_output_dir(
+            Path(out), inputs=[r for r in runs if not str(r).startswith(scratch)], force=force
+        ) as tmp:
             return write_comparison(runs, tmp)
 
 

@@ -89,9 +89,7 @@ def run_benchmarks(
                 logger.info("%s", line)
         rc = proc.wait()
     if rc != 0:
-        raise BenchmarkRunError(
-            f"the benchmark suite exited with status {rc}; last output:\n" + "\n".join(tail)
-        )
+        raise BenchmarkRunError(f"the benchmark suite exited with status {rc}; last output:\n" + "\n".join(tail))
     path = out / "results.md"
     if not path.is_file():
         raise BenchmarkRunError(f"the benchmark suite finished but wrote no {path}")

@@ -65,36 +65,74 @@ def _parser() -> argparse.ArgumentParser:
     _orig_add = sub.add_parser
 
     def add_parser(name: str, **kw: Any) -> argparse.ArgumentParser:
-        return _orig_add(name, parents=[common], epilog=EXIT_CODES_HELP,
-                         formatter_class=argparse.RawDescriptionHelpFormatter, **kw)
+        return _orig_add(
+            name, parents=[common], epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter, **kw
+        )
 
     sub.add_parser = add_parser  # type: ignore[method-assign]
 
     plan = sub.add_parser("plan", help="plan a network and write a design report")
-    plan.add_argument("network", nargs="?", help="sites/network file (CSV, GeoJSON, GPKG, SHP, GraphML, GML, "
-                      "SNDlib, QMAN JSON); default: the bundled SURFnet topology")
+    plan.add_argument(
+        "network",
+        nargs="?",
+        help="sites/network file (CSV, GeoJSON, GPKG, SHP, GraphML, GML, "
+        "SNDlib, QMAN JSON); default: the bundled SURFnet topology",
+    )
     plan.add_argument("--scenario", "-s", help="scenario TOML file (default: bundled default scenario)")
-    plan.add_argument("--out", "-o", default="qkdplan-run", help="output folder (default: qkdplan-run); a folder "
-                      "holding other files is refused unless --force")
+    plan.add_argument(
+        "--out",
+        "-o",
+        default="qkdplan-run",
+        help="output folder (default: qkdplan-run); a folder holding other files is refused unless --force",
+    )
     _add_force(plan)
-    plan.add_argument("--crs", default=None, help="CRS of CSV x/y columns and of GIS files that carry none, e.g. "
-                      "EPSG:28992 (default: scenario network.crs, else lat/lon degrees)")
-    plan.add_argument("--geocode", action="store_true", default=None,
-                      help="locate named nodes without coordinates in the offline GeoNames gazetteer "
-                      "(needs pip install 'qkdplan[geo]'); default: place them from their neighbours")
-    plan.add_argument("--strict-coordinates", action="store_true", default=None,
-                      help="refuse nodes without coordinates instead of placing them")
+    plan.add_argument(
+        "--crs",
+        default=None,
+        help="CRS of CSV x/y columns and of GIS files that carry none, e.g. "
+        "EPSG:28992 (default: scenario network.crs, else lat/lon degrees)",
+    )
+    plan.add_argument(
+        "--geocode",
+        action="store_true",
+        default=None,
+        help="locate named nodes without coordinates in the offline GeoNames gazetteer "
+        "(needs pip install 'qkdplan[geo]'); default: place them from their neighbours",
+    )
+    plan.add_argument(
+        "--strict-coordinates",
+        action="store_true",
+        default=None,
+        help="refuse nodes without coordinates instead of placing them",
+    )
     plan.add_argument("--seed", type=int, default=0, help="random seed recorded in the outputs (default 0)")
-    plan.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                      help="override a scenario setting, e.g. --set access.capacity=6 (repeatable)")
-    plan.add_argument("--alternatives", metavar="FILE",
-                      help="TOML file with [[alternative]] entries of overrides; plans each and compares them")
+    plan.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a scenario setting, e.g. --set access.capacity=6 (repeatable)",
+    )
+    plan.add_argument(
+        "--alternatives",
+        metavar="FILE",
+        help="TOML file with [[alternative]] entries of overrides; plans each and compares them",
+    )
     plan.add_argument("--simulate", action="store_true", help="also verify the design by simulation")
-    plan.add_argument("--time-limit", type=float, default=None, metavar="S",
-                      help="bound the solver time of the whole plan to S seconds, split among the stages "
-                      "(default: solver.time_limit_s per stage)")
-    plan.add_argument("--verify", action="store_true", help="plan, simulate and re-plan with more trusted relays, "
-                      "key-pool or memory until the targets are met (planner/stages/verify_loop.py)")
+    plan.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="S",
+        help="bound the solver time of the whole plan to S seconds, split among the stages "
+        "(default: solver.time_limit_s per stage)",
+    )
+    plan.add_argument(
+        "--verify",
+        action="store_true",
+        help="plan, simulate and re-plan with more trusted relays, "
+        "key-pool or memory until the targets are met (planner/stages/verify_loop.py)",
+    )
     plan.add_argument("--verify-rounds", type=int, default=4, help="most plan-simulate rounds of --verify (default 4)")
     _executor_flags(plan)
 
@@ -121,13 +159,23 @@ def _parser() -> argparse.ArgumentParser:
 
     sw = sub.add_parser("sweep", help="run a parameter sweep (Dask)")
     sw.add_argument("spec", help="sweep specification TOML")
-    sw.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786 "
-                    "(default: a LocalCluster on this machine)")
-    sw.add_argument("--scheduler-file", default=None, help="Dask scheduler file (JSON written by "
-                    "'dask scheduler --scheduler-file FILE'); alternative to --scheduler")
+    sw.add_argument(
+        "--scheduler",
+        default=None,
+        help="Dask scheduler address, e.g. tcp://host:8786 (default: a LocalCluster on this machine)",
+    )
+    sw.add_argument(
+        "--scheduler-file",
+        default=None,
+        help="Dask scheduler file (JSON written by 'dask scheduler --scheduler-file FILE'); alternative to --scheduler",
+    )
     sw.add_argument("--workers", type=int, default=None, help="local workers (default: all cores)")
-    sw.add_argument("--out", "-o", default="qkdplan-sweep", help="output folder (default: qkdplan-sweep); "
-                    "a previous sweep there is resumed")
+    sw.add_argument(
+        "--out",
+        "-o",
+        default="qkdplan-sweep",
+        help="output folder (default: qkdplan-sweep); a previous sweep there is resumed",
+    )
     _add_force(sw)
 
     bench = sub.add_parser("bench", help="run the size-swept benchmarks and write benchmarks/results.md")
@@ -139,16 +187,23 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_verbosity(parser: argparse.ArgumentParser, default: Any) -> None:
-    parser.add_argument("-v", "--verbose", action="count", default=default,
-                        help="more log output (-vv for debug); accepted before or after the command")
-    parser.add_argument("-q", "--quiet", action="count", default=default,
-                        help="only errors and the final result line")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default,
+        help="more log output (-vv for debug); accepted before or after the command",
+    )
+    parser.add_argument("-q", "--quiet", action="count", default=default, help="only errors and the final result line")
 
 
 def _add_force(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--force", action="store_true",
-                        help="write into a non-empty folder that was not written by qkdplan; qkdplan's files go "
-                        "beside the others, and nothing it did not write is deleted or overwritten")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a non-empty folder that was not written by qkdplan; qkdplan's files go "
+        "beside the others, and nothing it did not write is deleted or overwritten",
+    )
 
 
 _QUIET = False
@@ -164,10 +219,18 @@ def _say(text: str) -> None:
 def _configure_logging(verbosity: int) -> None:
     from rich.logging import RichHandler
 
-    level = (logging.ERROR if verbosity < 0 else logging.WARNING if verbosity == 0 else logging.INFO
-             if verbosity == 1 else logging.DEBUG)
-    logging.basicConfig(level=level, format="%(message)s", handlers=[RichHandler(console=err_console, show_path=False)],
-                        force=True)
+    level = (
+        logging.ERROR
+        if verbosity < 0
+        else logging.WARNING
+        if verbosity == 0
+        else logging.INFO
+        if verbosity == 1
+        else logging.DEBUG
+    )
+    logging.basicConfig(
+        level=level, format="%(message)s", handlers=[RichHandler(console=err_console, show_path=False)], force=True
+    )
     logging.getLogger("pyomo").setLevel(logging.ERROR)
     logging.getLogger("distributed").setLevel(logging.WARNING if verbosity else logging.ERROR)
 
@@ -248,10 +311,19 @@ def _read_network_for(args: argparse.Namespace, network_path: Path, scenario: An
     ns = scenario.network
     crs = args.crs or getattr(ns, "crs", "") or None
     geocode = args.geocode if args.geocode is not None else bool(getattr(ns, "geocode", False))
-    strict = (args.strict_coordinates if args.strict_coordinates is not None
-              else bool(getattr(ns, "strict_coordinates", False)))
-    return read_network(network_path, route_factor=ns.route_factor, drop_external=ns.drop_external, crs=crs,
-                        geocode=geocode, strict_coordinates=strict)
+    strict = (
+        args.strict_coordinates
+        if args.strict_coordinates is not None
+        else bool(getattr(ns, "strict_coordinates", False))
+    )
+    return read_network(
+        network_path,
+        route_factor=ns.route_factor,
+        drop_external=ns.drop_external,
+        crs=crs,
+        geocode=geocode,
+        strict_coordinates=strict,
+    )
 
 
 class _StageProgress:
@@ -292,8 +364,9 @@ class _StageProgress:
         sys.stdout.flush()
 
 
-def _run_simulation(design: Any, folder: Path, *, requests: int, duration_s: float | None, seed: int,
-                    network: Any = None) -> dict[str, Any]:
+def _run_simulation(
+    design: Any, folder: Path, *, requests: int, duration_s: float | None, seed: int, network: Any = None
+) -> dict[str, Any]:
     from planner.simulate.design_check import simulate_design, write_simulation_files
 
     sim = simulate_design(design, requests=requests, duration_s=duration_s, seed=seed, network=network)
@@ -321,8 +394,9 @@ def _plan_alternatives(args: argparse.Namespace, network_path: Path, scenario: A
         raise InputFormatError(f"{alt_path}: not valid TOML ({exc})", source=str(alt_path)) from None
     alts = spec.get("alternative")
     if not isinstance(alts, list) or not alts:
-        raise ValidationError(f"{alt_path}: needs one or more [[alternative]] tables with a 'name' and overrides",
-                              source=str(alt_path))
+        raise ValidationError(
+            f"{alt_path}: needs one or more [[alternative]] tables with a 'name' and overrides", source=str(alt_path)
+        )
     variants = []
     for i, alt in enumerate(alts):
         if not isinstance(alt, dict) or not isinstance(alt.get("name"), str):
@@ -445,8 +519,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     check_output_dir(out, inputs=[Path(args.spec)], force=args.force, expected=SWEEP_ENTRIES, keep_previous=True)
     address = resolve_scheduler(args.scheduler, args.scheduler_file)
     mark_output_dir(out, SWEEP_ENTRIES)
-    result = run_sweep(Path(args.spec), out_dir=out, scheduler_address=address,
-                       workers=args.workers, console=None if _QUIET else console)
+    result = run_sweep(
+        Path(args.spec),
+        out_dir=out,
+        scheduler_address=address,
+        workers=args.workers,
+        console=None if _QUIET else console,
+    )
     console.print(result.summary())
     return EXIT_OK if result.n_failed == 0 else EXIT_USAGE
 
@@ -469,8 +548,23 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     t = Table(title="qkdplan doctor", show_header=False)
     t.add_row("qkdplan", __version__)
     t.add_row("python", f"{platform.python_version()} ({sys.executable})")
-    for pkg in ("pyomo", "highspy", "networkx", "numpy", "scipy", "pandas", "geopandas", "pyogrio", "shapely",
-                "pyproj", "matplotlib", "dask", "distributed", "rich", "jinja2"):
+    for pkg in (
+        "pyomo",
+        "highspy",
+        "networkx",
+        "numpy",
+        "scipy",
+        "pandas",
+        "geopandas",
+        "pyogrio",
+        "shapely",
+        "pyproj",
+        "matplotlib",
+        "dask",
+        "distributed",
+        "rich",
+        "jinja2",
+    ):
         try:
             t.add_row(pkg, version(pkg))
         except PackageNotFoundError:
@@ -494,12 +588,22 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 
 def _executor_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workers", type=int, default=None,
-                   help="worker processes for the SMR checks and the simulation (default: all cores)")
-    p.add_argument("--scheduler", default=None,
-                   help="Dask scheduler address (tcp://host:8786) to spread the SMR checks and the simulation over")
-    p.add_argument("--scheduler-file", default=None, help="Dask scheduler file (JSON written by "
-                   "'dask scheduler --scheduler-file FILE'); alternative to --scheduler")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes for the SMR checks and the simulation (default: all cores)",
+    )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        help="Dask scheduler address (tcp://host:8786) to spread the SMR checks and the simulation over",
+    )
+    p.add_argument(
+        "--scheduler-file",
+        default=None,
+        help="Dask scheduler file (JSON written by 'dask scheduler --scheduler-file FILE'); alternative to --scheduler",
+    )
 
 
 def _executor(args: argparse.Namespace) -> Any:
@@ -547,20 +651,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         if args.command == "sweep":
-            err_console.print(f"[bold yellow]interrupted:[/] finished points are kept in {_escape(args.out)}/points.jsonl;"
-                              " run the same command again to resume")
+            err_console.print(
+                f"[bold yellow]interrupted:[/] finished points are kept in {_escape(args.out)}/points.jsonl;"
+                " run the same command again to resume"
+            )
         else:
-            err_console.print("[bold yellow]interrupted:[/] stopped before finishing; no partial output was written "
-                              "(a previous complete output, if any, is unchanged)")
+            err_console.print(
+                "[bold yellow]interrupted:[/] stopped before finishing; no partial output was written "
+                "(a previous complete output, if any, is unchanged)"
+            )
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the last resort: one message, never a bare traceback
         if verbosity >= 2:
             import traceback
 
             traceback.print_exc()
-        err_console.print(f"[bold red]internal error:[/] {_escape(type(exc).__name__)}: {_escape(str(exc))}\n"
-                          "This is a bug in qkdplan; please report it with the output of the same command "
-                          "run with -vv.")
+        err_console.print(
+            f"[bold red]internal error:[/] {_escape(type(exc).__name__)}: {_escape(str(exc))}\n"
+            "This is a bug in qkdplan; please report it with the output of the same command "
+            "run with -vv."
+        )
         return EXIT_INTERNAL
     finally:
         _QUIET = _VERBOSE = False

@@ -39,9 +39,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["COLUMNS", "comparison_row", "load_run", "scenario_differences", "write_comparison"]
 
-_ENV = Environment(
-    loader=PackageLoader("reports", "templates"), autoescape=select_autoescape(["html", "j2"])
-)
+_ENV = Environment(loader=PackageLoader("reports", "templates"), autoescape=select_autoescape(["html", "j2"]))
 
 #: Columns of ``comparison.csv``, in order, with their labels in the HTML table.
 COLUMNS: dict[str, str] = {
@@ -89,8 +87,7 @@ def load_run(run_dir: Path) -> tuple[Design, dict[str, Any] | None]:
         )
     if not (run / "design.json").is_file():
         raise InputFormatError(
-            f"{run}: no design.json in this folder; pass folders written by "
-            "'qkdplan plan --out DIR'",
+            f"{run}: no design.json in this folder; pass folders written by 'qkdplan plan --out DIR'",
             source=str(run),
         )
     try:
@@ -143,9 +140,7 @@ def comparison_row(
         + float(sc.get("security", {}).get("trusted_cost", 1.0)) * trusted
     )
     timing = design.timing or {}
-    solve = sum(
-        float(v) for k, v in timing.items() if k.endswith(".solve_time_s") and _num(v) is not None
-    )
+    solve = sum(float(v) for k, v in timing.items() if k.endswith(".solve_time_s") and _num(v) is not None)
     row: dict[str, Any] = {
         "alternative": alternative,
         "network": design.network_name,
@@ -174,9 +169,7 @@ def comparison_row(
         totals = sim.get("totals", {})
         row.update(
             {
-                "sim_flagged_pairs": int(
-                    totals.get("n_flagged", sum(1 for p in sim["pairs"] if p.get("flagged")))
-                ),
+                "sim_flagged_pairs": int(totals.get("n_flagged", sum(1 for p in sim["pairs"] if p.get("flagged")))),
                 "sim_min_key_rate": _num(totals.get("inter_rate_simulated_min")),
                 "sim_min_security": _num(totals.get("security_simulated_min")),
                 "sim_max_rate_rel_error": _num(totals.get("max_abs_rate_rel_error")),
@@ -257,8 +250,7 @@ def write_comparison(run_dirs: list[Path], out_dir: Path) -> pd.DataFrame:
     out.mkdir(parents=True, exist_ok=True)
     rel = [_relative(p, out) for p in dirs]
     rows = [
-        comparison_row(d, s, alternative=lab, run_dir=r)
-        for (d, s), lab, r in zip(loaded, labels, rel, strict=True)
+        comparison_row(d, s, alternative=lab, run_dir=r) for (d, s), lab, r in zip(loaded, labels, rel, strict=True)
     ]
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     write_csv(table, out / "comparison.csv", index=False)
@@ -273,16 +265,12 @@ def write_comparison(run_dirs: list[Path], out_dir: Path) -> pd.DataFrame:
         drawing.advance()
         figs["security"] = _security_figure(designs, labels)
         drawing.advance()
-    shown = [
-        c for c in COLUMNS if c != "run_dir" and (c in ("alternative",) or table[c].notna().any())
-    ]
+    shown = [c for c in COLUMNS if c != "run_dir" and (c in ("alternative",) or table[c].notna().any())]
     text = _ENV.get_template("comparison.html.j2").render(
         version=__version__,
         n=len(table),
         networks=", ".join(sorted(set(table["network"].astype(str)))),
-        table_html=table_html(
-            table, columns=shown, labels=COLUMNS, left=("alternative", "network", "scenario")
-        ),
+        table_html=table_html(table, columns=shown, labels=COLUMNS, left=("alternative", "network", "scenario")),
         diff_html=table_html(diffs, left=("setting",))
         if len(diffs)
         else '<p class="note">All alternatives use the same scenario settings.</p>',
@@ -312,15 +300,12 @@ def _notes(table: pd.DataFrame) -> list[str]:
         if rates.notna().any():
             best = table.loc[rates.idxmax()]
             notes.append(
-                f"Highest minimum rate: {best['alternative']} ({fmt(float(best['min_key_rate']))} "
-                "pairs/attempt)."
+                f"Highest minimum rate: {best['alternative']} ({fmt(float(best['min_key_rate']))} pairs/attempt)."
             )
         sec = pd.to_numeric(table["min_security"], errors="coerce")
         if sec.notna().any():
             best = table.loc[sec.idxmax()]
-            notes.append(
-                f"Highest minimum security: {best['alternative']} ({fmt(float(best['min_security']))})."
-            )
+            notes.append(f"Highest minimum security: {best['alternative']} ({fmt(float(best['min_security']))}).")
     hopeless = table[pd.to_numeric(table["min_key_rate"], errors="coerce") < 1e-9]
     for r in hopeless.itertuples(index=False):
         notes.append(
@@ -377,9 +362,7 @@ def _cost_figure(table: pd.DataFrame) -> str:
 _POINTS_DRAWN_UP_TO = 400
 
 
-def _rate_figure(
-    designs: list[Design], labels: list[str], sims: list[dict[str, Any] | None]
-) -> str:
+def _rate_figure(designs: list[Design], labels: list[str], sims: list[dict[str, Any] | None]) -> str:
     """Per-demand predicted rates per alternative (box plot, log scale), simulated minimum marked."""
     fig, ax = plt.subplots(figsize=(max(4.5, 1.1 * len(designs) + 2.5), 3.6))
     data, pos = [], []
@@ -403,9 +386,7 @@ def _rate_figure(
                 "v",
                 color="crimson",
                 ms=7,
-                label="simulated minimum"
-                if i == next(j for j, t in enumerate(sims) if t)
-                else None,
+                label="simulated minimum" if i == next(j for j, t in enumerate(sims) if t) else None,
             )
     ax.set_xticks(np.arange(len(designs)), _short(labels), rotation=20, ha="right")
     ax.set_xlim(-0.6, len(designs) - 0.4)
@@ -424,9 +405,7 @@ def _tradeoff_figure(table: pd.DataFrame) -> str:
     rate = pd.to_numeric(table["min_key_rate"], errors="coerce")
     ok = rate > 0
     ax.scatter(table.loc[ok, "cost"], rate[ok], color="#1d3557", zorder=3)
-    for r, c, lab in zip(
-        rate[ok], table.loc[ok, "cost"], table.loc[ok, "alternative"], strict=True
-    ):
+    for r, c, lab in zip(rate[ok], table.loc[ok, "cost"], table.loc[ok, "alternative"], strict=True):
         ax.annotate(
             str(lab)[:18],
             (float(c), float(r)),
@@ -452,8 +431,13 @@ def _security_figure(designs: list[Design], labels: list[str]) -> str:
         if "security" in d.demands.columns and len(d.demands):
             s = np.sort(pd.to_numeric(d.demands["security"], errors="coerce").dropna().to_numpy())
             if len(s):
-                ax.plot(np.linspace(0, 1, len(s)), s, drawstyle="steps-post", label=lab[:24],
-                        rasterized=len(s) > _POINTS_DRAWN_UP_TO)
+                ax.plot(
+                    np.linspace(0, 1, len(s)),
+                    s,
+                    drawstyle="steps-post",
+                    label=lab[:24],
+                    rasterized=len(s) > _POINTS_DRAWN_UP_TO,
+                )
                 drawn = True
     if drawn:
         ax.legend(fontsize=7)

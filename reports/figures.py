@@ -22,14 +22,16 @@ import pandas as pd  # noqa: E402
 from planner.model.design import Design  # noqa: E402
 from reports.heatmaps import ClusterMatrix  # noqa: E402
 
-plt.rcParams.update({
-    "figure.dpi": 100,
-    "font.size": 9,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-    "svg.fonttype": "none",
-    "svg.hashsalt": "qkdplan",  # deterministic ids in SVG output
-})
+plt.rcParams.update(
+    {
+        "figure.dpi": 100,
+        "font.size": 9,
+        "axes.grid": True,
+        "grid.alpha": 0.3,
+        "svg.fonttype": "none",
+        "svg.hashsalt": "qkdplan",  # deterministic ids in SVG output
+    }
+)
 
 PALETTE = [plt.get_cmap("tab20")(i) for i in range(20)]
 
@@ -95,8 +97,16 @@ def _draw_scale_bar(ax: plt.Axes, lat0: float, kx: float) -> float:
     xe = x1 - 0.04 * (x1 - x0)
     yb = y0 + 0.05 * (y1 - y0)
     ax.plot([xe - bar_deg, xe], [yb, yb], color="black", lw=3, solid_capstyle="butt", zorder=8)
-    ax.text(xe - bar_deg / 2, yb + 0.015 * (y1 - y0), f"{bar_km:g} km", ha="center", va="bottom", fontsize=7,
-            zorder=8, bbox={"facecolor": "white", "alpha": 0.8, "linewidth": 0, "pad": 1})
+    ax.text(
+        xe - bar_deg / 2,
+        yb + 0.015 * (y1 - y0),
+        f"{bar_km:g} km",
+        ha="center",
+        va="bottom",
+        fontsize=7,
+        zorder=8,
+        bbox={"facecolor": "white", "alpha": 0.8, "linewidth": 0, "pad": 1},
+    )
     return bar_km
 
 
@@ -132,8 +142,14 @@ def map_figure(design: Design, *, width_in: float = 8.0) -> str:
             rings = country_outlines()
         except Exception:  # noqa: BLE001 - a missing basemap must not stop the report
             rings = []
-        near = [r for r in rings if r[:, 0].max() >= xlim[0] - 5 and r[:, 0].min() <= xlim[1] + 5
-                and r[:, 1].max() >= ylim[0] - 5 and r[:, 1].min() <= ylim[1] + 5]
+        near = [
+            r
+            for r in rings
+            if r[:, 0].max() >= xlim[0] - 5
+            and r[:, 0].min() <= xlim[1] + 5
+            and r[:, 1].max() >= ylim[0] - 5
+            and r[:, 1].min() <= ylim[1] + 5
+        ]
         if near:
             ax.set_facecolor("#e4eef6")  # water
             ax.grid(False)
@@ -159,36 +175,74 @@ def map_figure(design: Design, *, width_in: float = 8.0) -> str:
             if reps > 0:
                 rep_pts.append(_points_along(np.array(route), reps))
     if routes:
-        ax.add_collection(LineCollection(routes, colors="black", linewidths=1.6 if not big else 0.9, alpha=0.8,
-                                         zorder=2, rasterized=big))
+        ax.add_collection(
+            LineCollection(
+                routes, colors="black", linewidths=1.6 if not big else 0.9, alpha=0.8, zorder=2, rasterized=big
+            )
+        )
     if rep_pts:
         pts = np.vstack(rep_pts)
-        ax.scatter(pts[:, 0], pts[:, 1], marker="|", s=40 if not big else 10, color="crimson", zorder=3,
-                   linewidths=1.2, rasterized=big)
+        ax.scatter(
+            pts[:, 0],
+            pts[:, 1],
+            marker="|",
+            s=40 if not big else 10,
+            color="crimson",
+            zorder=3,
+            linewidths=1.2,
+            rasterized=big,
+        )
     for role, marker, size in (("slave", "o", 18), ("unassigned", "x", 30)):
         sub = sites[sites["role"] == role]
         if len(sub):
-            ax.scatter(sub["lon"], sub["lat"], s=size if not big else size / 4, marker=marker, zorder=4,
-                       c=[colour.get(str(c), (0.4, 0.4, 0.4)) for c in sub["cluster"]],
-                       edgecolors="white" if marker == "o" and not big else None, rasterized=big,
-                       linewidths=0.4, label={"slave": "slave", "unassigned": "standalone site"}[role])
+            ax.scatter(
+                sub["lon"],
+                sub["lat"],
+                s=size if not big else size / 4,
+                marker=marker,
+                zorder=4,
+                c=[colour.get(str(c), (0.4, 0.4, 0.4)) for c in sub["cluster"]],
+                edgecolors="white" if marker == "o" and not big else None,
+                rasterized=big,
+                linewidths=0.4,
+                label={"slave": "slave", "unassigned": "standalone site"}[role],
+            )
     masters = sites[sites["role"] == "master"]
     if len(masters):
-        ax.scatter(masters["lon"], masters["lat"], s=120 if not big else 30, marker="*", zorder=5,
-                   c=[colour.get(str(c), "black") for c in masters["cluster"]], edgecolors="black",
-                   linewidths=0.6 if not big else 0.3, label="master (EPR source)", rasterized=big)
+        ax.scatter(
+            masters["lon"],
+            masters["lat"],
+            s=120 if not big else 30,
+            marker="*",
+            zorder=5,
+            c=[colour.get(str(c), "black") for c in masters["cluster"]],
+            edgecolors="black",
+            linewidths=0.6 if not big else 0.3,
+            label="master (EPR source)",
+            rasterized=big,
+        )
     trusted = sites[sites["trusted"].astype(bool)] if "trusted" in sites else sites.iloc[0:0]
     if len(trusted):
-        ax.scatter(trusted["lon"], trusted["lat"], s=70, marker="s", facecolors="none", edgecolors="darkgreen",
-                   linewidths=1.5, zorder=6, label="trusted relay")
+        ax.scatter(
+            trusted["lon"],
+            trusted["lat"],
+            s=70,
+            marker="s",
+            facecolors="none",
+            edgecolors="darkgreen",
+            linewidths=1.5,
+            zorder=6,
+            label="trusted relay",
+        )
     if len(design.links):
         ax.plot([], [], color="black", lw=1.6, label="backbone route")
     if rep_pts:
         ax.scatter([], [], marker="|", color="crimson", label="entanglement repeater")
     if len(clusters) <= LABEL_CLUSTERS_UP_TO:
         for r in masters.itertuples(index=False):
-            ax.annotate(str(r.name), (float(r.lon), float(r.lat)), fontsize=7, xytext=(4, 4),
-                        textcoords="offset points")
+            ax.annotate(
+                str(r.name), (float(r.lon), float(r.lat)), fontsize=7, xytext=(4, 4), textcoords="offset points"
+            )
     if len(sites):
         ax.set_xlim(*xlim)
         ax.set_ylim(*ylim)
@@ -222,11 +276,23 @@ def rate_vs_distance_figure(design: Design) -> str:
     q = float(sc["physics"]["q_swap"])
     m = int(sc["memory"]["edge_units"])
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    dist = np.linspace(1.0, max(50.0, float(design.demands["length_km"].max()) * 1.1) if len(design.demands) else 500.0, 300)
-    ax.semilogy(dist, physics.plob_bound(dist, alpha_db_per_km=alpha), "k--", lw=1.2,
-                label=f"PLOB repeaterless bound (alpha={alpha:g} dB/km)")
-    ax.semilogy(dist, m * physics.link_success_probability(dist, alpha_db_per_km=alpha), color="grey", lw=1,
-                label=f"direct link, m={m} (Eq. 7)")
+    dist = np.linspace(
+        1.0, max(50.0, float(design.demands["length_km"].max()) * 1.1) if len(design.demands) else 500.0, 300
+    )
+    ax.semilogy(
+        dist,
+        physics.plob_bound(dist, alpha_db_per_km=alpha),
+        "k--",
+        lw=1.2,
+        label=f"PLOB repeaterless bound (alpha={alpha:g} dB/km)",
+    )
+    ax.semilogy(
+        dist,
+        m * physics.link_success_probability(dist, alpha_db_per_km=alpha),
+        color="grey",
+        lw=1,
+        label=f"direct link, m={m} (Eq. 7)",
+    )
     for spacing in (25.0, 50.0):
         hops = np.maximum(1, np.ceil(dist / spacing)).astype(int)
         p = physics.link_success_probability(dist / hops, alpha_db_per_km=alpha)
@@ -236,8 +302,15 @@ def rate_vs_distance_figure(design: Design) -> str:
     if len(d) and "rate" in d:
         ok = d["rate"].astype(float) > 0
         many = int(ok.sum()) > RASTER_ABOVE
-        ax.scatter(d.loc[ok, "length_km"].astype(float), d.loc[ok, "rate"].astype(float), s=14 if not many else 3,
-                   color="crimson", zorder=5, label="planned demands", rasterized=many)
+        ax.scatter(
+            d.loc[ok, "length_km"].astype(float),
+            d.loc[ok, "rate"].astype(float),
+            s=14 if not many else 3,
+            color="crimson",
+            zorder=5,
+            label="planned demands",
+            rasterized=many,
+        )
         target = float(sc["backbone"]["rate_target"])
         if sc["backbone"]["objective"] == "min_cost" and target > 0:
             ax.axhline(target, color="crimson", ls=":", lw=1, label=f"rate target {target:g}")
@@ -255,12 +328,16 @@ def demand_figure(design: Design) -> str:
     if len(d):
         if "rate" in d:
             r = np.sort(d["rate"].astype(float).to_numpy())
-            axes[0].semilogy(np.arange(1, len(r) + 1), np.where(r > 0, r, np.nan), ".-", ms=3,
-                             rasterized=len(r) > RASTER_ABOVE)
+            axes[0].semilogy(
+                np.arange(1, len(r) + 1), np.where(r > 0, r, np.nan), ".-", ms=3, rasterized=len(r) > RASTER_ABOVE
+            )
         axes[0].set_title("predicted rate per demand (sorted)")
         axes[0].set_xlabel("demand rank")
         axes[0].set_ylabel("pairs per attempt")
-        for col, label in (("security", "with chosen trusted relays (SMR)"), ("security_single_path", "best single path")):
+        for col, label in (
+            ("security", "with chosen trusted relays (SMR)"),
+            ("security_single_path", "best single path"),
+        ):
             if col in d and d[col].notna().any():
                 sv = np.sort(d[col].astype(float).dropna().to_numpy())
                 axes[1].plot(np.arange(1, len(sv) + 1), sv, ".-", ms=3, label=label, rasterized=len(sv) > RASTER_ABOVE)
@@ -286,8 +363,10 @@ def cluster_figure(design: Design) -> str:
         ax.hist(sizes, bins=bins, color="steelblue", label="clusters")
         ax.set_xlabel("slaves per cluster")
         ax.set_ylabel("clusters")
-        ax.set_title(f"Access clusters: {len(c)} clusters, keys per attempt (Eq. 6) {keys.min():.3g} to "
-                     f"{keys.max():.3g} per cluster")
+        ax.set_title(
+            f"Access clusters: {len(c)} clusters, keys per attempt (Eq. 6) {keys.min():.3g} to "
+            f"{keys.max():.3g} per cluster"
+        )
         fig.tight_layout()
         return to_svg(fig)
     if len(c):
@@ -317,15 +396,26 @@ def access_pareto_figure(design: Design) -> str:
         return ""
     t = t.sort_values("n_masters")
     fig, ax = plt.subplots(figsize=(6, 3.4))
-    ax.plot(t["n_masters"].astype(int), t["keys_per_attempt"].astype(float), "o-", color="steelblue",
-            label="most keys per attempt for the masters (MILP)")
+    ax.plot(
+        t["n_masters"].astype(int),
+        t["keys_per_attempt"].astype(float),
+        "o-",
+        color="steelblue",
+        label="most keys per attempt for the masters (MILP)",
+    )
     bound = t["bound"].astype(float)
     if bound.notna().any():
         ax.plot(t["n_masters"].astype(int), bound, "_", color="grey", markersize=12, label="bound")
     chosen = t[t["chosen"].astype(bool)]
     if len(chosen):
-        ax.plot(chosen["n_masters"].astype(int), chosen["keys_per_attempt"].astype(float), "*", color="crimson",
-                markersize=14, label="chosen")
+        ax.plot(
+            chosen["n_masters"].astype(int),
+            chosen["keys_per_attempt"].astype(float),
+            "*",
+            color="crimson",
+            markersize=14,
+            label="chosen",
+        )
     ax.set_xlabel("masters")
     ax.set_ylabel("keys per attempt (Eq. 6)")
     ax.legend(fontsize=7, loc="lower right")
@@ -350,8 +440,14 @@ def memory_figure(design: Design) -> str:
     ax.bar(names, totals, color=["#4c72b0", "#55a868", "#c44e52"][: len(names)])
     for i, g in enumerate(groups):
         if len(g[1]):
-            ax.text(i, totals[i], f"{int(totals[i])} units\n({len(g[1])} x mean {np.mean(g[1]):.1f})",
-                    ha="center", va="bottom", fontsize=7)
+            ax.text(
+                i,
+                totals[i],
+                f"{int(totals[i])} units\n({len(g[1])} x mean {np.mean(g[1]):.1f})",
+                ha="center",
+                va="bottom",
+                fontsize=7,
+            )
     ax.set_ylabel("memory units")
     ax.set_title("Quantum memory allocation")
     fig.tight_layout()
@@ -367,8 +463,9 @@ def simulation_figure(pairs: pd.DataFrame) -> str:
         flagged = pairs["flagged"].astype(bool) if "flagged" in pairs else pd.Series(False, index=pairs.index)
         ok = (x > 0) & (y > 0)
         many = len(pairs) > RASTER_ABOVE
-        ax.loglog(x[ok & ~flagged], y[ok & ~flagged], "o", ms=4 if not many else 2, label="within tolerance",
-                  rasterized=many)
+        ax.loglog(
+            x[ok & ~flagged], y[ok & ~flagged], "o", ms=4 if not many else 2, label="within tolerance", rasterized=many
+        )
         if (ok & flagged).any():
             ax.loglog(x[ok & flagged], y[ok & flagged], "x", color="crimson", ms=6, label="flagged", rasterized=many)
         lo, hi = float(min(x[ok].min(), y[ok].min())), float(max(x[ok].max(), y[ok].max()))
@@ -380,8 +477,15 @@ def simulation_figure(pairs: pd.DataFrame) -> str:
     return to_svg(fig)
 
 
-def heatmap_figure(matrix: ClusterMatrix, *, title: str, log: bool, vmin: float | None = None,
-                   vmax: float | None = None, cbar_label: str = "") -> str:
+def heatmap_figure(
+    matrix: ClusterMatrix,
+    *,
+    title: str,
+    log: bool,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    cbar_label: str = "",
+) -> str:
     """A group x group heat map (bounded size: at most :data:`reports.heatmaps.MAX_GROUPS` rows).
 
     ``log`` colours by log10 of the value; empty cells (no demand) stay white.
@@ -391,8 +495,9 @@ def heatmap_figure(matrix: ClusterMatrix, *, title: str, log: bool, vmin: float 
     shown = np.where(vals > 0, np.log10(np.where(vals > 0, vals, 1.0)), np.nan) if log else vals
     fig, ax = plt.subplots(figsize=(6.2, 5.4))
     cmap = plt.get_cmap("viridis").with_extremes(bad="white")
-    im = ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest",
-                   aspect="equal")
+    im = ax.imshow(
+        np.ma.masked_invalid(shown), cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest", aspect="equal"
+    )
     cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     cb.set_label(("log10 " if log else "") + cbar_label, fontsize=8)
     step = max(1, math.ceil(g / 20))
@@ -406,8 +511,11 @@ def heatmap_figure(matrix: ClusterMatrix, *, title: str, log: bool, vmin: float 
                 if np.isfinite(vals[i, j]):
                     ax.text(j, i, f"{vals[i, j]:.2g}", ha="center", va="center", fontsize=6, color="white")
     grouped = any(len(grp) > 1 for grp in matrix.groups)
-    sub = (f"{sum(len(grp) for grp in matrix.groups)} clusters in {g} groups along a Hilbert curve"
-           if grouped else f"{g} clusters ordered along a Hilbert curve")
+    sub = (
+        f"{sum(len(grp) for grp in matrix.groups)} clusters in {g} groups along a Hilbert curve"
+        if grouped
+        else f"{g} clusters ordered along a Hilbert curve"
+    )
     ax.set_title(f"{title}\n({matrix.how} over the demands of a cell; {sub})", fontsize=9)
     fig.tight_layout()
     return to_svg(fig)
@@ -416,8 +524,11 @@ def heatmap_figure(matrix: ClusterMatrix, *, title: str, log: bool, vmin: float 
 def trust_selection_figure(comparison: list[dict[str, object]], eps: float) -> str:
     """Grouped bars: min/mean SMR security and min single-path security of each trusted-relay selection."""
     df = pd.DataFrame(comparison)
-    cols = [("min_smr_security", "min SMR security"), ("mean_smr_security", "mean SMR security"),
-            ("min_single_path_security", "min single-path security")]
+    cols = [
+        ("min_smr_security", "min SMR security"),
+        ("mean_smr_security", "mean SMR security"),
+        ("min_single_path_security", "min single-path security"),
+    ]
     cols = [(c, lab) for c, lab in cols if c in df]
     fig, ax = plt.subplots(figsize=(7, 3.4))
     x = np.arange(len(df))
@@ -429,8 +540,10 @@ def trust_selection_figure(comparison: list[dict[str, object]], eps: float) -> s
             if np.isfinite(v):
                 ax.text(b.get_x() + b.get_width() / 2, v, f"{v:.2f}", ha="center", va="bottom", fontsize=6)
     ax.axhline(eps, ls=":", color="crimson", lw=1, label=f"eps = {eps:g}")
-    labels = [f"{m}\n({t} trusted)" if "trusted" in df else str(m)
-              for m, t in zip(df["method"], df.get("trusted", pd.Series([""] * len(df))), strict=True)]
+    labels = [
+        f"{m}\n({t} trusted)" if "trusted" in df else str(m)
+        for m, t in zip(df["method"], df.get("trusted", pd.Series([""] * len(df))), strict=True)
+    ]
     ax.set_xticks(x, labels, fontsize=7)
     ax.set_ylim(0, 1.08)
     ax.set_ylabel("security probability")

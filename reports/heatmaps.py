@@ -91,8 +91,10 @@ def cluster_matrix(design: Design, column: str, *, max_groups: int = MAX_GROUPS,
     for c in order:
         groups[group_of[c]].append(c)
     names = _names(design)
-    labels = [(names.get(grp[0], grp[0]) if len(grp) == 1 else f"{names.get(grp[0], grp[0])} +{len(grp) - 1}")
-              if grp else "" for grp in groups]
+    labels = [
+        (names.get(grp[0], grp[0]) if len(grp) == 1 else f"{names.get(grp[0], grp[0])} +{len(grp) - 1}") if grp else ""
+        for grp in groups
+    ]
     values = np.full((g, g), np.nan)
     if len(d) and column in d.columns:
         v = pd.to_numeric(d[column], errors="coerce").to_numpy(dtype=float)

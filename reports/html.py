@@ -51,9 +51,17 @@ def file_link(name: str, files: set[str] | None) -> str:
     return f"<code>{html.escape(name)}</code>"
 
 
-def table_html(df: pd.DataFrame, *, columns: list[str] | None = None, labels: dict[str, str] | None = None,
-               left: tuple[str, ...] = (), max_rows: int = MAX_TABLE_ROWS, csv: str | None = None,
-               files: set[str] | None = None, table: str | None = None) -> str:
+def table_html(
+    df: pd.DataFrame,
+    *,
+    columns: list[str] | None = None,
+    labels: dict[str, str] | None = None,
+    left: tuple[str, ...] = (),
+    max_rows: int = MAX_TABLE_ROWS,
+    csv: str | None = None,
+    files: set[str] | None = None,
+    table: str | None = None,
+) -> str:
     """An HTML table of selected columns with escaped, formatted cells (first ``max_rows`` rows).
 
     When rows are left out, a note says how many and links ``csv`` (the full table). With
@@ -78,20 +86,28 @@ def table_html(df: pd.DataFrame, *, columns: list[str] | None = None, labels: di
         )
         rows.append(f"<tr>{cells}</tr>")
     where = file_link(csv, files) if csv else "the CSV tables"
-    more = (f'<p class="note">Showing {max_rows} of {len(df)} rows; all rows are in {where}.</p>'
-            if len(df) > max_rows else "")
+    more = (
+        f'<p class="note">Showing {max_rows} of {len(df)} rows; all rows are in {where}.</p>'
+        if len(df) > max_rows
+        else ""
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{more}"
 
 
 def _cards(d: Design) -> list[tuple[str, str, str]]:
     m = d.metrics
     keys = [
-        ("sites", "n_sites"), ("clusters", "n_clusters"), ("standalone sites", "n_standalone"),
+        ("sites", "n_sites"),
+        ("clusters", "n_clusters"),
+        ("standalone sites", "n_standalone"),
         ("keys / attempt (Eq. 6, all clusters)", "total_keys_per_attempt"),
-        ("backbone links", "n_backbone_links"), ("backbone km", "backbone_km"),
-        ("repeaters", "n_repeaters"), ("trusted relays", "n_trusted"),
+        ("backbone links", "n_backbone_links"),
+        ("backbone km", "backbone_km"),
+        ("repeaters", "n_repeaters"),
+        ("trusted relays", "n_trusted"),
         ("min demand rate (pairs/attempt)", "min_demand_rate"),
-        ("min security (SMR)", "min_security"), ("memory units", "memory_units_total"),
+        ("min security (SMR)", "min_security"),
+        ("memory units", "memory_units_total"),
     ]
     cards = [(label, fmt(m.get(k)), "") for label, k in keys if m.get(k) is not None]
     return cards + latency_cards(d)
@@ -133,9 +149,11 @@ def latency_headline(d: Design) -> str:
     if not ok.any():
         return ""
     ratio = e10[ok] / pro[ok]
-    return (f"Latency: Eq. 10 as printed is {fmt(float(ratio.min()))} to {fmt(float(ratio.max()))} times the "
-            "protocol's time to one end-to-end pair on these demands (it counts the link loss twice); "
-            "see the Latency section.")
+    return (
+        f"Latency: Eq. 10 as printed is {fmt(float(ratio.min()))} to {fmt(float(ratio.max()))} times the "
+        "protocol's time to one end-to-end pair on these demands (it counts the link loss twice); "
+        "see the Latency section."
+    )
 
 
 def latency_html(d: Design, simulation: dict[str, Any] | None) -> str:
@@ -148,30 +166,49 @@ def latency_html(d: Design, simulation: dict[str, Any] | None) -> str:
     ok = e10.notna() & pro.notna() & (pro > 0)
     model = _latency_model(d)
     limit = float(d.scenario.get("backbone", {}).get("max_latency_s", 0.0) or 0.0)
-    rows = pd.DataFrame([
-        {"latency": "Eq. 10 as printed (cluster paper)", "max_s": e10.max(), "median_s": e10.median(),
-         "limits": "yes" if model == "eq10" and limit > 0 else ("chosen model" if model == "eq10" else "no")},
-        {"latency": "protocol: time to one end-to-end pair (derived)", "max_s": pro.max(), "median_s": pro.median(),
-         "limits": "yes" if model == "protocol" and limit > 0 else ("chosen model" if model == "protocol" else "no")},
-    ])
+    rows = pd.DataFrame(
+        [
+            {
+                "latency": "Eq. 10 as printed (cluster paper)",
+                "max_s": e10.max(),
+                "median_s": e10.median(),
+                "limits": "yes" if model == "eq10" and limit > 0 else ("chosen model" if model == "eq10" else "no"),
+            },
+            {
+                "latency": "protocol: time to one end-to-end pair (derived)",
+                "max_s": pro.max(),
+                "median_s": pro.median(),
+                "limits": "yes"
+                if model == "protocol" and limit > 0
+                else ("chosen model" if model == "protocol" else "no"),
+            },
+        ]
+    )
     parts = [table_html(rows, left=("latency", "limits"))]
     if ok.any():
         ratio = e10[ok] / pro[ok]
-        parts.append(f"<p>Eq. 10 is {fmt(float(ratio.min()))} to {fmt(float(ratio.max()))} times the derived "
-                     "protocol latency on these demands. Eq. 10 counts the link loss twice (its t_i already holds "
-                     "1/p_i and the rate holds p again), so it grows like 1/p&sup2;; the project's chain simulation "
-                     "finds it above the simulated time to the first pair.</p>")
+        parts.append(
+            f"<p>Eq. 10 is {fmt(float(ratio.min()))} to {fmt(float(ratio.max()))} times the derived "
+            "protocol latency on these demands. Eq. 10 counts the link loss twice (its t_i already holds "
+            "1/p_i and the rate holds p again), so it grows like 1/p&sup2;; the project's chain simulation "
+            "finds it above the simulated time to the first pair.</p>"
+        )
     if simulation:
         pairs = pd.DataFrame(simulation.get("pairs", []))
         if {"latency_first_pair_s", "latency_predicted_s"} <= set(pairs.columns):
             lat = pairs.dropna(subset=["latency_first_pair_s", "latency_predicted_s"])
             if len(lat):
                 r = lat["latency_predicted_s"].astype(float) / lat["latency_first_pair_s"].astype(float)
-                parts.append(f"<p>Simulation check: on {len(lat)} simulated chains Eq. 10 is {fmt(float(r.min()))} "
-                             f"to {fmt(float(r.max()))} times the simulated time to the first pair.</p>")
-    parts.append(f'<p class="note">The scenario key <code>backbone.latency_model</code> = "{html.escape(model)}" '
-                 "chooses which of the two <code>backbone.max_latency_s</code> limits"
-                 + (f" (limit {limit:g} s)." if limit > 0 else " (no limit is set: max_latency_s = 0).") + "</p>")
+                parts.append(
+                    f"<p>Simulation check: on {len(lat)} simulated chains Eq. 10 is {fmt(float(r.min()))} "
+                    f"to {fmt(float(r.max()))} times the simulated time to the first pair.</p>"
+                )
+    parts.append(
+        f'<p class="note">The scenario key <code>backbone.latency_model</code> = "{html.escape(model)}" '
+        "chooses which of the two <code>backbone.max_latency_s</code> limits"
+        + (f" (limit {limit:g} s)." if limit > 0 else " (no limit is set: max_latency_s = 0).")
+        + "</p>"
+    )
     return "".join(parts)
 
 
@@ -182,15 +219,28 @@ def _solves_table(d: Design) -> str:
     if not rows:
         return '<p class="note">(no optimisation models were solved)</p>'
     df = pd.DataFrame(rows)
-    cols = ["stage", "model", "status", "objective", "bound", "gap", "solve_time_s", "build_time_s",
-            "n_variables", "n_constraints", "n_binaries"]
+    cols = [
+        "stage",
+        "model",
+        "status",
+        "objective",
+        "bound",
+        "gap",
+        "solve_time_s",
+        "build_time_s",
+        "n_variables",
+        "n_constraints",
+        "n_binaries",
+    ]
     out = table_html(df, columns=cols, left=("stage", "model", "status"))
     status_note = []
     for stage, s in d.solves.items():
         st = str(s.get("status", ""))
         if st not in ("optimal", "heuristic", "enumerated"):
-            status_note.append(f"<li class='warn'>{html.escape(stage)}: status {html.escape(st)} — not proven optimal; "
-                               f"gap {html.escape(fmt(s.get('gap')))}</li>")
+            status_note.append(
+                f"<li class='warn'>{html.escape(stage)}: status {html.escape(st)} — not proven optimal; "
+                f"gap {html.escape(fmt(s.get('gap')))}</li>"
+            )
     if status_note:
         out += "<ul>" + "".join(status_note) + "</ul>"
     return out
@@ -209,44 +259,73 @@ def _security(d: Design, files: set[str] | None = None) -> str:
     if r is None or len(r) == 0 or "trusted" not in r:
         return '<p class="note">Trusted relays were not part of this scenario (backbone mode "repeaters").</p>'
     chosen = r[r["trusted"].astype(bool)]
-    parts = [f"<p>{len(chosen)} trusted relay(s) chosen: "
-             + ", ".join(html.escape(str(x)) for x in chosen.get("name", chosen["site_id"])) + ".</p>"]
+    parts = [
+        f"<p>{len(chosen)} trusted relay(s) chosen: "
+        + ", ".join(html.escape(str(x)) for x in chosen.get("name", chosen["site_id"]))
+        + ".</p>"
+    ]
     obj = d.metrics.get("trust_objectives")
     if obj:
-        parts.append(f"<p>Chosen for {html.escape(str(obj['objective']))} SMR security ({html.escape(str(obj['chosen']))}): "
-                     f"SMR security min {obj['min_smr_security']:.4g}, mean {obj['mean_smr_security']:.4g}; "
-                     f"best single path min {obj['min_single_path_security']:.4g}, mean "
-                     f"{obj['mean_single_path_security']:.4g}.</p>")
+        parts.append(
+            f"<p>Chosen for {html.escape(str(obj['objective']))} SMR security ({html.escape(str(obj['chosen']))}): "
+            f"SMR security min {obj['min_smr_security']:.4g}, mean {obj['mean_smr_security']:.4g}; "
+            f"best single path min {obj['min_single_path_security']:.4g}, mean "
+            f"{obj['mean_single_path_security']:.4g}.</p>"
+        )
     comp = d.metrics.get("trust_comparison")
     if comp:
         parts.append("<h3>Chosen set vs other selections of the same size (SMR verification)</h3>")
         eps = float(d.scenario.get("security", {}).get("eps", 0.9))
         parts.append(f'<div class="fig">{figures.trust_selection_figure(comp, eps)}</div>')
         parts.append(table_html(pd.DataFrame(comp), left=("method",)))
-    parts.append(table_html(chosen, columns=["site_id", "name", "kind", "p_untrusted"], left=("site_id", "name", "kind"),
-                            csv="relays.csv", files=files, table="relays"))
+    parts.append(
+        table_html(
+            chosen,
+            columns=["site_id", "name", "kind", "p_untrusted"],
+            left=("site_id", "name", "kind"),
+            csv="relays.csv",
+            files=files,
+            table="relays",
+        )
+    )
     return "".join(parts)
 
 
 def _simulation(sim: dict[str, Any] | None, files: set[str] | None = None) -> tuple[str, str]:
     if not sim:
-        return ('<p class="note">No simulation yet. Run <code>qkdplan simulate RUN_DIR</code> to verify this design by '
-                'simulation; the report is then rewritten with this section filled in.</p>', "")
+        return (
+            '<p class="note">No simulation yet. Run <code>qkdplan simulate RUN_DIR</code> to verify this design by '
+            "simulation; the report is then rewritten with this section filled in.</p>",
+            "",
+        )
     from planner.simulate.design_check import REPORT_COLUMNS, summary_lines
 
     pairs = pd.DataFrame(sim.get("pairs", []))
     n_flag = int(pairs["flagged"].astype(bool).sum()) if "flagged" in pairs else 0
     cls = "ok" if n_flag == 0 else "bad"
     lines = summary_lines(sim)
-    head = (f"<p class='{cls}'>{html.escape(lines[0])}</p><ul class='note'>"
-            + "".join(f"<li>{html.escape(x)}</li>" for x in lines[1:]) + "</ul>") if lines else ""
+    head = (
+        (
+            f"<p class='{cls}'>{html.escape(lines[0])}</p><ul class='note'>"
+            + "".join(f"<li>{html.escape(x)}</li>" for x in lines[1:])
+            + "</ul>"
+        )
+        if lines
+        else ""
+    )
     fig = figures.simulation_figure(pairs) if len(pairs) else ""
     if len(pairs):
         err = pd.to_numeric(pairs.get("rate_rel_error"), errors="coerce").abs().fillna(0)
         ordered = pairs.assign(_ok=~pairs["flagged"].astype(bool), _e=err).sort_values(
-            ["_ok", "_e"], ascending=[True, False], kind="mergesort")
-        body = table_html(ordered, columns=REPORT_COLUMNS, left=("pair", "kind", "flag_reason"),
-                          csv="simulation_pairs.csv", files=files)
+            ["_ok", "_e"], ascending=[True, False], kind="mergesort"
+        )
+        body = table_html(
+            ordered,
+            columns=REPORT_COLUMNS,
+            left=("pair", "kind", "flag_reason"),
+            csv="simulation_pairs.csv",
+            files=files,
+        )
     else:
         body = ""
     return head + f'<div class="fig">{fig}</div><div class="scroll">{body}</div>', fig
@@ -257,7 +336,8 @@ def assumptions(d: Design) -> list[str]:
     sc = d.scenario
     ph = sc["physics"]
     return [
-        f"Fibre attenuation alpha = {ph['alpha_db_per_km']} dB/km; link success p = 10^(-alpha d / 10) (cluster paper Eq. 7).",
+        f"Fibre attenuation alpha = {ph['alpha_db_per_km']} dB/km; link success p = 10^(-alpha d / 10) (cluster "
+        "paper Eq. 7).",
         f"Entanglement swapping succeeds with probability q = {ph['q_swap']}; end-to-end distribution ratio from Eq. 9 "
         "with k = hops and p = the worst hop (homogeneous-chain simplification; k = 1 is defined as m p).",
         f"Latency (Eq. 10) uses t_mea = {ph['t_mea_s']} s, t_ret = {ph['t_ret_s']} s, light speed in fibre "
@@ -271,7 +351,8 @@ def assumptions(d: Design) -> list[str]:
         f"lengths are multiplied by the route factor {sc['network']['route_factor']}).",
         "Repeaters on a backbone link are equally spaced; a demand follows its shortest backbone path.",
         f"Demands: {d.metrics.get('demand_model', 'all pairs of the backbone nodes')}.",
-        f"Untrusted relays are secure with probability p_u = {sc['security']['p_untrusted']} independently (SMR paper); "
+        f"Untrusted relays are secure with probability p_u = {sc['security']['p_untrusted']} independently (SMR "
+        "paper); "
         "trusted relays and end points count 1. Security of a demand is the SMR end-to-end security with the chosen "
         "trusted relays.",
         "Memory units are integers; with a memory budget an edge's units are shared by the demands routed over it.",
@@ -332,12 +413,23 @@ def heatmaps_html(d: Design) -> str:
     parts = []
     if "rate" in d.demands and pd.to_numeric(d.demands["rate"], errors="coerce").notna().any():
         mat = cluster_matrix(d, "rate", how="min")
-        parts.append(figures.heatmap_figure(mat, title="Worst demand rate between clusters", log=True,
-                                            cbar_label="pairs per attempt (Eq. 9)"))
+        parts.append(
+            figures.heatmap_figure(
+                mat, title="Worst demand rate between clusters", log=True, cbar_label="pairs per attempt (Eq. 9)"
+            )
+        )
     if "security" in d.demands and pd.to_numeric(d.demands["security"], errors="coerce").notna().any():
         mat = cluster_matrix(d, "security", how="min")
-        parts.append(figures.heatmap_figure(mat, title="Worst SMR security between clusters", log=False, vmin=0.0,
-                                            vmax=1.0, cbar_label="security probability"))
+        parts.append(
+            figures.heatmap_figure(
+                mat,
+                title="Worst SMR security between clusters",
+                log=False,
+                vmin=0.0,
+                vmax=1.0,
+                cbar_label="security probability",
+            )
+        )
     return "".join(f'<div class="fig heat">{p}</div>' for p in parts)
 
 
@@ -363,51 +455,113 @@ def render_report(design: Design, out_path: str | Path, *, simulation: dict[str,
         "memory": figures.memory_figure(d),
         "heatmaps": heatmaps_html(d),
     }
-    clusters_sorted = (d.clusters.sort_values("keys_per_attempt", kind="mergesort") if "keys_per_attempt" in d.clusters
-                       else d.clusters)
-    links_sorted = (d.links.sort_values("demands_using", ascending=False, kind="mergesort")
-                    if "demands_using" in d.links else d.links)
+    clusters_sorted = (
+        d.clusters.sort_values("keys_per_attempt", kind="mergesort") if "keys_per_attempt" in d.clusters else d.clusters
+    )
+    links_sorted = (
+        d.links.sort_values("demands_using", ascending=False, kind="mergesort")
+        if "demands_using" in d.links
+        else d.links
+    )
     tables = {
-        "clusters": table_html(clusters_sorted,
-                               columns=["cluster", "master_name", "n_slaves", "ekert_pairs", "keys_per_attempt",
-                                        "access_km_mean", "access_km_max", "access_db_max", "memory_master",
-                                        "memory_slave", "slave_names"],
-                               left=("cluster", "master_name", "slave_names"), csv="clusters.csv", files=files,
-                               table="clusters"),
-        "links": table_html(links_sorted, columns=["link_id", "u_name", "v_name", "length_km", "repeaters", "spacing_km",
-                                                   "p_link", "memory_units", "demands_using"],
-                            left=("link_id", "u_name", "v_name"), csv="links.csv", files=files,
-                            table="links"),
-        "demands": table_html(worst_demands(d.demands, len(d.demands)),
-                              columns=["source_name", "target_name", "length_km", "hops", "p_worst", "rate",
-                                       "rate_shared", "shortfall_full_load",
-                                       "latency_s", "latency_protocol_s", "security_single_path", "security",
-                                       "trusted_on_path"],
-                              labels={"latency_s": "latency_s (Eq. 10)", "latency_protocol_s": "latency_s (protocol)"},
-                              left=("source_name", "target_name", "trusted_on_path"), csv="demands.csv", files=files,
-                              table="demands"),
+        "clusters": table_html(
+            clusters_sorted,
+            columns=[
+                "cluster",
+                "master_name",
+                "n_slaves",
+                "ekert_pairs",
+                "keys_per_attempt",
+                "access_km_mean",
+                "access_km_max",
+                "access_db_max",
+                "memory_master",
+                "memory_slave",
+                "slave_names",
+            ],
+            left=("cluster", "master_name", "slave_names"),
+            csv="clusters.csv",
+            files=files,
+            table="clusters",
+        ),
+        "links": table_html(
+            links_sorted,
+            columns=[
+                "link_id",
+                "u_name",
+                "v_name",
+                "length_km",
+                "repeaters",
+                "spacing_km",
+                "p_link",
+                "memory_units",
+                "demands_using",
+            ],
+            left=("link_id", "u_name", "v_name"),
+            csv="links.csv",
+            files=files,
+            table="links",
+        ),
+        "demands": table_html(
+            worst_demands(d.demands, len(d.demands)),
+            columns=[
+                "source_name",
+                "target_name",
+                "length_km",
+                "hops",
+                "p_worst",
+                "rate",
+                "rate_shared",
+                "shortfall_full_load",
+                "latency_s",
+                "latency_protocol_s",
+                "security_single_path",
+                "security",
+                "trusted_on_path",
+            ],
+            labels={"latency_s": "latency_s (Eq. 10)", "latency_protocol_s": "latency_s (protocol)"},
+            left=("source_name", "target_name", "trusted_on_path"),
+            csv="demands.csv",
+            files=files,
+            table="demands",
+        ),
         "solves": _solves_table(d),
     }
     sim_html, _ = _simulation(simulation, files)
     # findings, plan-verify rounds, repeater sites and key pools (reports/verify_sections.py)
     from reports import verify_sections as vs
 
-    verify_html = {"findings": vs.findings_html(d, simulation), "rounds": vs.verify_rounds_html(d),
-                   "repeater_sites": vs.repeater_sites_html(d), "key_pools": vs.key_pools_html(d)}
+    verify_html = {
+        "findings": vs.findings_html(d, simulation),
+        "rounds": vs.verify_rounds_html(d),
+        "repeater_sites": vs.repeater_sites_html(d),
+        "key_pools": vs.key_pools_html(d),
+    }
     try:
         scenario_toml = scenario_to_toml(scenario_from_dict(d.scenario))
     except Exception:  # noqa: BLE001 - an edited design.json still renders
         scenario_toml = str(d.scenario)
     file_rows = [(file_link(name, files), what) for name, what in RUN_FILES if name in files]
     text = _ENV.get_template("report.html.j2").render(
-        d=d, cards=_cards(d), figs=figs, tables=tables, security_html=_security(d, files),
-        baselines_html=_baselines(d), simulation_html=sim_html, verify_html=verify_html, assumptions=assumptions(d),
-        scenario_toml=scenario_toml, latency_html=latency_html(d, simulation), file_rows=file_rows,
+        d=d,
+        cards=_cards(d),
+        figs=figs,
+        tables=tables,
+        security_html=_security(d, files),
+        baselines_html=_baselines(d),
+        simulation_html=sim_html,
+        verify_html=verify_html,
+        assumptions=assumptions(d),
+        scenario_toml=scenario_toml,
+        latency_html=latency_html(d, simulation),
+        file_rows=file_rows,
         latency_headline=latency_headline(d),
         links={name: file_link(name, files) for name, _ in RUN_FILES},
-        demand_note=(f"The {MAX_TABLE_ROWS} worst demands (lowest rate first). Rate = Eq. 9 distribution ratio "
-                     "(pairs per attempt); latency: Eq. 10 as printed and the protocol's time to one pair; "
-                     "security = end-to-end security of SMR routing over the partially-trusted network."),
+        demand_note=(
+            f"The {MAX_TABLE_ROWS} worst demands (lowest rate first). Rate = Eq. 9 distribution ratio "
+            "(pairs per attempt); latency: Eq. 10 as printed and the protocol's time to one pair; "
+            "security = end-to-end security of SMR routing over the partially-trusted network."
+        ),
     )
     out.write_text(text, encoding="utf-8")
     return out

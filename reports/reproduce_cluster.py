@@ -140,9 +140,7 @@ def _new_axes(title: str, xlabel: str, ylabel: str) -> tuple[Figure, Any]:
 def _points(ax: Any, x: Any, y: Any, low: Any, high: Any, color: Any, label: str | None) -> None:
     y = np.asarray(y, dtype=float)
     err = np.vstack([y - np.asarray(low, dtype=float), np.asarray(high, dtype=float) - y])
-    ax.errorbar(
-        x, y, yerr=np.clip(err, 0, None), fmt="o", ms=3.5, capsize=2, color=color, label=label
-    )
+    ax.errorbar(x, y, yerr=np.clip(err, 0, None), fmt="o", ms=3.5, capsize=2, color=color, label=label)
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -251,7 +249,6 @@ def _fig5_plot(out: Path, df: pd.DataFrame) -> None:
     ax.set_ylim(1e-1, 1e5)
     ax.legend(fontsize=7)
     _save(fig, out / "fig5.png")
-
 
 
 def _fig5_trends(df: pd.DataFrame) -> list[_Trend]:
@@ -394,9 +391,7 @@ def _fig6a(out: Path, st: _Settings, seeds: _Seeds) -> tuple[pd.DataFrame, list[
                     seed=seed,
                 )
             )
-            t10 = physics.chain_latency_s(
-                [sp] * FIG6A_HOPS, q=FIG6A_Q, memory=m, alpha_db_per_km=alpha
-            )
+            t10 = physics.chain_latency_s([sp] * FIG6A_HOPS, q=FIG6A_Q, memory=m, alpha_db_per_km=alpha)
             rows.append(
                 dict(
                     spacing_km=sp,
@@ -414,8 +409,7 @@ def _fig6a(out: Path, st: _Settings, seeds: _Seeds) -> tuple[pd.DataFrame, list[
     df["time_ci_high"] = [r["high"] for r in res]
     df["censored_fraction"] = [r["censored"] for r in res]
     df["time_between_pairs_sim_s"] = [
-        r["attempt_time_s"] / r["rate_per_slot"] if r["rate_per_slot"] > 0 else math.inf
-        for r in res
+        r["attempt_time_s"] / r["rate_per_slot"] if r["rate_per_slot"] > 0 else math.inf for r in res
     ]
 
     fig, ax = _new_axes(
@@ -440,13 +434,8 @@ def _fig6a(out: Path, st: _Settings, seeds: _Seeds) -> tuple[pd.DataFrame, list[
     _save(fig, out / "fig6a.png")
 
     trends = []
-    dec_a = all(
-        np.all(np.diff(g.sort_values("memory").latency_eq10_s) < 0)
-        for _, g in df.groupby("spacing_km")
-    )
-    dec_s = all(
-        _spearman(g.memory, g.time_first_pair_sim_s) < 0 for _, g in df.groupby("spacing_km")
-    )
+    dec_a = all(np.all(np.diff(g.sort_values("memory").latency_eq10_s) < 0) for _, g in df.groupby("spacing_km"))
+    dec_s = all(_spearman(g.memory, g.time_first_pair_sim_s) < 0 for _, g in df.groupby("spacing_km"))
     trends.append(
         _Trend(
             "fig6a",
@@ -500,13 +489,9 @@ FIG6B_SLAVES, FIG6B_R = 4, 0.5
 
 def _fig6b(out: Path, st: _Settings, seeds: _Seeds) -> tuple[pd.DataFrame, list[_Trend]]:
     lifetimes = (
-        np.array([1, 4, 10, 20, 40])
-        if st.quick
-        else np.array([0.5, 1, 2, 4, 6, 8, 10, 14, 18, 24, 30, 40, 50])
+        np.array([1, 4, 10, 20, 40]) if st.quick else np.array([0.5, 1, 2, 4, 6, 8, 10, 14, 18, 24, 30, 40, 50])
     ) * 1e-3
-    common: dict[str, Any] = dict(
-        r_mdi=FIG6B_R, r_ekr=FIG6B_R, t_mea_s=PAPER.t_mea_s, t_ret_s=PAPER.t_ret_s
-    )
+    common: dict[str, Any] = dict(r_mdi=FIG6B_R, r_ekr=FIG6B_R, t_mea_s=PAPER.t_mea_s, t_ret_s=PAPER.t_ret_s)
     rows, specs = [], []
     for n_mem, rate in FIG6B_CURVES:
         kw: dict[str, Any] = dict(common, memory_master=n_mem, memory_slave=n_mem, epr_rate_hz=rate)
@@ -642,9 +627,7 @@ def _fig6c(out: Path, st: _Settings, seeds: _Seeds) -> tuple[pd.DataFrame, list[
         p = physics.link_success_probability(sp, alpha_db_per_km=alpha)
         for q in qs:
             seed = seeds.next()
-            specs.append(
-                dict(kind="rate", hops=FIG6C_HOPS, p=p, q=q, memory=1, cycles=st.cycles, seed=seed)
-            )
+            specs.append(dict(kind="rate", hops=FIG6C_HOPS, p=p, q=q, memory=1, cycles=st.cycles, seed=seed))
             rows.append(
                 dict(
                     spacing_km=sp,
@@ -723,19 +706,13 @@ FIG7A_TOTAL_KM, FIG7A_QS, FIG7A_MAX_N = 200.0, (0.3, 0.6, 0.9), 63
 
 def _fig7a_analytic(n_rep: Any, q: float) -> Any:
     k = np.asarray(n_rep) + 1
-    p = physics.link_success_probability(
-        FIG7A_TOTAL_KM / k, alpha_db_per_km=PAPER.alpha_db_per_km
-    )
+    p = physics.link_success_probability(FIG7A_TOTAL_KM / k, alpha_db_per_km=PAPER.alpha_db_per_km)
     return physics.chain_distribution_ratio(k, p=p, q=q, memory=1)
 
 
 def _fig7a(out: Path, st: _Settings, seeds: _Seeds) -> tuple[pd.DataFrame, list[_Trend]]:
     alpha = PAPER.alpha_db_per_km
-    n_list = (
-        [1, 3, 7, 10, 15, 20, 25, 30, 31, 40, 50, 63]
-        if st.quick
-        else list(range(1, FIG7A_MAX_N + 1))
-    )
+    n_list = [1, 3, 7, 10, 15, 20, 25, 30, 31, 40, 50, 63] if st.quick else list(range(1, FIG7A_MAX_N + 1))
     rows, specs = [], []
     for q in FIG7A_QS:
         for n_rep in n_list:
@@ -769,9 +746,7 @@ def _fig7a(out: Path, st: _Settings, seeds: _Seeds) -> tuple[pd.DataFrame, list[
     for color, q in zip(_colors(len(FIG7A_QS)), FIG7A_QS, strict=True):
         ax.plot(all_n, _fig7a_analytic(all_n, q), color=color, label=f"Eq. 9, q = {q}")
         sub = df[df.q == q]
-        _points(
-            ax, sub.repeaters, sub.rate_simulated, sub.rate_ci_low, sub.rate_ci_high, color, None
-        )
+        _points(ax, sub.repeaters, sub.rate_simulated, sub.rate_ci_low, sub.rate_ci_high, color, None)
     plob = physics.plob_bound(FIG7A_TOTAL_KM, alpha_db_per_km=alpha)
     ax.axhline(
         plob,
@@ -876,9 +851,7 @@ def _fig7b(out: Path, st: _Settings, seeds: _Seeds) -> tuple[pd.DataFrame, list[
                     seed=seed,
                 )
             )
-            t10 = physics.chain_latency_s(
-                [sp] * k, q=FIG7B_Q, memory=mem / senders, alpha_db_per_km=alpha
-            )
+            t10 = physics.chain_latency_s([sp] * k, q=FIG7B_Q, memory=mem / senders, alpha_db_per_km=alpha)
             rows.append(
                 dict(
                     spacing_km=sp,
@@ -912,9 +885,7 @@ def _fig7b(out: Path, st: _Settings, seeds: _Seeds) -> tuple[pd.DataFrame, list[
             color=color,
             label=f"Eq. 10, {sp:g} km, {senders} sender(s)",
         )
-        _points(
-            ax, sub.memory, sub.time_simulated_s, sub.time_ci_low, sub.time_ci_high, color, None
-        )
+        _points(ax, sub.memory, sub.time_simulated_s, sub.time_ci_low, sub.time_ci_high, color, None)
     ax.set_yscale("log")
     ax.legend(fontsize=6, ncol=2)
     _save(fig, out / "fig7b.png")
@@ -944,8 +915,7 @@ def _fig7b(out: Path, st: _Settings, seeds: _Seeds) -> tuple[pd.DataFrame, list[
                 "fig7b",
                 f"at equal memory, distance changes the time much more ({name})",
                 bool(dist_ratio > sender_ratio),
-                f"S = {s_ref}, 1 sender: 20 km / 10 km = {dist_ratio:.2f} vs senders ratio "
-                f"{sender_ratio:.2f}",
+                f"S = {s_ref}, 1 sender: 20 km / 10 km = {dist_ratio:.2f} vs senders ratio {sender_ratio:.2f}",
             )
         )
     return df, trends
@@ -1020,9 +990,7 @@ def _model_vs_simulation(st: _Settings, seeds: _Seeds) -> pd.DataFrame:
                 cutoff_slots=cut,
                 q=MVS_Q,
                 eq9_rate=float(physics.chain_distribution_ratio(k, p=p_worst, q=MVS_Q, memory=mem)),
-                eq10_latency_s=float(
-                    physics.chain_latency_s(dist, q=MVS_Q, memory=mem, alpha_db_per_km=alpha)
-                ),
+                eq10_latency_s=float(physics.chain_latency_s(dist, q=MVS_Q, memory=mem, alpha_db_per_km=alpha)),
                 seed=seed,
             )
         )
@@ -1181,9 +1149,7 @@ def _readings_outputs(out: Path) -> list[Path]:
     for sp in (5.0, 10.0, 15.0, 20.0):
         vals = fig6a_readings(sp, mem)
         for i, mm in enumerate(mem):
-            rows6.append(
-                dict(spacing_km=sp, memory=int(mm), **{r: float(vals[r][i]) for r in READINGS})
-            )
+            rows6.append(dict(spacing_km=sp, memory=int(mm), **{r: float(vals[r][i]) for r in READINGS}))
     df6 = pd.DataFrame(rows6)
     for name, df in (("fig7a_readings", df7), ("fig6a_readings", df6)):
         path = out / f"{name}.csv"
@@ -1251,9 +1217,9 @@ def _readme(st: _Settings, trends: list[_Trend], verdicts: pd.DataFrame | None =
         "## Parameters stated in the paper",
         "",
         f"- fibre loss alpha = {PAPER.alpha_db_per_km:g} dB/km (NV platform), Eq. 7",
-        f"- Bell-state measurement t_mea = {PAPER.t_mea_s * 1e6:g} us, retrieval "
-        f"t_ret = {PAPER.t_ret_s * 1e6:g} us",
-        f"- one link-generation attempt = {PAPER.attempt_time_s * 1e6:g} us (used to turn pairs per slot into pairs per "
+        f"- Bell-state measurement t_mea = {PAPER.t_mea_s * 1e6:g} us, retrieval t_ret = {PAPER.t_ret_s * 1e6:g} us",
+        f"- one link-generation attempt = {PAPER.attempt_time_s * 1e6:g} us (used to turn pairs per slot into pairs "
+        "per "
         "second in Fig. 5); Figs. 6a/7b use d/s per attempt as Eq. 8 does",
         "- Fig. 5: q = 1, spacing 0-20 km; Fig. 6c: k = 21; Fig. 7a: 200 km, q in {0.3, 0.6, 0.9};"
         " Fig. 7b: q = 0.6, N = 5 repeaters",
@@ -1314,8 +1280,7 @@ def _readme(st: _Settings, trends: list[_Trend], verdicts: pd.DataFrame | None =
         ]
         for r in verdicts.itertuples():
             lines.append(
-                f"| {r.figure} | {r.reading} | {r.curve} | {r.caption} | {r.trend} | "
-                f"{'yes' if r.matches else 'NO'} |"
+                f"| {r.figure} | {r.reading} | {r.curve} | {r.caption} | {r.trend} | {'yes' if r.matches else 'NO'} |"
             )
         lines.append("")
     return "\n".join(lines)
@@ -1327,7 +1292,8 @@ def reproduce_cluster(out_dir: Path, *, seed: int = 0, quick: bool = False) -> l
     For each figure ``figX.png`` and ``figX.csv``; also ``trends.csv`` (one row per
     checked claim: figure, claim, holds, evidence), ``model_vs_simulation.csv`` (Eq. 9/10
     against the simulated protocols: finite memory, schedules, cutoff, unequal hops) and
-    ``README.md`` (parameters and the trend table). Returns the written paths. ``quick=True`` uses fewer points and trials
+    ``README.md`` (parameters and the trend table). Returns the written paths. ``quick=True`` uses
+    fewer points and trials
     (seconds, for CI); the full run uses the local process pool of
     :func:`planner.runtime.parallel.map_tasks`. All Monte Carlo seeds derive from ``seed``.
     """

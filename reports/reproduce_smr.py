@@ -54,7 +54,7 @@ import numpy as np
 
 from planner.errors import ValidationError
 from planner.keys.reconstruction import flexible_key_counts
-from planner.routing.paths import RelaySecurity, RequestRouter, SmrResult, multipath_security
+from planner.routing import RelaySecurity, RequestRouter, SmrResult, multipath_security
 from planner.runtime.parallel import default_workers, map_tasks
 from planner.simulate.keysim import DEFAULT_POOL_BITS, max_block_bits
 from planner.topology.waxman import DEFAULT_ALPHA, DEFAULT_BETA, waxman_graph
@@ -148,9 +148,7 @@ def _evaluate(
     """(security, key bits per eps, consumption per eps, link key bits consumed) of one
     routed request."""
     segs = [list(seg.path_security) for seg in route.segments]
-    counts = flexible_key_counts(
-        segs, exp.eps_values, group_security=_group_security_for(route, relay)
-    )
+    counts = flexible_key_counts(segs, exp.eps_values, group_security=_group_security_for(route, relay))
     block = max_block_bits(route, pool_bits=exp.pool_bits)
     hops = route.total_hops
     key_bits = [float(m * block) for m in counts]
@@ -178,19 +176,12 @@ def run_one(exp: SmrExperiment, seed_seq: np.random.SeedSequence) -> RunMetrics:
     consumption = np.full((n_pts, n_m, n_e), math.nan)
     link_bits = np.zeros((n_pts, n_m, n_e))
     n_paths = np.zeros((n_pts, n_m))
-    smr_routes = [
-        router.smr(trusted=frozenset(order[:n_trusted]), security=p_u)
-        for _, p_u, n_trusted in points
-    ]
+    smr_routes = [router.smr(trusted=frozenset(order[:n_trusted]), security=p_u) for _, p_u, n_trusted in points]
     # MSP draws its paths one after another from one stream, so the route with
     # k paths is the first k paths of the longest one: route once, truncate.
     msp_counts = [exp.msp_paths or max(1, r.n_paths) for r in smr_routes]
-    base["MSP"] = router.msp(
-        security=0.5, n_paths=max(msp_counts), rng=np.random.default_rng(msp_seed)
-    )
-    base["MSP-disjoint"] = router.msp_disjoint(
-        security=0.5, rng=np.random.default_rng([msp_seed, 1])
-    )
+    base["MSP"] = router.msp(security=0.5, n_paths=max(msp_counts), rng=np.random.default_rng(msp_seed))
+    base["MSP-disjoint"] = router.msp_disjoint(security=0.5, rng=np.random.default_rng([msp_seed, 1]))
     for k, (_, p_u, n_trusted) in enumerate(points):
         trusted = frozenset(order[:n_trusted])
         relay = RelaySecurity(p_u, trusted)
@@ -198,9 +189,7 @@ def run_one(exp: SmrExperiment, seed_seq: np.random.SeedSequence) -> RunMetrics:
             if method == "SMR":
                 route = smr_routes[k]
             elif method == "MSP":
-                route = router.reevaluate(
-                    base["MSP"], security=p_u, trusted=trusted, max_paths=msp_counts[k]
-                )
+                route = router.reevaluate(base["MSP"], security=p_u, trusted=trusted, max_paths=msp_counts[k])
             else:
                 route = router.reevaluate(base[method], security=p_u, trusted=trusted)
             sec, bits, cons, used = _evaluate(route, relay, exp)
@@ -338,9 +327,7 @@ def reproduce_smr(
         written.append(path)
     written += write_smr_figures(out_dir, tables, exp)
     mean_degree = float(np.mean([r.mean_degree for r in metrics]))
-    written.append(
-        _write_readme(out_dir, exp, wall_s=wall_s, workers=nworkers, mean_degree=mean_degree)
-    )
+    written.append(_write_readme(out_dir, exp, wall_s=wall_s, workers=nworkers, mean_degree=mean_degree))
     return written
 
 
@@ -348,9 +335,7 @@ _STYLE = {"SMR": "C0", "MSP": "C3", "MSP-disjoint": "C4", "shortest": "C2", "dis
 _EPS_LINE = {0.5: "-", 0.7: "--", 0.9: ":"}
 
 
-def write_smr_figures(
-    out_dir: Path, tables: dict[str, list[dict[str, Any]]], exp: SmrExperiment
-) -> list[Path]:
+def write_smr_figures(out_dir: Path, tables: dict[str, list[dict[str, Any]]], exp: SmrExperiment) -> list[Path]:
     """The paper's Fig. 5a/5b (untrusted sweep) and 6a/6b (trusted sweep) as PNG files.
 
     Panel (a): end-to-end security (solid, left axis, with 95 % bands) and key
@@ -423,9 +408,7 @@ def write_smr_figures(
     return written
 
 
-def _write_readme(
-    out_dir: Path, exp: SmrExperiment, *, wall_s: float, workers: int, mean_degree: float
-) -> Path:
+def _write_readme(out_dir: Path, exp: SmrExperiment, *, wall_s: float, workers: int, mean_degree: float) -> Path:
     params = asdict(exp)
     lines = [
         "# SMR paper reproduction",

@@ -91,11 +91,13 @@ _MODEL_STATUS: dict[str, TerminationCondition] = {
 }
 
 # limits: the search stopped early, so "no solution" means "none found in time"
-_STOPPED_EARLY = frozenset({
-    TerminationCondition.TIME_LIMIT,
-    TerminationCondition.ITERATION_LIMIT,
-    TerminationCondition.INTERRUPTED,
-})
+_STOPPED_EARLY = frozenset(
+    {
+        TerminationCondition.TIME_LIMIT,
+        TerminationCondition.ITERATION_LIMIT,
+        TerminationCondition.INTERRUPTED,
+    }
+)
 
 
 def termination_condition(model_status: Any) -> TerminationCondition:
@@ -333,8 +335,7 @@ def solve_arrays(
     lp.a_matrix_.index_ = a.indices.astype(np.int32)
     lp.a_matrix_.value_ = a.data.astype(float)
     lp.integrality_ = [
-        highspy.HighsVarType.kInteger if v else highspy.HighsVarType.kContinuous
-        for v in model.integrality
+        highspy.HighsVarType.kInteger if v else highspy.HighsVarType.kContinuous for v in model.integrality
     ]
     h = highspy.Highs()
     h.setOptionValue("output_flag", bool(options.tee))

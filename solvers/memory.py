@@ -28,7 +28,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -87,9 +87,7 @@ class MemoryOptions:
     min_units: int = 0
 
 
-def _prepare(
-    data: MemoryData, options: MemoryOptions
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def _prepare(data: MemoryData, options: MemoryOptions) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     problems: list[str] = []
     cl = data.clusters.copy()
     ed = data.edges.copy()
@@ -97,9 +95,7 @@ def _prepare(
     if options.budget_units is None and options.max_cost is None:
         problems.append("set budget_units or max_cost: without a budget the rates are unbounded")
     if options.objective not in ("max_min", "weighted_sum"):
-        problems.append(
-            f"objective '{options.objective}' is unknown; use 'max_min' or 'weighted_sum'"
-        )
+        problems.append(f"objective '{options.objective}' is unknown; use 'max_min' or 'weighted_sum'")
     if "n_slaves" not in cl.columns:
         problems.append("clusters: missing column 'n_slaves'")
     for name, default in (("r_mdi", 1.0), ("r_ekr", 1.0), ("attempts_per_s", 1.0)):
@@ -133,13 +129,9 @@ def _prepare(
             if not isinstance(path, (list, tuple)) or not path:
                 problems.append(f"demands: row '{d}' needs a non-empty 'path' (list of edge ids)")
             elif any(e not in ed.index for e in path):
-                problems.append(
-                    f"demands: row '{d}' uses unknown edges {[e for e in path if e not in ed.index]}"
-                )
+                problems.append(f"demands: row '{d}' uses unknown edges {[e for e in path if e not in ed.index]}")
             rpu = row.get("rate_per_unit")
-            if rpu is None or not (
-                isinstance(rpu, (int, float)) and math.isfinite(rpu) and rpu >= 0
-            ):
+            if rpu is None or not (isinstance(rpu, (int, float)) and math.isfinite(rpu) and rpu >= 0):
                 problems.append(f"demands: row '{d}' needs a finite 'rate_per_unit' >= 0")
         else:
             problems.append(f"demands: row '{d}' has kind {row['kind']!r}; use 'intra' or 'inter'")
@@ -167,7 +159,20 @@ def build_memory_model(
     m.E = pyo.Set(initialize=ed_ids, ordered=True)
     m.D = pyo.Set(initialize=dm_ids, ordered=True)
     m.U = pyo.Set(initialize=uses, dimen=2, ordered=True)
+    define_memory_units(m, clusters, edges, options)
+    n_sl = {c: int(clusters.loc[c, "n_slaves"]) for c in cl_ids}
+    define_memory_limits(m, edges, options, n_sl)
+    define_edge_rates(m, demands, ed_ids, uses)
+    define_intra_rates(m, clusters, demands, n_sl)
+    define_memory_objective(m, demands, options)
+    return m
 
+
+def define_memory_units(
+    m: pyo.ConcreteModel, clusters: pd.DataFrame, edges: pd.DataFrame, options: MemoryOptions
+) -> None:
+    """Variables: memory units per master, per slave (of a cluster) and per edge, each at least
+    ``min_units`` and within its cap; units of an edge per demand ``z``; demand rates; the minimum ``t``."""
     lo = int(options.min_units)
 
     def cap_bounds(v: float) -> tuple[int, int | None]:
@@ -187,20 +192,29 @@ def build_memory_model(
     m.z = pyo.Var(m.U, within=pyo.NonNegativeIntegers)
     m.rate = pyo.Var(m.D, within=pyo.NonNegativeReals)
     m.t = pyo.Var(within=pyo.NonNegativeReals)
-    n_sl = {c: int(clusters.loc[c, "n_slaves"]) for c in cl_ids}
-    units = sum(m.n_master[c] + n_sl[c] * m.n_slave[c] for c in cl_ids) + sum(
-        m.m_edge[e] for e in ed_ids
-    )
+
+
+def define_memory_limits(
+    m: pyo.ConcreteModel, edges: pd.DataFrame, options: MemoryOptions, n_sl: dict[Any, int]
+) -> None:
+    """``memory-budget`` (total units) and ``memory-cost`` (total cost), when the options set them."""
+    cl_ids, ed_ids = list(n_sl), list(edges.index)
+    units = sum(m.n_master[c] + n_sl[c] * m.n_slave[c] for c in cl_ids) + sum(m.m_edge[e] for e in ed_ids)
     if options.budget_units is not None:
         m.add_component("memory-budget", pyo.Constraint(expr=units <= options.budget_units))
     if options.max_cost is not None:
         cost = sum(
-            options.cost_master_unit * m.n_master[c]
-            + options.cost_slave_unit * n_sl[c] * m.n_slave[c]
-            for c in cl_ids
+            options.cost_master_unit * m.n_master[c] + options.cost_slave_unit * n_sl[c] * m.n_slave[c] for c in cl_ids
         )
         cost = cost + sum(float(edges.loc[e, "cost_per_unit"]) * m.m_edge[e] for e in ed_ids)
         m.add_component("memory-cost", pyo.Constraint(expr=cost <= options.max_cost))
+
+
+def define_edge_rates(
+    m: pyo.ConcreteModel, demands: pd.DataFrame, ed_ids: list[Any], uses: list[tuple[Any, Any]]
+) -> None:
+    """``edge-split``: an edge's units are shared by the demands crossing it; ``chain-bottleneck``: an
+    inter-cluster demand's rate is at most its rate per unit times its units on every edge of its path."""
     users: dict[object, list[object]] = {e: [] for e in ed_ids}
     for e, d in uses:
         users[e].append(d)
@@ -219,6 +233,13 @@ def build_memory_model(
         ),
     )
 
+
+def define_intra_rates(
+    m: pyo.ConcreteModel, clusters: pd.DataFrame, demands: pd.DataFrame, n_sl: dict[Any, int]
+) -> None:
+    """``intra-rate``: an intra-cluster demand's rate is its share of the cluster's MDI (master units)
+    and Ekert (slave pairs) key rates."""
+
     def intra_rule(_m: pyo.ConcreteModel, d: object) -> object:
         row = demands.loc[d]
         if row["kind"] != "intra":
@@ -227,17 +248,19 @@ def build_memory_model(
         cr = clusters.loc[c]
         scale = float(cr["attempts_per_s"]) * float(row["share"])
         ek = n_sl[c] // 2
-        return m.rate[d] == scale * (
-            float(cr["r_mdi"]) * m.n_master[c] + float(cr["r_ekr"]) * ek * m.n_slave[c]
-        )
+        return m.rate[d] == scale * (float(cr["r_mdi"]) * m.n_master[c] + float(cr["r_ekr"]) * ek * m.n_slave[c])
 
     m.add_component("intra-rate", pyo.Constraint(m.D, rule=intra_rule))
+
+
+def define_memory_objective(m: pyo.ConcreteModel, demands: pd.DataFrame, options: MemoryOptions) -> None:
+    """``max_min``: ``min-rate`` rows and the weighted minimum rate (plus ``secondary_weight`` x total
+    rate); otherwise the weighted total rate."""
+    dm_ids = list(demands.index)
     if options.objective == "max_min":
         m.add_component(
             "min-rate",
-            pyo.Constraint(
-                m.D, rule=lambda _m, d: m.rate[d] >= float(demands.loc[d, "weight"]) * m.t
-            ),
+            pyo.Constraint(m.D, rule=lambda _m, d: m.rate[d] >= float(demands.loc[d, "weight"]) * m.t),
         )
         m.objective = pyo.Objective(
             expr=m.t + options.secondary_weight * sum(m.rate[d] for d in dm_ids), sense=pyo.maximize
@@ -247,7 +270,6 @@ def build_memory_model(
             expr=sum(float(demands.loc[d, "weight"]) * m.rate[d] for d in dm_ids),
             sense=pyo.maximize,
         )
-    return m
 
 
 def solve_memory(
@@ -290,21 +312,16 @@ def solve_memory(
     shares = pd.DataFrame([{"edge": e, "demand": d, "units": iv(model.z[e, d])} for (e, d) in model.U],
                           columns=["edge", "demand", "units"])  # fmt: skip
     edges = pd.DataFrame({"edge": list(ed.index), "units": [iv(model.m_edge[e]) for e in ed.index]})
-    edges["n_demands"] = (
-        edges["edge"]
-        .map(shares.groupby("edge").size() if len(shares) else {})
-        .fillna(0)
-        .astype(int)
-    )
+    edges["n_demands"] = edges["edge"].map(shares.groupby("edge").size() if len(shares) else {}).fillna(0).astype(int)
     rates = []
     for d in dm.index:
         row = dm.loc[d]
         if row["kind"] == "intra":
             c = row["cluster"]
             cr = cl.loc[c]
-            keys = float(cr["r_mdi"]) * iv(model.n_master[c]) + float(cr["r_ekr"]) * (
-                int(cr["n_slaves"]) // 2
-            ) * iv(model.n_slave[c])
+            keys = float(cr["r_mdi"]) * iv(model.n_master[c]) + float(cr["r_ekr"]) * (int(cr["n_slaves"]) // 2) * iv(
+                model.n_slave[c]
+            )
             rate, bottleneck = float(cr["attempts_per_s"]) * float(row["share"]) * keys, ""
         else:
             got = {e: iv(model.z[e, d]) for e in row["path"]}
@@ -320,9 +337,7 @@ def solve_memory(
             }
         )
     demand_rates = pd.DataFrame(rates)
-    info["min_weighted_rate"] = (
-        float((demand_rates["rate"] / demand_rates["weight"]).min()) if len(rates) else math.nan
-    )
+    info["min_weighted_rate"] = float((demand_rates["rate"] / demand_rates["weight"]).min()) if len(rates) else math.nan
     info["total_units"] = int(nodes["total_units"].sum() + edges["units"].sum())
     return SolveResult(
         status=raw.status, objective=raw.objective, bound=raw.bound, gap=raw.gap, solve_time_s=raw.solve_time_s,

@@ -43,9 +43,7 @@ def _arc_arrays(n: int, edges: Sequence[tuple[int, int]]) -> tuple[np.ndarray, n
     return tails, heads
 
 
-def interior_costs(
-    n: int, edges: Sequence[tuple[int, int]], weight: np.ndarray, trusted: np.ndarray
-) -> np.ndarray:
+def interior_costs(n: int, edges: Sequence[tuple[int, int]], weight: np.ndarray, trusted: np.ndarray) -> np.ndarray:
     """All-pairs interior cost matrix ``C`` (``n x n``) for a trusted mask (exact, Dijkstra).
 
     ``C[a, a] = 0``; unreachable pairs are ``inf``. Weights are counted at arc
@@ -225,6 +223,31 @@ def swap_search(
     return chosen, moves
 
 
+def token_graph(
+    n: int, edges: Sequence[tuple[int, int]], weight: np.ndarray, free: np.ndarray, tokens: int
+) -> sp.csr_matrix:
+    """The layered token graph as a sparse ``n (tokens + 1)`` square matrix for scipy's Dijkstra.
+
+    Node ``b * n + v`` = at ``v`` having used ``b`` tokens; arc ``(i, b) -> (j, b)``
+    costs ``w_j``, ``(i, b) -> (j, b + 1)`` costs 0 when ``j`` is ``free`` (both
+    directions of every edge). Every arc carries 1e-300 more than its cost, so the
+    sparse matrix keeps the zero-cost ones; callers clear values below 1e-200.
+    """
+    tails, heads = _arc_arrays(n, edges)
+    rows, cols, vals = [], [], []
+    for b in range(tokens + 1):
+        rows.append(tails + b * n)
+        cols.append(heads + b * n)
+        vals.append(weight[heads] + 1e-300)
+        if b < tokens:
+            ok = free[heads]
+            rows.append(tails[ok] + b * n)
+            cols.append(heads[ok] + (b + 1) * n)
+            vals.append(np.full(int(ok.sum()), 1e-300))
+    size = n * (tokens + 1)
+    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(size, size))
+
+
 def token_lower_bound(
     n: int,
     edges: Sequence[tuple[int, int]],
@@ -245,19 +268,7 @@ def token_lower_bound(
     tokens = max(0, int(tokens))
     L = tokens + 1
     tails, heads = _arc_arrays(n, edges)
-    rows, cols, vals = [], [], []
-    for b in range(L):
-        rows.append(tails + b * n)
-        cols.append(heads + b * n)
-        vals.append(weight[heads] + 1e-300)
-        if b < tokens:
-            ok = free[heads]
-            rows.append(tails[ok] + b * n)
-            cols.append(heads[ok] + (b + 1) * n)
-            vals.append(np.full(int(ok.sum()), 1e-300))
-    mat = sp.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n * L, n * L)
-    )
+    mat = token_graph(n, edges, weight, free, tokens)
     nbrs: list[list[int]] = [[] for _ in range(n)]
     for a, b in zip(tails.tolist(), heads.tolist(), strict=True):
         nbrs[b].append(a)

@@ -56,5 +56,5 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             if os.environ.get(env) == "1":
                 reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
                 report.outcome = "failed"
-                report.longrepr = (f"{item.nodeid} skipped although {env}=1 ({what} present for CI): {reason}")
+                report.longrepr = f"{item.nodeid} skipped although {env}=1 ({what} present for CI): {reason}"
                 return

@@ -17,7 +17,13 @@ def assert_same_design(a: Design, b: Design, *, exact: bool = False) -> None:
         assert list(tb.columns) == list(ta.columns), (name, list(ta.columns), list(tb.columns))
         assert [str(t) for t in tb.dtypes] == [str(t) for t in ta.dtypes], (name, dict(ta.dtypes), dict(tb.dtypes))
         assert len(tb) == len(ta), name
-        pd.testing.assert_frame_equal(tb.reset_index(drop=True), ta.reset_index(drop=True), check_exact=exact,
-                                      rtol=0 if exact else JSON_RTOL, atol=0, obj=f"table {name}")
+        pd.testing.assert_frame_equal(
+            tb.reset_index(drop=True),
+            ta.reset_index(drop=True),
+            check_exact=exact,
+            rtol=0 if exact else JSON_RTOL,
+            atol=0,
+            obj=f"table {name}",
+        )
     for attr in ("network_name", "network_source", "scenario", "seed", "version", "notes"):
         assert getattr(b, attr) == getattr(a, attr), attr

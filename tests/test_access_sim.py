@@ -26,9 +26,7 @@ def test_infinite_lifetime_mean_matches_eq6(n_slaves: int) -> None:
 
 
 def test_ratio_one_is_deterministic_eq6() -> None:
-    r = simulate_cluster_keys_per_attempt(
-        5, r_mdi=1.0, r_ekr=1.0, memory_master=4, memory_slave=3, slots=50
-    )
+    r = simulate_cluster_keys_per_attempt(5, r_mdi=1.0, r_ekr=1.0, memory_master=4, memory_slave=3, slots=50)
     assert r.keys.value == r.keys.low == r.keys.high == 4 + 3 * 2
 
 
@@ -50,9 +48,7 @@ def test_analytic_single_qubit_by_hand() -> None:
     kw2 = dict(kw, memory_slave=2)
     rate, life = 1e4, 6e-4
     expected = 1.0 + (1 - math.exp(-rate * (life - 4e-4)))
-    assert cluster_keys_analytic(2, lifetime_s=life, epr_rate_hz=rate, **kw2) == pytest.approx(
-        expected
-    )
+    assert cluster_keys_analytic(2, lifetime_s=life, epr_rate_hz=rate, **kw2) == pytest.approx(expected)
 
 
 def test_trend_linear_then_saturating() -> None:

@@ -17,8 +17,9 @@ def _py(code: str) -> list[str]:
 def test_run_capped_reports_ok_timeout_oom_and_error() -> None:
     rows, status, _ = run_capped(_py('print("noise"); print(\'{"a": 1}\')'), timeout_s=60, mem_gb=2)
     assert (rows, status) == ([{"a": 1}], "ok")
-    rows, status, wall = run_capped(_py('import time; print(\'{"phase": "plan"}\', flush=True); time.sleep(60)'),
-                                    timeout_s=2, mem_gb=2)
+    rows, status, wall = run_capped(
+        _py('import time; print(\'{"phase": "plan"}\', flush=True); time.sleep(60)'), timeout_s=2, mem_gb=2
+    )
     assert status.startswith("timeout") and rows == [{"phase": "plan"}] and wall < 30
     _, status, _ = run_capped(_py("x = bytearray(3 * 1024**3)"), timeout_s=60, mem_gb=1)
     assert status.startswith("oom")
@@ -37,9 +38,16 @@ def test_select_sizes() -> None:
 
 def test_growth_fit_recovers_a_known_exponent() -> None:
     n = [100, 243, 692, 1139]
-    frame = pd.DataFrame({"set": [REAL_SETS[x] for x in n], "n": n, "status": ["ok"] * 3 + ["timeout > 9 s"],
-                          "time_s": [2.0 * x**1.5 for x in n], "trust_build_s": [0.1 * x for x in n],
-                          "trust_solve_s": [0.1 * x for x in n]})
+    frame = pd.DataFrame(
+        {
+            "set": [REAL_SETS[x] for x in n],
+            "n": n,
+            "status": ["ok"] * 3 + ["timeout > 9 s"],
+            "time_s": [2.0 * x**1.5 for x in n],
+            "trust_build_s": [0.1 * x for x in n],
+            "trust_solve_s": [0.1 * x for x in n],
+        }
+    )
     fits = {f["benchmark"]: f for f in growth_fits(frame)}
     assert fits["plan-real: plan total"]["a"] == pytest.approx(1.5)
     assert fits["plan-real: plan total"]["points"] == 3  # the timed-out run is not fitted

@@ -122,9 +122,7 @@ def test_fixed_tree_schedule_is_rejected() -> None:
     rate is m p q**3 = 0.0284, not Eq. 9's 0.0436. The hop-by-hop estimate must find the
     former and reject the latter (the pooled average over hops reported 0.0439)."""
     m, p, q = 3, 0.35, 0.3
-    r = ch.simulate_chain_rate(
-        5, p=p, q=q, memory=m, cycles=20_000, seed=5, trees=[ch.balanced_tree(5)]
-    )
+    r = ch.simulate_chain_rate(5, p=p, q=q, memory=m, cycles=20_000, seed=5, trees=[ch.balanced_tree(5)])
     assert r.eq9 == pytest.approx(0.0436, abs=5e-5)
     assert r.rate.contains(m * p * q**3)
     assert not r.rate.contains(r.eq9)

@@ -44,4 +44,8 @@ def test_reproduce_smr_quick(tmp_path: Path) -> None:
     for name in ("smr_untrusted_sweep.csv", "smr_trusted_sweep.csv", "README.md"):
         assert (out / name).is_file()
     header = (out / "smr_untrusted_sweep.csv").read_text(encoding="utf-8").splitlines()[0]
-    assert header == "method,p_untrusted,n_trusted,eps,runs,security_mean,security_ci,key_consumption_mean,key_length_mean,link_bits_per_key_bit,paths_mean"
+    assert (
+        header
+        == "method,p_untrusted,n_trusted,eps,runs,security_mean,security_ci,key_consumption_mean,key_length_mean,"
+        "link_bits_per_key_bit,paths_mean"
+    )

@@ -82,8 +82,21 @@ def test_infeasible_master_budget(tmp_path: Path, capsys: pytest.CaptureFixture[
     """Four separate towns cannot be served by one master within 40 km: the conflict is named."""
     f = write_sites_csv(tmp_path / "sites.csv")
     out = tmp_path / "run"
-    code, text = _run(["plan", str(f), "--out", str(out), "--set", "access.max_masters=1",
-                       "--set", "access.reach_km=40", "--set", 'backbone.mode="repeaters"'], capsys)
+    code, text = _run(
+        [
+            "plan",
+            str(f),
+            "--out",
+            str(out),
+            "--set",
+            "access.max_masters=1",
+            "--set",
+            "access.reach_km=40",
+            "--set",
+            'backbone.mode="repeaters"',
+        ],
+        capsys,
+    )
     _assert_clean_failure(code, text, out, "infeasible", "master-budget", exit_code=3)  # 3 = infeasible
 
 

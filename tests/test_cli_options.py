@@ -60,8 +60,9 @@ def test_crs_option_and_scenario_key(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert not shp.with_suffix(".prj").exists()
     code, text = _run(["plan", str(shp), "--out", str(tmp_path / "r2"), *FAST], capsys)
     assert code == 2 and "--crs" in text
-    code, text = _run(["plan", str(shp), "--set", 'network.crs="EPSG:28992"', "--out", str(tmp_path / "r2"),
-                       *FAST], capsys)
+    code, text = _run(
+        ["plan", str(shp), "--set", 'network.crs="EPSG:28992"', "--out", str(tmp_path / "r2"), *FAST], capsys
+    )
     assert code == 0, text
     got = pd.read_csv(tmp_path / "r2" / "sites.csv").set_index("site_id")
     assert (got.loc[sites.index, ["lat", "lon"]] - sites[["lat", "lon"]]).abs().max().max() < 1e-6
@@ -81,8 +82,17 @@ def test_inferred_positions_reach_sites_csv_gpkg_and_report(tmp_path: Path, caps
     design = json.loads((out / "design.json").read_text(encoding="utf-8"))
     assert any("inferred" in n for n in design["notes"])
     # --strict-coordinates restores the refusal: exit 2, message, no output
-    code, text = _run(["plan", str(DATA / "topology-zoo" / "Aconet.graphml"), "--strict-coordinates",
-                       "--out", str(tmp_path / "strict"), *FAST], capsys)
+    code, text = _run(
+        [
+            "plan",
+            str(DATA / "topology-zoo" / "Aconet.graphml"),
+            "--strict-coordinates",
+            "--out",
+            str(tmp_path / "strict"),
+            *FAST,
+        ],
+        capsys,
+    )
     assert code == 2 and "no coordinates" in text and not (tmp_path / "strict").exists()
 
 
@@ -107,8 +117,9 @@ def test_verbosity_anywhere_version_and_exit_codes_in_help(tmp_path: Path, capsy
     assert "130" in EXIT_CODES_HELP
 
 
-def test_internal_error_is_one_message_and_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_internal_error_is_one_message_and_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import planner.pipeline
 
     def broken(*args: object, **kwargs: object) -> None:
@@ -135,9 +146,14 @@ def test_unreachable_scheduler_fails_fast_with_a_clear_message(tmp_path: Path) -
             sched = tmp_path / "scheduler.json"
             sched.write_text(json.dumps({"address": f"tcp://127.0.0.1:{port}"}), encoding="utf-8")
             extra = ["--scheduler-file", str(sched)]
-        proc = subprocess.run([sys.executable, "-m", "qkdplan.cli", "sweep", str(spec), "--out",
-                               str(tmp_path / "sw"), *extra], capture_output=True, text=True, timeout=120,
-                              env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"}, cwd=tmp_path)
+        proc = subprocess.run(
+            [sys.executable, "-m", "qkdplan.cli", "sweep", str(spec), "--out", str(tmp_path / "sw"), *extra],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"},
+            cwd=tmp_path,
+        )
         text = " ".join((proc.stdout + proc.stderr).split())  # rich wraps long lines
         assert proc.returncode == 2, text
         assert "cannot reach the Dask scheduler" in text and str(port) in text and "Traceback" not in text
@@ -145,7 +161,22 @@ def test_unreachable_scheduler_fails_fast_with_a_clear_message(tmp_path: Path) -
         assert "waited at most 3 s" in text
     bad = tmp_path / "bad.json"
     bad.write_text("{}", encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "qkdplan.cli", "sweep", str(spec), "--scheduler-file", str(bad),
-                           "--out", str(tmp_path / "sw2")], capture_output=True, text=True, timeout=120,
-                          env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"}, cwd=tmp_path)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "qkdplan.cli",
+            "sweep",
+            str(spec),
+            "--scheduler-file",
+            str(bad),
+            "--out",
+            str(tmp_path / "sw2"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2 and "no 'address'" in " ".join((proc.stdout + proc.stderr).split())

@@ -39,14 +39,18 @@ def _stage_lines(text: str) -> list[str]:
 
 @pytest.mark.slow
 def test_plan_prints_stage_lines_and_writes_the_same_files_as_quiet(
-        sites: Path, quiet_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sites: Path, quiet_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     capsys.readouterr()
     out = tmp_path / "loud"
     assert main(["plan", str(sites), "--out", str(out), *PLAN_ARGS]) == 0
     text = capsys.readouterr().out
     stages = _stage_lines(text)
-    assert stages[:3] == ["reading network", "access clusters: assignment and master placement (MILP)",
-                          "backbone: contracting the network onto clusters"]
+    assert stages[:3] == [
+        "reading network",
+        "access clusters: assignment and master placement (MILP)",
+        "backbone: contracting the network onto clusters",
+    ]
     assert "memory allocation" in stages and stages[-1] == "writing outputs"
     for name in TABLES:
         assert (out / name).read_bytes() == (quiet_run / name).read_bytes(), name
@@ -54,7 +58,8 @@ def test_plan_prints_stage_lines_and_writes_the_same_files_as_quiet(
 
 @pytest.mark.slow
 def test_simulate_shows_counted_batches_with_eta_and_quiet_shows_none(
-        quiet_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    quiet_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     loud, quiet = tmp_path / "loud", tmp_path / "quiet"
     shutil.copytree(quiet_run, loud)
     shutil.copytree(quiet_run, quiet)

@@ -38,8 +38,10 @@ def alternatives(tmp_path_factory: pytest.TempPathFactory) -> Path:
     spec = base / "alternatives.toml"
     spec.write_text(ALTERNATIVES, encoding="utf-8")
     out = base / "out"
-    assert main(["plan", str(sites), "--alternatives", str(spec), "--out", str(out),
-                 "--set", "solver.time_limit_s=30"]) == 0
+    assert (
+        main(["plan", str(sites), "--alternatives", str(spec), "--out", str(out), "--set", "solver.time_limit_s=30"])
+        == 0
+    )
     return out
 
 

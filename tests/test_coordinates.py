@@ -42,8 +42,11 @@ def _file_graph(path: Path) -> nx.Graph:
 
 
 def _located(g: nx.Graph) -> dict[str, tuple[float, float]]:
-    return {n: (float(d["Latitude"]), float(d["Longitude"])) for n, d in g.nodes(data=True)
-            if "Latitude" in d and "Longitude" in d}
+    return {
+        n: (float(d["Latitude"]), float(d["Longitude"]))
+        for n, d in g.nodes(data=True)
+        if "Latitude" in d and "Longitude" in d
+    }
 
 
 # ----------------------------------------------------------------------------- hand-made files
@@ -51,8 +54,14 @@ def test_junction_and_named_nodes_are_placed_and_flagged() -> None:
     net = read_network(DATA / "coords_missing.graphml")
     s = net.sites
     src = s["position_source"].to_dict()
-    assert src == {"Amsterdam": "given", "Utrecht": "given", "Rotterdam": "given", "None": "junction",
-                   "Haarlem": "neighbours", "Leiden": "neighbours"}  # 'Elsewhere' is external: dropped
+    assert src == {
+        "Amsterdam": "given",
+        "Utrecht": "given",
+        "Rotterdam": "given",
+        "None": "junction",
+        "Haarlem": "neighbours",
+        "Leiden": "neighbours",
+    }  # 'Elsewhere' is external: dropped
     a, u, r = (52.37, 4.89), (52.09, 5.12), (51.92, 4.48)
     # the junction: centroid of its three located neighbours
     junction = _latlon(_vec(*a) + _vec(*u) + _vec(*r))
@@ -123,8 +132,9 @@ def test_gazetteer_on_a_real_zoo_file_and_no_far_away_homonyms() -> None:
     assert inferred["lat"].between(24, 46).all() and inferred["lon"].between(122, 146).all()
 
 
-def test_missing_gazetteer_package_gives_the_install_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_gazetteer_package_gives_the_install_command(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import builtins
 
     import planner.io.locate as locate
@@ -173,8 +183,12 @@ def test_zoo_named_node_placed_from_neighbours() -> None:
     node = s.at["Kosovska Mitrovica", "source_node_id"]
     located = _located(g)
     nbrs = [located[m] for m in g.neighbors(node) if m in located]
-    assert _km((s.at["Kosovska Mitrovica", "lat"], s.at["Kosovska Mitrovica", "lon"]),
-               _latlon(sum(_vec(*p) for p in nbrs))) < 1e-6
+    assert (
+        _km(
+            (s.at["Kosovska Mitrovica", "lat"], s.at["Kosovska Mitrovica", "lon"]), _latlon(sum(_vec(*p) for p in nbrs))
+        )
+        < 1e-6
+    )
 
 
 def test_zoo_many_nodes_without_coordinates_reach_the_harmonic_fixed_point() -> None:
@@ -203,7 +217,10 @@ SHARED_ZOO = next((sorted(d.glob("*.graphml")) for d in _ZOO_DIRS if d.is_dir())
 def test_every_shared_zoo_file_reads_and_flags_what_it_inferred(path: Path) -> None:
     g = nx.read_graphml(path)
     net = read_network(path, drop_external=False)
-    internal_missing = {n for n, d in g.nodes(data=True)
-                        if ("Latitude" not in d or "Longitude" not in d) and str(d.get("Internal", 1)) != "0"}
+    internal_missing = {
+        n
+        for n, d in g.nodes(data=True)
+        if ("Latitude" not in d or "Longitude" not in d) and str(d.get("Internal", 1)) != "0"
+    }
     flagged = set(net.sites.loc[net.sites["position_source"] != "given", "source_node_id"])
     assert flagged == internal_missing

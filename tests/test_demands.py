@@ -106,8 +106,7 @@ def test_gravity_prefers_heavy_near_partners_and_handles_zero_weights() -> None:
 
 def test_hub_pairs_brute_force() -> None:
     nodes = ["a", "b", "c", "d"]
-    assert hub_pairs(nodes, ["b", "d"]) == sorted(
-        {tuple(sorted((h, v))) for h in ["b", "d"] for v in nodes if v != h})
+    assert hub_pairs(nodes, ["b", "d"]) == sorted({tuple(sorted((h, v))) for h in ["b", "d"] for v in nodes if v != h})
 
 
 @pytest.mark.parametrize("ties", [False, True])
@@ -185,8 +184,9 @@ def _write(path: Path, text: str) -> Path:
 
 def test_hubs_by_name_and_unknown_hub(tmp_path: Path) -> None:
     net, bb = _backbone(tmp_path, {"mode": "hubs", "hubs": ["S0004"]}, n=10)
-    assert set(bb.demands["demand_id"]) == {f"{min(s, 'S0004')}~{max(s, 'S0004')}"
-                                           for s in net.site_ids() if s != "S0004"}
+    assert set(bb.demands["demand_id"]) == {
+        f"{min(s, 'S0004')}~{max(s, 'S0004')}" for s in net.site_ids() if s != "S0004"
+    }
     with pytest.raises(ValidationError, match=r"demands.hubs\[0\].*did you mean 'S0004'"):
         _backbone(tmp_path, {"mode": "hubs", "hubs": ["S004"]}, n=10)
 
@@ -204,8 +204,7 @@ def test_scenario_validates_demand_keys(tmp_path: Path) -> None:
     sc.write_text('[demands]\nmode = "explicit"\nfile = "p.csv"\n', encoding="utf-8")
     assert load_scenario(sc).demands.file == str(tmp_path / "p.csv")
     assert DemandSettings().mode == "auto"
-    assert load_scenario(Path("datasets/scenarios/default.toml")) == default_scenario().__class__(
-        name="default")
+    assert load_scenario(Path("datasets/scenarios/default.toml")) == default_scenario().__class__(name="default")
 
 
 def test_demand_pairs_all_pairs_count() -> None:

@@ -44,8 +44,11 @@ def _without_clock(value: Any) -> Any:
     """``value`` with every wall-clock entry removed (recursively); everything else untouched."""
     if isinstance(value, dict):
         limit_stopped = "status" in value and value["status"] != "optimal"
-        return {k: _without_clock(v) for k, v in value.items()
-                if not _CLOCK_KEY.search(k) and not (limit_stopped and k in ("bound", "gap"))}
+        return {
+            k: _without_clock(v)
+            for k, v in value.items()
+            if not _CLOCK_KEY.search(k) and not (limit_stopped and k in ("bound", "gap"))
+        }
     if isinstance(value, list):
         return [_without_clock(v) for v in value]
     return value
@@ -60,12 +63,20 @@ def normalised_design_json(text: str) -> str:
 
 
 def test_normalisation_keeps_everything_but_the_clock() -> None:
-    doc = {"timing": {"total_s": 1.0}, "qkdplan_version": "x", "metrics": {"a": 1, "selection_time_s": 2.0},
-           "solves": {"t": {"status": "feasible", "bound": 3.0, "gap": 0.1, "objective": 2.0},
-                      "r": {"status": "optimal", "bound": 5.0, "gap": 0.0}}}
+    doc = {
+        "timing": {"total_s": 1.0},
+        "qkdplan_version": "x",
+        "metrics": {"a": 1, "selection_time_s": 2.0},
+        "solves": {
+            "t": {"status": "feasible", "bound": 3.0, "gap": 0.1, "objective": 2.0},
+            "r": {"status": "optimal", "bound": 5.0, "gap": 0.0},
+        },
+    }
     got = json.loads(normalised_design_json(json.dumps(doc)))
-    assert got == {"metrics": {"a": 1}, "solves": {"t": {"status": "feasible", "objective": 2.0},
-                                                   "r": {"status": "optimal", "bound": 5.0, "gap": 0.0}}}
+    assert got == {
+        "metrics": {"a": 1},
+        "solves": {"t": {"status": "feasible", "objective": 2.0}, "r": {"status": "optimal", "bound": 5.0, "gap": 0.0}},
+    }
 
 
 @pytest.mark.slow
@@ -83,8 +94,11 @@ def test_design_json_matches_the_committed_one(path: Path) -> None:
     want = golden.read_text()
     if got != want:
         got_lines, want_lines = got.splitlines(), want.splitlines()
-        first = next((i for i, (a, b) in enumerate(zip(got_lines, want_lines, strict=False)) if a != b),
-                     min(len(got_lines), len(want_lines)))
+        first = next(
+            (i for i, (a, b) in enumerate(zip(got_lines, want_lines, strict=False)) if a != b),
+            min(len(got_lines), len(want_lines)),
+        )
         raise AssertionError(
             f"design.json of {name} differs from tests/data/golden/{golden.name} from line {first + 1}: "
-            f"got {got_lines[first:first + 3]!r}, committed {want_lines[first:first + 3]!r}")
+            f"got {got_lines[first : first + 3]!r}, committed {want_lines[first : first + 3]!r}"
+        )

@@ -30,8 +30,11 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("layers")
     f = write_sites_csv(base / "sites.csv")
     sc = base / "s.toml"
-    sc.write_text('[backbone]\nmode = "both"\n[access]\nreach_km = 40.0\n[security]\ntrusted_budget = 1\n'
-                  "[solver]\ntime_limit_s = 30.0\n", encoding="utf-8")
+    sc.write_text(
+        '[backbone]\nmode = "both"\n[access]\nreach_km = 40.0\n[security]\ntrusted_budget = 1\n'
+        "[solver]\ntime_limit_s = 30.0\n",
+        encoding="utf-8",
+    )
     out = base / "run"
     assert main(["plan", str(f), "--scenario", str(sc), "--out", str(out)]) == 0
     return out

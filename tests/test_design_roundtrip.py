@@ -28,21 +28,49 @@ def _via_json(design: Design) -> Design:
 
 def _hand_made() -> Design:
     """A design whose tables cover every dtype and the awkward cases (empty, all-missing, missing strings)."""
-    sites = pd.DataFrame({
-        "site_id": ["a", "b", "c"], "lat": [52.1, 52.2, 1 / 3], "role": ["master", "slave", "unassigned"],
-        "trusted": [True, False, False], "memory_units": np.array([3, 0, 7], dtype="int64"),
-        "access_km": [0.0, 12.5, float("nan")], "note": pd.Series(["x", None, "z"], dtype=object),
-    })
-    clusters = pd.DataFrame({"cluster": ["a"], "n_slaves": np.array([1], dtype="int64"),
-                             "keys_per_attempt": [math.pi * 1e-7], "all_missing": [float("nan")]})
+    sites = pd.DataFrame(
+        {
+            "site_id": ["a", "b", "c"],
+            "lat": [52.1, 52.2, 1 / 3],
+            "role": ["master", "slave", "unassigned"],
+            "trusted": [True, False, False],
+            "memory_units": np.array([3, 0, 7], dtype="int64"),
+            "access_km": [0.0, 12.5, float("nan")],
+            "note": pd.Series(["x", None, "z"], dtype=object),
+        }
+    )
+    clusters = pd.DataFrame(
+        {
+            "cluster": ["a"],
+            "n_slaves": np.array([1], dtype="int64"),
+            "keys_per_attempt": [math.pi * 1e-7],
+            "all_missing": [float("nan")],
+        }
+    )
     # an empty table with columns of several dtypes (the one-cluster case: no backbone links)
-    links = pd.DataFrame({"link_id": pd.Series([], dtype=object), "u": pd.Series([], dtype=object),
-                          "length_km": pd.Series([], dtype="float64"), "repeaters": pd.Series([], dtype="int64"),
-                          "candidate": pd.Series([], dtype="bool")})
+    links = pd.DataFrame(
+        {
+            "link_id": pd.Series([], dtype=object),
+            "u": pd.Series([], dtype=object),
+            "length_km": pd.Series([], dtype="float64"),
+            "repeaters": pd.Series([], dtype="int64"),
+            "candidate": pd.Series([], dtype="bool"),
+        }
+    )
     demands = pd.DataFrame(columns=["demand_id", "source", "target", "rate"])
     relays = pd.DataFrame({"site_id": ["a", "b"], "trusted": [True, False], "p_untrusted": [0.5, 1e-300]})
-    return Design(network_name="hand", network_source="hand.csv", scenario={"name": "t"}, seed=1, version="0",
-                  sites=sites, clusters=clusters, links=links, demands=demands, relays=relays)
+    return Design(
+        network_name="hand",
+        network_source="hand.csv",
+        scenario={"name": "t"},
+        seed=1,
+        version="0",
+        sites=sites,
+        clusters=clusters,
+        links=links,
+        demands=demands,
+        relays=relays,
+    )
 
 
 def test_hand_made_design_round_trips_every_column_and_dtype() -> None:
@@ -70,11 +98,13 @@ def test_round_trip_keeps_12_significant_digits_only() -> None:
 def planned(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Design]:
     base = tmp_path_factory.mktemp("rt")
     many = write_sites_csv(base / "sites.csv")
-    one = write_sites_csv(base / "one.csv", [("A1", 52.37, 4.89), ("A2", 52.40, 4.95), ("A3", 52.33, 4.80),
-                                              ("A4", 52.45, 4.85)])
+    one = write_sites_csv(
+        base / "one.csv", [("A1", 52.37, 4.89), ("A2", 52.40, 4.95), ("A3", 52.33, 4.80), ("A4", 52.45, 4.85)]
+    )
     return {
-        "repeaters": plan(read_network(many), FAST.with_overrides({"backbone.mode": "repeaters",
-                                                                    "access.reach_km": 40.0}), seed=3),
+        "repeaters": plan(
+            read_network(many), FAST.with_overrides({"backbone.mode": "repeaters", "access.reach_km": 40.0}), seed=3
+        ),
         "default": plan(read_network(many), FAST.with_overrides({"access.reach_km": 40.0}), seed=3),
         "one-cluster": plan(read_network(one), FAST, seed=0),
     }
@@ -107,13 +137,16 @@ def test_files_without_a_column_schema_still_read() -> None:
     assert sorted(again.relays.columns) == ["p_untrusted", "site_id", "trusted"] and again.links.empty
 
 
-@pytest.mark.parametrize(("edit", "message"), [
-    (lambda data: data["columns"].update(sites=[["site_id", "str"], ["memory_units"]]), "columns.sites"),
-    (lambda data: data["sites"][1].update(memory_units=None), "column 'memory_units'"),
-    (lambda data: data["sites"][0].update(lat="north"), "column 'lat'"),
-    (lambda data: data.update(columns=["sites"]), "'columns'"),
-    (lambda data: data.update(links={"link_id": []}), "table 'links'"),
-])
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda data: data["columns"].update(sites=[["site_id", "str"], ["memory_units"]]), "columns.sites"),
+        (lambda data: data["sites"][1].update(memory_units=None), "column 'memory_units'"),
+        (lambda data: data["sites"][0].update(lat="north"), "column 'lat'"),
+        (lambda data: data.update(columns=["sites"]), "'columns'"),
+        (lambda data: data.update(links={"link_id": []}), "table 'links'"),
+    ],
+)
 def test_a_hand_edited_schema_or_value_is_named(edit, message: str) -> None:
     data = json.loads(_hand_made().to_json())
     edit(data)

@@ -35,10 +35,7 @@ def _columns(design: Design) -> dict[str, tuple[int, list[tuple[str, str]]]]:
 def _problems(columns: dict[str, tuple[int, list[tuple[str, str]]]]) -> list[str]:
     out: list[str] = []
     for name, (n_rows, cols) in columns.items():
-        out += [
-            f"table '{name}', column '{c}' is not declared"
-            for c in schema.undeclared(name, [c for c, _ in cols])
-        ]
+        out += [f"table '{name}', column '{c}' is not declared" for c in schema.undeclared(name, [c for c, _ in cols])]
         out += schema.dtype_problems(name, cols, n_rows=n_rows, strict=True)
     return out
 
@@ -64,9 +61,7 @@ def test_the_design_tables_are_the_declared_tables() -> None:
 
 
 @pytest.mark.parametrize("name", ["Abilene", "Surfnet"])
-def test_every_column_of_a_planned_design_is_declared_with_its_dtype(
-    planned: dict[str, Design], name: str
-) -> None:
+def test_every_column_of_a_planned_design_is_declared_with_its_dtype(planned: dict[str, Design], name: str) -> None:
     d = planned[name]
     cols = _columns(d)
     assert _problems(cols) == []
@@ -79,9 +74,7 @@ def test_every_column_of_a_planned_design_is_declared_with_its_dtype(
     bad = dict(cols)
     n_rows, links = bad["links"]
     bad["links"] = (n_rows, [(c, "float64" if c == "repeaters" else t) for c, t in links])
-    assert _problems(bad) == [
-        "table 'links', column 'repeaters': dtype float64 where int64 is declared"
-    ]
+    assert _problems(bad) == ["table 'links', column 'repeaters': dtype float64 where int64 is declared"]
     bad["links"] = (n_rows, [*links, ("mystery", "float64")])
     assert _problems(bad) == ["table 'links', column 'mystery' is not declared"]
 
@@ -139,15 +132,11 @@ def _design_doc(planned: dict[str, Design]) -> dict[str, Any]:
 def test_from_dict_rejects_a_dtype_that_contradicts_the_schema(planned: dict[str, Design]) -> None:
     doc = _design_doc(planned)
     doc["columns"]["sites"] = [[c, "str" if c == "lat" else t] for c, t in doc["columns"]["sites"]]
-    with pytest.raises(
-        InputFormatError, match=r"table 'sites', column 'lat': dtype str where float64 is declared"
-    ):
+    with pytest.raises(InputFormatError, match=r"table 'sites', column 'lat': dtype str where float64 is declared"):
         Design.from_dict(doc, source="x/design.json")
     # an integer column with missing values (float64 in pandas) is accepted
     doc = _design_doc(planned)
-    doc["columns"]["links"] = [
-        [c, "float64" if c == "repeaters" else t] for c, t in doc["columns"]["links"]
-    ]
+    doc["columns"]["links"] = [[c, "float64" if c == "repeaters" else t] for c, t in doc["columns"]["links"]]
     doc["links"][0]["repeaters"] = None
     d = Design.from_dict(doc)
     assert d.links["repeaters"].isna().sum() == 1

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planner.routing.paths import smr
+from planner.routing import smr
 from planner.runtime.parallel import Executor, current_executor, map_chunks, use_executor
 from planner.stages.smr_checks import smr_rows
 
@@ -65,8 +65,13 @@ def test_smr_rows_on_processes_equal_direct_routing(monkeypatch: pytest.MonkeyPa
     trusted = {str(x) for x in rng.choice(nodes, 5, replace=False)}
     security = {v: float(rng.uniform(0.6, 0.95)) for v in nodes}
     pairs = [tuple(rng.choice(nodes, 2, replace=False)) for _ in range(15)]
-    demands = pd.DataFrame({"demand": [f"d{i}" for i in range(len(pairs))],
-                            "source": [a for a, _ in pairs], "target": [b for _, b in pairs]})
+    demands = pd.DataFrame(
+        {
+            "demand": [f"d{i}" for i in range(len(pairs))],
+            "source": [a for a, _ in pairs],
+            "target": [b for _, b in pairs],
+        }
+    )
     serial = smr_rows(g, demands, trusted, security)
     parallel = smr_rows(g, demands, trusted, security, executor=Executor("process", 2))
     pd.testing.assert_frame_equal(serial, parallel)

@@ -76,8 +76,11 @@ def test_heuristic_unservable_sites_are_enough_and_never_fewer_than_the_fewest(e
     assert found is not None
     out = {str(idx.site_ids[i]) for i in found}
     keep = sorted(set(data.sites.index) - out)
-    reduced = ClusteringData(sites=data.sites.loc[keep], candidates=data.candidates.loc[keep],
-                             pairs=data.pairs[data.pairs["site"].isin(keep) & data.pairs["candidate"].isin(keep)])
+    reduced = ClusteringData(
+        sites=data.sites.loc[keep],
+        candidates=data.candidates.loc[keep],
+        pairs=data.pairs[data.pairs["site"].isin(keep) & data.pairs["candidate"].isin(keep)],
+    )
     assert solve_clustering(reduced, options).has_solution  # leaving them out is enough (MILP check)
     fewest = unservable_sites(data, options)
     assert fewest is not None and len(out) >= len(fewest)

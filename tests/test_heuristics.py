@@ -40,8 +40,9 @@ MIN_FEASIBLE_SHARE = 1 / 3
 def test_heuristic_is_feasible_and_bounded_by_the_milp() -> None:
     outcomes: Counter[str] = Counter()
 
-    @settings(max_examples=HEURISTIC_EXAMPLES, deadline=None, derandomize=True,
-              suppress_health_check=[HealthCheck.too_slow])
+    @settings(
+        max_examples=HEURISTIC_EXAMPLES, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+    )
     @given(
         seed=st.integers(0, 10_000),
         n_sites=st.integers(5, 12),
@@ -70,9 +71,7 @@ def test_heuristic_is_feasible_and_bounded_by_the_milp() -> None:
         assert sorted(a["site"]) == sorted(data.sites.index) and not a["site"].duplicated().any()
         cl = heur.tables["clusters"]
         assert (cl["n_slaves"] >= options.min_slaves).all()
-        assert (
-            cl["n_slaves"].to_numpy() <= data.candidates.loc[cl["master"], "capacity"].to_numpy()
-        ).all()
+        assert (cl["n_slaves"].to_numpy() <= data.candidates.loc[cl["master"], "capacity"].to_numpy()).all()
         if budget is not None:
             assert len(cl) <= budget
         milp = solve_clustering(data, options, milp_options)
@@ -108,9 +107,7 @@ def test_transportation_assignment_is_the_least_loss_assignment() -> None:
             assert sol is None
             continue
         assert sol is not None and not check_solution(idx, options, sol)
-        assert solution_terms(idx, options, sol)["weighted_loss_db"] == pytest.approx(
-            ref.weighted_loss_db
-        )
+        assert solution_terms(idx, options, sol)["weighted_loss_db"] == pytest.approx(ref.weighted_loss_db)
 
 
 def test_parity_chain_turns_two_odd_clusters_even() -> None:
@@ -125,19 +122,12 @@ def test_parity_chain_turns_two_odd_clusters_even() -> None:
         + [(s, "B") for s in ("b1", "b2", "b3")]
     )
     rows += [("a3", "C"), ("c1", "B")]
-    pairs = pd.DataFrame(
-        [(s, c, 5.0, 1.0) for s, c in rows], columns=["site", "candidate", "distance_km", "loss_db"]
-    )
+    pairs = pd.DataFrame([(s, c, 5.0, 1.0) for s, c in rows], columns=["site", "candidate", "distance_km", "loss_db"])
     data = ClusteringData(sites, cands, pairs)
     options = ClusteringOptions()
     idx = prepare(data, options)
     open_ = np.isin(idx.cand_ids, ["A", "B", "C"])
-    owner = np.array(
-        [
-            list(idx.cand_ids).index(m)
-            for m in ["A", "A", "A", "A", "C", "C", "C", "B", "B", "B", "B"]
-        ]
-    )
+    owner = np.array([list(idx.cand_ids).index(m) for m in ["A", "A", "A", "A", "C", "C", "C", "B", "B", "B", "B"]])
     start = ClusteringSolution(open_, owner)
     before = solution_terms(idx, options, start)["keys_per_attempt"]
     better = improve_parity(idx, start)

@@ -166,8 +166,9 @@ class _FakeHighs:
         return highspy.HighsModelStatus.kOptimal
 
     def getInfo(self) -> Any:  # noqa: N802
-        return SimpleNamespace(primal_solution_status=2, objective_function_value=3.0,
-                               mip_node_count=1, mip_dual_bound=3.0)
+        return SimpleNamespace(
+            primal_solution_status=2, objective_function_value=3.0, mip_node_count=1, mip_dual_bound=3.0
+        )
 
     def getSolution(self) -> Any:  # noqa: N802
         first = len(self.runs) == 1
@@ -176,8 +177,14 @@ class _FakeHighs:
 
 def test_values_that_miss_the_reported_objective_are_solved_again_without_the_start() -> None:
     fake = _FakeHighs()
-    run = drv._run(fake, SolverOptions(time_limit_s=9.0), cost=np.array([1.0, 1.0]), offset=0.0,
-                   start=np.array([1.0, 1.0]), record_limit=False)
+    run = drv._run(
+        fake,
+        SolverOptions(time_limit_s=9.0),
+        cost=np.array([1.0, 1.0]),
+        offset=0.0,
+        start=np.array([1.0, 1.0]),
+        record_limit=False,
+    )
     assert len(fake.runs) == 2 and fake.cleared == 1
     assert fake.runs[0]["start"] is not None and fake.runs[1]["start"] is None
     assert 0 < fake.runs[1]["time_limit"] <= 9.0

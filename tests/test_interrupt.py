@@ -43,8 +43,14 @@ def _start(args: list[str], cwd: Path, *, module: str, func: str, after: bool) -
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     code = _DRIVER.format(module=module, func=func, after=after)
-    return subprocess.Popen([sys.executable, "-c", code, *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _wait_for(proc: subprocess.Popen[str], needle: str, timeout_s: float = 240.0) -> str:
@@ -76,17 +82,20 @@ def _previous_run(out: Path) -> dict[str, str]:
 
 
 def _snapshot(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): p.read_text(encoding="utf-8") for p in sorted(folder.rglob("*"))
-            if p.is_file()}
+    return {str(p.relative_to(folder)): p.read_text(encoding="utf-8") for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-@pytest.mark.parametrize(("module", "func", "after", "needle"), [
-    ("planner.pipeline", "plan_access", False, "access clusters"),  # blocked while planning
-    ("planner.io.writers", "write_design_files", True, "writing outputs"),  # blocked after writing files
-])
-def test_interrupt_mid_run_keeps_previous_output(tmp_path: Path, sig: signal.Signals, module: str, func: str,
-                                                 after: bool, needle: str) -> None:
+@pytest.mark.parametrize(
+    ("module", "func", "after", "needle"),
+    [
+        ("planner.pipeline", "plan_access", False, "access clusters"),  # blocked while planning
+        ("planner.io.writers", "write_design_files", True, "writing outputs"),  # blocked after writing files
+    ],
+)
+def test_interrupt_mid_run_keeps_previous_output(
+    tmp_path: Path, sig: signal.Signals, module: str, func: str, after: bool, needle: str
+) -> None:
     sites = write_sites_csv(tmp_path / "sites.csv", random_sites(12, seed=1, span_deg=1.0))
     out = tmp_path / "run"
     before = _previous_run(out)

@@ -93,9 +93,7 @@ def test_geojson_points_and_lines(tmp_path: Path) -> None:
     first, second = net.links.iloc[0], net.links.iloc[1]
     assert (first["u"], first["v"]) == ("A", "B")  # matched by end coordinates
     assert first["length_source"] == "geometry"
-    expected = float(
-        geo.haversine_km(52.37, 4.90, 52.30, 5.00) + geo.haversine_km(52.30, 5.00, 52.09, 5.12)
-    )
+    expected = float(geo.haversine_km(52.37, 4.90, 52.30, 5.00) + geo.haversine_km(52.30, 5.00, 52.09, 5.12))
     assert first["length_km"] == pytest.approx(expected)
     assert first["geometry"].equals(bent)
     assert (second["u"], second["v"], second["length_km"], second["length_source"]) == (
@@ -121,9 +119,7 @@ def test_geopackage_two_layers_projected(tmp_path: Path) -> None:
     assert net.sites.loc["A", "lat"] == pytest.approx(52.37, abs=1e-6)
     assert net.sites.loc["C", "lon"] == pytest.approx(4.48, abs=1e-6)
     assert len(net.links) == 1 and net.links.iloc[0]["length_source"] == "geometry"
-    assert net.links.iloc[0]["length_km"] == pytest.approx(
-        float(geo.haversine_km(52.37, 4.90, 51.92, 4.48)), rel=1e-4
-    )
+    assert net.links.iloc[0]["length_km"] == pytest.approx(float(geo.haversine_km(52.37, 4.90, 51.92, 4.48)), rel=1e-4)
 
 
 def test_shapefile_points(tmp_path: Path) -> None:
@@ -168,9 +164,7 @@ def test_graphml_parallel_edges_and_external_nodes(caplog: pytest.LogCaptureFixt
     kept = read_network(DATA / "tiny.graphml", drop_external=False, route_factor=1.5)
     assert kept.sites.loc["Abroad", "kind"] == "external"
     assert len(kept.links) == 3
-    assert kept.links.iloc[0]["length_km"] == pytest.approx(
-        1.5 * float(geo.haversine_km(52.37, 4.90, 52.09, 5.12))
-    )
+    assert kept.links.iloc[0]["length_km"] == pytest.approx(1.5 * float(geo.haversine_km(52.37, 4.90, 52.09, 5.12)))
 
 
 def test_gml_duplicates_stated_lengths_external_without_coords(
@@ -182,9 +176,7 @@ def test_gml_duplicates_stated_lengths_external_without_coords(
     assert net.name == "TinyZoo"
     assert sorted(net.sites.index) == ["Alpha", "Beta#1", "Beta#2", "Gamma"]
     assert net.sites.loc["Beta#2", "name"] == "Beta"
-    lengths = {
-        frozenset((r.u, r.v)): (r.length_km, r.length_source) for r in net.links.itertuples()
-    }
+    lengths = {frozenset((r.u, r.v)): (r.length_km, r.length_source) for r in net.links.itertuples()}
     assert lengths[frozenset(("Alpha", "Gamma"))] == (61.0, "stated")  # parallel: shortest kept
     assert lengths[frozenset(("Beta#1", "Beta#2"))] == (MIN_LINK_KM, "geodesic_x_route_factor")
     assert len(net.links) == 3
@@ -261,6 +253,7 @@ def test_bundled_uninett_oddities(datasets_dir: Path) -> None:
     # (zero great-circle length); the reader floors exactly those to MIN_LINK_KM
     raw = nx.Graph(nx.read_graphml(path))
     raw.remove_nodes_from([n for n, d in raw.nodes(data=True) if d.get("Internal") == 0])
+
     def _at(n: str) -> tuple[float, float]:
         return (raw.nodes[n]["Latitude"], raw.nodes[n]["Longitude"])
 
@@ -279,10 +272,10 @@ def test_bundled_beijing(datasets_dir: Path) -> None:
     raw_kinds = pd.Series([qman_kind[n["type"]] for n in raw["nodes"]]).value_counts().to_dict()
     assert net.sites["kind"].value_counts().to_dict() == raw_kinds
     assert net.links["length_km"].sum() == pytest.approx(
-        sum(link["qchannel"]["distance"] for link in raw["links"]) / 1000.0, rel=1e-12)
+        sum(link["qchannel"]["distance"] for link in raw["links"]) / 1000.0, rel=1e-12
+    )
     assert (net.links["length_source"] == "stated").all()
-    stated = {frozenset((link["node1"], link["node2"])): link["qchannel"]["distance"] / 1000.0
-              for link in raw["links"]}
+    stated = {frozenset((link["node1"], link["node2"])): link["qchannel"]["distance"] / 1000.0 for link in raw["links"]}
     for link in net.links.itertuples(index=False):
         assert link.length_km == pytest.approx(stated[frozenset((link.u, link.v))], rel=1e-12)
 
@@ -293,7 +286,8 @@ def test_repalloc_gml(repalloc_dir: Path) -> None:
     core = read_network(repalloc_dir / "SurfnetCore.gml")
     assert (len(core.sites), len(core.links)) == (core_raw.number_of_nodes(), core_raw.number_of_edges()) == (54, 64)
     assert core.links["length_km"].sum() == pytest.approx(
-        sum(float(d["length"]) for _, _, d in core_raw.edges(data=True)), rel=1e-12)
+        sum(float(d["length"]) for _, _, d in core_raw.edges(data=True)), rel=1e-12
+    )
     assert (core.links["length_source"] == "stated").all()
     lon, lat = json.loads(core_raw.nodes["A'dam 1"]["position"])
     assert (core.sites.loc["A'dam 1", "lon"], core.sites.loc["A'dam 1", "lat"]) == (lon, lat)
@@ -352,9 +346,7 @@ def test_csv_collects_all_row_problems(tmp_path: Path) -> None:
     text = str(err.value)
     # the short row is a format problem and is reported first, before values are checked
     assert "row 6 (line 7)" in text and "has 2 fields" in text
-    path.write_text(
-        "\n".join(path.read_text(encoding="utf-8").splitlines()[:-1]) + "\n", encoding="utf-8"
-    )
+    path.write_text("\n".join(path.read_text(encoding="utf-8").splitlines()[:-1]) + "\n", encoding="utf-8")
     text = _err(path)
     for expected in (
         "row 1 (line 2): latitude 200 is outside [-90, 90]",
@@ -442,9 +434,7 @@ def test_disconnected_is_not_an_error(tmp_path: Path, caplog: pytest.LogCaptureF
     path = tmp_path / "two.gml"
     path.write_text(
         "graph [\n"
-        + "".join(
-            f' node [ id {i} label "N{i}" Latitude {50 + i} Longitude 4 ]\n' for i in range(4)
-        )
+        + "".join(f' node [ id {i} label "N{i}" Latitude {50 + i} Longitude 4 ]\n' for i in range(4))
         + " edge [ source 0 target 1 ]\n edge [ source 2 target 3 ]\n]\n",
         encoding="utf-8",
     )

@@ -90,17 +90,16 @@ def _check_mix(outcomes: Counter[str], *, min_valid: float = MIN_SHARE, min_reje
     malformed = outcomes["malformed read"] + outcomes["malformed rejected"]
     assert total > 0 and set(outcomes) <= {"valid read", "malformed read", "malformed rejected"}, dict(outcomes)
     assert outcomes["valid read"] >= min_valid * total, f"too few valid documents: {dict(outcomes)}"
-    assert malformed > 0 and outcomes["malformed rejected"] >= min_rejected * malformed, \
+    assert malformed > 0 and outcomes["malformed rejected"] >= min_rejected * malformed, (
         f"too few malformed documents rejected: {dict(outcomes)}"
+    )
 
 
 # --------------------------------------------------------------------------- value strategies
 NUMBER_TEXT = st.one_of(
     st.floats(min_value=-90, max_value=90).map(repr),  # in range for both axes
     st.floats(allow_nan=True, allow_infinity=True).map(repr),  # anything, incl. nan/inf/huge
-    st.sampled_from(
-        ["", " ", "nan", "NaN", "inf", "-inf", "1e400", "abc", "12,5", "0x10", "--1", "½"]
-    ),
+    st.sampled_from(["", " ", "nan", "NaN", "inf", "-inf", "1e400", "abc", "12,5", "0x10", "--1", "½"]),
     st.integers(min_value=-1000, max_value=1000).map(str),
 )
 VALID_LAT = st.floats(min_value=-90, max_value=90).map(repr)
@@ -166,9 +165,7 @@ def csv_documents(draw: st.DrawFn) -> tuple[bytes, bool]:
             else:
                 cells.append(draw(NAME_TEXT))
         if draw(st.integers(0, 9)) == 0:  # ragged row
-            cells = cells[: draw(st.integers(0, len(cells)))] + draw(
-                st.lists(NAME_TEXT, max_size=2)
-            )
+            cells = cells[: draw(st.integers(0, len(cells)))] + draw(st.lists(NAME_TEXT, max_size=2))
         rows.append(cells)
 
     def line(cells: list[str]) -> str:
@@ -377,11 +374,7 @@ def _gml_value(value: str) -> str:
         number = float(value)
     except ValueError:
         return '"' + value.replace('"', "'") + '"'
-    return (
-        value.strip()
-        if math.isfinite(number) and value.strip() == value and value
-        else f'"{value}"'
-    )
+    return value.strip() if math.isfinite(number) and value.strip() == value and value else f'"{value}"'
 
 
 @st.composite
@@ -490,8 +483,9 @@ def geojson_documents(draw: st.DrawFn) -> tuple[str, bool]:
         n = draw(st.integers(1, 5))
         # distinct grid cells keep valid points apart (coinciding points joined by their ends
         # would be a real self-loop, which a reader rightly rejects)
-        cells = draw(st.lists(st.tuples(st.integers(-179, 178), st.integers(-89, 88)), min_size=n, max_size=n,
-                              unique=True))
+        cells = draw(
+            st.lists(st.tuples(st.integers(-179, 178), st.integers(-89, 88)), min_size=n, max_size=n, unique=True)
+        )
         pts = [(cx + draw(st.floats(0, 0.5)), cy + draw(st.floats(0, 0.5))) for cx, cy in cells]
         for i, (x, y) in enumerate(pts):
             props = {"name": f"P{i}", "demand": draw(st.floats(0, 5))}
@@ -574,9 +568,7 @@ def test_large_csv_reads(tmp_path: Path) -> None:
     n = 20_000
     lat = rng.uniform(-60, 60, n)
     lon = rng.uniform(-170, 170, n)
-    body = "\n".join(
-        f"S{i},{float(a)!r},{float(b)!r}" for i, (a, b) in enumerate(zip(lat, lon, strict=True))
-    )
+    body = "\n".join(f"S{i},{float(a)!r},{float(b)!r}" for i, (a, b) in enumerate(zip(lat, lon, strict=True)))
     path = tmp_path / "big.csv"
     path.write_text("name,lat,lon\n" + body + "\n", encoding="utf-8")
     net = read_network(path)
@@ -598,9 +590,7 @@ def test_large_csv_reads(tmp_path: Path) -> None:
 
 def test_many_problems_are_capped(tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
-    path.write_text(
-        "name,lat,lon\n" + "".join(f"S{i},abc,0\n" for i in range(500)), encoding="utf-8"
-    )
+    path.write_text("name,lat,lon\n" + "".join(f"S{i},abc,0\n" for i in range(500)), encoding="utf-8")
     try:
         read_network(path)
     except ValidationError as exc:

@@ -39,8 +39,7 @@ def _imports(path: Path, modules: dict[str, Path]) -> list[tuple[str, bool]]:
         names: list[str] = []
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names = [
-                f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
-                for a in node.names
+                f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module for a in node.names
             ]
         elif isinstance(node, ast.Import):
             names = [a.name for a in node.names]
@@ -55,10 +54,7 @@ def _own_modules(modules: dict[str, Path]) -> list[str]:
 def test_project_imports_sit_at_module_level() -> None:
     modules = _planner_modules()
     lazy = {
-        (m, imported)
-        for m in _own_modules(modules)
-        for imported, inside in _imports(modules[m], modules)
-        if inside
+        (m, imported) for m in _own_modules(modules) for imported, inside in _imports(modules[m], modules) if inside
     }
     # the one allowed exception: the simulation stack (scipy.stats) only for sweeps that simulate
     assert lazy <= {("planner.sweep.points", "planner.simulate.design_check")}, sorted(lazy)
@@ -79,12 +75,7 @@ def test_no_import_circle_through_io_sweep_or_topology() -> None:
                 todo.extend(graph.get(m, ()))
         return False
 
-    circles = {
-        (m, dep)
-        for m in _own_modules(modules)
-        for dep in sorted(graph[m])
-        if dep != m and reaches(dep, m)
-    }
+    circles = {(m, dep) for m in _own_modules(modules) for dep in sorted(graph[m]) if dep != m and reaches(dep, m)}
     assert not circles, sorted(circles)
 
 

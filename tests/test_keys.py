@@ -71,14 +71,10 @@ def test_reconstruction_invariants(segments, eps):
             members = [i for k in keys for i in k.members]
             assert sorted(members) == list(range(len(segments[j])))  # each path key once
             for k in keys:
-                assert k.security == pytest.approx(
-                    independent_union([segments[j][i] for i in k.members])
-                )
+                assert k.security == pytest.approx(independent_union([segments[j][i] for i in k.members]))
         for g in plan.global_keys:
             assert g.security >= eps
-            expected = math.prod(
-                plan.segment_keys[j][part].security for j, part in enumerate(g.parts)
-            )
+            expected = math.prod(plan.segment_keys[j][part].security for j, part in enumerate(g.parts))
             assert g.security == pytest.approx(expected)
         for j in range(len(segments)):
             assert sorted(g.parts[j] for g in plan.global_keys) == list(range(m))
@@ -97,10 +93,7 @@ def test_balanced_matching_maximises_weakest_key(a, data):
     b = data.draw(st.lists(prob, min_size=len(a), max_size=len(a)))
     matched = balanced_matching([a, b])
     weakest = min(sec for _, sec in matched)
-    best = max(
-        min(x * b[i] for x, i in zip(a, perm, strict=True))
-        for perm in itertools.permutations(range(len(b)))
-    )
+    best = max(min(x * b[i] for x, i in zip(a, perm, strict=True)) for perm in itertools.permutations(range(len(b))))
     assert weakest == pytest.approx(best)
     assert sorted(p[0] for p, _ in matched) == list(range(len(a)))
     assert sorted(p[1] for p, _ in matched) == list(range(len(b)))
@@ -164,9 +157,7 @@ def test_hkdf_matches_rfc5869_test_case_1():
     salt = bytes(range(0x0D))
     info = bytes(range(0xF0, 0xFA))
     okm = hkdf_sha256(ikm, length_bytes=42, salt=salt, info=info)
-    assert okm.hex() == (
-        "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"
-    )
+    assert okm.hex() == ("3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865")
 
 
 def test_hash_combination_handles_long_blocks_and_order():

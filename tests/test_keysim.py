@@ -11,7 +11,7 @@ import pytest
 
 from planner.errors import InfeasibleDesignError
 from planner.keys.reconstruction import flexible_reconstruction, reuse_reconstruction
-from planner.routing.paths import RelaySecurity, msp, smr
+from planner.routing import RelaySecurity, msp, smr
 from planner.simulate.keysim import (
     LinkKeyPools,
     PeelingStructure,
@@ -155,9 +155,7 @@ def test_empirical_leak_rate_matches_analytic_msp_with_shared_relays():
     assert route.n_paths == 2  # both must cross relay m
     plan = flexible_reconstruction([list(route.segments[0].path_security)], 0.0)
     one = flexible_reconstruction([list(route.segments[0].path_security)], 0.5)
-    stats = leak_trials(
-        route, one, trusted=set(), security=0.7, n_trials=3000, rng=np.random.default_rng(8)
-    )
+    stats = leak_trials(route, one, trusted=set(), security=0.7, n_trials=3000, rng=np.random.default_rng(8))
     _assert_agrees(stats)
     # exact: m must survive (0.7) and one of two private pairs: 0.7 * (1 - (1 - 0.49)**2)
     assert stats.analytic_leak[0] == pytest.approx(1 - 0.7 * (1 - 0.51**2))
@@ -217,9 +215,7 @@ def test_route_and_reconstruct_sizes_and_simulates():
     assert sum(small.consumed_bits_per_link.values()) == small.consumed_key_bits
     # a link with little key left shrinks every block of the request
     link = next(iter(out.route.link_load()))
-    starved = route_and_reconstruct(
-        graph, "s", "d", trusted={"r"}, security=0.6, eps=0.5, available_bits={link: 4_004}
-    )
+    starved = route_and_reconstruct(graph, "s", "d", trusted={"r"}, security=0.6, eps=0.5, available_bits={link: 4_004})
     assert starved.block_bits == 4_000
     assert starved.consumed_bits_per_link[link] == 4_000
     none = route_and_reconstruct(graph, "s", "d", trusted=set(), security=0.1, eps=0.99)
@@ -251,9 +247,7 @@ def test_vectorised_leak_trials_equal_the_trial_by_trial_attack(reuse):
     plan = reuse_reconstruction(segs, 0.3, max_combination_size=2) if reuse else plan_for(route, 0.2)
     assert plan.n_global_keys >= 1 and plan.reuse == reuse
     # 1 130 trials: several peeling batches and a last, partial distribution block
-    stats = leak_trials(
-        route, plan, trusted=trusted, security=0.75, n_trials=1130, rng=np.random.default_rng(5)
-    )
+    stats = leak_trials(route, plan, trusted=trusted, security=0.75, n_trials=1130, rng=np.random.default_rng(5))
     counts, any_count = _leak_counts_trial_by_trial(
         route, plan, trusted=trusted, security=0.75, n_trials=1130, rng=np.random.default_rng(5)
     )
@@ -264,11 +258,15 @@ def test_vectorised_leak_trials_equal_the_trial_by_trial_attack(reuse):
 
 def test_peeling_structure_matches_byte_attack_on_every_relay_subset():
     _, route = two_segment_route()
-    for plan in (plan_for(route, 0.0), reuse_reconstruction(
-        [list(seg.path_security) for seg in route.segments], 0.3, max_combination_size=2
-    )):
+    for plan in (
+        plan_for(route, 0.0),
+        reuse_reconstruction([list(seg.path_security) for seg in route.segments], 0.3, max_combination_size=2),
+    ):
         tr = distribute_keys(
-            route, plan, block_bytes=8, pools=LinkKeyPools(rng=np.random.default_rng(0)),
+            route,
+            plan,
+            block_bytes=8,
+            pools=LinkKeyPools(rng=np.random.default_rng(0)),
             rng=np.random.default_rng(1),
         )
         structure = PeelingStructure.of(tr)

@@ -145,8 +145,13 @@ def function_level_imports(path: Path) -> list[str]:
         if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
         for node in ast.walk(fn):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
-                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             out += [f"{fn.name}: {n}" for n in names if _resolve(n, modules) is not None]
     return sorted(set(out))
 
@@ -154,8 +159,9 @@ def function_level_imports(path: Path) -> list[str]:
 def test_function_level_import_finder(tmp_path: Path) -> None:
     """The finder sees a project import in a function and ignores a third-party one."""
     path = tmp_path / "probe.py"
-    path.write_text("import numpy\n\ndef f():\n    import pandas\n    from planner.errors import Problem\n",
-                    encoding="utf-8")
+    path.write_text(
+        "import numpy\n\ndef f():\n    import pandas\n    from planner.errors import Problem\n", encoding="utf-8"
+    )
     assert function_level_imports(path) == ["f: planner.errors"]
 
 
@@ -167,13 +173,19 @@ def test_stage_modules_import_the_project_at_module_level(path: Path) -> None:
 
 def test_solvers_import_nothing_of_planner() -> None:
     g = import_graph()
-    bad = {m: sorted(d for d in deps if d.split(".")[0] != "solvers") for m, deps in g.items()
-           if m.split(".")[0] == "solvers"}
+    bad = {
+        m: sorted(d for d in deps if d.split(".")[0] != "solvers")
+        for m, deps in g.items()
+        if m.split(".")[0] == "solvers"
+    }
     assert {m: d for m, d in bad.items() if d} == {}
 
 
 def test_planner_imports_nothing_of_reports_or_qkdplan() -> None:
     g = import_graph()
-    bad = {m: sorted(d for d in deps if d.split(".")[0] in ("reports", "qkdplan")) for m, deps in g.items()
-           if m.split(".")[0] == "planner"}
+    bad = {
+        m: sorted(d for d in deps if d.split(".")[0] in ("reports", "qkdplan"))
+        for m, deps in g.items()
+        if m.split(".")[0] == "planner"
+    }
     assert {m: d for m, d in bad.items() if d} == {}

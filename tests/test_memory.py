@@ -27,17 +27,14 @@ def _tiny(rng: np.random.Generator) -> MemoryData:
         index=[f"c{i}" for i in range(n_cl)],
     )
     n_ed = int(rng.integers(1, 3))
-    edges = pd.DataFrame(
-        {"max_units": rng.integers(2, 5, n_ed)}, index=[f"e{j}" for j in range(n_ed)]
-    )
+    edges = pd.DataFrame({"max_units": rng.integers(2, 5, n_ed)}, index=[f"e{j}" for j in range(n_ed)])
     rows = []
     for c in clusters.index:
-        rows.append(
-            {"kind": "intra", "cluster": c, "path": None, "rate_per_unit": np.nan, "weight": 1.0}
-        )
+        rows.append({"kind": "intra", "cluster": c, "path": None, "rate_per_unit": np.nan, "weight": 1.0})
     for _ in range(int(rng.integers(1, 3))):
         path = list(rng.choice(edges.index, size=int(rng.integers(1, n_ed + 1)), replace=False))
-        rows.append({"kind": "inter", "cluster": None, "path": path, "rate_per_unit": float(rng.choice([2.0, 5.0, 7.5])),
+        rows.append({"kind": "inter", "cluster": None, "path": path,
+                     "rate_per_unit": float(rng.choice([2.0, 5.0, 7.5])),
                      "weight": float(rng.choice([1.0, 2.0]))})  # fmt: skip
     demands = pd.DataFrame(rows, index=[f"d{i}" for i in range(len(rows))])
     return MemoryData(clusters, edges, demands)
@@ -49,9 +46,7 @@ def test_memory_ilp_equals_enumeration(seed: int, objective: str) -> None:
     rng = np.random.default_rng(100 + seed)
     data = _tiny(rng)
     budget = int(rng.integers(4, 9))
-    res = solve_memory(
-        data, MemoryOptions(budget_units=budget, objective=objective, secondary_weight=0.0), EXACT
-    )  # type: ignore[arg-type]
+    res = solve_memory(data, MemoryOptions(budget_units=budget, objective=objective, secondary_weight=0.0), EXACT)  # type: ignore[arg-type]
     # the enumerator needs the defaulted share column explicitly
     dm = data.demands.copy()
     intra = dm["kind"] == "intra"
@@ -63,13 +58,9 @@ def test_memory_ilp_equals_enumeration(seed: int, objective: str) -> None:
     # the reported tables reproduce the objective independently of the solver's value
     rates = res.tables["demand_rates"].set_index("demand")
     if objective == "max_min":
-        assert (rates["rate"] / rates["weight"]).min() == pytest.approx(
-            ref.objective, rel=1e-7, abs=1e-7
-        )
+        assert (rates["rate"] / rates["weight"]).min() == pytest.approx(ref.objective, rel=1e-7, abs=1e-7)
     else:
-        assert (rates["rate"] * rates["weight"]).sum() == pytest.approx(
-            ref.objective, rel=1e-7, abs=1e-7
-        )
+        assert (rates["rate"] * rates["weight"]).sum() == pytest.approx(ref.objective, rel=1e-7, abs=1e-7)
     assert res.info["total_units"] <= budget
 
 
@@ -125,26 +116,18 @@ def test_rate_is_linear_in_memory_as_the_physics_module_says() -> None:
     for k in (1, 2, 3, 5, 8):
         one = float(physics.chain_distribution_ratio(k, p=0.3, q=0.7, memory=1))
         for m in (2, 5):
-            assert float(
-                physics.chain_distribution_ratio(k, p=0.3, q=0.7, memory=m)
-            ) == pytest.approx(m * one)
+            assert float(physics.chain_distribution_ratio(k, p=0.3, q=0.7, memory=m)) == pytest.approx(m * one)
 
 
 def test_bad_memory_tables_are_reported() -> None:
     clusters = pd.DataFrame({"n_slaves": [2]}, index=["c"])
-    demands = pd.DataFrame(
-        [{"kind": "inter", "path": ["nope"], "rate_per_unit": 1.0}, {"kind": "x"}], index=["a", "b"]
-    )
+    demands = pd.DataFrame([{"kind": "inter", "path": ["nope"], "rate_per_unit": 1.0}, {"kind": "x"}], index=["a", "b"])
     with pytest.raises(MemoryInputError) as err:
-        solve_memory(
-            MemoryData(clusters, pd.DataFrame(index=["e"]), demands), MemoryOptions(budget_units=3)
-        )
+        solve_memory(MemoryData(clusters, pd.DataFrame(index=["e"]), demands), MemoryOptions(budget_units=3))
     text = str(err.value)
     assert "unknown edges" in text and "kind" in text
     with pytest.raises(MemoryInputError, match="budget"):
-        solve_memory(
-            MemoryData(clusters, pd.DataFrame(index=["e"]), demands.iloc[:0]), MemoryOptions()
-        )
+        solve_memory(MemoryData(clusters, pd.DataFrame(index=["e"]), demands.iloc[:0]), MemoryOptions())
 
 
 def test_cost_budget_with_unit_costs_equals_unit_budget() -> None:

@@ -8,7 +8,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from planner.routing.paths import RequestRouter, msp_disjoint
+from planner.routing import RequestRouter, msp_disjoint
 from planner.topology.waxman import waxman_graph
 
 

@@ -15,9 +15,7 @@ from planner.io.readers import read_network
 from planner.model.network import MIN_LINK_KM, Network, empty_links, make_links, make_sites
 
 
-def _net(
-    coords: dict[str, tuple[float, float]], links: list[tuple[str, str, float]] | None = None
-) -> Network:
+def _net(coords: dict[str, tuple[float, float]], links: list[tuple[str, str, float]] | None = None) -> Network:
     frame = pd.DataFrame(
         {
             "name": list(coords),
@@ -58,10 +56,7 @@ def test_haversine_against_spherical_law_of_cosines() -> None:
     # Amsterdam - Paris computed by hand with the spherical law of cosines (an independent formula)
     lat1, lon1, lat2, lon2 = 52.3676, 4.9041, 48.8566, 2.3522
     p1, p2 = math.radians(lat1), math.radians(lat2)
-    central = math.acos(
-        math.sin(p1) * math.sin(p2)
-        + math.cos(p1) * math.cos(p2) * math.cos(math.radians(lon2 - lon1))
-    )
+    central = math.acos(math.sin(p1) * math.sin(p2) + math.cos(p1) * math.cos(p2) * math.cos(math.radians(lon2 - lon1)))
     expected = 6371.0 * central  # about 430 km
     assert 425 < expected < 435
     assert geo.haversine_km(lat1, lon1, lat2, lon2) == pytest.approx(expected, rel=1e-9)
@@ -154,9 +149,7 @@ def _random_sites(n: int, seed: int) -> Network:
     rng = np.random.default_rng(seed)
     lat = rng.uniform(50.0, 53.0, n)
     lon = rng.uniform(3.0, 7.0, n)
-    return _net(
-        {f"S{i}": (float(a), float(b)) for i, (a, b) in enumerate(zip(lat, lon, strict=True))}
-    )
+    return _net({f"S{i}": (float(a), float(b)) for i, (a, b) in enumerate(zip(lat, lon, strict=True))})
 
 
 @pytest.mark.parametrize("method", ["delaunay", "knn"])
@@ -183,9 +176,7 @@ def test_delaunay_edges_match_planar_triangulation_count() -> None:
     import pyproj
 
     lat, lon = geo.mean_point(net.sites["lat"], net.sites["lon"])
-    tr = pyproj.Transformer.from_crs(
-        "EPSG:4326", geo.azimuthal_equidistant_crs(lat, lon), always_xy=True
-    )
+    tr = pyproj.Transformer.from_crs("EPSG:4326", geo.azimuthal_equidistant_crs(lat, lon), always_xy=True)
     x, y = tr.transform(net.sites["lon"].to_numpy(), net.sites["lat"].to_numpy())
     hull = len(ConvexHull(np.column_stack([x, y])).vertices)
     assert len(cand.links) == 3 * 30 - 3 - hull
@@ -217,9 +208,7 @@ def test_connect_only_adds_minimum_bridges() -> None:
 def test_candidate_links_degenerate_inputs() -> None:
     collinear = _net({f"S{i}": (50.0, 4.0 + 0.1 * i) for i in range(6)})
     assert len(collinear.with_candidate_links().connected_components()) == 1
-    duplicates = _net(
-        {"A": (50.0, 4.0), "B": (50.0, 4.0), "C": (50.0, 4.0), "D": (50.5, 4.5), "E": (51, 4)}
-    )
+    duplicates = _net({"A": (50.0, 4.0), "B": (50.0, 4.0), "C": (50.0, 4.0), "D": (50.5, 4.5), "E": (51, 4)})
     assert len(duplicates.with_candidate_links().connected_components()) == 1
     single = _net({"A": (50.0, 4.0)})
     assert single.with_candidate_links().links.empty

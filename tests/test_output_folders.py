@@ -32,8 +32,7 @@ def _user_files(folder: Path) -> dict[str, bytes]:
 
 def _tree(folder: Path) -> dict[str, bytes]:
     """Every file and folder under ``folder`` (folders map to b'<dir>')."""
-    return {str(p.relative_to(folder)): (b"<dir>" if p.is_dir() else p.read_bytes())
-            for p in sorted(folder.rglob("*"))}
+    return {str(p.relative_to(folder)): (b"<dir>" if p.is_dir() else p.read_bytes()) for p in sorted(folder.rglob("*"))}
 
 
 def _subset(old: dict[str, bytes], new: dict[str, bytes]) -> None:
@@ -49,8 +48,9 @@ def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]
 
 
 # ----------------------------------------------------------------------------- real runs
-def test_plan_into_user_folder_and_dot_and_simulate(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_plan_into_user_folder_and_dot_and_simulate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The whole life of a project folder: refuse, --force beside the user's files, re-plan, simulate."""
     proj = tmp_path / "proj"
     user = _user_files(proj)
@@ -125,17 +125,20 @@ def test_other_commands_refuse_a_user_folder(tmp_path: Path, capsys: pytest.Capt
     user = _user_files(folder)
     spec = tmp_path / "spec.toml"
     spec.write_text("name = 'x'\n", encoding="utf-8")
-    for args in (["compare", str(tmp_path / "no-run"), "--out", str(folder)],
-                 ["reproduce", "cluster", "--quick", "--out", str(folder)],
-                 ["sweep", str(spec), "--out", str(folder)]):
+    for args in (
+        ["compare", str(tmp_path / "no-run"), "--out", str(folder)],
+        ["reproduce", "cluster", "--quick", "--out", str(folder)],
+        ["sweep", str(spec), "--out", str(folder)],
+    ):
         code, text = _run(args, capsys)
         assert code == 2, (args, text)
         assert "not written by qkdplan" in text and "Traceback" not in text, (args, text)
         assert _tree(folder) == user
 
 
-def test_out_dot_in_an_empty_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_out_dot_in_an_empty_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     work = tmp_path / "work"
     work.mkdir()
     sites = write_sites_csv(tmp_path / "s.csv")

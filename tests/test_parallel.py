@@ -31,9 +31,7 @@ def flaky(path_str: str) -> str:
 @pytest.mark.parametrize("backend", ["serial", "process"])
 def test_results_in_item_order_and_callback_sees_each_once(backend: str) -> None:
     seen: dict[int, int] = {}
-    out = map_tasks(
-        square, range(7), backend=backend, workers=2, on_result=lambda i, r: seen.__setitem__(i, r)
-    )
+    out = map_tasks(square, range(7), backend=backend, workers=2, on_result=lambda i, r: seen.__setitem__(i, r))
     assert out == [i * i for i in range(7)]
     assert seen == {i: i * i for i in range(7)}
 

@@ -22,13 +22,9 @@ def test_ekert_pairs_floor_half() -> None:
 
 def test_cluster_keys_hand_values() -> None:
     # 5 slaves -> M = 2; 0.5*10 + 0.25*4*2 = 7
-    assert ph.cluster_keys_per_attempt(
-        5, r_mdi=0.5, r_ekr=0.25, memory_master=10, memory_slave=4
-    ) == pytest.approx(7.0)
+    assert ph.cluster_keys_per_attempt(5, r_mdi=0.5, r_ekr=0.25, memory_master=10, memory_slave=4) == pytest.approx(7.0)
     # 6 slaves -> M = 3; 0.1*3 + 0.2*5*3 = 3.3
-    assert ph.cluster_keys_per_attempt(
-        6, r_mdi=0.1, r_ekr=0.2, memory_master=3, memory_slave=5
-    ) == pytest.approx(3.3)
+    assert ph.cluster_keys_per_attempt(6, r_mdi=0.1, r_ekr=0.2, memory_master=3, memory_slave=5) == pytest.approx(3.3)
     arr = ph.cluster_keys_per_attempt([2, 3], r_mdi=1, r_ekr=1, memory_master=1, memory_slave=1)
     np.testing.assert_allclose(arr, [2.0, 2.0])
 
@@ -75,9 +71,7 @@ def test_chain_ratio_special_cases() -> None:
     for q in (0.2, 0.5, 0.95):
         assert ph.chain_distribution_ratio(2, p=0.4, q=q, memory=3) == pytest.approx(3 * 0.4 * q)
         for j in range(0, 7):
-            assert ph.chain_distribution_ratio(2**j, p=0.4, q=q, memory=3) == pytest.approx(
-                3 * 0.4 * q**j
-            )
+            assert ph.chain_distribution_ratio(2**j, p=0.4, q=q, memory=3) == pytest.approx(3 * 0.4 * q**j)
 
 
 def test_chain_ratio_monotone() -> None:
@@ -95,9 +89,7 @@ def test_chain_ratio_monotone() -> None:
 def test_log_chain_factor_is_log_of_ratio_over_mp() -> None:
     ks = np.arange(1, 40)
     lam = ph.chain_distribution_ratio(ks, p=0.2, q=0.7, memory=4)
-    np.testing.assert_allclose(
-        np.log(lam), np.log(4) + np.log(0.2) + ph.log_chain_factor(ks, 0.7), rtol=1e-12
-    )
+    np.testing.assert_allclose(np.log(lam), np.log(4) + np.log(0.2) + ph.log_chain_factor(ks, 0.7), rtol=1e-12)
     assert ph.log_chain_factor(1, 0.3) == 0.0
     assert ph.swap_tree_depth(1) == 0.0
     np.testing.assert_array_equal(ph.swap_tree_depth([2, 3, 4, 5, 8, 9, 21]), [1, 2, 2, 3, 3, 4, 5])
@@ -217,12 +209,18 @@ def test_design_check_rebuilds_chains_with_eq7() -> None:
     from planner.simulate.chain_table import chains_from_links
 
     class _Design:  # the two tables chains_from_links reads
-        links = pd.DataFrame({
-            "link_id": ["L1", "L2"], "repeaters": [1, 0], "spacing_km": [30.0, 12.5],
-            "memory_units": [2.0, 3.0], "p_link": [10 ** (-0.3 * 30.0 / 10), 10 ** (-0.3 * 12.5 / 10)],
-        })
-        demands = pd.DataFrame({"demand_id": ["d"], "links": ["L1;L2"], "hops": [3],
-                                "p_worst": [10 ** (-0.3 * 30.0 / 10)]})
+        links = pd.DataFrame(
+            {
+                "link_id": ["L1", "L2"],
+                "repeaters": [1, 0],
+                "spacing_km": [30.0, 12.5],
+                "memory_units": [2.0, 3.0],
+                "p_link": [10 ** (-0.3 * 30.0 / 10), 10 ** (-0.3 * 12.5 / 10)],
+            }
+        )
+        demands = pd.DataFrame(
+            {"demand_id": ["d"], "links": ["L1;L2"], "hops": [3], "p_worst": [10 ** (-0.3 * 30.0 / 10)]}
+        )
 
     scenario = default_scenario().with_overrides({"physics.alpha_db_per_km": 0.3})
     row = chains_from_links(_Design(), scenario).iloc[0]  # type: ignore[arg-type]

@@ -15,8 +15,9 @@ from planner.model.scenario import default_scenario
 from planner.pipeline import plan
 from qkdplan.cli import main
 
-SCENARIO = default_scenario().with_overrides({"backbone.mode": "repeaters", "access.reach_km": 40.0,
-                                              "solver.time_limit_s": 30.0})
+SCENARIO = default_scenario().with_overrides(
+    {"backbone.mode": "repeaters", "access.reach_km": 40.0, "solver.time_limit_s": 30.0}
+)
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +72,16 @@ def test_cli_plan_writes_every_output_and_is_reproducible(tmp_path: Path) -> Non
     for name in ("a", "b"):
         out = tmp_path / name
         assert main(["plan", str(f), "--scenario", str(sc), "--out", str(out), "--seed", "7"]) == 0
-        for fname in ("design.json", "design.gpkg", "report.html", "sites.csv", "clusters.csv", "links.csv",
-                      "demands.csv", "relays.csv"):
+        for fname in (
+            "design.json",
+            "design.gpkg",
+            "report.html",
+            "sites.csv",
+            "clusters.csv",
+            "links.csv",
+            "demands.csv",
+            "relays.csv",
+        ):
             assert (out / fname).is_file() and (out / fname).stat().st_size > 0, fname
         runs.append((out / "design.json").read_text(encoding="utf-8"))
     a, b = (_without_timing(t) for t in runs)

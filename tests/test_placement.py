@@ -32,9 +32,7 @@ SOLVER = SolverOptions(time_limit_s=60.0, mip_gap=1e-9, threads=1)
 # ---------------------------------------------------------------------------
 
 
-def random_instance(
-    seed: int, n_nodes: int = 9, n_end: int = 3
-) -> tuple[list[str], list[str], pd.DataFrame]:
+def random_instance(seed: int, n_nodes: int = 9, n_end: int = 3) -> tuple[list[str], list[str], pd.DataFrame]:
     """Random fibre graph in a 60 km square: minimum spanning tree plus links to 3 nearest nodes."""
     rng = np.random.default_rng(seed)
     xy = rng.uniform(0.0, 60.0, size=(n_nodes, 2))
@@ -264,9 +262,7 @@ def _chain_instance() -> tuple[list[str], list[str], pd.DataFrame]:
         ("s", "p"),
         ("p", "t"),
     ]
-    fibre = pd.DataFrame(
-        [(a, b, 10.0) for a, b in edges], columns=["node_a", "node_b", "length_km"]
-    )
+    fibre = pd.DataFrame([(a, b, 10.0) for a, b in edges], columns=["node_a", "node_b", "length_km"])
     return ["s", "t", "u", "c1", "c2", "c3", "p"], ["s", "t", "u"], fibre
 
 
@@ -305,9 +301,7 @@ def test_lazy_layering_repairs_a_too_long_path() -> None:
     fibre = pd.DataFrame(rows, columns=["node_a", "node_b", "length_km"])
     names = ["s", "t", "x2", "x4", "r1", "r2", "r3", "r4", "r5", "h1", "h2"]
     ends = ["s", "t", "x2", "x4"]
-    opts = PlacementOptions(
-        max_link_km=10.0, max_repeaters_per_path=4, capacity_sessions=6, alpha_per_km=1e-3
-    )
+    opts = PlacementOptions(max_link_km=10.0, max_repeaters_per_path=4, capacity_sessions=6, alpha_per_km=1e-3)
     expected = _brute(names, ends, fibre, opts)
     relaxed = _brute(names, ends, fibre, dataclasses.replace(opts, max_repeaters_per_path=5))
     assert relaxed < expected  # the hop limit really binds
@@ -350,9 +344,7 @@ def test_capacity_and_robustness_on_two_hubs(capacity: int, k: int, expected: fl
         assert res.status is SolveStatus.INFEASIBLE
         return
     assert res.objective == pytest.approx(expected, abs=1e-9)
-    sessions = dict(
-        zip(res.tables["repeaters"]["node"], res.tables["repeaters"]["sessions"], strict=True)
-    )
+    sessions = dict(zip(res.tables["repeaters"]["node"], res.tables["repeaters"]["sessions"], strict=True))
     assert max(sessions.values()) <= capacity
 
 
@@ -363,9 +355,7 @@ def test_direct_link_used_at_most_once_per_pair() -> None:
         columns=["node_a", "node_b", "length_km"],
     )
     data = make_data(["a", "b", "r"], ["a", "b"], fibre)
-    opts = PlacementOptions(
-        max_link_km=6.0, max_repeaters_per_path=1, capacity_sessions=1, robustness_paths=2
-    )
+    opts = PlacementOptions(max_link_km=6.0, max_repeaters_per_path=1, capacity_sessions=1, robustness_paths=2)
     res = solve_placement(data, opts, SOLVER)
     assert res.objective == pytest.approx(1.0)
     assert sorted(map(tuple, res.tables["paths"]["nodes"])) == [("a", "b"), ("a", "r", "b")]
@@ -389,9 +379,7 @@ def test_bad_input_names_the_problem() -> None:
     with pytest.raises(PlacementInputError, match="'x' is not a node"):
         solve_placement(make_data(names, ["a", "x"], fibre), opts, SOLVER)
     with pytest.raises(PlacementInputError, match="capacity_sessions"):
-        solve_placement(
-            make_data(names, ends, fibre), dataclasses.replace(opts, capacity_sessions=0)
-        )
+        solve_placement(make_data(names, ends, fibre), dataclasses.replace(opts, capacity_sessions=0))
     bad = fibre.assign(length_km=[-1.0] + [1.0] * (len(fibre) - 1))
     with pytest.raises(PlacementInputError, match="row 0"):
         fibre_distance_table(bad)
@@ -403,9 +391,7 @@ def test_bad_input_names_the_problem() -> None:
 
 
 @pytest.fixture()
-def solved_chain() -> tuple[
-    list[str], list[str], pd.DataFrame, PlacementOptions, list[str], pd.DataFrame
-]:
+def solved_chain() -> tuple[list[str], list[str], pd.DataFrame, PlacementOptions, list[str], pd.DataFrame]:
     names, ends, fibre = _chain_instance()
     opts = PlacementOptions(max_link_km=10.0, max_repeaters_per_path=2, capacity_sessions=3)
     res = solve_placement(make_data(names, ends, fibre), opts, SOLVER)
@@ -440,9 +426,7 @@ def _check(names, ends, fibre, opts, reps, paths, **override):  # type: ignore[n
     }
 
 
-def _set_path(
-    paths: pd.DataFrame, a: str, b: str, nodes: tuple[str, ...], lengths: tuple[float, ...]
-) -> pd.DataFrame:
+def _set_path(paths: pd.DataFrame, a: str, b: str, nodes: tuple[str, ...], lengths: tuple[float, ...]) -> pd.DataFrame:
     out = paths.copy()
     i = out.index[(out["node_a"] == a) & (out["node_b"] == b)][0]
     out.at[i, "nodes"] = nodes
@@ -524,14 +508,10 @@ def _read_repalloc(path: Path) -> tuple[list[str], pd.DataFrame]:
     ],
     ids=["surfnetcore-4", "surfnet-4"],
 )
-def test_repalloc_known_optima(
-    repalloc_dir: Path, file: str, ends: list[str], params: tuple, known: int
-) -> None:  # type: ignore[type-arg]
+def test_repalloc_known_optima(repalloc_dir: Path, file: str, ends: list[str], params: tuple, known: int) -> None:  # type: ignore[type-arg]
     names, fibre = _read_repalloc(repalloc_dir / file)
     opts = PlacementOptions(*params)
-    res = solve_placement(
-        make_data(names, ends, fibre), opts, SolverOptions(time_limit_s=120.0, mip_gap=1e-6)
-    )
+    res = solve_placement(make_data(names, ends, fibre), opts, SolverOptions(time_limit_s=120.0, mip_gap=1e-6))
     assert res.status is SolveStatus.OPTIMAL
     assert len(res.tables["repeaters"]) == known
     assert known <= res.objective < known + 1

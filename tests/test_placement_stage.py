@@ -23,24 +23,38 @@ def _network(seed: int, n: int = 8) -> Network:
     """Random connected fibre graph of ``n`` sites: a path through all sites plus random chords."""
     rng = np.random.default_rng(seed)
     ids = [f"s{i}" for i in range(n)]
-    frame = pd.DataFrame({"name": ids, "kind": "site", "demand": 1.0, "lat": 52.0 + rng.uniform(0, 1, n),
-                          "lon": 5.0 + rng.uniform(0, 1, n)}, index=pd.Index(ids, name="site_id"))
+    frame = pd.DataFrame(
+        {
+            "name": ids,
+            "kind": "site",
+            "demand": 1.0,
+            "lat": 52.0 + rng.uniform(0, 1, n),
+            "lon": 5.0 + rng.uniform(0, 1, n),
+        },
+        index=pd.Index(ids, name="site_id"),
+    )
     sites = make_sites(frame)
     pairs = {(i, i + 1) for i in range(n - 1)}
     for _ in range(n):
         a, b = sorted(rng.choice(n, 2, replace=False).tolist())
         pairs.add((a, b))
     rows = [(f"L{k}", ids[a], ids[b], float(rng.uniform(30, 110))) for k, (a, b) in enumerate(sorted(pairs))]
-    table = pd.DataFrame(rows, columns=["link_id", "u", "v", "length_km"]).assign(length_source="stated",
-                                                                                   candidate=False)
+    table = pd.DataFrame(rows, columns=["link_id", "u", "v", "length_km"]).assign(
+        length_source="stated", candidate=False
+    )
     return Network("tiny", sites, make_links(table, sites), "in-memory")
 
 
 def _backbone(ends: list[str]) -> Backbone:
-    rows = [{"demand_id": f"{a}~{b}", "source": a, "target": b, "path": f"{a};{b}", "links": "", "length_km": 0.0}
-            for a, b in itertools.combinations(sorted(ends), 2)]
-    return Backbone(nodes=sorted(ends), links=pd.DataFrame(columns=["link_id", "u", "v", "length_km", "route"]),
-                    demands=pd.DataFrame(rows))
+    rows = [
+        {"demand_id": f"{a}~{b}", "source": a, "target": b, "path": f"{a};{b}", "links": "", "length_km": 0.0}
+        for a, b in itertools.combinations(sorted(ends), 2)
+    ]
+    return Backbone(
+        nodes=sorted(ends),
+        links=pd.DataFrame(columns=["link_id", "u", "v", "length_km", "route"]),
+        demands=pd.DataFrame(rows),
+    )
 
 
 def _all_pairs_km(net: Network) -> tuple[list[str], np.ndarray]:
@@ -82,9 +96,15 @@ def brute_force_repeaters(net: Network, ends: list[str], l_max: float, n_max: in
 
 
 def _scenario(target: float, n_max: int = 2, memory: int = 2):
-    return default_scenario().with_overrides({"backbone.rate_target": target, "backbone.repeaters": "placement",
-                                              "backbone.placement_max_repeaters": n_max,
-                                              "memory.edge_units": memory, "solver.time_limit_s": 30.0})
+    return default_scenario().with_overrides(
+        {
+            "backbone.rate_target": target,
+            "backbone.repeaters": "placement",
+            "backbone.placement_max_repeaters": n_max,
+            "memory.edge_units": memory,
+            "solver.time_limit_s": 30.0,
+        }
+    )
 
 
 def test_max_link_is_the_longest_hop_meeting_the_target() -> None:
@@ -132,15 +152,33 @@ def test_stage_matches_brute_force_and_checker(seed: int) -> None:
     # independent checker on the paths the design will use
     ids, dist = _all_pairs_km(net)
     index = {s: i for i, s in enumerate(ids)}
-    dist_table = pd.DataFrame([(a, b, dist[index[a], index[b]]) for a, b in itertools.combinations(ids, 2)],
-                              columns=["node_a", "node_b", "distance_km"])
-    paths = pd.DataFrame({
-        "node_a": bb.demands["source"], "node_b": bb.demands["target"], "path_index": 0,
-        "nodes": [tuple(p.split(";")) for p in bb.demands["path"]]})
+    dist_table = pd.DataFrame(
+        [(a, b, dist[index[a], index[b]]) for a, b in itertools.combinations(ids, 2)],
+        columns=["node_a", "node_b", "distance_km"],
+    )
+    paths = pd.DataFrame(
+        {
+            "node_a": bb.demands["source"],
+            "node_b": bb.demands["target"],
+            "path_index": 0,
+            "nodes": [tuple(p.split(";")) for p in bb.demands["path"]],
+        }
+    )
     reps = stage.tables["repeater_sites"]["site_id"].tolist()
-    assert check_placement(nodes=ids, end_nodes=ends, distance_km=dist_table, repeaters=reps, paths=paths,
-                           max_link_km=l_max, max_repeaters_per_path=n_max, capacity_sessions=10,
-                           robustness_paths=1) == []
+    assert (
+        check_placement(
+            nodes=ids,
+            end_nodes=ends,
+            distance_km=dist_table,
+            repeaters=reps,
+            paths=paths,
+            max_link_km=l_max,
+            max_repeaters_per_path=n_max,
+            capacity_sessions=10,
+            robustness_paths=1,
+        )
+        == []
+    )
     # every demand meets the rate target, hop counts and elementary-link lengths agree with the paths
     rates = stage.tables["demands"].set_index("demand")
     links = bb.links.set_index("link_id")
@@ -169,8 +207,9 @@ def test_plan_with_placement_passes_the_simulation_check(tmp_path) -> None:  # t
     from planner.simulate.design_check import simulate_design
     from tests.helpers_net import write_sites_csv
 
-    sc = default_scenario().with_overrides({"backbone.repeaters": "placement", "backbone.rate_target": 1e-4,
-                                            "solver.time_limit_s": 30.0})
+    sc = default_scenario().with_overrides(
+        {"backbone.repeaters": "placement", "backbone.rate_target": 1e-4, "solver.time_limit_s": 30.0}
+    )
     net = read_network(write_sites_csv(tmp_path / "sites.csv"), route_factor=1.3, drop_external=True)
     design = plan(net, sc)
     assert design.metrics["repeater_model"] == "placement"

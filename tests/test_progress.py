@@ -51,13 +51,16 @@ class Recorder:
 
 
 # ------------------------------------------------------------------ estimate_eta
-@pytest.mark.parametrize(("done", "total", "elapsed", "expected"), [
-    (1, 4, 10.0, 30.0),     # 10 s per unit, 3 units left
-    (3, 4, 30.0, 10.0),
-    (50, 200, 5.0, 15.0),
-    (4, 4, 30.0, 0.0),      # finished
-    (5, 4, 30.0, 0.0),      # over-counted: still never negative
-])
+@pytest.mark.parametrize(
+    ("done", "total", "elapsed", "expected"),
+    [
+        (1, 4, 10.0, 30.0),  # 10 s per unit, 3 units left
+        (3, 4, 30.0, 10.0),
+        (50, 200, 5.0, 15.0),
+        (4, 4, 30.0, 0.0),  # finished
+        (5, 4, 30.0, 0.0),  # over-counted: still never negative
+    ],
+)
 def test_rate_eta_extrapolates_the_mean_rate(done: float, total: float, elapsed: float, expected: float) -> None:
     # independent: time per unit is elapsed/done, the units left are total-done
     eta = estimate_eta(done=done, total=total, elapsed_s=elapsed)
@@ -93,9 +96,17 @@ def test_resumed_units_do_not_enter_the_rate() -> None:
     assert estimate_eta(done=80, total=100, elapsed_s=50.0, initial=80).seconds is None
 
 
-@pytest.mark.parametrize(("seconds", "text"), [
-    (0.4, "0 s"), (7.0, "7 s"), (59.4, "59 s"), (65.0, "1 min 05 s"), (3725.0, "1 h 02 min"), (-3.0, "0 s"),
-])
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0.4, "0 s"),
+        (7.0, "7 s"),
+        (59.4, "59 s"),
+        (65.0, "1 min 05 s"),
+        (3725.0, "1 h 02 min"),
+        (-3.0, "0 s"),
+    ],
+)
 def test_format_seconds(seconds: float, text: str) -> None:
     assert format_seconds(seconds) == text
 
@@ -138,8 +149,10 @@ def test_solver_bound_status_line() -> None:
     t.set_note("gap 2.0%")
     assert t.status() == "trust MILP: 20 s elapsed, at most 40 s left (solver limit 1 min 00 s), gap 2.0%"
     clock.tick(50.0)
-    assert t.status() == ("trust MILP: 1 min 10 s elapsed, solver limit 1 min 00 s passed (the solver has "
-                          "stopped; building or checking goes on), gap 2.0%")
+    assert t.status() == (
+        "trust MILP: 1 min 10 s elapsed, solver limit 1 min 00 s passed (the solver has "
+        "stopped; building or checking goes on), gap 2.0%"
+    )
 
 
 def test_stages_replace_each_other_and_finish_inner_tasks() -> None:

@@ -74,9 +74,7 @@ def enumerate_designs(links, paths, par):
             yield reps, choice, c, demand_metrics(links, paths, reps, choice, par)
 
 
-def random_instance(
-    seed: int, *, n_links: int = 4, n_demands: int = 3, n_max: int = 3, k_paths: int = 2
-):
+def random_instance(seed: int, *, n_links: int = 4, n_demands: int = 3, n_max: int = 3, k_paths: int = 2):
     rng = np.random.default_rng(seed)
     links = pd.DataFrame(
         {
@@ -98,8 +96,7 @@ def random_instance(
 
 def chain(*, alpha_db_per_km: float, q: float, memory: float, k_max: int = 4096) -> ChainParameters:
     """Chain parameters with the Eq. 9 hop-factor table the planner stage hands the model."""
-    return ChainParameters(alpha_db_per_km=alpha_db_per_km, q=q, memory=memory,
-                           hop_factors=hop_factor_table(k_max, q))
+    return ChainParameters(alpha_db_per_km=alpha_db_per_km, q=q, memory=memory, hop_factors=hop_factor_table(k_max, q))
 
 
 PAR = chain(alpha_db_per_km=0.2, q=0.8, memory=2.0)
@@ -209,14 +206,12 @@ def test_min_cost_matches_enumeration(seed):
     assert res.objective == pytest.approx(best, abs=1e-6)
     # the returned design, recomputed from scratch, meets every target at that cost
     reps = dict(zip(res.tables["links"]["link"], res.tables["links"]["repeaters"], strict=True))
-    choice = dict(
-        zip(res.tables["demands"]["demand"], res.tables["demands"]["path_index"], strict=True)
-    )
+    choice = dict(zip(res.tables["demands"]["demand"], res.tables["demands"]["path_index"], strict=True))
     met = demand_metrics(links, paths, reps, choice, PAR)
     assert all(met[d][0] >= target[d] * (1 - 1e-7) for d in paths)
-    assert sum(
-        reps[lid] * c for lid, c in zip(links["link"], links["cost_per_repeater"], strict=True)
-    ) == (pytest.approx(best))
+    assert sum(reps[lid] * c for lid, c in zip(links["link"], links["cost_per_repeater"], strict=True)) == (
+        pytest.approx(best)
+    )
     table = res.tables["demands"].set_index("demand")
     for d in paths:
         assert table.at[d, "rate"] == pytest.approx(met[d][0], rel=1e-9)
@@ -275,9 +270,7 @@ def test_paper_example_more_repeaters_raise_rate_when_q_is_high():
     demands = pd.DataFrame({"demand": ["d"], "paths": [[["x"]]]})
     par = chain(alpha_db_per_km=0.4, q=0.9, memory=1.0)
     res = solve_spacing(links, demands, par, mode="max_min_rate")
-    n_best = max(
-        range(41), key=lambda n: eq9_ratio(n + 1, 10 ** (-0.4 * 200 / (n + 1) / 10), 0.9, 1.0)
-    )
+    n_best = max(range(41), key=lambda n: eq9_ratio(n + 1, 10 ** (-0.4 * 200 / (n + 1) / 10), 0.9, 1.0))
     assert int(res.tables["links"].at[0, "repeaters"]) == n_best
     assert n_best > 5
 
@@ -289,9 +282,7 @@ def test_paper_example_more_repeaters_raise_rate_when_q_is_high():
 
 def test_unreachable_target_names_the_demand():
     links = pd.DataFrame({"link": ["a", "b"], "length_km": [100.0, 300.0], "max_repeaters": [2, 2]})
-    demands = pd.DataFrame(
-        {"demand": ["easy", "hard"], "paths": [[["a"]], [["b"]]], "rate_target": [1e-3, 0.5]}
-    )
+    demands = pd.DataFrame({"demand": ["easy", "hard"], "paths": [[["a"]], [["b"]]], "rate_target": [1e-3, 0.5]})
     with pytest.raises(RepeaterInfeasible) as err:
         solve_spacing(links, demands, PAR)
     assert err.value.conflicts == ["hard"]
@@ -379,10 +370,7 @@ def test_candidate_link_paths_against_networkx():
     got = [sum(lengths[lid] for lid in p) for p in paths]
     for a, b in g.edges:
         g[a][b]["w"] = 100 * math.dist(g.nodes[a]["pos"], g.nodes[b]["pos"])
-    expected = [
-        nx.path_weight(g, p, "w")
-        for p in itertools.islice(nx.shortest_simple_paths(g, s, t, weight="w"), 3)
-    ]
+    expected = [nx.path_weight(g, p, "w") for p in itertools.islice(nx.shortest_simple_paths(g, s, t, weight="w"), 3)]
     assert got == pytest.approx(expected)
     assert got == sorted(got)
 
@@ -401,9 +389,7 @@ def test_hop_factor_nonincreasing_agrees_with_physics():
 
 
 def _design_cost(links, reps):
-    return sum(
-        reps[lid] * c for lid, c in zip(links["link"], links["cost_per_repeater"], strict=True)
-    )
+    return sum(reps[lid] * c for lid, c in zip(links["link"], links["cost_per_repeater"], strict=True))
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -412,11 +398,7 @@ def test_min_cost_heuristic_feasible_and_not_better_than_enumeration(seed):
     data = prepare_spacing_data(links, demands_table(paths), PAR)
     target = {d: 0.6 * best_single_rate(data, d) for d in paths}
     best = min(
-        (
-            c
-            for _r, _ch, c, met in enumerate_designs(links, paths, PAR)
-            if all(met[d][0] >= target[d] for d in paths)
-        ),
+        (c for _r, _ch, c, met in enumerate_designs(links, paths, PAR) if all(met[d][0] >= target[d] for d in paths)),
         default=math.inf,
     )
     data = prepare_spacing_data(links, demands_table(paths, rate_target=target), PAR)
@@ -438,9 +420,7 @@ def test_max_min_heuristic_within_budget_and_not_better_than_enumeration(seed):
     links, paths = random_instance(100 + seed)
     budget = 3.0
     best = max(
-        min(v[0] for v in met.values())
-        for _r, _ch, c, met in enumerate_designs(links, paths, PAR)
-        if c <= budget
+        min(v[0] for v in met.values()) for _r, _ch, c, met in enumerate_designs(links, paths, PAR) if c <= budget
     )
     data = prepare_spacing_data(links, demands_table(paths), PAR)
     heur = heuristic_spacing(data, mode="max_min_rate", budget=budget)
@@ -486,9 +466,7 @@ def test_presolve_with_nested_paths_matches_enumeration(seed):
         d0 = next(iter(paths))
         lats = sorted(met[d0][1] for _c, met in ok)
         limits[d0] = lats[len(lats) // 2]
-    feasible = [
-        c for c, met in ok if all(math.isnan(limits[d]) or met[d][1] <= limits[d] for d in paths)
-    ]
+    feasible = [c for c, met in ok if all(math.isnan(limits[d]) or met[d][1] <= limits[d] for d in paths)]
     demands = demands_table(paths, rate_target=target, latency_limit_s=limits)
     if not feasible:
         with pytest.raises(RepeaterInfeasible):
@@ -503,9 +481,7 @@ def test_presolve_with_nested_paths_matches_enumeration(seed):
 
 
 def test_dominated_demands_are_dropped():
-    links = pd.DataFrame(
-        {"link": ["a", "b", "c"], "length_km": [50.0, 60.0, 70.0], "max_repeaters": [2, 2, 2]}
-    )
+    links = pd.DataFrame({"link": ["a", "b", "c"], "length_km": [50.0, 60.0, 70.0], "max_repeaters": [2, 2, 2]})
     paths = {"ab": [["a", "b"]], "a": [["a"]], "abc": [["a", "b", "c"]], "c": [["c"]]}
     target = {"ab": 1e-3, "a": 1e-3, "abc": 1e-3, "c": 2e-3}  # "c" asks for more than "abc"
     data = prepare_spacing_data(links, demands_table(paths, rate_target=target), PAR)
@@ -542,9 +518,7 @@ def test_time_limit_returns_a_design_with_finite_gap(mode):
     if mode == "min_cost":
         res = solve_spacing(links, demands_table(paths, rate_target=target), par, options=opts)
     else:
-        res = solve_spacing(
-            links, demands_table(paths), par, mode=mode, budget=len(links), options=opts
-        )
+        res = solve_spacing(links, demands_table(paths), par, mode=mode, budget=len(links), options=opts)
     assert res.has_solution
     assert math.isfinite(res.gap) and res.gap >= 0
     assert res.info["source"] in ("milp", "heuristic")
@@ -582,7 +556,7 @@ def test_heuristic_returned_when_milp_has_no_solution(monkeypatch, milp_status, 
 
     monkeypatch.setattr(rep, "solve_model", no_solution)
     # a weak presolve bound, so the heuristic is not proven optimal and the MILP is called
-    monkeypatch.setattr(rep, "_fallback_bound", lambda *a, **k: 0.0)
+    monkeypatch.setattr(rep, "presolve_bound", lambda *a, **k: 0.0)
     res = solve_spacing(links, demands, PAR, mode=mode, budget=4.0)
     assert res.status is SolveStatus.HEURISTIC
     assert res.info["source"] == "heuristic"
@@ -596,9 +570,7 @@ def test_heuristic_returned_when_milp_has_no_solution(monkeypatch, milp_status, 
         assert res.objective <= exact.objective * (1 + 1e-9)
     if milp_status is SolveStatus.TIME_LIMIT_NO_SOLUTION:
         assert math.isfinite(res.gap)
-        assert res.gap == pytest.approx(
-            abs(res.objective - exact.objective) / max(1e-9, abs(res.objective)), abs=1e-9
-        )
+        assert res.gap == pytest.approx(abs(res.objective - exact.objective) / max(1e-9, abs(res.objective)), abs=1e-9)
 
 
 @pytest.mark.parametrize("mode", ["min_cost", "max_min_rate"])
@@ -636,8 +608,9 @@ def test_model_not_built_when_too_large_returns_heuristic_with_valid_bound(seed,
 def _one_unreachable_case():
     # 'easy' (link a, 100 km) reaches 0.05 with one repeater: 2 * 10^-1 * q = 0.16 (none: 2 * 10^-2).
     # 'hard' (link b, 300 km, at most 2 repeaters) reaches at most max over n of Eq. 9, far below 0.5.
-    links = pd.DataFrame({"link": ["a", "b"], "length_km": [100.0, 300.0], "max_repeaters": [2, 2],
-                          "cost_per_repeater": [1.0, 1.0]})
+    links = pd.DataFrame(
+        {"link": ["a", "b"], "length_km": [100.0, 300.0], "max_repeaters": [2, 2], "cost_per_repeater": [1.0, 1.0]}
+    )
     demands = pd.DataFrame({"demand": ["easy", "hard"], "paths": [[["a"]], [["b"]]], "rate_target": [0.05, 0.5]})
     hard_best = max(eq9_ratio(n + 1, 10 ** (-0.2 * 300 / (n + 1) / 10), PAR.q, PAR.memory) for n in range(3))
     return links, demands, hard_best
@@ -688,13 +661,30 @@ def test_plan_repeaters_plans_around_an_unreachable_demand_with_a_note():
 
     sc = default_scenario()
     ph, bbs = sc.physics, sc.backbone
-    links = pd.DataFrame({"link_id": ["L1", "L2"], "u": ["A", "B"], "v": ["B", "C"], "length_km": [100.0, 9000.0],
-                          "route": ["A;B", "B;C"]})
-    demands = pd.DataFrame({"demand_id": ["A~B", "B~C"], "source": ["A", "B"], "target": ["B", "C"],
-                            "path": ["A;B", "B;C"], "links": ["L1", "L2"], "length_km": [100.0, 9000.0]})
+    links = pd.DataFrame(
+        {
+            "link_id": ["L1", "L2"],
+            "u": ["A", "B"],
+            "v": ["B", "C"],
+            "length_km": [100.0, 9000.0],
+            "route": ["A;B", "B;C"],
+        }
+    )
+    demands = pd.DataFrame(
+        {
+            "demand_id": ["A~B", "B~C"],
+            "source": ["A", "B"],
+            "target": ["B", "C"],
+            "path": ["A;B", "B;C"],
+            "links": ["L1", "L2"],
+            "length_km": [100.0, 9000.0],
+        }
+    )
     # hand calculation: the best Eq. 9 rate over 0..max repeaters on the 9 000 km link is below the target
-    best = max(eq9_ratio(n + 1, 10 ** (-ph.alpha_db_per_km * 9000.0 / (n + 1) / 10), ph.q_swap,
-                         sc.memory.edge_units) for n in range(bbs.max_repeaters_per_link + 1))
+    best = max(
+        eq9_ratio(n + 1, 10 ** (-ph.alpha_db_per_km * 9000.0 / (n + 1) / 10), ph.q_swap, sc.memory.edge_units)
+        for n in range(bbs.max_repeaters_per_link + 1)
+    )
     assert best < bbs.rate_target
     out = plan_repeaters(Backbone(nodes=["A", "B", "C"], links=links, demands=demands), sc)
     rd = out.tables["demands"].set_index("demand")

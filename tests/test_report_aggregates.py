@@ -51,8 +51,11 @@ def test_heat_map_cells_recounted_from_the_demands_table(mid_design: Design, col
     sizes = [len(g) for g in mat.groups]
     assert max(sizes) - min(sizes) <= 1  # groups of (almost) equal size
     for i, j in itertools.product(range(7), repeat=2):
-        sel = [v for s, t, v in zip(dem["source"], dem["target"], dem[column], strict=True)
-               if {group[s], group[t]} == {i, j} and (group[s], group[t]) in ((i, j), (j, i))]
+        sel = [
+            v
+            for s, t, v in zip(dem["source"], dem["target"], dem[column], strict=True)
+            if {group[s], group[t]} == {i, j} and (group[s], group[t]) in ((i, j), (j, i))
+        ]
         if not sel:
             assert math.isnan(mat.values[i, j])
         else:
@@ -82,8 +85,7 @@ def test_cluster_order_keeps_neighbours_close(mid_design: Design) -> None:
 
 
 @pytest.mark.parametrize(("hop_km", "hops", "memory"), [(10.0, 4, 5), (10.0, 4, 10), (20.0, 2, 4), (30.0, 1, 2)])
-def test_protocol_latency_matches_the_simulated_time_to_the_first_pair(hop_km: float, hops: int,
-                                                                       memory: int) -> None:
+def test_protocol_latency_matches_the_simulated_time_to_the_first_pair(hop_km: float, hops: int, memory: int) -> None:
     from planner import physics
 
     q, alpha = 0.6, 0.2
@@ -104,24 +106,32 @@ def test_protocol_rate_target_is_sufficient() -> None:
         max_hops = int(rng.integers(1, 40))
         limit = float(rng.uniform(0.005, 2.0))
         att = float(rng.choice([0.0, 145e-6]))
-        need = protocol_rate_target(link_km, max_hops, limit, speed_km_per_s=2e5, t_mea_s=100e-6,
-                                    t_ret_s=1040e-6, attempt_time_s=att)
+        need = protocol_rate_target(
+            link_km, max_hops, limit, speed_km_per_s=2e5, t_mea_s=100e-6, t_ret_s=1040e-6, attempt_time_s=att
+        )
         if not math.isfinite(need):
             assert limit <= (swap_rounds(max_hops) + 1) * 1.14e-3 + max(att, link_km / 2e5) + 1e-12
             continue
         for hops in (1, max(1, max_hops // 2), max_hops):
             for seg in (link_km / hops, link_km):
-                t = protocol_latency_s(hops, need, seg, speed_km_per_s=2e5, t_mea_s=100e-6, t_ret_s=1040e-6,
-                                       attempt_time_s=att)
+                t = protocol_latency_s(
+                    hops, need, seg, speed_km_per_s=2e5, t_mea_s=100e-6, t_ret_s=1040e-6, attempt_time_s=att
+                )
                 assert t <= limit * (1 + 1e-12)
 
 
 def test_protocol_latency_limit_is_imposed_by_the_repeater_stage(tmp_path: Path) -> None:
     f = write_sites_csv(tmp_path / "sites.csv")
     limit = 0.5  # unconstrained, this network's 213 km demand takes about 4.8 s (protocol) with no repeater
-    sc = default_scenario().with_overrides({"backbone.mode": "repeaters", "access.reach_km": 40.0,
-                                            "solver.time_limit_s": 30.0, "backbone.max_latency_s": limit,
-                                            "backbone.latency_model": "protocol"})
+    sc = default_scenario().with_overrides(
+        {
+            "backbone.mode": "repeaters",
+            "access.reach_km": 40.0,
+            "solver.time_limit_s": 30.0,
+            "backbone.max_latency_s": limit,
+            "backbone.latency_model": "protocol",
+        }
+    )
     d = plan(read_network(f), sc, seed=3)
     lat = d.demands["latency_protocol_s"].astype(float)
     assert (lat <= limit).all() and lat.max() > 0
@@ -153,8 +163,7 @@ def test_report_links_every_file_it_mentions(mid_report: tuple[Path, str]) -> No
     assert "<script" not in text
 
 
-def test_report_tables_are_bounded_and_show_the_worst_demands(mid_design: Design,
-                                                              mid_report: tuple[Path, str]) -> None:
+def test_report_tables_are_bounded_and_show_the_worst_demands(mid_design: Design, mid_report: tuple[Path, str]) -> None:
     folder, text = mid_report
     for table in re.findall(r"<table>.*?</table>", text, flags=re.S):
         assert table.count("<tr>") <= MAX_TABLE_ROWS + 1
@@ -214,13 +223,17 @@ def test_comparison_row_carries_the_protocol_latency_also_for_older_designs(mid_
     assert "max_latency_protocol_s" in COLUMNS
     expect = float(mid_design.demands["latency_protocol_s"].max())
     assert comparison_row(mid_design, None, alternative="a")["max_latency_protocol_s"] == pytest.approx(expect)
-    old = replace(mid_design, demands=mid_design.demands.drop(columns=["latency_protocol_s"]),
-                  metrics={k: v for k, v in mid_design.metrics.items() if k != "max_latency_protocol_s"})
+    old = replace(
+        mid_design,
+        demands=mid_design.demands.drop(columns=["latency_protocol_s"]),
+        metrics={k: v for k, v in mid_design.metrics.items() if k != "max_latency_protocol_s"},
+    )
     assert comparison_row(old, None, alternative="b")["max_latency_protocol_s"] == pytest.approx(expect, rel=1e-12)
 
 
-def test_headline_sentence_and_the_card_naming_the_constraining_latency(mid_design: Design,
-                                                                        mid_report: tuple[Path, str]) -> None:
+def test_headline_sentence_and_the_card_naming_the_constraining_latency(
+    mid_design: Design, mid_report: tuple[Path, str]
+) -> None:
     import copy
     from dataclasses import replace
 
@@ -228,8 +241,7 @@ def test_headline_sentence_and_the_card_naming_the_constraining_latency(mid_desi
 
     _, text = mid_report
     ratio = mid_design.demands["latency_s"] / mid_design.demands["latency_protocol_s"]
-    assert (f"Eq. 10 as printed is {fmt(float(ratio.min()))} to {fmt(float(ratio.max()))} times the protocol"
-            in text)
+    assert f"Eq. 10 as printed is {fmt(float(ratio.min()))} to {fmt(float(ratio.max()))} times the protocol" in text
     sc = copy.deepcopy(mid_design.scenario)
     sc["backbone"].update(max_latency_s=1.0, latency_model="protocol")
     (l0, v0, t0), (l1, v1, t1) = latency_cards(replace(mid_design, scenario=sc))

@@ -31,9 +31,18 @@ from qkdplan.cli import main
 
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "/usr/bin/chromium")
 FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-extensions", "--mute-audio", "--hide-scrollbars", "--remote-debugging-pipe",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--mute-audio",
+    "--hide-scrollbars",
+    "--remote-debugging-pipe",
 ]
 TIMEOUT_S = 60.0
 
@@ -79,9 +88,20 @@ class DevToolsPipe:
             "os.execv(sys.argv[3], sys.argv[3:])\n"
         )
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", launcher, str(to_chrome_r), str(from_chrome_w), binary, *FLAGS,
-             f"--user-data-dir={user_data_dir}", "about:blank"],
-            pass_fds=(to_chrome_r, from_chrome_w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-c",
+                launcher,
+                str(to_chrome_r),
+                str(from_chrome_w),
+                binary,
+                *FLAGS,
+                f"--user-data-dir={user_data_dir}",
+                "about:blank",
+            ],
+            pass_fds=(to_chrome_r, from_chrome_w),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         os.close(to_chrome_r)
@@ -117,8 +137,9 @@ class DevToolsPipe:
         raw, self._buffer = self._buffer.split(b"\0", 1)
         return json.loads(raw)
 
-    def send(self, method: str, params: dict[str, Any] | None = None, *, session: str | None = None,
-             wait: bool = True) -> dict[str, Any]:
+    def send(
+        self, method: str, params: dict[str, Any] | None = None, *, session: str | None = None, wait: bool = True
+    ) -> dict[str, Any]:
         self._next_id += 1
         msg: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
         if session:
@@ -165,17 +186,26 @@ def load_page(binary: str, page: Path, user_data_dir: Path, *, width: int = 1280
         session = client.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Page", "Runtime", "Log", "Network"):
             client.send(f"{domain}.enable", session=session)
-        client.send("Emulation.setDeviceMetricsOverride",
-                    {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}, session=session)
+        client.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+            session=session,
+        )
         client.events.clear()
         client.send("Page.navigate", {"url": url}, session=session)
         client.wait_for("Page.loadEventFired")
         client.drain(0.5)
         png = client.send("Page.captureScreenshot", {"format": "png"}, session=session)["data"]
         check.screenshot_png = base64.b64decode(png)
-        probe = client.send("Runtime.evaluate", {
-            "expression": "JSON.stringify([document.title, document.querySelectorAll('svg').length, "
-                          "document.body.scrollHeight])", "returnByValue": True}, session=session)
+        probe = client.send(
+            "Runtime.evaluate",
+            {
+                "expression": "JSON.stringify([document.title, document.querySelectorAll('svg').length, "
+                "document.body.scrollHeight])",
+                "returnByValue": True,
+            },
+            session=session,
+        )
         check.title, check.svg_count, check.body_height_px = json.loads(probe["result"]["value"])
     finally:
         client.close()
@@ -215,8 +245,24 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("browser")
     sites = write_sites_csv(base / "sites.csv")
     run = base / "run"
-    assert main(["plan", str(sites), "--out", str(run), "--simulate", "--set", "access.reach_km=40",
-                 "--set", "security.trusted_budget=1", "--set", "solver.time_limit_s=30"]) == 0
+    assert (
+        main(
+            [
+                "plan",
+                str(sites),
+                "--out",
+                str(run),
+                "--simulate",
+                "--set",
+                "access.reach_km=40",
+                "--set",
+                "security.trusted_budget=1",
+                "--set",
+                "solver.time_limit_s=30",
+            ]
+        )
+        == 0
+    )
     cmp_dir = base / "cmp"
     assert main(["compare", str(run), "--out", str(cmp_dir)]) == 0
     return {"report": run / "report.html", "comparison": cmp_dir / "comparison.html"}
@@ -256,7 +302,9 @@ def test_the_check_detects_a_broken_page(chromium: str, tmp_path: Path) -> None:
     page.write_text(
         "<!DOCTYPE html><html><head><title>broken</title></head><body><p>x</p>"
         "<script>console.error('deliberate console error'); no_such_function();</script>"
-        "<img src='missing-image.png'></body></html>", encoding="utf-8")
+        "<img src='missing-image.png'></body></html>",
+        encoding="utf-8",
+    )
     check = load_page(chromium, page, tmp_path / "profile", height=400)
     joined = "\n".join(check.errors)
     assert "deliberate console error" in joined

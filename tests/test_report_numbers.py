@@ -56,8 +56,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for name, (rows, args) in RUNS.items():
         sites = write_sites_csv(base / f"{name}.csv", rows)
         run = base / name
-        assert main(["plan", str(sites), "--out", str(run), "--seed", "2", "--set", "solver.time_limit_s=30",
-                     *args]) == 0
+        assert (
+            main(["plan", str(sites), "--out", str(run), "--seed", "2", "--set", "solver.time_limit_s=30", *args]) == 0
+        )
         out[name] = run
     return out
 
@@ -114,7 +115,9 @@ def _protocol_latency_max(demands: list[dict[str, Any]], ph: dict[str, Any]) -> 
         slot = max(float(ph["attempt_time_s"]), hop_km / float(ph["speed_km_per_s"]))
         k = int(r["hops"])
         rounds = 0 if k <= 1 else math.ceil(math.log2(k))
-        times.append(slot * max(1.0, 1.0 / float(r["rate"])) + (rounds + 1) * (float(ph["t_mea_s"]) + float(ph["t_ret_s"])))
+        times.append(
+            slot * max(1.0, 1.0 / float(r["rate"])) + (rounds + 1) * (float(ph["t_mea_s"]) + float(ph["t_ret_s"]))
+        )
     return max(times) if times else None
 
 
@@ -272,8 +275,9 @@ def test_simulation_csvs_and_predictions_restate_the_json_files(runs: dict[str, 
     from planner.simulate.design_check import PAIR_COLUMNS
 
     _assert_csv_restates(run / "simulation_pairs.csv", sim["pairs"], list(PAIR_COLUMNS))
-    _assert_csv_restates(run / "simulation_links.csv", sim["links"],
-                         ["u", "v", "pool_bits", "consumed_bits", "depletion", "pairs_using"])
+    _assert_csv_restates(
+        run / "simulation_links.csv", sim["links"], ["u", "v", "pool_bits", "consumed_bits", "depletion", "pairs_using"]
+    )
     cluster_cols = list(pd.read_csv(run / "simulation_clusters.csv", nrows=0).columns)
     assert set(cluster_cols) == {k for rec in sim["clusters"] for k in rec}
     _assert_csv_restates(run / "simulation_clusters.csv", sim["clusters"], cluster_cols)

@@ -36,9 +36,7 @@ def test_fig7a_columns_and_values(outdir: Path) -> None:
     np.testing.assert_allclose(df.hops, df.repeaters + 1)
     np.testing.assert_allclose(df.spacing_km * df.hops, 200.0)
     p = ph.link_success_probability(df.spacing_km.to_numpy(), alpha_db_per_km=0.4)
-    np.testing.assert_allclose(
-        df.rate_analytic, ph.chain_distribution_ratio(df.hops.to_numpy(), p=p, q=df.q, memory=1)
-    )
+    np.testing.assert_allclose(df.rate_analytic, ph.chain_distribution_ratio(df.hops.to_numpy(), p=p, q=df.q, memory=1))
     assert np.all(df.rate_ci_low <= df.rate_simulated)
     assert np.all(df.rate_simulated <= df.rate_ci_high)
     inside = (df.rate_ci_low <= df.rate_analytic) & (df.rate_analytic <= df.rate_ci_high)
@@ -58,9 +56,7 @@ def test_trend_checks_computed_for_every_figure(outdir: Path) -> None:
 
 def test_fig5_plob_and_seeds(outdir: Path) -> None:
     df = pd.read_csv(outdir / "fig5.csv")
-    np.testing.assert_allclose(
-        df.plob_bits_per_use, ph.plob_bound(df.total_km.to_numpy(), alpha_db_per_km=0.4)
-    )
+    np.testing.assert_allclose(df.plob_bits_per_use, ph.plob_bound(df.total_km.to_numpy(), alpha_db_per_km=0.4))
     assert df.seed.nunique() == len(df)
     b = pd.read_csv(outdir / "fig6b.csv")
     assert np.all(np.diff(b[b.epr_rate_hz == 1e3].sort_values("lifetime_s").keys_analytic) >= 0)
@@ -70,9 +66,7 @@ def test_model_vs_simulation_table(outdir: Path) -> None:
     df = pd.read_csv(outdir / "model_vs_simulation.csv")
     eq9_rows = df[df.schedule == "time-shared nested"]
     assert len(eq9_rows) == 3
-    inside = (eq9_rows.sim_rate_ci_low <= eq9_rows.eq9_rate) & (
-        eq9_rows.eq9_rate <= eq9_rows.sim_rate_ci_high
-    )
+    inside = (eq9_rows.sim_rate_ci_low <= eq9_rows.eq9_rate) & (eq9_rows.eq9_rate <= eq9_rows.sim_rate_ci_high)
     assert inside.sum() >= 2
     finite = df[df.schedule.isin(["nested", "sequential"])]
     # a stored pair blocks its memory units, so the physical chain is below Eq. 9

@@ -69,9 +69,7 @@ def test_tables_have_one_row_per_method_point_eps(small_run):
         for p in P_UNTRUSTED_SWEEP:
             sel = [r for r in a if r["method"] == method and float(r["p_untrusted"]) == p]
             assert len({r["security_mean"] for r in sel}) == 1
-            lengths = [
-                float(r["key_length_mean"]) for r in sorted(sel, key=lambda r: float(r["eps"]))
-            ]
+            lengths = [float(r["key_length_mean"]) for r in sorted(sel, key=lambda r: float(r["eps"]))]
             assert lengths == sorted(lengths, reverse=True)
 
 

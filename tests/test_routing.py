@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from planner.errors import ValidationError
-from planner.routing.paths import (
+from planner.routing import (
     RelaySecurity,
     RequestRouter,
     disjoint_multipath,
@@ -66,11 +66,7 @@ def test_ex_dijkstra_matches_brute_force(instance):
         return  # zero-security paths are ranked by their number of p = 0 relays
     # tie-breaking: fewest hops among the most secure, then lexicographic
     ties = [
-        p
-        for p in paths
-        if math.isclose(
-            brute_force_security(p, security, trusted), best, rel_tol=1e-9, abs_tol=1e-12
-        )
+        p for p in paths if math.isclose(brute_force_security(p, security, trusted), best, rel_tol=1e-9, abs_tol=1e-12)
     ]
     fewest = min(len(p) for p in ties)
     assert len(found) == fewest
@@ -223,9 +219,7 @@ def _exact_by_enumeration(result, relay: RelaySecurity) -> float:
     for state in itertools.product((True, False), repeat=len(relays)):
         ok = dict(zip(relays, state, strict=True))
         weight = math.prod(relay.node(v) if ok[v] else 1 - relay.node(v) for v in relays)
-        secure = all(
-            any(all(ok.get(v, True) for v in p[1:-1]) for p in seg.paths) for seg in result.segments
-        )
+        secure = all(any(all(ok.get(v, True) for v in p[1:-1]) for p in seg.paths) for seg in result.segments)
         total += weight * secure
     return total
 
@@ -236,10 +230,7 @@ def test_smr_invariants_on_random_waxman(seed, n_trusted, p):
     rng = np.random.default_rng(seed)
     graph = waxman_graph(16, rng, alpha=0.4, beta=0.5)
     s, d = (int(x) for x in rng.choice(16, 2, replace=False))
-    trusted = {
-        int(x)
-        for x in rng.choice([v for v in range(16) if v not in (s, d)], n_trusted, replace=False)
-    }
+    trusted = {int(x) for x in rng.choice([v for v in range(16) if v not in (s, d)], n_trusted, replace=False)}
     security = {v: float(rng.choice([p, 0.95])) for v in graph.nodes}
     result = smr(graph, s, d, trusted=trusted, security=security)
     relay = RelaySecurity(security, trusted)
@@ -340,12 +331,9 @@ def test_request_router_matches_module_functions():
             assert cached == direct
     base = router.msp(security=0.5, n_paths=4, rng=np.random.default_rng(1))
     re = router.reevaluate(base, security=0.9, trusted=set(order[:5]), max_paths=2)
-    ref = msp(
-        graph, 1, 58, security=0.9, trusted=set(order[:5]), n_paths=2, rng=np.random.default_rng(1)
-    )
+    ref = msp(graph, 1, 58, security=0.9, trusted=set(order[:5]), n_paths=2, rng=np.random.default_rng(1))
     assert re.paths == ref.paths
     assert re.security == pytest.approx(ref.security)
-
 
 
 def test_smr_merges_a_segment_starved_by_deletion(datasets_dir) -> None:  # type: ignore[no-untyped-def]
@@ -354,9 +342,24 @@ def test_smr_merges_a_segment_starved_by_deletion(datasets_dir) -> None:  # type
     Westerbork's only fibre neighbour, starving (Amsterdam, Westerbork). SMR must merge the
     segments and deliver (security 0.8 ** 2 over Assen, Dwingeloo) rather than fail."""
     from planner.io.readers import read_network
-    from planner.routing.paths import smr
+    from planner.routing import smr
 
     g = read_network(datasets_dir / "topology-zoo" / "Surfnet.graphml").graph()
     res = smr(g, "Groningen", "Westerbork", trusted={"Amsterdam", "Utrecht", "Eindhoven"}, security=0.8)
     assert res.delivered
     assert res.security == pytest.approx(0.64)
+
+
+@settings(max_examples=150, deadline=None)
+@given(small_instances())
+def test_one_shared_router_routes_every_demand_as_smr_does(instance):
+    """The public batch API (one Topology and one Router per trusted set, route_smr per demand,
+    as the trust stage and the design check use it) gives smr's result for every demand."""
+    from planner.routing import Router, Topology, check_endpoints, route_smr
+
+    graph, _s, _d, security, trusted = instance
+    topo = Topology(graph)
+    router = Router(graph, RelaySecurity(security, trusted), topo=topo)
+    for s, t in itertools.permutations(sorted(graph.nodes), 2):
+        check_endpoints(graph, s, t)
+        assert route_smr(router, s, t) == smr(graph, s, t, trusted=trusted, security=security)

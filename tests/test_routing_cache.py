@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from planner.routing import paths as routing
-from planner.routing.paths import RequestRouter, smr
+from planner.routing import RequestRouter, smr
+from planner.routing import smr_routing as routing
 
 P_VALUES = (0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
@@ -124,9 +124,7 @@ def test_random_cases_reach_the_segment_merge(monkeypatch: pytest.MonkeyPatch) -
         g, s, t, _, planted = _starvation_case(seed, 6, 0.3, gadget=True)
         router = RequestRouter(g, s, t)
         for p in (0.7, 0.8, 0.9, 0.7):
-            assert router.smr(trusted=planted, security=p) == smr(
-                g, s, t, trusted=planted, security=p
-            )
+            assert router.smr(trusted=planted, security=p) == smr(g, s, t, trusted=planted, security=p)
     # the step-2 results are cached, so each merge is counted once per graph; 21 of the
     # 40 planted cases starve a segment (networkx 3 generators)
     assert merges >= 15

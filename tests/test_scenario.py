@@ -36,13 +36,25 @@ def test_toml_round_trip() -> None:
 
 def test_all_problems_reported_with_key_paths(tmp_path: Path) -> None:
     f = tmp_path / "bad.toml"
-    f.write_text('[acess]\nreach_km = 3\n[access]\ncapacity = 1\nreech_km = 2\n'
-                 '[physics]\nq_swap = 1.5\nalpha_db_per_km = "x"\n[memory]\nmaster_units = 0\n', encoding="utf-8")
+    f.write_text(
+        "[acess]\nreach_km = 3\n[access]\ncapacity = 1\nreech_km = 2\n"
+        '[physics]\nq_swap = 1.5\nalpha_db_per_km = "x"\n[memory]\nmaster_units = 0\n',
+        encoding="utf-8",
+    )
     with pytest.raises(ValidationError) as info:
         load_scenario(f)
     text = str(info.value)
-    for needle in ("acess", "did you mean 'access'", "access.capacity", "access.reech_km", "access.reach_km",
-                   "physics.q_swap", "physics.alpha_db_per_km", "memory.master_units", str(f)):
+    for needle in (
+        "acess",
+        "did you mean 'access'",
+        "access.capacity",
+        "access.reech_km",
+        "access.reach_km",
+        "physics.q_swap",
+        "physics.alpha_db_per_km",
+        "memory.master_units",
+        str(f),
+    ):
         assert needle in text
     assert len(info.value.problems) == 6
 
@@ -90,10 +102,22 @@ def test_out_of_physical_range(key: str, bad: float) -> None:
 SECTIONS = ["physics", "access", "memory", "backbone", "security", "solver", "network"]
 KNOWN_KEYS = {sec: {f.name: f for f in fields(getattr(default_scenario(), sec))} for sec in SECTIONS}
 # keys whose problem may be reported on another key of the same check (see scenario._check_cross)
-CROSS_CHECKED = {"access.capacity", "access.min_slaves", "backbone.objective", "backbone.mode",
-                 "backbone.repeater_budget"}
-ANY_VALUE = st.one_of(st.integers(), st.integers(0, 12), st.floats(allow_nan=True), st.floats(0, 1),
-                      st.text(max_size=5), st.booleans(), st.lists(st.integers(), max_size=3))
+CROSS_CHECKED = {
+    "access.capacity",
+    "access.min_slaves",
+    "backbone.objective",
+    "backbone.mode",
+    "backbone.repeater_budget",
+}
+ANY_VALUE = st.one_of(
+    st.integers(),
+    st.integers(0, 12),
+    st.floats(allow_nan=True),
+    st.floats(0, 1),
+    st.text(max_size=5),
+    st.booleans(),
+    st.lists(st.integers(), max_size=3),
+)
 
 
 @st.composite

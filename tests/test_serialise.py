@@ -28,9 +28,7 @@ class Point2:
 
 
 def test_scalars_become_plain_python() -> None:
-    out = json_ready(
-        {"a": np.int64(3), "b": np.float32(0.5), "c": np.bool_(True), 4: None, "e": pd.NA}
-    )
+    out = json_ready({"a": np.int64(3), "b": np.float32(0.5), "c": np.bool_(True), 4: None, "e": pd.NA})
     assert out == {"a": 3, "b": 0.5, "c": True, "4": None, "e": None}
     assert type(out["a"]) is int and type(out["b"]) is float and type(out["c"]) is bool
     assert json_ready(True) is True and json_ready(np.bool_(False)) is False  # bools stay bools
@@ -153,6 +151,5 @@ def test_the_simulation_normaliser_is_json_ready_with_design_digits() -> None:
     assert json_ready(sample, digits=DESIGN_DIGITS) == _retired_simulation_normaliser(sample)
     assert (
         dumps(sample, digits=DESIGN_DIGITS)
-        == json.dumps(_retired_simulation_normaliser(sample), indent=2, sort_keys=True, allow_nan=False)
-        + "\n"
+        == json.dumps(_retired_simulation_normaliser(sample), indent=2, sort_keys=True, allow_nan=False) + "\n"
     )

@@ -33,10 +33,16 @@ from planner.simulate.traffic import pool_traffic
 
 # no trusted relays: every demand relays through untrusted sites, so security < 1 and the
 # eavesdropper has work to do; r < 1 makes the access Monte Carlo random (binomial sifting)
-SCENARIO = default_scenario().with_overrides({
-    "access.reach_km": 40.0, "access.r_mdi": 0.5, "access.r_ekr": 0.75, "security.trusted_budget": 0,
-    "security.p_untrusted": 0.7, "solver.time_limit_s": 30.0,
-})
+SCENARIO = default_scenario().with_overrides(
+    {
+        "access.reach_km": 40.0,
+        "access.r_mdi": 0.5,
+        "access.r_ekr": 0.75,
+        "security.trusted_budget": 0,
+        "security.p_untrusted": 0.7,
+        "solver.time_limit_s": 30.0,
+    }
+)
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +79,9 @@ def test_correct_design_agrees_with_its_simulation(planned: tuple[Design, Networ
         assert (frame["rate_rel_error"].abs() <= DEFAULT_TOLERANCE["rate_rel"]).all()
     # the design has untrusted relays: security below 1 on some pairs, checked on real bytes
     assert (inter["security_predicted"] < 0.99).sum() >= 2
-    assert ((inter["security_simulated"] - inter["security_predicted"]).abs()
-            <= DEFAULT_TOLERANCE["security_abs"]).all()
+    assert (
+        (inter["security_simulated"] - inter["security_predicted"]).abs() <= DEFAULT_TOLERANCE["security_abs"]
+    ).all()
     assert (inter["security_trials"] == 200 * 10).all()
     # SMR re-run on the fibre graph reproduces the stated security exactly
     np.testing.assert_allclose(inter["security_route"], inter["security_predicted"], rtol=1e-9)
@@ -97,8 +104,7 @@ def test_doubled_rate_prediction_is_flagged(planned: tuple[Design, Network]) -> 
     wrong = copy.deepcopy(design)
     target = str(wrong.demands.loc[0, "demand_id"])
     wrong.demands.loc[0, "rate"] = 2.0 * float(wrong.demands.loc[0, "rate"])
-    rows = _rows(simulate_design(wrong, network=network, requests=50, seed=1, backend="serial",
-                                 latency_pairs=0))
+    rows = _rows(simulate_design(wrong, network=network, requests=50, seed=1, backend="serial", latency_pairs=0))
     assert rows.loc[target, "flagged"]
     assert "rate" in rows.loc[target, "flag_reason"]
     assert rows.loc[target, "rate_rel_error"] == pytest.approx(-0.5, abs=0.05)
@@ -113,8 +119,7 @@ def test_wrong_security_and_wrong_cluster_keys_are_flagged(planned: tuple[Design
     wrong.demands.loc[i, "security"] = float(wrong.demands.loc[i, "security"]) - 0.15
     wrong.clusters.loc[0, "keys_per_attempt"] = 2.0 * float(wrong.clusters.loc[0, "keys_per_attempt"])
     cluster = f"cluster {wrong.clusters.loc[0, 'cluster']}"
-    rows = _rows(simulate_design(wrong, network=network, requests=100, seed=2, backend="serial",
-                                 latency_pairs=0))
+    rows = _rows(simulate_design(wrong, network=network, requests=100, seed=2, backend="serial", latency_pairs=0))
     assert rows.loc[target, "flagged"] and "security" in rows.loc[target, "flag_reason"]
     assert rows.loc[target, "security_abs_error"] == pytest.approx(0.15, abs=0.06)
     assert rows.loc[cluster, "flagged"] and "rate" in rows.loc[cluster, "flag_reason"]
@@ -127,13 +132,11 @@ def test_smr_worse_than_a_single_path_is_flagged(planned: tuple[Design, Network]
     i = int(wrong.demands["security"].astype(float).idxmin())
     target = str(wrong.demands.loc[i, "demand_id"])
     wrong.demands.loc[i, "security_single_path"] = min(1.0, float(wrong.demands.loc[i, "security"]) + 0.2)
-    rows = _rows(simulate_design(wrong, network=network, requests=20, seed=0, backend="serial",
-                                 latency_pairs=0))
+    rows = _rows(simulate_design(wrong, network=network, requests=20, seed=0, backend="serial", latency_pairs=0))
     assert rows.loc[target, "flagged"] and rows.loc[target, "flag_reason"].startswith("routing:")
     # the same draws on the unchanged design: the wrong single-path figure adds exactly that flag
     # (at 20 requests a pair may also fall outside its 99% interval by chance, on both designs alike)
-    base = _rows(simulate_design(design, network=network, requests=20, seed=0, backend="serial",
-                                 latency_pairs=0))
+    base = _rows(simulate_design(design, network=network, requests=20, seed=0, backend="serial", latency_pairs=0))
     assert not base.loc[target, "flag_reason"].startswith("routing:")
     assert set(rows.index[rows["flagged"]]) == set(base.index[base["flagged"]]) | {target}
     assert sum("routing:" in str(r) for r in rows["flag_reason"]) == 1
@@ -163,8 +166,7 @@ def test_inconsistent_hop_count_is_flagged(planned: tuple[Design, Network]) -> N
     wrong.demands["hops"] = wrong.demands["hops"].astype(int)
     wrong.demands.loc[1, "hops"] = int(wrong.demands.loc[1, "hops"]) + 1
     target = str(wrong.demands.loc[1, "demand_id"])
-    rows = _rows(simulate_design(wrong, network=network, requests=20, seed=0, backend="serial",
-                                 latency_pairs=0))
+    rows = _rows(simulate_design(wrong, network=network, requests=20, seed=0, backend="serial", latency_pairs=0))
     assert rows.loc[target, "flagged"] and "demands.hops" in rows.loc[target, "flag_reason"]
 
 
@@ -210,9 +212,16 @@ def test_key_pool_traffic_by_hand() -> None:
     used_ab = 512 * served[0] + 128 * served[1]
     assert used_ab <= 4096 and 4096 - used_ab < 512 + 128  # no further request of pair 0 AND pair 1 fits
     assert served[0] + pairs[0]["requests_blocked_pool"] == 10
-    assert pairs[2] == {"requests": 5, "requests_served": 0, "requests_refused_eps": 5,
-                        "requests_blocked_pool": 0, "key_bits_delivered": 0, "link_bits_consumed": 0,
-                        "key_pool_depletion": None, "served_before_pool_block": None}
+    assert pairs[2] == {
+        "requests": 5,
+        "requests_served": 0,
+        "requests_refused_eps": 5,
+        "requests_blocked_pool": 0,
+        "key_bits_delivered": 0,
+        "link_bits_consumed": 0,
+        "key_pool_depletion": None,
+        "served_before_pool_block": None,
+    }
     assert pairs[1]["key_bits_delivered"] == served[1] * REQUEST_KEY_BITS
     ab = next(x for x in links if (x["u"], x["v"]) == ("a", "b"))
     assert ab["consumed_bits"] == used_ab and ab["pairs_using"] == 2
@@ -234,8 +243,12 @@ def test_files_are_written_deterministically(sim: dict, tmp_path: Path) -> None:
     b.mkdir()
     files = write_simulation_files(sim, a)
     write_simulation_files(json.loads(json.dumps(sim.to_dict())), b)
-    assert sorted(p.name for p in files) == ["simulation.json", "simulation_clusters.csv",
-                                             "simulation_links.csv", "simulation_pairs.csv"]
+    assert sorted(p.name for p in files) == [
+        "simulation.json",
+        "simulation_clusters.csv",
+        "simulation_links.csv",
+        "simulation_pairs.csv",
+    ]
     for p in files:
         assert p.read_bytes() == (b / p.name).read_bytes()
     data = json.loads((a / "simulation.json").read_text())
@@ -287,8 +300,9 @@ def test_duration_mode_sets_sample_sizes(planned: tuple[Design, Network]) -> Non
     assert not inter["flagged"].any()
 
 
-@pytest.mark.parametrize("kwargs", [{"requests": 1}, {"duration_s": -1.0}, {"seed": -3}, {"latency_pairs": -1},
-                                    {"tolerance": {"rate": 0.1}}])
+@pytest.mark.parametrize(
+    "kwargs", [{"requests": 1}, {"duration_s": -1.0}, {"seed": -3}, {"latency_pairs": -1}, {"tolerance": {"rate": 0.1}}]
+)
 def test_bad_settings_are_rejected(planned: tuple[Design, Network], kwargs: dict) -> None:
     design, network = planned
     with pytest.raises(ValidationError):
@@ -308,7 +322,7 @@ def test_summary_lines_state_the_totals(sim: dict) -> None:
 
 def test_shared_router_routes_every_demand_as_smr_does(planned: tuple[Design, Network]) -> None:
     from planner.physics import PhysicsParameters
-    from planner.routing.paths import _smr, smr
+    from planner.routing import route_smr, smr
     from planner.simulate.demand_work import DemandContext, shared_router
     from planner.simulate.design_check import _scenario
 
@@ -318,20 +332,34 @@ def test_shared_router_routes_every_demand_as_smr_does(planned: tuple[Design, Ne
     r = design.relays
     trusted = frozenset(r.loc[r["trusted"].astype(bool), "site_id"].astype(str))
     security = {str(s): float(p) for s, p in zip(r["site_id"], r["p_untrusted"], strict=True)}
-    physics = PhysicsParameters(alpha_db_per_km=0.2, speed_km_per_s=2e5, q_swap=1.0, t_mea_s=0.0, t_ret_s=0.0,
-                                attempt_time_s=1e-3)
+    physics = PhysicsParameters(
+        alpha_db_per_km=0.2, speed_km_per_s=2e5, q_swap=1.0, t_mea_s=0.0, t_ret_s=0.0, attempt_time_s=1e-3
+    )
     ctx = DemandContext(graph=graph, trusted=trusted, security=security, eps=0.1, physics=physics, level=0.99)
     router = shared_router(ctx)
     pairs = list(zip(design.demands["source"].astype(str), design.demands["target"].astype(str), strict=True))
     assert len(pairs) >= 3
     for s, t in pairs + pairs[::-1]:  # the second pass reads the router's caches
-        assert _smr(router, s, t, None, None) == smr(graph, s, t, trusted=trusted, security=security)
+        assert route_smr(router, s, t, None, None) == smr(graph, s, t, trusted=trusted, security=security)
 
 
 def test_typed_result_and_its_json_form_agree(sim: SimulationResult) -> None:
     form = sim.to_dict()
-    assert list(form) == ["schema_version", "network", "scenario", "seed", "level", "tolerance", "samples",
-                          "pairs", "clusters", "links", "totals", "worst", "notes"]
+    assert list(form) == [
+        "schema_version",
+        "network",
+        "scenario",
+        "seed",
+        "level",
+        "tolerance",
+        "samples",
+        "pairs",
+        "clusters",
+        "links",
+        "totals",
+        "worst",
+        "notes",
+    ]
     assert json.loads(json.dumps(form, allow_nan=False)) == form  # plain JSON data
     assert dict(sim) == form and sim == form  # the mapping view is the JSON form
     assert isinstance(sim.samples, SimulationSamples) and form["samples"] == sim.samples.to_dict()

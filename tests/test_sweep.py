@@ -42,9 +42,7 @@ def test_generators_are_seeded_and_lengths_follow_the_route_factor(builder) -> N
     a = builder(30, seed=4, extent_km=200.0, route_factor=1.5)
     b = builder(30, seed=4, extent_km=200.0, route_factor=1.5)
     assert len(a.sites) == 30 and a.sites.index.is_unique
-    pd.testing.assert_frame_equal(
-        a.links.drop(columns="geometry"), b.links.drop(columns="geometry")
-    )
+    pd.testing.assert_frame_equal(a.links.drop(columns="geometry"), b.links.drop(columns="geometry"))
     lat, lon = a.sites["lat"], a.sites["lon"]
     gc = geo.haversine_km(
         lat[a.links["u"]].to_numpy(),
@@ -81,9 +79,7 @@ def test_random_geometric_links_exactly_the_close_pairs() -> None:
     close = {(i, j) for i in range(40) for j in range(i + 1, 40) if d[i, j] < 25.0 * 0.995}
     far = {(i, j) for i in range(40) for j in range(i + 1, 40) if d[i, j] > 25.0 * 1.005}
     ids = {s: k for k, s in enumerate(net.sites.index)}
-    linked = {
-        tuple(sorted((ids[u], ids[v]))) for u, v in zip(net.links["u"], net.links["v"], strict=True)
-    }
+    linked = {tuple(sorted((ids[u], ids[v]))) for u, v in zip(net.links["u"], net.links["v"], strict=True)}
     assert close <= linked and not (far & linked)
 
 
@@ -108,9 +104,7 @@ def test_point_keys_are_stable_and_depend_on_everything_fixed() -> None:
     p = a.points[0]
     assert a.point_key(p) == b.point_key(dict(reversed(list(p.items()))))
     assert len({a.point_key(q) for q in a.points}) == len(a.points)
-    other = spec_from_dict(
-        {**SMALL, "scenario": {"set": {"solver.threads": 1, "physics.q_swap": 0.7}}}
-    )
+    other = spec_from_dict({**SMALL, "scenario": {"set": {"solver.threads": 1, "physics.q_swap": 0.7}}})
     assert other.point_key(p) != a.point_key(p)
 
 
@@ -270,9 +264,7 @@ def test_run_sweep_from_a_toml_file_with_a_console(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     buffer = io.StringIO()
-    result = run_sweep(
-        spec_path, out_dir=tmp_path / "out", console=Console(file=buffer), backend="serial"
-    )
+    result = run_sweep(spec_path, out_dir=tmp_path / "out", console=Console(file=buffer), backend="serial")
     assert (result.n_points, result.n_failed) == (
         2,
         0,
@@ -299,27 +291,19 @@ def test_growth_fit_recovers_a_known_power_law() -> None:
     n = np.array([10.0, 100.0, 1000.0, 5000.0])
     fit = fit_power(n, 2e-3 * n**1.5)
     assert fit is not None
-    assert (
-        fit["a"] == pytest.approx(1.5)
-        and fit["c"] == pytest.approx(2e-3)
-        and fit["r2"] == pytest.approx(1.0)
-    )
+    assert fit["a"] == pytest.approx(1.5) and fit["c"] == pytest.approx(2e-3) and fit["r2"] == pytest.approx(1.0)
     assert fit["n_at_limit"] == pytest.approx((PRACTICAL_LIMIT_S / 2e-3) ** (1 / 1.5))
     assert fit_power([10, 10], [1.0, 2.0]) is None
 
 
 def test_simulate_adds_simulated_metrics(tmp_path: Path) -> None:
-    spec = spec_from_dict(
-        {**SMALL, "simulate": True, "simulate_requests": 10, "grid": {"access.capacity": [8]}}
-    )
+    spec = spec_from_dict({**SMALL, "simulate": True, "simulate_requests": 10, "grid": {"access.capacity": [8]}})
     result = execute_sweep(spec, out_dir=tmp_path, backend="serial", plots=False)
     row = result.table.iloc[0]
     assert row["status"] == "ok", row["error_message"]
     # the simulation served the demands it was asked for and checked the planner's predictions
     assert (
-        row["sim.requests_served"]
-        + row["sim.requests_refused_eps"]
-        + row["sim.requests_blocked_pool"]
+        row["sim.requests_served"] + row["sim.requests_refused_eps"] + row["sim.requests_blocked_pool"]
         == (row["sim.requests"])
     )
     assert row["sim.n_pairs"] >= row["n_demands"]

@@ -1,6 +1,7 @@
 """Time limits are kept: every limit handed to a solver during a plan is recorded (the hook in
 ``solvers.base``), and each stage's limits sum to at most its budget, the stages' to at most the
-plan's ``--time-limit`` (a stage may use what earlier stages left). No wall-clock asserts: only the limits handed out are checked."""
+plan's ``--time-limit`` (a stage may use what earlier stages left). No wall-clock asserts: only the
+limits handed out are checked."""
 
 from __future__ import annotations
 
@@ -49,8 +50,9 @@ def _check(log: list, total_s: float | None) -> tuple[dict[str, float], dict[str
 
 @pytest.mark.parametrize("total_s", [600.0, 30.0])
 def test_plan_time_limit_bounds_every_stage(tmp_path, total_s):
-    scenario = default_scenario().with_overrides({
-        "backbone.mode": "repeaters", "access.reach_km": 60.0, "memory.budget_units": 200})
+    scenario = default_scenario().with_overrides(
+        {"backbone.mode": "repeaters", "access.reach_km": 60.0, "memory.budget_units": 200}
+    )
     net = read_network(write_sites_csv(tmp_path / "s.csv", random_sites(40, seed=4)))
     with recording_time_limits() as log:
         design = plan(net, scenario, seed=1, time_limit_s=total_s)
@@ -61,8 +63,9 @@ def test_plan_time_limit_bounds_every_stage(tmp_path, total_s):
 
 
 def test_without_plan_limit_each_stage_gets_the_scenario_limit(tmp_path):
-    scenario = default_scenario().with_overrides({
-        "backbone.mode": "repeaters", "access.reach_km": 60.0, "solver.time_limit_s": 7.0})
+    scenario = default_scenario().with_overrides(
+        {"backbone.mode": "repeaters", "access.reach_km": 60.0, "solver.time_limit_s": 7.0}
+    )
     net = read_network(write_sites_csv(tmp_path / "s.csv", random_sites(30, seed=2)))
     with recording_time_limits() as log:
         plan(net, scenario, seed=1)
@@ -98,9 +101,14 @@ def test_stage_budget_hands_out_only_what_is_left():
 
 def test_repeater_stage_limits_sum_to_its_limit_in_max_min_rate_mode(tmp_path):
     """The repeater solve and its cost tie-break together stay within the stage limit."""
-    scenario = default_scenario().with_overrides({
-        "backbone.mode": "repeaters", "backbone.objective": "max_min_rate", "backbone.repeater_budget": 6,
-        "access.reach_km": 60.0})
+    scenario = default_scenario().with_overrides(
+        {
+            "backbone.mode": "repeaters",
+            "backbone.objective": "max_min_rate",
+            "backbone.repeater_budget": 6,
+            "access.reach_km": 60.0,
+        }
+    )
     net = read_network(write_sites_csv(tmp_path / "s.csv", random_sites(30, seed=5)))
     with recording_time_limits() as log:
         plan(net, scenario, seed=1, time_limit_s=12.0)

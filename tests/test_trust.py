@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planner.routing import paths as routing
+import planner.routing as routing
 from solvers.base import SolveStatus
 from solvers.trust import (
     TrustInfeasible,
@@ -65,9 +65,7 @@ def brute_force_max_min(g, nodes, demands, budget):
     best = -1.0
     for size in range(budget + 1):
         for subset in itertools.combinations(cand, size):
-            val = min(
-                best_security(g, p_u, r.source, r.target, set(subset)) for r in demands.itertuples()
-            )
+            val = min(best_security(g, p_u, r.source, r.target, set(subset)) for r in demands.itertuples())
             best = max(best, val)
     return best
 
@@ -87,14 +85,10 @@ def test_max_min_security_matches_brute_force(seed, budget):
     p_u = dict(zip(nodes["node"], nodes["p_u"], strict=True))
     trusted = set(relays["node"])
     for r in res.tables["demands"].itertuples():
-        assert r.security == pytest.approx(
-            best_security(g, p_u, r.source, r.target, trusted), rel=1e-9
-        )
+        assert r.security == pytest.approx(best_security(g, p_u, r.source, r.target, trusted), rel=1e-9)
         assert r.path[0] == r.source and r.path[-1] == r.target
         assert nx.is_path(g, r.path)
-        assert r.security == pytest.approx(
-            math.prod(p_u[v] for v in r.path[1:-1] if v not in trusted)
-        )
+        assert r.security == pytest.approx(math.prod(p_u[v] for v in r.path[1:-1] if v not in trusted))
     assert min(res.tables["demands"]["security"]) == pytest.approx(res.objective)
 
 
@@ -104,17 +98,14 @@ def test_min_cost_matches_brute_force(seed):
     p_u = dict(zip(nodes["node"], nodes["p_u"], strict=True))
     cost = dict(zip(nodes["node"], nodes["cost"], strict=True))
     cand = list(nodes.loc[nodes["candidate"], "node"])
-    everything = min(
-        best_security(g, p_u, r.source, r.target, set(cand)) for r in demands.itertuples()
-    )
+    everything = min(best_security(g, p_u, r.source, r.target, set(cand)) for r in demands.itertuples())
     nothing = min(best_security(g, p_u, r.source, r.target, set()) for r in demands.itertuples())
     target = nothing + 0.6 * (everything - nothing)
     best = math.inf
     for size in range(len(cand) + 1):
         for subset in itertools.combinations(cand, size):
             ok = all(
-                best_security(g, p_u, r.source, r.target, set(subset)) >= target - 1e-12
-                for r in demands.itertuples()
+                best_security(g, p_u, r.source, r.target, set(subset)) >= target - 1e-12 for r in demands.itertuples()
             )
             if ok:
                 best = min(best, sum(cost[v] for v in subset))
@@ -127,9 +118,7 @@ def test_min_cost_matches_brute_force(seed):
 def test_target_out_of_reach_names_demands():
     # path 0-1-2 where 1 is not a candidate: security of (0, 2) stays 0.5
     edges = pd.DataFrame({"u": [0, 1, 2], "v": [1, 2, 3]})
-    nodes = pd.DataFrame(
-        {"node": [0, 1, 2, 3], "p_u": [0.5, 0.5, 0.5, 0.5], "candidate": [True, False, True, True]}
-    )
+    nodes = pd.DataFrame({"node": [0, 1, 2, 3], "p_u": [0.5, 0.5, 0.5, 0.5], "candidate": [True, False, True, True]})
     demands = pd.DataFrame({"demand": ["a", "b"], "source": [0, 2], "target": [2, 3]})
     with pytest.raises(TrustInfeasible) as err:
         solve_trust(edges, nodes, demands, mode="min_cost", security_target=0.9)
@@ -161,9 +150,7 @@ def test_centrality_picks_highest_betweenness():
     res = centrality_trust(edges, nodes, demands, max_relays=3)
     bc = nx.betweenness_centrality(g)
     cand = sorted(nodes.loc[nodes["candidate"], "node"], key=lambda v: -bc[v])
-    assert sorted(bc[v] for v in res.tables["relays"]["node"]) == pytest.approx(
-        sorted(bc[v] for v in cand[:3])
-    )
+    assert sorted(bc[v] for v in res.tables["relays"]["node"]) == pytest.approx(sorted(bc[v] for v in cand[:3]))
 
 
 def test_random_is_reproducible_and_records_seed():

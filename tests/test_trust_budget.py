@@ -12,19 +12,20 @@ import pandas as pd
 import pytest
 from helpers_net import random_sites, write_sites_csv
 
-from planner.routing.paths import _search_arrays, _search_heap, _Topology, smr
+from planner.routing import Topology, smr
+from planner.routing.graph import search_arrays, search_heap
 from planner.runtime.parallel import Executor
 from planner.stages.trust_smr import SmrEvaluator
 from solvers.base import TimeLimitRecord, recording_time_limits
 
 
-def _random_case(trial: int, rng: random.Random) -> tuple[_Topology, list[int]]:
+def _random_case(trial: int, rng: random.Random) -> tuple[Topology, list[int]]:
     if trial % 2:
         n = rng.randint(5, 50)
         g = nx.gnm_random_graph(n, rng.randint(n, 3 * n), seed=trial)
     else:
         g = nx.grid_2d_graph(rng.randint(2, 7), rng.randint(2, 7))
-    topo = _Topology(g)
+    topo = Topology(g)
     n = len(topo.nodes)
     kind = trial % 3
     if kind == 0:
@@ -49,14 +50,14 @@ def test_array_search_returns_the_heap_search_path_and_cost():
             s, t = rng.sample(range(n), 2)
             nodes = set(rng.sample(range(n), rng.randint(0, n // 3)))
             edges = set(rng.sample(links, rng.randint(0, len(links) // 4))) if links else set()
-            ref = _search_heap(topo, cost, s, t, blocked_nodes=nodes, blocked_edges=edges)
-            got = _search_arrays(topo, cost, arr, s, t, blocked_nodes=nodes, blocked_edges=edges)
+            ref = search_heap(topo, cost, s, t, blocked_nodes=nodes, blocked_edges=edges)
+            got = search_arrays(topo, cost, arr, s, t, blocked_nodes=nodes, blocked_edges=edges)
             assert got == ref, (trial, s, t)
 
 
 def test_smr_on_a_large_graph_equals_the_heap_search_smr(monkeypatch):
     """SMR routed with the array search (graph above the size threshold) equals SMR with the heap search."""
-    import planner.routing.paths as routing
+    import planner.routing.graph as routing
 
     g = nx.grid_2d_graph(14, 12)  # 168 nodes
     rng = np.random.default_rng(3)
@@ -72,12 +73,14 @@ def test_smr_on_a_large_graph_equals_the_heap_search_smr(monkeypatch):
 
 
 def test_token_cost_tables_equal_the_heap_search():
-    from solvers.trust import _token_cost_tables, _token_costs, prepare_trust_data
+    from solvers.trust_data import prepare_trust_data
+    from solvers.trust_model import _token_cost_tables, _token_costs
 
     rng = np.random.default_rng(5)
     g = nx.connected_watts_strogatz_graph(40, 4, 0.3, seed=2)
-    nodes = pd.DataFrame({"node": list(g.nodes), "p_u": rng.choice([0.7, 0.9, 1.0], size=40),
-                          "candidate": rng.random(40) < 0.7})
+    nodes = pd.DataFrame(
+        {"node": list(g.nodes), "p_u": rng.choice([0.7, 0.9, 1.0], size=40), "candidate": rng.random(40) < 0.7}
+    )
     edges = pd.DataFrame(list(g.edges), columns=["u", "v"])
     demands = pd.DataFrame({"demand": [0], "source": [0], "target": [20]})
     data = prepare_trust_data(edges, nodes, demands)

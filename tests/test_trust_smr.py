@@ -9,7 +9,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from planner.routing.paths import smr
+from planner.routing import smr
 from planner.stages.trust_smr import SmrEvaluator, choose_for_smr, fewest_for_target, smr_key
 
 
@@ -70,8 +70,7 @@ def test_search_is_never_worse_than_any_start_and_never_above_brute_force(seed, 
     }
     starts["betweenness"] = [v for v, _ in starts["betweenness"]]
     ev = SmrEvaluator(g, pairs, security)
-    choice = choose_for_smr(ev, starts, nodes, budget, objective=objective,
-                            deadline=time.perf_counter() + 60, screen=4)
+    choice = choose_for_smr(ev, starts, nodes, budget, objective=objective, deadline=time.perf_counter() + 60, screen=4)
     assert len(choice.trusted) <= budget
     got = smr_key(smr_vector(g, pairs, set(choice.trusted), security), objective)
     assert got == choice.key
@@ -92,9 +91,11 @@ def test_target_mode_meets_eps_with_few_relays(seed):
     assert res.met == len(pairs)
     # brute force: the fewest relays that give every demand eps
     fewest = next(
-        k for k in range(len(nodes) + 1)
-        if any((smr_vector(g, pairs, set(sub), security) >= eps - 1e-12).all()
-               for sub in itertools.combinations(nodes, k))
+        k
+        for k in range(len(nodes) + 1)
+        if any(
+            (smr_vector(g, pairs, set(sub), security) >= eps - 1e-12).all() for sub in itertools.combinations(nodes, k)
+        )
     )
     assert res.lower_bound <= fewest <= len(res.trusted)
     # no single relay of the answer can be dropped

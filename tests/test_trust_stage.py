@@ -13,8 +13,9 @@ from planner.pipeline import plan
 
 
 def _plan(tmp_path: Path, **overrides):
-    scenario = default_scenario().with_overrides({"backbone.mode": "trusted", "access.reach_km": 40.0,
-                                                  "solver.time_limit_s": 20.0, **overrides})
+    scenario = default_scenario().with_overrides(
+        {"backbone.mode": "trusted", "access.reach_km": 40.0, "solver.time_limit_s": 20.0, **overrides}
+    )
     return plan(read_network(write_sites_csv(tmp_path / "sites.csv")), scenario, seed=3)
 
 

@@ -45,15 +45,34 @@ def eq9(k: int, p: float, q: float, m: float) -> float:
 
 
 def _synthetic() -> tuple[Backbone, StageResult]:
-    links = pd.DataFrame({"link_id": ["a", "b", "c"], "u": ["A", "B", "C"], "v": ["B", "C", "D"],
-                          "length_km": [50.0, 80.0, 30.0], "route": ["A;B", "B;C", "C;D"]})
-    demands = pd.DataFrame({"demand_id": ["AB", "AC", "AD", "BD"], "source": ["A", "A", "A", "B"],
-                            "target": ["B", "C", "D", "D"], "path": ["", "", "", ""],
-                            "links": ["a", "a;b", "a;b;c", "b;c"], "length_km": [50.0, 130.0, 160.0, 110.0]})
+    links = pd.DataFrame(
+        {
+            "link_id": ["a", "b", "c"],
+            "u": ["A", "B", "C"],
+            "v": ["B", "C", "D"],
+            "length_km": [50.0, 80.0, 30.0],
+            "route": ["A;B", "B;C", "C;D"],
+        }
+    )
+    demands = pd.DataFrame(
+        {
+            "demand_id": ["AB", "AC", "AD", "BD"],
+            "source": ["A", "A", "A", "B"],
+            "target": ["B", "C", "D", "D"],
+            "path": ["", "", "", ""],
+            "links": ["a", "a;b", "a;b;c", "b;c"],
+            "length_km": [50.0, 130.0, 160.0, 110.0],
+        }
+    )
     rep = StageResult()
-    rep.tables["links"] = pd.DataFrame({"link": ["a", "b", "c"], "repeaters": [0, 1, 0],
-                                        "segment_km": [50.0, 40.0, 30.0],
-                                        "p": [10 ** (-0.2 * x / 10) for x in (50.0, 40.0, 30.0)]})
+    rep.tables["links"] = pd.DataFrame(
+        {
+            "link": ["a", "b", "c"],
+            "repeaters": [0, 1, 0],
+            "segment_km": [50.0, 40.0, 30.0],
+            "p": [10 ** (-0.2 * x / 10) for x in (50.0, 40.0, 30.0)],
+        }
+    )
     rep.tables["demands"] = pd.DataFrame({"demand": ["AB", "AC", "AD", "BD"], "hops": [1, 3, 4, 3]})
     return Backbone(nodes=["A", "B", "C", "D"], links=links, demands=demands), rep
 
@@ -71,14 +90,17 @@ def test_edge_memory_is_the_least_that_meets_the_target_under_full_load(target: 
     q = sc.physics.q_swap
 
     def ok(units: dict[str, int]) -> bool:
-        return all(min(eq9(hops[d], p[lid], q, units[lid] / users[lid]) for lid in lids) >= target * (1 - 1e-9)
-                   for d, lids in paths.items())
+        return all(
+            min(eq9(hops[d], p[lid], q, units[lid] / users[lid]) for lid in lids) >= target * (1 - 1e-9)
+            for d, lids in paths.items()
+        )
 
     # direct search: each link's least units such that its own demands meet the target
     for lid in "abc":
         m = 2
-        while not all(eq9(hops[d], p[lid], q, m / users[lid]) >= target * (1 - 1e-9)
-                      for d, lids in paths.items() if lid in lids):
+        while not all(
+            eq9(hops[d], p[lid], q, m / users[lid]) >= target * (1 - 1e-9) for d, lids in paths.items() if lid in lids
+        ):
             m += 1
         assert int(sized[lid]) == m
     assert ok({k: int(v) for k, v in sized.items()})
@@ -103,8 +125,7 @@ def small(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
     path = write_sites_csv(tmp_path_factory.mktemp("net") / "sites.csv")
     sc = default_scenario()
     net = read_network(path, route_factor=sc.network.route_factor, drop_external=True)
-    sc = sc.with_overrides({"security.trusted_budget": 1, "backbone.rate_target": 1e-2,
-                            "solver.time_limit_s": 30.0})
+    sc = sc.with_overrides({"security.trusted_budget": 1, "backbone.rate_target": 1e-2, "solver.time_limit_s": 30.0})
     design = plan(net, sc)
     need = required_pool_bits(design, REQUESTS)
     assert need is not None and need > 0
@@ -138,8 +159,11 @@ def test_key_bits_per_round_are_what_the_simulation_draws(small) -> None:  # typ
     t = sim["totals"]
     assert t["requests_blocked_pool"] == 0 and t["requests_served"] == REQUESTS * t["n_eps_met"] > 0
     f = design.fibre
-    need = {(min(u, v), max(u, v)): int(b) for u, v, b in zip(f["u"], f["v"], f["key_bits_per_round"], strict=True)
-            if int(b) > 0}
+    need = {
+        (min(u, v), max(u, v)): int(b)
+        for u, v, b in zip(f["u"], f["v"], f["key_bits_per_round"], strict=True)
+        if int(b) > 0
+    }
     used = {(min(x["u"], x["v"]), max(x["u"], x["v"])): int(x["consumed_bits"]) for x in sim["links"]}
     assert used == {k: REQUESTS * b for k, b in need.items()}
 
@@ -155,10 +179,14 @@ def test_loop_meets_targets_on_a_small_network(tmp_path: Path) -> None:
     path = write_sites_csv(tmp_path / "sites.csv")
     sc = default_scenario()
     net = read_network(path, route_factor=sc.network.route_factor, drop_external=True)
-    sc = sc.with_overrides({"security.trusted_budget": 0, "security.key_pool_bits": 1000,
-                            "solver.time_limit_s": 30.0})
-    out = verify_loop(net, sc, rounds=5, requests=REQUESTS,
-                      simulate_fn=lambda d, **kw: simulate_design(d, backend="serial", latency_pairs=0, **kw))
+    sc = sc.with_overrides({"security.trusted_budget": 0, "security.key_pool_bits": 1000, "solver.time_limit_s": 30.0})
+    out = verify_loop(
+        net,
+        sc,
+        rounds=5,
+        requests=REQUESTS,
+        simulate_fn=lambda d, **kw: simulate_design(d, backend="serial", latency_pairs=0, **kw),
+    )
     first, last = out.rounds[0], out.rounds[-1]
     assert first.demands_meeting_eps < first.n_demands  # budget 0 cannot reach eps
     assert out.met and last.met and len(out.rounds) >= 2
@@ -176,8 +204,14 @@ def test_loop_names_the_budget_when_out_of_reach(tmp_path: Path) -> None:
     sc = default_scenario()
     net = read_network(path, route_factor=sc.network.route_factor, drop_external=True)
     sc = sc.with_overrides({"security.trusted_budget": 0, "backbone.mode": "trusted", "solver.time_limit_s": 30.0})
-    out = verify_loop(net, sc, rounds=3, requests=REQUESTS, budgets=VerifyBudgets(max_trusted=0),
-                      simulate_fn=lambda d, **kw: simulate_design(d, backend="serial", latency_pairs=0, **kw))
+    out = verify_loop(
+        net,
+        sc,
+        rounds=3,
+        requests=REQUESTS,
+        budgets=VerifyBudgets(max_trusted=0),
+        simulate_fn=lambda d, **kw: simulate_design(d, backend="serial", latency_pairs=0, **kw),
+    )
     assert not out.met and len(out.rounds) == 1
     assert any("trusted-relay budget at its limit (0)" in v for v in out.verdict)
     assert any("NOT met" in x for x in findings(out.design, out.simulation))

@@ -50,11 +50,23 @@ MANIFEST = ".qkdplan-run.json"
 """Name of the manifest file that marks a folder written by qkdplan."""
 
 _TMP_PREFIX = ".qkdplan-tmp-"
-_LEGACY_NAMES = frozenset({
-    "design.json", "design.gpkg", "report.html", "sites.csv", "clusters.csv", "links.csv", "demands.csv",
-    "relays.csv", "fibre.csv", "simulation.json", "simulation_pairs.csv", "simulation_clusters.csv",
-    "simulation_links.csv",
-})
+_LEGACY_NAMES = frozenset(
+    {
+        "design.json",
+        "design.gpkg",
+        "report.html",
+        "sites.csv",
+        "clusters.csv",
+        "links.csv",
+        "demands.csv",
+        "relays.csv",
+        "fibre.csv",
+        "simulation.json",
+        "simulation_pairs.csv",
+        "simulation_clusters.csv",
+        "simulation_links.csv",
+    }
+)
 
 
 SWEEP_ENTRIES = ("points.jsonl", "spec.json", "results.csv", "results.parquet", "plots")
@@ -182,23 +194,30 @@ def check_output_dir(
             f"{shown}: the folder is not empty and was not written by qkdplan (it holds {listing}); "
             f"nothing was written (fix: choose a new or empty {option} folder, or pass --force to write "
             "qkdplan's files beside these; qkdplan never deletes or overwrites files it did not write)",
-            source=shown)
+            source=shown,
+        )
     expected = set(expected)
     clash = expected & state.foreign
     if clash:
         raise OutputFolderError(
             f"{shown}: qkdplan would overwrite {', '.join(sorted(clash))}, which it did not write; nothing was "
-            f"written (fix: choose another {option} folder, or move those files away)", source=shown)
+            f"written (fix: choose another {option} folder, or move those files away)",
+            source=shown,
+        )
     for inp in inputs:
         if Path(inp).resolve() == resolved:
             raise OutputFolderError(
                 f"{shown}: the output folder is also an input ({inp}); nothing was written (fix: choose another "
-                f"{option} folder)", source=shown)
+                f"{option} folder)",
+                source=shown,
+            )
         entry = _top_entry(Path(inp).resolve(), resolved)
         if entry is not None and (entry in expected or (entry in state.ours and not keep_previous)):
             raise OutputFolderError(
                 f"{shown}: the input {inp} lies inside the output folder and would be replaced; nothing was "
-                f"written (fix: choose another {option} folder, or copy the input elsewhere first)", source=shown)
+                f"written (fix: choose another {option} folder, or copy the input elsewhere first)",
+                source=shown,
+            )
     return state
 
 
@@ -212,8 +231,9 @@ def mark_output_dir(target: str | Path, entries: Iterable[str]) -> None:
         target.mkdir(parents=True, exist_ok=True)
         _write_manifest(target, (read_manifest(target) or set()) | folder_state(target).ours | set(entries))
     except OSError as exc:
-        raise OutputFolderError(f"{target}: cannot write the output folder ({exc.strerror}); choose a writable "
-                                "--out", source=str(target)) from None
+        raise OutputFolderError(
+            f"{target}: cannot write the output folder ({exc.strerror}); choose a writable --out", source=str(target)
+        ) from None
 
 
 # --------------------------------------------------------------------------- writing
@@ -246,14 +266,16 @@ def atomic_output_dir(
         work_dir = resolved if _merge_needed(resolved) else resolved.parent
         tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=work_dir))
     except OSError as exc:
-        raise OutputFolderError(f"{target}: cannot create output folder ({exc.strerror}); choose a writable "
-                                f"{option}", source=str(target)) from None
+        raise OutputFolderError(
+            f"{target}: cannot create output folder ({exc.strerror}); choose a writable {option}", source=str(target)
+        ) from None
     try:
         with sigterm_as_interrupt():
             yield tmp
             new = {p.name for p in tmp.iterdir()} - {MANIFEST}
-            state = check_output_dir(target, inputs=inputs, force=force, expected=new,
-                                     keep_previous=keep_previous, option=option)
+            state = check_output_dir(
+                target, inputs=inputs, force=force, expected=new, keep_previous=keep_previous, option=option
+            )
             _normalise_permissions(tmp)
             _commit(tmp, resolved, new, state, keep_previous=keep_previous)
     except BaseException:
@@ -271,8 +293,11 @@ def _merge_needed(target: Path) -> bool:
 
 
 def _write_manifest(folder: Path, entries: Iterable[str]) -> None:
-    data = {"tool": "qkdplan", "note": "entries written by qkdplan; everything else here is left alone",
-            "entries": sorted(set(entries))}
+    data = {
+        "tool": "qkdplan",
+        "note": "entries written by qkdplan; everything else here is left alone",
+        "entries": sorted(set(entries)),
+    }
     fd, tmp = tempfile.mkstemp(prefix=f".{MANIFEST}.", dir=folder)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(data, fh, indent=2)
@@ -283,8 +308,9 @@ def _write_manifest(folder: Path, entries: Iterable[str]) -> None:
 def _commit(tmp: Path, target: Path, new: set[str], state: FolderState, *, keep_previous: bool) -> None:
     entries = set(new) | (set(state.ours) if keep_previous else set())
     inside = tmp.parent == target
-    if not state.exists or (not state.foreign and not inside and not _merge_needed(target)
-                            and not (keep_previous and state.ours - new)):
+    if not state.exists or (
+        not state.foreign and not inside and not _merge_needed(target) and not (keep_previous and state.ours - new)
+    ):
         # whole-folder swap: the target holds nothing but a previous run (or does not exist)
         _write_manifest(tmp, entries)
         _swap_dir(tmp, target)

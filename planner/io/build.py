@@ -52,25 +52,17 @@ def build_network(
     """
     problems = ProblemCollector(source=source)
     if not raw_sites:
-        raise InputFormatError(
-            "contains no sites (fix: add at least one site/node with coordinates)", source=source
-        )
+        raise InputFormatError("contains no sites (fix: add at least one site/node with coordinates)", source=source)
     seen: dict[str, str] = {}
     rows = [row for s in raw_sites if (row := _site_row(source, s, seen, problems)) is not None]
-    link_rows = [
-        row
-        for i, lk in enumerate(raw_links)
-        if (row := _link_row(source, i, lk, seen, problems)) is not None
-    ]
+    link_rows = [row for i, lk in enumerate(raw_links) if (row := _link_row(source, i, lk, seen, problems)) is not None]
     if problems:
         raise_if_any(problems, ValidationError)
 
     frame = pd.DataFrame(rows).set_index("site_id")
     sites = make_sites(frame)
     links = _build_links(sites, link_rows, route_factor=route_factor)
-    network = Network(
-        name=name, sites=sites, links=links, source=source, route_factor=float(route_factor)
-    )
+    network = Network(name=name, sites=sites, links=links, source=source, route_factor=float(route_factor))
     network.validate()
     n_comp = len(network.connected_components())
     if n_comp > 1 and len(links):
@@ -78,9 +70,7 @@ def build_network(
     return network
 
 
-def _site_row(
-    source: str, s: RawSite, seen: dict[str, str], problems: ProblemCollector
-) -> dict[str, Any] | None:
+def _site_row(source: str, s: RawSite, seen: dict[str, str], problems: ProblemCollector) -> dict[str, Any] | None:
     """The sites-table row of one raw site, or None after recording its problems.
 
     ``seen`` maps every site id met so far to its ``where``; a new id is added.
@@ -135,9 +125,7 @@ def _site_row(
     return row
 
 
-def _coordinate(
-    where: str, axis: str, value: Any, limit: float, problems: ProblemCollector
-) -> float | None:
+def _coordinate(where: str, axis: str, value: Any, limit: float, problems: ProblemCollector) -> float | None:
     """A latitude (``axis`` "lat") or longitude in degrees within +-``limit``; None after recording a problem."""
     label = "latitude" if axis == "lat" else "longitude"
     num = to_float(value)
@@ -160,7 +148,8 @@ def _coordinate(
             where,
             f"{label} {num:g} is outside [-{limit:g}, {limit:g}]",
             "check that latitude and longitude are not swapped and are in degrees (EPSG:4326);"
-            " for projected x/y columns name them x/y and give their CRS with --crs EPSG:.... (scenario: network.crs; Python: crs=)",
+            " for projected x/y columns name them x/y and give their CRS with --crs EPSG:.... (scenario: "
+            "network.crs; Python: crs=)",
         )
     else:
         return num
@@ -177,19 +166,13 @@ def _link_row(
     v = None if is_blank(lk.v) else str(lk.v).strip()
     for end, value in (("first", u), ("second", v)):
         if value is None:
-            problems.add(
-                where, f"link has no {end} end site", "name both end sites of every link"
-            )
+            problems.add(where, f"link has no {end} end site", "name both end sites of every link")
             ok = False
         elif value not in seen:
-            problems.add(
-                where, f"link names unknown site {value!r}", "add that site or correct the name"
-            )
+            problems.add(where, f"link names unknown site {value!r}", "add that site or correct the name")
             ok = False
     if ok and u == v:
-        problems.add(
-            where, f"link is a self-loop on {u!r}", "remove the link or correct one of its ends"
-        )
+        problems.add(where, f"link is a self-loop on {u!r}", "remove the link or correct one of its ends")
         ok = False
     stated: float | None = None
     if not is_blank(lk.length_km):
@@ -206,9 +189,7 @@ def _link_row(
     return {"i": i, "u": u, "v": v, "stated": stated, "geometry": lk.geometry, "extra": lk.extra}
 
 
-def _build_links(
-    sites: gpd.GeoDataFrame, link_rows: list[dict[str, Any]], *, route_factor: float
-) -> gpd.GeoDataFrame:
+def _build_links(sites: gpd.GeoDataFrame, link_rows: list[dict[str, Any]], *, route_factor: float) -> gpd.GeoDataFrame:
     if not link_rows:
         return empty_links()
     lat = sites["lat"]

@@ -39,16 +39,12 @@ from planner.model.network import (
 log = logging.getLogger(__name__)
 
 
-def read_csv(
-    file: Path, *, crs: str | None, drop_external: bool
-) -> RawNetwork:
+def read_csv(file: Path, *, crs: str | None, drop_external: bool) -> RawNetwork:
     """Raw sites of a CSV file (UTF-8, BOM allowed); see :func:`parse_csv_text`."""
     return parse_csv_text(read_text(file), str(file), crs=crs)
 
 
-def parse_csv_text(
-    text: str, src: str, *, crs: str | None
-) -> RawNetwork:
+def parse_csv_text(text: str, src: str, *, crs: str | None) -> RawNetwork:
     """Sites from CSV text (see :mod:`planner.io.readers`); ``src`` names it in messages.
 
     Raises :class:`InputFormatError` listing every header problem, else every
@@ -65,7 +61,8 @@ def parse_csv_text(
             problems.add(
                 f"{src}, {where}",
                 f"has {len(row)} fields but the header has {len(cols.names)}",
-                f"give exactly {len(cols.names)} {delimiter!r}-separated fields per row (quote values holding the separator)",
+                f"give exactly {len(cols.names)} {delimiter!r}-separated fields per row (quote values holding the "
+                "separator)",
             )
             continue
         site = cols.site(where, row, problems, src, crs)
@@ -73,9 +70,7 @@ def parse_csv_text(
             sites.append(site)
     raise_if_any(problems, InputFormatError)
     if not sites:
-        raise InputFormatError(
-            "has a header but no data rows (fix: add one row per site)", source=src
-        )
+        raise InputFormatError("has a header but no data rows (fix: add one row per site)", source=src)
     return sites, [], {}
 
 
@@ -84,9 +79,7 @@ def _split_rows(text: str, src: str) -> tuple[str, list[tuple[int, list[str]]]]:
     lines = text.splitlines()
     header_line = next((ln for ln in lines if ln.strip()), "")
     if not header_line:
-        raise InputFormatError(
-            "file holds only blank lines (fix: add a header row and one row per site)", source=src
-        )
+        raise InputFormatError("file holds only blank lines (fix: add a header row and one row per site)", source=src)
     delimiter = max((",", ";", "\t"), key=header_line.count)
     if "\x00" in text:
         raise InputFormatError(
@@ -107,9 +100,7 @@ def _split_rows(text: str, src: str) -> tuple[str, list[tuple[int, list[str]]]]:
         ) from None
     numbered = [(ln, row) for ln, row in numbered if any(cell.strip() for cell in row)]
     if not numbered:
-        raise InputFormatError(
-            "no header row (fix: add a header such as 'name,lat,lon')", source=src
-        )
+        raise InputFormatError("no header row (fix: add a header such as 'name,lat,lon')", source=src)
     return delimiter, numbered
 
 
@@ -137,9 +128,7 @@ class _Columns:
         problems = ProblemCollector(source=src)
         dupes = sorted(c for c, n in Counter(lower).items() if n > 1 and c)
         if dupes:
-            problems.add(
-                f"{src}, header", f"duplicate column name(s) {dupes}", "give every column a unique name"
-            )
+            problems.add(f"{src}, header", f"duplicate column name(s) {dupes}", "give every column a unique name")
         if any(not c for c in lower):
             problems.add(f"{src}, header", "a column has an empty name", "name every column")
         cols = cls(
@@ -166,7 +155,8 @@ class _Columns:
                     problems.add(
                         f"{src}, header",
                         "coordinates are in 'x'/'y' columns but no CRS was given",
-                        "give the CRS of x/y with --crs EPSG:.... (scenario: network.crs; Python: crs=), or give 'lat'/'lon' columns in degrees",
+                        "give the CRS of x/y with --crs EPSG:.... (scenario: network.crs; Python: crs=), or give "
+                        "'lat'/'lon' columns in degrees",
                     )
                 else:
                     cols.transformer = _transformer(crs, src)
@@ -174,14 +164,13 @@ class _Columns:
                 problems.add(
                     f"{src}, header",
                     f"no coordinate columns (found {names})",
-                    "add 'lat' and 'lon' columns in decimal degrees (EPSG:4326), or 'x'/'y' with --crs EPSG:.... (scenario: network.crs; Python: crs=)",
+                    "add 'lat' and 'lon' columns in decimal degrees (EPSG:4326), or 'x'/'y' with --crs EPSG:.... "
+                    "(scenario: network.crs; Python: crs=)",
                 )
         raise_if_any(problems, InputFormatError)
         return cols
 
-    def site(
-        self, where: str, row: list[str], problems: ProblemCollector, src: str, crs: str | None
-    ) -> RawSite | None:
+    def site(self, where: str, row: list[str], problems: ProblemCollector, src: str, crs: str | None) -> RawSite | None:
         """The raw site of one data row (as many fields as the header); None after recording an x/y problem."""
         named = (self.id_col, self.name_col, self.lat_col, self.lon_col, self.kind_col, self.demand_col)
         used = {c for c in named if c}
@@ -220,9 +209,7 @@ class _Columns:
 
 def _transformer(crs: str, src: str) -> pyproj.Transformer:
     try:
-        return pyproj.Transformer.from_crs(
-            pyproj.CRS.from_user_input(crs), CRS_WGS84, always_xy=True
-        )
+        return pyproj.Transformer.from_crs(pyproj.CRS.from_user_input(crs), CRS_WGS84, always_xy=True)
     except pyproj.exceptions.CRSError as exc:
         raise InputFormatError(
             f"crs {crs!r} is not understood ({exc}) (fix: give e.g. 'EPSG:32631')", source=src

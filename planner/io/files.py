@@ -28,9 +28,7 @@ def _atomic_target(path: str | os.PathLike[str]) -> tuple[Path, Path]:
     """(final path, temp path in the same folder) — same folder so os.replace is atomic."""
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{final.name}.", suffix=".tmp" + final.suffix, dir=final.parent
-    )
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp" + final.suffix, dir=final.parent)
     os.close(fd)
     return final, Path(tmp)
 
@@ -47,9 +45,7 @@ def write_geopackage(layers: Mapping[str, gpd.GeoDataFrame], path: str | os.Path
     Layers are written in sorted name order.
     """
     if not layers:
-        raise ValidationError(
-            "no layers to write (fix: pass at least one GeoDataFrame)", source=str(path)
-        )
+        raise ValidationError("no layers to write (fix: pass at least one GeoDataFrame)", source=str(path))
     final, tmp = _atomic_target(path)
     tmp.unlink()  # the GPKG driver creates the file itself
     try:
@@ -125,8 +121,7 @@ def write_json(obj: Any, path: str | os.PathLike[str]) -> None:
     enums, sets (sorted) and paths are converted to plain JSON.
     """
     text = (
-        json.dumps(json_ready(obj, strict=True), sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
-        + "\n"
+        json.dumps(json_ready(obj, strict=True), sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     )
     final, tmp = _atomic_target(path)
     try:

@@ -48,9 +48,8 @@ log = logging.getLogger(__name__)
 ENDPOINT_TOLERANCE_KM = 0.05
 """A LineString end must lie within 50 m of a site to be matched to it."""
 
-def read_gis(
-    file: Path, *, crs: str | None, drop_external: bool
-) -> RawNetwork:
+
+def read_gis(file: Path, *, crs: str | None, drop_external: bool) -> RawNetwork:
     """Raw sites and links of every layer of a GIS file; a driver failure is one :class:`InputFormatError`."""
     import pyogrio
 
@@ -59,14 +58,13 @@ def read_gis(
         layer_info = logging_warnings(src, pyogrio.list_layers, file)
     except Exception as exc:  # noqa: BLE001 - any driver failure becomes one domain error
         raise InputFormatError(
-            f"cannot open as a GIS file: {short_error(exc)} (fix: check the file is valid GeoJSON/GeoPackage/Shapefile)",
+            f"cannot open as a GIS file: {short_error(exc)} (fix: check the file is valid "
+            "GeoJSON/GeoPackage/Shapefile)",
             source=src,
         ) from None
     layer_names = [str(row[0]) for row in layer_info]
     if not layer_names:
-        raise InputFormatError(
-            "holds no layers (fix: add a layer of Point features for the sites)", source=src
-        )
+        raise InputFormatError("holds no layers (fix: add a layer of Point features for the sites)", source=src)
     frames: list[tuple[str, Any]] = []
     for layer in layer_names:
         prefix = f"layer {layer!r}, " if len(layer_names) > 1 else ""
@@ -85,9 +83,7 @@ def read_gis(
     return raw_from_frames(frames, src, crs=crs)
 
 
-def raw_from_frames(
-    frames: list[tuple[str, Any]], src: str, *, crs: str | None
-) -> RawNetwork:
+def raw_from_frames(frames: list[tuple[str, Any]], src: str, *, crs: str | None) -> RawNetwork:
     """Sites (Point features) and links (LineString features) from GeoDataFrames; ``prefix`` names the layer.
 
     Raises :class:`InputFormatError` listing every feature problem of every layer.
@@ -200,9 +196,7 @@ def _site_from_point(
     sid = props[id_key] if id_key else props[name_key]  # type: ignore[index]
     if isinstance(sid, float) and sid.is_integer():
         sid = int(sid)
-    used = {id_key, name_key, kind_key, demand_key} | {
-        k for k in keys if k.lower() in LAT_KEYS + LON_KEYS
-    }
+    used = {id_key, name_key, kind_key, demand_key} | {k for k in keys if k.lower() in LAT_KEYS + LON_KEYS}
     return RawSite(
         where=where,
         site_id=sid,
@@ -301,8 +295,6 @@ def _match_endpoint(
     return ids[best]
 
 
-def read_gml_ogc(
-    file: Path, *, crs: str | None, drop_external: bool
-) -> RawNetwork:
+def read_gml_ogc(file: Path, *, crs: str | None, drop_external: bool) -> RawNetwork:
     """An XML .gml file that is not GraphML: OGC Geography Markup Language, read as a GIS file."""
     return read_gis(file, crs=crs, drop_external=drop_external)

@@ -35,9 +35,7 @@ from planner.io.records import (
 log = logging.getLogger(__name__)
 
 
-def read_graphml(
-    file: Path, *, crs: str | None, drop_external: bool
-) -> RawNetwork:
+def read_graphml(file: Path, *, crs: str | None, drop_external: bool) -> RawNetwork:
     """Raw sites and links of a GraphML file (parallel edges kept for collapsing); see :func:`raw_from_graph`."""
     src = str(file)
     try:
@@ -50,9 +48,7 @@ def read_graphml(
     return raw_from_graph(graph, src, drop_external=drop_external)
 
 
-def read_gml(
-    file: Path, *, crs: str | None, drop_external: bool
-) -> RawNetwork:
+def read_gml(file: Path, *, crs: str | None, drop_external: bool) -> RawNetwork:
     """Raw sites and links of a GML file (node ids as keys); see :func:`raw_from_graph`."""
     src = str(file)
     text = read_text(file)
@@ -60,7 +56,8 @@ def read_gml(
         graph = logging_warnings(src, _parse_gml, text)
     except Exception as exc:  # noqa: BLE001 - any parser failure becomes one domain error
         raise InputFormatError(
-            f"malformed GML: {short_error(exc)} (fix: repair the GML syntax: graph [ node [ id .. ] edge [ source .. target .. ] ])",
+            f"malformed GML: {short_error(exc)} (fix: repair the GML syntax: graph [ node [ id .. ] edge [ source .. "
+            "target .. ] ])",
             source=src,
         ) from None
     return raw_from_graph(graph, src, drop_external=drop_external)
@@ -71,7 +68,6 @@ def _parse_gml(text: str) -> nx.MultiGraph:
     if not re.search(r"^\s*multigraph\s+1\b", text, re.MULTILINE):
         text = re.sub(r"\bgraph\s*\[", "graph [\n  multigraph 1", text, count=1)
     return nx.parse_gml(text, label="id")
-
 
 
 _POSITION = re.compile(r"^\s*[\[(]?\s*([^,\s\])]+)\s*[,\s]\s*([^,\s\])]+)\s*[\])]?\s*$")
@@ -109,9 +105,7 @@ def _is_external(attrs: Mapping[str, Any]) -> bool:
     return internal is not None and str(internal).strip() in ("0", "0.0", "False", "false")
 
 
-def raw_from_graph(
-    graph: nx.Graph, src: str, *, drop_external: bool
-) -> RawNetwork:
+def raw_from_graph(graph: nx.Graph, src: str, *, drop_external: bool) -> RawNetwork:
     """Raw sites and links of a graph (see the module docstring); the meta ``name`` is the graph's name.
 
     External nodes (``Internal 0``) are dropped when ``drop_external`` or when
@@ -158,8 +152,14 @@ def _kept_nodes(
             dropped.append(f"{node} ({label}{'' if has_coords else ', no coordinates'})")
             continue
         used_position |= how == "position"
-        kept[node] = {"label": label, "lat": lat, "lon": lon, "attrs": attrs, "external": external,
-                      "missing": not has_coords}
+        kept[node] = {
+            "label": label,
+            "lat": lat,
+            "lon": lon,
+            "attrs": attrs,
+            "external": external,
+            "missing": not has_coords,
+        }
     for node in [n for n, k in kept.items() if k["missing"]]:
         if not any(nbr in kept and nbr != node for nbr in graph.neighbors(node)):
             problems.add(
@@ -250,12 +250,8 @@ def _links_from_edges(
                 n_dangling += 1
             continue
         stated = attrs.get("length_km", attrs.get("length"))
-        extra = {
-            a: val for a, val in attrs.items() if a not in ("length", "length_km", "id", "key")
-        }
-        links.append(
-            RawLink(where=where, u=site_of[u], v=site_of[v], length_km=stated, extra=extra)
-        )
+        extra = {a: val for a, val in attrs.items() if a not in ("length", "length_km", "id", "key")}
+        links.append(RawLink(where=where, u=site_of[u], v=site_of[v], length_km=stated, extra=extra))
     if n_dangling:
         log.info("%s: %d edge(s) to dropped nodes skipped", src, n_dangling)
     return links

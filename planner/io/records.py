@@ -86,6 +86,7 @@ def raise_if_any(problems: ProblemCollector, exc_type: type[ValidationError]) ->
         ]
     raise exc_type(listed, source=problems.source)
 
+
 # --------------------------------------------------------------------------- text helpers
 def read_text(file: Path) -> str:
     """The file decoded as UTF-8 (a BOM is allowed); non-UTF-8 bytes give an error naming the line."""
@@ -107,9 +108,7 @@ def read_text(file: Path) -> str:
 def load_json(file: Path) -> Any:
     text = read_text(file)
     if not text.strip():
-        raise InputFormatError(
-            "file holds only whitespace (fix: give a non-empty file)", source=str(file)
-        )
+        raise InputFormatError("file holds only whitespace (fix: give a non-empty file)", source=str(file))
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -118,9 +117,7 @@ def load_json(file: Path) -> Any:
             source=str(file),
         ) from None
     except RecursionError:
-        raise InputFormatError(
-            "JSON nested too deeply (fix: flatten the structure)", source=str(file)
-        ) from None
+        raise InputFormatError("JSON nested too deeply (fix: flatten the structure)", source=str(file)) from None
 
 
 def to_float(value: Any) -> float | None:

@@ -22,9 +22,7 @@ _SND_NODE = re.compile(r"^(\S+)\s*\(\s*(\S+)\s+(\S+)\s*\)\s*$")
 _SND_LINK = re.compile(r"^(\S+)\s*\(\s*(\S+)\s+(\S+)\s*\)(.*)$")
 
 
-def read_sndlib(
-    file: Path, *, crs: str | None, drop_external: bool
-) -> RawNetwork:
+def read_sndlib(file: Path, *, crs: str | None, drop_external: bool) -> RawNetwork:
     """SNDlib native format: ``NODES ( id ( lon lat ) ... )`` and ``LINKS ( id ( u v ) ... )``.
 
     Other sections (META, DEMANDS, ADMISSIBLE_PATHS) are skipped; link costs
@@ -51,11 +49,7 @@ def read_sndlib(
             )
             continue
         nid, lon, lat = m.groups()
-        sites.append(
-            RawSite(
-                where=f"line {line_no} (node {nid!r})", site_id=nid, name=nid, lat=lat, lon=lon
-            )
-        )
+        sites.append(RawSite(where=f"line {line_no} (node {nid!r})", site_id=nid, name=nid, lat=lat, lon=lon))
     links: list[RawLink] = []
     for line_no, line in sections.get("LINKS", []):
         m = _SND_LINK.match(line)

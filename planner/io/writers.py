@@ -54,8 +54,9 @@ def _nullify(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     for col in out.columns:
         if pd.api.types.is_object_dtype(out[col]) or pd.api.types.is_string_dtype(out[col]):
-            out[col] = pd.Series([None if (isinstance(v, str) and v == "") else v for v in out[col]],
-                                 index=out.index, dtype=object)
+            out[col] = pd.Series(
+                [None if (isinstance(v, str) and v == "") else v for v in out[col]], index=out.index, dtype=object
+            )
     return out
 
 
@@ -84,12 +85,20 @@ def design_layers(design: Design) -> dict[str, gpd.GeoDataFrame]:
         link_geoms.append(LineString(coords))
         n = int(getattr(r, "repeaters", 0) or 0)
         for i, pt in enumerate(_points_along_geodesic(coords, n)):
-            rep_rows.append({"link_id": r.link_id, "index": i + 1, "spacing_km": float(getattr(r, "spacing_km", np.nan)),
-                             "geometry": Point(pt)})
+            rep_rows.append(
+                {
+                    "link_id": r.link_id,
+                    "index": i + 1,
+                    "spacing_km": float(getattr(r, "spacing_km", np.nan)),
+                    "geometry": Point(pt),
+                }
+            )
     links_gdf = _gdf(design.links, link_geoms)
     repeaters_gdf = gpd.GeoDataFrame(
-        pd.DataFrame(rep_rows, columns=["link_id", "index", "spacing_km", "geometry"]), geometry="geometry",
-        crs="EPSG:4326")
+        pd.DataFrame(rep_rows, columns=["link_id", "index", "spacing_km", "geometry"]),
+        geometry="geometry",
+        crs="EPSG:4326",
+    )
     return {
         "sites": sites_gdf,
         "links": links_gdf,
@@ -118,8 +127,10 @@ def _cluster_hulls(design: Design, xy: dict[str, tuple[float, float]]) -> gpd.Ge
         pts = [xy[m] for m in members if m in xy]
         epsg = utm_epsg(float(np.mean([p[0] for p in pts])), float(np.mean([p[1] for p in pts])))
         if epsg not in transformers:
-            transformers[epsg] = (pyproj.Transformer.from_crs("EPSG:4326", f"EPSG:{epsg}", always_xy=True),
-                                  pyproj.Transformer.from_crs(f"EPSG:{epsg}", "EPSG:4326", always_xy=True))
+            transformers[epsg] = (
+                pyproj.Transformer.from_crs("EPSG:4326", f"EPSG:{epsg}", always_xy=True),
+                pyproj.Transformer.from_crs(f"EPSG:{epsg}", "EPSG:4326", always_xy=True),
+            )
         fwd, inv = transformers[epsg]
         poly_m = _reproject(MultiPoint(pts), fwd).convex_hull.buffer(CLUSTER_BUFFER_M)
         areas.append(poly_m.area / 1e6)
@@ -132,6 +143,7 @@ def _cluster_hulls(design: Design, xy: dict[str, tuple[float, float]]) -> gpd.Ge
 
 def _reproject(geom: Any, transformer: pyproj.Transformer) -> Any:
     """``geom`` with every coordinate passed through ``transformer`` (x/y order)."""
+
     def _xy(a: np.ndarray) -> np.ndarray:
         x, y = transformer.transform(a[:, 0], a[:, 1])
         return np.column_stack([x, y])
@@ -144,22 +156,26 @@ def _fibre_layer(design: Design, xy: dict[str, tuple[float, float]]) -> gpd.GeoD
     cols = ["link_id", "u", "v", "length_km", "candidate", "backbone"]
     f = design.fibre
     if f is None or len(f) == 0:
-        return gpd.GeoDataFrame(pd.DataFrame(columns=cols), geometry=gpd.GeoSeries([], crs="EPSG:4326"),
-                                crs="EPSG:4326")
+        return gpd.GeoDataFrame(
+            pd.DataFrame(columns=cols), geometry=gpd.GeoSeries([], crs="EPSG:4326"), crs="EPSG:4326"
+        )
     used: set[frozenset[str]] = set()
     for route in design.links.get("route", pd.Series([], dtype=object)):
         ids = [s for s in str(route).split(";") if s]
         used.update(frozenset(pair) for pair in zip(ids[:-1], ids[1:], strict=True))
-    frame = pd.DataFrame({
-        "link_id": f["link_id"].astype(str),
-        "u": f["u"].astype(str),
-        "v": f["v"].astype(str),
-        "length_km": pd.to_numeric(f["length_km"], errors="coerce").astype(float),
-        "candidate": f["candidate"].astype(bool) if "candidate" in f else False,
-        "backbone": [frozenset((str(u), str(v))) in used for u, v in zip(f["u"], f["v"], strict=True)],
-    })
-    geoms = [LineString([xy[u], xy[v]]) if u in xy and v in xy else None for u, v in zip(frame["u"], frame["v"],
-                                                                                          strict=True)]
+    frame = pd.DataFrame(
+        {
+            "link_id": f["link_id"].astype(str),
+            "u": f["u"].astype(str),
+            "v": f["v"].astype(str),
+            "length_km": pd.to_numeric(f["length_km"], errors="coerce").astype(float),
+            "candidate": f["candidate"].astype(bool) if "candidate" in f else False,
+            "backbone": [frozenset((str(u), str(v))) in used for u, v in zip(f["u"], f["v"], strict=True)],
+        }
+    )
+    geoms = [
+        LineString([xy[u], xy[v]]) if u in xy and v in xy else None for u, v in zip(frame["u"], frame["v"], strict=True)
+    ]
     return _gdf(frame, geoms)
 
 
@@ -167,27 +183,47 @@ def _access_layer(design: Design, xy: dict[str, tuple[float, float]]) -> gpd.Geo
     """One line per slave, from its master to the slave."""
     s = design.sites
     slaves = s[s["role"] == "slave"] if len(s) else s
-    frame = pd.DataFrame({
-        "slave": slaves["site_id"].astype(str).to_numpy(),
-        "master": slaves["cluster"].astype(str).to_numpy(),
-        "cluster": slaves["cluster"].astype(str).to_numpy(),
-        "access_km": pd.to_numeric(slaves.get("access_km"), errors="coerce").to_numpy(dtype=float)
-        if "access_km" in slaves else np.full(len(slaves), np.nan),
-        "access_db": pd.to_numeric(slaves.get("access_db"), errors="coerce").to_numpy(dtype=float)
-        if "access_db" in slaves else np.full(len(slaves), np.nan),
-    })
-    geoms = [LineString([xy[m], xy[v]]) if m in xy and v in xy else None
-             for m, v in zip(frame["master"], frame["slave"], strict=True)]
+    frame = pd.DataFrame(
+        {
+            "slave": slaves["site_id"].astype(str).to_numpy(),
+            "master": slaves["cluster"].astype(str).to_numpy(),
+            "cluster": slaves["cluster"].astype(str).to_numpy(),
+            "access_km": pd.to_numeric(slaves.get("access_km"), errors="coerce").to_numpy(dtype=float)
+            if "access_km" in slaves
+            else np.full(len(slaves), np.nan),
+            "access_db": pd.to_numeric(slaves.get("access_db"), errors="coerce").to_numpy(dtype=float)
+            if "access_db" in slaves
+            else np.full(len(slaves), np.nan),
+        }
+    )
+    geoms = [
+        LineString([xy[m], xy[v]]) if m in xy and v in xy else None
+        for m, v in zip(frame["master"], frame["slave"], strict=True)
+    ]
     return _gdf(frame, geoms)
 
 
-DEMAND_ROUTE_COLUMNS = ("demand_id", "source", "target", "source_name", "target_name", "path", "hops", "length_km",
-                        "rate", "latency_s", "latency_protocol_s", "security", "security_single_path",
-                        "trusted_on_path")
+DEMAND_ROUTE_COLUMNS = (
+    "demand_id",
+    "source",
+    "target",
+    "source_name",
+    "target_name",
+    "path",
+    "hops",
+    "length_km",
+    "rate",
+    "latency_s",
+    "latency_protocol_s",
+    "security",
+    "security_single_path",
+    "trusted_on_path",
+)
 
 
-def _demand_routes_layer(design: Design, xy: dict[str, tuple[float, float]],
-                         route_coords: dict[str, list[tuple[float, float]]]) -> gpd.GeoDataFrame:
+def _demand_routes_layer(
+    design: Design, xy: dict[str, tuple[float, float]], route_coords: dict[str, list[tuple[float, float]]]
+) -> gpd.GeoDataFrame:
     """Each demand's backbone route (the fibre routes of its backbone links, in order) as one line."""
     d = design.demands
     cols = [c for c in DEMAND_ROUTE_COLUMNS if c in d.columns]
@@ -201,8 +237,11 @@ def _demand_routes_layer(design: Design, xy: dict[str, tuple[float, float]],
         if len(path) < 2:
             path = [str(rec.source), str(rec.target)]
         given = [x for x in str(getattr(rec, "links", "") or "").split(";") if x in link_ends]
-        hop_links = given if len(given) == len(path) - 1 else [
-            by_pair.get(frozenset((a, b)), "") for a, b in zip(path[:-1], path[1:], strict=True)]
+        hop_links = (
+            given
+            if len(given) == len(path) - 1
+            else [by_pair.get(frozenset((a, b)), "") for a, b in zip(path[:-1], path[1:], strict=True)]
+        )
         coords: list[tuple[float, float]] = []
         for (a, b), lid in zip(zip(path[:-1], path[1:], strict=True), hop_links, strict=True):
             seg = list(route_coords.get(lid, []))

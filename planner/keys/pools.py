@@ -1,7 +1,7 @@
 """Key generation each fibre link needs for the demand set (trusted-relay layer).
 
 A key request asks for :data:`planner.simulate.design_check.REQUEST_KEY_BITS` bits of
-end-to-end key. A demand routed by SMR (:func:`planner.routing.paths.smr`) over the
+end-to-end key. A demand routed by SMR (:func:`planner.routing.smr`) over the
 design's trusted relays meets ``security.eps`` with ``m`` global keys per round of
 flexible reconstruction (:func:`planner.keys.reconstruction.flexible_reconstruction`); one request
 then draws ``block = 8 * ceil(REQUEST_KEY_BITS / m / 8)`` bits of one-time pad from
@@ -30,9 +30,15 @@ def request_block_bits(global_keys: int, request_key_bits: int) -> int:
     return 8 * math.ceil(request_key_bits / global_keys / 8)
 
 
-def link_key_bits_per_round(graph: nx.Graph, demands: Iterable[tuple[str, str]], *, trusted: set[str],
-                            security: dict[str, float], eps: float,
-                            request_key_bits: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def link_key_bits_per_round(
+    graph: nx.Graph,
+    demands: Iterable[tuple[str, str]],
+    *,
+    trusted: set[str],
+    security: dict[str, float],
+    eps: float,
+    request_key_bits: int | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per fibre link and per demand: key bits one round of requests draws, eps-capable demands only.
 
     Returns ``(links, demands)``: ``links`` with columns ``u, v`` (sorted site ids),
@@ -41,7 +47,7 @@ def link_key_bits_per_round(graph: nx.Graph, demands: Iterable[tuple[str, str]],
     draws nothing (its requests are refused, not served).
     """
     from planner.keys.reconstruction import flexible_reconstruction
-    from planner.routing.paths import smr
+    from planner.routing import smr
 
     if request_key_bits is None:
         from planner.simulate.design_check import REQUEST_KEY_BITS
@@ -63,7 +69,11 @@ def link_key_bits_per_round(graph: nx.Graph, demands: Iterable[tuple[str, str]],
             key = (min(str(u), str(v)), max(str(u), str(v)))
             need[key] = need.get(key, 0) + int(load) * block
             users[key] = users.get(key, 0) + 1
-    links = pd.DataFrame([{"u": u, "v": v, "key_bits_per_round": b, "demands_using": users[(u, v)]}
-                          for (u, v), b in sorted(need.items())],
-                         columns=["u", "v", "key_bits_per_round", "demands_using"])
+    links = pd.DataFrame(
+        [
+            {"u": u, "v": v, "key_bits_per_round": b, "demands_using": users[(u, v)]}
+            for (u, v), b in sorted(need.items())
+        ],
+        columns=["u", "v", "key_bits_per_round", "demands_using"],
+    )
     return links, pd.DataFrame(rows, columns=["source", "target", "eps_met", "global_keys", "block_bits"])

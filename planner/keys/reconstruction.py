@@ -114,9 +114,7 @@ def greedy_states(
     n = len(securities)
     if n == 0:
         return {}
-    heap: list[tuple[float, int, tuple[int, ...]]] = [
-        (float(p), 1, (i,)) for i, p in enumerate(securities)
-    ]
+    heap: list[tuple[float, int, tuple[int, ...]]] = [(float(p), 1, (i,)) for i, p in enumerate(securities)]
     heapq.heapify(heap)
     states: dict[int, tuple[ReconstructedKey, ...]] = {}
 
@@ -154,18 +152,14 @@ def balanced_matching(
     m = len(segment_keys[0])
     if any(len(s) != m for s in segment_keys):
         raise ValidationError(
-            "balanced matching needs the same number of keys in every segment: "
-            + str([len(s) for s in segment_keys])
+            "balanced matching needs the same number of keys in every segment: " + str([len(s) for s in segment_keys])
         )
-    current: list[tuple[tuple[int, ...], float]] = [
-        ((i,), float(p)) for i, p in enumerate(segment_keys[0])
-    ]
+    current: list[tuple[tuple[int, ...], float]] = [((i,), float(p)) for i, p in enumerate(segment_keys[0])]
     for seg in segment_keys[1:]:
         high_first = sorted(range(m), key=lambda i: (-current[i][1], i))
         low_first = sorted(range(m), key=lambda i: (seg[i], i))
         current = [
-            (current[a][0] + (b,), current[a][1] * float(seg[b]))
-            for a, b in zip(high_first, low_first, strict=True)
+            (current[a][0] + (b,), current[a][1] * float(seg[b])) for a, b in zip(high_first, low_first, strict=True)
         ]
     return sorted(current, key=lambda x: (x[1], x[0]))
 
@@ -194,10 +188,7 @@ def flexible_reconstruction(
     _validate(segment_securities, eps)
     if not segment_securities or any(len(s) == 0 for s in segment_securities):
         return ReconstructionPlan(eps, tuple(() for _ in segment_securities), ())
-    states = [
-        greedy_states(seg, segment=j, group_security=group_security)
-        for j, seg in enumerate(segment_securities)
-    ]
+    states = [greedy_states(seg, segment=j, group_security=group_security) for j, seg in enumerate(segment_securities)]
     m_max = min(len(s) for s in segment_securities)
     for m in range(m_max, 0, -1):
         keys = [st[m] for st in states]
@@ -227,10 +218,7 @@ def flexible_key_counts(
         _validate(segment_securities, eps)
     if not segment_securities or any(len(s) == 0 for s in segment_securities):
         return [0 for _ in eps_values]
-    states = [
-        greedy_states(seg, segment=j, group_security=group_security)
-        for j, seg in enumerate(segment_securities)
-    ]
+    states = [greedy_states(seg, segment=j, group_security=group_security) for j, seg in enumerate(segment_securities)]
     m_max = min(len(s) for s in segment_securities)
     weakest = {}
     for m in range(m_max, 0, -1):
@@ -281,9 +269,7 @@ def reuse_reconstruction(
     if not per_segment or any(not c for c in per_segment):
         return ReconstructionPlan(eps, tuple(tuple(c) for c in per_segment), (), reuse=True)
     m = min(len(c) for c in per_segment)
-    keys = [
-        tuple(sorted(c[:m], key=lambda k: (k.security, sorted(k.members)))) for c in per_segment
-    ]
+    keys = [tuple(sorted(c[:m], key=lambda k: (k.security, sorted(k.members)))) for c in per_segment]
     matched = balanced_matching([[k.security for k in ks] for ks in keys])
     kept = tuple(GlobalKey(parts, sec) for parts, sec in matched if sec >= eps)
     return ReconstructionPlan(eps, tuple(keys), kept, reuse=True)

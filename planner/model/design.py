@@ -96,13 +96,17 @@ class Design:
             if data.get("schema_version") != SCHEMA_VERSION:
                 raise InputFormatError(
                     f"{source}: schema_version {data.get('schema_version')!r} is not {SCHEMA_VERSION}; "
-                    "re-run 'qkdplan plan' with this version of qkdplan", source=source)
+                    "re-run 'qkdplan plan' with this version of qkdplan",
+                    source=source,
+                )
             schema = data.get("columns") or {}
             if not isinstance(schema, dict):
-                raise InputFormatError(f"{source}: 'columns' must map table names to [name, dtype] pairs",
-                                       source=source)
-            tables = {name: _table(data[name], schema.get(name), name=name, source=source)
-                      for name in TABLES if name in data}
+                raise InputFormatError(
+                    f"{source}: 'columns' must map table names to [name, dtype] pairs", source=source
+                )
+            tables = {
+                name: _table(data[name], schema.get(name), name=name, source=source) for name in TABLES if name in data
+            }
             return cls(
                 network_name=data["network"]["name"],
                 network_source=data["network"]["source"],
@@ -121,7 +125,9 @@ class Design:
                 raise
             raise InputFormatError(
                 f"{source}: not a qkdplan design file (missing or malformed {exc}); "
-                "point to a folder written by 'qkdplan plan'", source=source) from None
+                "point to a folder written by 'qkdplan plan'",
+                source=source,
+            ) from None
 
     @classmethod
     def read(cls, path: str | Path) -> Design:
@@ -134,8 +140,9 @@ class Design:
         try:
             data = json.loads(p.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InputFormatError(f"{p}: not valid JSON ({exc}); the file may be truncated or edited",
-                                   source=str(p)) from None
+            raise InputFormatError(
+                f"{p}: not valid JSON ({exc}); the file may be truncated or edited", source=str(p)
+            ) from None
         if not isinstance(data, dict):
             raise InputFormatError(f"{p}: not a qkdplan design file", source=str(p))
         return cls.from_dict(data, source=str(p))
@@ -175,25 +182,34 @@ def _table(records: Any, schema: Any, *, name: str, source: str) -> pd.DataFrame
     if schema is None:
         return pd.DataFrame.from_records(records)
     if not isinstance(schema, list) or not all(
-            isinstance(c, list) and len(c) == 2 and all(isinstance(x, str) for x in c) for c in schema):
+        isinstance(c, list) and len(c) == 2 and all(isinstance(x, str) for x in c) for c in schema
+    ):
         raise InputFormatError(f"{source}: columns.{name} must be a list of [name, dtype] pairs", source=source)
     declared = [c for c, _ in schema]
     extra = sorted({k for r in records for k in r} - set(declared))
     # built column by column as plain objects, so that pandas infers nothing the schema does not say
-    frame = pd.DataFrame({col: pd.Series([r.get(col) for r in records], dtype=object) for col in declared},
-                         index=pd.RangeIndex(len(records)))
+    frame = pd.DataFrame(
+        {col: pd.Series([r.get(col) for r in records], dtype=object) for col in declared},
+        index=pd.RangeIndex(len(records)),
+    )
     for col in extra:
         frame[col] = pd.Series([r.get(col) for r in records], dtype=object).infer_objects()
     contradictions = dtype_problems(name, [(c, d) for c, d in schema], n_rows=len(records))
     if contradictions:
-        raise InputFormatError(f"{source}: {contradictions[0]} (see docs/design_tables.md); the file may have "
-                               "been edited by hand or written by another program", source=source)
+        raise InputFormatError(
+            f"{source}: {contradictions[0]} (see docs/design_tables.md); the file may have "
+            "been edited by hand or written by another program",
+            source=source,
+        )
     for col, dtype in schema:
         try:
             frame[col] = _as_dtype(frame[col], dtype)
         except (TypeError, ValueError) as exc:
-            raise InputFormatError(f"{source}: table '{name}', column '{col}': values do not fit dtype {dtype} "
-                                   f"({exc}); the file may have been edited by hand", source=source) from None
+            raise InputFormatError(
+                f"{source}: table '{name}', column '{col}': values do not fit dtype {dtype} "
+                f"({exc}); the file may have been edited by hand",
+                source=source,
+            ) from None
     return frame
 
 

@@ -64,9 +64,7 @@ def empty_sites() -> gpd.GeoDataFrame:
         },
         index=pd.Index([], dtype=object, name="site_id"),
     )
-    return gpd.GeoDataFrame(
-        frame, geometry=gpd.GeoSeries([], crs=CRS_WGS84, index=frame.index), crs=CRS_WGS84
-    )
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([], crs=CRS_WGS84, index=frame.index), crs=CRS_WGS84)
 
 
 def empty_links() -> gpd.GeoDataFrame:
@@ -119,18 +117,12 @@ def make_links(frame: pd.DataFrame, sites: gpd.GeoDataFrame) -> gpd.GeoDataFrame
     lat = sites["lat"]
     geoms = []
     for geom, u, v in zip(given, frame["u"], frame["v"], strict=True):
-        if (
-            geom is None
-            or (isinstance(geom, float) and np.isnan(geom))
-            or getattr(geom, "is_empty", False)
-        ):
+        if geom is None or (isinstance(geom, float) and np.isnan(geom)) or getattr(geom, "is_empty", False):
             geom = LineString([(lon[u], lat[u]), (lon[v], lat[v])])
         geoms.append(geom)
     frame = frame.drop(columns=["geometry"], errors="ignore")
     ordered = LINK_COLUMNS + [c for c in frame.columns if c not in LINK_COLUMNS]
-    return gpd.GeoDataFrame(
-        frame[ordered], geometry=gpd.GeoSeries(geoms, crs=CRS_WGS84), crs=CRS_WGS84
-    )
+    return gpd.GeoDataFrame(frame[ordered], geometry=gpd.GeoSeries(geoms, crs=CRS_WGS84), crs=CRS_WGS84)
 
 
 @dataclass
@@ -169,9 +161,7 @@ class Network:
             length = float(row.length_km)
             if graph.has_edge(row.u, row.v) and graph.edges[row.u, row.v]["length_km"] <= length:
                 continue
-            graph.add_edge(
-                row.u, row.v, length_km=length, link_id=row.link_id, candidate=bool(row.candidate)
-            )
+            graph.add_edge(row.u, row.v, length_km=length, link_id=row.link_id, candidate=bool(row.candidate))
         return graph
 
     def metric_crs(self) -> pyproj.CRS:
@@ -195,13 +185,9 @@ class Network:
         else:
             rows = [str(s) for s in sources]
             pos = self._positions(rows)
-            dist = np.asarray(
-                geo.haversine_km(lat[pos, None], lon[pos, None], lat[None, :], lon[None, :])
-            )
+            dist = np.asarray(geo.haversine_km(lat[pos, None], lon[pos, None], lat[None, :], lon[None, :]))
             dist = dist.reshape(len(rows), len(ids))
-        return pd.DataFrame(
-            dist, index=pd.Index(rows, name="site_id"), columns=pd.Index(ids, name="site_id")
-        )
+        return pd.DataFrame(dist, index=pd.Index(rows, name="site_id"), columns=pd.Index(ids, name="site_id"))
 
     def _positions(self, sources: list[str]) -> list[int]:
         pos = {sid: i for i, sid in enumerate(self.site_ids())}
@@ -223,9 +209,7 @@ class Network:
         if len(self.links) == 0:
             return csr_matrix((n, n), dtype=float)
         best: dict[tuple[int, int], float] = {}
-        for u, v, length in zip(
-            self.links["u"], self.links["v"], self.links["length_km"], strict=True
-        ):
+        for u, v, length in zip(self.links["u"], self.links["v"], self.links["length_km"], strict=True):
             i, j = sorted((pos[u], pos[v]))
             best[(i, j)] = min(float(length), best.get((i, j), np.inf))
         rows = np.array([k[0] for k in best], dtype=int)
@@ -250,9 +234,7 @@ class Network:
             )
         dist = dijkstra(self._adjacency(), directed=False, indices=indices)
         dist = np.atleast_2d(dist)
-        return pd.DataFrame(
-            dist, index=pd.Index(src, name="site_id"), columns=pd.Index(ids, name="site_id")
-        )
+        return pd.DataFrame(dist, index=pd.Index(src, name="site_id"), columns=pd.Index(ids, name="site_id"))
 
     def connected_components(self) -> list[set[str]]:
         """Connected components of the link graph, largest first (ties: smallest site id first)."""
@@ -307,21 +289,15 @@ class Network:
         """
         if method not in ("delaunay", "knn"):
             raise ValidationError(
-                Problem(
-                    "with_candidate_links", f"unknown method {method!r}", "use 'delaunay' or 'knn'"
-                )
+                Problem("with_candidate_links", f"unknown method {method!r}", "use 'delaunay' or 'knn'")
             )
         if k < 1:
-            raise ValidationError(
-                Problem("with_candidate_links", f"k must be >= 1, got {k}", "use k >= 1")
-            )
+            raise ValidationError(Problem("with_candidate_links", f"k must be >= 1, got {k}", "use k >= 1"))
         ids = self.site_ids()
         n = len(ids)
         lat = self.sites["lat"].to_numpy(dtype=float)
         lon = self.sites["lon"].to_numpy(dtype=float)
-        existing = {
-            frozenset((u, v)) for u, v in zip(self.links["u"], self.links["v"], strict=True)
-        }
+        existing = {frozenset((u, v)) for u, v in zip(self.links["u"], self.links["v"], strict=True)}
         delaunay = _delaunay_pairs(lat, lon)
         new_pairs: list[tuple[int, int]] = []
         if not connect_only:
@@ -361,9 +337,7 @@ class Network:
                     chosen.add((i, j))
         pairs = sorted(chosen)
         if not pairs:
-            return Network(
-                self.name, self.sites.copy(), self.links.copy(), self.source, self.route_factor
-            )
+            return Network(self.name, self.sites.copy(), self.links.copy(), self.source, self.route_factor)
         gc = geo.haversine_km(
             lat[[p[0] for p in pairs]],
             lon[[p[0] for p in pairs]],
@@ -409,9 +383,7 @@ class Network:
         problems: list[Problem] = []
         sites, links = self.sites, self.links
         if sites.index.name != "site_id":
-            problems.append(
-                Problem(where, f"sites index is named {sites.index.name!r}, not 'site_id'")
-            )
+            problems.append(Problem(where, f"sites index is named {sites.index.name!r}, not 'site_id'"))
         if not sites.index.is_unique:
             problems.append(Problem(where, "site ids are not unique"))
         for col in SITE_COLUMNS + ["geometry"]:
@@ -463,9 +435,7 @@ def _delaunay_pairs(lat: np.ndarray, lon: np.ndarray) -> list[tuple[int, int]]:
     if n <= 3:
         return [(i, j) for i in range(n) for j in range(i + 1, n)]
     clat, clon = geo.mean_point(lat, lon)
-    transformer = pyproj.Transformer.from_crs(
-        CRS_WGS84, geo.azimuthal_equidistant_crs(clat, clon), always_xy=True
-    )
+    transformer = pyproj.Transformer.from_crs(CRS_WGS84, geo.azimuthal_equidistant_crs(clat, clon), always_xy=True)
     x, y = transformer.transform(lon, lat)
     pts = np.column_stack([np.asarray(x, dtype=float), np.asarray(y, dtype=float)])
     if not np.all(np.isfinite(pts)):  # a site at the antipode of the centre: fall back to lon/lat
@@ -475,12 +445,7 @@ def _delaunay_pairs(lat: np.ndarray, lon: np.ndarray) -> list[tuple[int, int]]:
         tri = Delaunay(pts, qhull_options="QJ")
     except (QhullError, ValueError):
         order = np.lexsort((pts[:, 1], pts[:, 0]))
-        return sorted(
-            {
-                (min(int(a), int(b)), max(int(a), int(b)))
-                for a, b in zip(order[:-1], order[1:], strict=True)
-            }
-        )
+        return sorted({(min(int(a), int(b)), max(int(a), int(b))) for a, b in zip(order[:-1], order[1:], strict=True)})
     pairs: set[tuple[int, int]] = set()
     for simplex in tri.simplices:
         a, b, c = (int(s) for s in simplex)

@@ -308,14 +308,13 @@ def load_scenario(path: str | Path | None) -> Scenario:
         return default_scenario()
     p = Path(path)
     if not p.is_file():
-        raise InputFormatError(
-            f"scenario file not found: {p}", source=str(p)
-        ) from None
+        raise InputFormatError(f"scenario file not found: {p}", source=str(p)) from None
     try:
         data = tomllib.loads(p.read_bytes().decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise InputFormatError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start}); save the file as UTF-8",
-                               source=str(p)) from None
+        raise InputFormatError(
+            f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start}); save the file as UTF-8", source=str(p)
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise InputFormatError(f"{p}: not valid TOML ({exc}); check the syntax at that line", source=str(p)) from None
     data.setdefault("name", p.stem)
@@ -352,8 +351,11 @@ def _build(cls: type, data: dict[str, Any], prefix: str, problems: ProblemCollec
         typ = hints[key]
         if isinstance(typ, type) and hasattr(typ, "__dataclass_fields__"):
             if not isinstance(value, dict):
-                problems.add(f"{source}: {path}", f"must be a table [{path}], got {type(value).__name__}",
-                             f"write it as a [{path}] section")
+                problems.add(
+                    f"{source}: {path}",
+                    f"must be a table [{path}], got {type(value).__name__}",
+                    f"write it as a [{path}] section",
+                )
                 continue
             kwargs[key] = _build(typ, value, f"{path}.", problems, source)
             continue
@@ -365,8 +367,11 @@ def _build(cls: type, data: dict[str, Any], prefix: str, problems: ProblemCollec
         if rng is not None and isinstance(converted, (int, float)) and not _in_range(converted, rng):
             lo, hi, lo_inc, hi_inc = rng
             interval = f"{'[' if lo_inc else '('}{lo:g}, {hi:g}{']' if hi_inc else ')'}"
-            problems.add(f"{source}: {path}", f"value {converted!r} is outside {interval}",
-                         _FIX_HINTS.get(path, f"choose a value in {interval}"))
+            problems.add(
+                f"{source}: {path}",
+                f"value {converted!r} is outside {interval}",
+                _FIX_HINTS.get(path, f"choose a value in {interval}"),
+            )
             continue
         kwargs[key] = converted
     try:
@@ -432,26 +437,43 @@ def _name(typ: Any) -> str:
 def _check_cross(s: Scenario, problems: ProblemCollector, source: str) -> None:
     """Checks that involve more than one key."""
     if s.access.capacity < s.access.min_slaves:
-        problems.add(f"{source}: access.capacity", f"capacity {s.access.capacity} is below min_slaves "
-                     f"{s.access.min_slaves}, so no cluster can be formed",
-                     "raise access.capacity or lower access.min_slaves (>= 2)")
+        problems.add(
+            f"{source}: access.capacity",
+            f"capacity {s.access.capacity} is below min_slaves {s.access.min_slaves}, so no cluster can be formed",
+            "raise access.capacity or lower access.min_slaves (>= 2)",
+        )
     if s.backbone.objective == "max_min_rate" and s.backbone.mode != "trusted" and s.backbone.repeater_budget == 0:
-        problems.add(f"{source}: backbone.repeater_budget", "objective 'max_min_rate' needs a repeater budget",
-                     "set backbone.repeater_budget to the number of repeaters you can deploy")
+        problems.add(
+            f"{source}: backbone.repeater_budget",
+            "objective 'max_min_rate' needs a repeater budget",
+            "set backbone.repeater_budget to the number of repeaters you can deploy",
+        )
     if s.demands.mode == "list":
         if not s.demands.pairs:
-            problems.add(f"{source}: demands.pairs", "mode 'list' needs at least one pair",
-                         "add pairs = [[\"A\", \"B\"], ...] or use mode = \"auto\"")
+            problems.add(
+                f"{source}: demands.pairs",
+                "mode 'list' needs at least one pair",
+                'add pairs = [["A", "B"], ...] or use mode = "auto"',
+            )
         for i, pair in enumerate(s.demands.pairs):
             if len(pair) != 2 or pair[0] == pair[1]:
-                problems.add(f"{source}: demands.pairs[{i}]", f"{pair!r} is not a pair of two different sites",
-                             "write each demand as [\"site A\", \"site B\"]")
+                problems.add(
+                    f"{source}: demands.pairs[{i}]",
+                    f"{pair!r} is not a pair of two different sites",
+                    'write each demand as ["site A", "site B"]',
+                )
     if s.demands.mode == "hubs" and not s.demands.hubs:
-        problems.add(f"{source}: demands.hubs", "mode 'hubs' needs at least one hub site",
-                     "add hubs = [\"site id or name\", ...] or use mode = \"auto\"")
+        problems.add(
+            f"{source}: demands.hubs",
+            "mode 'hubs' needs at least one hub site",
+            'add hubs = ["site id or name", ...] or use mode = "auto"',
+        )
     if s.demands.mode == "explicit" and not s.demands.file:
-        problems.add(f"{source}: demands.file", "mode 'explicit' needs a CSV file of demand pairs",
-                     "set file = \"pairs.csv\" (columns source,target) or use mode = \"auto\"")
+        problems.add(
+            f"{source}: demands.file",
+            "mode 'explicit' needs a CSV file of demand pairs",
+            'set file = "pairs.csv" (columns source,target) or use mode = "auto"',
+        )
 
 
 def scenario_to_toml(s: Scenario) -> str:

@@ -61,9 +61,7 @@ class TableSchema:
         for c in self.columns:
             if c.name == name:
                 return c
-        raise KeyError(
-            f"column '{name}' of table '{self.name}' is not declared in planner/model/schema.py"
-        )
+        raise KeyError(f"column '{name}' of table '{self.name}' is not declared in planner/model/schema.py")
 
 
 # the declarations read as a table, one column a line
@@ -139,7 +137,8 @@ DESIGN_TABLES: dict[str, TableSchema] = {t.name: t for t in (
            "repeater placement cannot reach backbone.rate_target for a demand"),
         _C("rate_shared", "float64", "pairs/attempt", "rate when all demands share link memory", _MEM),
         _C("shortfall_full_load", "float64", "pairs/attempt",
-           "backbone.rate_target minus rate_shared (0 when met)", _MEM + ", backbone.objective min_cost with a rate_target"),
+           "backbone.rate_target minus rate_shared (0 when met)",
+           _MEM + ", backbone.objective min_cost with a rate_target"),
         _C("security", "float64", "probability", "end-to-end security with SMR routing", _TRUST),
         _C("security_single_path", "float64", "probability", "security of the best single path", _TRUST),
         _C("trusted_on_path", "str", "", "trusted relays the demand's key passes, ';'-joined", _TRUST),
@@ -191,9 +190,7 @@ def table_schema(name: str) -> TableSchema:
     try:
         return DESIGN_TABLES[name]
     except KeyError:
-        raise KeyError(
-            f"unknown design table '{name}'; tables are {', '.join(TABLE_NAMES)}"
-        ) from None
+        raise KeyError(f"unknown design table '{name}'; tables are {', '.join(TABLE_NAMES)}") from None
 
 
 def empty_table(name: str) -> pd.DataFrame:
@@ -215,9 +212,7 @@ def dtype_fits(declared: str, actual: str, *, n_rows: int, strict: bool = False)
     return declared == "str" and actual in _TEXT_DTYPES
 
 
-def dtype_problems(
-    name: str, columns: list[tuple[str, str]], *, n_rows: int, strict: bool = False
-) -> list[str]:
+def dtype_problems(name: str, columns: list[tuple[str, str]], *, n_rows: int, strict: bool = False) -> list[str]:
     """Problems of one table's ``[(column, dtype), ...]`` against the declared schema.
 
     Lists every declared column whose dtype does not fit (:func:`dtype_fits`); columns
@@ -287,7 +282,5 @@ def markdown() -> str:
             "| column | dtype | unit | description | when |",
             "|---|---|---|---|---|",
         ]
-        lines += [
-            f"| `{c.name}` | {c.dtype} | {c.unit} | {c.description} | {c.when} |" for c in t.columns
-        ]
+        lines += [f"| `{c.name}` | {c.dtype} | {c.unit} | {c.description} | {c.when} |" for c in t.columns]
     return "\n".join(lines) + "\n"

@@ -84,9 +84,7 @@ def json_ready(obj: Any, *, digits: int | None = None, strict: bool = False) -> 
         if hasattr(o, "wkt") and hasattr(o, "geom_type"):  # shapely geometry
             return o.wkt
         if strict:
-            raise ValidationError(
-                f"value of type {type(o).__name__} cannot be written as JSON", source="write_json"
-            )
+            raise ValidationError(f"value of type {type(o).__name__} cannot be written as JSON", source="write_json")
         return str(o)
 
     return conv(obj)
@@ -102,10 +100,7 @@ def json_default(obj: Any) -> Any:
 def dumps(obj: Any, *, digits: int | None = None, ensure_ascii: bool = True) -> str:
     """Deterministic JSON text of ``obj``: :func:`json_ready` data, sorted keys, indent 2, a final newline."""
     data = json_ready(obj, digits=digits)
-    return (
-        json.dumps(data, indent=2, sort_keys=True, allow_nan=False, ensure_ascii=ensure_ascii)
-        + "\n"
-    )
+    return json.dumps(data, indent=2, sort_keys=True, allow_nan=False, ensure_ascii=ensure_ascii) + "\n"
 
 
 def flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

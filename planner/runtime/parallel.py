@@ -263,9 +263,7 @@ def _map_dask(
         client = Client(scheduler_address)
     else:
         logger.info("starting a Dask LocalCluster of %d workers", nworkers)
-        cluster = LocalCluster(
-            n_workers=nworkers, threads_per_worker=1, processes=True, dashboard_address=None
-        )
+        cluster = LocalCluster(n_workers=nworkers, threads_per_worker=1, processes=True, dashboard_address=None)
         client = Client(cluster)
     try:
         futures = client.map(func, tasks, pure=False, retries=retries or None)
@@ -391,8 +389,13 @@ def map_chunks(
                 bar.advance(len(values))
 
         done = map_tasks(
-            _run_chunk, chunks, backend=ex.backend, workers=ex.workers, scheduler_address=ex.scheduler_address,
-            on_result=count, progress=False,
+            _run_chunk,
+            chunks,
+            backend=ex.backend,
+            workers=ex.workers,
+            scheduler_address=ex.scheduler_address,
+            on_result=count,
+            progress=False,
         )
     out: list[Any] = [None] * n
     for c, values in enumerate(done):

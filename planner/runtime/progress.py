@@ -64,8 +64,9 @@ class Eta:
     over_limit_s: float = 0.0
 
 
-def estimate_eta(*, done: float, total: float | None, elapsed_s: float, limit_s: float | None = None,
-                 initial: float = 0.0) -> Eta:
+def estimate_eta(
+    *, done: float, total: float | None, elapsed_s: float, limit_s: float | None = None, initial: float = 0.0
+) -> Eta:
     """The time left of a task that has ``done`` of ``total`` units after ``elapsed_s`` seconds.
 
     Guarantees: with ``total`` known and ``done > initial`` (units counted since
@@ -110,8 +111,18 @@ class ProgressTask:
     (the ``with`` block was left by an exception).
     """
 
-    def __init__(self, tracker: Tracker, name: str, *, total: float | None, limit_s: float | None, unit: str,
-                 initial: float, depth: int, is_stage: bool) -> None:
+    def __init__(
+        self,
+        tracker: Tracker,
+        name: str,
+        *,
+        total: float | None,
+        limit_s: float | None,
+        unit: str,
+        initial: float,
+        depth: int,
+        is_stage: bool,
+    ) -> None:
         self.tracker = tracker
         self.name = name
         self.total = total
@@ -179,8 +190,13 @@ class ProgressTask:
     def eta(self) -> Eta:
         """The time left, from the measured rate and/or the time limit (:func:`estimate_eta`)."""
         with self.tracker.lock:
-            return estimate_eta(done=self.completed, total=self.total, elapsed_s=self.elapsed_s(),
-                                limit_s=self.limit_s, initial=self.initial)
+            return estimate_eta(
+                done=self.completed,
+                total=self.total,
+                elapsed_s=self.elapsed_s(),
+                limit_s=self.limit_s,
+                initial=self.initial,
+            )
 
     def status(self) -> str:
         """One line describing the task: counts, elapsed time, ETA or limit bound, note.
@@ -201,8 +217,10 @@ class ProgressTask:
                 parts.append(f"{format_seconds(elapsed)} elapsed")
                 if eta.seconds is not None and eta.bound:
                     parts[-1] += ","
-                    parts.append(f"at most {format_seconds(eta.seconds)} left "
-                                 f"(solver limit {format_seconds(self.limit_s or 0.0)})")
+                    parts.append(
+                        f"at most {format_seconds(eta.seconds)} left "
+                        f"(solver limit {format_seconds(self.limit_s or 0.0)})"
+                    )
                 elif eta.seconds is not None:
                     parts[-1] += ","
                     parts.append(f"ETA {format_seconds(eta.seconds)}")
@@ -211,8 +229,10 @@ class ProgressTask:
                     parts.append("ETA after the first result")
                 if eta.over_limit_s > 0:
                     parts[-1] += ","
-                    parts.append(f"solver limit {format_seconds(self.limit_s or 0.0)} passed "
-                                 "(the solver has stopped; building or checking goes on)")
+                    parts.append(
+                        f"solver limit {format_seconds(self.limit_s or 0.0)} passed "
+                        "(the solver has stopped; building or checking goes on)"
+                    )
             if self.note:
                 parts[-1] += ","
                 parts.append(self.note)
@@ -249,8 +269,15 @@ class Tracker:
         self._open: list[ProgressTask] = []
         self._stage: ProgressTask | None = None
 
-    def task(self, name: str, total: float | None = None, limit_s: float | None = None, *, unit: str = "items",
-             initial: float = 0) -> ProgressTask:
+    def task(
+        self,
+        name: str,
+        total: float | None = None,
+        limit_s: float | None = None,
+        *,
+        unit: str = "items",
+        initial: float = 0,
+    ) -> ProgressTask:
         """Start a task of ``total`` units (``None``: unknown) that ends within ``limit_s`` seconds (if given).
 
         ``initial`` units count as done before the start (e.g. resumed sweep points)
@@ -292,11 +319,20 @@ class Tracker:
         with self.lock:
             self._stage = None
 
-    def _start(self, name: str, *, total: float | None, limit_s: float | None, unit: str, initial: float,
-               is_stage: bool) -> ProgressTask:
+    def _start(
+        self, name: str, *, total: float | None, limit_s: float | None, unit: str, initial: float, is_stage: bool
+    ) -> ProgressTask:
         with self.lock:
-            task = ProgressTask(self, name, total=total, limit_s=limit_s, unit=unit, initial=initial,
-                                depth=len(self._open), is_stage=is_stage)
+            task = ProgressTask(
+                self,
+                name,
+                total=total,
+                limit_s=limit_s,
+                unit=unit,
+                initial=initial,
+                depth=len(self._open),
+                is_stage=is_stage,
+            )
             self._open.append(task)
         self._notify("start", task)
         return task
@@ -308,7 +344,7 @@ class Tracker:
             inner: list[ProgressTask] = []
             if task in self._open:
                 at = self._open.index(task)
-                inner = self._open[at + 1:][::-1]
+                inner = self._open[at + 1 :][::-1]
                 del self._open[at:]
             now = self.clock()
             for t in [*inner, task]:
@@ -400,8 +436,9 @@ class LineRenderer:
         if task.is_stage:
             self._emit(task, f"- {task.name}")
         elif self.verbose:
-            self._emit(task, f"{task.name}: started" + (f" ({_num(task.total)} {task.unit})"
-                                                         if task.total is not None else ""))
+            self._emit(
+                task, f"{task.name}: started" + (f" ({_num(task.total)} {task.unit})" if task.total is not None else "")
+            )
 
     def on_advance(self, task: ProgressTask) -> None:
         if not task.total:
@@ -479,8 +516,16 @@ class RichRenderer:
 
         self.console = console
         count, eta = _rich_columns()
-        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=24),
-                                 count, TimeElapsedColumn(), eta, console=console, transient=True)
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=24),
+            count,
+            TimeElapsedColumn(),
+            eta,
+            console=console,
+            transient=True,
+        )
         self._ids: dict[int, Any] = {}
         self._lock = threading.Lock()
 
@@ -498,7 +543,8 @@ class RichRenderer:
             self.console.print("  " * (task.depth + 1) + f"- {escape(task.name)}", highlight=False)
         with self._lock:
             self._ids[id(task)] = self.progress.add_task(
-                "  " * task.depth + escape(task.name), total=task.total, completed=int(task.completed), ptask=task)
+                "  " * task.depth + escape(task.name), total=task.total, completed=int(task.completed), ptask=task
+            )
 
     def on_advance(self, task: ProgressTask) -> None:
         with self._lock:
@@ -538,8 +584,7 @@ def _rich_columns() -> list[Any]:
             if eta.seconds is None:
                 text = ""
             elif eta.bound:
-                text = (f"at most {format_seconds(eta.seconds)} left "
-                        f"(solver limit {format_seconds(ptask.limit_s or 0)})")
+                text = f"at most {format_seconds(eta.seconds)} left (solver limit {format_seconds(ptask.limit_s or 0)})"
             else:
                 text = f"ETA {format_seconds(eta.seconds)}"
             if eta.over_limit_s > 0:
@@ -553,8 +598,9 @@ def _rich_columns() -> list[Any]:
 
 
 @contextmanager
-def display(console: Any | None, *, verbose: bool = False, interval_s: float | None = None,
-            clock: Clock = _default_clock) -> Iterator[Tracker]:
+def display(
+    console: Any | None, *, verbose: bool = False, interval_s: float | None = None, clock: Clock = _default_clock
+) -> Iterator[Tracker]:
     """Install a process-wide tracker shown on ``console`` (a ``rich`` console) for the block.
 
     ``None``: a silent tracker (``-q``). A console on a terminal: a live bar

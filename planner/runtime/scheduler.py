@@ -28,15 +28,23 @@ def scheduler_from_file(path: str | Path) -> str:
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InputFormatError(f"{file}: scheduler file not found (fix: give the file the scheduler wrote with "
-                               "--scheduler-file)", source=str(file)) from None
+        raise InputFormatError(
+            f"{file}: scheduler file not found (fix: give the file the scheduler wrote with --scheduler-file)",
+            source=str(file),
+        ) from None
     except (OSError, ValueError) as exc:
-        raise InputFormatError(f"{file}: not a Dask scheduler file ({exc}) (fix: give the JSON file written by "
-                               "'dask scheduler --scheduler-file FILE')", source=str(file)) from None
+        raise InputFormatError(
+            f"{file}: not a Dask scheduler file ({exc}) (fix: give the JSON file written by "
+            "'dask scheduler --scheduler-file FILE')",
+            source=str(file),
+        ) from None
     address = data.get("address") if isinstance(data, dict) else None
     if not isinstance(address, str) or not address:
-        raise InputFormatError(f"{file}: has no 'address' entry (fix: give the JSON file written by "
-                               "'dask scheduler --scheduler-file FILE')", source=str(file))
+        raise InputFormatError(
+            f"{file}: has no 'address' entry (fix: give the JSON file written by "
+            "'dask scheduler --scheduler-file FILE')",
+            source=str(file),
+        )
     return address
 
 
@@ -53,11 +61,13 @@ def check_reachable(address: str, *, timeout_s: float = CONNECT_TIMEOUT_S) -> No
     try:
         port = parts.port or DEFAULT_PORT
     except ValueError:
-        raise ValidationError(f"--scheduler {address!r}: the port is not a number (fix: give e.g. "
-                              "tcp://host:8786)", source="command line") from None
+        raise ValidationError(
+            f"--scheduler {address!r}: the port is not a number (fix: give e.g. tcp://host:8786)", source="command line"
+        ) from None
     if not host:
-        raise ValidationError(f"--scheduler {address!r}: no host name (fix: give e.g. tcp://host:8786)",
-                              source="command line")
+        raise ValidationError(
+            f"--scheduler {address!r}: no host name (fix: give e.g. tcp://host:8786)", source="command line"
+        )
     try:
         with socket.create_connection((host, port), timeout=timeout_s):
             pass
@@ -66,7 +76,9 @@ def check_reachable(address: str, *, timeout_s: float = CONNECT_TIMEOUT_S) -> No
         raise ValidationError(
             f"cannot reach the Dask scheduler at {address} ({reason}, waited at most {timeout_s:g} s) "
             "(fix: check the address and that the scheduler is running, e.g. 'dask scheduler'; or leave out "
-            "--scheduler to run on a local cluster)", source="command line") from None
+            "--scheduler to run on a local cluster)",
+            source="command line",
+        ) from None
 
 
 def resolve_scheduler(address: str | None, scheduler_file: str | None) -> str | None:

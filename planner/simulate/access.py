@@ -109,9 +109,7 @@ def _validate(
     pc.raise_if_any()
 
 
-def _survival_probabilities(
-    memory: int, lifetime_s: float, rate_hz: float, t_q: float
-) -> NDArray[np.float64]:
+def _survival_probabilities(memory: int, lifetime_s: float, rate_hz: float, t_q: float) -> NDArray[np.float64]:
     """P(the j-th newest of ``memory`` stored qubits is measured in time), j = 1..memory."""
     j = np.arange(1, memory + 1, dtype=float)
     if math.isinf(lifetime_s):
@@ -227,12 +225,8 @@ def simulate_cluster_keys_per_attempt(
     rng = make_rng(seed)
     t_q = t_mea_s + t_ret_s
     m_pairs = int(n_slaves) // 2
-    mdi = _simulate_store(
-        rng, int(slots), 1, int(memory_master), lifetime_s, epr_rate_hz, t_q, r_mdi
-    )
-    ekr = _simulate_store(
-        rng, int(slots), m_pairs, int(memory_slave), lifetime_s, epr_rate_hz, t_q, r_ekr
-    )
+    mdi = _simulate_store(rng, int(slots), 1, int(memory_master), lifetime_s, epr_rate_hz, t_q, r_mdi)
+    ekr = _simulate_store(rng, int(slots), m_pairs, int(memory_slave), lifetime_s, epr_rate_hz, t_q, r_ekr)
     total = mdi + ekr
     if np.all(total == total[0]):
         v = float(total[0])

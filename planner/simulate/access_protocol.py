@@ -108,13 +108,9 @@ def access_protocol_expected(
     return float(mdi + m_pairs * ekr)
 
 
-def _store(
-    rng: np.random.Generator, trials: int, attempts: int, p_transmit: float, memory: int
-) -> NDArray[np.int64]:
+def _store(rng: np.random.Generator, trials: int, attempts: int, p_transmit: float, memory: int) -> NDArray[np.int64]:
     """Pairs stored per trial, attempt by attempt: both photons arrive, a unit is free."""
-    both = (rng.random((trials, attempts)) < p_transmit) & (
-        rng.random((trials, attempts)) < p_transmit
-    )
+    both = (rng.random((trials, attempts)) < p_transmit) & (rng.random((trials, attempts)) < p_transmit)
     filled = np.cumsum(both, axis=1)
     stored = both & (filled <= memory)  # an arriving pair finds a free unit
     return stored.sum(axis=1)
@@ -198,8 +194,6 @@ def simulate_access_protocol(
             p_bsm=p_bsm,
         ),
         eq6=float(
-            physics.cluster_keys_per_attempt(
-                int(n_slaves), r_mdi=r_mdi, r_ekr=r_ekr, memory_master=nm, memory_slave=ns
-            )
+            physics.cluster_keys_per_attempt(int(n_slaves), r_mdi=r_mdi, r_ekr=r_ekr, memory_master=nm, memory_slave=ns)
         ),
     )

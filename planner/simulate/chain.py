@@ -240,9 +240,7 @@ def eq9_bottleneck_hops(hops: int) -> NDArray[np.int64]:
 # ---------------------------------------------------------------------------------------
 
 
-def _negbin_failures(
-    rng: np.random.Generator, successes: NDArray[np.int64], prob: float
-) -> NDArray[np.int64]:
+def _negbin_failures(rng: np.random.Generator, successes: NDArray[np.int64], prob: float) -> NDArray[np.int64]:
     """Failures before ``successes`` successes of Bernoulli(prob) trials (0 where n = 0)."""
     out = np.zeros_like(successes)
     if prob >= 1.0:
@@ -253,9 +251,7 @@ def _negbin_failures(
     return out
 
 
-def _tree_consumption(
-    tree: SwapTree, cycles: int, q: float, rng: np.random.Generator
-) -> NDArray[np.int64]:
+def _tree_consumption(tree: SwapTree, cycles: int, q: float, rng: np.random.Generator) -> NDArray[np.int64]:
     """Link pairs consumed on every hop to deliver one end-to-end pair (cycles x hops)."""
     needed = np.zeros((tree.n_nodes, cycles), dtype=np.int64)
     needed[0] = 1
@@ -295,9 +291,7 @@ class ChainRateResult:
     @property
     def eq9(self) -> float:
         """Eq. 9 for the same parameters, for comparison."""
-        return float(
-            physics.chain_distribution_ratio(self.hops, p=self.p, q=self.q, memory=self.memory)
-        )
+        return float(physics.chain_distribution_ratio(self.hops, p=self.p, q=self.q, memory=self.memory))
 
 
 def _validate_probs(pc: ProblemCollector, **values: float) -> None:
@@ -584,9 +578,7 @@ def simulate_chain(
     measured = slots - warm
     rate = mean_ci(delivered / measured, level=level)
     swap_time_s = float(t_mea_s + t_ret_s)
-    times = np.where(
-        first_slot >= 0, (first_slot + 1) * attempt_time_s + (rounds + 1) * swap_time_s, np.nan
-    )
+    times = np.where(first_slot >= 0, (first_slot + 1) * attempt_time_s + (rounds + 1) * swap_time_s, np.nan)
     ok_times = times[~np.isnan(times)]
     first = mean_ci(ok_times, level=level) if ok_times.size >= 2 else None
     return ChainSimResult(

@@ -32,9 +32,7 @@ CHAIN_COLUMNS = ["demand_id", "hops", "p_worst", "memory", "distances_km", "rate
 def _eq7(spacing_km: Any, alpha_db_per_km: float) -> Any:
     """Eq. 7 of the design's spacings; a spacing that is not a finite length >= 0 is a bad design file."""
     try:
-        return np.asarray(
-            physics.link_success_probability(spacing_km, alpha_db_per_km=alpha_db_per_km)
-        )
+        return np.asarray(physics.link_success_probability(spacing_km, alpha_db_per_km=alpha_db_per_km))
     except ValidationError as exc:
         raise InputFormatError(
             f"design.json links: spacing_km is not a length >= 0 ({exc}); re-run 'qkdplan plan'",
@@ -62,9 +60,7 @@ def _chain_row(demand_id: str, sub: pd.DataFrame, alpha_db_per_km: float) -> dic
     seg = sub["spacing_km"].astype(float).to_numpy()
     mem = sub["memory_units"].astype(float).to_numpy()
     use = (
-        np.maximum(sub["demands_using"].astype(float).to_numpy(), 1.0)
-        if "demands_using" in sub
-        else np.ones(len(sub))
+        np.maximum(sub["demands_using"].astype(float).to_numpy(), 1.0) if "demands_using" in sub else np.ones(len(sub))
     )
     p = _eq7(seg, alpha_db_per_km)
     hops = int((reps + 1).sum())

@@ -14,9 +14,7 @@ from planner.simulate.sampling import LEVEL, SampleSizes, float_or_none, stream_
 __all__ = ["simulate_clusters"]
 
 
-def simulate_clusters(
-    design: Design, scenario: Scenario, sizes: SampleSizes, seed: int
-) -> list[dict[str, Any]]:
+def simulate_clusters(design: Design, scenario: Scenario, sizes: SampleSizes, seed: int) -> list[dict[str, Any]]:
     """One row per cluster of ``design.clusters`` (in order): simulated key bits per attempt
     with their CI at :data:`LEVEL`, the Eq. 6 value, and ``problems`` where the clusters table
     contradicts Eq. 5 or a cluster is too small to simulate.
@@ -42,9 +40,7 @@ def simulate_clusters(
         }
         problems = []
         if int(c.ekert_pairs) != n_slaves // 2:
-            problems.append(
-                f"ekert_pairs = {int(c.ekert_pairs)} but floor({n_slaves}/2) = {n_slaves // 2} (Eq. 5)"
-            )
+            problems.append(f"ekert_pairs = {int(c.ekert_pairs)} but floor({n_slaves}/2) = {n_slaves // 2} (Eq. 5)")
         if n_slaves < 2:
             problems.append(f"cluster has {n_slaves} slave(s); Eq. 5-6 need at least 2")
             row.update(

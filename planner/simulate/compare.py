@@ -74,10 +74,7 @@ def _flag_rate(
         return None, None
     rel = (sim - pred) / pred if pred > 0 else (math.inf if sim > 0 else 0.0)
     if not (low <= pred <= high) and abs(rel) > tol:
-        return rel, (
-            f"rate: predicted {pred:.4g} outside simulated 99% CI [{low:.4g}, {high:.4g}] "
-            f"({100 * rel:+.1f}%)"
-        )
+        return rel, (f"rate: predicted {pred:.4g} outside simulated 99% CI [{low:.4g}, {high:.4g}] ({100 * rel:+.1f}%)")
     return rel, None
 
 
@@ -93,10 +90,7 @@ def _flag_security(
         return None, None
     err = sim - pred
     if not (low - 1e-12 <= pred <= high + 1e-12) and abs(err) > tol:
-        return err, (
-            f"{label}: predicted {pred:.4g} outside simulated 99% CI [{low:.4g}, {high:.4g}] "
-            f"({err:+.3f})"
-        )
+        return err, (f"{label}: predicted {pred:.4g} outside simulated 99% CI [{low:.4g}, {high:.4g}] ({err:+.3f})")
     return err, None
 
 
@@ -104,9 +98,7 @@ def cluster_pair_row(c: dict[str, Any], tol: dict[str, float]) -> dict[str, Any]
     """The ``pairs`` row of cluster row ``c`` (which gets ``rate_rel_error``, ``flagged`` and
     ``flag_reason`` too)."""
     pred, sim = c["keys_predicted"], c.get("keys_simulated")
-    rel, reason = _flag_rate(
-        pred, sim, c.get("keys_ci_low"), c.get("keys_ci_high"), tol["rate_rel"]
-    )
+    rel, reason = _flag_rate(pred, sim, c.get("keys_ci_low"), c.get("keys_ci_high"), tol["rate_rel"])
     reasons = [x for x in (c.get("problems"), reason) if x]
     c["rate_rel_error"] = rel
     c["flagged"] = bool(reasons)
@@ -161,8 +153,7 @@ def _security_reasons(
         and not math.isclose(sec_pred, res["security_route"], rel_tol=1e-6, abs_tol=1e-9)
     ):
         reasons.append(
-            f"security: SMR on the fibre graph gives {res['security_route']:.4g}, the design states "
-            f"{sec_pred:.4g}"
+            f"security: SMR on the fibre graph gives {res['security_route']:.4g}, the design states {sec_pred:.4g}"
         )
     single = float_or_none(getattr(rec, "security_single_path", None)) if has_security else None
     if sec_pred is not None and single is not None and sec_pred < single - tol["security_abs"]:
@@ -202,9 +193,7 @@ def demand_pair_row(
     reasons = [chain["problems"]] if chain.get("problems") else []
     rate_pred = float_or_none(getattr(rec, "rate", None)) if has_rate else None
     sim = res.get("rate_simulated")
-    rel, reason = _flag_rate(
-        rate_pred, sim, res.get("rate_ci_low"), res.get("rate_ci_high"), tol["rate_rel"]
-    )
+    rel, reason = _flag_rate(rate_pred, sim, res.get("rate_ci_low"), res.get("rate_ci_high"), tol["rate_rel"])
     if reason:
         reasons.append(reason)
     sec_pred = float_or_none(getattr(rec, "security", None)) if has_security else None
@@ -281,12 +270,8 @@ def totals(pairs: list[dict[str, Any]], links: list[dict[str, Any]]) -> dict[str
         "n_inter_cluster": len(inter),
         "n_intra_cluster": len(intra),
         "n_flagged": int(df["flagged"].astype(bool).sum()) if len(df) else 0,
-        "n_rate_not_simulated": int(
-            (inter["rate_predicted"].notna() & inter["rate_simulated"].isna()).sum()
-        ),
-        "flagged_pairs": [str(p) for p in df.loc[df["flagged"].astype(bool), "pair"]]
-        if len(df)
-        else [],
+        "n_rate_not_simulated": int((inter["rate_predicted"].notna() & inter["rate_simulated"].isna()).sum()),
+        "flagged_pairs": [str(p) for p in df.loc[df["flagged"].astype(bool), "pair"]] if len(df) else [],
         "inter_rate_predicted_sum": agg(inter, "rate_predicted", "sum"),
         "inter_rate_simulated_sum": agg(inter, "rate_simulated", "sum"),
         "inter_rate_shared_sum": agg(inter, "rate_shared", "sum"),
@@ -334,12 +319,7 @@ def worst_pairs(pairs: list[dict[str, Any]], n: int = 5) -> dict[str, list[dict[
     inter = df[df["kind"] == "inter-cluster"]
     return {
         "rate_gap": top(df, pd.to_numeric(df["rate_rel_error"], errors="coerce").abs(), False),
-        "security_gap": top(
-            df, pd.to_numeric(df["security_abs_error"], errors="coerce").abs(), False
-        ),
+        "security_gap": top(df, pd.to_numeric(df["security_abs_error"], errors="coerce").abs(), False),
         "lowest_rate": top(inter, pd.to_numeric(inter["rate_simulated"], errors="coerce"), True),
-        "lowest_security": top(
-            inter, pd.to_numeric(inter["security_simulated"], errors="coerce"), True
-        ),
+        "lowest_security": top(inter, pd.to_numeric(inter["security_simulated"], errors="coerce"), True),
     }
-

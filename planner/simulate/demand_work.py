@@ -25,7 +25,7 @@ from planner.keys.reconstruction import (
     greedy_states,
 )
 from planner.physics import PhysicsParameters
-from planner.routing.paths import RelaySecurity, _check_endpoints, _check_trusted, _Router, _smr
+from planner.routing import RelaySecurity, Router, check_endpoints, check_trusted, route_smr
 from planner.runtime.parallel import Backend, current_executor, default_workers, map_tasks
 from planner.simulate.chain import simulate_chain, simulate_chain_rate
 from planner.simulate.keysim import leak_trials
@@ -114,10 +114,10 @@ def shared_router(ctx: DemandContext) -> Any:
     """
     if ctx.graph is None:
         return None
-    _check_trusted(ctx.graph, ctx.trusted)
+    check_trusted(ctx.graph, ctx.trusted)
     relay = RelaySecurity(ctx.security, ctx.trusted)
     relay.validate(ctx.graph)
-    return _Router(ctx.graph, relay)
+    return Router(ctx.graph, relay)
 
 
 def simulate_demand(ctx: DemandContext, spec: DemandSpec, router: Any = None) -> dict[str, Any]:
@@ -205,8 +205,8 @@ def _key_level(ctx: DemandContext, spec: DemandSpec, router: Any) -> dict[str, A
     """SMR route of the demand (on ``router``, see :func:`shared_router`) and its eavesdropper trials."""
     assert ctx.graph is not None
     rng = np.random.default_rng(spec.key_seed)
-    _check_endpoints(ctx.graph, spec.source, spec.target)
-    route = _smr(router, spec.source, spec.target, None, None)
+    check_endpoints(ctx.graph, spec.source, spec.target)
+    route = route_smr(router, spec.source, spec.target, None, None)
     out: dict[str, Any] = {
         "security_route": float(route.security) if route.delivered else 0.0,
         "paths": int(route.n_paths),
@@ -262,7 +262,6 @@ def _key_level(ctx: DemandContext, spec: DemandSpec, router: Any) -> dict[str, A
     return out
 
 
-
 def resolve_executor(
     backend: Backend | None, workers: int | None, scheduler_address: str | None
 ) -> tuple[Backend, int | None, str | None]:
@@ -292,9 +291,7 @@ def run_batches(
     n_batches = 1 if backend == "serial" or nw <= 1 else min(len(specs), 4 * nw)
     # interleave so that expensive pairs (the latency subset, long chains) spread over batches
     batches = [DemandBatch(ctx, tuple(specs[b::n_batches])) for b in range(n_batches)]
-    done = map_tasks(
-        run_batch, batches, backend=backend, workers=workers, scheduler_address=scheduler_address
-    )
+    done = map_tasks(run_batch, batches, backend=backend, workers=workers, scheduler_address=scheduler_address)
     out: list[dict[str, Any]] = [{} for _ in specs]
     for chunk in done:
         for res in chunk:

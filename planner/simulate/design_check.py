@@ -18,7 +18,7 @@ predicted:
   nested swap tree) also gives the time to the first end-to-end pair (vs Eq. 10) and
   the physical rate.
 * **inter-cluster, trusted relays** (SMR paper): every demand is routed with
-  :func:`planner.routing.paths.smr` on the fibre graph with the design's trusted relays, and
+  :func:`planner.routing.smr` on the fibre graph with the design's trusted relays, and
   an eavesdropper compromising untrusted relays attacks the key distribution on real
   bytes (:func:`planner.simulate.keysim.leak_trials`); the fraction of draws in which
   the end-to-end key (all path keys combined) stays secret vs ``demands.security``.
@@ -44,8 +44,8 @@ default sample sizes.
 
 Reproducibility: every random draw derives from ``seed`` through
 :class:`numpy.random.SeedSequence` keyed by the pair, so results do not depend on how
-pairs are split between worker processes; the returned :class:`~planner.simulate.result.SimulationResult` is JSON-ready and
-holds no wall-clock figures.
+pairs are split between worker processes; the returned
+:class:`~planner.simulate.result.SimulationResult` is JSON-ready and holds no wall-clock figures.
 """
 
 from __future__ import annotations
@@ -126,7 +126,6 @@ __all__ = [
 ]
 
 
-
 def _scenario(design: Design) -> Scenario:
     """The design's scenario, validated; a bad one is a bad design file."""
     try:
@@ -136,7 +135,6 @@ def _scenario(design: Design) -> Scenario:
             f"the design's scenario is not valid ({exc}); re-run 'qkdplan plan'",
             source="design.json",
         ) from None
-
 
 
 def simulate_design(
@@ -189,18 +187,19 @@ def simulate_design(
     relays = _relay_layer(design, scenario, network) if layers.security else _RelayLayer()
     notes = list(relays.notes)
 
-    latency_slots = (
-        _latency_selection(dem, chains, int(latency_pairs)) if layers.rate and latency_pairs else {}
+    latency_slots = _latency_selection(dem, chains, int(latency_pairs)) if layers.rate and latency_pairs else {}
+    specs, pair_requests = _demand_specs(
+        dem, chains, sizes, ph.attempt_time_s, int(seed), has_rate=layers.rate, latency_slots=latency_slots
     )
-    specs, pair_requests = _demand_specs(dem, chains, sizes, ph.attempt_time_s, int(seed),
-                                         has_rate=layers.rate, latency_slots=latency_slots)
-    ctx = DemandContext(graph=relays.graph, trusted=relays.trusted, security=relays.security,
-                        eps=sec.eps, physics=ph, level=LEVEL)
+    ctx = DemandContext(
+        graph=relays.graph, trusted=relays.trusted, security=relays.security, eps=sec.eps, physics=ph, level=LEVEL
+    )
     results = run_batches(ctx, specs, backend=backend, workers=workers, scheduler_address=scheduler_address)
 
     pool_pairs, pool_links = (
-        pool_traffic(results, pair_requests, int(sec.key_pool_bits),
-                     np.random.default_rng(stream_seed(seed, "traffic", 0)))
+        pool_traffic(
+            results, pair_requests, int(sec.key_pool_bits), np.random.default_rng(stream_seed(seed, "traffic", 0))
+        )
         if layers.security
         else ([{} for _ in results], [])
     )
@@ -208,15 +207,22 @@ def simulate_design(
     pairs = [cluster_pair_row(c, tol) for c in cluster_rows]
     for i, rec in enumerate(dem.itertuples(index=False)):
         pairs.append(
-            demand_pair_row(rec, chains.iloc[i], specs[i], results[i], pool_pairs[i], ph, tol,
-                            has_rate=layers.rate, has_security=layers.security,
-                            security_exact=relays.exact)
+            demand_pair_row(
+                rec,
+                chains.iloc[i],
+                specs[i],
+                results[i],
+                pool_pairs[i],
+                ph,
+                tol,
+                has_rate=layers.rate,
+                has_security=layers.security,
+                security_exact=relays.exact,
+            )
         )
     notes.extend(_run_notes(layers, n_demands=len(dem), n_latency=len(latency_slots)))
     n_flag = sum(1 for p in pairs if p["flagged"])
-    logger.info(
-        "simulated %d pairs in %.1f s; %d flagged", len(pairs), time.perf_counter() - t0, n_flag
-    )
+    logger.info("simulated %d pairs in %.1f s; %d flagged", len(pairs), time.perf_counter() - t0, n_flag)
     return SimulationResult.create(
         network=design.network_name,
         scenario=scenario.name,
@@ -247,9 +253,7 @@ def _samples(sizes: SampleSizes, *, n_latency: int) -> SimulationSamples:
     )
 
 
-def _checked_arguments(
-    seed: int, tolerance: Mapping[str, float] | None, latency_pairs: int
-) -> dict[str, float]:
+def _checked_arguments(seed: int, tolerance: Mapping[str, float] | None, latency_pairs: int) -> dict[str, float]:
     """Check ``seed`` and ``latency_pairs``; the tolerances with ``tolerance``'s overrides applied."""
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ValidationError(f"seed={seed!r} must be an integer >= 0", source="simulate")
@@ -262,9 +266,7 @@ def _checked_arguments(
             )
         tol[key] = float(value)
     if isinstance(latency_pairs, bool) or int(latency_pairs) != latency_pairs or latency_pairs < 0:
-        raise ValidationError(
-            f"latency_pairs={latency_pairs!r} must be an integer >= 0", source="simulate"
-        )
+        raise ValidationError(f"latency_pairs={latency_pairs!r} must be an integer >= 0", source="simulate")
     return tol
 
 
@@ -279,10 +281,7 @@ class _Layers:
 def _layers(design: Design, dem: pd.DataFrame) -> _Layers:
     rate = len(dem) > 0 and "rate" in dem.columns and "links" in dem.columns and len(design.links) > 0
     security = (
-        len(dem) > 0
-        and "security" in dem.columns
-        and len(design.relays) > 0
-        and "trusted" in design.relays.columns
+        len(dem) > 0 and "security" in dem.columns and len(design.relays) > 0 and "trusted" in design.relays.columns
     )
     return _Layers(rate=bool(rate), security=bool(security))
 
@@ -303,9 +302,7 @@ def _relay_layer(design: Design, scenario: Scenario, network: Network | None) ->
     graph, graph_source, exact = fibre_graph(design, scenario, network=network)
     notes = [f"SMR routing ran on: {graph_source}."]
     if not exact:
-        notes.append(
-            "Security differences are reported but not flagged: the fibre graph is incomplete."
-        )
+        notes.append("Security differences are reported but not flagged: the fibre graph is incomplete.")
     r = design.relays
     return _RelayLayer(
         graph=graph,
@@ -374,10 +371,9 @@ def _run_notes(layers: _Layers, *, n_demands: int, n_latency: int) -> list[str]:
                 "pair by orders of magnitude (see docs/simulation_check.md)."
             )
     if not layers.security and n_demands:
-        notes.append(
-            "No trusted-relay layer in this design: security, eps and key pools were not simulated."
-        )
+        notes.append("No trusted-relay layer in this design: security, eps and key pools were not simulated.")
     return notes
+
 
 def _latency_selection(dem: pd.DataFrame, chains: pd.DataFrame, n: int) -> dict[int, int]:
     """Pairs for the slot-level physical simulation and their slot counts.

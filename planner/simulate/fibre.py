@@ -21,9 +21,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["fibre_graph"]
 
 
-def fibre_graph(
-    design: Design, scenario: Scenario, *, network: Network | None = None
-) -> tuple[nx.Graph, str, bool]:
+def fibre_graph(design: Design, scenario: Scenario, *, network: Network | None = None) -> tuple[nx.Graph, str, bool]:
     """The site-level fibre graph SMR routing ran on during planning, its origin, and exactness.
 
     In order: the ``network`` given (after the pipeline's candidate-link step:

@@ -55,7 +55,7 @@ from planner.keys.reconstruction import (
     combine_keys_xor,
     flexible_reconstruction,
 )
-from planner.routing.paths import RelaySecurity, SmrResult, _edge_key, multipath_security, smr
+from planner.routing import RelaySecurity, SmrResult, edge_key, multipath_security, smr
 
 logger = logging.getLogger(__name__)
 
@@ -129,12 +129,11 @@ class LinkKeyPools:
 
         Raises ``InfeasibleDesignError`` (nothing consumed) when the pool holds fewer.
         """
-        link = _edge_key(u, v)
+        link = edge_key(u, v)
         start = self._offset.get(link, 0)
         if start + n_bytes > self.pool_bytes:
             raise InfeasibleDesignError(
-                f"key pool of link {link!r} exhausted: needs {8 * (start + n_bytes)} bits, "
-                f"holds {8 * self.pool_bytes}",
+                f"key pool of link {link!r} exhausted: needs {8 * (start + n_bytes)} bits, holds {8 * self.pool_bytes}",
                 conflicts=["link-key-pool"],
             )
         self._offset[link] = start + n_bytes
@@ -296,18 +295,14 @@ def eavesdrop(transcript: Transcript, compromised: Collection[Any]) -> np.ndarra
     return np.array([("gk", g) in known for g in range(n)], dtype=bool)
 
 
-def draw_compromised(
-    relays: Sequence[Any], relay: RelaySecurity, rng: np.random.Generator
-) -> set[Any]:
+def draw_compromised(relays: Sequence[Any], relay: RelaySecurity, rng: np.random.Generator) -> set[Any]:
     """Each relay with probability below 1 is compromised independently with probability 1 - p."""
     p = np.array([relay.node(v) for v in relays], dtype=float)
     hit = rng.random(len(relays)) >= p
     return {v for v, h in zip(relays, hit, strict=True) if h}
 
 
-def analytic_global_security(
-    route: SmrResult, plan: ReconstructionPlan, relay: RelaySecurity
-) -> np.ndarray:
+def analytic_global_security(route: SmrResult, plan: ReconstructionPlan, relay: RelaySecurity) -> np.ndarray:
     """Exact probability that each global key stays secret (shared relays included)."""
     out = []
     for gk in plan.global_keys:

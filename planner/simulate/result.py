@@ -103,8 +103,7 @@ class SimulationResult(Mapping[str, Any]):
         """A result from raw values (numpy scalars, NaN, ...): each made JSON-ready first."""
         samples = values.pop("samples")
         ready = {k: json_ready(v, digits=DESIGN_DIGITS) for k, v in values.items()}
-        return cls(samples=SimulationSamples(**json_ready(samples.to_dict(), digits=DESIGN_DIGITS)),
-                   **ready)
+        return cls(samples=SimulationSamples(**json_ready(samples.to_dict(), digits=DESIGN_DIGITS)), **ready)
 
     def __post_init__(self) -> None:
         form = {
@@ -222,15 +221,11 @@ def write_simulation_files(sim: Mapping[str, Any], folder: Path) -> list[Path]:
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise InputFormatError(
-            f"{folder}: not a folder; pass an existing output folder", source=str(folder)
-        )
+        raise InputFormatError(f"{folder}: not a folder; pass an existing output folder", source=str(folder))
     data = json_ready(sim.to_dict() if isinstance(sim, SimulationResult) else sim, digits=DESIGN_DIGITS)
     written = []
     p = folder / "simulation.json"
-    p.write_text(
-        json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8"
-    )
+    p.write_text(json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8")
     written.append(p)
     tables: Sequence[tuple[str, list[dict[str, Any]], list[str] | None]] = (
         ("simulation_pairs.csv", data.get("pairs", []), PAIR_COLUMNS),

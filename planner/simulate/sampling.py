@@ -103,9 +103,7 @@ def sample_sizes(*, requests: int, duration_s: float | None, attempt_time_s: flo
     if isinstance(requests, bool) or int(requests) != requests or requests < 2:
         pc_problems.append(f"requests={requests!r} must be an integer >= 2 (e.g. 200)")
     if duration_s is not None and not (math.isfinite(duration_s) and duration_s > 0):
-        pc_problems.append(
-            f"duration_s={duration_s!r} must be a finite number of seconds > 0 (or omitted)"
-        )
+        pc_problems.append(f"duration_s={duration_s!r} must be a finite number of seconds > 0 (or omitted)")
     if pc_problems:
         raise ValidationError("simulation settings: " + "; ".join(pc_problems), source="simulate")
     if duration_s is None:
@@ -116,9 +114,7 @@ def sample_sizes(*, requests: int, duration_s: float | None, attempt_time_s: flo
             chain_cycles=int(min(MAX_CHAIN_CYCLES, CHAIN_CYCLES_PER_REQUEST * requests)),
         )
     slots = int(min(MAX_ACCESS_SLOTS, max(MIN_ACCESS_SLOTS, round(duration_s / attempt_time_s))))
-    return SampleSizes(
-        requests=None, duration_s=float(duration_s), access_slots=slots, chain_cycles=None
-    )
+    return SampleSizes(requests=None, duration_s=float(duration_s), access_slots=slots, chain_cycles=None)
 
 
 _STREAM = {"cluster": 1, "chain": 2, "keys": 3, "physical": 4, "traffic": 5}
@@ -134,9 +130,7 @@ def wilson_interval(successes: int, trials: int, *, level: float = LEVEL) -> tup
     """Wilson score interval of a binomial proportion at ``level``."""
     if trials <= 0:
         return (0.0, 1.0)
-    ci = stats.binomtest(int(successes), int(trials)).proportion_ci(
-        confidence_level=level, method="wilson"
-    )
+    ci = stats.binomtest(int(successes), int(trials)).proportion_ci(confidence_level=level, method="wilson")
     return float(ci.low), float(ci.high)
 
 

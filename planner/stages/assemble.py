@@ -70,16 +70,33 @@ def assemble_design(
     metrics.update(lat_metrics)
     all_notes.extend(n for n in lat_notes if n not in all_notes)
     fibre = _fibre_table(network, memory, scenario)
-    tables = {"sites": sites, "clusters": clusters, "links": links, "demands": demands, "relays": relays,
-              "fibre": fibre, "access_pareto": access.tables.get("access_pareto", empty_table("access_pareto"))}
-    return Design(network_name=network.name, network_source=_portable_source(network.source),
-                  scenario=scenario.to_dict(), seed=seed, version=__version__, metrics=metrics, solves=solves,
-                  baselines=baselines, notes=all_notes, timing=timing,
-                  **{name: conform(name, table) for name, table in tables.items()})
+    tables = {
+        "sites": sites,
+        "clusters": clusters,
+        "links": links,
+        "demands": demands,
+        "relays": relays,
+        "fibre": fibre,
+        "access_pareto": access.tables.get("access_pareto", empty_table("access_pareto")),
+    }
+    return Design(
+        network_name=network.name,
+        network_source=_portable_source(network.source),
+        scenario=scenario.to_dict(),
+        seed=seed,
+        version=__version__,
+        metrics=metrics,
+        solves=solves,
+        baselines=baselines,
+        notes=all_notes,
+        timing=timing,
+        **{name: conform(name, table) for name, table in tables.items()},
+    )
 
 
-def _site_table(network: Network, access: StageResult, memory: MemoryResult | None,
-                trust: StageResult | None) -> pd.DataFrame:
+def _site_table(
+    network: Network, access: StageResult, memory: MemoryResult | None, trust: StageResult | None
+) -> pd.DataFrame:
     """One row per site: role and cluster from the access stage, trust and memory units."""
     assignment = access.tables["assignment"].set_index("site") if len(access.tables["assignment"]) else None
     node_mem = memory.nodes if memory is not None else None
@@ -98,36 +115,60 @@ def _site_table(network: Network, access: StageResult, memory: MemoryResult | No
         else:
             role, cluster, km, db = "unassigned", "", 0.0, 0.0
         mem_units = int(node_mem.get(sid, 0)) if node_mem is not None else 0
-        rows.append({"site_id": sid, "name": str(s["name"]), "kind": str(s["kind"]), "lat": float(s["lat"]),
-                     "lon": float(s["lon"]), "role": role, "cluster": cluster, "access_km": km, "access_db": db,
-                     "trusted": sid in trusted_ids, "memory_units": mem_units,
-                     "position_source": str(s.get("position_source", "given") or "given")})
+        rows.append(
+            {
+                "site_id": sid,
+                "name": str(s["name"]),
+                "kind": str(s["kind"]),
+                "lat": float(s["lat"]),
+                "lon": float(s["lon"]),
+                "role": role,
+                "cluster": cluster,
+                "access_km": km,
+                "access_db": db,
+                "trusted": sid in trusted_ids,
+                "memory_units": mem_units,
+                "position_source": str(s.get("position_source", "given") or "given"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def _cluster_table(access: StageResult, sites: pd.DataFrame, memory: MemoryResult | None, names: dict[str, str],
-                   scenario: Scenario) -> pd.DataFrame:
+def _cluster_table(
+    access: StageResult, sites: pd.DataFrame, memory: MemoryResult | None, names: dict[str, str], scenario: Scenario
+) -> pd.DataFrame:
     """One row per cluster: the access stage's figures, its slaves and memory per master and slave."""
     clusters = access.tables["clusters"].copy()
     if not len(clusters):
         return empty_table("clusters")
     slaves = sites[sites["role"] == "slave"].groupby("cluster")["site_id"].apply(lambda s: ";".join(sorted(s)))
-    clusters = clusters.rename(columns={"mean_access_km": "access_km_mean", "max_access_km": "access_km_max",
-                                        "max_access_db": "access_db_max", "mean_access_db": "access_db_mean"})
+    clusters = clusters.rename(
+        columns={
+            "mean_access_km": "access_km_mean",
+            "max_access_km": "access_km_max",
+            "max_access_db": "access_db_max",
+            "mean_access_db": "access_db_mean",
+        }
+    )
     clusters.insert(0, "cluster", clusters["master"].astype(str))
     clusters["master_name"] = [names.get(m, m) for m in clusters["master"]]
     clusters["slaves"] = [slaves.get(m, "") for m in clusters["master"]]
     clusters["slave_names"] = [", ".join(names.get(x, x) for x in s.split(";") if x) for s in clusters["slaves"]]
     mm = memory.tables.get("clusters") if memory is not None else None
-    clusters["memory_master"] = [int(mm.loc[m, "memory_master"]) if mm is not None and m in mm.index
-                                 else scenario.memory.master_units for m in clusters["master"]]
-    clusters["memory_slave"] = [int(mm.loc[m, "memory_slave"]) if mm is not None and m in mm.index
-                                else scenario.memory.slave_units for m in clusters["master"]]
+    clusters["memory_master"] = [
+        int(mm.loc[m, "memory_master"]) if mm is not None and m in mm.index else scenario.memory.master_units
+        for m in clusters["master"]
+    ]
+    clusters["memory_slave"] = [
+        int(mm.loc[m, "memory_slave"]) if mm is not None and m in mm.index else scenario.memory.slave_units
+        for m in clusters["master"]
+    ]
     return clusters.sort_values("cluster", kind="mergesort").reset_index(drop=True)
 
 
-def _link_table(backbone: Backbone, rep: StageResult | None, memory: MemoryResult | None, names: dict[str, str],
-                scenario: Scenario) -> pd.DataFrame:
+def _link_table(
+    backbone: Backbone, rep: StageResult | None, memory: MemoryResult | None, names: dict[str, str], scenario: Scenario
+) -> pd.DataFrame:
     """One row per backbone link: repeaters and spacing (none without a repeater stage), link
     success probability, memory units and the number of demands routed over it."""
     links = backbone.links.copy()
@@ -141,11 +182,14 @@ def _link_table(backbone: Backbone, rep: StageResult | None, memory: MemoryResul
     else:
         links["repeaters"] = 0
         links["spacing_km"] = links["length_km"].astype(float)
-        links["p_link"] = link_success_probability(links["length_km"].astype(float).to_numpy(),
-                                                   alpha_db_per_km=scenario.physics.alpha_db_per_km)
+        links["p_link"] = link_success_probability(
+            links["length_km"].astype(float).to_numpy(), alpha_db_per_km=scenario.physics.alpha_db_per_km
+        )
     edge_mem = memory.edges if memory is not None else None
-    links["memory_units"] = [int(edge_mem.get(lid, scenario.memory.edge_units)) if edge_mem is not None
-                             else scenario.memory.edge_units for lid in links["link_id"]]
+    links["memory_units"] = [
+        int(edge_mem.get(lid, scenario.memory.edge_units)) if edge_mem is not None else scenario.memory.edge_units
+        for lid in links["link_id"]
+    ]
     use: dict[str, int] = {}
     for p in backbone.demands["links"]:
         for lid in str(p).split(";"):
@@ -154,8 +198,14 @@ def _link_table(backbone: Backbone, rep: StageResult | None, memory: MemoryResul
     return links
 
 
-def _demand_table(backbone: Backbone, rep: StageResult | None, memory: MemoryResult | None,
-                  trust: StageResult | None, names: dict[str, str], scenario: Scenario) -> pd.DataFrame:
+def _demand_table(
+    backbone: Backbone,
+    rep: StageResult | None,
+    memory: MemoryResult | None,
+    trust: StageResult | None,
+    names: dict[str, str],
+    scenario: Scenario,
+) -> pd.DataFrame:
     """One row per backbone demand: the repeater stage's chain figures, the memory stage's rates
     and shortfalls, the trust stage's securities and the protocol latency."""
     demands = backbone.demands.copy()
@@ -191,21 +241,24 @@ def _demand_table(backbone: Backbone, rep: StageResult | None, memory: MemoryRes
 def _fibre_table(network: Network, memory: MemoryResult | None, scenario: Scenario) -> pd.DataFrame:
     """One row per fibre link of the network, with the key generation it needs when the memory stage
     stated it (``fibre_key_bits``, :mod:`planner.stages.memory`)."""
-    fibre = pd.DataFrame({
-        "link_id": network.links["link_id"].astype(str).to_numpy(),
-        "u": network.links["u"].astype(str).to_numpy(),
-        "v": network.links["v"].astype(str).to_numpy(),
-        "length_km": network.links["length_km"].astype(float).to_numpy(),
-        "candidate": network.links["candidate"].astype(bool).to_numpy(),
-    })
+    fibre = pd.DataFrame(
+        {
+            "link_id": network.links["link_id"].astype(str).to_numpy(),
+            "u": network.links["u"].astype(str).to_numpy(),
+            "v": network.links["v"].astype(str).to_numpy(),
+            "length_km": network.links["length_km"].astype(float).to_numpy(),
+            "candidate": network.links["candidate"].astype(bool).to_numpy(),
+        }
+    )
     pools = memory.tables.get("fibre_key_bits") if memory is not None else None
     if pools is not None and len(pools):  # key generation each link needs
         need = {(str(r.u), str(r.v)): r for r in pools.itertuples(index=False)}
         keys = [(min(u, v), max(u, v)) for u, v in zip(fibre["u"], fibre["v"], strict=True)]
         fibre["key_bits_per_round"] = [int(need[k].key_bits_per_round) if k in need else 0 for k in keys]
         fibre["key_pool_bits"] = int(scenario.security.key_pool_bits)
-        fibre["rounds_supported"] = pd.Series([int(need[k].rounds_supported) if k in need else None for k in keys],
-                                               dtype=object, index=fibre.index)
+        fibre["rounds_supported"] = pd.Series(
+            [int(need[k].rounds_supported) if k in need else None for k in keys], dtype=object, index=fibre.index
+        )
     return fibre
 
 
@@ -214,8 +267,14 @@ def _portable_source(source: str) -> str:
     return Path(source).name if source else ""
 
 
-def _metrics(sites: pd.DataFrame, clusters: pd.DataFrame, links: pd.DataFrame, demands: pd.DataFrame,
-             relays: pd.DataFrame, scenario: Scenario) -> dict[str, Any]:
+def _metrics(
+    sites: pd.DataFrame,
+    clusters: pd.DataFrame,
+    links: pd.DataFrame,
+    demands: pd.DataFrame,
+    relays: pd.DataFrame,
+    scenario: Scenario,
+) -> dict[str, Any]:
     def _min(col: str) -> float | None:
         return float(demands[col].astype(float).min()) if col in demands and len(demands) else None
 
@@ -238,7 +297,9 @@ def _metrics(sites: pd.DataFrame, clusters: pd.DataFrame, links: pd.DataFrame, d
         "n_demands": len(demands),
         "min_demand_rate": _min("rate"),
         "mean_demand_rate": _mean("rate"),
-        "max_latency_s": float(demands["latency_s"].astype(float).max()) if "latency_s" in demands and len(demands) else None,
+        "max_latency_s": float(demands["latency_s"].astype(float).max())
+        if "latency_s" in demands and len(demands)
+        else None,
         "n_trusted": int(relays["trusted"].astype(bool).sum()) if len(relays) else 0,
         "min_security": _min("security"),
         "mean_security": _mean("security"),

@@ -81,7 +81,9 @@ def build_backbone(network: Network, site_to_node: dict[str, str], scenario: Sce
             length, route = nx.single_source_dijkstra(g, u, v, weight="length_km")
         except nx.NetworkXNoPath:
             continue
-        rows.append({"link_id": f"{u}--{v}", "u": u, "v": v, "length_km": float(length), "route": ";".join(map(str, route))})
+        rows.append(
+            {"link_id": f"{u}--{v}", "u": u, "v": v, "length_km": float(length), "route": ";".join(map(str, route))}
+        )
     links = pd.DataFrame(rows, columns=["link_id", "u", "v", "length_km", "route"])
     bb = nx.Graph()
     bb.add_nodes_from(nodes)
@@ -127,8 +129,16 @@ def route_demands(bb: nx.Graph, pairs: list[tuple[str, str]]) -> pd.DataFrame:
             continue
         length, path = found[(s, t)]
         link_ids = [bb.edges[a, b]["link_id"] for a, b in itertools.pairwise(path)]
-        rows.append({"demand_id": f"{s}~{t}", "source": s, "target": t, "path": ";".join(path),
-                     "links": ";".join(link_ids), "length_km": length})
+        rows.append(
+            {
+                "demand_id": f"{s}~{t}",
+                "source": s,
+                "target": t,
+                "path": ";".join(path),
+                "links": ";".join(link_ids),
+                "length_km": length,
+            }
+        )
     return pd.DataFrame(rows, columns=["demand_id", "source", "target", "path", "links", "length_km"])
 
 

@@ -62,7 +62,7 @@ class PlanClock:
         if self.time_limit_s is not None:
             limit = float(self.time_limit_s)
             left = min(limit - sum(b.handed_s for b in self.opened), limit - (time.perf_counter() - self.start))
-        return stage_budget_s(self.scenario, stage, self.stages[self.stages.index(stage):], left)
+        return stage_budget_s(self.scenario, stage, self.stages[self.stages.index(stage) :], left)
 
     @contextmanager
     def stage(self, stage: str) -> Iterator[tuple[Scenario, StageBudget]]:

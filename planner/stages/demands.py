@@ -62,8 +62,9 @@ class DemandModel:
     description: str
 
 
-def demand_pairs(network: Network, site_to_node: dict[str, str], nodes: list[str], bb: nx.Graph,
-                 settings: DemandSettings) -> DemandModel:
+def demand_pairs(
+    network: Network, site_to_node: dict[str, str], nodes: list[str], bb: nx.Graph, settings: DemandSettings
+) -> DemandModel:
     """The demand pairs of ``settings.mode`` between the backbone ``nodes``.
 
     Guarantees: every pair is (a, b) with a < b, both in ``nodes``, no
@@ -76,8 +77,9 @@ def demand_pairs(network: Network, site_to_node: dict[str, str], nodes: list[str
     n = len(nodes)
     if mode == "auto":
         mode = "all_pairs" if n <= settings.auto_all_pairs_max_nodes else "gravity"
-        reason = f" (auto: {n} backbone nodes {'<=' if mode == 'all_pairs' else '>'} " \
-                 f"{settings.auto_all_pairs_max_nodes})"
+        reason = (
+            f" (auto: {n} backbone nodes {'<=' if mode == 'all_pairs' else '>'} {settings.auto_all_pairs_max_nodes})"
+        )
     else:
         reason = ""
     if mode in ("all_pairs", "all_clusters"):
@@ -86,18 +88,24 @@ def demand_pairs(network: Network, site_to_node: dict[str, str], nodes: list[str
     if mode == "gravity":
         weights, note = node_weights(network, site_to_node, nodes)
         pairs = gravity_pairs(nodes, weights, bb, k=settings.k, exponent=settings.gravity_exponent)
-        return DemandModel(pairs, "gravity",
-                           f"gravity model{reason}: each of the {n} backbone nodes paired with its "
-                           f"{settings.k} strongest partners by w_i w_j / d^{settings.gravity_exponent:g} "
-                           f"(d = backbone fibre km, w = {note}), plus the strongest pairs joining them into "
-                           "one connected demand graph")
+        return DemandModel(
+            pairs,
+            "gravity",
+            f"gravity model{reason}: each of the {n} backbone nodes paired with its "
+            f"{settings.k} strongest partners by w_i w_j / d^{settings.gravity_exponent:g} "
+            f"(d = backbone fibre km, w = {note}), plus the strongest pairs joining them into "
+            "one connected demand graph",
+        )
     if mode == "hubs":
-        hubs = [_resolve(network, name, f"demands.hubs[{i}]", "list hub sites by id or name")
-                for i, name in enumerate(settings.hubs)]
+        hubs = [
+            _resolve(network, name, f"demands.hubs[{i}]", "list hub sites by id or name")
+            for i, name in enumerate(settings.hubs)
+        ]
         hub_nodes = sorted({site_to_node[h] for h in hubs if h in site_to_node})
         pairs = hub_pairs(nodes, hub_nodes)
-        return DemandModel(pairs, "hubs", f"hub pairs: every backbone node to each of the hubs "
-                                          f"{', '.join(settings.hubs)}")
+        return DemandModel(
+            pairs, "hubs", f"hub pairs: every backbone node to each of the hubs {', '.join(settings.hubs)}"
+        )
     if mode == "list":
         named = [(a, b, f"scenario: demands.pairs[{i}]") for i, (a, b) in enumerate(settings.pairs)]
         pairs = _named_pairs(network, site_to_node, named)
@@ -128,8 +136,9 @@ def node_weights(network: Network, site_to_node: dict[str, str], nodes: list[str
     return w, "summed site demand"
 
 
-def gravity_pairs(nodes: list[str], weights: np.ndarray, bb: nx.Graph, *, k: int,
-                  exponent: float = 2.0) -> list[tuple[str, str]]:
+def gravity_pairs(
+    nodes: list[str], weights: np.ndarray, bb: nx.Graph, *, k: int, exponent: float = 2.0
+) -> list[tuple[str, str]]:
     """Top-``k`` gravity partners of every node, joined into a connected demand graph.
 
     The score of (i, j) is w_i w_j / max(d_ij, 1 km)^exponent over the shortest
@@ -181,18 +190,24 @@ def read_pairs_csv(path: Path) -> list[tuple[str, str, str]]:
     when it is missing, lacks the two columns, or has an empty or self pair.
     """
     if not path.is_file():
-        raise InputFormatError(f"demand file not found: {path} (fix: set demands.file to a CSV with columns "
-                               "source,target)", source=str(path))
+        raise InputFormatError(
+            f"demand file not found: {path} (fix: set demands.file to a CSV with columns source,target)",
+            source=str(path),
+        )
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InputFormatError(f"{path}: not UTF-8 text ({exc.reason}); save the file as UTF-8",
-                               source=str(path)) from None
+        raise InputFormatError(
+            f"{path}: not UTF-8 text ({exc.reason}); save the file as UTF-8", source=str(path)
+        ) from None
     reader = csv.DictReader(text.splitlines())
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     if "source" not in header or "target" not in header:
-        raise InputFormatError(f"{path}: header {reader.fieldnames!r} lacks the columns 'source' and 'target' "
-                               "(fix: start the file with the line source,target)", source=str(path))
+        raise InputFormatError(
+            f"{path}: header {reader.fieldnames!r} lacks the columns 'source' and 'target' "
+            "(fix: start the file with the line source,target)",
+            source=str(path),
+        )
     problems: list[Problem] = []
     out: list[tuple[str, str, str]] = []
     for rowno, raw in enumerate(reader, start=2):
@@ -212,8 +227,9 @@ def read_pairs_csv(path: Path) -> list[tuple[str, str, str]]:
     return out
 
 
-def _named_pairs(network: Network, site_to_node: dict[str, str],
-                 named: list[tuple[str, str, str]]) -> list[tuple[str, str]]:
+def _named_pairs(
+    network: Network, site_to_node: dict[str, str], named: list[tuple[str, str, str]]
+) -> list[tuple[str, str]]:
     """Resolve site ids or names to backbone nodes; every unknown site is reported with its row."""
     problems: list[Problem] = []
     pairs: set[tuple[str, str]] = set()
@@ -227,8 +243,13 @@ def _named_pairs(network: Network, site_to_node: dict[str, str],
                 continue
             node = site_to_node.get(sid)
             if node is None:
-                problems.append(Problem(where, f"site '{name}' is not served by any cluster or backbone node",
-                                        "pair sites that are part of the plan"))
+                problems.append(
+                    Problem(
+                        where,
+                        f"site '{name}' is not served by any cluster or backbone node",
+                        "pair sites that are part of the plan",
+                    )
+                )
                 continue
             ends.append(node)
         if len(ends) == 2 and ends[0] != ends[1]:
@@ -248,8 +269,13 @@ def _resolve(network: Network, name: str, where: str, fix: str) -> str:
     if len(hits) == 1:
         return str(hits[0])
     if len(hits) > 1:
-        raise ValidationError(Problem(where, f"site name '{name}' is ambiguous ({len(hits)} sites carry it)",
-                                      f"use one of the site ids {', '.join(map(str, hits[:5]))}"))
+        raise ValidationError(
+            Problem(
+                where,
+                f"site name '{name}' is ambiguous ({len(hits)} sites carry it)",
+                f"use one of the site ids {', '.join(map(str, hits[:5]))}",
+            )
+        )
     close = difflib.get_close_matches(name, list(names) + [str(i) for i in ids], n=1)
     hint = f"did you mean '{close[0]}'? " if close else ""
     raise ValidationError(Problem(where, f"site '{name}' is not in network {network.name!r}", hint + fix))
@@ -278,8 +304,9 @@ def _scores(matrix: csr_matrix, rows: np.ndarray, w: np.ndarray, exponent: float
     return score
 
 
-def _connect(matrix: csr_matrix, w: np.ndarray, exponent: float, chosen: set[tuple[int, int]],
-             n: int) -> set[tuple[int, int]]:
+def _connect(
+    matrix: csr_matrix, w: np.ndarray, exponent: float, chosen: set[tuple[int, int]], n: int
+) -> set[tuple[int, int]]:
     """Borůvka rounds: join the pieces of the demand graph by their strongest reachable pairs."""
     parent = list(range(n))
 

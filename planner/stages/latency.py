@@ -41,8 +41,16 @@ def swap_rounds(hops: int) -> int:
     return 0 if hops <= 1 else math.ceil(math.log2(hops))
 
 
-def protocol_latency_s(hops: int, rate: float, segment_km: float, *, speed_km_per_s: float, t_mea_s: float,
-                       t_ret_s: float, attempt_time_s: float = 0.0) -> float:
+def protocol_latency_s(
+    hops: int,
+    rate: float,
+    segment_km: float,
+    *,
+    speed_km_per_s: float,
+    t_mea_s: float,
+    t_ret_s: float,
+    attempt_time_s: float = 0.0,
+) -> float:
     """Expected time (s) to one end-to-end pair of the Eq. 9 protocol (see the module docstring).
 
     ``rate`` is the Eq. 9 distribution ratio ``lam`` (pairs per slot, > 0) and
@@ -78,8 +86,11 @@ def demand_protocol_latency_s(demands: pd.DataFrame, physics: Mapping[str, Any])
     hops = pd.to_numeric(demands["hops"], errors="coerce").to_numpy(dtype=float)
     pw = pd.to_numeric(demands["p_worst"], errors="coerce").to_numpy(dtype=float)
     rate = pd.to_numeric(demands["rate"], errors="coerce").to_numpy(dtype=float)
-    length = (pd.to_numeric(demands["length_km"], errors="coerce").to_numpy(dtype=float)
-              if "length_km" in demands else np.full(len(demands), np.nan))
+    length = (
+        pd.to_numeric(demands["length_km"], errors="coerce").to_numpy(dtype=float)
+        if "length_km" in demands
+        else np.full(len(demands), np.nan)
+    )
     for i in range(len(demands)):
         if not (np.isfinite(hops[i]) and np.isfinite(rate[i]) and hops[i] >= 1):
             continue
@@ -87,13 +98,22 @@ def demand_protocol_latency_s(demands: pd.DataFrame, physics: Mapping[str, Any])
         if not math.isfinite(seg):
             seg = float(length[i]) / hops[i] if np.isfinite(length[i]) else math.nan
         if math.isfinite(seg):
-            out[i] = protocol_latency_s(int(hops[i]), float(rate[i]), seg, speed_km_per_s=speed, t_mea_s=tm,
-                                        t_ret_s=tr, attempt_time_s=t_att)
+            out[i] = protocol_latency_s(
+                int(hops[i]), float(rate[i]), seg, speed_km_per_s=speed, t_mea_s=tm, t_ret_s=tr, attempt_time_s=t_att
+            )
     return out
 
 
-def protocol_rate_target(longest_link_km: float, max_hops: int, limit_s: float, *, speed_km_per_s: float,
-                         t_mea_s: float, t_ret_s: float, attempt_time_s: float = 0.0) -> float:
+def protocol_rate_target(
+    longest_link_km: float,
+    max_hops: int,
+    limit_s: float,
+    *,
+    speed_km_per_s: float,
+    t_mea_s: float,
+    t_ret_s: float,
+    attempt_time_s: float = 0.0,
+) -> float:
     """Eq. 9 rate that *guarantees* ``T_protocol <= limit_s`` on a path whose longest backbone link is
     ``longest_link_km`` and whose chain has at most ``max_hops`` hops (conservative: a hop is never
     longer than its link, and more hops only add swap rounds).
@@ -116,22 +136,28 @@ def latency_metrics(demands: pd.DataFrame, model: str, limit_s: float) -> tuple[
     with a limit (``limit_s > 0``), ``n_latency_over_limit``: demands whose latency under
     ``model`` exceeds the limit (the model is then also named in a note).
     """
+
     def _max(col: str) -> float | None:
         if col not in demands or not len(demands):
             return None
         v = pd.to_numeric(demands[col], errors="coerce")
         return float(v.max()) if v.notna().any() else None
 
-    metrics: dict[str, Any] = {"latency_model": model, "max_latency_s": _max("latency_s"),
-                               "max_latency_protocol_s": _max("latency_protocol_s")}
+    metrics: dict[str, Any] = {
+        "latency_model": model,
+        "max_latency_s": _max("latency_s"),
+        "max_latency_protocol_s": _max("latency_protocol_s"),
+    }
     notes: list[str] = []
     col = "latency_s" if model == "eq10" else "latency_protocol_s"
     if limit_s > 0 and col in demands and len(demands):
         over = int((pd.to_numeric(demands[col], errors="coerce") > limit_s * (1 + 1e-6)).sum())
         metrics["n_latency_over_limit"] = over
         label = "Eq. 10 latency" if model == "eq10" else "protocol latency (time to one end-to-end pair)"
-        notes.append(f"Latency limit {limit_s:g} s applies to the {label} (backbone.latency_model = \"{model}\"); "
-                     f"{over} demand(s) exceed it.")
+        notes.append(
+            f'Latency limit {limit_s:g} s applies to the {label} (backbone.latency_model = "{model}"); '
+            f"{over} demand(s) exceed it."
+        )
     return metrics, notes
 
 
@@ -152,24 +178,36 @@ def apply_protocol_latency_limit(demands: pd.DataFrame, links: pd.DataFrame, sce
     max_hops = int(bbs.max_repeaters_per_link) + 1
     out = demands.copy()
     if bbs.objective != "min_cost":
-        return out, (f"Latency limit {bbs.max_latency_s:g} s on the protocol latency: objective \"{bbs.objective}\" "
-                     "has no per-demand targets, so the limit is checked after solving, not imposed.")
+        return out, (
+            f'Latency limit {bbs.max_latency_s:g} s on the protocol latency: objective "{bbs.objective}" '
+            "has no per-demand targets, so the limit is checked after solving, not imposed."
+        )
     targets = []
     unreachable = 0
     for path, tgt in zip(out["path"], out["rate_target"], strict=True):
         ids = [str(x) for x in path]
-        need = protocol_rate_target(max(length.get(x, 0.0) for x in ids), max_hops * len(ids), bbs.max_latency_s,
-                                    speed_km_per_s=ph.speed_km_per_s, t_mea_s=ph.t_mea_s, t_ret_s=ph.t_ret_s,
-                                    attempt_time_s=ph.attempt_time_s)
+        need = protocol_rate_target(
+            max(length.get(x, 0.0) for x in ids),
+            max_hops * len(ids),
+            bbs.max_latency_s,
+            speed_km_per_s=ph.speed_km_per_s,
+            t_mea_s=ph.t_mea_s,
+            t_ret_s=ph.t_ret_s,
+            attempt_time_s=ph.attempt_time_s,
+        )
         if not math.isfinite(need):
             unreachable += 1
             targets.append(float(tgt))
         else:
             targets.append(max(float(tgt), need))
     out["rate_target"] = targets
-    note = (f"Latency limit {bbs.max_latency_s:g} s on the protocol latency imposed as per-demand Eq. 9 rate "
-            "targets (conservative: a hop is taken as long as its backbone link)")
+    note = (
+        f"Latency limit {bbs.max_latency_s:g} s on the protocol latency imposed as per-demand Eq. 9 rate "
+        "targets (conservative: a hop is taken as long as its backbone link)"
+    )
     if unreachable:
-        note += (f"; for {unreachable} demand(s) the limit is below the light time of a backbone link plus the swap "
-                 "processing, so it is checked after solving only")
+        note += (
+            f"; for {unreachable} demand(s) the limit is below the light time of a backbone link plus the swap "
+            "processing, so it is checked after solving only"
+        )
     return out, note + "."

@@ -47,13 +47,16 @@ def fixed_allocation(access: StageResult, backbone: Backbone, scenario: Scenario
     if len(a):
         units = pd.Series(
             [mem.master_units if r == "master" else mem.slave_units for r in a["role"]],
-            index=a["site"].astype(str), dtype=int)
+            index=a["site"].astype(str),
+            dtype=int,
+        )
     edges = pd.Series(mem.edge_units, index=backbone.links["link_id"].astype(str), dtype=int)
     return units, edges
 
 
-def _chain_inputs(backbone: Backbone, repeaters: StageResult | None
-                  ) -> tuple[dict[str, float], dict[str, int], dict[str, list[str]], dict[str, int]] | None:
+def _chain_inputs(
+    backbone: Backbone, repeaters: StageResult | None
+) -> tuple[dict[str, float], dict[str, int], dict[str, list[str]], dict[str, int]] | None:
     """``p`` per link, hops and links per demand, users per link; None without a repeater stage."""
     if repeaters is None or "links" not in repeaters.tables or "demands" not in repeaters.tables:
         return None
@@ -62,8 +65,10 @@ def _chain_inputs(backbone: Backbone, repeaters: StageResult | None
         return None
     p = {str(k): float(v) for k, v in zip(rl["link"], rl["p"], strict=True)}
     hops = {str(k): int(v) for k, v in zip(rd["demand"], rd["hops"], strict=True)}
-    paths = {str(d): [x for x in str(lk).split(";") if x]
-             for d, lk in zip(backbone.demands["demand_id"], backbone.demands["links"], strict=True)}
+    paths = {
+        str(d): [x for x in str(lk).split(";") if x]
+        for d, lk in zip(backbone.demands["demand_id"], backbone.demands["links"], strict=True)
+    }
     users: dict[str, int] = {}
     for lids in paths.values():
         for lid in lids:
@@ -71,8 +76,9 @@ def _chain_inputs(backbone: Backbone, repeaters: StageResult | None
     return p, hops, paths, users
 
 
-def load_sized_edges(backbone: Backbone, repeaters: StageResult | None, scenario: Scenario,
-                     base: pd.Series) -> pd.Series:
+def load_sized_edges(
+    backbone: Backbone, repeaters: StageResult | None, scenario: Scenario, base: pd.Series
+) -> pd.Series:
     """Edge units so that every demand meets ``backbone.rate_target`` under full load (capped).
 
     Guarantees: each edge keeps at least its ``base`` units; where the cap
@@ -100,8 +106,9 @@ def load_sized_edges(backbone: Backbone, repeaters: StageResult | None, scenario
     return need.clip(upper=scenario.memory.max_units_per_node).astype(int)
 
 
-def demand_rates(backbone: Backbone, repeaters: StageResult | None, scenario: Scenario,
-                 edges: pd.Series) -> tuple[pd.Series, pd.Series] | None:
+def demand_rates(
+    backbone: Backbone, repeaters: StageResult | None, scenario: Scenario, edges: pd.Series
+) -> tuple[pd.Series, pd.Series] | None:
     """Eq. 9 rate per demand with the given edge units alone (``m = min`` over its links) and shared."""
     inputs = _chain_inputs(backbone, repeaters)
     if inputs is None:
@@ -120,8 +127,9 @@ def demand_rates(backbone: Backbone, repeaters: StageResult | None, scenario: Sc
     return pd.Series(alone, dtype=float), pd.Series(shared, dtype=float)
 
 
-def key_pool_tables(network: Network, backbone: Backbone, stages: dict[str, StageResult],
-                    scenario: Scenario) -> pd.DataFrame | None:
+def key_pool_tables(
+    network: Network, backbone: Backbone, stages: dict[str, StageResult], scenario: Scenario
+) -> pd.DataFrame | None:
     """Per fibre link: key bits one round of requests needs, pool bits available, rounds the pool serves."""
     trust = stages.get("trust")
     if trust is None or "relays" not in trust.tables or len(backbone.demands) == 0:
@@ -130,18 +138,21 @@ def key_pool_tables(network: Network, backbone: Backbone, stages: dict[str, Stag
     trusted = set(r.loc[r["trusted"].astype(bool), "site_id"].astype(str))
     security = {str(s): float(x) for s, x in zip(r["site_id"], r["p_untrusted"], strict=True)}
     pairs = [(str(s), str(t)) for s, t in zip(backbone.demands["source"], backbone.demands["target"], strict=True)]
-    links, _ = link_key_bits_per_round(network.graph(), pairs, trusted=trusted, security=security,
-                                       eps=scenario.security.eps)
+    links, _ = link_key_bits_per_round(
+        network.graph(), pairs, trusted=trusted, security=security, eps=scenario.security.eps
+    )
     pool = int(scenario.security.key_pool_bits)
     links["key_pool_bits"] = pool
     per = links["key_bits_per_round"].astype(int)
-    links["rounds_supported"] = pd.Series([int(pool // b) if b > 0 else None for b in per], dtype=object,
-                                         index=links.index)
+    links["rounds_supported"] = pd.Series(
+        [int(pool // b) if b > 0 else None for b in per], dtype=object, index=links.index
+    )
     return links
 
 
-def _fixed_memory(access: StageResult, backbone: Backbone, repeaters: StageResult | None,
-                  scenario: Scenario) -> MemoryResult:
+def _fixed_memory(
+    access: StageResult, backbone: Backbone, repeaters: StageResult | None, scenario: Scenario
+) -> MemoryResult:
     """The scenario's fixed sizes; with ``memory.size_for_load`` edges sized for full load and the
     demands' rates alone and shared."""
     mem = scenario.memory
@@ -151,9 +162,11 @@ def _fixed_memory(access: StageResult, backbone: Backbone, repeaters: StageResul
         sized = load_sized_edges(backbone, repeaters, scenario, edges)
         raised = int((sized > edges).sum())
         if raised:
-            out.notes.append(f"{raised} backbone link(s) got more than memory.edge_units = {mem.edge_units} "
-                             f"memory units (at most {mem.max_units_per_node}) so that every demand meets the "
-                             "rate target with all demands sharing the link at once.")
+            out.notes.append(
+                f"{raised} backbone link(s) got more than memory.edge_units = {mem.edge_units} "
+                f"memory units (at most {mem.max_units_per_node}) so that every demand meets the "
+                "rate target with all demands sharing the link at once."
+            )
         out.edges = sized
         rates = demand_rates(backbone, repeaters, scenario, sized)
         if rates is not None:
@@ -161,8 +174,15 @@ def _fixed_memory(access: StageResult, backbone: Backbone, repeaters: StageResul
     return out
 
 
-def plan_memory(network: Network, access: StageResult, backbone: Backbone, stages: dict[str, StageResult],
-                scenario: Scenario, *, seed: int = 0) -> MemoryResult:
+def plan_memory(
+    network: Network,
+    access: StageResult,
+    backbone: Backbone,
+    stages: dict[str, StageResult],
+    scenario: Scenario,
+    *,
+    seed: int = 0,
+) -> MemoryResult:
     """Memory allocation: units per site (``nodes``) and per backbone link (``edges``).
 
     Also ``demand_rates`` / ``demand_rates_shared`` / ``demand_shortfall`` (by demand id;
@@ -182,9 +202,11 @@ def plan_memory(network: Network, access: StageResult, backbone: Backbone, stage
         n_short = int((shortfall > 0).sum())
         out.metrics["n_demands_short_full_load"] = n_short
         if n_short:
-            out.notes.append(f"Under full load (all demands sharing link memory) {n_short} of {len(shortfall)} "
-                             f"demand(s) fall short of the rate target {target:g}; see the demands table's "
-                             "shortfall_full_load column (raise memory.max_units_per_node or the memory budget).")
+            out.notes.append(
+                f"Under full load (all demands sharing link memory) {n_short} of {len(shortfall)} "
+                f"demand(s) fall short of the rate target {target:g}; see the demands table's "
+                "shortfall_full_load column (raise memory.max_units_per_node or the memory budget)."
+            )
     pools = key_pool_tables(network, backbone, stages, scenario)
     if pools is not None and len(pools):
         out.tables["fibre_key_bits"] = pools

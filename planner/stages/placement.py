@@ -69,8 +69,11 @@ def placement_max_link_km(scenario: Scenario, *, memory_units: int | None = None
     if bbs.rate_target <= 0:
         return math.inf, bbs.placement_max_repeaters
     for n_max in range(bbs.placement_max_repeaters, -1, -1):
-        d = float(max_hop_km_for_rate(bbs.rate_target, hops=n_max + 1, q=ph.q_swap, memory=m,
-                                      alpha_db_per_km=ph.alpha_db_per_km))
+        d = float(
+            max_hop_km_for_rate(
+                bbs.rate_target, hops=n_max + 1, q=ph.q_swap, memory=m, alpha_db_per_km=ph.alpha_db_per_km
+            )
+        )
         if not math.isnan(d):
             return d, n_max
     return math.nan, -1
@@ -86,8 +89,9 @@ def _distance_table(network: Network) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["node_a", "node_b", "distance_km"])
 
 
-def plan_placement(network: Network, backbone: Backbone, scenario: Scenario, *,
-                   seed: int = 0) -> tuple[Backbone, StageResult]:
+def plan_placement(
+    network: Network, backbone: Backbone, scenario: Scenario, *, seed: int = 0
+) -> tuple[Backbone, StageResult]:
     """Place repeaters at existing sites; returns the backbone of elementary links and the stage result.
 
     Guarantees: every returned demand's path alternates end node, repeater sites, end
@@ -108,47 +112,66 @@ def plan_placement(network: Network, backbone: Backbone, scenario: Scenario, *,
     l_max, n_max = placement_max_link_km(scenario)
     if math.isnan(l_max):
         raise InfeasibleDesignError(
-            "No repeater placement can meet the backbone rate target.", conflicts=["backbone.rate_target"],
-            details=[f"Eq. 9 bound: even a single zero-length hop gives M = {m} pairs per attempt "
-                     f"< rate_target {bbs.rate_target:g}", "fix: lower backbone.rate_target or raise memory.edge_units"])
+            "No repeater placement can meet the backbone rate target.",
+            conflicts=["backbone.rate_target"],
+            details=[
+                f"Eq. 9 bound: even a single zero-length hop gives M = {m} pairs per attempt "
+                f"< rate_target {bbs.rate_target:g}",
+                "fix: lower backbone.rate_target or raise memory.edge_units",
+            ],
+        )
     if n_max < bbs.placement_max_repeaters:
-        out.notes.append(f"Repeater placement: chains of more than {n_max} repeater(s) cannot meet the rate target "
-                         f"{bbs.rate_target:g} even with zero-length hops (Eq. 9 bound with M = {m}, q = {ph.q_swap}), "
-                         f"so paths use at most {n_max} instead of {bbs.placement_max_repeaters}.")
+        out.notes.append(
+            f"Repeater placement: chains of more than {n_max} repeater(s) cannot meet the rate target "
+            f"{bbs.rate_target:g} even with zero-length hops (Eq. 9 bound with M = {m}, q = {ph.q_swap}), "
+            f"so paths use at most {n_max} instead of {bbs.placement_max_repeaters}."
+        )
     result = _solve(network, backbone, scenario, l_max, n_max, seed)
     repeaters, paths = result.tables["repeaters"], result.tables["paths"]
     out.record_solve("repeaters", result, "repeater placement MILP (sites, RepAlloc-style)")
     links, path_of = _elementary_links(network, paths)
     demands, rate_rows = _demand_rows(backbone, links, path_of, scenario)
     seg = links["length_km"].astype(float).to_numpy()
-    out.tables["links"] = pd.DataFrame({
-        "link": links["link_id"], "repeaters": 0, "segment_km": np.maximum(seg, 0.0),
-        "p": link_success_probability(seg, alpha_db_per_km=ph.alpha_db_per_km)})
+    out.tables["links"] = pd.DataFrame(
+        {
+            "link": links["link_id"],
+            "repeaters": 0,
+            "segment_km": np.maximum(seg, 0.0),
+            "p": link_success_probability(seg, alpha_db_per_km=ph.alpha_db_per_km),
+        }
+    )
     out.tables["demands"] = pd.DataFrame(rate_rows)
     names = network.sites["name"].astype(str)
-    out.tables["repeater_sites"] = pd.DataFrame({
-        "site_id": repeaters["node"].astype(str),
-        "name": [names.get(x, x) for x in repeaters["node"].astype(str)],
-        "sessions": repeaters["sessions"].astype(int)})
+    out.tables["repeater_sites"] = pd.DataFrame(
+        {
+            "site_id": repeaters["node"].astype(str),
+            "name": [names.get(x, x) for x in repeaters["node"].astype(str)],
+            "sessions": repeaters["sessions"].astype(int),
+        }
+    )
     n_rep = len(repeaters)
-    out.metrics.update({
-        "n_repeaters": n_rep,
-        "repeater_cost": n_rep * bbs.repeater_cost,
-        "repeater_model": "placement",
-        "placement_max_link_km": None if math.isinf(l_max) else l_max,
-        "placement_max_repeaters_per_path": n_max,
-        "placement_repeater_sites": out.tables["repeater_sites"].to_dict(orient="records"),
-    })
+    out.metrics.update(
+        {
+            "n_repeaters": n_rep,
+            "repeater_cost": n_rep * bbs.repeater_cost,
+            "repeater_model": "placement",
+            "placement_max_link_km": None if math.isinf(l_max) else l_max,
+            "placement_max_repeaters_per_path": n_max,
+            "placement_repeater_sites": out.tables["repeater_sites"].to_dict(orient="records"),
+        }
+    )
     out.notes.append(
         f"Repeaters stand at {n_rep} existing site(s) (placement model): at most {n_max} per demand path, elementary "
         f"links of at most {l_max:.4g} km (the longest hop whose Eq. 9 rate with M = {m}, q = {ph.q_swap} and "
-        f"{n_max + 1} hops meets the target {bbs.rate_target:g}). Backbone links below are these elementary links.")
+        f"{n_max + 1} hops meets the target {bbs.rate_target:g}). Backbone links below are these elementary links."
+    )
     logger.info("placement: %d repeater sites, %d elementary links, L_max %.4g km", n_rep, len(links), l_max)
     return Backbone(nodes=sorted({*backbone.nodes, *links["u"], *links["v"]}), links=links, demands=demands), out
 
 
-def _solve(network: Network, backbone: Backbone, scenario: Scenario, l_max: float, n_max: int,
-           seed: int) -> SolveResult:
+def _solve(
+    network: Network, backbone: Backbone, scenario: Scenario, l_max: float, n_max: int, seed: int
+) -> SolveResult:
     """Solve the placement model for elementary links of at most ``l_max`` km and at most ``n_max``
     repeaters per path; raises :class:`~planner.errors.InfeasibleDesignError` without a solution."""
     bbs, ph, m = scenario.backbone, scenario.physics, scenario.memory.edge_units
@@ -159,27 +182,37 @@ def _solve(network: Network, backbone: Backbone, scenario: Scenario, l_max: floa
     n_pairs = len(ends) * (len(ends) - 1) // 2
     # length only breaks ties between designs with the fewest repeaters (lexicographic solve)
     alpha = 0.5 / (n_pairs * (n_max + 1) * big)
-    opts = PlacementOptions(max_link_km=big, max_repeaters_per_path=n_max, capacity_sessions=max(n_pairs, 1),
-                            robustness_paths=1, alpha_per_km=alpha)
+    opts = PlacementOptions(
+        max_link_km=big,
+        max_repeaters_per_path=n_max,
+        capacity_sessions=max(n_pairs, 1),
+        robustness_paths=1,
+        alpha_per_km=alpha,
+    )
     data = PlacementData(nodes=nodes, end_nodes=ends, distance_km=dist)
-    with solver_errors("placement", PlacementInputError,
-                       infeasible="No repeater placement on existing sites meets the rate target."):
+    with solver_errors(
+        "placement", PlacementInputError, infeasible="No repeater placement on existing sites meets the rate target."
+    ):
         result = solve_placement(data, opts, solver_options(scenario, seed=seed))
     if not result.has_solution:
         pairs = str(result.info.get("infeasible_pairs", ""))
         raise InfeasibleDesignError(
             f"No repeater placement on existing sites meets the rate target (model status '{result.status}').",
             conflicts=["backbone.rate_target", "backbone.placement_max_repeaters"],
-            details=[f"longest elementary link L_max = {l_max:.4g} km (Eq. 9 with M = {m}, q = {ph.q_swap}, "
-                     f"k = {n_max + 1} hops, target {bbs.rate_target:g})",
-                     *([f"pairs with no path of <= {n_max} repeaters within L_max: {pairs[:400]}"] if pairs else []),
-                     "fix: lower backbone.rate_target, raise memory.edge_units or backbone.placement_max_repeaters, "
-                     "or use backbone.repeaters = \"spacing\""])
+            details=[
+                f"longest elementary link L_max = {l_max:.4g} km (Eq. 9 with M = {m}, q = {ph.q_swap}, "
+                f"k = {n_max + 1} hops, target {bbs.rate_target:g})",
+                *([f"pairs with no path of <= {n_max} repeaters within L_max: {pairs[:400]}"] if pairs else []),
+                "fix: lower backbone.rate_target, raise memory.edge_units or backbone.placement_max_repeaters, "
+                'or use backbone.repeaters = "spacing"',
+            ],
+        )
     return result
 
 
-def _elementary_links(network: Network, paths: pd.DataFrame
-                      ) -> tuple[pd.DataFrame, dict[tuple[str, str], tuple[str, ...]]]:
+def _elementary_links(
+    network: Network, paths: pd.DataFrame
+) -> tuple[pd.DataFrame, dict[tuple[str, str], tuple[str, ...]]]:
     """The elementary links of the model's paths (``link_id, u, v, length_km, route``: shortest fibre
     route, sorted by id) and each end pair's node sequence, both directions."""
     g = network.graph()
@@ -195,14 +228,20 @@ def _elementary_links(network: Network, paths: pd.DataFrame
             lid = f"{lo}--{hi}"
             if lid not in link_rows:
                 length, route = nx.single_source_dijkstra(g, lo, hi, weight="length_km")
-                link_rows[lid] = {"link_id": lid, "u": lo, "v": hi, "length_km": float(length),
-                                  "route": ";".join(map(str, route))}
+                link_rows[lid] = {
+                    "link_id": lid,
+                    "u": lo,
+                    "v": hi,
+                    "length_km": float(length),
+                    "route": ";".join(map(str, route)),
+                }
     links = pd.DataFrame(list(link_rows.values()), columns=["link_id", "u", "v", "length_km", "route"])
     return links.sort_values("link_id", kind="mergesort").reset_index(drop=True), path_of
 
 
-def _demand_rows(backbone: Backbone, links: pd.DataFrame, path_of: dict[tuple[str, str], tuple[str, ...]],
-                 scenario: Scenario) -> tuple[pd.DataFrame, list[dict[str, object]]]:
+def _demand_rows(
+    backbone: Backbone, links: pd.DataFrame, path_of: dict[tuple[str, str], tuple[str, ...]], scenario: Scenario
+) -> tuple[pd.DataFrame, list[dict[str, object]]]:
     """The backbone demands over the elementary links, and per demand its hops, worst hop's success
     probability, Eq. 9 rate and Eq. 10 latency with ``memory.edge_units``."""
     ph, m = scenario.physics, scenario.memory.edge_units
@@ -212,16 +251,36 @@ def _demand_rows(backbone: Backbone, links: pd.DataFrame, path_of: dict[tuple[st
         seq = path_of[(str(d.source), str(d.target))]
         lids = [f"{min(u, v)}--{max(u, v)}" for u, v in zip(seq[:-1], seq[1:], strict=True)]
         hops_km = [length_of[x] for x in lids]
-        dem_rows.append({"demand_id": d.demand_id, "source": d.source, "target": d.target, "path": ";".join(seq),
-                         "links": ";".join(lids), "length_km": float(sum(hops_km))})
+        dem_rows.append(
+            {
+                "demand_id": d.demand_id,
+                "source": d.source,
+                "target": d.target,
+                "path": ";".join(seq),
+                "links": ";".join(lids),
+                "length_km": float(sum(hops_km)),
+            }
+        )
         p_worst = float(link_success_probability(max(hops_km), alpha_db_per_km=ph.alpha_db_per_km))
         k = len(hops_km)
-        rate_rows.append({
-            "demand": d.demand_id, "hops": k, "p_worst": p_worst,
-            "rate": float(chain_distribution_ratio(k, p=p_worst, q=ph.q_swap, memory=m)),
-            "latency_s": float(chain_latency_s(hops_km, q=ph.q_swap, memory=m, alpha_db_per_km=ph.alpha_db_per_km,
-                                               speed_km_per_s=ph.speed_km_per_s, t_mea_s=ph.t_mea_s,
-                                               t_ret_s=ph.t_ret_s)),
-        })
+        rate_rows.append(
+            {
+                "demand": d.demand_id,
+                "hops": k,
+                "p_worst": p_worst,
+                "rate": float(chain_distribution_ratio(k, p=p_worst, q=ph.q_swap, memory=m)),
+                "latency_s": float(
+                    chain_latency_s(
+                        hops_km,
+                        q=ph.q_swap,
+                        memory=m,
+                        alpha_db_per_km=ph.alpha_db_per_km,
+                        speed_km_per_s=ph.speed_km_per_s,
+                        t_mea_s=ph.t_mea_s,
+                        t_ret_s=ph.t_ret_s,
+                    )
+                ),
+            }
+        )
     demands = pd.DataFrame(dem_rows, columns=["demand_id", "source", "target", "path", "links", "length_km"])
     return demands, rate_rows

@@ -25,9 +25,11 @@ def inferred_position_notes(network: Network) -> list[str]:
         return []
     names = network.sites.loc[inferred.index, "name"].astype(str)
     items = ", ".join(f"{n} ({s})" for n, s in zip(names, inferred, strict=True))
-    return [f"{len(inferred)} site position(s) were not in the input and were inferred (see column "
-            f"position_source of sites.csv and design.gpkg; junction/neighbours: centroid of linked sites, "
-            f"gazetteer: looked up by name): {items}."]
+    return [
+        f"{len(inferred)} site position(s) were not in the input and were inferred (see column "
+        f"position_source of sites.csv and design.gpkg; junction/neighbours: centroid of linked sites, "
+        f"gazetteer: looked up by name): {items}."
+    ]
 
 
 def prepare_network(network: Network, scenario: Scenario) -> tuple[Network, list[str]]:
@@ -40,8 +42,11 @@ def prepare_network(network: Network, scenario: Scenario) -> tuple[Network, list
     notes: list[str] = inferred_position_notes(network)
     mode = scenario.network.candidate_links
     if len(network.sites) < 2:
-        raise ValidationError(f"{network.source}: the network has {len(network.sites)} site(s); planning needs "
-                              "at least 3 (a master and two slaves)", source=network.source)
+        raise ValidationError(
+            f"{network.source}: the network has {len(network.sites)} site(s); planning needs "
+            "at least 3 (a master and two slaves)",
+            source=network.source,
+        )
     needs = len(network.links) == 0 or len(network.connected_components()) > 1
     if mode in ("delaunay", "knn") or (mode == "auto" and needs):
         method: Literal["delaunay", "knn"] = "knn" if mode == "knn" else "delaunay"
@@ -49,6 +54,8 @@ def prepare_network(network: Network, scenario: Scenario) -> tuple[Network, list
         network = network.with_candidate_links(method=method, k=scenario.network.knn_k)
         added = len(network.links) - before
         if added:
-            notes.append(f"{added} candidate fibre links were generated ({method}) because the input "
-                         + ("had no links." if before == 0 else "was disconnected." if mode == "auto" else "asked for it."))
+            notes.append(
+                f"{added} candidate fibre links were generated ({method}) because the input "
+                + ("had no links." if before == 0 else "was disconnected." if mode == "auto" else "asked for it.")
+            )
     return network, notes

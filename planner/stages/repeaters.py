@@ -22,8 +22,9 @@ from planner.stages.latency import apply_protocol_latency_limit
 from planner.stages.result import StageResult, require_solution, solver_errors, solver_options
 from solvers.repeaters import ChainParameters, RepeaterInputError, solve_spacing
 
-REPEATER_FIX = ("lower backbone.rate_target, raise backbone.max_repeaters_per_link or memory.edge_units, "
-                "or raise physics.q_swap")
+REPEATER_FIX = (
+    "lower backbone.rate_target, raise backbone.max_repeaters_per_link or memory.edge_units, or raise physics.q_swap"
+)
 """What the user can change when demands cannot reach the backbone's rate target."""
 
 
@@ -37,21 +38,30 @@ def spacing_tables(backbone: Backbone, scenario: Scenario) -> tuple[pd.DataFrame
     """The spacing model's ``links`` (lengths of at least 1 m) and ``demands`` tables (a rate target only
     under ``min_cost``) and its chain parameters, hop factors up to the longest possible chain."""
     bbs, ph = scenario.backbone, scenario.physics
-    links = pd.DataFrame({
-        "link": backbone.links["link_id"],
-        "length_km": np.maximum(backbone.links["length_km"].astype(float), 1e-3),
-        "cost_per_repeater": bbs.repeater_cost,
-        "max_repeaters": bbs.max_repeaters_per_link,
-    })
-    demands = pd.DataFrame({
-        "demand": backbone.demands["demand_id"],
-        "path": [p.split(";") for p in backbone.demands["links"]],
-        "rate_target": bbs.rate_target if bbs.objective == "min_cost" else math.nan,
-    })
-    params = ChainParameters(alpha_db_per_km=ph.alpha_db_per_km, q=ph.q_swap, memory=scenario.memory.edge_units,
-                             speed_km_per_s=ph.speed_km_per_s, t_mea_s=ph.t_mea_s, t_ret_s=ph.t_ret_s,
-                             hop_factors=hop_factor_table(len(links) * (bbs.max_repeaters_per_link + 1) + 1,
-                                                          ph.q_swap))
+    links = pd.DataFrame(
+        {
+            "link": backbone.links["link_id"],
+            "length_km": np.maximum(backbone.links["length_km"].astype(float), 1e-3),
+            "cost_per_repeater": bbs.repeater_cost,
+            "max_repeaters": bbs.max_repeaters_per_link,
+        }
+    )
+    demands = pd.DataFrame(
+        {
+            "demand": backbone.demands["demand_id"],
+            "path": [p.split(";") for p in backbone.demands["links"]],
+            "rate_target": bbs.rate_target if bbs.objective == "min_cost" else math.nan,
+        }
+    )
+    params = ChainParameters(
+        alpha_db_per_km=ph.alpha_db_per_km,
+        q=ph.q_swap,
+        memory=scenario.memory.edge_units,
+        speed_km_per_s=ph.speed_km_per_s,
+        t_mea_s=ph.t_mea_s,
+        t_ret_s=ph.t_ret_s,
+        hop_factors=hop_factor_table(len(links) * (bbs.max_repeaters_per_link + 1) + 1, ph.q_swap),
+    )
     return links, demands, params
 
 
@@ -60,11 +70,14 @@ def unreachable_note(unreachable: dict[str, float], scenario: Scenario) -> str:
     (``unreachable``: demand -> the best rate it can reach), the ten worst named."""
     bbs = scenario.backbone
     worst = sorted(unreachable, key=lambda d: unreachable[d])[:10]
-    return (f"{len(unreachable)} backbone demand(s) cannot reach backbone.rate_target = {bbs.rate_target:.4g} "
-            f"even with {bbs.max_repeaters_per_link} repeaters on every link; the spacing was planned for the "
-            "others and their shortfall is in the demands table (column 'shortfall'). Reachable at most: "
-            + ", ".join(f"{d} {unreachable[d]:.3g}" for d in worst) + (", ..." if len(unreachable) > 10 else "")
-            + f". Fix: {REPEATER_FIX}.")
+    return (
+        f"{len(unreachable)} backbone demand(s) cannot reach backbone.rate_target = {bbs.rate_target:.4g} "
+        f"even with {bbs.max_repeaters_per_link} repeaters on every link; the spacing was planned for the "
+        "others and their shortfall is in the demands table (column 'shortfall'). Reachable at most: "
+        + ", ".join(f"{d} {unreachable[d]:.3g}" for d in worst)
+        + (", ..." if len(unreachable) > 10 else "")
+        + f". Fix: {REPEATER_FIX}."
+    )
 
 
 def plan_repeaters(backbone: Backbone, scenario: Scenario, *, seed: int = 0) -> StageResult:
@@ -87,14 +100,29 @@ def plan_repeaters(backbone: Backbone, scenario: Scenario, *, seed: int = 0) -> 
         demands, note = apply_protocol_latency_limit(demands, links, scenario)
         out.notes.append(note)
         eq10_limit = None
-    with solver_errors("backbone", RepeaterInputError, infeasible="No repeater spacing meets the backbone targets.",
-                       fix=REPEATER_FIX, max_items=10):
-        result = solve_spacing(links, demands, params, mode=bbs.objective,
-                               budget=bbs.repeater_budget * bbs.repeater_cost if bbs.objective == "max_min_rate" else None,
-                               latency_limit_s=eq10_limit, options=solver_options(scenario, seed=seed),
-                               plan_reachable=True)
-    require_solution(result, "repeater-spacing stage", fix="raise solver.time_limit_s or the plan's --time-limit",
-                     details=(f"time limit of the stage: {scenario.solver.time_limit_s:.1f} s",))
+    with solver_errors(
+        "backbone",
+        RepeaterInputError,
+        infeasible="No repeater spacing meets the backbone targets.",
+        fix=REPEATER_FIX,
+        max_items=10,
+    ):
+        result = solve_spacing(
+            links,
+            demands,
+            params,
+            mode=bbs.objective,
+            budget=bbs.repeater_budget * bbs.repeater_cost if bbs.objective == "max_min_rate" else None,
+            latency_limit_s=eq10_limit,
+            options=solver_options(scenario, seed=seed),
+            plan_reachable=True,
+        )
+    require_solution(
+        result,
+        "repeater-spacing stage",
+        fix="raise solver.time_limit_s or the plan's --time-limit",
+        details=(f"time limit of the stage: {scenario.solver.time_limit_s:.1f} s",),
+    )
     out.record_solve("repeaters", result, f"repeater spacing MILP ({bbs.objective})")
     out.tables["links"] = result.tables["links"]
     out.tables["demands"] = result.tables["demands"]

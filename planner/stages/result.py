@@ -90,8 +90,9 @@ def solver_options(scenario: Scenario, *, seed: int = 0) -> SolverOptions:
 
 
 @contextmanager
-def solver_errors(tables: str, input_error: type[Exception], *, infeasible: str, fix: str | None = None,
-                  max_items: int | None = None) -> Iterator[None]:
+def solver_errors(
+    tables: str, input_error: type[Exception], *, infeasible: str, fix: str | None = None, max_items: int | None = None
+) -> Iterator[None]:
     """Translate a solver's exceptions raised inside the block into the project's errors.
 
     A :class:`solvers.base.ModelInfeasible` becomes an :class:`InfeasibleDesignError`
@@ -104,16 +105,21 @@ def solver_errors(tables: str, input_error: type[Exception], *, infeasible: str,
         yield
     except ModelInfeasible as exc:
         conflicts, details = exc.conflicts[:max_items], exc.details[:max_items]
-        raise InfeasibleDesignError(infeasible, conflicts=[str(c) for c in conflicts],
-                                    details=[*details, *([f"fix: {fix}"] if fix else [])]) from None
+        raise InfeasibleDesignError(
+            infeasible, conflicts=[str(c) for c in conflicts], details=[*details, *([f"fix: {fix}"] if fix else [])]
+        ) from None
     except input_error as exc:
         raise ValidationError(f"{tables} tables: {exc}", source="scenario") from None
 
 
-def require_solution(result: SolveResult, model: str, *, fix: str, conflicts: tuple[str, ...] = (),
-                     details: tuple[str, ...] = ()) -> None:
+def require_solution(
+    result: SolveResult, model: str, *, fix: str, conflicts: tuple[str, ...] = (), details: tuple[str, ...] = ()
+) -> None:
     """Raise :class:`InfeasibleDesignError` ("the <model> ended with status '<status>' and no
     solution", the ``details`` and ``"fix: " + fix``) unless ``result`` has a solution."""
     if not result.has_solution:
-        raise InfeasibleDesignError(f"the {model} ended with status '{result.status}' and no solution",
-                                    conflicts=conflicts, details=[*details, f"fix: {fix}"])
+        raise InfeasibleDesignError(
+            f"the {model} ended with status '{result.status}' and no solution",
+            conflicts=conflicts,
+            details=[*details, f"fix: {fix}"],
+        )

@@ -1,6 +1,6 @@
 """SMR verification of many demands, spread over the process-wide executor.
 
-The trusted-relay stage checks every demand with :func:`planner.routing.paths.smr`
+The trusted-relay stage checks every demand with :func:`planner.routing.smr`
 for its chosen relays and for each comparison selection; on a national plan
 that is thousands of routings on a graph of thousands of sites. :func:`smr_rows`
 runs them through :func:`planner.runtime.parallel.map_chunks`, so ``--workers`` and
@@ -17,7 +17,7 @@ from typing import Any
 import networkx as nx
 import pandas as pd
 
-from planner.routing.paths import smr
+from planner.routing import smr
 from planner.runtime.parallel import Executor, map_chunks
 
 #: Fewer routings than this run in this process even when local worker processes are set.
@@ -55,8 +55,14 @@ def smr_row(ctx: SmrContext, demand: tuple[str, Any, Any]) -> dict[str, Any]:
     }
 
 
-def smr_rows(graph: nx.Graph, demands: pd.DataFrame, trusted: set[str], security: Mapping[str, float], *,
-             executor: Executor | None = None) -> pd.DataFrame:
+def smr_rows(
+    graph: nx.Graph,
+    demands: pd.DataFrame,
+    trusted: set[str],
+    security: Mapping[str, float],
+    *,
+    executor: Executor | None = None,
+) -> pd.DataFrame:
     """One :func:`smr_row` per row of ``demands`` (columns ``demand, source, target``), in row order."""
     ctx = SmrContext(graph, frozenset(trusted), dict(security))
     items = list(zip(demands["demand"], demands["source"], demands["target"], strict=True))

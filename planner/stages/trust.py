@@ -3,7 +3,7 @@
 Chooses at most ``security.trusted_budget`` trusted relays among the network's
 sites with :func:`solvers.trust.solve_trust` (max-min best single-path
 security over the inter-cluster demands), then verifies the choice with SMR
-routing (:func:`planner.routing.paths.smr`) on the full fibre graph, and compares it
+routing (:func:`planner.routing.smr`) on the full fibre graph, and compares it
 with greedy, betweenness-centrality and random selections of the same size.
 
 Everything the stage does (model, baselines, SMR search, SMR verification)
@@ -51,7 +51,9 @@ logger = logging.getLogger(__name__)
 NON_RELAY_KINDS = {"external"}
 
 
-def trust_tables(network: Network, backbone: Backbone, scenario: Scenario) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def trust_tables(
+    network: Network, backbone: Backbone, scenario: Scenario
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """``edges``, ``nodes`` and ``demands`` tables of the trust model.
 
     A site's security probability is its ``p_untrusted`` column when the
@@ -61,15 +63,26 @@ def trust_tables(network: Network, backbone: Backbone, scenario: Scenario) -> tu
     g = network.graph()
     edges = pd.DataFrame([(u, v) for u, v in g.edges()], columns=["u", "v"])
     sites = network.sites
-    p_u = sites["p_untrusted"].astype(float) if "p_untrusted" in sites.columns else pd.Series(sec.p_untrusted, index=sites.index)
-    nodes = pd.DataFrame({
-        "node": sites.index.astype(str),
-        "p_u": p_u.fillna(sec.p_untrusted).to_numpy(float),
-        "cost": sec.trusted_cost,
-        "candidate": ~sites["kind"].astype(str).isin(NON_RELAY_KINDS).to_numpy(),
-    })
-    demands = pd.DataFrame({"demand": backbone.demands["demand_id"], "source": backbone.demands["source"],
-                            "target": backbone.demands["target"]})
+    p_u = (
+        sites["p_untrusted"].astype(float)
+        if "p_untrusted" in sites.columns
+        else pd.Series(sec.p_untrusted, index=sites.index)
+    )
+    nodes = pd.DataFrame(
+        {
+            "node": sites.index.astype(str),
+            "p_u": p_u.fillna(sec.p_untrusted).to_numpy(float),
+            "cost": sec.trusted_cost,
+            "candidate": ~sites["kind"].astype(str).isin(NON_RELAY_KINDS).to_numpy(),
+        }
+    )
+    demands = pd.DataFrame(
+        {
+            "demand": backbone.demands["demand_id"],
+            "source": backbone.demands["source"],
+            "target": backbone.demands["target"],
+        }
+    )
     return edges, nodes, demands
 
 
@@ -89,16 +102,19 @@ def _smr_table(demands: pd.DataFrame, rows: list[int] | None, results: list[Any]
     idx = range(len(demands)) if rows is None else rows
     out = []
     for i, res in zip(idx, results, strict=True):
-        out.append({
-            "demand_id": demands["demand"].iloc[i],
-            "security": float(res.security) if res.delivered else 0.0,
-            "segments": len(res.segments),
-            "paths": int(res.n_paths),
-            "key_consumption": int(res.total_hops),
-            "trusted_on_path": ";".join(str(x) for x in res.segment_nodes[1:-1]),
-        })
-    return pd.DataFrame(out, columns=["demand_id", "security", "segments", "paths", "key_consumption",
-                                      "trusted_on_path"])
+        out.append(
+            {
+                "demand_id": demands["demand"].iloc[i],
+                "security": float(res.security) if res.delivered else 0.0,
+                "segments": len(res.segments),
+                "paths": int(res.n_paths),
+                "key_consumption": int(res.total_hops),
+                "trusted_on_path": ";".join(str(x) for x in res.segment_nodes[1:-1]),
+            }
+        )
+    return pd.DataFrame(
+        out, columns=["demand_id", "security", "segments", "paths", "key_consumption", "trusted_on_path"]
+    )
 
 
 def _probe_seconds(ev: Any, seed: int) -> float:
@@ -110,8 +126,9 @@ def _probe_seconds(ev: Any, seed: int) -> float:
     return max(1e-4, (time.perf_counter() - t0) / len(probe))
 
 
-def _selection_rows(ev: Any, single_costs: list[np.ndarray], n_starts: int, time_s: float,
-                    seed: int, per_s: float | None = None) -> tuple[list[int] | None, float]:
+def _selection_rows(
+    ev: Any, single_costs: list[np.ndarray], n_starts: int, time_s: float, seed: int, per_s: float | None = None
+) -> tuple[list[int] | None, float]:
     """Demands the SMR selection evaluates: all when that fits in ``time_s``, else a sample.
 
     Times SMR on a few demands first. The sample holds the demands worst by
@@ -187,8 +204,15 @@ class _Verified:
     results_of: dict[frozenset[str], list[Any]]
 
 
-def _verify(ev: Any, sets: list[frozenset[str]], chosen: frozenset[str], rows: list[int] | None,
-            per_s: float, deadline: float, seed: int) -> _Verified:
+def _verify(
+    ev: Any,
+    sets: list[frozenset[str]],
+    chosen: frozenset[str],
+    rows: list[int] | None,
+    per_s: float,
+    deadline: float,
+    seed: int,
+) -> _Verified:
     """SMR security of every set in ``sets`` on the same demands, as many as fit before ``deadline``.
 
     The selection's demands ``rows`` (all when None) come first and are always
@@ -210,7 +234,7 @@ def _verify(ev: Any, sets: list[frozenset[str]], chosen: frozenset[str], rows: l
     results: list[Any] = []
     done: list[int] = []
     rate = max(1e-6, per_s)
-    todo = [first] + [rest[lo:lo + block] for lo in range(0, len(rest), block)]
+    todo = [first] + [rest[lo : lo + block] for lo in range(0, len(rest), block)]
     for j, part in enumerate(todo):
         if j > 0:
             fit = int((deadline - time.perf_counter()) / (rate * (1 + len(distinct))))
@@ -227,8 +251,12 @@ def _verify(ev: Any, sets: list[frozenset[str]], chosen: frozenset[str], rows: l
     order = np.argsort(np.asarray(done), kind="stable")
     secs = {s: np.concatenate(v)[order] for s, v in parts.items()}
     ordered_results = [results[int(i)] for i in order]
-    return _Verified(rows=[done[int(i)] for i in order], securities=secs, results=ordered_results,
-                     results_of={chosen: ordered_results})
+    return _Verified(
+        rows=[done[int(i)] for i in order],
+        securities=secs,
+        results=ordered_results,
+        results_of={chosen: ordered_results},
+    )
 
 
 class _StageClock:
@@ -302,8 +330,7 @@ def plan_trust(network: Network, backbone: Backbone, scenario: Scenario, *, seed
     data, result = _solve_model(edges, nodes, demands, scenario, stage_clock, seed)
     out.record_solve("trust", result, "trusted-relay model (max-min single-path security)")
     security = dict(zip(nodes["node"], nodes["p_u"], strict=True))
-    pool = [str(v) for v, c, p in zip(nodes["node"], nodes["candidate"], nodes["p_u"], strict=True)
-            if c and p < 1]
+    pool = [str(v) for v, c, p in zip(nodes["node"], nodes["candidate"], nodes["p_u"], strict=True) if c and p < 1]
     g = data.graph
     ev = SmrEvaluator(g, list(zip(demands["source"], demands["target"], strict=True)), security)
     ev.keep_results = True  # the verification then reuses the search's routes of the chosen set
@@ -325,17 +352,21 @@ def plan_trust(network: Network, backbone: Backbone, scenario: Scenario, *, seed
     rows: list[int] | None = None
     per_demand_s = 0.0
     if objective == "target":
-        chosen_name, chosen = _select_for_target(ev, pool, by_bc, deadline, sec, (edges, nodes, demands), data,
-                                                 starts, smr_info, budget)
+        chosen_name, chosen = _select_for_target(
+            ev, pool, by_bc, deadline, sec, (edges, nodes, demands), data, starts, smr_info, budget
+        )
     else:
-        rows, per_demand_s = _selection_rows(ev, list(single.values()), len(starts),
-                                             0.5 * search_s, seed, per_s=per_probe)
-        chosen_name, chosen = _select_by_search(ev, starts, pool, budget, by_bc, deadline, rows, per_demand_s,
-                                                smr_info, seed)
+        rows, per_demand_s = _selection_rows(
+            ev, list(single.values()), len(starts), 0.5 * search_s, seed, per_s=per_probe
+        )
+        chosen_name, chosen = _select_by_search(
+            ev, starts, pool, budget, by_bc, deadline, rows, per_demand_s, smr_info, seed
+        )
     smr_info["selection_time_s"] = time.perf_counter() - t_sel
     selections = {chosen_name: chosen, **starts}
-    chosen, vrows, results, full = _verify_selections(ev, selections, chosen_name, rows, per_demand_s, stage_clock,
-                                                      smr_info, seed)
+    chosen, vrows, results, full = _verify_selections(
+        ev, selections, chosen_name, rows, per_demand_s, stage_clock, smr_info, seed
+    )
     out.metrics["trust_smr_search"] = smr_info
     comparison = _comparison(selections, single, full, data, float(sec.eps))
     smr_chosen = _smr_table(demands, vrows, results)
@@ -348,8 +379,9 @@ def plan_trust(network: Network, backbone: Backbone, scenario: Scenario, *, seed
     return out
 
 
-def _objective_outputs(out: StageResult, comparison: list[dict[str, Any]], chosen_name: str, objective: str,
-                       result: SolveResult) -> None:
+def _objective_outputs(
+    out: StageResult, comparison: list[dict[str, Any]], chosen_name: str, objective: str, result: SolveResult
+) -> None:
     """The chosen selection's objectives (``trust_objectives``) and the greedy baseline of the same budget."""
     by_name = {row["method"]: row for row in comparison}
     out.metrics["trust_objectives"] = {
@@ -373,43 +405,80 @@ Tables = tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
 """The trust model's ``edges``, ``nodes`` and ``demands`` (:func:`trust_tables`)."""
 
 
-def _solve_model(edges: pd.DataFrame, nodes: pd.DataFrame, demands: pd.DataFrame, scenario: Scenario,
-                 stage_clock: _StageClock, seed: int) -> tuple[TrustData, SolveResult]:
+def _solve_model(
+    edges: pd.DataFrame,
+    nodes: pd.DataFrame,
+    demands: pd.DataFrame,
+    scenario: Scenario,
+    stage_clock: _StageClock,
+    seed: int,
+) -> tuple[TrustData, SolveResult]:
     """The single-path max-min model within :data:`MODEL_SHARE` of the stage's time; raises
     :class:`~planner.errors.InfeasibleDesignError` when it has no solution."""
-    with solver_errors("trust", TrustInputError, infeasible="No trusted-relay choice meets the security settings.",
-                       max_items=10):
+    with solver_errors(
+        "trust", TrustInputError, infeasible="No trusted-relay choice meets the security settings.", max_items=10
+    ):
         data = prepare_trust_data(edges, nodes, demands)
         opts = stage_clock.options(solver_options(scenario, seed=seed), fraction=MODEL_SHARE)
-        result = solve_trust(edges, nodes, demands, mode="max_min_security",
-                             max_relays=int(scenario.security.trusted_budget), options=opts, data=data)
-    require_solution(result, "trusted-relay model",
-                     fix="raise solver.time_limit_s or lower security.trusted_budget")
+        result = solve_trust(
+            edges,
+            nodes,
+            demands,
+            mode="max_min_security",
+            max_relays=int(scenario.security.trusted_budget),
+            options=opts,
+            data=data,
+        )
+    require_solution(result, "trusted-relay model", fix="raise solver.time_limit_s or lower security.trusted_budget")
     return data, result
 
 
-def _starts(result: SolveResult, data: TrustData, tables: Tables, budget: int, bc: dict[Any, float],
-            seed: int) -> dict[str, list[str]]:
+def _starts(
+    result: SolveResult, data: TrustData, tables: Tables, budget: int, bc: dict[Any, float], seed: int
+) -> dict[str, list[str]]:
     """The selections the SMR search starts from (and the baselines): the model's relays and, with a
     budget, greedy, betweenness-centrality and random selections of that size."""
     edges, nodes, demands = tables
-    starts: dict[str, list[str]] = {"MILP (max-min single-path security)":
-                                    [str(x) for x in result.tables["relays"]["node"]]}
+    starts: dict[str, list[str]] = {
+        "MILP (max-min single-path security)": [str(x) for x in result.tables["relays"]["node"]]
+    }
     if budget > 0:
         greedy_set = result.info.get("greedy_relays")
-        starts["greedy"] = ([str(x) for x in greedy_set] if greedy_set is not None else
-                            [str(x) for x in greedy_trust(edges, nodes, demands, max_relays=budget, data=data)
-                             .tables["relays"]["node"]])
-        starts["betweenness centrality"] = [str(x) for x in centrality_trust(
-            edges, nodes, demands, max_relays=budget, data=data, centrality=bc).tables["relays"]["node"]]
-        starts["random"] = [str(x) for x in random_trust(edges, nodes, demands, max_relays=budget, data=data,
-                                                           rng=np.random.default_rng(seed)).tables["relays"]["node"]]
+        starts["greedy"] = (
+            [str(x) for x in greedy_set]
+            if greedy_set is not None
+            else [
+                str(x)
+                for x in greedy_trust(edges, nodes, demands, max_relays=budget, data=data).tables["relays"]["node"]
+            ]
+        )
+        starts["betweenness centrality"] = [
+            str(x)
+            for x in centrality_trust(edges, nodes, demands, max_relays=budget, data=data, centrality=bc).tables[
+                "relays"
+            ]["node"]
+        ]
+        starts["random"] = [
+            str(x)
+            for x in random_trust(
+                edges, nodes, demands, max_relays=budget, data=data, rng=np.random.default_rng(seed)
+            ).tables["relays"]["node"]
+        ]
     return starts
 
 
-def _select_for_target(ev: SmrEvaluator, pool: list[str], by_bc: list[str], deadline: float, sec: SecuritySettings,
-                       tables: Tables, data: TrustData, starts: dict[str, list[str]], smr_info: dict[str, Any],
-                       budget: int) -> tuple[str, list[str]]:
+def _select_for_target(
+    ev: SmrEvaluator,
+    pool: list[str],
+    by_bc: list[str],
+    deadline: float,
+    sec: SecuritySettings,
+    tables: Tables,
+    data: TrustData,
+    starts: dict[str, list[str]],
+    smr_info: dict[str, Any],
+    budget: int,
+) -> tuple[str, list[str]]:
     """``trust_objective = "target"``: the fewest relays giving every demand SMR security ``eps``
     (recorded in ``smr_info``); ``starts`` get greedy and betweenness baselines of the same size.
     Returns the selection's name and relays."""
@@ -417,38 +486,76 @@ def _select_for_target(ev: SmrEvaluator, pool: list[str], by_bc: list[str], dead
     tgt = fewest_for_target(ev, pool, float(sec.eps), order=by_bc, deadline=deadline)
     chosen = [str(v) for v in tgt.trusted]
     unreachable = [str(demands["demand"].iloc[i]) for i in tgt.unreachable]
-    smr_info.update(eps=float(sec.eps), met=tgt.met, n_demands=len(demands), unreachable=unreachable[:50],
-                    n_unreachable=len(unreachable), lower_bound_relays=tgt.lower_bound, stopped=tgt.stopped,
-                    n_trusted=len(chosen), over_budget=len(chosen) > budget)
+    smr_info.update(
+        eps=float(sec.eps),
+        met=tgt.met,
+        n_demands=len(demands),
+        unreachable=unreachable[:50],
+        n_unreachable=len(unreachable),
+        lower_bound_relays=tgt.lower_bound,
+        stopped=tgt.stopped,
+        n_trusted=len(chosen),
+        over_budget=len(chosen) > budget,
+    )
     # baselines of the same size for the comparison
     k = len(chosen)
     if k > 0:
-        starts["greedy"] = [str(x) for x in greedy_trust(edges, nodes, demands, max_relays=k, data=data)
-                            .tables["relays"]["node"]]
+        starts["greedy"] = [
+            str(x) for x in greedy_trust(edges, nodes, demands, max_relays=k, data=data).tables["relays"]["node"]
+        ]
         starts["betweenness centrality"] = by_bc[:k]
     return "fewest relays for eps (SMR)", chosen
 
 
-def _select_by_search(ev: SmrEvaluator, starts: dict[str, list[str]], pool: list[str], budget: int, by_bc: list[str],
-                      deadline: float, rows: list[int] | None, per_demand_s: float, smr_info: dict[str, Any],
-                      seed: int) -> tuple[str, list[str]]:
+def _select_by_search(
+    ev: SmrEvaluator,
+    starts: dict[str, list[str]],
+    pool: list[str],
+    budget: int,
+    by_bc: list[str],
+    deadline: float,
+    rows: list[int] | None,
+    per_demand_s: float,
+    smr_info: dict[str, Any],
+    seed: int,
+) -> tuple[str, list[str]]:
     """``trust_objective`` "min" or "mean": the best start improved by SMR local search on ``rows``
     (all demands when None) until ``deadline``, candidates in betweenness order (recorded in
     ``smr_info``). Returns the selection's name and relays."""
     objective = smr_info["objective"]
     order_rank = {v: i for i, v in enumerate(by_bc)}
-    choice = choose_for_smr(ev, starts, pool, budget, objective="mean" if objective == "mean" else "min",
-                            deadline=deadline, rows=rows,
-                            rank=lambda vs: sorted(vs, key=lambda v: order_rank.get(str(v), 0)), seed=seed)
-    smr_info.update(start=choice.start, moves=choice.moves, stopped=choice.stopped,
-                    selection_demands=len(ev.pairs) if rows is None else len(rows),
-                    smr_seconds_per_demand=round(per_demand_s, 5), history=choice.history)
+    choice = choose_for_smr(
+        ev,
+        starts,
+        pool,
+        budget,
+        objective="mean" if objective == "mean" else "min",
+        deadline=deadline,
+        rows=rows,
+        rank=lambda vs: sorted(vs, key=lambda v: order_rank.get(str(v), 0)),
+        seed=seed,
+    )
+    smr_info.update(
+        start=choice.start,
+        moves=choice.moves,
+        stopped=choice.stopped,
+        selection_demands=len(ev.pairs) if rows is None else len(rows),
+        smr_seconds_per_demand=round(per_demand_s, 5),
+        history=choice.history,
+    )
     return f"SMR local search ({objective} SMR security)", [str(v) for v in choice.trusted]
 
 
-def _verify_selections(ev: SmrEvaluator, selections: dict[str, list[str]], chosen_name: str, rows: list[int] | None,
-                       per_demand_s: float, stage_clock: _StageClock, smr_info: dict[str, Any],
-                       seed: int) -> tuple[list[str], list[int], list[Any], dict[str, np.ndarray]]:
+def _verify_selections(
+    ev: SmrEvaluator,
+    selections: dict[str, list[str]],
+    chosen_name: str,
+    rows: list[int] | None,
+    per_demand_s: float,
+    stage_clock: _StageClock,
+    smr_info: dict[str, Any],
+    seed: int,
+) -> tuple[list[str], list[int], list[Any], dict[str, np.ndarray]]:
     """Verify every selection on the same demands within what is left of the stage: the selection's
     demands first, then the others in a fixed random order, block by block while the measured SMR
     speed says the next block fits (a set met twice is routed once). Unless the objective is
@@ -460,14 +567,17 @@ def _verify_selections(ev: SmrEvaluator, selections: dict[str, list[str]], chose
     t_ver = time.perf_counter()
     verify_s = stage_clock.hand_out()
     per = per_demand_s or _probe_seconds(ev, seed)
-    verified = _verify(ev, [frozenset(s) for s in selections.values()], frozenset(chosen), rows, per,
-                       t_ver + verify_s, seed)
+    verified = _verify(
+        ev, [frozenset(s) for s in selections.values()], frozenset(chosen), rows, per, t_ver + verify_s, seed
+    )
     vrows, results = verified.rows, verified.results
     full = {name: verified.securities[frozenset(s)] for name, s in selections.items()}
     n_dem = len(ev.pairs)
-    smr_info.update(verified_demands=len(vrows), verification_time_s=time.perf_counter() - t_ver,
-                    verification="all demands" if len(vrows) == n_dem else
-                    f"{len(vrows)} of {n_dem} demands (stage time limit)")
+    smr_info.update(
+        verified_demands=len(vrows),
+        verification_time_s=time.perf_counter() - t_ver,
+        verification="all demands" if len(vrows) == n_dem else f"{len(vrows)} of {n_dem} demands (stage time limit)",
+    )
     key_of: Literal["min", "mean"] = "mean" if objective == "mean" else "min"
     if objective != "target":
         best = max(selections, key=lambda name: (smr_key(full[name], key_of), name == chosen_name))
@@ -481,16 +591,27 @@ def _verify_selections(ev: SmrEvaluator, selections: dict[str, list[str]], chose
                 ev.securities(frozenset(chosen), vrows, results=results)
     # reached only when the clock really ran out or work was cut short: after the last hand-out
     # left_s() is 0 by construction, so it says nothing here
-    smr_info["time_limit_reached"] = bool(stage_clock.wall_left_s() <= 0.0 or len(vrows) < n_dem
-                                          or str(smr_info.get("stopped", "")).startswith("time limit"))
+    smr_info["time_limit_reached"] = bool(
+        stage_clock.wall_left_s() <= 0.0
+        or len(vrows) < n_dem
+        or str(smr_info.get("stopped", "")).startswith("time limit")
+    )
     if smr_info["time_limit_reached"]:
-        logger.info("trust: stage time limit reached (%s; search: %s); returning the best selection found",
-                    smr_info["verification"], smr_info.get("stopped"))
+        logger.info(
+            "trust: stage time limit reached (%s; search: %s); returning the best selection found",
+            smr_info["verification"],
+            smr_info.get("stopped"),
+        )
     return chosen, vrows, results, full
 
 
-def _comparison(selections: dict[str, list[str]], single: dict[str, np.ndarray], full: dict[str, np.ndarray],
-                data: TrustData, eps: float) -> list[dict[str, Any]]:
+def _comparison(
+    selections: dict[str, list[str]],
+    single: dict[str, np.ndarray],
+    full: dict[str, np.ndarray],
+    data: TrustData,
+    eps: float,
+) -> list[dict[str, Any]]:
     """One row per selection: its size, single-path and SMR security (min, mean) and demands meeting ``eps``."""
     comparison = []
     for method, tset in selections.items():
@@ -499,31 +620,41 @@ def _comparison(selections: dict[str, list[str]], single: dict[str, np.ndarray],
             costs = evaluate_costs(data, tset)
         sp = np.exp(-costs)
         check = full[method]
-        comparison.append({
-            "method": method,
-            "trusted": len(tset),
-            "min_single_path_security": float(sp.min()),
-            "mean_single_path_security": float(sp.mean()),
-            "min_smr_security": float(check.min()),
-            "mean_smr_security": float(check.mean()),
-            "eps_met": int((check >= eps - 1e-12).sum()),
-            "smr_demands": len(check),
-        })
+        comparison.append(
+            {
+                "method": method,
+                "trusted": len(tset),
+                "min_single_path_security": float(sp.min()),
+                "mean_single_path_security": float(sp.mean()),
+                "min_smr_security": float(check.min()),
+                "mean_smr_security": float(check.mean()),
+                "eps_met": int((check >= eps - 1e-12).sum()),
+                "smr_demands": len(check),
+            }
+        )
     return comparison
 
 
-def _relay_outputs(out: StageResult, network: Network, nodes: pd.DataFrame, demands: pd.DataFrame,
-                   chosen_costs: np.ndarray, smr_chosen: pd.DataFrame, chosen: list[str]) -> None:
+def _relay_outputs(
+    out: StageResult,
+    network: Network,
+    nodes: pd.DataFrame,
+    demands: pd.DataFrame,
+    chosen_costs: np.ndarray,
+    smr_chosen: pd.DataFrame,
+    chosen: list[str],
+) -> None:
     """The stage's tables: ``demands`` (single-path and SMR security of the chosen set) and ``relays``."""
-    dem = pd.DataFrame({"demand_id": demands["demand"].to_numpy(),
-                        "security_single_path": np.exp(-chosen_costs)})
+    dem = pd.DataFrame({"demand_id": demands["demand"].to_numpy(), "security_single_path": np.exp(-chosen_costs)})
     out.tables["demands"] = dem.merge(smr_chosen, on="demand_id", how="left")
     names = network.sites["name"].astype(str)
     kinds = network.sites["kind"].astype(str)
-    out.tables["relays"] = pd.DataFrame({
-        "site_id": nodes["node"],
-        "name": [names.get(n, n) for n in nodes["node"]],
-        "kind": [kinds.get(n, "") for n in nodes["node"]],
-        "trusted": nodes["node"].isin(chosen).to_numpy(),
-        "p_untrusted": nodes["p_u"].to_numpy(float),
-    })
+    out.tables["relays"] = pd.DataFrame(
+        {
+            "site_id": nodes["node"],
+            "name": [names.get(n, n) for n in nodes["node"]],
+            "kind": [kinds.get(n, "") for n in nodes["node"]],
+            "trusted": nodes["node"].isin(chosen).to_numpy(),
+            "p_untrusted": nodes["p_u"].to_numpy(float),
+        }
+    )

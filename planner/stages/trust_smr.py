@@ -2,13 +2,13 @@
 
 The single-path MILP of :mod:`solvers.trust` maximises the worst *best single
 path*; designs are judged by SMR multipath security
-(:func:`planner.routing.paths.smr`). This module evaluates relay sets with SMR and
+(:func:`planner.routing.smr`). This module evaluates relay sets with SMR and
 improves them:
 
 * :class:`SmrEvaluator` routes demands with SMR for a trusted set, sharing the
   rank topology and the classical distances between calls (they do not depend
   on the trusted set) and memoising per trusted set. Results equal
-  :func:`planner.routing.paths.smr` called per demand (checked in the tests); the
+  :func:`planner.routing.smr` called per demand (checked in the tests); the
   router runs without the per-trusted-set path cache.
 * :func:`choose_for_smr`: every start (the MILP set, greedy, betweenness,
   random, ...) is evaluated on the selection demands; the best by the chosen
@@ -38,7 +38,7 @@ from typing import Any, Literal
 import networkx as nx
 import numpy as np
 
-from planner.routing.paths import RelaySecurity, _Router, _smr, _Topology
+from planner.routing import RelaySecurity, Router, Topology, route_smr
 from planner.runtime.parallel import Executor, map_chunks
 
 logger = logging.getLogger(__name__)
@@ -73,10 +73,11 @@ def _route_row(task: _SmrTask, row: int) -> tuple[float, Any]:
     if held is None or held[0] is not task.topo:
         _WORKER_DISTANCES.clear()
         held = _WORKER_DISTANCES[id(task.topo)] = (task.topo, {})
-    router = _Router(task.graph, RelaySecurity(task.security, task.trusted), topo=task.topo, cache=None,
-                     distance_cache=held[1])
+    router = Router(
+        task.graph, RelaySecurity(task.security, task.trusted), topo=task.topo, cache=None, distance_cache=held[1]
+    )
     s, t = task.pairs[row]
-    res = _smr(router, s, t, None, None)
+    res = route_smr(router, s, t, None, None)
     return (float(res.security) if res.delivered else 0.0), (res if task.keep_results else None)
 
 
@@ -101,7 +102,7 @@ class SmrEvaluator:
         self.pairs = list(pairs)
         self.security = dict(security)
         RelaySecurity(security).validate(graph)
-        self.topo = _Topology(graph)
+        self.topo = Topology(graph)
         self.executor = executor
         self._memo: dict[tuple[frozenset[Hashable], tuple[int, ...] | None], np.ndarray] = {}
         #: with keep_results, every routing's SmrResult objects are memoised too (a later call
@@ -110,11 +111,12 @@ class SmrEvaluator:
         self._routes: dict[tuple[frozenset[Hashable], tuple[int, ...] | None], list[Any]] = {}
         self.calls = 0
 
-    def securities(self, trusted: frozenset[Hashable], rows: Sequence[int] | None = None,
-                   results: list[Any] | None = None) -> np.ndarray:
+    def securities(
+        self, trusted: frozenset[Hashable], rows: Sequence[int] | None = None, results: list[Any] | None = None
+    ) -> np.ndarray:
         """SMR end-to-end security of the demands ``rows`` (all when None); 0 when undeliverable.
 
-        With a ``results`` list their :class:`planner.routing.paths.SmrResult`
+        With a ``results`` list their :class:`planner.routing.SmrResult`
         objects are appended to it (routed again unless ``keep_results`` kept them).
         """
         key = (trusted, None if rows is None else tuple(rows))
@@ -129,8 +131,14 @@ class SmrEvaluator:
             if full is not None:
                 return full[np.asarray(rows, dtype=np.int64)]
         idx = list(range(len(self.pairs))) if rows is None else [int(i) for i in rows]
-        task = _SmrTask(self.graph, self.topo, tuple(self.pairs), self.security, frozenset(trusted),
-                        results is not None or self.keep_results)
+        task = _SmrTask(
+            self.graph,
+            self.topo,
+            tuple(self.pairs),
+            self.security,
+            frozenset(trusted),
+            results is not None or self.keep_results,
+        )
         executor = self.executor if len(idx) >= MIN_PARALLEL_ROUTINGS else Executor()
         routed = map_chunks(_route_row, task, idx, executor=executor)
         out = np.array([sec for sec, _ in routed], dtype=float)
@@ -163,9 +171,15 @@ class SmrChoice:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _moves(ev: SmrEvaluator, current: frozenset[Hashable], worst_rows: list[int], pool: Sequence[Hashable],
-           budget: int, rank: Callable[[Sequence[Hashable]], list[Hashable]] | None,
-           max_candidates: int) -> list[frozenset[Hashable]]:
+def _moves(
+    ev: SmrEvaluator,
+    current: frozenset[Hashable],
+    worst_rows: list[int],
+    pool: Sequence[Hashable],
+    budget: int,
+    rank: Callable[[Sequence[Hashable]], list[Hashable]] | None,
+    max_candidates: int,
+) -> list[frozenset[Hashable]]:
     """The local search's next moves from ``current``: add a candidate while under ``budget``, else swap
     one relay for one. Candidates (at most ``max_candidates``): relays on the SMR paths of the demands
     ``worst_rows`` first (they decide the minimum, up to half), then ``pool`` outside ``current`` in
@@ -225,8 +239,9 @@ def choose_for_smr(
         start_keys[name] = smr_key(vec, objective)
         if not best_name or start_keys[name] > smr_key(best_vec, objective):
             best_name, best_set, best_vec = name, fs, vec
-    choice = SmrChoice(trusted=sorted(best_set, key=str), start=best_name,
-                       key=smr_key(best_vec, objective), start_keys=start_keys)
+    choice = SmrChoice(
+        trusted=sorted(best_set, key=str), start=best_name, key=smr_key(best_vec, objective), start_keys=start_keys
+    )
     rng = np.random.default_rng(seed)
     sample = rng.choice(n_sel, size=min(n_sel, screen), replace=False) if objective == "mean" else None
     current, vec = best_set, best_vec
@@ -254,8 +269,9 @@ def choose_for_smr(
             if smr_key(new_vec, objective) > smr_key(vec, objective):
                 current, vec = move, new_vec
                 choice.moves += 1
-                choice.history.append({"move": choice.moves, "min_smr": float(vec.min()),
-                                       "mean_smr": float(vec.mean())})
+                choice.history.append(
+                    {"move": choice.moves, "min_smr": float(vec.min()), "mean_smr": float(vec.mean())}
+                )
                 improved = True
                 break
     choice.trusted = sorted(current, key=str)

@@ -114,12 +114,14 @@ def _full_load_rates(sim: Mapping[str, Any]) -> pd.Series:
     if len(pairs) == 0 or "rate_shared" not in pairs:
         return pd.Series(dtype=float)
     inter = pairs[pairs["kind"] == "inter-cluster"]
-    return pd.to_numeric(inter["rate_shared"], errors="coerce").dropna().set_axis(
-        inter.loc[pd.to_numeric(inter["rate_shared"], errors="coerce").notna(), "pair"].astype(str))
+    return (
+        pd.to_numeric(inter["rate_shared"], errors="coerce")
+        .dropna()
+        .set_axis(inter.loc[pd.to_numeric(inter["rate_shared"], errors="coerce").notna(), "pair"].astype(str))
+    )
 
 
-def evaluate(design: Design, sim: Mapping[str, Any], scenario: Scenario, targets: VerifyTargets
-             ) -> dict[str, Any]:
+def evaluate(design: Design, sim: Mapping[str, Any], scenario: Scenario, targets: VerifyTargets) -> dict[str, Any]:
     """Which targets a simulated design meets: shares, counts and booleans ``eps_ok``, ``served_ok``, ``rate_ok``."""
     t = sim.get("totals", {})
     n = int(t.get("n_inter_cluster", 0))
@@ -162,8 +164,9 @@ def with_key_pool(design: Design, pool_bits: int) -> Design:
     if "key_bits_per_round" in fibre.columns:
         per = fibre["key_bits_per_round"].astype(int)
         fibre["key_pool_bits"] = int(pool_bits)
-        fibre["rounds_supported"] = pd.Series([int(pool_bits) // int(b) if b > 0 else None for b in per],
-                                               dtype=object, index=fibre.index)
+        fibre["rounds_supported"] = pd.Series(
+            [int(pool_bits) // int(b) if b > 0 else None for b in per], dtype=object, index=fibre.index
+        )
     metrics = dict(design.metrics)
     if "key_pool_rounds_supported_min" in metrics and metrics.get("key_bits_per_round_max"):
         metrics["key_pool_rounds_supported_min"] = int(pool_bits) // int(metrics["key_bits_per_round_max"])
@@ -182,8 +185,9 @@ def next_trusted_budget(budget: int, n_demands: int, n_eps: int, cap: int) -> in
     return min(cap, grown)
 
 
-def _adjust(scenario: Scenario, ev: dict[str, Any], budgets: VerifyBudgets, network: Network,
-            targets: VerifyTargets) -> tuple[Scenario | None, list[str], list[str]]:
+def _adjust(
+    scenario: Scenario, ev: dict[str, Any], budgets: VerifyBudgets, network: Network, targets: VerifyTargets
+) -> tuple[Scenario | None, list[str], list[str]]:
     """The next round's scenario, the changes made, and the targets no budget can fix any more."""
     overrides: dict[str, Any] = {}
     changes: list[str] = []
@@ -196,8 +200,10 @@ def _adjust(scenario: Scenario, ev: dict[str, Any], budgets: VerifyBudgets, netw
             overrides["security.trusted_budget"] = nb
             changes.append(f"trusted relays budget {sec.trusted_budget} -> {nb}")
         else:
-            stuck.append(f"eps: {ev['n_eps']} of {ev['n_demands']} demands meet eps = {sec.eps} with the trusted-relay "
-                         f"budget at its limit ({cap_trusted}); raise the limit (--verify-max-trusted)")
+            stuck.append(
+                f"eps: {ev['n_eps']} of {ev['n_demands']} demands meet eps = {sec.eps} with the trusted-relay "
+                f"budget at its limit ({cap_trusted}); raise the limit (--verify-max-trusted)"
+            )
     if not ev["rate_ok"]:
         if mem.max_units_per_node < budgets.max_memory_units:
             nm = min(budgets.max_memory_units, 2 * mem.max_units_per_node)
@@ -205,18 +211,29 @@ def _adjust(scenario: Scenario, ev: dict[str, Any], budgets: VerifyBudgets, netw
             overrides["memory.size_for_load"] = True
             changes.append(f"memory per link cap {mem.max_units_per_node} -> {nm} (sized for full load)")
         else:
-            stuck.append(f"rate: {ev['short']} demand(s) miss the rate target {scenario.backbone.rate_target:g} under "
-                         f"full load with {budgets.max_memory_units} memory units per link (the memory budget)")
+            stuck.append(
+                f"rate: {ev['short']} demand(s) miss the rate target {scenario.backbone.rate_target:g} under "
+                f"full load with {budgets.max_memory_units} memory units per link (the memory budget)"
+            )
     if not overrides:
         return None, changes, stuck
     return scenario.with_overrides(overrides, source="verify loop"), changes, stuck
 
 
 # ---------------------------------------------------------------- the loop
-def verify_loop(network: Network, scenario: Scenario, *, rounds: int = 4, seed: int = 0, requests: int = 200,
-                targets: VerifyTargets | None = None, budgets: VerifyBudgets | None = None,
-                plan_fn: PlanFn | None = None, simulate_fn: SimulateFn | None = None,
-                progress: Progress | None = None) -> VerifyOutcome:
+def verify_loop(
+    network: Network,
+    scenario: Scenario,
+    *,
+    rounds: int = 4,
+    seed: int = 0,
+    requests: int = 200,
+    targets: VerifyTargets | None = None,
+    budgets: VerifyBudgets | None = None,
+    plan_fn: PlanFn | None = None,
+    simulate_fn: SimulateFn | None = None,
+    progress: Progress | None = None,
+) -> VerifyOutcome:
     """Plan, simulate and adjust for at most ``rounds`` rounds; see the module docstring.
 
     Guarantees: the returned design is the last round's (the one ``simulation``
@@ -252,27 +269,44 @@ def verify_loop(network: Network, scenario: Scenario, *, rounds: int = 4, seed: 
             if new_pool > pool:
                 design = with_key_pool(design, new_pool)
                 current = current.with_overrides({"security.key_pool_bits": new_pool}, source="verify loop")
-                notes.append(f"key pools {pool} -> {new_pool} bits per link"
-                             + ("" if new_pool == need else f" (budget; {need} needed)"))
+                notes.append(
+                    f"key pools {pool} -> {new_pool} bits per link"
+                    + ("" if new_pool == need else f" (budget; {need} needed)")
+                )
         say(f"verify round {r}/{rounds}: simulating")
         sim = simulate_fn(design, requests=requests, seed=seed, network=network)
         ev = evaluate(design, sim, current, targets)
         met = ev["eps_ok"] and ev["served_ok"] and ev["rate_ok"]
-        history.append(VerifyRound(
-            round=r, change="; ".join(notes), trusted_budget=int(current.security.trusted_budget),
-            n_trusted=int(design.metrics.get("n_trusted", 0) or 0), key_pool_bits=int(current.security.key_pool_bits),
-            n_demands=ev["n_demands"], demands_meeting_eps=ev["n_eps"], requests=ev["requests"],
-            requests_served=ev["served"], min_rate=ev["min_rate"], min_rate_full_load=ev["min_rate_full_load"],
-            demands_short_full_load=ev["short"], met=met))
-        say(f"verify round {r}/{rounds}: eps met by {ev['n_eps']} of {ev['n_demands']} demands, "
-            f"{ev['served']} of {ev['requests']} requests served, {ev['short']} demand(s) short under full load")
+        history.append(
+            VerifyRound(
+                round=r,
+                change="; ".join(notes),
+                trusted_budget=int(current.security.trusted_budget),
+                n_trusted=int(design.metrics.get("n_trusted", 0) or 0),
+                key_pool_bits=int(current.security.key_pool_bits),
+                n_demands=ev["n_demands"],
+                demands_meeting_eps=ev["n_eps"],
+                requests=ev["requests"],
+                requests_served=ev["served"],
+                min_rate=ev["min_rate"],
+                min_rate_full_load=ev["min_rate_full_load"],
+                demands_short_full_load=ev["short"],
+                met=met,
+            )
+        )
+        say(
+            f"verify round {r}/{rounds}: eps met by {ev['n_eps']} of {ev['n_demands']} demands, "
+            f"{ev['served']} of {ev['requests']} requests served, {ev['short']} demand(s) short under full load"
+        )
         if met:
             break
         stuck = []
         if not ev["served_ok"] and ev["blocked_pool"] > 0 and need is not None and need > budgets.max_key_pool_bits:
-            stuck.append(f"served: {ev['blocked_pool']} requests blocked by empty key pools; serving all needs "
-                         f"{need} bits per link, above the key-pool budget {budgets.max_key_pool_bits} "
-                         "(--verify-max-key-pool-bits)")
+            stuck.append(
+                f"served: {ev['blocked_pool']} requests blocked by empty key pools; serving all needs "
+                f"{need} bits per link, above the key-pool budget {budgets.max_key_pool_bits} "
+                "(--verify-max-key-pool-bits)"
+            )
         nxt, changes, more = _adjust(current, ev, budgets, network, targets)
         stuck += more
         if nxt is None:
@@ -285,12 +319,15 @@ def verify_loop(network: Network, scenario: Scenario, *, rounds: int = 4, seed: 
     return VerifyOutcome(design=design, simulation=sim, rounds=history, met=met, verdict=verdict)
 
 
-def _verdict(history: list[VerifyRound], met: bool, stuck: list[str], rounds: int, targets: VerifyTargets,
-             scenario: Scenario) -> list[str]:
+def _verdict(
+    history: list[VerifyRound], met: bool, stuck: list[str], rounds: int, targets: VerifyTargets, scenario: Scenario
+) -> list[str]:
     last = history[-1]
-    head = (f"Verification loop: {len(history)} round(s); final design: {last.demands_meeting_eps} of "
-            f"{last.n_demands} demands meet eps = {scenario.security.eps}, {last.requests_served} of {last.requests} "
-            f"key requests served (targets {100 * targets.eps_share:g}% and {100 * targets.served_share:g}%)")
+    head = (
+        f"Verification loop: {len(history)} round(s); final design: {last.demands_meeting_eps} of "
+        f"{last.n_demands} demands meet eps = {scenario.security.eps}, {last.requests_served} of {last.requests} "
+        f"key requests served (targets {100 * targets.eps_share:g}% and {100 * targets.served_share:g}%)"
+    )
     if met:
         return [head + "; every target is met."]
     out = [head + "; targets NOT met."]

@@ -144,9 +144,7 @@ def run_point(task: PointTask) -> PointRecord:
         )
         design = plan(network, scenario, seed=seed)
         record.metrics = {
-            k: _finite(v)
-            for k, v in design.metrics.items()
-            if isinstance(v, int | float | str | bool) or v is None
+            k: _finite(v) for k, v in design.metrics.items() if isinstance(v, int | float | str | bool) or v is None
         }
         for stage, summary in design.solves.items():
             for field_name in ("status", "gap", "objective"):
@@ -178,9 +176,7 @@ def _simulate(design: Any, requests: int, seed: int) -> dict[str, Any]:
     # python -X importtime), which only sweeps with simulate = true need
     from planner.simulate.design_check import simulate_design  # type: ignore[import-not-found,unused-ignore]
 
-    sim = simulate_design(
-        design, requests=requests, duration_s=None, seed=seed, backend="serial", workers=1
-    )
+    sim = simulate_design(design, requests=requests, duration_s=None, seed=seed, backend="serial", workers=1)
     flat: dict[str, Any] = {}
     for source in (sim, sim.get("totals", {}) if isinstance(sim, Mapping) else {}):
         if isinstance(source, Mapping):
@@ -204,9 +200,7 @@ def read_points(path: Path) -> dict[str, PointRecord]:
             try:
                 rec = PointRecord.from_dict(json.loads(line))
             except (json.JSONDecodeError, TypeError) as exc:
-                logger.warning(
-                    "%s line %d is not a point record (%s); it will be run again", path, lineno, exc
-                )
+                logger.warning("%s line %d is not a point record (%s); it will be run again", path, lineno, exc)
                 continue
             done[rec.key] = rec
     return done

@@ -107,9 +107,7 @@ def execute_sweep(
     todo = _tasks_to_run(spec, keys, done)
     n_unique = len(set(keys))
     n_resumed = sum(1 for k in set(keys) if k in done)
-    logger.info(
-        "sweep %s: %d points, %d already done, %d to run", spec.name, n_unique, n_resumed, len(todo)
-    )
+    logger.info("sweep %s: %d points, %d already done, %d to run", spec.name, n_unique, n_resumed, len(todo))
     resumed_failed = sum(1 for k in set(keys) if k in done and done[k].status != "ok")
     if on_start is not None:
         on_start(n_unique, n_resumed, resumed_failed)
@@ -133,11 +131,7 @@ def execute_sweep(
     if plots:
         files += plot_sweep(table, spec.varied, out_dir / "plots", metrics=spec.plot_metrics)
     n_failed = int((table["status"] != "ok").sum()) if len(table) else 0
-    errors = (
-        table.loc[table["status"] != "ok", "error_type"].value_counts().to_dict()
-        if n_failed
-        else {}
-    )
+    errors = table.loc[table["status"] != "ok", "error_type"].value_counts().to_dict() if n_failed else {}
     return SweepResult(
         name=spec.name,
         out_dir=out_dir,

@@ -140,9 +140,7 @@ def load_spec(path: str | os.PathLike[str]) -> SweepSpec:
     return spec_from_dict(data, source=str(p), base_dir=p.parent)
 
 
-def spec_from_dict(
-    data: Mapping[str, Any], *, source: str = "sweep spec", base_dir: Path | None = None
-) -> SweepSpec:
+def spec_from_dict(data: Mapping[str, Any], *, source: str = "sweep spec", base_dir: Path | None = None) -> SweepSpec:
     """Validate parsed TOML and expand it into points; every problem is reported at once.
 
     Relative paths (network and scenario files) are taken from ``base_dir``
@@ -198,14 +196,10 @@ def _base_scenario(scen: Any, problems: ProblemCollector, source: str, base_dir:
     """The scenario every point starts from: ``[scenario] file`` (default scenario without one) + ``[scenario.set]``."""
     scenario = default_scenario()
     if not isinstance(scen, dict):
-        problems.add(
-            f"{source}: scenario", "must be a table with optional 'file' and [scenario.set]"
-        )
+        problems.add(f"{source}: scenario", "must be a table with optional 'file' and [scenario.set]")
         scen = {}
     for key in sorted(set(scen) - {"file", "set"}):
-        problems.add(
-            f"{source}: scenario.{key}", "unknown key", "use 'file' or a [scenario.set] table"
-        )
+        problems.add(f"{source}: scenario.{key}", "unknown key", "use 'file' or a [scenario.set] table")
     if "file" in scen:
         if not isinstance(scen["file"], str):
             problems.add(f"{source}: scenario.file", "must be a path string")
@@ -247,9 +241,7 @@ def _varied_axes(
                 problems.add(where, f"must be a non-empty list of values, got {values!r}")
                 continue
             if key in axes.get("grid", {}) and section == "zip":
-                problems.add(
-                    where, "is varied in both [grid] and [zip]", "vary each key in one section only"
-                )
+                problems.add(where, "is varied in both [grid] and [zip]", "vary each key in one section only")
                 continue
             _check_values(key, values, where, scenario, network, problems)
             axes[section][key] = values
@@ -305,9 +297,7 @@ def _resolve(path: str, base_dir: Path) -> Path:
     return p if p.is_absolute() else base_dir / p
 
 
-def _check_network(
-    net: Any, problems: ProblemCollector, source: str, base_dir: Path
-) -> dict[str, Any]:
+def _check_network(net: Any, problems: ProblemCollector, source: str, base_dir: Path) -> dict[str, Any]:
     where = f"{source}: network"
     if not isinstance(net, dict):
         problems.add(
@@ -318,9 +308,7 @@ def _check_network(
         return {}
     given = [k for k in NETWORK_SOURCES if k in net]
     if len(given) != 1:
-        problems.add(
-            where, f"needs exactly one of {', '.join(NETWORK_SOURCES)}, got {given or 'none'}"
-        )
+        problems.add(where, f"needs exactly one of {', '.join(NETWORK_SOURCES)}, got {given or 'none'}")
         return dict(net)
     out = dict(net)
     if "generator" in net:
@@ -337,9 +325,7 @@ def _check_network(
                 f"use one of {', '.join(GENERATOR_PARAMS)}",
             )
         if "n_sites" not in net:
-            problems.add(
-                f"{where}.n_sites", "missing", "give the number of sites, e.g. n_sites = 12"
-            )
+            problems.add(f"{where}.n_sites", "missing", "give the number of sites, e.g. n_sites = 12")
         for key in GENERATOR_PARAMS:
             if key in net:
                 _check_generator_value(key, net[key], f"{where}.{key}", problems)
@@ -397,9 +383,7 @@ def _check_values(
         return
     if key.startswith("network.") and key[len("network.") :] in GENERATOR_PARAMS:
         if "generator" not in network:
-            problems.add(
-                where, f"'{key}' varies a generator parameter but [network] names no generator"
-            )
+            problems.add(where, f"'{key}' varies a generator parameter but [network] names no generator")
             return
         for i, v in enumerate(values):
             _check_generator_value(key[len("network.") :], v, f"{where}[{i}]", problems)

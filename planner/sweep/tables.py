@@ -33,11 +33,7 @@ def _to_parquet(table: pd.DataFrame, path: Path) -> None:
     frame = table.copy()
     for col in frame.columns:  # parquet needs one type per column: mixed object columns become text
         if frame[col].dtype == object:
-            kinds = {
-                type(v)
-                for v in frame[col]
-                if v is not None and not (isinstance(v, float) and math.isnan(v))
-            }
+            kinds = {type(v) for v in frame[col] if v is not None and not (isinstance(v, float) and math.isnan(v))}
             if len(kinds) > 1:
                 frame[col] = frame[col].map(lambda v: None if v is None else str(v))
     frame.to_parquet(path, index=False)
@@ -85,15 +81,9 @@ def plot_sweep(
         nrows = math.ceil(len(chosen) / ncols)
         fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.0 * nrows), squeeze=False)
         for ax, metric in zip(axes.flat, chosen, strict=False):
-            grouped = pd.DataFrame(
-                {"x": x, "y": pd.to_numeric(ok[metric], errors="coerce")}
-            ).groupby("x")["y"]
+            grouped = pd.DataFrame({"x": x, "y": pd.to_numeric(ok[metric], errors="coerce")}).groupby("x")["y"]
             stats = grouped.agg(["mean", "min", "max"]).dropna()
-            xs = (
-                stats.index.to_numpy()
-                if pd.api.types.is_numeric_dtype(stats.index)
-                else range(len(stats))
-            )
+            xs = stats.index.to_numpy() if pd.api.types.is_numeric_dtype(stats.index) else range(len(stats))
             ax.plot(xs, stats["mean"], marker="o")
             ax.fill_between(xs, stats["min"], stats["max"], alpha=0.2)
             if not pd.api.types.is_numeric_dtype(stats.index):

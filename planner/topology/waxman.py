@@ -101,8 +101,7 @@ def _draw(n_nodes: int, rng: np.random.Generator, *, alpha: float, beta: float) 
     graph = nx.Graph()
     graph.add_nodes_from((i, {"pos": (float(pos[i, 0]), float(pos[i, 1]))}) for i in range(n_nodes))
     graph.add_edges_from(
-        (int(u), int(v), {"length": float(w)})
-        for u, v, w in zip(iu[keep], ju[keep], d[keep], strict=True)
+        (int(u), int(v), {"length": float(w)}) for u, v, w in zip(iu[keep], ju[keep], d[keep], strict=True)
     )
     return graph
 

@@ -50,9 +50,7 @@ def enumerate_clustering(
     site_ids = [str(s) for s in sites.index]
     demand = {
         str(s): float(d)
-        for s, d in (
-            sites["demand"] if "demand" in sites else pd.Series(1.0, index=sites.index)
-        ).items()
+        for s, d in (sites["demand"] if "demand" in sites else pd.Series(1.0, index=sites.index)).items()
     }
     cand_ids = [str(c) for c in candidates.index]
 
@@ -72,9 +70,7 @@ def enumerate_clustering(
     must = [c for c in allowed if fixed[c]]
     free = [c for c in allowed if not fixed[c]]
     best: EnumeratedClustering | None = None
-    better = (
-        (lambda a, b: a > b + 1e-12) if objective == "max_keys" else (lambda a, b: a < b - 1e-12)
-    )
+    better = (lambda a, b: a > b + 1e-12) if objective == "max_keys" else (lambda a, b: a < b - 1e-12)
     for k in range(len(free) + 1):
         for extra in itertools.combinations(free, k):
             masters = tuple(must) + extra
@@ -86,9 +82,7 @@ def enumerate_clustering(
             master_sites = {c for c in masters if c in site_ids}
             slaves = [s for s in site_ids if s not in master_sites]
             # DP over slaves: sizes tuple -> (least loss, owner tuple)
-            states: dict[tuple[int, ...], tuple[float, tuple[str, ...]]] = {
-                (0,) * len(masters): (0.0, ())
-            }
+            states: dict[tuple[int, ...], tuple[float, tuple[str, ...]]] = {(0,) * len(masters): (0.0, ())}
             for s in slaves:
                 nxt: dict[tuple[int, ...], tuple[float, tuple[str, ...]]] = {}
                 for sizes, (loss, own) in states.items():
@@ -149,10 +143,7 @@ def enumerate_memory(
     dm = list(demands.index)
     nsl = {c: int(clusters.loc[c, "n_slaves"]) for c in cl}
     best: EnumeratedMemory | None = None
-    users = {
-        e: [d for d in dm if demands.loc[d, "kind"] == "inter" and e in demands.loc[d, "path"]]
-        for e in ed
-    }
+    users = {e: [d for d in dm if demands.loc[d, "kind"] == "inter" and e in demands.loc[d, "path"]] for e in ed}
 
     def splits(units: int, k: int) -> list[tuple[int, ...]]:
         if k == 0:

@@ -59,9 +59,7 @@ def shortest_distance_table(nodes: Sequence[str], fibre_edges: pd.DataFrame) -> 
     d = dist[iu, ju]
     keep = np.isfinite(d)
     names = np.asarray(list(nodes), dtype=object)
-    return pd.DataFrame(
-        {"node_a": names[iu[keep]], "node_b": names[ju[keep]], "distance_km": d[keep]}
-    )
+    return pd.DataFrame({"node_a": names[iu[keep]], "node_b": names[ju[keep]], "distance_km": d[keep]})
 
 
 def check_placement(
@@ -89,18 +87,14 @@ def check_placement(
     end_set = set(ends)
     chosen = set(repeaters)
     dist: dict[frozenset[str], float] = {}
-    for a, b, d in zip(
-        distance_km["node_a"], distance_km["node_b"], distance_km["distance_km"], strict=True
-    ):
+    for a, b, d in zip(distance_km["node_a"], distance_km["node_b"], distance_km["distance_km"], strict=True):
         key = frozenset((a, b))
         dist[key] = min(float(d), dist.get(key, float("inf")))
     for r in sorted(chosen):
         if r not in known:
             out.append(PlacementViolation("unknown-node", f"repeater '{r}' is not a node"))
         elif r in end_set:
-            out.append(
-                PlacementViolation("end-node-repeater", f"end node '{r}' chosen as repeater")
-            )
+            out.append(PlacementViolation("end-node-repeater", f"end node '{r}' chosen as repeater"))
 
     by_pair: dict[frozenset[str], list[tuple[str, ...]]] = {}
     sessions: dict[str, int] = {}
@@ -114,18 +108,14 @@ def check_placement(
             continue
         by_pair.setdefault(pair, []).append(seq)
         if len(seq) < 2 or frozenset((seq[0], seq[-1])) != pair:
-            out.append(
-                PlacementViolation("wrong-endpoints", f"{label}: runs {seq[:1]}..{seq[-1:]}")
-            )
+            out.append(PlacementViolation("wrong-endpoints", f"{label}: runs {seq[:1]}..{seq[-1:]}"))
             continue
         inner = seq[1:-1]
         if len(set(inner)) != len(inner):
             out.append(PlacementViolation("repeated-node", f"{label}: a repeater appears twice"))
         for u in inner:
             if u in end_set:
-                out.append(
-                    PlacementViolation("end-node-repeater", f"{label}: passes end node '{u}'")
-                )
+                out.append(PlacementViolation("end-node-repeater", f"{label}: passes end node '{u}'"))
             elif u not in chosen:
                 out.append(PlacementViolation("unchosen-repeater", f"{label}: '{u}' is not chosen"))
             sessions[u] = sessions.get(u, 0) + 1
@@ -138,9 +128,7 @@ def check_placement(
             )
         reported = list(row.link_length_km) if has_lengths else None
         if reported is not None and len(reported) != len(seq) - 1:
-            out.append(
-                PlacementViolation("length-mismatch", f"{label}: wrong number of link lengths")
-            )
+            out.append(PlacementViolation("length-mismatch", f"{label}: wrong number of link lengths"))
             reported = None
         for j, (a, b) in enumerate(zip(seq[:-1], seq[1:], strict=True)):
             d = dist.get(frozenset((a, b)), float("inf"))
@@ -165,11 +153,7 @@ def check_placement(
         pair = frozenset((s, t))
         plist = by_pair.get(pair, [])
         if len(plist) != robustness_paths:
-            out.append(
-                PlacementViolation(
-                    "path-count", f"pair {s}-{t}: {len(plist)} paths, need K={robustness_paths}"
-                )
-            )
+            out.append(PlacementViolation("path-count", f"pair {s}-{t}: {len(plist)} paths, need K={robustness_paths}"))
         seen: dict[str, int] = {}
         direct = 0
         for p in plist:
@@ -179,18 +163,10 @@ def check_placement(
                 seen[u] = seen.get(u, 0) + 1
         shared = sorted(u for u, c in seen.items() if c > 1)
         if shared:
-            out.append(
-                PlacementViolation("not-disjoint", f"pair {s}-{t}: repeaters {shared} shared")
-            )
+            out.append(PlacementViolation("not-disjoint", f"pair {s}-{t}: repeaters {shared} shared"))
         if direct > 1:
-            out.append(
-                PlacementViolation("not-disjoint", f"pair {s}-{t}: direct link used {direct} times")
-            )
+            out.append(PlacementViolation("not-disjoint", f"pair {s}-{t}: direct link used {direct} times"))
     for u, c in sorted(sessions.items()):
         if c > capacity_sessions:
-            out.append(
-                PlacementViolation(
-                    "capacity", f"repeater '{u}' serves {c} sessions > D={capacity_sessions}"
-                )
-            )
+            out.append(PlacementViolation("capacity", f"repeater '{u}' serves {c} sessions > D={capacity_sessions}"))
     return out
