@@ -229,7 +229,8 @@ def main() -> None:
     df.to_csv(out / "results_clustering.csv", index=False)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     cols = ["instance", "variant", "n_sites", "n_pairs", "backend", "n_variables", "n_constraints",
-            "build_time_s", "solve_time_s", "status", "bound_solver", "bound_counting", "gap_pct", "keys_per_attempt", "n_masters", "master_cost",
+            "build_time_s", "solve_time_s", "status", "bound_solver", "bound_counting", "gap_pct",
+            "keys_per_attempt", "n_masters", "master_cost",
             "heuristic_keys", "heuristic_gap_to_bound_pct", "lp_bound", "source"]  # fmt: skip
     table = _markdown(df.reindex(columns=cols))
     (out / "results_clustering.md").write_text(

@@ -119,9 +119,7 @@ def probe_plan_real(n: int, *, simulate: bool = True) -> dict[str, Any]:
         row["simulate_flagged"] = sum(1 for p in sim["pairs"] if p.get("flagged"))
         row["phase"] = "plan+simulate"
         row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-        row["simulate_workers_peak_rss_mb"] = (
-            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
-        )
+        row["simulate_workers_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
     return row
 
 
@@ -142,8 +140,16 @@ def run_capped(cmd: list[str], *, timeout_s: float, mem_gb: float) -> tuple[list
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     cap = int(mem_gb * 1024**3)
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: _limit_memory(cap), start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: _limit_memory(cap),
+        start_new_session=True,
+    )
     try:
         out, err = proc.communicate(timeout=timeout_s)
         status = None
@@ -196,11 +202,27 @@ def run_real_probe(n: int, *, timeout_s: float, mem_gb: float, simulate: bool) -
 
 
 # ------------------------------------------------------------------ tables
-COLUMNS = ["set", "n", "status", "time_s", "process_s", "peak_rss_mb", "clusters", "standalone", "demands",
-           "backbone_links", *[f"{s}_{c}" for s in STAGES
-                                 for c in ("stage_s", "budget_s", "build_s", "solve_s", "status", "gap")],
-           "simulate_s", "simulate_flagged", "simulate_workers_peak_rss_mb", "mem_cap_gb", "demand_model",
-           "machine", "date", "load_avg"]
+COLUMNS = [
+    "set",
+    "n",
+    "status",
+    "time_s",
+    "process_s",
+    "peak_rss_mb",
+    "clusters",
+    "standalone",
+    "demands",
+    "backbone_links",
+    *[f"{s}_{c}" for s in STAGES for c in ("stage_s", "budget_s", "build_s", "solve_s", "status", "gap")],
+    "simulate_s",
+    "simulate_flagged",
+    "simulate_workers_peak_rss_mb",
+    "mem_cap_gb",
+    "demand_model",
+    "machine",
+    "date",
+    "load_avg",
+]
 
 
 def render_md(frame: pd.DataFrame, fits: list[dict[str, Any]]) -> str:
@@ -251,8 +273,7 @@ def growth_fits(frame: pd.DataFrame) -> list[dict[str, Any]]:
     for st in STAGES:
         parts = [c for c in (f"{st}_build_s", f"{st}_solve_s") if c in ok]
         if parts:
-            cols.append((f"plan stage {st}", ok[parts].apply(pd.to_numeric, errors="coerce").sum(axis=1,
-                                                                                                 min_count=1)))
+            cols.append((f"plan stage {st}", ok[parts].apply(pd.to_numeric, errors="coerce").sum(axis=1, min_count=1)))
     if "simulate_s" in ok:
         cols.append(("simulate", ok["simulate_s"]))
     for label, series in cols:
@@ -283,8 +304,11 @@ def run_sweep(sizes: list[int], *, timeout_s: float, mem_gb: float, simulate: bo
         row = run_real_probe(n, timeout_s=timeout_s, mem_gb=mem_gb, simulate=simulate)
         facts = machine_facts()
         row.update(machine=machine_line(facts), date=facts["date_utc"], load_avg=str(facts["load_avg"]))
-        print(f"  {row['status']}: plan {row.get('time_s', float('nan')):.0f} s, process "
-              f"{row['process_s']:.0f} s, peak {row.get('peak_rss_mb', float('nan')):.0f} MB", flush=True)
+        print(
+            f"  {row['status']}: plan {row.get('time_s', float('nan')):.0f} s, process "
+            f"{row['process_s']:.0f} s, peak {row.get('peak_rss_mb', float('nan')):.0f} MB",
+            flush=True,
+        )
         rows.append(row)
         failures = 0 if str(row["status"]).startswith("ok") else failures + 1
     return write_tables(old, pd.DataFrame(rows), out_dir)
@@ -311,8 +335,7 @@ def select_sizes(sizes: list[int] | None, sets: list[str] | None) -> list[int]:
     chosen: set[int] = set()
     for s in sizes or []:
         if s not in REAL_SETS:
-            raise SystemExit(f"--sizes: no real site set of {s} sites; known sizes: "
-                             f"{', '.join(map(str, REAL_SETS))}")
+            raise SystemExit(f"--sizes: no real site set of {s} sites; known sizes: {', '.join(map(str, REAL_SETS))}")
         chosen.add(s)
     for name in sets or []:
         if name not in by_name:

@@ -51,9 +51,9 @@ from planner.stages.trust import plan_trust
 Progress = Callable[[str], None]
 
 
-
-def _repeater_stage(network: Network, backbone: Backbone, clock: PlanClock, stages: dict[str, StageResult],
-                    say: Progress, seed: int) -> Backbone:
+def _repeater_stage(
+    network: Network, backbone: Backbone, clock: PlanClock, stages: dict[str, StageResult], say: Progress, seed: int
+) -> Backbone:
     """Run the repeater stage the scenario asks for into ``stages["repeaters"]``; returns the backbone
     the later stages plan on (the elementary links between repeater sites with ``placement``)."""
     if clock.scenario.backbone.repeaters == "placement":
@@ -68,8 +68,14 @@ def _repeater_stage(network: Network, backbone: Backbone, clock: PlanClock, stag
     return backbone
 
 
-def plan(network: Network, scenario: Scenario, *, seed: int = 0, progress: Progress | None = None,
-         time_limit_s: float | None = None) -> Design:
+def plan(
+    network: Network,
+    scenario: Scenario,
+    *,
+    seed: int = 0,
+    progress: Progress | None = None,
+    time_limit_s: float | None = None,
+) -> Design:
     """Plan ``network`` under ``scenario`` and return the chosen :class:`Design`.
 
     Guarantees: every site appears once in ``design.sites`` with a role; every
@@ -84,8 +90,11 @@ def plan(network: Network, scenario: Scenario, *, seed: int = 0, progress: Progr
     say = progress or (lambda stage: None)
     mode = scenario.backbone.mode
     repeaters, trusted = mode in ("repeaters", "both"), mode in ("trusted", "both")
-    clock = PlanClock(scenario, ["access", *(["repeaters"] if repeaters else []),
-                                 *(["trust"] if trusted else []), "memory"], time_limit_s)
+    clock = PlanClock(
+        scenario,
+        ["access", *(["repeaters"] if repeaters else []), *(["trust"] if trusted else []), "memory"],
+        time_limit_s,
+    )
     network, notes = prepare_network(network, scenario)
     say("access clusters: assignment and master placement (MILP)")
     with clock.stage("access") as (sc, b):

@@ -146,9 +146,7 @@ def define_variables(m: pyo.ConcreteModel, idx: ClusteringIndex) -> None:
     m.y = pyo.Var(m.C, within=pyo.Binary)
     m.x = pyo.Var(m.P, within=pyo.Binary)
     caps = idx.capacity
-    m.ekert = pyo.Var(
-        m.C, within=pyo.NonNegativeIntegers, bounds=lambda _m, c: (0, int(caps[c]) // 2)
-    )
+    m.ekert = pyo.Var(m.C, within=pyo.NonNegativeIntegers, bounds=lambda _m, c: (0, int(caps[c]) // 2))
 
 
 def define_assign_once(m: pyo.ConcreteModel, idx: ClusteringIndex) -> None:
@@ -170,9 +168,7 @@ def define_assign_once(m: pyo.ConcreteModel, idx: ClusteringIndex) -> None:
 def define_assign_open(m: pyo.ConcreteModel, idx: ClusteringIndex) -> None:
     """``assign-open``: a site can only be a slave of an open master (``x[i,c] <= y[c]``)."""
     pc = idx.pair_cand
-    m.add_component(
-        "assign-open", pyo.Constraint(m.P, rule=lambda _m, p: m.x[p] <= m.y[int(pc[p])])
-    )
+    m.add_component("assign-open", pyo.Constraint(m.P, rule=lambda _m, p: m.x[p] <= m.y[int(pc[p])]))
 
 
 def _size(m: pyo.ConcreteModel, c: int) -> object:
@@ -210,26 +206,20 @@ def define_ekert_floor(m: pyo.ConcreteModel, idx: ClusteringIndex) -> None:
 def define_budgets(m: pyo.ConcreteModel, idx: ClusteringIndex, options: ClusteringOptions) -> None:
     """``master-budget`` (count) and ``cost-budget`` (sum of master costs), when set."""
     if options.max_masters is not None:
-        m.add_component(
-            "master-budget", pyo.Constraint(expr=sum(m.y[c] for c in m.C) <= options.max_masters)
-        )
+        m.add_component("master-budget", pyo.Constraint(expr=sum(m.y[c] for c in m.C) <= options.max_masters))
     if options.max_cost is not None:
         expr = sum(float(idx.cost[c]) * m.y[c] for c in m.C)
         m.add_component("cost-budget", pyo.Constraint(expr=expr <= options.max_cost))
 
 
-def define_key_target(
-    m: pyo.ConcreteModel, idx: ClusteringIndex, options: ClusteringOptions
-) -> None:
+def define_key_target(m: pyo.ConcreteModel, idx: ClusteringIndex, options: ClusteringOptions) -> None:
     """``cluster-key-target``: an open cluster yields at least ``min_cluster_keys`` (Eq. 6)."""
     if options.min_cluster_keys <= 0:
         return
     t = options.min_cluster_keys
     m.add_component(
         "cluster-key-target",
-        pyo.Constraint(
-            m.C, rule=lambda _m, c: idx.key_mdi * m.y[c] + idx.key_ekr * m.ekert[c] >= t * m.y[c]
-        ),
+        pyo.Constraint(m.C, rule=lambda _m, c: idx.key_mdi * m.y[c] + idx.key_ekr * m.ekert[c] >= t * m.y[c]),
     )
 
 
@@ -239,9 +229,7 @@ def define_fixed_masters(m: pyo.ConcreteModel, idx: ClusteringIndex) -> None:
         m.y[c].fix(1)
 
 
-def define_objective(
-    m: pyo.ConcreteModel, idx: ClusteringIndex, options: ClusteringOptions
-) -> None:
+def define_objective(m: pyo.ConcreteModel, idx: ClusteringIndex, options: ClusteringOptions) -> None:
     """Objective: max Eq. 6 keys or min master cost, with the weighted access-loss tie-break."""
     w = idx.loss_weight * idx.demand[idx.pair_site] * idx.pair_loss_db
     loss = sum(float(w[p]) * m.x[p] for p in m.P if w[p] != 0)
@@ -309,9 +297,7 @@ class ArrayModel:
         return sum(b.matrix.shape[0] for b in self.blocks)
 
 
-def build_clustering_arrays(
-    idx: ClusteringIndex, options: ClusteringOptions, *, elastic: bool = False
-) -> ArrayModel:
+def build_clustering_arrays(idx: ClusteringIndex, options: ClusteringOptions, *, elastic: bool = False) -> ArrayModel:
     """The clustering MILP as sparse arrays (same model as :func:`build_clustering_model`).
 
     With ``elastic=True`` each row of every family except ``assign-open`` gets slack columns,
@@ -359,21 +345,13 @@ def build_clustering_arrays(
             np.zeros(nc),
         )
     )
-    blocks.append(
-        RowBlock("ekert-floor", (2 * m_eye - size).tocsr(), np.full(nc, -inf), np.zeros(nc))
-    )
+    blocks.append(RowBlock("ekert-floor", (2 * m_eye - size).tocsr(), np.full(nc, -inf), np.zeros(nc)))
     if options.max_masters is not None:
-        a = sp.csr_matrix(
-            (np.ones(nc), (np.zeros(nc, dtype=int), oy + np.arange(nc))), shape=(1, n)
-        )
-        blocks.append(
-            RowBlock("master-budget", a, np.array([-inf]), np.array([float(options.max_masters)]))
-        )
+        a = sp.csr_matrix((np.ones(nc), (np.zeros(nc, dtype=int), oy + np.arange(nc))), shape=(1, n))
+        blocks.append(RowBlock("master-budget", a, np.array([-inf]), np.array([float(options.max_masters)])))
     if options.max_cost is not None:
         a = sp.csr_matrix((idx.cost, (np.zeros(nc, dtype=int), oy + np.arange(nc))), shape=(1, n))
-        blocks.append(
-            RowBlock("cost-budget", a, np.array([-inf]), np.array([float(options.max_cost)]))
-        )
+        blocks.append(RowBlock("cost-budget", a, np.array([-inf]), np.array([float(options.max_cost)])))
     if options.min_cluster_keys > 0:
         a = ((idx.key_mdi - options.min_cluster_keys) * y_eye + idx.key_ekr * m_eye).tocsr()
         blocks.append(RowBlock("cluster-key-target", a, np.zeros(nc), np.full(nc, inf)))
@@ -399,9 +377,7 @@ def build_clustering_arrays(
         col_cost[ox : ox + npairs] = w
         maximize = False
     integrality = np.ones(n, dtype=np.int8)
-    model = ArrayModel(
-        col_cost, col_lower, col_upper, integrality, blocks, maximize, nc, npairs, nc
-    )
+    model = ArrayModel(col_cost, col_lower, col_upper, integrality, blocks, maximize, nc, npairs, nc)
     if elastic:
         _add_elastic_slacks(model)
     return model
@@ -446,15 +422,9 @@ def _add_elastic_slacks(model: ArrayModel) -> None:
     model.slack_side = sides
 
 
-def solve_arrays(
-    model: ArrayModel, options: SolverOptions, *, start: np.ndarray | None = None
-) -> HighsRun:
+def solve_arrays(model: ArrayModel, options: SolverOptions, *, start: np.ndarray | None = None) -> HighsRun:
     """Solve an :class:`ArrayModel` with the HiGHS driver (MIP start from ``start`` when given)."""
-    a = (
-        sp.vstack([b.matrix for b in model.blocks], format="csc")
-        if model.blocks
-        else sp.csc_matrix((0, model.n_cols))
-    )
+    a = sp.vstack([b.matrix for b in model.blocks], format="csc") if model.blocks else sp.csc_matrix((0, model.n_cols))
     arrays = LinearArrays(
         col_cost=model.col_cost,
         col_lower=model.col_lower,
@@ -487,9 +457,7 @@ def elastic_diagnosis(
         total = float(slack[fam == name].sum())
         if total > 1e-6:
             conflicts.append(name)
-            details.append(
-                f"'{name}' must be relaxed by {total:.6g} in total to make the model feasible"
-            )
+            details.append(f"'{name}' must be relaxed by {total:.6g} in total to make the model feasible")
     return conflicts, details
 
 
@@ -499,8 +467,7 @@ ComponentKey = tuple[tuple[str, ...], tuple[str, ...], int]
 def component_key(data: ClusteringData) -> ComponentKey:
     """What identifies an instance (a reach component) across attempts: its sites, its candidates
     and its number of pairs (dropping a site changes the key of its component only)."""
-    return (tuple(sorted(map(str, data.sites.index))), tuple(sorted(map(str, data.candidates.index))),
-            len(data.pairs))
+    return (tuple(sorted(map(str, data.sites.index))), tuple(sorted(map(str, data.candidates.index))), len(data.pairs))
 
 
 @dataclass
@@ -530,8 +497,9 @@ class ComponentCache:
     milp_runs: int = 0
     hits: int = 0
 
-    def heuristic(self, data: ClusteringData, idx: ClusteringIndex,
-                  options: ClusteringOptions) -> tuple[ClusteringSolution | None, float]:
+    def heuristic(
+        self, data: ClusteringData, idx: ClusteringIndex, options: ClusteringOptions
+    ) -> tuple[ClusteringSolution | None, float]:
         """The heuristic's clustering of the component (or, when it has none, a checked elastic one)
         and the time it took (0 when served from the cache)."""
         key = (component_key(data), repr(options))
@@ -637,7 +605,7 @@ def unservable_sites(
         cache = current_component_cache()
         if cache is not None:  # a clustering of this instance: keep it (start and fallback of later solves)
             n_c, n_p = idx.n_cands, idx.n_pairs
-            sol = solution_from_values(idx, res.values[:n_c], res.values[n_c:n_c + n_p])
+            sol = solution_from_values(idx, res.values[:n_c], res.values[n_c : n_c + n_p])
             if not check_solution(idx, options, sol):
                 cache.remember(idx, sol)
         return []
@@ -664,8 +632,8 @@ def unservable_sites_by_component(
     get the elastic MILP, each with a share of ``solver_options.time_limit_s`` in proportion to its sites
     (their limits sum to at most the limit); a component of more than :data:`ELASTIC_MAX_PAIRS`
     pairs first gets :func:`solvers.heuristics.unservable_sites_heuristic`, whose sites make a
-    clustering exist but are not proven the fewest (the elastic MILP only if it fails). With a global budget the whole model is solved
-    by :func:`unservable_sites`. Same return convention as :func:`unservable_sites`.
+    clustering exist but are not proven the fewest (the elastic MILP only if it fails). With a global
+    budget the whole model is solved by :func:`unservable_sites`. Same return convention as :func:`unservable_sites`.
     """
 
     solver_options = solver_options or SolverOptions()
@@ -682,16 +650,22 @@ def unservable_sites_by_component(
     hard: list[tuple[ClusteringData, int]] = []
     out: list[str] = []
     for comp in np.unique(site_label):
-        sub = ClusteringData(sites=data.sites[site_label == comp], candidates=data.candidates[cand_label == comp],
-                             pairs=data.pairs[pair_label == comp])
+        sub = ClusteringData(
+            sites=data.sites[site_label == comp],
+            candidates=data.candidates[cand_label == comp],
+            pairs=data.pairs[pair_label == comp],
+        )
         idx = prepare(sub, options)
         if idx.n_pairs == 0:
             out += [str(s) for s in sub.sites.index if str(s) not in set(map(str, sub.candidates.index))]
             continue
         if not diagnose(idx, options)[0]:
             cache = current_component_cache()
-            clustered = (cache.heuristic(sub, idx, options)[0] if cache is not None
-                         else heuristic_solution(idx, options, seed=options.heuristic_seed))
+            clustered = (
+                cache.heuristic(sub, idx, options)[0]
+                if cache is not None
+                else heuristic_solution(idx, options, seed=options.heuristic_seed)
+            )
             if clustered is not None:
                 continue
         hard.append((sub, len(sub.sites)))
@@ -721,9 +695,13 @@ def unservable_sites_by_component(
             if left is None:
                 return None
             out += left
-    logger.info("unservable sites: %d component(s) need the elastic model, %d of them too large for it "
-                "(left to the mended greedy, not proven fewest), %d site(s) left out",
-                len(hard), n_heuristic, len(out))
+    logger.info(
+        "unservable sites: %d component(s) need the elastic model, %d of them too large for it "
+        "(left to the mended greedy, not proven fewest), %d site(s) left out",
+        len(hard),
+        n_heuristic,
+        len(out),
+    )
     return sorted(set(out))
 
 
@@ -808,9 +786,7 @@ def solve_clustering(
     idx = prepare(data, options)
     conflicts, details = diagnose(idx, options)
     if conflicts:
-        raise ClusteringInfeasible(
-            "No clustering satisfies the settings.", conflicts=conflicts, details=details
-        )
+        raise ClusteringInfeasible("No clustering satisfies the settings.", conflicts=conflicts, details=details)
     prep_s = time.perf_counter() - t0
     start_sol: ClusteringSolution | None = None
     heur_info: dict[str, object] = {}
@@ -863,8 +839,9 @@ def solve_clustering(
         build_s = time.perf_counter() - tb
         # a tenth of the limit is kept for the elastic diagnosis should the model be infeasible
         wall_left = max(0.01, solver_options.time_limit_s - (time.perf_counter() - t0))
-        raw = solve_model(model, dataclasses.replace(
-            solver_options, time_limit_s=min(0.9 * solver_options.time_limit_s, wall_left)))
+        raw = solve_model(
+            model, dataclasses.replace(solver_options, time_limit_s=min(0.9 * solver_options.time_limit_s, wall_left))
+        )
         status, obj, bound, gap, solve_s = (
             raw.status,
             raw.objective,
@@ -921,7 +898,8 @@ def solve_clustering(
     }
     if status is SolveStatus.INFEASIBLE:
         conflicts, details = elastic_diagnosis(
-            idx, options, dataclasses.replace(solver_options, time_limit_s=0.1 * solver_options.time_limit_s))
+            idx, options, dataclasses.replace(solver_options, time_limit_s=0.1 * solver_options.time_limit_s)
+        )
         raise ClusteringInfeasible(
             "No clustering satisfies the settings (the MILP is infeasible).",
             conflicts=conflicts,
@@ -1006,8 +984,9 @@ COMPONENT_MIN_S = 1.0
 """Least time a reach component's MILP is handed (when the limit leaves that much per component)."""
 
 
-def _component_limit(left_s: float, weight: float, weight_left: float, n_left: int, needy: bool,
-                     n_needy_left: int) -> float:
+def _component_limit(
+    left_s: float, weight: float, weight_left: float, n_left: int, needy: bool, n_needy_left: int
+) -> float:
     """Time for the next component: its share of what is left (by pairs), at least the floor
     ``min(COMPONENT_MIN_S, left_s / n_left)``, and for a component the heuristic cannot cluster (it
     depends on the MILP) at least half of what is left split among such components; always leaving
@@ -1036,12 +1015,17 @@ def _merged_infeasible(failed: list[tuple[ClusteringData, ClusteringInfeasible]]
         details += [f"{where}: {d}" for d in exc.details] or [f"{where}: no clustering"]
     return ClusteringInfeasible(
         f"No clustering satisfies the settings in {len(failed)} reach component(s).",
-        conflicts=[c for _sub, exc in failed for c in exc.conflicts], details=details,
-        sites=[str(s) for sub, _exc in failed for s in sub.sites.index])
+        conflicts=[c for _sub, exc in failed for c in exc.conflicts],
+        details=details,
+        sites=[str(s) for sub, _exc in failed for s in sub.sites.index],
+    )
 
 
-def _mended_clustering(sub: ClusteringData, options: ClusteringOptions, cache: ComponentCache | None,
-                       ) -> tuple[ClusteringIndex, ClusteringSolution, list[str]] | None:
+def _mended_clustering(
+    sub: ClusteringData,
+    options: ClusteringOptions,
+    cache: ComponentCache | None,
+) -> tuple[ClusteringIndex, ClusteringSolution, list[str]] | None:
     """A clustering of all but a few sites of a component, by the mended greedy
     (:func:`solvers.heuristics.unservable_sites_heuristic`): the index of the kept sites, their
     clustering (checked against ``options``) and the left-out site ids; None when it finds none.
@@ -1076,9 +1060,11 @@ def restrict_to_sites(data: ClusteringData, sites: Iterable[str]) -> ClusteringD
     site_ids = data.sites.index.astype(str)
     pairs = data.pairs[data.pairs["site"].astype(str).isin(keep)]
     cands = keep | set(pairs["candidate"].astype(str))
-    return ClusteringData(sites=data.sites[site_ids.isin(keep)],
-                          candidates=data.candidates[data.candidates.index.astype(str).isin(cands)],
-                          pairs=pairs)
+    return ClusteringData(
+        sites=data.sites[site_ids.isin(keep)],
+        candidates=data.candidates[data.candidates.index.astype(str).isin(cands)],
+        pairs=pairs,
+    )
 
 
 def solve_clustering_by_component(
@@ -1136,7 +1122,8 @@ def solve_clustering_by_component(
     a = ids.get_indexer(data.pairs["site"].astype(str))
     b = ids.get_indexer(data.pairs["candidate"].astype(str))
     n_comp, label = connected_components(
-        sp.coo_matrix((np.ones(len(a)), (a, b)), shape=(len(ids), len(ids))), directed=False)
+        sp.coo_matrix((np.ones(len(a)), (a, b)), shape=(len(ids), len(ids))), directed=False
+    )
     if n_comp <= 1 and unsolved == "stop":
         return solve_clustering(data, options, solver_options)
     site_label = label[ids.get_indexer(data.sites.index.astype(str))]
@@ -1146,18 +1133,25 @@ def solve_clustering_by_component(
     ruled_out: set[int] = set()  # components the counting rules of diagnose() prove infeasible
     comps: list[tuple[ClusteringData, ClusteringIndex, ClusteringSolution | None, float, float]] = []
     for comp in np.unique(site_label):
-        sub = ClusteringData(sites=data.sites[site_label == comp], candidates=data.candidates[cand_label == comp],
-                             pairs=data.pairs[pair_label == comp])
+        sub = ClusteringData(
+            sites=data.sites[site_label == comp],
+            candidates=data.candidates[cand_label == comp],
+            pairs=data.pairs[pair_label == comp],
+        )
         idx = prepare(sub, options)
         th = time.perf_counter()
         heur: ClusteringSolution | None = None
         if diagnose(idx, options)[0]:
             ruled_out.add(id(sub))
         else:
-            heur = (cache.heuristic(sub, idx, options)[0] if cache is not None
-                    else heuristic_solution(idx, options, seed=options.heuristic_seed))
-        comps.append((sub, idx, heur, float(max(1, int(np.count_nonzero(pair_label == comp)))),
-                      time.perf_counter() - th))
+            heur = (
+                cache.heuristic(sub, idx, options)[0]
+                if cache is not None
+                else heuristic_solution(idx, options, seed=options.heuristic_seed)
+            )
+        comps.append(
+            (sub, idx, heur, float(max(1, int(np.count_nonzero(pair_label == comp)))), time.perf_counter() - th)
+        )
     # components that depend on the MILP first, then the rest, smallest first
     comps.sort(key=lambda c: (c[2] is not None, c[3]))
     handed = 0.0
@@ -1178,8 +1172,9 @@ def solve_clustering_by_component(
                 # a component that depends on the MILP may pass it: without a clustering the search ends)
                 left = min(left, max(0.0, total_s - (time.perf_counter() - t0)))
             rest = comps[k:]
-            limit = _component_limit(left, weight, sum(c[3] for c in rest), len(rest), heur is None,
-                                     sum(1 for c in rest if c[2] is None))
+            limit = _component_limit(
+                left, weight, sum(c[3] for c in rest), len(rest), heur is None, sum(1 for c in rest if c[2] is None)
+            )
             res = cache.result(sub, options, limit) if cache is not None else None
             if res is not None:  # solved on an earlier attempt: nothing handed, nothing redone
                 break
@@ -1191,8 +1186,12 @@ def solve_clustering_by_component(
             try:
                 if cache is not None:
                     cache.milp_runs += 1
-                res = solve_clustering(sub, options, dataclasses.replace(solver_options, time_limit_s=limit),
-                                       known_heuristic=(heur, heur_s) if options.warm_start else None)
+                res = solve_clustering(
+                    sub,
+                    options,
+                    dataclasses.replace(solver_options, time_limit_s=limit),
+                    known_heuristic=(heur, heur_s) if options.warm_start else None,
+                )
             except ClusteringInfeasible as exc:
                 failed.append((sub, exc))
                 break
@@ -1215,8 +1214,14 @@ def solve_clustering_by_component(
                         n_mended += 1
                         # max_keys: the whole component's counting bound; min_cost: the kept sites'
                         bound_c = fallback_bound(idx if options.objective == "max_keys" else kept_idx, options)
-                        res = result_from_solution(kept_idx, options, sol, status=SolveStatus.FEASIBLE, solver="heuristic",
-                                                   info={"source": "mended greedy"})
+                        res = result_from_solution(
+                            kept_idx,
+                            options,
+                            sol,
+                            status=SolveStatus.FEASIBLE,
+                            solver="heuristic",
+                            info={"source": "mended greedy"},
+                        )
                         parts.append(dataclasses.replace(res, bound=bound_c, gap=relative_gap(res.objective, bound_c)))
                         continue
                     left_out += [str(x) for x in sub.sites.index]
@@ -1227,51 +1232,88 @@ def solve_clustering_by_component(
                 return res
             n_fallback += 1
             res = result_from_solution(
-                idx, options, heur, status=SolveStatus.FEASIBLE, solve_time_s=res.solve_time_s,
-                build_time_s=res.build_time_s, solver="heuristic", info={"source": "heuristic"})
+                idx,
+                options,
+                heur,
+                status=SolveStatus.FEASIBLE,
+                solve_time_s=res.solve_time_s,
+                build_time_s=res.build_time_s,
+                solver="heuristic",
+                info={"source": "heuristic"},
+            )
         fb = fallback_bound(idx, options)  # both bounds are valid: keep the tighter
-        tighter = fb if not math.isfinite(res.bound) else (
-            min(res.bound, fb) if options.objective == "max_keys" else max(res.bound, fb))
+        tighter = (
+            fb
+            if not math.isfinite(res.bound)
+            else (min(res.bound, fb) if options.objective == "max_keys" else max(res.bound, fb))
+        )
         if tighter != res.bound:
             res = dataclasses.replace(res, bound=tighter, gap=relative_gap(res.objective, tighter))
         parts.append(res)
     if failed:
         raise _merged_infeasible(failed)
     if not parts:  # every component was left out: no clustering at all
-        return SolveResult(status=SolveStatus.TIME_LIMIT_NO_SOLUTION, bound=left_out_bound, solver="highs per component",
-                           info={"component_sites": left_out, "standalone_sites": left_out})
-    total = {k: float(sum(float(p.info.get(k, 0.0)) for p in parts))  # type: ignore[arg-type]
-             for k in ("n_masters", "keys_per_attempt", "master_cost", "weighted_access_loss_db")}
+        return SolveResult(
+            status=SolveStatus.TIME_LIMIT_NO_SOLUTION,
+            bound=left_out_bound,
+            solver="highs per component",
+            info={"component_sites": left_out, "standalone_sites": left_out},
+        )
+    total = {
+        k: float(sum(float(p.info.get(k, 0.0)) for p in parts))  # type: ignore[arg-type]
+        for k in ("n_masters", "keys_per_attempt", "master_cost", "weighted_access_loss_db")
+    }
     objective = float(sum(p.objective for p in parts))
-    bound = (float(sum(p.bound for p in parts)) + left_out_bound if all(math.isfinite(p.bound) for p in parts)
-             else math.nan)
+    bound = (
+        float(sum(p.bound for p in parts)) + left_out_bound if all(math.isfinite(p.bound) for p in parts) else math.nan
+    )
     optimal = all(p.status is SolveStatus.OPTIMAL for p in parts)
     info: dict[str, object] = {
-        **total, "n_masters": int(total["n_masters"]), "n_components": len(parts),
+        **total,
+        "n_masters": int(total["n_masters"]),
+        "n_components": len(parts),
         "objective_name": options.objective,
         "objective_sense": "maximize" if options.objective == "max_keys" else "minimize",
-        "source": "milp per reach component" + (
-            f" ({n_fallback} of {len(parts)} by the heuristic: no MILP solution in time)" if n_fallback else "") + (
+        "source": "milp per reach component"
+        + (f" ({n_fallback} of {len(parts)} by the heuristic: no MILP solution in time)" if n_fallback else "")
+        + (
             f" ({n_mended} of {len(parts)} by the mended greedy: neither a MILP nor a greedy solution in time)"
-            if n_mended else ""),
-        "heuristic_objective": float(sum(
-            float(p.info["heuristic_objective"]) if p.info.get("heuristic_objective") is not None  # type: ignore[arg-type]
-            else p.objective for p in parts)),
+            if n_mended
+            else ""
+        ),
+        "heuristic_objective": float(
+            sum(
+                float(p.info["heuristic_objective"])
+                if p.info.get("heuristic_objective") is not None  # type: ignore[arg-type]
+                else p.objective
+                for p in parts
+            )
+        ),
     }
     if trimmed:
         info["trimmed_sites"] = sorted(trimmed)
-        info["trimmed_reason"] = ("left out by the mended greedy (solvers.heuristics.unservable_sites_heuristic) "
-                                  "from a component without a clustering in time: not proven the fewest")
+        info["trimmed_reason"] = (
+            "left out by the mended greedy (solvers.heuristics.unservable_sites_heuristic) "
+            "from a component without a clustering in time: not proven the fewest"
+        )
     if left_out:
         info["standalone_sites"] = sorted(left_out)
-        info["standalone_reason"] = ("no clustering of their reach component was found within its time limit "
-                                     "(neither the MILP nor the heuristic)")
+        info["standalone_reason"] = (
+            "no clustering of their reach component was found within its time limit "
+            "(neither the MILP nor the heuristic)"
+        )
         info["source"] = f"{info['source']}; {len(left_out)} site(s) of unsolved components left standalone"
     optimal = optimal and not left_out and not trimmed
     return SolveResult(
-        status=SolveStatus.OPTIMAL if optimal else SolveStatus.FEASIBLE, objective=objective, bound=bound,
-        gap=relative_gap(objective, bound), solve_time_s=float(sum(p.solve_time_s for p in parts)),
-        build_time_s=float(sum(p.build_time_s for p in parts)), solver="highs per component",
-        tables={name: pd.concat([p.tables[name] for p in parts], ignore_index=True)
-                for name in ("assignment", "clusters")},
-        info=info)
+        status=SolveStatus.OPTIMAL if optimal else SolveStatus.FEASIBLE,
+        objective=objective,
+        bound=bound,
+        gap=relative_gap(objective, bound),
+        solve_time_s=float(sum(p.solve_time_s for p in parts)),
+        build_time_s=float(sum(p.build_time_s for p in parts)),
+        solver="highs per component",
+        tables={
+            name: pd.concat([p.tables[name] for p in parts], ignore_index=True) for name in ("assignment", "clusters")
+        },
+        info=info,
+    )

@@ -53,8 +53,14 @@ class ClusteringInfeasible(ModelInfeasible):
 
     conflict_label = "Conflicting"
 
-    def __init__(self, message: str, *, conflicts: Iterable[Hashable] = (), details: Sequence[str] = (),
-                 sites: Iterable[str] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        conflicts: Iterable[Hashable] = (),
+        details: Sequence[str] = (),
+        sites: Iterable[str] | None = None,
+    ) -> None:
         super().__init__(message, conflicts=conflicts, details=details)
         self.sites: list[str] | None = None if sites is None else sorted({str(s) for s in sites})
         """The sites of the reach components found infeasible, when the search was split by
@@ -183,9 +189,7 @@ def validate_options(options: ClusteringOptions) -> list[str]:
         value = getattr(options, name)
         if not (math.isfinite(value) and value >= 0):
             problems.append(f"{name} = {value} must be a finite number >= 0")
-    if options.loss_weight is not None and not (
-        math.isfinite(options.loss_weight) and options.loss_weight >= 0
-    ):
+    if options.loss_weight is not None and not (math.isfinite(options.loss_weight) and options.loss_weight >= 0):
         problems.append(f"loss_weight = {options.loss_weight} must be a finite number >= 0")
     return problems
 
@@ -233,9 +237,7 @@ def prepare(data: ClusteringData, options: ClusteringOptions) -> ClusteringIndex
     if np.any(ps < 0):
         problems.append(f"pairs: unknown site ids {pairs['site'][ps < 0].unique().tolist()[:5]}")
     if np.any(pc < 0):
-        problems.append(
-            f"pairs: unknown candidate ids {pairs['candidate'][pc < 0].unique().tolist()[:5]}"
-        )
+        problems.append(f"pairs: unknown candidate ids {pairs['candidate'][pc < 0].unique().tolist()[:5]}")
     dist = pairs["distance_km"].to_numpy(float)
     loss = pairs["loss_db"].to_numpy(float)
     if np.any(~np.isfinite(dist) | (dist < 0)) or np.any(~np.isfinite(loss) | (loss < 0)):
@@ -369,9 +371,7 @@ def diagnose(idx: ClusteringIndex, options: ClusteringOptions) -> tuple[list[str
         )
     elif options.max_masters is not None:
         k = options.max_masters
-        top = (
-            np.sort(served[~idx.fixed])[::-1][: max(0, k - n_fixed)].sum() + served[idx.fixed].sum()
-        )
+        top = np.sort(served[~idx.fixed])[::-1][: max(0, k - n_fixed)].sum() + served[idx.fixed].sum()
         if top < idx.n_sites:
             conflicts += ["master-budget", "cluster-size-max"]
             details.append(
@@ -394,11 +394,9 @@ def diagnose(idx: ClusteringIndex, options: ClusteringOptions) -> tuple[list[str
         if need <= 0 and least > options.max_cost + 1e-9:
             conflicts += ["cost-budget", "cluster-size-max"]
             details.append(
-                f"serving all {idx.n_sites} sites costs at least {least:.6g} > cost budget "
-                f"{options.max_cost:g}"
+                f"serving all {idx.n_sites} sites costs at least {least:.6g} > cost budget {options.max_cost:g}"
             )
     return list(dict.fromkeys(conflicts)), details
-
 
 
 # ----------------------------------------------------------------------------- solution tables
@@ -413,9 +411,7 @@ class ClusteringSolution:
     owner: np.ndarray
 
 
-def check_solution(
-    idx: ClusteringIndex, options: ClusteringOptions, sol: ClusteringSolution
-) -> list[str]:
+def check_solution(idx: ClusteringIndex, options: ClusteringOptions, sol: ClusteringSolution) -> list[str]:
     """Violated constraint families of a solution (empty when feasible)."""
     bad: list[str] = []
     pair_key = pd.MultiIndex.from_arrays([idx.pair_site, idx.pair_cand])
@@ -447,9 +443,7 @@ def check_solution(
     return list(dict.fromkeys(bad))
 
 
-def solution_terms(
-    idx: ClusteringIndex, options: ClusteringOptions, sol: ClusteringSolution
-) -> dict[str, float]:
+def solution_terms(idx: ClusteringIndex, options: ClusteringOptions, sol: ClusteringSolution) -> dict[str, float]:
     """Objective terms of a solution: keys per attempt (Eq. 6 with M = floor(|V|/2)), cost,
     demand-weighted access loss (dB) and the model objective value."""
     slaves, cand, pidx = _slave_pairs(idx, sol)
@@ -458,17 +452,11 @@ def solution_terms(
     keys = float(np.sum(np.where(sol.open, idx.key_mdi + idx.key_ekr * ek, 0.0)))
     cost = float(idx.cost[sol.open].sum())
     wloss = float(np.sum(idx.demand[slaves] * idx.pair_loss_db[pidx]))
-    obj = (
-        keys - idx.loss_weight * wloss
-        if options.objective == "max_keys"
-        else cost + idx.loss_weight * wloss
-    )
+    obj = keys - idx.loss_weight * wloss if options.objective == "max_keys" else cost + idx.loss_weight * wloss
     return {"keys_per_attempt": keys, "cost": cost, "weighted_loss_db": wloss, "objective": obj}
 
 
-def _slave_pairs(
-    idx: ClusteringIndex, sol: ClusteringSolution
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _slave_pairs(idx: ClusteringIndex, sol: ClusteringSolution) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     owner = sol.owner
     is_master_site = (idx.site_cand >= 0) & (owner == idx.site_cand)
     slaves = np.flatnonzero(~is_master_site & (owner >= 0))
@@ -498,9 +486,7 @@ def solution_tables(idx: ClusteringIndex, sol: ClusteringSolution) -> dict[str, 
             "site": np.concatenate([idx.site_ids[master_sites], idx.site_ids[slaves]]),
             "master": np.concatenate([idx.cand_ids[sol.owner[master_sites]], idx.cand_ids[cand]]),
             "role": ["master"] * len(master_sites) + ["slave"] * len(slaves),
-            "distance_km": np.concatenate(
-                [np.zeros(len(master_sites)), idx.pair_distance_km[pidx]]
-            ),
+            "distance_km": np.concatenate([np.zeros(len(master_sites)), idx.pair_distance_km[pidx]]),
             "loss_db": np.concatenate([np.zeros(len(master_sites)), idx.pair_loss_db[pidx]]),
         }
     )

@@ -63,17 +63,17 @@ def _openable(idx: ClusteringIndex) -> np.ndarray:
     return (idx.min_size <= idx.capacity) & (idx.min_size <= n_reach)
 
 
-def choose_masters(
-    idx: ClusteringIndex, options: ClusteringOptions, *, extra: int = 0
-) -> np.ndarray:
+def choose_masters(idx: ClusteringIndex, options: ClusteringOptions, *, extra: int = 0) -> np.ndarray:
     """Greedy coverage choice of masters (step 1); ``extra`` more masters for ``max_keys``."""
     open_ = idx.fixed.copy()
     openable = _openable(idx) | idx.fixed
     covered = np.zeros(idx.n_sites, dtype=bool)
     by_cand, cptr = _csr_by(idx.pair_cand, idx.n_cands)
     # pairs of each candidate sorted by loss so that a master covers its nearest sites first
-    loss_sorted = [by_cand[cptr[c] : cptr[c + 1]][np.argsort(idx.pair_loss_db[by_cand[cptr[c] : cptr[c + 1]]], kind="stable")]
-                   for c in range(idx.n_cands)]  # fmt: skip
+    loss_sorted: list[np.ndarray] = []
+    for c in range(idx.n_cands):
+        block = by_cand[cptr[c] : cptr[c + 1]]
+        loss_sorted.append(block[np.argsort(idx.pair_loss_db[block], kind="stable")])
     budget = options.max_masters if options.max_masters is not None else idx.n_cands
     cost_left = options.max_cost if options.max_cost is not None else math.inf
 
@@ -96,9 +96,7 @@ def choose_masters(
     for c0 in np.flatnonzero(open_).tolist():
         cover(c0)
         cost_left -= float(idx.cost[c0])
-    heap: list[tuple[float, int]] = [
-        (-score(c1), c1) for c1 in np.flatnonzero(openable & ~open_).tolist()
-    ]
+    heap: list[tuple[float, int]] = [(-score(c1), c1) for c1 in np.flatnonzero(openable & ~open_).tolist()]
     heapq.heapify(heap)
     n_open = int(open_.sum())
     while heap and not covered.all() and n_open < budget:
@@ -215,21 +213,40 @@ def _elastic_assignment(idx: ClusteringIndex, open_: np.ndarray) -> tuple[np.nda
     n_p, n_s, n_c = len(pairs), len(slaves), len(open_c)
     k = np.arange(n_p)
     # columns: pairs, site slack u (n_s), master shortfall v (n_c)
-    a_eq = sp.hstack([sp.csr_matrix((np.ones(n_p), (row_of_site[idx.pair_site[pairs]], k)), shape=(n_s, n_p)),
-                      sp.identity(n_s, format="csr"), sp.csr_matrix((n_s, n_c))], format="csr")
+    a_eq = sp.hstack(
+        [
+            sp.csr_matrix((np.ones(n_p), (row_of_site[idx.pair_site[pairs]], k)), shape=(n_s, n_p)),
+            sp.identity(n_s, format="csr"),
+            sp.csr_matrix((n_s, n_c)),
+        ],
+        format="csr",
+    )
     size = sp.csr_matrix((np.ones(n_p), (row_of_cand[idx.pair_cand[pairs]], k)), shape=(n_c, n_p))
-    a_ub = sp.vstack([sp.hstack([size, sp.csr_matrix((n_c, n_s)), sp.csr_matrix((n_c, n_c))]),
-                      sp.hstack([-size, sp.csr_matrix((n_c, n_s)), -sp.identity(n_c)])], format="csr")
+    a_ub = sp.vstack(
+        [
+            sp.hstack([size, sp.csr_matrix((n_c, n_s)), sp.csr_matrix((n_c, n_c))]),
+            sp.hstack([-size, sp.csr_matrix((n_c, n_s)), -sp.identity(n_c)]),
+        ],
+        format="csr",
+    )
     b_ub = np.concatenate([idx.capacity[open_c].astype(float), -idx.min_size[open_c].astype(float)])
     big = 1.0 + float(np.sum(idx.demand[idx.pair_site[pairs]] * idx.pair_loss_db[pairs]))
-    cost = np.concatenate([idx.demand[idx.pair_site[pairs]] * idx.pair_loss_db[pairs] + 1e-9,
-                           np.full(n_s, big), np.full(n_c, big)])
-    res = linprog(cost, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=np.ones(n_s),
-                  bounds=[(0, 1)] * (n_p + n_s) + [(0, None)] * n_c, method="highs-ds")
+    cost = np.concatenate(
+        [idx.demand[idx.pair_site[pairs]] * idx.pair_loss_db[pairs] + 1e-9, np.full(n_s, big), np.full(n_c, big)]
+    )
+    res = linprog(
+        cost,
+        A_ub=a_ub,
+        b_ub=b_ub,
+        A_eq=a_eq,
+        b_eq=np.ones(n_s),
+        bounds=[(0, 1)] * (n_p + n_s) + [(0, None)] * n_c,
+        method="highs-ds",
+    )
     if res.status != 0 or res.x is None:
         return None
     x = res.x
-    return slaves[x[n_p:n_p + n_s] > 0.5], open_c[x[n_p + n_s:] > 0.5]
+    return slaves[x[n_p : n_p + n_s] > 0.5], open_c[x[n_p + n_s :] > 0.5]
 
 
 def _without_sites(idx: ClusteringIndex, gone: np.ndarray) -> tuple[ClusteringIndex, np.ndarray]:
@@ -243,17 +260,27 @@ def _without_sites(idx: ClusteringIndex, gone: np.ndarray) -> tuple[ClusteringIn
     cs = idx.cand_site[keep_cands]
     sc = idx.site_cand[~gone]
     reduced = dataclasses.replace(
-        idx, site_ids=idx.site_ids[~gone], cand_ids=idx.cand_ids[keep_cands],
-        cand_site=np.where(cs >= 0, new_site[np.maximum(cs, 0)], -1), cost=idx.cost[keep_cands],
-        capacity=idx.capacity[keep_cands], fixed=idx.fixed[keep_cands], demand=idx.demand[~gone],
-        pair_site=new_site[idx.pair_site[keep_pairs]], pair_cand=new_cand[idx.pair_cand[keep_pairs]],
-        pair_distance_km=idx.pair_distance_km[keep_pairs], pair_loss_db=idx.pair_loss_db[keep_pairs],
-        min_size=idx.min_size[keep_cands], site_cand=np.where(sc >= 0, new_cand[np.maximum(sc, 0)], -1))
+        idx,
+        site_ids=idx.site_ids[~gone],
+        cand_ids=idx.cand_ids[keep_cands],
+        cand_site=np.where(cs >= 0, new_site[np.maximum(cs, 0)], -1),
+        cost=idx.cost[keep_cands],
+        capacity=idx.capacity[keep_cands],
+        fixed=idx.fixed[keep_cands],
+        demand=idx.demand[~gone],
+        pair_site=new_site[idx.pair_site[keep_pairs]],
+        pair_cand=new_cand[idx.pair_cand[keep_pairs]],
+        pair_distance_km=idx.pair_distance_km[keep_pairs],
+        pair_loss_db=idx.pair_loss_db[keep_pairs],
+        min_size=idx.min_size[keep_cands],
+        site_cand=np.where(sc >= 0, new_cand[np.maximum(sc, 0)], -1),
+    )
     return reduced, keep_cands
 
 
-def unservable_sites_heuristic(idx: ClusteringIndex, options: ClusteringOptions, *,
-                               rounds: int = 10, kept: list[dict[str, str]] | None = None) -> list[int] | None:
+def unservable_sites_heuristic(
+    idx: ClusteringIndex, options: ClusteringOptions, *, rounds: int = 10, kept: list[dict[str, str]] | None = None
+) -> list[int] | None:
     """Sites (indices) to leave out so that the rest clusters, found without a MILP: the greedy
     masters mended by :func:`repair_masters`; then, up to ``rounds`` times, the transportation LP
     with penalised slacks (:func:`_elastic_assignment`): masters that fall short of their
@@ -264,8 +291,9 @@ def unservable_sites_heuristic(idx: ClusteringIndex, options: ClusteringOptions,
     and cluster sizes, checked by :func:`assign_sites` and
     :func:`solvers.clustering.check_solution` on the reduced instance; so leaving them out makes a
     clustering exist. Not proven to be the fewest (the elastic MILP of
-    :func:`solvers.clustering.unservable_sites` is). ``None`` when no such set was found. When ``kept`` is given, the clustering of the other
-    sites is appended to it as a map from site id to its master's id (a master maps to itself).
+    :func:`solvers.clustering.unservable_sites` is). ``None`` when no such set was found. When ``kept``
+    is given, the clustering of the other sites is appended to it as a map from site id to its
+    master's id (a master maps to itself).
     """
     open_ = repair_masters(idx, choose_masters(idx, options))
     for _round in range(rounds):
@@ -345,9 +373,7 @@ def assign_sites(idx: ClusteringIndex, open_: np.ndarray) -> ClusteringSolution 
     return ClusteringSolution(open_.copy(), owner)
 
 
-def improve_parity(
-    idx: ClusteringIndex, sol: ClusteringSolution, *, max_rounds: int = 20
-) -> ClusteringSolution:
+def improve_parity(idx: ClusteringIndex, sol: ClusteringSolution, *, max_rounds: int = 20) -> ClusteringSolution:
     """Local search for ``max_keys`` (step 3): move a slave between two odd clusters.
 
     Each move keeps every constraint and raises the total Ekert91 pairs by one."""
@@ -548,9 +574,7 @@ def _better(
     return ta > tb if options.objective == "max_keys" else ta < tb
 
 
-def heuristic_solution(
-    idx: ClusteringIndex, options: ClusteringOptions, *, seed: int = 0
-) -> ClusteringSolution | None:
+def heuristic_solution(idx: ClusteringIndex, options: ClusteringOptions, *, seed: int = 0) -> ClusteringSolution | None:
     """Best clustering found by steps 1–3 (see module docstring); ``None`` if none is feasible.
 
     ``seed`` is accepted for reproducibility of future randomised moves; the current steps are
@@ -588,9 +612,7 @@ def heuristic_solution(
     return best
 
 
-def solve_clustering_heuristic(
-    data: ClusteringData, options: ClusteringOptions | None = None
-) -> SolveResult:
+def solve_clustering_heuristic(data: ClusteringData, options: ClusteringOptions | None = None) -> SolveResult:
     """The heuristic as a solver: a :class:`SolveResult` with status ``HEURISTIC`` and the same
     tables as :func:`solvers.clustering.solve_clustering`.
 
@@ -602,9 +624,7 @@ def solve_clustering_heuristic(
     idx = prepare(data, options)
     conflicts, details = diagnose(idx, options)
     if conflicts:
-        raise ClusteringInfeasible(
-            "No clustering satisfies the settings.", conflicts=conflicts, details=details
-        )
+        raise ClusteringInfeasible("No clustering satisfies the settings.", conflicts=conflicts, details=details)
     sol = heuristic_solution(idx, options, seed=options.heuristic_seed)
     elapsed = time.perf_counter() - t0
     if sol is None:

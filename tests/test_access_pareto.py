@@ -24,9 +24,18 @@ def _instance(seed: int, n_sites: int) -> ClusteringData:
 
 def _best_keys(data: ClusteringData, options: ClusteringOptions, max_masters: int | None) -> float | None:
     ref = enumerate_clustering(
-        data.sites, data.candidates, data.pairs, objective="max_keys", min_slaves=options.min_slaves,
-        max_masters=max_masters, max_cost=None, key_mdi=options.r_mdi * options.memory_master,
-        key_ekr=options.r_ekr * options.memory_slave, min_cluster_keys=0.0, loss_weight=0.0)
+        data.sites,
+        data.candidates,
+        data.pairs,
+        objective="max_keys",
+        min_slaves=options.min_slaves,
+        max_masters=max_masters,
+        max_cost=None,
+        key_mdi=options.r_mdi * options.memory_master,
+        key_ekr=options.r_ekr * options.memory_slave,
+        min_cluster_keys=0.0,
+        loss_weight=0.0,
+    )
     return None if ref is None else ref.keys_per_attempt
 
 
@@ -85,8 +94,9 @@ def test_infeasible_budget_points_are_left_out_of_the_front() -> None:
     def flaky(d: ClusteringData, o: ClusteringOptions, s: SolverOptions):  # type: ignore[no-untyped-def]
         if o.max_masters is not None:
             budgeted_calls.append(o.max_masters)
-            raise ClusteringInfeasible("no clustering", conflicts=["assign-once"],
-                                       details=["'assign-once' must be relaxed by 1"])
+            raise ClusteringInfeasible(
+                "no clustering", conflicts=["assign-once"], details=["'assign-once' must be relaxed by 1"]
+            )
         return solve_clustering(d, o, s)
 
     chosen, table = balanced_access(data, options, EXACT, keys_fraction=1.0, points=4, solve=flaky)

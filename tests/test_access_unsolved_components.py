@@ -42,10 +42,18 @@ TOL = 1e-6
 
 def _enumerate(data: ClusteringData, options: ClusteringOptions):  # type: ignore[no-untyped-def]
     return enumerate_clustering(
-        data.sites, data.candidates, data.pairs, objective=options.objective, min_slaves=options.min_slaves,
-        max_masters=options.max_masters, max_cost=options.max_cost,
-        key_mdi=options.r_mdi * options.memory_master, key_ekr=options.r_ekr * options.memory_slave,
-        min_cluster_keys=options.min_cluster_keys, loss_weight=options.loss_weight or 0.0)
+        data.sites,
+        data.candidates,
+        data.pairs,
+        objective=options.objective,
+        min_slaves=options.min_slaves,
+        max_masters=options.max_masters,
+        max_cost=options.max_cost,
+        key_mdi=options.r_mdi * options.memory_master,
+        key_ekr=options.r_ekr * options.memory_slave,
+        min_cluster_keys=options.min_cluster_keys,
+        loss_weight=options.loss_weight or 0.0,
+    )
 
 
 def _parts(objective: str) -> tuple[list[ClusteringData], ClusteringOptions, list[float]]:
@@ -58,8 +66,11 @@ def _parts(objective: str) -> tuple[list[ClusteringData], ClusteringOptions, lis
         rng = np.random.default_rng(seed)
         sites, cands, pairs = random_clustering_instance(rng, n_sites=7, reach_km=40.0)
         ren = {s: f"p{seed}_{s}" for s in cands.index}
-        part = ClusteringData(sites.rename(index=ren), cands.rename(index=ren),
-                              pairs.assign(site=pairs["site"].map(ren), candidate=pairs["candidate"].map(ren)))
+        part = ClusteringData(
+            sites.rename(index=ren),
+            cands.rename(index=ren),
+            pairs.assign(site=pairs["site"].map(ren), candidate=pairs["candidate"].map(ren)),
+        )
         seed += 1
         ref = _enumerate(part, options)
         if ref is None:
@@ -70,8 +81,11 @@ def _parts(objective: str) -> tuple[list[ClusteringData], ClusteringOptions, lis
 
 
 def _whole(parts: list[ClusteringData]) -> ClusteringData:
-    return ClusteringData(pd.concat([p.sites for p in parts]), pd.concat([p.candidates for p in parts]),
-                          pd.concat([p.pairs for p in parts], ignore_index=True))
+    return ClusteringData(
+        pd.concat([p.sites for p in parts]),
+        pd.concat([p.candidates for p in parts]),
+        pd.concat([p.pairs for p in parts], ignore_index=True),
+    )
 
 
 @pytest.mark.parametrize("objective", ["max_keys", "min_cost"])
@@ -99,8 +113,10 @@ def test_component_without_clustering_in_zero_time_is_left_standalone(objective:
     idx = prepare(rest, options)
     owner = res.tables["assignment"].set_index("site")["master"].reindex(idx.site_ids)
     cand_pos = {c: i for i, c in enumerate(idx.cand_ids)}
-    sol = clustering.ClusteringSolution(np.isin(idx.cand_ids, res.tables["clusters"]["master"].to_numpy()),
-                                        np.array([cand_pos[m] for m in owner], dtype=np.int64))
+    sol = clustering.ClusteringSolution(
+        np.isin(idx.cand_ids, res.tables["clusters"]["master"].to_numpy()),
+        np.array([cand_pos[m] for m in owner], dtype=np.int64),
+    )
     assert check_solution(idx, options, sol) == []
     rest_opt = sum(optima[1:])
     assert res.status is SolveStatus.FEASIBLE
@@ -129,8 +145,9 @@ def _per_component(monkeypatch):  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("objective", ["balanced", "max_keys"])
 @pytest.mark.parametrize("mended", [False, True])
-def test_zero_budget_and_no_heuristic_leaves_sites_standalone_with_reason(tmp_path, monkeypatch, objective: str,
-                                                                          mended: bool) -> None:  # type: ignore[no-untyped-def]
+def test_zero_budget_and_no_heuristic_leaves_sites_standalone_with_reason(
+    tmp_path, monkeypatch, objective: str, mended: bool
+) -> None:  # type: ignore[no-untyped-def]
     """No time and no greedy clustering: the mended greedy clusters the towns (both can be clustered
     whole); without it every site is standalone, with its reason."""
     _per_component(monkeypatch)
@@ -239,9 +256,11 @@ def test_mended_greedy_reports_a_valid_clustering_of_the_sites_it_keeps() -> Non
 
     ids = [f"s{i}" for i in range(7)]
     rows = list(itertools.permutations(ids, 2))
-    data = ClusteringData(sites=pd.DataFrame({"demand": 1.0}, index=pd.Index(ids, name="site")),
-                          candidates=pd.DataFrame({"cost": 1.0, "capacity": 2}, index=pd.Index(ids, name="master")),
-                          pairs=pd.DataFrame(rows, columns=["site", "candidate"]).assign(distance_km=1.0, loss_db=0.1))
+    data = ClusteringData(
+        sites=pd.DataFrame({"demand": 1.0}, index=pd.Index(ids, name="site")),
+        candidates=pd.DataFrame({"cost": 1.0, "capacity": 2}, index=pd.Index(ids, name="master")),
+        pairs=pd.DataFrame(rows, columns=["site", "candidate"]).assign(distance_km=1.0, loss_db=0.1),
+    )
     options = ClusteringOptions(min_slaves=2)
     idx = prepare(data, options)
     kept: list[dict[str, str]] = []

@@ -70,9 +70,7 @@ CASES = [
 @pytest.mark.parametrize("backend", ["pyomo", "highspy"])
 @pytest.mark.parametrize(("seed", "objective", "extra"), CASES)
 def test_milp_equals_enumeration(seed: int, objective: str, extra: dict, backend: str) -> None:
-    data = _instance(
-        seed, n_sites=7 + seed % 3, n_extra=seed % 2, p_fixed=0.1 * (seed % 2), p_forbidden=0.1
-    )
+    data = _instance(seed, n_sites=7 + seed % 3, n_extra=seed % 2, p_fixed=0.1 * (seed % 2), p_forbidden=0.1)
     options = ClusteringOptions(objective=objective, loss_weight=0.01, backend=backend, **extra)  # type: ignore[arg-type]
     ref = _enumerate(data, options)
     if ref is None:
@@ -83,10 +81,7 @@ def test_milp_equals_enumeration(seed: int, objective: str, extra: dict, backend
     res = solve_clustering(data, options, EXACT)
     assert res.status is SolveStatus.OPTIMAL
     assert res.objective == pytest.approx(ref.objective, abs=1e-6)
-    assert (
-        res.info["keys_per_attempt"] == pytest.approx(ref.keys_per_attempt, abs=1e-9)
-        or objective == "min_cost"
-    )
+    assert res.info["keys_per_attempt"] == pytest.approx(ref.keys_per_attempt, abs=1e-9) or objective == "min_cost"
     if objective == "min_cost":
         assert res.info["master_cost"] == pytest.approx(ref.cost, abs=1e-9)
 
@@ -95,9 +90,7 @@ def test_enumeration_cases_are_not_all_trivial() -> None:
     """The parametrised comparison covers feasible instances of both objectives."""
     feasible = {"max_keys": 0, "min_cost": 0}
     for seed, objective, extra in CASES:
-        data = _instance(
-            seed, n_sites=7 + seed % 3, n_extra=seed % 2, p_fixed=0.1 * (seed % 2), p_forbidden=0.1
-        )
+        data = _instance(seed, n_sites=7 + seed % 3, n_extra=seed % 2, p_fixed=0.1 * (seed % 2), p_forbidden=0.1)
         opts = ClusteringOptions(objective=objective, loss_weight=0.01, **extra)  # type: ignore[arg-type]
         if _enumerate(data, opts) is not None:
             feasible[objective] += 1
@@ -123,9 +116,7 @@ def _check_invariants(data: ClusteringData, options: ClusteringOptions, res) -> 
     cap = data.candidates.loc[cl["master"], "capacity"].to_numpy()
     assert (cl["n_slaves"] >= options.min_slaves).all() and (cl["n_slaves"].to_numpy() <= cap).all()
     assert (cl["ekert_pairs"] == cl["n_slaves"] // 2).all()
-    eq6 = options.r_mdi * options.memory_master + options.r_ekr * options.memory_slave * (
-        cl["n_slaves"] // 2
-    )
+    eq6 = options.r_mdi * options.memory_master + options.r_ekr * options.memory_slave * (cl["n_slaves"] // 2)
     assert np.allclose(cl["keys_per_attempt"], eq6)
     if options.max_masters is not None:
         assert len(cl) <= options.max_masters
@@ -145,8 +136,9 @@ def test_invariants_hold_on_random_instances() -> None:
     checks little. The draws are derandomized so the count does not vary from run to run."""
     outcomes: Counter[str] = Counter()
 
-    @settings(max_examples=INVARIANT_EXAMPLES, deadline=None, derandomize=True,
-              suppress_health_check=[HealthCheck.too_slow])
+    @settings(
+        max_examples=INVARIANT_EXAMPLES, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+    )
     @given(
         seed=st.integers(0, 10_000),
         n_sites=st.integers(4, 14),
@@ -155,9 +147,7 @@ def test_invariants_hold_on_random_instances() -> None:
         budget=st.one_of(st.none(), st.integers(1, 5)),
     )
     def invariants(seed: int, n_sites: int, n_extra: int, objective: str, budget: int | None) -> None:
-        data = _instance(
-            seed, n_sites=n_sites, n_extra=n_extra, p_fixed=0.05, p_forbidden=0.1, capacity=(2, 8)
-        )
+        data = _instance(seed, n_sites=n_sites, n_extra=n_extra, p_fixed=0.05, p_forbidden=0.1, capacity=(2, 8))
         options = ClusteringOptions(objective=objective, max_masters=budget)  # type: ignore[arg-type]
         try:
             res = solve_clustering(data, options, SolverOptions(time_limit_s=20))
@@ -191,15 +181,10 @@ def test_result_reports_sizes_and_matches_physics_module() -> None:
 
 def test_pyomo_model_has_named_sparse_families() -> None:
     data = _instance(1, n_sites=9)
-    options = ClusteringOptions(
-        max_masters=3, max_cost=10.0, min_cluster_keys=2.0, strong_linking=True
-    )
+    options = ClusteringOptions(max_masters=3, max_cost=10.0, min_cluster_keys=2.0, strong_linking=True)
     idx = prepare(data, options)
     m = build_clustering_model(idx, options)
-    names = {
-        c.local_name
-        for c in m.component_objects(ctype=__import__("pyomo.environ").environ.Constraint)
-    }
+    names = {c.local_name for c in m.component_objects(ctype=__import__("pyomo.environ").environ.Constraint)}
     assert {"assign-once", "assign-open", "cluster-size-min", "cluster-size-max", "ekert-floor",
             "master-budget", "cost-budget", "cluster-key-target"} <= names  # fmt: skip
     assert len(m.x) == len(idx.pair_site) < len(data.sites) * len(data.candidates)
@@ -208,14 +193,11 @@ def test_pyomo_model_has_named_sparse_families() -> None:
 def _line(n: int, spacing_km: float, reach_km: float) -> ClusteringData:
     ids = [f"s{i}" for i in range(n)]
     sites = pd.DataFrame({"demand": 1.0}, index=ids)
-    cands = pd.DataFrame(
-        {"cost": 1.0, "capacity": 5, "fixed": False, "forbidden": False}, index=ids
-    )
+    cands = pd.DataFrame({"cost": 1.0, "capacity": 5, "fixed": False, "forbidden": False}, index=ids)
     rows = [(a, b, abs(i - j) * spacing_km, 0.2 * abs(i - j) * spacing_km)
-            for i, a in enumerate(ids) for j, b in enumerate(ids) if i != j and abs(i - j) * spacing_km <= reach_km]  # fmt: skip
-    return ClusteringData(
-        sites, cands, pd.DataFrame(rows, columns=["site", "candidate", "distance_km", "loss_db"])
-    )
+            for i, a in enumerate(ids) for j, b in enumerate(ids)
+            if i != j and abs(i - j) * spacing_km <= reach_km]  # fmt: skip
+    return ClusteringData(sites, cands, pd.DataFrame(rows, columns=["site", "candidate", "distance_km", "loss_db"]))
 
 
 def test_site_out_of_reach_is_named() -> None:
@@ -313,9 +295,7 @@ def test_backends_agree_and_warm_start_does_not_change_optimum() -> None:
 
 @pytest.mark.parametrize(("seed", "objective", "extra"), [c for c in CASES if c[1] == "max_keys"])
 def test_counting_bound_is_valid(seed: int, objective: str, extra: dict) -> None:
-    data = _instance(
-        seed, n_sites=7 + seed % 3, n_extra=seed % 2, p_fixed=0.1 * (seed % 2), p_forbidden=0.1
-    )
+    data = _instance(seed, n_sites=7 + seed % 3, n_extra=seed % 2, p_fixed=0.1 * (seed % 2), p_forbidden=0.1)
     options = ClusteringOptions(objective="max_keys", loss_weight=0.0, **extra)
     ref = _enumerate(data, options)
     if ref is not None:
@@ -328,21 +308,15 @@ def test_bound_shortcut_returns_the_milp_optimum() -> None:
     data = _line(9, 10.0, 30.0)
     fast = solve_clustering(data, ClusteringOptions(max_masters=3, loss_weight=0.0), EXACT)
     assert fast.status is SolveStatus.OPTIMAL and "counting bound" in str(fast.info["source"])
-    full = solve_clustering(
-        data, ClusteringOptions(max_masters=3, loss_weight=0.0, bound_shortcut=False), EXACT
-    )
+    full = solve_clustering(data, ClusteringOptions(max_masters=3, loss_weight=0.0, bound_shortcut=False), EXACT)
     assert full.info["source"] == "milp"
     assert fast.objective == pytest.approx(full.objective) == pytest.approx(fast.bound)
     _check_invariants(data, ClusteringOptions(max_masters=3), fast)
 
 
 @pytest.mark.parametrize(("seed", "objective", "extra"), [c for c in CASES if c[1] == "min_cost"])
-def test_integral_cost_rounding_keeps_the_bound_valid(
-    seed: int, objective: str, extra: dict
-) -> None:
-    data = _instance(
-        seed, n_sites=7 + seed % 3, n_extra=seed % 2, p_fixed=0.1 * (seed % 2), p_forbidden=0.1
-    )
+def test_integral_cost_rounding_keeps_the_bound_valid(seed: int, objective: str, extra: dict) -> None:
+    data = _instance(seed, n_sites=7 + seed % 3, n_extra=seed % 2, p_fixed=0.1 * (seed % 2), p_forbidden=0.1)
     options = ClusteringOptions(objective="min_cost", loss_weight=0.01, **extra)
     ref = _enumerate(data, options)
     if ref is None:

@@ -32,18 +32,29 @@ TOL = 1e-6
 
 def _enumerate(data: ClusteringData, options: ClusteringOptions):  # type: ignore[no-untyped-def]
     return enumerate_clustering(
-        data.sites, data.candidates, data.pairs, objective=options.objective, min_slaves=options.min_slaves,
-        max_masters=options.max_masters, max_cost=options.max_cost,
-        key_mdi=options.r_mdi * options.memory_master, key_ekr=options.r_ekr * options.memory_slave,
-        min_cluster_keys=options.min_cluster_keys, loss_weight=options.loss_weight or 0.0)
+        data.sites,
+        data.candidates,
+        data.pairs,
+        objective=options.objective,
+        min_slaves=options.min_slaves,
+        max_masters=options.max_masters,
+        max_cost=options.max_cost,
+        key_mdi=options.r_mdi * options.memory_master,
+        key_ekr=options.r_ekr * options.memory_slave,
+        min_cluster_keys=options.min_cluster_keys,
+        loss_weight=options.loss_weight or 0.0,
+    )
 
 
 def _part(seed: int, tag: str) -> ClusteringData:
     rng = np.random.default_rng(seed)
     sites, cands, pairs = random_clustering_instance(rng, n_sites=7, reach_km=40.0)
     ren = {s: f"{tag}{s}" for s in cands.index}
-    return ClusteringData(sites.rename(index=ren), cands.rename(index=ren),
-                          pairs.assign(site=pairs["site"].map(ren), candidate=pairs["candidate"].map(ren)))
+    return ClusteringData(
+        sites.rename(index=ren),
+        cands.rename(index=ren),
+        pairs.assign(site=pairs["site"].map(ren), candidate=pairs["candidate"].map(ren)),
+    )
 
 
 def _instance(objective: str) -> tuple[ClusteringData, ClusteringOptions, float]:
@@ -61,13 +72,17 @@ def _instance(objective: str) -> tuple[ClusteringData, ClusteringOptions, float]
             continue
         parts.append(part)
         optimum += ref.objective
-    data = ClusteringData(pd.concat([p.sites for p in parts]), pd.concat([p.candidates for p in parts]),
-                          pd.concat([p.pairs for p in parts], ignore_index=True))
+    data = ClusteringData(
+        pd.concat([p.sites for p in parts]),
+        pd.concat([p.candidates for p in parts]),
+        pd.concat([p.pairs for p in parts], ignore_index=True),
+    )
     return data, options, optimum
 
 
-def _check_against_enumeration(data: ClusteringData, options: ClusteringOptions, res: SolveResult,
-                               optimum: float) -> None:
+def _check_against_enumeration(
+    data: ClusteringData, options: ClusteringOptions, res: SolveResult, optimum: float
+) -> None:
     assert res.has_solution
     assert sorted(res.tables["assignment"]["site"]) == sorted(data.sites.index)
     idx = prepare(data, options)
@@ -133,8 +148,9 @@ def test_fallback_bound_is_valid(objective: str) -> None:
     seed = 100
     while checked < 8:
         rng = np.random.default_rng(seed)
-        data = ClusteringData(*random_clustering_instance(rng, n_sites=8, n_extra=seed % 2,
-                                                          p_fixed=0.1 * (seed % 3 == 0)))
+        data = ClusteringData(
+            *random_clustering_instance(rng, n_sites=8, n_extra=seed % 2, p_fixed=0.1 * (seed % 3 == 0))
+        )
         seed += 1
         options = ClusteringOptions(objective=objective, loss_weight=0.01)  # type: ignore[arg-type]
         ref = _enumerate(data, options)

@@ -59,8 +59,11 @@ def test_fewest_unservable_sites_match_brute_force(n: int) -> None:
     left = unservable_sites(data, options)
     assert left is not None and len(left) == n - _coverable(n)
     keep = [s for s in data.sites.index if s not in left]
-    reduced = ClusteringData(sites=data.sites.loc[keep], candidates=data.candidates.loc[keep],
-                             pairs=data.pairs[data.pairs["site"].isin(keep) & data.pairs["candidate"].isin(keep)])
+    reduced = ClusteringData(
+        sites=data.sites.loc[keep],
+        candidates=data.candidates.loc[keep],
+        pairs=data.pairs[data.pairs["site"].isin(keep) & data.pairs["candidate"].isin(keep)],
+    )
     assert solve_clustering(reduced, options).has_solution
 
 
@@ -84,11 +87,18 @@ def _chains(lengths: list[int]) -> ClusteringData:
     for c, n in enumerate(lengths):
         d = _chain(n)
         ren = {s: f"c{c}{s}" for s in d.sites.index}
-        parts.append(ClusteringData(
-            sites=d.sites.rename(index=ren), candidates=d.candidates.rename(index=ren),
-            pairs=d.pairs.assign(site=d.pairs["site"].map(ren), candidate=d.pairs["candidate"].map(ren))))
-    return ClusteringData(sites=pd.concat([p.sites for p in parts]), candidates=pd.concat([p.candidates for p in parts]),
-                          pairs=pd.concat([p.pairs for p in parts], ignore_index=True))
+        parts.append(
+            ClusteringData(
+                sites=d.sites.rename(index=ren),
+                candidates=d.candidates.rename(index=ren),
+                pairs=d.pairs.assign(site=d.pairs["site"].map(ren), candidate=d.pairs["candidate"].map(ren)),
+            )
+        )
+    return ClusteringData(
+        sites=pd.concat([p.sites for p in parts]),
+        candidates=pd.concat([p.candidates for p in parts]),
+        pairs=pd.concat([p.pairs for p in parts], ignore_index=True),
+    )
 
 
 @pytest.mark.parametrize("lengths", [[4, 3], [4, 5, 7], [3, 6, 4, 8], [2, 3]])
@@ -101,8 +111,11 @@ def test_component_search_leaves_out_as_few_as_brute_force(lengths: list[int]) -
     assert left is not None
     assert len(left) == sum(n - _coverable(n) for n in lengths)  # brute force per chain
     rest = set(data.sites.index) - set(left)
-    sub = ClusteringData(sites=data.sites.loc[sorted(rest)], candidates=data.candidates.loc[sorted(rest)],
-                         pairs=data.pairs[data.pairs["site"].isin(rest) & data.pairs["candidate"].isin(rest)])
+    sub = ClusteringData(
+        sites=data.sites.loc[sorted(rest)],
+        candidates=data.candidates.loc[sorted(rest)],
+        pairs=data.pairs[data.pairs["site"].isin(rest) & data.pairs["candidate"].isin(rest)],
+    )
     assert solve_clustering(sub, options).has_solution  # what is left clusters completely
     # the same count as the whole-model elastic search
     assert len(left) == len(unservable_sites(data, options) or [])
@@ -116,8 +129,11 @@ def test_solving_per_component_equals_the_whole_model(objective: str) -> None:
 
     data = _chains([3, 5, 3, 6])  # then drop the unservable sites, so that every component clusters
     keep = set(data.sites.index) - set(unservable_sites(data, ClusteringOptions()) or [])
-    data = ClusteringData(sites=data.sites.loc[sorted(keep)], candidates=data.candidates.loc[sorted(keep)],
-                          pairs=data.pairs[data.pairs["site"].isin(keep) & data.pairs["candidate"].isin(keep)])
+    data = ClusteringData(
+        sites=data.sites.loc[sorted(keep)],
+        candidates=data.candidates.loc[sorted(keep)],
+        pairs=data.pairs[data.pairs["site"].isin(keep) & data.pairs["candidate"].isin(keep)],
+    )
     options = ClusteringOptions(objective=objective, loss_weight=0.0)  # type: ignore[arg-type]
     exact = SolverOptions(mip_gap=1e-9, time_limit_s=60)
     whole = solve_clustering(data, options, exact)
@@ -153,8 +169,7 @@ def _can_partition(left: frozenset[str], reach: set[tuple[str, str]], lo: int, h
 def _fewest_left_out(sites: list[str], reach: set[tuple[str, str]], lo: int, hi: int) -> int:
     """Enumeration: the fewest sites to leave out so that the rest can be clustered."""
     for k in range(len(sites) + 1):
-        if any(_can_partition(frozenset(sites) - set(out), reach, lo, hi)
-               for out in itertools.combinations(sites, k)):
+        if any(_can_partition(frozenset(sites) - set(out), reach, lo, hi) for out in itertools.combinations(sites, k)):
             return k
     raise AssertionError("unreachable: leaving every site out always works")
 
@@ -188,23 +203,25 @@ def test_plan_drops_only_the_infeasible_components_sites(tmp_path, monkeypatch, 
     monkeypatch.setattr(solvers.clustering, "unservable_sites_by_component", spy)
     net = _towns(tmp_path, [3, 4, 6])
     scenario = default_scenario().with_overrides(
-        {"access.capacity": 2, "access.min_slaves": 2, "access.objective": objective})
+        {"access.capacity": 2, "access.min_slaves": 2, "access.objective": objective}
+    )
     out, tables = plan_access(net, scenario)
     town4 = {f"T1S{i}" for i in range(4)}
     assert seen == [town4]  # only the infeasible component got the elastic model
     from planner.stages.access_tables import build_access_tables
 
     full = build_access_tables(net, scenario)
-    reach = {(str(s), str(m)) for s, m in zip(full.pairs["site"], full.pairs["master"], strict=True)
-             if s != m and s in town4}
+    reach = {
+        (str(s), str(m)) for s, m in zip(full.pairs["site"], full.pairs["master"], strict=True) if s != m and s in town4
+    }
     assert reach == {(a, b) for a in town4 for b in town4 if a != b}  # the town: all within reach
     assert len(tables.standalone) == _fewest_left_out(sorted(town4), reach, 2, 2) == 1
     assert set(tables.standalone) <= town4
     # the same count as the elastic model on that component alone
-    data = ClusteringData(sites=full.sites, candidates=full.candidates,
-                          pairs=full.pairs.rename(columns={"master": "candidate"}))
-    alone = unservable_sites(solvers.clustering.restrict_to_sites(data, town4),
-                             ClusteringOptions(min_slaves=2))
+    data = ClusteringData(
+        sites=full.sites, candidates=full.candidates, pairs=full.pairs.rename(columns={"master": "candidate"})
+    )
+    alone = unservable_sites(solvers.clustering.restrict_to_sites(data, town4), ClusteringOptions(min_slaves=2))
     assert alone is not None and len(alone) == len(tables.standalone)
     a = out.tables["assignment"]
     assert sorted(a["site"]) == sorted(set(net.sites.index.astype(str)) - set(tables.standalone))
@@ -220,7 +237,9 @@ def test_component_solve_names_every_infeasible_component() -> None:
     data = _chains([3, 4, 6, 5])  # chains of 4 and 5 cannot be clustered whole (brute force: _coverable)
     with pytest.raises(ClusteringInfeasible) as info:
         solve_clustering_by_component(data, ClusteringOptions(min_slaves=2))
-    bad = {s for c, n in enumerate([3, 4, 6, 5]) if _coverable(n) < n for s in data.sites.index if s.startswith(f"c{c}")}
+    bad = {
+        s for c, n in enumerate([3, 4, 6, 5]) if _coverable(n) < n for s in data.sites.index if s.startswith(f"c{c}")
+    }
     assert set(info.value.sites or []) == bad
     sub = restrict_to_sites(data, info.value.sites or [])
     assert set(sub.sites.index) == bad and set(sub.candidates.index) == bad

@@ -114,8 +114,8 @@ def test_parity_chain_turns_two_odd_clusters_even() -> None:
     """A (3 slaves) -> C (2) -> B (3): no slave of A reaches B, the chain through C does."""
     ids = ["A", "a1", "a2", "a3", "C", "c1", "c2", "B", "b1", "b2", "b3"]
     sites = pd.DataFrame({"demand": 1.0}, index=ids)
-    cands = pd.DataFrame({"cost": 1.0, "capacity": 4, "fixed": False, "forbidden": ~pd.Index(ids).isin(["A", "B", "C"])},
-                         index=ids)  # fmt: skip
+    forbidden = ~pd.Index(ids).isin(["A", "B", "C"])
+    cands = pd.DataFrame({"cost": 1.0, "capacity": 4, "fixed": False, "forbidden": forbidden}, index=ids)
     rows = (
         [(s, "A") for s in ("a1", "a2", "a3")]
         + [(s, "C") for s in ("c1", "c2")]

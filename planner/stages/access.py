@@ -82,10 +82,17 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
     out = StageResult()
     balanced = acc.objective == "balanced"
     options = ClusteringOptions(
-        objective="min_cost" if acc.objective == "min_cost" else "max_keys", min_slaves=acc.min_slaves,
-        max_masters=acc.max_masters or None, max_cost=acc.cost_budget or None, r_mdi=acc.r_mdi, r_ekr=acc.r_ekr,
-        memory_master=mem.master_units, memory_slave=mem.slave_units, min_cluster_keys=acc.min_keys_per_cluster,
-        heuristic_seed=seed, loss_weight=acc.loss_weight or None,
+        objective="min_cost" if acc.objective == "min_cost" else "max_keys",
+        min_slaves=acc.min_slaves,
+        max_masters=acc.max_masters or None,
+        max_cost=acc.cost_budget or None,
+        r_mdi=acc.r_mdi,
+        r_ekr=acc.r_ekr,
+        memory_master=mem.master_units,
+        memory_slave=mem.slave_units,
+        min_cluster_keys=acc.min_keys_per_cluster,
+        heuristic_seed=seed,
+        loss_weight=acc.loss_weight or None,
         strong_linking=len(tables.pairs) <= STRONG_LINKING_MAX_PAIRS,
     )
     global_budget = options.max_masters is not None or options.max_cost is not None
@@ -98,13 +105,13 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
             return budget.options(sopts, fraction=fraction)
         return dataclasses.replace(sopts, time_limit_s=fraction * sopts.time_limit_s)
 
-    def solve(data: ClusteringData, opts: SolverOptions,
-              unsolved: Literal["stop", "standalone"]) -> SolveResult:
+    def solve(data: ClusteringData, opts: SolverOptions, unsolved: Literal["stop", "standalone"]) -> SolveResult:
         if balanced:  # cost-aware default: fewest masters for most of the keys (planner.stages.access_pareto)
             from planner.stages.access_pareto import balanced_access
 
             res, out.tables["access_pareto"] = balanced_access(
-                data, options, opts, keys_fraction=acc.keys_fraction, points=acc.pareto_points, unsolved=unsolved)
+                data, options, opts, keys_fraction=acc.keys_fraction, points=acc.pareto_points, unsolved=unsolved
+            )
             return res
         if unsolved == "standalone" or len(data.sites) >= COMPONENT_SOLVE_MIN_SITES:
             return solve_clustering_by_component(data, options, opts, unsolved=unsolved)
@@ -116,20 +123,25 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
     # large instances (solved per component) leave a component without a clustering in time out
     # from the start; a small one is solved whole first, and per component once that found nothing
     mode: Literal["stop", "standalone"] = (
-        "standalone" if len(tables.sites) >= COMPONENT_SOLVE_MIN_SITES and not global_budget else "stop")
+        "standalone" if len(tables.sites) >= COMPONENT_SOLVE_MIN_SITES and not global_budget else "stop"
+    )
     with component_cache() as cache:
         for attempt in range(ACCESS_ATTEMPTS):
             if len(tables.sites) == 0:
                 break
             last = attempt == ACCESS_ATTEMPTS - 1
-            data = ClusteringData(sites=tables.sites, candidates=tables.candidates,
-                                  pairs=tables.pairs.rename(columns={"master": "candidate"}))
+            data = ClusteringData(
+                sites=tables.sites,
+                candidates=tables.candidates,
+                pairs=tables.pairs.rename(columns={"master": "candidate"}),
+            )
             # the first attempt leaves 30 % of the budget for the search for unservable sites
             share = 0.7 if attempt == 0 else 1.0
             try:
                 result = solve(data, limited(share), mode)
-                left_out = result.info.get("standalone_sites") if result.has_solution else result.info.get(
-                    "component_sites")
+                left_out = (
+                    result.info.get("standalone_sites") if result.has_solution else result.info.get("component_sites")
+                )
                 if result.has_solution and not left_out:
                     break
                 if not isinstance(left_out, list):  # a whole-instance solve found nothing in time
@@ -156,54 +168,73 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
                 # component, the exception names the infeasible components' sites: only those get
                 # the elastic MILP, and when it has no answer in time they are left out whole.
                 where = data if exc.sites is None else restrict_to_sites(data, exc.sites)
-                found = (unservable_sites_by_component(where, options, limited(1.0))
-                         if exc.sites is not None or set(exc.conflicts) <= {"assign-once", "cluster-size-max"}
-                         else None)
+                found = (
+                    unservable_sites_by_component(where, options, limited(1.0))
+                    if exc.sites is not None or set(exc.conflicts) <= {"assign-once", "cluster-size-max"}
+                    else None
+                )
                 if not found and exc.sites is not None:
                     infeasible_comp += list(exc.sites)
                     found = list(exc.sites)
                 if not found:
                     raise InfeasibleDesignError(
-                        "No access clustering satisfies the scenario.", conflicts=[str(c) for c in exc.conflicts],
-                        details=[*exc.details, "fix: raise access.reach_km or access.capacity, lower "
-                                 "access.min_slaves, or relax the master/cost budget"]) from None
+                        "No access clustering satisfies the scenario.",
+                        conflicts=[str(c) for c in exc.conflicts],
+                        details=[
+                            *exc.details,
+                            "fix: raise access.reach_km or access.capacity, lower "
+                            "access.min_slaves, or relax the master/cost budget",
+                        ],
+                    ) from None
                 unservable += [s for s in found if s not in set(infeasible_comp)]
                 tables = _without_sites(tables, set(found))
                 result = None
             except ClusteringInputError as exc:
                 raise ValidationError(f"access tables: {exc}", source="scenario") from None
-    logger.info("access: %d heuristic run(s), %d component MILP run(s), %d reused from earlier attempts",
-                cache.heuristic_runs, cache.milp_runs, cache.hits)
+    logger.info(
+        "access: %d heuristic run(s), %d component MILP run(s), %d reused from earlier attempts",
+        cache.heuristic_runs,
+        cache.milp_runs,
+        cache.hits,
+    )
     unsolved_sites: list[str] = []
     trimmed: list[str] = []
     if result is not None and mode == "standalone":
         unsolved_sites = [str(s) for s in result.info.get("standalone_sites", []) or []]  # type: ignore[union-attr]
         trimmed = [str(s) for s in result.info.get("trimmed_sites", []) or []]  # type: ignore[union-attr]
         tables = _without_sites(tables, set(unsolved_sites) | set(trimmed))
-    standalone = sorted(set(tables.standalone) | set(unservable) | set(infeasible_comp) | set(unsolved_sites)
-                        | set(trimmed))
+    standalone = sorted(
+        set(tables.standalone) | set(unservable) | set(infeasible_comp) | set(unsolved_sites) | set(trimmed)
+    )
     tables = AccessTables(sites=tables.sites, candidates=tables.candidates, pairs=tables.pairs, standalone=standalone)
     usual = sorted(set(standalone) - set(unsolved_sites) - set(infeasible_comp) - set(trimmed))
-    out.notes += _standalone_notes(network, scenario, usual, sorted(infeasible_comp), sorted(unsolved_sites),
-                                   sorted(trimmed))
+    out.notes += _standalone_notes(
+        network, scenario, usual, sorted(infeasible_comp), sorted(unsolved_sites), sorted(trimmed)
+    )
     if infeasible_comp or unsolved_sites or trimmed:  # (only then: the usual reasons are in the notes)
-        out.metrics["access_standalone"] = {"too_few_neighbours_or_unservable": len(usual),
-                                            "infeasible_component_out_of_time": len(infeasible_comp),
-                                            "no_clustering_in_time": len(unsolved_sites),
-                                            "left_out_by_mended_greedy": len(trimmed)}
+        out.metrics["access_standalone"] = {
+            "too_few_neighbours_or_unservable": len(usual),
+            "infeasible_component_out_of_time": len(infeasible_comp),
+            "no_clustering_in_time": len(unsolved_sites),
+            "left_out_by_mended_greedy": len(trimmed),
+        }
     if result is not None and not result.has_solution and unsolved_sites:
         result = None  # every component was left out
     if result is None:
         out.tables["assignment"] = pd.DataFrame(columns=["site", "master", "role", "distance_km", "loss_db"])
         out.tables["clusters"] = pd.DataFrame(columns=["master", "n_slaves", "ekert_pairs", "keys_per_attempt"])
         if not unsolved_sites:
-            out.notes.append("No cluster can be formed: no site has enough neighbours within the access reach. "
-                             "Raise access.reach_km to form clusters.")
+            out.notes.append(
+                "No cluster can be formed: no site has enough neighbours within the access reach. "
+                "Raise access.reach_km to form clusters."
+            )
         return out, tables
     if not result.has_solution:
-        raise InfeasibleDesignError(f"the clustering model ended with status '{result.status}' and no solution "
-                                    f"within {scenario.solver.time_limit_s:g} s",
-                                    details=["fix: raise solver.time_limit_s or solver.mip_gap"])
+        raise InfeasibleDesignError(
+            f"the clustering model ended with status '{result.status}' and no solution "
+            f"within {scenario.solver.time_limit_s:g} s",
+            details=["fix: raise solver.time_limit_s or solver.mip_gap"],
+        )
     source = str(result.info.get("source", "milp"))
     model_name = "clustering MILP" if source == "milp" else f"clustering ({source})"
     if balanced:
@@ -213,17 +244,29 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
         summary.pop(key, None)  # in the notes
     heur = result.info.get("heuristic_objective")
     if heur is not None:
-        out.baselines["access"] = {"method": "greedy + local search heuristic (warm start)",
-                                   "objective": float(heur), "optimised_objective": result.objective,  # type: ignore[arg-type]
-                                   "improvement_pct": _pct(result.objective, float(heur),  # type: ignore[arg-type]
-                                                           maximise=acc.objective != "min_cost")}
+        out.baselines["access"] = {
+            "method": "greedy + local search heuristic (warm start)",
+            "objective": float(heur),
+            "optimised_objective": result.objective,  # type: ignore[arg-type]
+            "improvement_pct": _pct(
+                result.objective,
+                float(heur),  # type: ignore[arg-type]
+                maximise=acc.objective != "min_cost",
+            ),
+        }
     out.tables["assignment"] = result.tables["assignment"]
     out.tables["clusters"] = result.tables["clusters"]
     return out, tables
 
 
-def _standalone_notes(network: Network, scenario: Scenario, unservable: list[str], infeasible_comp: list[str],
-                      unsolved: list[str], trimmed: list[str]) -> list[str]:
+def _standalone_notes(
+    network: Network,
+    scenario: Scenario,
+    unservable: list[str],
+    infeasible_comp: list[str],
+    unsolved: list[str],
+    trimmed: list[str],
+) -> list[str]:
     """One note per reason sites were left standalone (see the module docstring)."""
     acc = scenario.access
     notes: list[str] = []
@@ -232,32 +275,42 @@ def _standalone_notes(network: Network, scenario: Scenario, unservable: list[str
         return ", ".join(_names(network, ids[:12])) + (" ..." if len(ids) > 12 else "")
 
     if unservable:
-        notes.append(f"{len(unservable)} site(s) cannot be served by any cluster (fewer than {acc.min_slaves} "
-                     f"other sites within the access reach of {acc.reach_km:g} km, or no feasible cluster "
-                     "contains them) and join the backbone directly as standalone sites: " + some(unservable))
+        notes.append(
+            f"{len(unservable)} site(s) cannot be served by any cluster (fewer than {acc.min_slaves} "
+            f"other sites within the access reach of {acc.reach_km:g} km, or no feasible cluster "
+            "contains them) and join the backbone directly as standalone sites: " + some(unservable)
+        )
     if infeasible_comp:
-        notes.append(f"{len(infeasible_comp)} site(s) form reach components that no clustering can serve whole; "
-                     "the fewest of them to leave out were not found within the stage's time, so all of them join "
-                     "the backbone directly as standalone sites (more time, solver.time_limit_s or --time-limit, "
-                     "keeps more of them in clusters): " + some(infeasible_comp))
+        notes.append(
+            f"{len(infeasible_comp)} site(s) form reach components that no clustering can serve whole; "
+            "the fewest of them to leave out were not found within the stage's time, so all of them join "
+            "the backbone directly as standalone sites (more time, solver.time_limit_s or --time-limit, "
+            "keeps more of them in clusters): " + some(infeasible_comp)
+        )
     if trimmed:
-        notes.append(f"{len(trimmed)} site(s) are standalone because their reach component had no clustering within "
-                     "the stage's time and the mended greedy heuristic clustered it without them (not proven the "
-                     "fewest; more time lets the exact search decide): " + some(trimmed))
+        notes.append(
+            f"{len(trimmed)} site(s) are standalone because their reach component had no clustering within "
+            "the stage's time and the mended greedy heuristic clustered it without them (not proven the "
+            "fewest; more time lets the exact search decide): " + some(trimmed)
+        )
     if unsolved:
-        notes.append(f"{len(unsolved)} site(s) are standalone because no clustering of their reach component was "
-                     "found within the stage's time (neither by the MILP nor by the heuristic); the access bound "
-                     "still covers them. More time (solver.time_limit_s or --time-limit) clusters them: "
-                     + some(unsolved))
+        notes.append(
+            f"{len(unsolved)} site(s) are standalone because no clustering of their reach component was "
+            "found within the stage's time (neither by the MILP nor by the heuristic); the access bound "
+            "still covers them. More time (solver.time_limit_s or --time-limit) clusters them: " + some(unsolved)
+        )
     return notes
 
 
 def _without_sites(tables: AccessTables, drop: set[str]) -> AccessTables:
     """Access tables with the given sites removed (as sites and as candidate masters)."""
     pairs = tables.pairs[~tables.pairs["site"].isin(drop) & ~tables.pairs["master"].isin(drop)]
-    return AccessTables(sites=tables.sites[~tables.sites.index.isin(drop)],
-                        candidates=tables.candidates[~tables.candidates.index.isin(drop)],
-                        pairs=pairs.reset_index(drop=True), standalone=tables.standalone)
+    return AccessTables(
+        sites=tables.sites[~tables.sites.index.isin(drop)],
+        candidates=tables.candidates[~tables.candidates.index.isin(drop)],
+        pairs=pairs.reset_index(drop=True),
+        standalone=tables.standalone,
+    )
 
 
 def _pct(milp: float, heur: float, *, maximise: bool) -> float | None:

@@ -53,8 +53,17 @@ from solvers.clustering import (
 
 logger = logging.getLogger(__name__)
 
-PARETO_COLUMNS = ["masters_budget", "n_masters", "master_cost", "keys_per_attempt", "bound", "gap", "status",
-                  "point", "chosen"]
+PARETO_COLUMNS = [
+    "masters_budget",
+    "n_masters",
+    "master_cost",
+    "keys_per_attempt",
+    "bound",
+    "gap",
+    "status",
+    "point",
+    "chosen",
+]
 
 
 def _masters(res: SolveResult) -> int:
@@ -117,8 +126,11 @@ def balanced_access(
         try:
             res = solve(data, dataclasses.replace(options, objective="max_keys", max_masters=masters), opts)
         except ClusteringInfeasible as exc:
-            logger.info("balanced access: no clustering with at most %d masters (%s)", masters,
-                        ", ".join(map(str, exc.conflicts)) or "diagnosis out of time")
+            logger.info(
+                "balanced access: no clustering with at most %d masters (%s)",
+                masters,
+                ", ".join(map(str, exc.conflicts)) or "diagnosis out of time",
+            )
             return None
         return res if res.has_solution else None
 
@@ -169,15 +181,29 @@ def balanced_access(
     rows = []
     for k in sorted(results):
         res, point = results[k]
-        rows.append({"masters_budget": k, "n_masters": _masters(res), "master_cost": float(res.info.get("master_cost", math.nan)),
-                     "keys_per_attempt": _keys(res),
-                     # the bound of a max-keys solve bounds the keys (plus a tie-break below 1e-3)
-                     "bound": float(res.bound) if res.info.get("objective_name") == "max_keys" else math.nan,
-                     "gap": float(res.gap), "status": str(res.status), "point": point, "chosen": k == chosen_k})
+        rows.append(
+            {
+                "masters_budget": k,
+                "n_masters": _masters(res),
+                "master_cost": float(res.info.get("master_cost", math.nan)),
+                "keys_per_attempt": _keys(res),
+                # the bound of a max-keys solve bounds the keys (plus a tie-break below 1e-3)
+                "bound": float(res.bound) if res.info.get("objective_name") == "max_keys" else math.nan,
+                "gap": float(res.gap),
+                "status": str(res.status),
+                "point": point,
+                "chosen": k == chosen_k,
+            }
+        )
     table = pd.DataFrame(rows, columns=PARETO_COLUMNS)
     chosen = results[chosen_k][0]
     chosen.info["rule"] = f"fewest masters with keys >= {keys_fraction:g} x the most keys ({best_keys:g})"
     chosen.info["keys_max"] = best_keys
-    logger.info("balanced access: %d masters give %g of %g keys per attempt (%d front points)",
-                _masters(chosen), _keys(chosen), best_keys, len(table))
+    logger.info(
+        "balanced access: %d masters give %g of %g keys per attempt (%d front points)",
+        _masters(chosen),
+        _keys(chosen),
+        best_keys,
+        len(table),
+    )
     return chosen, table

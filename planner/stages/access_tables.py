@@ -54,7 +54,9 @@ def great_circle_km_from_chord(chord: np.ndarray) -> np.ndarray:
     return 2.0 * EARTH_RADIUS_KM * np.arcsin(np.clip(chord / 2.0, 0.0, 1.0))
 
 
-def pairs_within_km(lat_deg: np.ndarray, lon_deg: np.ndarray, max_km: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pairs_within_km(
+    lat_deg: np.ndarray, lon_deg: np.ndarray, max_km: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All unordered index pairs (i < j) whose great-circle distance is <= ``max_km``.
 
     Returns ``(i, j, distance_km)`` arrays sorted by (i, j).
@@ -99,11 +101,13 @@ def build_access_tables(network: Network, scenario: Scenario) -> AccessTables:
         fib = network.fibre_km()
         stacked = fib.stack()
         stacked = stacked[(stacked <= acc.reach_km) & np.isfinite(stacked)]
-        table = pd.DataFrame({
-            "site": stacked.index.get_level_values(0).astype(str),
-            "master": stacked.index.get_level_values(1).astype(str),
-            "distance_km": stacked.to_numpy(float),
-        })
+        table = pd.DataFrame(
+            {
+                "site": stacked.index.get_level_values(0).astype(str),
+                "master": stacked.index.get_level_values(1).astype(str),
+                "distance_km": stacked.to_numpy(float),
+            }
+        )
         table = table[table["site"] != table["master"]]
     table["loss_db"] = table["distance_km"] * alpha
     if acc.max_loss_db > 0:
@@ -129,7 +133,9 @@ def build_access_tables(network: Network, scenario: Scenario) -> AccessTables:
     pairs = pairs.sort_values(["site", "master"], kind="mergesort").reset_index(drop=True)
 
     demand = sites["demand"].astype(float) if "demand" in sites.columns else pd.Series(1.0, index=sites.index)
-    site_table = pd.DataFrame({"demand": demand.loc[sorted(active)].to_numpy()}, index=pd.Index(sorted(active), name="site"))
+    site_table = pd.DataFrame(
+        {"demand": demand.loc[sorted(active)].to_numpy()}, index=pd.Index(sorted(active), name="site")
+    )
     cand_ids = sorted(active & allowed)
     candidates = pd.DataFrame(
         {
@@ -140,8 +146,13 @@ def build_access_tables(network: Network, scenario: Scenario) -> AccessTables:
         },
         index=pd.Index(cand_ids, name="master"),
     )
-    logger.info("access tables: %d sites in clusters, %d standalone, %d candidates, %d pairs",
-                len(site_table), len(standalone), len(candidates), len(pairs))
+    logger.info(
+        "access tables: %d sites in clusters, %d standalone, %d candidates, %d pairs",
+        len(site_table),
+        len(standalone),
+        len(candidates),
+        len(pairs),
+    )
     return AccessTables(sites=site_table, candidates=candidates, pairs=pairs, standalone=standalone)
 
 
