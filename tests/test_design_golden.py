@@ -13,8 +13,9 @@ without what is a wall-clock measurement by nature:
 
 The scenario gives every solver 120 s and solves the balanced access front only at its two ends,
 so no solve of these networks stops at a limit it would pass on a faster machine. Surfnet,
-Abilene, Kreonet, Nsfnet and the Beijing QMAN network plan in seconds and always run; the three large Zoo networks (Cernet, Geant2010, Uninett2010: minutes each)
-run with ``QKDPLAN_GOLDEN_ALL=1``. After a deliberate change of behaviour, regenerate with
+Abilene, Kreonet, Nsfnet and the Beijing QMAN network plan in seconds and always run; the three
+large Zoo networks (Cernet, Geant2010, Uninett2010: minutes each) run with
+``QKDPLAN_GOLDEN_ALL=1``. After a deliberate change of behaviour, regenerate with
 ``QKDPLAN_UPDATE_GOLDEN=1 QKDPLAN_GOLDEN_ALL=1 pytest tests/test_design_golden.py`` and commit the
 diff together with the change that explains it.
 """
