@@ -215,7 +215,7 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
 # names shown for the chunked computations of other modules until they pass ``progress="..."``
 _KNOWN_LABELS: dict[str, str] = {
     "smr_row": "SMR routing checks",
-    "_run_batch": "simulating demand batches",
+    "run_batch": "simulating demand batches",
     "run_point": "sweep points",
     "_run_chunk": "Monte Carlo chunks",  # reports.reproduce_smr
 }

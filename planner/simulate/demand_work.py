@@ -291,7 +291,14 @@ def run_batches(
     n_batches = 1 if backend == "serial" or nw <= 1 else min(len(specs), 4 * nw)
     # interleave so that expensive pairs (the latency subset, long chains) spread over batches
     batches = [DemandBatch(ctx, tuple(specs[b::n_batches])) for b in range(n_batches)]
-    done = map_tasks(run_batch, batches, backend=backend, workers=workers, scheduler_address=scheduler_address)
+    done = map_tasks(
+        run_batch,
+        batches,
+        backend=backend,
+        workers=workers,
+        scheduler_address=scheduler_address,
+        progress="simulating demand batches",
+    )
     out: list[dict[str, Any]] = [{} for _ in specs]
     for chunk in done:
         for res in chunk:

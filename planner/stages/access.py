@@ -36,8 +36,10 @@ import pandas as pd
 from planner.errors import InfeasibleDesignError, ValidationError
 from planner.model.network import Network
 from planner.model.scenario import Scenario
+from planner.stages import access_pareto as _access_pareto
 from planner.stages.access_tables import AccessTables, build_access_tables
 from planner.stages.result import StageResult, solver_options
+from solvers import clustering as _clustering
 from solvers.base import SolveResult, SolverOptions, current_budget
 
 logger = logging.getLogger(__name__)
@@ -64,18 +66,17 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
     mend (master/cost budgets), or when a model with such a global budget finds no clustering in
     time, and :class:`~planner.errors.ValidationError` for malformed access tables.
     """
-    from solvers.clustering import (
-        COMPONENT_SOLVE_MIN_SITES,
-        ClusteringData,
-        ClusteringInfeasible,
-        ClusteringInputError,
-        ClusteringOptions,
-        component_cache,
-        restrict_to_sites,
-        solve_clustering,
-        solve_clustering_by_component,
-        unservable_sites_by_component,
-    )
+    # looked up on the module at call time, so a test can stand in for any of them
+    COMPONENT_SOLVE_MIN_SITES = _clustering.COMPONENT_SOLVE_MIN_SITES
+    ClusteringData = _clustering.ClusteringData
+    ClusteringInfeasible = _clustering.ClusteringInfeasible
+    ClusteringInputError = _clustering.ClusteringInputError
+    ClusteringOptions = _clustering.ClusteringOptions
+    component_cache = _clustering.component_cache
+    restrict_to_sites = _clustering.restrict_to_sites
+    solve_clustering = _clustering.solve_clustering
+    solve_clustering_by_component = _clustering.solve_clustering_by_component
+    unservable_sites_by_component = _clustering.unservable_sites_by_component
 
     acc, mem = scenario.access, scenario.memory
     tables = build_access_tables(network, scenario)
@@ -105,11 +106,11 @@ def plan_access(network: Network, scenario: Scenario, *, seed: int = 0) -> tuple
             return budget.options(sopts, fraction=fraction)
         return dataclasses.replace(sopts, time_limit_s=fraction * sopts.time_limit_s)
 
-    def solve(data: ClusteringData, opts: SolverOptions, unsolved: Literal["stop", "standalone"]) -> SolveResult:
+    def solve(
+        data: _clustering.ClusteringData, opts: SolverOptions, unsolved: Literal["stop", "standalone"]
+    ) -> SolveResult:
         if balanced:  # cost-aware default: fewest masters for most of the keys (planner.stages.access_pareto)
-            from planner.stages.access_pareto import balanced_access
-
-            res, out.tables["access_pareto"] = balanced_access(
+            res, out.tables["access_pareto"] = _access_pareto.balanced_access(
                 data, options, opts, keys_fraction=acc.keys_fraction, points=acc.pareto_points, unsolved=unsolved
             )
             return res
