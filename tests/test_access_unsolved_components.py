@@ -35,25 +35,9 @@ from solvers.clustering import (
     prepare,
     solve_clustering_by_component,
 )
-from tests.oracles.enumerate import enumerate_clustering, random_clustering_instance
+from tests.oracles.enumerate import enumerate_clustering_data, random_clustering_instance
 
 TOL = 1e-6
-
-
-def _enumerate(data: ClusteringData, options: ClusteringOptions):  # type: ignore[no-untyped-def]
-    return enumerate_clustering(
-        data.sites,
-        data.candidates,
-        data.pairs,
-        objective=options.objective,
-        min_slaves=options.min_slaves,
-        max_masters=options.max_masters,
-        max_cost=options.max_cost,
-        key_mdi=options.r_mdi * options.memory_master,
-        key_ekr=options.r_ekr * options.memory_slave,
-        min_cluster_keys=options.min_cluster_keys,
-        loss_weight=options.loss_weight or 0.0,
-    )
 
 
 def _parts(objective: str) -> tuple[list[ClusteringData], ClusteringOptions, list[float]]:
@@ -72,7 +56,7 @@ def _parts(objective: str) -> tuple[list[ClusteringData], ClusteringOptions, lis
             pairs.assign(site=pairs["site"].map(ren), candidate=pairs["candidate"].map(ren)),
         )
         seed += 1
-        ref = _enumerate(part, options)
+        ref = enumerate_clustering_data(part, options)
         if ref is None:
             continue
         parts.append(part)

@@ -25,7 +25,7 @@ from solvers.clustering import (
     prepare,
     solve_clustering,
 )
-from tests.oracles.enumerate import enumerate_clustering, random_clustering_instance
+from tests.oracles.enumerate import enumerate_clustering_data, random_clustering_instance
 
 EXACT = SolverOptions(mip_gap=1e-9, time_limit_s=60)
 
@@ -34,22 +34,6 @@ def _instance(seed: int, **kw: object) -> ClusteringData:
     rng = np.random.default_rng(seed)
     sites, cands, pairs = random_clustering_instance(rng, **kw)  # type: ignore[arg-type]
     return ClusteringData(sites, cands, pairs)
-
-
-def _enumerate(data: ClusteringData, options: ClusteringOptions):  # type: ignore[no-untyped-def]
-    return enumerate_clustering(
-        data.sites,
-        data.candidates,
-        data.pairs,
-        objective=options.objective,
-        min_slaves=options.min_slaves,
-        max_masters=options.max_masters,
-        max_cost=options.max_cost,
-        key_mdi=options.r_mdi * options.memory_master,
-        key_ekr=options.r_ekr * options.memory_slave,
-        min_cluster_keys=options.min_cluster_keys,
-        loss_weight=options.loss_weight or 0.0,
-    )
 
 
 CASES = [
@@ -72,7 +56,7 @@ CASES = [
 def test_milp_equals_enumeration(seed: int, objective: str, extra: dict, backend: str) -> None:
     data = _instance(seed, n_sites=7 + seed % 3, n_extra=seed % 2, p_fixed=0.1 * (seed % 2), p_forbidden=0.1)
     options = ClusteringOptions(objective=objective, loss_weight=0.01, backend=backend, **extra)  # type: ignore[arg-type]
-    ref = _enumerate(data, options)
+    ref = enumerate_clustering_data(data, options)
     if ref is None:
         with pytest.raises(ClusteringInfeasible) as err:
             solve_clustering(data, options, EXACT)
@@ -92,7 +76,7 @@ def test_enumeration_cases_are_not_all_trivial() -> None:
     for seed, objective, extra in CASES:
         data = _instance(seed, n_sites=7 + seed % 3, n_extra=seed % 2, p_fixed=0.1 * (seed % 2), p_forbidden=0.1)
         opts = ClusteringOptions(objective=objective, loss_weight=0.01, **extra)  # type: ignore[arg-type]
-        if _enumerate(data, opts) is not None:
+        if enumerate_clustering_data(data, opts) is not None:
             feasible[objective] += 1
     assert feasible["max_keys"] >= 3 and feasible["min_cost"] >= 3
 
@@ -297,7 +281,7 @@ def test_backends_agree_and_warm_start_does_not_change_optimum() -> None:
 def test_counting_bound_is_valid(seed: int, objective: str, extra: dict) -> None:
     data = _instance(seed, n_sites=7 + seed % 3, n_extra=seed % 2, p_fixed=0.1 * (seed % 2), p_forbidden=0.1)
     options = ClusteringOptions(objective="max_keys", loss_weight=0.0, **extra)
-    ref = _enumerate(data, options)
+    ref = enumerate_clustering_data(data, options)
     if ref is not None:
         assert keys_upper_bound(prepare(data, options), options) >= ref.keys_per_attempt - 1e-9
 
@@ -318,7 +302,7 @@ def test_bound_shortcut_returns_the_milp_optimum() -> None:
 def test_integral_cost_rounding_keeps_the_bound_valid(seed: int, objective: str, extra: dict) -> None:
     data = _instance(seed, n_sites=7 + seed % 3, n_extra=seed % 2, p_fixed=0.1 * (seed % 2), p_forbidden=0.1)
     options = ClusteringOptions(objective="min_cost", loss_weight=0.01, **extra)
-    ref = _enumerate(data, options)
+    ref = enumerate_clustering_data(data, options)
     if ref is None:
         return
     idx = prepare(data, options)

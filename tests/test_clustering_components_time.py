@@ -25,25 +25,9 @@ from solvers.clustering import (
     prepare,
     solve_clustering_by_component,
 )
-from tests.oracles.enumerate import enumerate_clustering, random_clustering_instance
+from tests.oracles.enumerate import enumerate_clustering_data, random_clustering_instance
 
 TOL = 1e-6
-
-
-def _enumerate(data: ClusteringData, options: ClusteringOptions):  # type: ignore[no-untyped-def]
-    return enumerate_clustering(
-        data.sites,
-        data.candidates,
-        data.pairs,
-        objective=options.objective,
-        min_slaves=options.min_slaves,
-        max_masters=options.max_masters,
-        max_cost=options.max_cost,
-        key_mdi=options.r_mdi * options.memory_master,
-        key_ekr=options.r_ekr * options.memory_slave,
-        min_cluster_keys=options.min_cluster_keys,
-        loss_weight=options.loss_weight or 0.0,
-    )
 
 
 def _part(seed: int, tag: str) -> ClusteringData:
@@ -67,7 +51,7 @@ def _instance(objective: str) -> tuple[ClusteringData, ClusteringOptions, float]
     while len(parts) < 3:
         part = _part(seed, f"p{seed}_")
         seed += 1
-        ref = _enumerate(part, options)
+        ref = enumerate_clustering_data(part, options)
         if ref is None:
             continue
         parts.append(part)
@@ -153,7 +137,7 @@ def test_fallback_bound_is_valid(objective: str) -> None:
         )
         seed += 1
         options = ClusteringOptions(objective=objective, loss_weight=0.01)  # type: ignore[arg-type]
-        ref = _enumerate(data, options)
+        ref = enumerate_clustering_data(data, options)
         if ref is None:
             continue
         checked += 1

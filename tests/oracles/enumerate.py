@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -121,6 +122,23 @@ class EnumeratedMemory:
     slave_units: dict[str, int]
     edge_units: dict[str, int]
     rates: dict[str, float]
+
+
+def enumerate_clustering_data(data: Any, options: Any) -> EnumeratedClustering | None:
+    """:func:`enumerate_clustering` of a ``solvers.clustering.ClusteringData`` under its ``ClusteringOptions``."""
+    return enumerate_clustering(
+        data.sites,
+        data.candidates,
+        data.pairs,
+        objective=options.objective,
+        min_slaves=options.min_slaves,
+        max_masters=options.max_masters,
+        max_cost=options.max_cost,
+        key_mdi=options.r_mdi * options.memory_master,
+        key_ekr=options.r_ekr * options.memory_slave,
+        min_cluster_keys=options.min_cluster_keys,
+        loss_weight=options.loss_weight or 0.0,
+    )
 
 
 def enumerate_memory(
