@@ -1,6 +1,6 @@
 """Key generation each fibre link needs for the demand set (trusted-relay layer).
 
-A key request asks for :data:`planner.simulate.sampling.REQUEST_KEY_BITS` bits of
+A key request asks for :data:`REQUEST_KEY_BITS` bits of
 end-to-end key. A demand routed by SMR (:func:`planner.routing.smr`) over the
 design's trusted relays meets ``security.eps`` with ``m`` global keys per round of
 flexible reconstruction (:func:`planner.keys.reconstruction.flexible_reconstruction`); one request
@@ -26,7 +26,9 @@ import pandas as pd
 
 from planner.keys.reconstruction import flexible_reconstruction
 from planner.routing import RelaySecurity, Router, SmrResult, check_endpoints, check_trusted, route_smr
-from planner.simulate.sampling import REQUEST_KEY_BITS
+
+#: Bits of key one request asks for (one AES-256 key); the simulation's requests are the same size.
+REQUEST_KEY_BITS = 256
 
 
 def request_block_bits(global_keys: int, request_key_bits: int) -> int:
