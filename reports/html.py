@@ -17,7 +17,6 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from planner.model.design import Design
 from planner.model.scenario import scenario_from_dict, scenario_to_toml
-from planner.simulate.design_check import REPORT_COLUMNS, summary_lines
 from planner.stages.latency import demand_protocol_latency_s
 from reports import figures, maps
 from reports import verify_sections as vs
@@ -262,6 +261,10 @@ def _simulation(sim: dict[str, Any] | None, files: set[str] | None = None) -> tu
             "simulation; the report is then rewritten with this section filled in.</p>",
             "",
         )
+    # Lazy on purpose: planner.simulate.result loads the simulators and scipy.stats (about 3 s), which
+    # a report without a simulation (``qkdplan compare``, a plan without --simulate) does not need.
+    from planner.simulate.result import REPORT_COLUMNS, summary_lines
+
     pairs = pd.DataFrame(sim.get("pairs", []))
     n_flag = int(pairs["flagged"].astype(bool).sum()) if "flagged" in pairs else 0
     cls = "ok" if n_flag == 0 else "bad"
