@@ -127,16 +127,22 @@ def test_smr_checks_are_identical_serial_and_on_processes():
 def test_verification_stops_at_its_deadline_and_verifies_every_set_on_the_same_demands():
     import time
 
-    from planner.stages.trust import _verify
+    from planner.stages.trust_verify import verify
 
     ev = _evaluator_case(Executor())
     sets = [frozenset({3, 17}), frozenset({5}), frozenset({3, 17})]
     rows = [4, 9, 30]
-    past = _verify(ev, sets, frozenset({3, 17}), rows, 0.01, time.perf_counter() - 1.0, seed=0)
-    assert past.rows == rows  # only the selection's demands: the deadline has passed
+    past = verify(ev, sets, frozenset({3, 17}), rows, 0.01, time.perf_counter() - 1.0, seed=0)
+    assert past.rows == rows[:1]  # the deadline has passed: the first of the selection's demands only
     assert set(past.securities) == {frozenset({3, 17}), frozenset({5})}
-    assert len(past.results) == 3
-    whole = _verify(ev, sets, frozenset({5}), rows, 0.01, time.perf_counter() + 3600.0, seed=0)
+    assert len(past.results) == 1
+    # demands already routed for every set cost nothing: the selection's demands are then all kept
+    for s in (frozenset({3, 17}), frozenset({5})):
+        ev.securities(s, rows)
+    again = verify(ev, sets, frozenset({3, 17}), rows, 0.01, time.perf_counter() - 1.0, seed=0)
+    assert again.rows == rows
+    np.testing.assert_array_equal(again.securities[frozenset({5})], ev.securities(frozenset({5}), rows))
+    whole = verify(ev, sets, frozenset({5}), rows, 0.01, time.perf_counter() + 3600.0, seed=0)
     assert whole.rows == list(range(220))
     for s, vec in whole.securities.items():
         np.testing.assert_array_equal(vec, ev.securities(s))
@@ -188,5 +194,9 @@ def test_trust_stage_budget_covers_the_smr_verification(tmp_path, stage_s):
     elif stage_s > 10 and not str(info.get("stopped", "")).startswith("time limit"):
         # finished well inside its limit: handing out the last of the budget is not reaching it
         assert not info["time_limit_reached"], info
-    dem = out.tables["demands"]
-    assert int(dem["security"].notna().sum()) == info["verified_demands"]
+    assert out.demands is not None
+    dem = out.demands
+    assert int(dem["security"].notna().sum()) == info["verified_demands"] == out.verified_demands
+    assert out.n_demands == n_dem and out.time_limit_reached == info["time_limit_reached"]
+    assert out.trusted == set(out.relays.loc[out.relays["trusted"], "site_id"])
+    assert len(out.trusted) <= trust_scenario.security.trusted_budget

@@ -34,7 +34,7 @@ from planner.model.scenario import Scenario
 from planner.physics import chain_factor
 from planner.stages.backbone import Backbone
 from planner.stages.memory_sizing import optimise_memory
-from planner.stages.result import MemoryResult, StageResult
+from planner.stages.result import MemoryResult, StageResult, TrustResult
 
 logger = logging.getLogger(__name__)
 
@@ -132,11 +132,10 @@ def key_pool_tables(
 ) -> pd.DataFrame | None:
     """Per fibre link: key bits one round of requests needs, pool bits available, rounds the pool serves."""
     trust = stages.get("trust")
-    if trust is None or "relays" not in trust.tables or len(backbone.demands) == 0:
+    if not isinstance(trust, TrustResult) or len(backbone.demands) == 0:
         return None
-    r = trust.tables["relays"]
-    trusted = set(r.loc[r["trusted"].astype(bool), "site_id"].astype(str))
-    security = {str(s): float(x) for s, x in zip(r["site_id"], r["p_untrusted"], strict=True)}
+    trusted = set(trust.trusted)
+    security = trust.site_security()
     pairs = [(str(s), str(t)) for s, t in zip(backbone.demands["source"], backbone.demands["target"], strict=True)]
     links, _ = link_key_bits_per_round(
         network.graph(), pairs, trusted=trusted, security=security, eps=scenario.security.eps
