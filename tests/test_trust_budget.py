@@ -55,6 +55,28 @@ def test_array_search_returns_the_heap_search_path_and_cost():
             assert got == ref, (trial, s, t)
 
 
+def test_array_search_reaches_far_targets_and_finds_unreachable_ones():
+    """Far targets (the growing Dijkstra limit retried several times) and targets cut off by blocked
+    nodes (no path: None) give the heap search's answer."""
+    import planner.routing.graph as routing
+
+    g = nx.grid_2d_graph(40, 3)
+    topo = Topology(g)
+    n = len(topo.nodes)
+    rng = random.Random(5)
+    cost = [rng.randint(1, 3) for _ in range(n)]
+    arr = np.asarray(cost, dtype=float)
+    far = (topo.rank[(0, 0)], topo.rank[(39, 2)])
+    cut = {topo.rank[(20, j)] for j in range(3)}  # a wall between the two ends
+    for s, t in [far, (far[1], far[0]), (topo.rank[(0, 1)], topo.rank[(2, 1)])]:
+        ref = search_heap(topo, cost, s, t)
+        assert ref is not None and ref[1] > routing.FIRST_REACH_RELAYS * 4 * min(cost) or s != far[0]
+        assert search_arrays(topo, cost, arr, s, t) == ref
+        wall = search_arrays(topo, cost, arr, s, t, blocked_nodes=cut)
+        assert wall == search_heap(topo, cost, s, t, blocked_nodes=cut)
+    assert search_arrays(topo, cost, arr, far[0], far[1], blocked_nodes=cut) is None
+
+
 def test_smr_on_a_large_graph_equals_the_heap_search_smr(monkeypatch):
     """SMR routed with the array search (graph above the size threshold) equals SMR with the heap search."""
     import planner.routing.graph as routing
