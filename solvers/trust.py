@@ -274,7 +274,9 @@ class _MaxMin:
         self.heur, self.heur_costs, self.upper, self.lower = _max_min_heuristic(data, budget, self.deadline, info)
         info["heuristic_time_s"] = time.perf_counter() - self.t0
         est, sets = (
-            estimate_model_columns(data, max_relays=budget, cost_upper_bound=self.upper, deadline=self.deadline)
+            estimate_model_columns(
+                data, max_relays=budget, cost_upper_bound=self.upper, deadline=self.deadline, max_columns=max_columns
+            )
             if (max_columns is not None)
             else (0, None)
         )

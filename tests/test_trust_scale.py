@@ -18,6 +18,7 @@ from solvers.base import SolverOptions, SolveStatus
 from solvers.trust import evaluate_costs, evaluate_trust, prepare_trust_data, solve_trust
 from solvers.trust_data import PathOracle
 from solvers.trust_fast import greedy_select, interior_costs, pivot, token_lower_bound
+from solvers.trust_model import PRUNE_MAX_RATIO, estimate_model_columns
 
 
 def _arrays(nodes: pd.DataFrame, edges: pd.DataFrame, demands: pd.DataFrame):
@@ -217,3 +218,18 @@ def test_token_bound_worst_first_keeps_the_maximum(seed, budget):
     assert late.max() <= full.max() and ((late == 0) | (late == full)).all()  # a valid, weaker bound
     worst_source = src[int(np.argmax(upper))]
     assert (late[src == worst_source] == full[src == worst_source]).all()  # the worst demand's source first
+
+
+def test_column_estimate_skips_the_pruning_far_above_the_cap():
+    _g, edges, nodes, demands = random_case(7, n=10, n_demands=4)
+    data = prepare_trust_data(edges, nodes, demands)
+    n_d, n, m = len(demands), len(data.nodes), data.graph.number_of_edges()
+    crude = n_d * (2 * m + n)
+    pruned, sets = estimate_model_columns(data, max_relays=2, cost_upper_bound=None)
+    assert sets is not None and len(sets) == n_d and pruned <= crude
+    far, none = estimate_model_columns(
+        data, max_relays=2, cost_upper_bound=None, max_columns=crude // (PRUNE_MAX_RATIO + 1)
+    )
+    assert (far, none) == (crude, None)
+    near, near_sets = estimate_model_columns(data, max_relays=2, cost_upper_bound=None, max_columns=crude)
+    assert (near, near_sets is not None) == (pruned, True)
