@@ -105,7 +105,8 @@ class TrustResult(StageResult):
     verify); ``verified_demands`` of ``n_demands`` were SMR-verified; ``time_limit_reached`` when the
     stage's time cut its search or verification; ``single_path_bound``: the model's bound on the
     best reachable minimum single-path security. Empty (no relays, ``demands`` None) when the
-    backbone has no demands.
+    backbone has no demands. :meth:`share_tables` also lists ``relays`` and ``demands`` in
+    ``tables`` (the same frames) for code that reads a stage's tables by name.
     """
 
     relays: pd.DataFrame = field(default_factory=_no_relays)
@@ -115,6 +116,12 @@ class TrustResult(StageResult):
     verified_demands: int = 0
     time_limit_reached: bool = False
     single_path_bound: float | None = None
+
+    def share_tables(self) -> None:
+        """Put ``relays`` and (when set) ``demands`` into ``tables`` under those names (the same objects)."""
+        self.tables["relays"] = self.relays
+        if self.demands is not None:
+            self.tables["demands"] = self.demands
 
     def site_security(self) -> dict[str, float]:
         """Security probability of every site as an untrusted relay (``p_untrusted``), by site id."""

@@ -166,7 +166,9 @@ def plan_trust(network: Network, backbone: Backbone, scenario: Scenario, *, seed
     sec = scenario.security
     objective = str(getattr(sec, "trust_objective", "min"))
     if len(backbone.demands) == 0:
-        return TrustResult()
+        empty = TrustResult()
+        empty.share_tables()
+        return empty
     tables = trust_tables(network, backbone, scenario)
     edges, nodes, demands = tables
     # Time: the stage has solver.time_limit_s in all (the open stage budget when the pipeline runs
@@ -443,3 +445,4 @@ def _relay_outputs(
         }
     )
     out.trusted = frozenset(str(v) for v in out.relays.loc[out.relays["trusted"], "site_id"])
+    out.share_tables()
