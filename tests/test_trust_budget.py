@@ -222,3 +222,4 @@ def test_trust_stage_budget_covers_the_smr_verification(tmp_path, stage_s):
     assert out.n_demands == n_dem and out.time_limit_reached == info["time_limit_reached"]
     assert out.trusted == set(out.relays.loc[out.relays["trusted"], "site_id"])
     assert len(out.trusted) <= trust_scenario.security.trusted_budget
+    assert out.tables["relays"] is out.relays and out.tables["demands"] is out.demands
