@@ -13,7 +13,7 @@ This module only orchestrates; each stage is a plain function over tables in
 4. :func:`~planner.stages.repeaters.plan_repeaters` — repeaters per backbone link
    (:mod:`solvers.repeaters`), or :func:`~planner.stages.placement.plan_placement` at existing sites;
 5. :func:`~planner.stages.trust.plan_trust` — trusted relays (:mod:`solvers.trust`), verified with
-   SMR routing (:mod:`planner.routing`);
+   SMR routing (:mod:`planner.routing`), as a :class:`~planner.stages.result.TrustResult`;
 6. :func:`~planner.stages.memory.plan_memory` — memory units (:mod:`solvers.memory`);
 7. :func:`~planner.stages.assemble.assemble_design` — the :class:`~planner.model.design.Design`
    tables and metrics.

@@ -29,13 +29,17 @@ column per demand and directed edge: on the backbone of the 243 Dutch cities
 minutes, and on the 1 139 German cities (71 253 demands, 3 397 edges) about
 565 M columns. The max-min mode therefore runs, before any model:
 
-1. greedy on exact costs: all-pairs interior costs once, then every
-   candidate is evaluated for every demand by one Floyd–Warshall pivot
-   (:mod:`solvers.trust_fast`), not one Dijkstra run per candidate;
+1. greedy on exact costs: interior costs once (all pairs up to 1 000 nodes,
+   else from the demand end points only: on the 10 000 US cities 1 483 rows
+   instead of 10 000, 120 MB instead of 800 MB), then every candidate is
+   evaluated for every demand by one Floyd–Warshall pivot
+   (:mod:`solvers.trust_fast`), not one Dijkstra run per candidate; it adds
+   no relay after :data:`GREEDY_SHARE` of the limit;
 2. a swap local search (drop one relay, add the best replacement) on the
-   same exact costs, with a quarter of the time left;
+   same exact costs, with a quarter of the time left (checked while costs are computed);
 3. a model-free bound: each demand alone with ``max_relays`` free candidates
-   (the token bound; exact per demand, checked against enumeration).
+   (the token bound; exact per demand, checked against enumeration), searched
+   worst demand first and stopped once no demand left can raise it (or at the deadline).
 
 Then the MILP's column count is estimated (exactly after pruning when that is
 cheap, else demands x (2 edges + nodes)); above ``max_columns`` (default
@@ -111,6 +115,7 @@ __all__ = [
     "TrustInputError",
     "TrustMode",
     "build_trust_model",
+    "centrality_select",
     "centrality_trust",
     "demand_node_sets",
     "estimate_model_columns",
@@ -118,6 +123,7 @@ __all__ = [
     "evaluate_trust",
     "greedy_trust",
     "prepare_trust_data",
+    "random_select",
     "random_trust",
     "solve_trust",
 ]
@@ -137,6 +143,7 @@ def solve_trust(
     options: SolverOptions | None = None,
     max_columns: int | None = DEFAULT_MAX_COLUMNS,
     data: TrustData | None = None,
+    demand_paths: bool = True,
 ) -> SolveResult:
     """Choose trusted relays; returns tables ``relays`` (chosen) and ``demands`` (best path, security).
 
@@ -153,14 +160,17 @@ def solve_trust(
     estimated before building, and above ``max_columns`` (None: no cap) or
     when the time left is too short it is not built: the heuristic set is
     returned with status ``heuristic``, the token ``bound`` and ``gap``.
-    ``options.time_limit_s`` covers everything (heuristic, build, solve). On a
-    time limit the best known set is returned (never worse than the heuristic).
+    ``options.time_limit_s`` covers everything (heuristic, build, solve); at
+    scale the heuristic itself stops at the limit with the relays picked so
+    far. On a time limit the best known set is returned (never worse than the heuristic).
 
     Raises :class:`TrustInfeasible` naming the demands that miss the target even
     with every candidate trusted, :class:`TrustInputError` for invalid tables.
     ``data``: the tables already validated by :func:`prepare_trust_data` (the
     tables are then not read again). In max-min mode ``info["greedy_relays"]``
     holds the greedy set the search started from (:func:`greedy_trust`'s set).
+    ``demand_paths=False``: the max-min ``demands`` table has the security but
+    no ``path``, ``hops`` and ``untrusted_relays`` (no path search per demand).
     """
     opts = options or SolverOptions()
     t0 = time.perf_counter()
@@ -174,9 +184,24 @@ def solve_trust(
         "n_candidates": len(useful_pool(data)),
     }
     if mode == "max_min_security" and max_relays is not None and max_relays >= 0:
-        return _solve_max_min(data, int(max_relays), tie_break_mean, opts, max_columns, t0, deadline, info)
+        run = _MaxMin(data, int(max_relays), opts, t0, deadline, info, demand_paths)
+        return run.solve(tie_break_mean, max_columns)
     if mode == "min_cost":
         _precheck_target(data, security_target)
+    return _solve_milp(data, mode, max_relays, security_target, opts, t0, deadline, info)
+
+
+def _solve_milp(
+    data: TrustData,
+    mode: TrustMode,
+    max_relays: int | None,
+    security_target: float | None,
+    opts: SolverOptions,
+    t0: float,
+    deadline: float,
+    info: dict[str, Any],
+) -> SolveResult:
+    """The edge-flow MILP of ``mode`` without the heuristic stage (``min_cost``, or max-min without a budget)."""
     model = build_trust_model(data, mode=mode, max_relays=max_relays, security_target=security_target)
     build_time = time.perf_counter() - t0
     # never more than what is left of the limit (building counted), never past the deadline
@@ -219,118 +244,154 @@ def solve_trust(
 TIE_BREAK_SHARE = 0.25
 """Share of the solver time kept for the mean-security tie-break of the max-min MILP."""
 
+GREEDY_SHARE = 0.8
+"""Share of the max-min limit after which the greedy adds no more relays (it keeps those picked so
+far), so that the swap search, the bound and the evaluation have time left."""
 
-def _solve_max_min(
-    data: TrustData,
-    budget: int,
-    tie_break_mean: bool,
-    opts: SolverOptions,
-    max_columns: int | None,
-    t0: float,
-    deadline: float,
-    info: dict[str, Any],
-) -> SolveResult:
-    """Max-min mode: heuristic + token bound first, then the MILP when it fits (see solve_trust)."""
-    heur_names, heur_costs, upper, lower = _max_min_heuristic(data, budget, deadline, info)
-    heuristic_time = time.perf_counter() - t0
-    info["heuristic_time_s"] = heuristic_time
-    est, sets = (
-        estimate_model_columns(data, max_relays=budget, cost_upper_bound=upper, deadline=deadline)
-        if (max_columns is not None)
-        else (0, None)
-    )
-    info["estimated_model_columns"] = int(est)
-    info["estimated_model_gb"] = round(est * BYTES_PER_COLUMN / 1e9, 3)
 
-    def heuristic(reason: str, bound_cost: float, build_time: float = 0.0, solve_time: float = 0.0) -> SolveResult:
+class _MaxMin:
+    """One max-min solve (see :func:`solve_trust`): heuristic and token bound, then the MILP when it fits."""
+
+    def __init__(
+        self,
+        data: TrustData,
+        budget: int,
+        opts: SolverOptions,
+        t0: float,
+        deadline: float,
+        info: dict[str, Any],
+        demand_paths: bool,
+    ) -> None:
+        self.data, self.budget, self.opts, self.t0, self.deadline, self.info = data, budget, opts, t0, deadline, info
+        self.demand_paths = demand_paths
+        self.heur: list[Hashable] = []
+        self.heur_costs = np.zeros(0)
+        self.upper = self.lower = 0.0
+
+    def solve(self, tie_break_mean: bool, max_columns: int | None) -> SolveResult:
+        """Heuristic first; the heuristic set with the token bound unless the MILP is built and solved."""
+        data, info, budget = self.data, self.info, self.budget
+        self.heur, self.heur_costs, self.upper, self.lower = _max_min_heuristic(data, budget, self.deadline, info)
+        info["heuristic_time_s"] = time.perf_counter() - self.t0
+        est, sets = (
+            estimate_model_columns(
+                data, max_relays=budget, cost_upper_bound=self.upper, deadline=self.deadline, max_columns=max_columns
+            )
+            if (max_columns is not None)
+            else (0, None)
+        )
+        info["estimated_model_columns"] = int(est)
+        info["estimated_model_gb"] = round(est * BYTES_PER_COLUMN / 1e9, 3)
+        if max_columns is not None and est > max_columns:
+            return self.heuristic(
+                f"edge-flow MILP not built: about {est:,} columns "
+                f"(~{info['estimated_model_gb']:.1f} GB) > cap {max_columns:,}",
+                self.lower,
+            )
+        if self.upper <= self.lower + 1e-12 and not tie_break_mean:
+            return self.heuristic("heuristic set meets the token bound (optimal)", self.lower)
+        load_s = est * LOAD_S_PER_COLUMN * 3  # build + hand-over, from the measured rate
+        if self.deadline - time.perf_counter() < 1.0 + load_s:
+            return self.heuristic("too little time left for the MILP", self.lower)
+        return self.milp(tie_break_mean, sets)
+
+    def heuristic(
+        self, reason: str, bound_cost: float, build_time: float = 0.0, solve_time: float = 0.0
+    ) -> SolveResult:
+        """The greedy + swap set with the bound ``exp(-bound_cost)`` (optimal when they meet)."""
+        data, info = self.data, self.info
         info["milp_skipped"] = reason
         logger.info(
             "trust: %s; returning the greedy + swap set (bound from %s)",
             reason,
-            "the token relaxation" if bound_cost == lower else "the MILP",
+            "the token relaxation" if bound_cost == self.lower else "the MILP",
         )
-        table = evaluate_trust(data, heur_names)
+        table = self._demand_table(self.heur)
         obj = float(table["security"].min())
         bnd = math.exp(-bound_cost)
-        info.update(min_security=obj, mean_security=float(table["security"].mean()), n_trusted=len(heur_names))
-        status = SolveStatus.OPTIMAL if upper <= bound_cost + 1e-9 else SolveStatus.HEURISTIC
+        info.update(min_security=obj, mean_security=float(table["security"].mean()), n_trusted=len(self.heur))
+        status = SolveStatus.OPTIMAL if self.upper <= bound_cost + 1e-9 else SolveStatus.HEURISTIC
         return SolveResult(
             status=status,
             objective=obj,
             bound=bnd,
             gap=relative_gap(obj, bnd),
             solve_time_s=solve_time,
-            build_time_s=time.perf_counter() - t0 - solve_time,
+            build_time_s=time.perf_counter() - self.t0 - solve_time,
             solver="greedy+swap",
-            tables={"relays": relays_table(data, heur_names), "demands": table},
+            tables={"relays": relays_table(data, self.heur), "demands": table},
             info=info,
         )
 
-    if max_columns is not None and est > max_columns:
-        return heuristic(
-            f"edge-flow MILP not built: about {est:,} columns "
-            f"(~{info['estimated_model_gb']:.1f} GB) > cap {max_columns:,}",
-            lower,
+    def _demand_table(self, trusted: list[Hashable]) -> pd.DataFrame:
+        """:func:`evaluate_trust` of ``trusted``, or without the paths (``demand_paths=False``)."""
+        if self.demand_paths:
+            return evaluate_trust(self.data, trusted)
+        table = self.data.demands[["demand", "source", "target"]].copy()
+        table["security"] = np.exp(-evaluate_costs(self.data, trusted))
+        return table
+
+    def milp(self, tie_break_mean: bool, sets: list[set[int]] | None) -> SolveResult:
+        """Build the edge-flow MILP warm-started from the heuristic set and solve it in the time left."""
+        data, info, budget = self.data, self.info, self.budget
+        t_model = time.perf_counter()
+        model = build_trust_model(
+            data, mode="max_min_security", max_relays=budget, cost_upper_bound=self.upper, node_sets=sets
         )
-    if upper <= lower + 1e-12 and not tie_break_mean:
-        return heuristic("heuristic set meets the token bound (optimal)", lower)
-    load_s = est * LOAD_S_PER_COLUMN * 3  # build + hand-over, from the measured rate
-    if deadline - time.perf_counter() < 1.0 + load_s:
-        return heuristic("too little time left for the MILP", lower)
-    t_model = time.perf_counter()
-    model = build_trust_model(data, mode="max_min_security", max_relays=budget, cost_upper_bound=upper, node_sets=sets)
-    warm_start(model, data, heur_names)
-    build_time = time.perf_counter() - t0 - heuristic_time
-    info.update(n_variables=model.nvariables(), n_constraints=model.nconstraints())
-    # handing the model to HiGHS happens outside HiGHS' own limit: it is charged here, at the larger of
-    # the per-column rate and LOAD_PER_BUILD times the build just measured (the machine's real speed)
-    load_s = max(model.nvariables() * LOAD_S_PER_COLUMN, LOAD_PER_BUILD * (time.perf_counter() - t_model))
-    info["estimated_load_s"] = round(load_s, 3)
-    left = deadline - time.perf_counter() - load_s
-    if left < 1.0:
-        return heuristic(
-            "time limit reached while building the MILP (no time left to hand it to the solver)", lower, build_time
+        warm_start(model, data, self.heur)
+        build_time = time.perf_counter() - self.t0 - info["heuristic_time_s"]
+        info.update(n_variables=model.nvariables(), n_constraints=model.nconstraints())
+        # handing the model to HiGHS happens outside HiGHS' own limit: it is charged here, at the larger of
+        # the per-column rate and LOAD_PER_BUILD times the build just measured (the machine's real speed)
+        load_s = max(model.nvariables() * LOAD_S_PER_COLUMN, LOAD_PER_BUILD * (time.perf_counter() - t_model))
+        info["estimated_load_s"] = round(load_s, 3)
+        left = self.deadline - time.perf_counter() - load_s
+        if left < 1.0:
+            return self.heuristic(
+                "time limit reached while building the MILP (no time left to hand it to the solver)",
+                self.lower,
+                build_time,
+            )
+        # the limits handed to the solver sum to at most what the deadline leaves: with the mean
+        # tie-break, the max-min solve gets TIE_BREAK_SHARE less and the tie-break only what is left
+        first_s = left * (1.0 - TIE_BREAK_SHARE) if tie_break_mean else left
+        raw = solve_model(model, replace(self.opts, time_limit_s=first_s, warm_start=True))
+        solve_time = raw.solve_time_s
+        if raw.status not in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE):
+            return self.heuristic(f"MILP ended '{raw.status}' without a solution", self.lower, build_time, solve_time)
+        bound_cost = max(self.lower, raw.bound) if math.isfinite(raw.bound) else self.lower
+        info["objective_neglog"] = raw.objective
+        if tie_break_mean and raw.status is SolveStatus.OPTIMAL:
+            solve_time += _mean_tie_break(model, self.opts, left - first_s, self.deadline, info)
+        trusted = [data.nodes[v] for v in model.C if pyo.value(model.y[v]) > 0.5]
+        costs = evaluate_costs(data, trusted)
+        if lex_key(costs) > lex_key(self.heur_costs):  # an incumbent never worse than the start
+            trusted, costs = self.heur, self.heur_costs
+        table = self._demand_table(trusted)
+        objective = float(table["security"].min())
+        bound = math.exp(-min(bound_cost, float(costs.max())))
+        status = (
+            raw.status if raw.status is SolveStatus.OPTIMAL or objective < bound * (1 - 1e-9) else (SolveStatus.OPTIMAL)
         )
-    # the limits handed to the solver sum to at most what the deadline leaves: with the mean
-    # tie-break, the max-min solve gets TIE_BREAK_SHARE less and the tie-break only what is left
-    first_s = left * (1.0 - TIE_BREAK_SHARE) if tie_break_mean else left
-    handed_s = first_s
-    raw = solve_model(model, replace(opts, time_limit_s=first_s, warm_start=True))
-    solve_time = raw.solve_time_s
-    if raw.status not in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE):
-        return heuristic(f"MILP ended '{raw.status}' without a solution", lower, build_time, solve_time)
-    bound_cost = max(lower, raw.bound) if math.isfinite(raw.bound) else lower
-    info["objective_neglog"] = raw.objective
-    if tie_break_mean and raw.status is SolveStatus.OPTIMAL:
-        solve_time += _mean_tie_break(model, opts, left - handed_s, deadline, info)
-    trusted = [data.nodes[v] for v in model.C if pyo.value(model.y[v]) > 0.5]
-    costs = evaluate_costs(data, trusted)
-    if lex_key(costs) > lex_key(heur_costs):  # an incumbent never worse than the start
-        trusted, costs = heur_names, heur_costs
-    table = evaluate_trust(data, trusted)
-    objective = float(table["security"].min())
-    bound = math.exp(-min(bound_cost, float(costs.max())))
-    status = (
-        raw.status if raw.status is SolveStatus.OPTIMAL or objective < bound * (1 - 1e-9) else (SolveStatus.OPTIMAL)
-    )
-    info.update(min_security=objective, mean_security=float(table["security"].mean()), n_trusted=len(trusted))
-    return SolveResult(
-        status=status,
-        objective=objective,
-        bound=bound,
-        gap=relative_gap(objective, bound),
-        solve_time_s=solve_time,
-        build_time_s=build_time,
-        solver=raw.solver,
-        tables={"relays": relays_table(data, trusted), "demands": table},
-        info=info,
-    )
+        info.update(min_security=objective, mean_security=float(table["security"].mean()), n_trusted=len(trusted))
+        return SolveResult(
+            status=status,
+            objective=objective,
+            bound=bound,
+            gap=relative_gap(objective, bound),
+            solve_time_s=solve_time,
+            build_time_s=build_time,
+            solver=raw.solver,
+            tables={"relays": relays_table(data, trusted), "demands": table},
+            info=info,
+        )
 
 
 def _max_min_heuristic(
     data: TrustData, budget: int, deadline: float, info: dict[str, Any]
 ) -> tuple[list[Hashable], np.ndarray, float, float]:
-    """Greedy, then swap search (a quarter of the time left), then the token bound.
+    """Greedy (at most :data:`GREEDY_SHARE` of the time left), then swap search (a quarter of the time
+    left), then the token bound (searched worst demand first, until the deadline).
 
     Returns (the greedy + swap set, its per-demand ``-log`` securities, their maximum
     ``upper``, the token bound ``lower <= upper``); records the greedy set, both minimum
@@ -339,7 +400,12 @@ def _max_min_heuristic(
     edges_i, src, dst = index_arrays(data)
     n = len(data.nodes)
     pool = useful_pool(data)
-    start = greedy_select(n, edges_i, data.weight, pool, src, dst, budget)
+    keep: dict[str, Any] = {}
+    now = time.perf_counter()
+    g_deadline = now + GREEDY_SHARE * max(0.0, deadline - now)
+    start = greedy_select(n, edges_i, data.weight, pool, src, dst, budget, deadline=g_deadline, keep=keep)
+    if keep.get("base") is not None:
+        data.cache["base"] = keep["base"]
     info["greedy_relays"] = [data.nodes[i] for i in start]
     greedy_cost = float(evaluate_costs(data, [data.nodes[i] for i in start]).max())
     ls_deadline = min(deadline, time.perf_counter() + 0.25 * max(0.0, deadline - time.perf_counter()))
@@ -347,7 +413,9 @@ def _max_min_heuristic(
     heur_costs = evaluate_costs(data, [data.nodes[i] for i in heur])
     upper = float(heur_costs.max())
     free = data.candidate & (data.weight > 0)
-    lower = float(token_lower_bound(n, edges_i, data.weight, free, src, dst, budget).max())
+    lower = float(
+        token_lower_bound(n, edges_i, data.weight, free, src, dst, budget, upper=heur_costs, deadline=deadline).max()
+    )
     lower = min(lower, upper)
     info.update(
         greedy_min_security=math.exp(-greedy_cost),
@@ -355,6 +423,8 @@ def _max_min_heuristic(
         swap_moves=moves,
         token_bound_security=math.exp(-lower),
     )
+    if len(start) < min(budget, len(pool)):
+        info["greedy_stopped"] = f"time limit after {len(start)} of {budget} relays"
     return [data.nodes[i] for i in heur], heur_costs, upper, lower
 
 
@@ -457,9 +527,15 @@ def centrality_trust(
     t0 = time.perf_counter()
     data = data if data is not None else prepare_trust_data(edges, nodes, demands)
     bc = centrality if centrality is not None else nx.betweenness_centrality(data.graph)
-    order = sorted(candidate_indices(data), key=lambda i: (-bc.get(data.nodes[i], 0.0), i))
-    chosen = [data.nodes[i] for i in order[:max_relays]]
+    chosen = centrality_select(data, max_relays, bc)
     return _heuristic_result(data, chosen, "betweenness", time.perf_counter() - t0)
+
+
+def centrality_select(data: TrustData, max_relays: int, centrality: Mapping[Hashable, float]) -> list[Hashable]:
+    """The relays of :func:`centrality_trust` without evaluating them: the ``max_relays`` candidates of
+    highest ``centrality`` (missing nodes count 0; ties by node order)."""
+    order = sorted(candidate_indices(data), key=lambda i: (-centrality.get(data.nodes[i], 0.0), i))
+    return [data.nodes[i] for i in order[:max_relays]]
 
 
 def random_trust(
@@ -478,7 +554,13 @@ def random_trust(
     t0 = time.perf_counter()
     data = data if data is not None else prepare_trust_data(edges, nodes, demands)
     state = rng.bit_generator.state
+    chosen = random_select(data, max_relays, rng)
+    return _heuristic_result(data, chosen, "random", time.perf_counter() - t0, rng_state=str(state))
+
+
+def random_select(data: TrustData, max_relays: int, rng: np.random.Generator) -> list[Hashable]:
+    """The relays of :func:`random_trust` without evaluating them: ``max_relays`` candidates drawn
+    uniformly without replacement from ``rng`` (in node order)."""
     cand = candidate_indices(data)
     picks = rng.choice(len(cand), size=min(max_relays, len(cand)), replace=False)
-    chosen = [data.nodes[cand[i]] for i in sorted(picks)]
-    return _heuristic_result(data, chosen, "random", time.perf_counter() - t0, rng_state=str(state))
+    return [data.nodes[cand[i]] for i in sorted(picks)]

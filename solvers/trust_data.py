@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import networkx as nx
@@ -21,6 +21,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from solvers.base import ModelInfeasible
 from solvers.base import show_value as _show
+from solvers.trust_fast import interior_rows, terminal_rows
 
 TrustMode = Literal["max_min_security", "min_cost"]
 
@@ -51,6 +52,9 @@ class TrustData:
     cost: np.ndarray
     candidate: np.ndarray  # bool
     demands: pd.DataFrame  # columns demand, source, target
+    #: memo of :func:`evaluate_costs` by trusted set, and ``"base"``: the no-relay interior costs
+    #: among the demand end points (large graphs), as the greedy computed them
+    cache: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def index(self) -> dict[Hashable, int]:
@@ -226,9 +230,52 @@ def candidate_indices(data: TrustData) -> list[int]:
 
 
 def evaluate_costs(data: TrustData, trusted: Iterable[Hashable]) -> np.ndarray:
-    """Per-demand ``-log`` best single-path security for a trusted set (exact, Dijkstra)."""
+    """Per-demand ``-log`` best single-path security for a trusted set (exact; memoised per set).
+
+    Dijkstra from every demand source on graphs where cost matrices keep all rows
+    (:func:`solvers.trust_fast.terminal_rows` false); on large graphs the no-relay costs among the
+    demand end points (computed once) pivoted through each trusted relay (:func:`_pivot_costs`),
+    which is the same exact cost for ``|trusted|`` Dijkstra runs instead of one per source.
+    """
     idx = data.index
     mask = np.zeros(len(data.nodes), dtype=bool)
     for v in trusted:
         mask[idx[v]] = True
-    return np.asarray(PathOracle(data).costs(mask), dtype=float)
+    key = frozenset(np.nonzero(mask)[0].tolist())
+    hit = data.cache.get(key)
+    if hit is None:
+        oracle = PathOracle(data)
+        if terminal_rows(len(data.nodes), len(np.union1d(oracle.src, oracle.dst))):
+            hit = _pivot_costs(data, oracle, mask)
+        else:
+            hit = np.asarray(oracle.costs(mask), dtype=float)
+        data.cache[key] = hit
+    return hit.copy()
+
+
+def _pivot_costs(data: TrustData, oracle: PathOracle, mask: np.ndarray) -> np.ndarray:
+    """Demand costs for the trusted ``mask``: the no-relay interior costs ``M`` among the end points
+    and the trusted relays, then ``M = min(M, M[:, v] + M[v, :])`` for every trusted ``v`` (exact:
+    a best path either avoids ``v`` or joins a best path to ``v`` and one from it)."""
+    n = len(data.nodes)
+    tails, heads = oracle.tails, oracle.heads
+    terms = np.union1d(oracle.src, oracle.dst)
+    base = data.cache.get("base")
+    if base is None or base.shape != (len(terms), len(terms)):
+        base = data.cache["base"] = interior_rows(n, tails, heads, data.weight, terms)[:, terms]
+    relays = np.nonzero(mask)[0]
+    extra = np.setdiff1d(relays, terms)
+    idx = np.concatenate([terms, extra])
+    m, k = len(idx), len(terms)
+    M = np.empty((m, m))
+    M[:k, :k] = base
+    if len(extra):
+        rows = interior_rows(n, tails, heads, data.weight, extra)
+        M[k:, :] = rows[:, idx]
+        M[:k, k:] = rows[:, terms].T
+    pos = np.full(n, -1, dtype=np.int64)
+    pos[idx] = np.arange(m)
+    for v in relays.tolist():
+        p = int(pos[v])
+        np.minimum(M, M[:, p, None] + M[None, p, :], out=M)
+    return np.maximum(M[pos[oracle.src], pos[oracle.dst]], 0.0)

@@ -11,7 +11,7 @@ from planner.model.scenario import Scenario
 from planner.routing import smr
 from planner.stages.backbone import Backbone
 from planner.stages.key_pools import key_pool_table
-from planner.stages.result import StageResult
+from planner.stages.result import StageResult, TrustResult
 from planner.topology.generators import waxman_network
 from solvers.base import stage_budget
 
@@ -34,7 +34,9 @@ def instance() -> tuple[object, Backbone, StageResult]:
     backbone = Backbone(nodes=ids, links=pd.DataFrame(columns=["link_id", "u", "v", "length_km"]), demands=demands)
     trusted = set(rng.choice(ids, size=6, replace=False))
     relays = pd.DataFrame({"site_id": ids, "trusted": [s in trusted for s in ids], "p_untrusted": 0.3})
-    return network, backbone, StageResult(tables={"relays": relays})
+    trust = TrustResult(relays=relays, trusted=frozenset(str(s) for s in trusted))
+    trust.share_tables()
+    return network, backbone, trust
 
 
 def _per_demand_reference(network, backbone: Backbone, trust: StageResult, eps: float) -> pd.DataFrame:

@@ -55,6 +55,28 @@ def test_array_search_returns_the_heap_search_path_and_cost():
             assert got == ref, (trial, s, t)
 
 
+def test_array_search_reaches_far_targets_and_finds_unreachable_ones():
+    """Far targets (the growing Dijkstra limit retried several times) and targets cut off by blocked
+    nodes (no path: None) give the heap search's answer."""
+    import planner.routing.graph as routing
+
+    g = nx.grid_2d_graph(40, 3)
+    topo = Topology(g)
+    n = len(topo.nodes)
+    rng = random.Random(5)
+    cost = [rng.randint(1, 3) for _ in range(n)]
+    arr = np.asarray(cost, dtype=float)
+    far = (topo.rank[(0, 0)], topo.rank[(39, 2)])
+    cut = {topo.rank[(20, j)] for j in range(3)}  # a wall between the two ends
+    for s, t in [far, (far[1], far[0]), (topo.rank[(0, 1)], topo.rank[(2, 1)])]:
+        ref = search_heap(topo, cost, s, t)
+        assert ref is not None and ref[1] > routing.FIRST_REACH_RELAYS * 4 * min(cost) or s != far[0]
+        assert search_arrays(topo, cost, arr, s, t) == ref
+        wall = search_arrays(topo, cost, arr, s, t, blocked_nodes=cut)
+        assert wall == search_heap(topo, cost, s, t, blocked_nodes=cut)
+    assert search_arrays(topo, cost, arr, far[0], far[1], blocked_nodes=cut) is None
+
+
 def test_smr_on_a_large_graph_equals_the_heap_search_smr(monkeypatch):
     """SMR routed with the array search (graph above the size threshold) equals SMR with the heap search."""
     import planner.routing.graph as routing
@@ -127,16 +149,22 @@ def test_smr_checks_are_identical_serial_and_on_processes():
 def test_verification_stops_at_its_deadline_and_verifies_every_set_on_the_same_demands():
     import time
 
-    from planner.stages.trust import _verify
+    from planner.stages.trust_verify import verify
 
     ev = _evaluator_case(Executor())
     sets = [frozenset({3, 17}), frozenset({5}), frozenset({3, 17})]
     rows = [4, 9, 30]
-    past = _verify(ev, sets, frozenset({3, 17}), rows, 0.01, time.perf_counter() - 1.0, seed=0)
-    assert past.rows == rows  # only the selection's demands: the deadline has passed
+    past = verify(ev, sets, frozenset({3, 17}), rows, 0.01, time.perf_counter() - 1.0, seed=0)
+    assert past.rows == rows[:1]  # the deadline has passed: the first of the selection's demands only
     assert set(past.securities) == {frozenset({3, 17}), frozenset({5})}
-    assert len(past.results) == 3
-    whole = _verify(ev, sets, frozenset({5}), rows, 0.01, time.perf_counter() + 3600.0, seed=0)
+    assert len(past.results) == 1
+    # demands already routed for every set cost nothing: the selection's demands are then all kept
+    for s in (frozenset({3, 17}), frozenset({5})):
+        ev.securities(s, rows)
+    again = verify(ev, sets, frozenset({3, 17}), rows, 0.01, time.perf_counter() - 1.0, seed=0)
+    assert again.rows == rows
+    np.testing.assert_array_equal(again.securities[frozenset({5})], ev.securities(frozenset({5}), rows))
+    whole = verify(ev, sets, frozenset({5}), rows, 0.01, time.perf_counter() + 3600.0, seed=0)
     assert whole.rows == list(range(220))
     for s, vec in whole.securities.items():
         np.testing.assert_array_equal(vec, ev.securities(s))
@@ -188,5 +216,10 @@ def test_trust_stage_budget_covers_the_smr_verification(tmp_path, stage_s):
     elif stage_s > 10 and not str(info.get("stopped", "")).startswith("time limit"):
         # finished well inside its limit: handing out the last of the budget is not reaching it
         assert not info["time_limit_reached"], info
-    dem = out.tables["demands"]
-    assert int(dem["security"].notna().sum()) == info["verified_demands"]
+    assert out.demands is not None
+    dem = out.demands
+    assert int(dem["security"].notna().sum()) == info["verified_demands"] == out.verified_demands
+    assert out.n_demands == n_dem and out.time_limit_reached == info["time_limit_reached"]
+    assert out.trusted == set(out.relays.loc[out.relays["trusted"], "site_id"])
+    assert len(out.trusted) <= trust_scenario.security.trusted_budget
+    assert out.tables["relays"] is out.relays and out.tables["demands"] is out.demands

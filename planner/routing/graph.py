@@ -159,8 +159,8 @@ def search_arrays(
         allowed &= ~np.isin(lo * n + hi, keys)
     t, h = tails[allowed], heads[allowed]
     w = costs[h]
-    dist = np.asarray(dijkstra(_sorted_csr(t, h, w, n), directed=True, indices=source))
-    if not np.isfinite(dist[target]):
+    dist = _dijkstra_to(_sorted_csr(t, h, w, n), source, target, costs)
+    if dist is None:
         return None
     tight = np.isfinite(dist[t]) & (dist[t] + w == dist[h])
     tt, th = t[tight], h[tight]
@@ -181,6 +181,37 @@ def search_arrays(
         cur = int(dh[int(np.searchsorted(dt, cur))])
         path.append(cur)
     return tuple(path), sum(cost[v] for v in path[1:-1])
+
+
+#: The array search first explores only paths costing at most this many times the cheapest relay
+#: cost, and four times more on each retry, until the target is reached (see :func:`_dijkstra_to`).
+FIRST_REACH_RELAYS = 8
+
+
+def _dijkstra_to(mat: Any, source: int, target: int, costs: np.ndarray) -> np.ndarray | None:
+    """Least costs from ``source`` (``inf`` beyond what was explored), exact for every node costing at
+    most the target's cost; None when the target is unreachable.
+
+    Dijkstra with a growing ``limit``: :data:`FIRST_REACH_RELAYS` times the cheapest positive relay
+    cost, then four times more until the target is within it (then every node on a least-cost path
+    to the target is too: costs are non-negative), the limit passes the sum of all costs (no simple
+    path costs more) or becomes unbounded. Demands between nearby sites thus explore a small ball
+    instead of the whole graph.
+    """
+    from scipy.sparse.csgraph import dijkstra
+
+    positive = costs[costs > 0]
+    total = float(positive.sum()) if len(positive) else 0.0
+    limit = FIRST_REACH_RELAYS * float(positive.min()) if len(positive) else np.inf
+    while True:
+        if limit >= total:
+            limit = np.inf
+        dist = np.asarray(dijkstra(mat, directed=True, indices=source, limit=limit))
+        if np.isfinite(dist[target]):
+            return dist
+        if limit == np.inf:
+            return None
+        limit *= 4.0
 
 
 def _sorted_csr(tails: np.ndarray, heads: np.ndarray, data: np.ndarray, n: int) -> Any:

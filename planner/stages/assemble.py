@@ -21,7 +21,7 @@ from planner.physics import link_success_probability
 from planner.stages.access_tables import AccessTables
 from planner.stages.backbone import Backbone
 from planner.stages.latency import demand_protocol_latency_s, latency_metrics
-from planner.stages.result import MemoryResult, StageResult
+from planner.stages.result import MemoryResult, StageResult, TrustResult
 
 
 def assemble_design(
@@ -39,19 +39,22 @@ def assemble_design(
     Guarantees: every table is :func:`planner.model.schema.conform`-ed to its declared schema (an
     empty table carries the declared ``always`` columns; declared float columns are floats).
     Raises :class:`TypeError` when ``stages["memory"]`` is not a
-    :class:`~planner.stages.result.MemoryResult`.
+    :class:`~planner.stages.result.MemoryResult` or ``stages["trust"]`` not a
+    :class:`~planner.stages.result.TrustResult`.
     """
     names = network.sites["name"].astype(str).to_dict()
     memory = stages.get("memory")
     if memory is not None and not isinstance(memory, MemoryResult):
         raise TypeError(f"the memory stage's result is a {type(memory).__name__}, not a MemoryResult")
     trust = stages.get("trust")
+    if trust is not None and not isinstance(trust, TrustResult):
+        raise TypeError(f"the trust stage's result is a {type(trust).__name__}, not a TrustResult")
     rep = stages.get("repeaters")
     sites = _site_table(network, access, memory, trust)
     clusters = _cluster_table(access, sites, memory, names, scenario)
     links = _link_table(backbone, rep, memory, names, scenario)
     demands = _demand_table(backbone, rep, memory, trust, names, scenario)
-    relays = trust.tables["relays"] if trust is not None and "relays" in trust.tables else empty_table("relays")
+    relays = trust.relays if trust is not None else empty_table("relays")
 
     all_notes = list(notes)
     solves: dict[str, dict[str, Any]] = {}
@@ -95,15 +98,12 @@ def assemble_design(
 
 
 def _site_table(
-    network: Network, access: StageResult, memory: MemoryResult | None, trust: StageResult | None
+    network: Network, access: StageResult, memory: MemoryResult | None, trust: TrustResult | None
 ) -> pd.DataFrame:
     """One row per site: role and cluster from the access stage, trust and memory units."""
     assignment = access.tables["assignment"].set_index("site") if len(access.tables["assignment"]) else None
     node_mem = memory.nodes if memory is not None else None
-    trusted_ids: set[str] = set()
-    if trust is not None and "relays" in trust.tables:
-        r = trust.tables["relays"]
-        trusted_ids = set(r.loc[r["trusted"].astype(bool), "site_id"].astype(str))
+    trusted_ids = trust.trusted if trust is not None else frozenset()
 
     rows = []
     for sid, s in network.sites.iterrows():
@@ -202,7 +202,7 @@ def _demand_table(
     backbone: Backbone,
     rep: StageResult | None,
     memory: MemoryResult | None,
-    trust: StageResult | None,
+    trust: TrustResult | None,
     names: dict[str, str],
     scenario: Scenario,
 ) -> pd.DataFrame:
@@ -227,8 +227,8 @@ def _demand_table(
         short = memory.demand_shortfall
         if short is not None:  # full-load shortfall against backbone.rate_target (planner.stages.memory)
             demands["shortfall_full_load"] = [float(short.get(d, np.nan)) for d in demands["demand_id"]]
-    if trust is not None and "demands" in trust.tables:
-        td = trust.tables["demands"].set_index("demand_id")
+    if trust is not None and trust.demands is not None:
+        td = trust.demands.set_index("demand_id")
         for col in ("security", "security_single_path", "trusted_on_path", "key_consumption"):
             if col in td.columns:
                 demands[col] = [td.at[d, col] if d in td.index else np.nan for d in demands["demand_id"]]

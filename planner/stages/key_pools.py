@@ -26,7 +26,7 @@ from planner.model.network import Network
 from planner.model.scenario import Scenario
 from planner.routing import SmrResult
 from planner.stages.backbone import Backbone
-from planner.stages.result import StageResult
+from planner.stages.result import StageResult, TrustResult
 from planner.stages.trust_smr import SmrEvaluator
 from solvers.base import current_budget
 
@@ -79,16 +79,15 @@ def key_pool_table(
 ) -> KeyPoolTable | None:
     """Per fibre link: key bits one round of requests needs, pool bits available, rounds the pool serves.
 
-    None without a trusted-relay layer or demands. Guarantees: with ``routed == total`` the
-    figures are exact; otherwise ``key_bits_per_round`` is summed over a uniform random sample
-    of the demands (``seed``) and is a lower bound of each link's needs, so ``rounds_supported``
-    is an upper bound.
+    None without a trusted-relay layer (a :class:`~planner.stages.result.TrustResult`) or demands.
+    Guarantees: with ``routed == total`` the figures are exact; otherwise ``key_bits_per_round``
+    is summed over a uniform random sample of the demands (``seed``) and is a lower bound of each
+    link's needs, so ``rounds_supported`` is an upper bound.
     """
-    if trust is None or "relays" not in trust.tables or len(backbone.demands) == 0:
+    if not isinstance(trust, TrustResult) or len(backbone.demands) == 0:
         return None
-    r = trust.tables["relays"]
-    trusted = frozenset(r.loc[r["trusted"].astype(bool), "site_id"].astype(str))
-    security: dict[Hashable, float] = {str(s): float(x) for s, x in zip(r["site_id"], r["p_untrusted"], strict=True)}
+    trusted = trust.trusted
+    security: dict[Hashable, float] = {s: p for s, p in trust.site_security().items()}
     pairs = [(str(s), str(t)) for s, t in zip(backbone.demands["source"], backbone.demands["target"], strict=True)]
     ev = SmrEvaluator(network.graph(), pairs, security)
     order = [int(i) for i in np.random.default_rng(seed).permutation(len(pairs))]

@@ -6,6 +6,8 @@
   ``design.json`` stays reproducible).
 - :class:`MemoryResult`: the memory stage's result with its per-site, per-link and
   per-demand Series as typed fields.
+- :class:`TrustResult`: the trusted-relay stage's result: relay set, per-demand single-path
+  and SMR security, verification coverage and the model's bound as typed fields.
 - :func:`solver_options`: the MILP options of a scenario.
 - :func:`solver_errors`: the one translation of a solver's exceptions into the
   project's errors (:class:`~planner.errors.InfeasibleDesignError`,
@@ -81,6 +83,50 @@ class MemoryResult(StageResult):
     demand_rates: pd.Series | None = None
     demand_rates_shared: pd.Series | None = None
     demand_shortfall: pd.Series | None = None
+
+
+RELAY_COLUMNS = ["site_id", "name", "kind", "trusted", "p_untrusted"]
+"""Columns of :attr:`TrustResult.relays`."""
+
+
+def _no_relays() -> pd.DataFrame:
+    return pd.DataFrame(columns=RELAY_COLUMNS)
+
+
+@dataclass
+class TrustResult(StageResult):
+    """The trusted-relay stage's result.
+
+    ``relays``: one row per site (:data:`RELAY_COLUMNS`: ``trusted`` marks the chosen relays,
+    ``p_untrusted`` the site's security when untrusted); ``trusted``: the chosen relays' site ids;
+    ``demands``: per backbone demand (``demand_id``) the chosen set's best single-path security
+    (``security_single_path``, every demand) and its SMR routing (``security``, ``segments``,
+    ``paths``, ``key_consumption``, ``trusted_on_path``; NaN for a demand the stage had no time to
+    verify); ``verified_demands`` of ``n_demands`` were SMR-verified; ``time_limit_reached`` when the
+    stage's time cut its search or verification; ``single_path_bound``: the model's bound on the
+    best reachable minimum single-path security. Empty (no relays, ``demands`` None) when the
+    backbone has no demands. :meth:`share_tables` also lists ``relays`` and ``demands`` in
+    ``tables`` (the same frames) for code that reads a stage's tables by name.
+    """
+
+    relays: pd.DataFrame = field(default_factory=_no_relays)
+    trusted: frozenset[str] = frozenset()
+    demands: pd.DataFrame | None = None
+    n_demands: int = 0
+    verified_demands: int = 0
+    time_limit_reached: bool = False
+    single_path_bound: float | None = None
+
+    def share_tables(self) -> None:
+        """Put ``relays`` and (when set) ``demands`` into ``tables`` under those names (the same objects)."""
+        self.tables["relays"] = self.relays
+        if self.demands is not None:
+            self.tables["demands"] = self.demands
+
+    def site_security(self) -> dict[str, float]:
+        """Security probability of every site as an untrusted relay (``p_untrusted``), by site id."""
+        r = self.relays
+        return {str(s): float(x) for s, x in zip(r["site_id"], r["p_untrusted"], strict=True)}
 
 
 def solver_options(scenario: Scenario, *, seed: int = 0) -> SolverOptions:

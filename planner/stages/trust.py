@@ -11,18 +11,22 @@ draws on one time budget, ``solver.time_limit_s`` (the pipeline's stage
 budget); each part is handed a recorded limit. When the time runs out the
 stage returns its best selection with the model's bound and gap, and its
 metrics say what was cut (``trust_smr_search``: ``stopped``,
-``verification``, ``time_limit_reached``). SMR evaluations of many demands
+``verification``, ``time_limit_reached``). The one piece of work it always
+finishes is the model's exact single-path cost of every demand (a Dijkstra
+run per demand end point on national graphs: on the 10 000 US cities 2.6 s of CPU time,
+many times that on a loaded machine), so a limit below that is overrun by it. SMR evaluations of many demands
 run on the executor (``--workers`` / ``--scheduler``), see
-:class:`planner.stages.trust_smr.SmrEvaluator`.
+:class:`planner.stages.trust_smr.SmrEvaluator`; the verification and the stage's clock
+are in :mod:`planner.stages.trust_verify`. The result is a
+:class:`~planner.stages.result.TrustResult`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -31,18 +35,27 @@ import pandas as pd
 from planner.model.network import Network
 from planner.model.scenario import Scenario, SecuritySettings
 from planner.stages.backbone import Backbone
-from planner.stages.result import StageResult, require_solution, solver_errors, solver_options
+from planner.stages.result import TrustResult, require_solution, solver_errors, solver_options
 from planner.stages.smr_checks import smr_rows
-from planner.stages.trust_smr import SmrEvaluator, choose_for_smr, fewest_for_target, smr_key
-from solvers.base import SolveResult, current_budget, note_time_limit
+from planner.stages.trust_smr import SmrEvaluator, choose_for_smr, fewest_for_target
+from planner.stages.trust_verify import (
+    PROBE_SHARE,
+    TrustClock,
+    comparison,
+    probe_seconds,
+    selection_rows,
+    smr_table,
+    verify_selections,
+)
+from solvers.base import SolveResult
 from solvers.trust import (
     TrustData,
     TrustInputError,
-    centrality_trust,
+    centrality_select,
     evaluate_costs,
     greedy_trust,
     prepare_trust_data,
-    random_trust,
+    random_select,
     solve_trust,
 )
 
@@ -97,62 +110,6 @@ def smr_check(network: Network, demands: pd.DataFrame, trusted: set[str], securi
     return smr_rows(network.graph(), demands, trusted, security)
 
 
-def _smr_table(demands: pd.DataFrame, rows: list[int] | None, results: list[Any]) -> pd.DataFrame:
-    """The :func:`smr_check` columns for the routed demands ``rows`` (all when None)."""
-    idx = range(len(demands)) if rows is None else rows
-    out = []
-    for i, res in zip(idx, results, strict=True):
-        out.append(
-            {
-                "demand_id": demands["demand"].iloc[i],
-                "security": float(res.security) if res.delivered else 0.0,
-                "segments": len(res.segments),
-                "paths": int(res.n_paths),
-                "key_consumption": int(res.total_hops),
-                "trusted_on_path": ";".join(str(x) for x in res.segment_nodes[1:-1]),
-            }
-        )
-    return pd.DataFrame(
-        out, columns=["demand_id", "security", "segments", "paths", "key_consumption", "trusted_on_path"]
-    )
-
-
-def _probe_seconds(ev: Any, seed: int) -> float:
-    """Seconds per demand of SMR routing, timed on up to 10 demands."""
-    n = len(ev.pairs)
-    probe = sorted(np.random.default_rng(seed).choice(n, size=min(n, 10), replace=False).tolist())
-    t0 = time.perf_counter()
-    ev.securities(frozenset(), probe, results=[])
-    return max(1e-4, (time.perf_counter() - t0) / len(probe))
-
-
-def _selection_rows(
-    ev: Any, single_costs: list[np.ndarray], n_starts: int, time_s: float, seed: int, per_s: float | None = None
-) -> tuple[list[int] | None, float]:
-    """Demands the SMR selection evaluates: all when that fits in ``time_s``, else a sample.
-
-    Times SMR on a few demands first. The sample holds the demands worst by
-    single-path security under any start (they decide the minimum) and a
-    fixed random draw (for the mean). Returns the rows (None = all) and the
-    measured seconds per demand.
-    """
-
-    n = len(ev.pairs)
-    rng = np.random.default_rng(seed)
-    per = per_s if per_s is not None else _probe_seconds(ev, seed)
-    affordable = int(time_s / per / (n_starts + 12))
-    if affordable >= n:
-        return None, per
-    k = max(MIN_SELECTION_DEMANDS, affordable)
-    worst: list[int] = []
-    for costs in single_costs:
-        worst.extend(np.argsort(-costs, kind="stable")[: k // (2 * max(1, len(single_costs)))].tolist())
-    rows = set(worst)
-    rest = [i for i in range(n) if i not in rows]
-    rows.update(rng.choice(rest, size=min(len(rest), max(0, k - len(rows))), replace=False).tolist())
-    return sorted(int(i) for i in rows), per
-
-
 MODEL_SHARE = 0.5
 """Share of the trust stage's remaining time handed to the single-path model."""
 
@@ -165,12 +122,6 @@ than the rest; otherwise the search gets all but the time the verification needs
 
 EXACT_BETWEENNESS_MAX_NODES = 500
 """Graphs up to this many nodes get exact betweenness; larger ones a seeded sample of sources that fits its share."""
-
-MIN_SELECTION_DEMANDS = 8
-"""The SMR search screens at least this many demands, even when fewer fit in its time."""
-
-MIN_VERIFY_BLOCK = 200
-"""Demands verified per block (at least), so the executor gets work worth spreading."""
 
 
 def _betweenness(graph: nx.Graph, seconds: float, seed: int) -> tuple[dict[Any, float], int]:
@@ -186,118 +137,17 @@ def _betweenness(graph: nx.Graph, seconds: float, seed: int) -> tuple[dict[Any, 
         return nx.betweenness_centrality(graph), n
     probe = 8
     t0 = time.perf_counter()
-    nx.betweenness_centrality(graph, k=probe, seed=seed)
+    estimate = nx.betweenness_centrality(graph, k=probe, seed=seed)
     per = max(1e-6, (time.perf_counter() - t0) / probe)
     k = int(max(probe, min(n, (seconds - probe * per) / per)))
     if k >= n:
         return nx.betweenness_centrality(graph), n
+    if k == probe:  # the probe is that estimate already (same sample of sources)
+        return estimate, k
     return nx.betweenness_centrality(graph, k=k, seed=seed), k
 
 
-@dataclass
-class _Verified:
-    """SMR verification of several selections on the same demands ``rows``."""
-
-    rows: list[int]
-    securities: dict[frozenset[str], np.ndarray]
-    results: list[Any]  # SmrResult per row, for the chosen set
-    results_of: dict[frozenset[str], list[Any]]
-
-
-def _verify(
-    ev: Any,
-    sets: list[frozenset[str]],
-    chosen: frozenset[str],
-    rows: list[int] | None,
-    per_s: float,
-    deadline: float,
-    seed: int,
-) -> _Verified:
-    """SMR security of every set in ``sets`` on the same demands, as many as fit before ``deadline``.
-
-    The selection's demands ``rows`` (all when None) come first and are always
-    verified (the starts are memoised on them); the others follow in a fixed
-    random order (``seed``), in blocks of at least :data:`MIN_VERIFY_BLOCK`,
-    while the routing speed measured so far (``per_s`` before the first
-    block) says the next block ends before ``deadline``; the last block is cut
-    to fit. Guarantees: every set is verified on exactly the returned
-    ``rows`` (sorted), and ``results`` holds the chosen set's routes on them.
-    """
-    n = len(ev.pairs)
-    distinct = [s for s in dict.fromkeys(sets) if s != chosen]
-    first = list(range(n)) if rows is None else sorted(int(i) for i in rows)
-    taken = set(first)
-    rest = [i for i in range(n) if i not in taken]
-    rest = [rest[int(i)] for i in np.random.default_rng(seed + 1).permutation(len(rest))]
-    block = max(MIN_VERIFY_BLOCK, n // 10)
-    parts: dict[frozenset[str], list[np.ndarray]] = {s: [] for s in [chosen, *distinct]}
-    results: list[Any] = []
-    done: list[int] = []
-    rate = max(1e-6, per_s)
-    todo = [first] + [rest[lo : lo + block] for lo in range(0, len(rest), block)]
-    for j, part in enumerate(todo):
-        if j > 0:
-            fit = int((deadline - time.perf_counter()) / (rate * (1 + len(distinct))))
-            if fit < 1:
-                break
-            part = part[:fit]
-        t0, calls0 = time.perf_counter(), ev.calls
-        parts[chosen].append(ev.securities(chosen, part, results=results))
-        for s in distinct:
-            parts[s].append(ev.securities(s, part))
-        if ev.calls > calls0:
-            rate = max(1e-6, (time.perf_counter() - t0) / (ev.calls - calls0))
-        done.extend(part)
-    order = np.argsort(np.asarray(done), kind="stable")
-    secs = {s: np.concatenate(v)[order] for s, v in parts.items()}
-    ordered_results = [results[int(i)] for i in order]
-    return _Verified(
-        rows=[done[int(i)] for i in order],
-        securities=secs,
-        results=ordered_results,
-        results_of={chosen: ordered_results},
-    )
-
-
-class _StageClock:
-    """What is left of the trust stage's time: the open stage budget when there is one (limits
-    already handed and wall time both count), else ``total_s`` minus what this clock handed out
-    and the wall time since it was made. Never negative."""
-
-    def __init__(self, total_s: float) -> None:
-        self.total_s = max(0.0, float(total_s))
-        self.budget = current_budget()
-        self.start = time.perf_counter()
-        self.handed_s = 0.0
-
-    def left_s(self) -> float:
-        if self.budget is not None:
-            return self.budget.left_s()
-        return max(0.0, min(self.total_s - self.handed_s, self.total_s - (time.perf_counter() - self.start)))
-
-    def options(self, opts: Any, *, fraction: float = 1.0) -> Any:
-        """``opts`` with a time limit of ``fraction`` of what is left (the solver records it)."""
-        limit = max(0.0, min(float(opts.time_limit_s), fraction * self.left_s()))
-        if self.budget is None:
-            self.handed_s += limit
-        return dataclasses.replace(opts, time_limit_s=limit)
-
-    def wall_left_s(self) -> float:
-        """Wall-clock time left of the stage, ignoring what was handed out (may be negative)."""
-        if self.budget is not None:
-            return self.budget.budget_s - (time.perf_counter() - self.budget.start)
-        return self.total_s - (time.perf_counter() - self.start)
-
-    def hand_out(self, fraction: float = 1.0) -> float:
-        """``fraction`` of what is left, handed to work that is not a solver run (recorded as a limit)."""
-        limit = max(0.0, fraction * self.left_s())
-        note_time_limit(limit)
-        if self.budget is None:
-            self.handed_s += limit
-        return limit
-
-
-def plan_trust(network: Network, backbone: Backbone, scenario: Scenario, *, seed: int = 0) -> StageResult:
+def plan_trust(network: Network, backbone: Backbone, scenario: Scenario, *, seed: int = 0) -> TrustResult:
     """Trusted-relay choice for SMR security, verification and comparison with simpler selections.
 
     Steps: the single-path max-min model (:func:`solvers.trust.solve_trust`)
@@ -313,74 +163,103 @@ def plan_trust(network: Network, backbone: Backbone, scenario: Scenario, *, seed
     ``trust_objective = "target"`` picks the fewest relays that give every
     demand SMR security ``security.eps`` and names the demands that cannot.
     """
-    out = StageResult()
     sec = scenario.security
     objective = str(getattr(sec, "trust_objective", "min"))
     if len(backbone.demands) == 0:
-        out.tables["relays"] = pd.DataFrame(columns=["site_id", "name", "kind", "trusted", "p_untrusted"])
-        return out
-    edges, nodes, demands = trust_tables(network, backbone, scenario)
-    budget = int(sec.trusted_budget)
+        empty = TrustResult()
+        empty.share_tables()
+        return empty
+    tables = trust_tables(network, backbone, scenario)
+    edges, nodes, demands = tables
     # Time: the stage has solver.time_limit_s in all (the open stage budget when the pipeline runs
     # it), for everything it does. The single-path model gets at most MODEL_SHARE of what is left,
     # the betweenness baseline BETWEENNESS_SHARE of the rest, the SMR search SEARCH_SHARE of what is
     # then left and the SMR verification all that remains; every share is recorded as a limit and
     # drawn from the same remaining time, so together they cannot overrun the stage.
-    stage_clock = _StageClock(float(scenario.solver.time_limit_s))
-    data, result = _solve_model(edges, nodes, demands, scenario, stage_clock, seed)
+    clock = TrustClock(float(scenario.solver.time_limit_s))
+    data, result = _solve_model(edges, nodes, demands, scenario, clock, seed)
+    out = TrustResult(n_demands=len(demands), single_path_bound=result.bound)
     out.record_solve("trust", result, "trusted-relay model (max-min single-path security)")
     security = dict(zip(nodes["node"], nodes["p_u"], strict=True))
-    pool = [str(v) for v, c, p in zip(nodes["node"], nodes["candidate"], nodes["p_u"], strict=True) if c and p < 1]
-    g = data.graph
-    ev = SmrEvaluator(g, list(zip(demands["source"], demands["target"], strict=True)), security)
+    ev = SmrEvaluator(data.graph, list(zip(demands["source"], demands["target"], strict=True)), security)
     ev.keep_results = True  # the verification then reuses the search's routes of the chosen set
     # betweenness once (the baseline and the search's candidate order), sampled on large graphs
-    bc, bc_sources = _betweenness(g, stage_clock.hand_out(fraction=BETWEENNESS_SHARE), seed)
-    starts = _starts(result, data, (edges, nodes, demands), budget, bc, seed)
-    by_bc = sorted(pool, key=lambda v: (-bc.get(v, 0.0), v))
-    t_sel = time.perf_counter()
-    # the verification's need at the measured SMR speed (every demand, every selection and the
-    # chosen set once more) is kept back when it fits in 1 - SEARCH_SHARE of what is left
-    per_probe = _probe_seconds(ev, seed) if objective != "target" else 0.0
-    left = stage_clock.left_s()
-    need = 1.25 * per_probe * len(demands) * (len(starts) + 2)
-    share = SEARCH_SHARE if need >= (1 - SEARCH_SHARE) * left or left <= 0 else 1.0 - need / left
-    search_s = stage_clock.hand_out(fraction=share)  # recorded like a solver's limit
-    deadline = t_sel + search_s
-    single = {name: evaluate_costs(data, s) for name, s in starts.items()}
+    bc, bc_sources = _betweenness(data.graph, clock.hand_out(fraction=BETWEENNESS_SHARE), seed)
+    starts = _starts(result, data, tables, int(sec.trusted_budget), bc, seed)
     smr_info: dict[str, Any] = {"objective": objective, "betweenness_sources": bc_sources}
-    rows: list[int] | None = None
-    per_demand_s = 0.0
-    if objective == "target":
-        chosen_name, chosen = _select_for_target(
-            ev, pool, by_bc, deadline, sec, (edges, nodes, demands), data, starts, smr_info, budget
-        )
-    else:
-        rows, per_demand_s = _selection_rows(
-            ev, list(single.values()), len(starts), 0.5 * search_s, seed, per_s=per_probe
-        )
-        chosen_name, chosen = _select_by_search(
-            ev, starts, pool, budget, by_bc, deadline, rows, per_demand_s, smr_info, seed
-        )
-    smr_info["selection_time_s"] = time.perf_counter() - t_sel
-    selections = {chosen_name: chosen, **starts}
-    chosen, vrows, results, full = _verify_selections(
-        ev, selections, chosen_name, rows, per_demand_s, stage_clock, smr_info, seed
+    sel = _select(ev, starts, bc, clock, sec, tables, data, smr_info, seed)
+    selections = {sel.name: sel.relays, **starts}
+    chosen, vrows, results, full = verify_selections(
+        ev, selections, sel.name, sel.rows, sel.per_demand_s, clock, smr_info, seed
     )
     out.metrics["trust_smr_search"] = smr_info
-    comparison = _comparison(selections, single, full, data, float(sec.eps))
-    smr_chosen = _smr_table(demands, vrows, results)
-    for row in comparison:
-        if row["method"] == chosen_name:
+    rows = comparison(selections, sel.single, full, data, float(sec.eps))
+    smr_chosen = smr_table(demands, vrows, results)
+    for row in rows:
+        if row["method"] == sel.name:
             row["mean_key_consumption"] = float(smr_chosen["key_consumption"].mean())
-    out.metrics["trust_comparison"] = comparison
+    out.metrics["trust_comparison"] = rows
     _relay_outputs(out, network, nodes, demands, evaluate_costs(data, chosen), smr_chosen, chosen)
-    _objective_outputs(out, comparison, chosen_name, objective, result)
+    out.verified_demands = len(vrows)
+    out.time_limit_reached = bool(smr_info["time_limit_reached"])
+    _objective_outputs(out, rows, sel.name, objective, result)
     return out
 
 
+@dataclass
+class _Selection:
+    """The SMR selection's outcome: its name and relays, the demands it was made on (``rows``, None =
+    all) at the measured SMR speed, and every start's per-demand single-path ``-log`` security."""
+
+    name: str
+    relays: list[str]
+    rows: list[int] | None
+    per_demand_s: float
+    single: dict[str, np.ndarray]
+
+
+def _select(
+    ev: SmrEvaluator,
+    starts: dict[str, list[str]],
+    bc: dict[Any, float],
+    clock: TrustClock,
+    sec: SecuritySettings,
+    tables: Tables,
+    data: TrustData,
+    smr_info: dict[str, Any],
+    seed: int,
+) -> _Selection:
+    """The SMR search (or the fewest relays for ``eps`` with ``trust_objective = "target"``) within its
+    share of the stage's time: all but what verifying every demand needs at the measured SMR speed
+    when that fits in ``1 - SEARCH_SHARE`` of what is left, else ``SEARCH_SHARE`` of it."""
+    objective = smr_info["objective"]
+    _edges, nodes, demands = tables
+    pool = [str(v) for v, c, p in zip(nodes["node"], nodes["candidate"], nodes["p_u"], strict=True) if c and p < 1]
+    by_bc = sorted(pool, key=lambda v: (-bc.get(v, 0.0), v))
+    t_sel = time.perf_counter()
+    per_probe = probe_seconds(ev, seed, PROBE_SHARE * clock.left_s())  # the verification's need, in every mode
+    left = clock.left_s()
+    need = 1.25 * per_probe * len(demands) * (len(starts) + 2)
+    share = SEARCH_SHARE if need >= (1 - SEARCH_SHARE) * left or left <= 0 else 1.0 - need / left
+    search_s = clock.hand_out(fraction=share)  # recorded like a solver's limit
+    deadline = t_sel + search_s
+    single = {name: evaluate_costs(data, s) for name, s in starts.items()}
+    budget = int(sec.trusted_budget)
+    if objective == "target":
+        name, relays = _select_for_target(ev, pool, by_bc, deadline, sec, tables, data, starts, smr_info, budget)
+        smr_info["selection_time_s"] = time.perf_counter() - t_sel
+        return _Selection(name, relays, None, 0.0, single)
+    rows, per_demand_s = selection_rows(ev, list(single.values()), len(starts), 0.5 * search_s, seed, per_s=per_probe)
+    t_search, calls_before = time.perf_counter(), ev.calls
+    name, relays = _select_by_search(ev, starts, pool, budget, by_bc, deadline, rows, per_demand_s, smr_info, seed)
+    smr_info["selection_time_s"] = time.perf_counter() - t_sel
+    if ev.calls > calls_before:  # the search's own speed (relays make more segments than the probe's none)
+        per_demand_s = max(per_demand_s, (time.perf_counter() - t_search) / (ev.calls - calls_before))
+    return _Selection(name, relays, rows, per_demand_s, single)
+
+
 def _objective_outputs(
-    out: StageResult, comparison: list[dict[str, Any]], chosen_name: str, objective: str, result: SolveResult
+    out: TrustResult, comparison: list[dict[str, Any]], chosen_name: str, objective: str, result: SolveResult
 ) -> None:
     """The chosen selection's objectives (``trust_objectives``) and the greedy baseline of the same budget."""
     by_name = {row["method"]: row for row in comparison}
@@ -410,7 +289,7 @@ def _solve_model(
     nodes: pd.DataFrame,
     demands: pd.DataFrame,
     scenario: Scenario,
-    stage_clock: _StageClock,
+    stage_clock: TrustClock,
     seed: int,
 ) -> tuple[TrustData, SolveResult]:
     """The single-path max-min model within :data:`MODEL_SHARE` of the stage's time; raises
@@ -428,6 +307,7 @@ def _solve_model(
             max_relays=int(scenario.security.trusted_budget),
             options=opts,
             data=data,
+            demand_paths=False,
         )
     require_solution(result, "trusted-relay model", fix="raise solver.time_limit_s or lower security.trusted_budget")
     return data, result
@@ -452,18 +332,12 @@ def _starts(
                 for x in greedy_trust(edges, nodes, demands, max_relays=budget, data=data).tables["relays"]["node"]
             ]
         )
-        starts["betweenness centrality"] = [
-            str(x)
-            for x in centrality_trust(edges, nodes, demands, max_relays=budget, data=data, centrality=bc).tables[
-                "relays"
-            ]["node"]
-        ]
-        starts["random"] = [
-            str(x)
-            for x in random_trust(
-                edges, nodes, demands, max_relays=budget, data=data, rng=np.random.default_rng(seed)
-            ).tables["relays"]["node"]
-        ]
+        # the relays only (a baseline's per-demand paths are not needed here); relays_table's node order
+        idx = data.index
+        bc_set = sorted(centrality_select(data, budget, bc), key=lambda v: idx[v])
+        starts["betweenness centrality"] = [str(x) for x in bc_set]
+        rnd = sorted(random_select(data, budget, np.random.default_rng(seed)), key=lambda v: idx[v])
+        starts["random"] = [str(x) for x in rnd]
     return starts
 
 
@@ -546,97 +420,8 @@ def _select_by_search(
     return f"SMR local search ({objective} SMR security)", [str(v) for v in choice.trusted]
 
 
-def _verify_selections(
-    ev: SmrEvaluator,
-    selections: dict[str, list[str]],
-    chosen_name: str,
-    rows: list[int] | None,
-    per_demand_s: float,
-    stage_clock: _StageClock,
-    smr_info: dict[str, Any],
-    seed: int,
-) -> tuple[list[str], list[int], list[Any], dict[str, np.ndarray]]:
-    """Verify every selection on the same demands within what is left of the stage: the selection's
-    demands first, then the others in a fixed random order, block by block while the measured SMR
-    speed says the next block fits (a set met twice is routed once). Unless the objective is
-    ``target``, a start that beats the search on the verified demands replaces it (``selections``
-    updated in place). Returns the chosen relays, the verified rows, the chosen set's routes on
-    them and each selection's SMR security per verified demand."""
-    chosen = selections[chosen_name]
-    objective = smr_info["objective"]
-    t_ver = time.perf_counter()
-    verify_s = stage_clock.hand_out()
-    per = per_demand_s or _probe_seconds(ev, seed)
-    verified = _verify(
-        ev, [frozenset(s) for s in selections.values()], frozenset(chosen), rows, per, t_ver + verify_s, seed
-    )
-    vrows, results = verified.rows, verified.results
-    full = {name: verified.securities[frozenset(s)] for name, s in selections.items()}
-    n_dem = len(ev.pairs)
-    smr_info.update(
-        verified_demands=len(vrows),
-        verification_time_s=time.perf_counter() - t_ver,
-        verification="all demands" if len(vrows) == n_dem else f"{len(vrows)} of {n_dem} demands (stage time limit)",
-    )
-    key_of: Literal["min", "mean"] = "mean" if objective == "mean" else "min"
-    if objective != "target":
-        best = max(selections, key=lambda name: (smr_key(full[name], key_of), name == chosen_name))
-        if best != chosen_name:
-            smr_info["replaced_by"] = best  # the sampled search lost to a start on the verified demands
-            chosen = selections[best]
-            selections[chosen_name] = chosen
-            full[chosen_name] = full[best]
-            results = verified.results_of.get(frozenset(chosen)) or []
-            if not results:
-                ev.securities(frozenset(chosen), vrows, results=results)
-    # reached only when the clock really ran out or work was cut short: after the last hand-out
-    # left_s() is 0 by construction, so it says nothing here
-    smr_info["time_limit_reached"] = bool(
-        stage_clock.wall_left_s() <= 0.0
-        or len(vrows) < n_dem
-        or str(smr_info.get("stopped", "")).startswith("time limit")
-    )
-    if smr_info["time_limit_reached"]:
-        logger.info(
-            "trust: stage time limit reached (%s; search: %s); returning the best selection found",
-            smr_info["verification"],
-            smr_info.get("stopped"),
-        )
-    return chosen, vrows, results, full
-
-
-def _comparison(
-    selections: dict[str, list[str]],
-    single: dict[str, np.ndarray],
-    full: dict[str, np.ndarray],
-    data: TrustData,
-    eps: float,
-) -> list[dict[str, Any]]:
-    """One row per selection: its size, single-path and SMR security (min, mean) and demands meeting ``eps``."""
-    comparison = []
-    for method, tset in selections.items():
-        costs = single.get(method)
-        if costs is None:
-            costs = evaluate_costs(data, tset)
-        sp = np.exp(-costs)
-        check = full[method]
-        comparison.append(
-            {
-                "method": method,
-                "trusted": len(tset),
-                "min_single_path_security": float(sp.min()),
-                "mean_single_path_security": float(sp.mean()),
-                "min_smr_security": float(check.min()),
-                "mean_smr_security": float(check.mean()),
-                "eps_met": int((check >= eps - 1e-12).sum()),
-                "smr_demands": len(check),
-            }
-        )
-    return comparison
-
-
 def _relay_outputs(
-    out: StageResult,
+    out: TrustResult,
     network: Network,
     nodes: pd.DataFrame,
     demands: pd.DataFrame,
@@ -644,12 +429,13 @@ def _relay_outputs(
     smr_chosen: pd.DataFrame,
     chosen: list[str],
 ) -> None:
-    """The stage's tables: ``demands`` (single-path and SMR security of the chosen set) and ``relays``."""
+    """The stage's outputs: ``demands`` (single-path and SMR security of the chosen set), ``relays``
+    (every site) and ``trusted``."""
     dem = pd.DataFrame({"demand_id": demands["demand"].to_numpy(), "security_single_path": np.exp(-chosen_costs)})
-    out.tables["demands"] = dem.merge(smr_chosen, on="demand_id", how="left")
-    names = network.sites["name"].astype(str)
-    kinds = network.sites["kind"].astype(str)
-    out.tables["relays"] = pd.DataFrame(
+    out.demands = dem.merge(smr_chosen, on="demand_id", how="left")
+    names = network.sites["name"].astype(str).to_dict()
+    kinds = network.sites["kind"].astype(str).to_dict()
+    out.relays = pd.DataFrame(
         {
             "site_id": nodes["node"],
             "name": [names.get(n, n) for n in nodes["node"]],
@@ -658,3 +444,5 @@ def _relay_outputs(
             "p_untrusted": nodes["p_u"].to_numpy(float),
         }
     )
+    out.trusted = frozenset(str(v) for v in out.relays.loc[out.relays["trusted"], "site_id"])
+    out.share_tables()

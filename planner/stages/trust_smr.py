@@ -39,6 +39,7 @@ import networkx as nx
 import numpy as np
 
 from planner.routing import RelaySecurity, Router, Topology, route_smr
+from planner.routing.security import relay_costs
 from planner.runtime.parallel import Executor, map_chunks
 
 logger = logging.getLogger(__name__)
@@ -64,6 +65,19 @@ class _SmrTask:
 
 
 _WORKER_DISTANCES: dict[int, tuple[Any, dict[Any, dict[int, float]]]] = {}
+_WORKER_COSTS: dict[tuple[int, frozenset[Hashable]], tuple[Any, list[int]]] = {}
+
+
+class _CostedRouter(Router):
+    """A :class:`Router` whose relay costs were computed already (the same for every demand of a set)."""
+
+    def __init__(self, graph: nx.Graph, relay: RelaySecurity, costs: list[int], **kwargs: Any) -> None:
+        super().__init__(graph, relay, **kwargs)
+        self._costs = costs
+
+    @property
+    def cost(self) -> list[int]:
+        return self._costs
 
 
 def _route_row(task: _SmrTask, row: int) -> tuple[float, Any]:
@@ -72,10 +86,17 @@ def _route_row(task: _SmrTask, row: int) -> tuple[float, Any]:
     held = _WORKER_DISTANCES.get(id(task.topo))
     if held is None or held[0] is not task.topo:
         _WORKER_DISTANCES.clear()
+        _WORKER_COSTS.clear()
         held = _WORKER_DISTANCES[id(task.topo)] = (task.topo, {})
-    router = Router(
-        task.graph, RelaySecurity(task.security, task.trusted), topo=task.topo, cache=None, distance_cache=held[1]
-    )
+    relay = RelaySecurity(task.security, task.trusted)
+    # the relay costs depend on the trusted set only: computed once per set and topology
+    key = (id(task.topo), task.trusted)
+    costs = _WORKER_COSTS.get(key)
+    if costs is None or costs[0] is not task.topo:
+        if len(_WORKER_COSTS) >= 64:
+            _WORKER_COSTS.clear()
+        costs = _WORKER_COSTS[key] = (task.topo, relay_costs(task.topo, relay))
+    router = _CostedRouter(task.graph, relay, costs[1], topo=task.topo, cache=None, distance_cache=held[1])
     s, t = task.pairs[row]
     res = route_smr(router, s, t, None, None)
     return (float(res.security) if res.delivered else 0.0), (res if task.keep_results else None)
@@ -110,6 +131,10 @@ class SmrEvaluator:
         self.keep_results = False
         self._routes: dict[tuple[frozenset[Hashable], tuple[int, ...] | None], list[Any]] = {}
         self.calls = 0
+
+    def known(self, trusted: frozenset[Hashable], rows: Sequence[int]) -> bool:
+        """Whether :meth:`securities` of ``trusted`` on ``rows`` is memoised (costs no routing)."""
+        return (trusted, tuple(rows)) in self._memo or (trusted, None) in self._memo
 
     def securities(
         self, trusted: frozenset[Hashable], rows: Sequence[int] | None = None, results: list[Any] | None = None
@@ -220,7 +245,8 @@ def choose_for_smr(
     """Best start by SMR ``objective`` on ``rows``, improved by add/swap local search until ``deadline``.
 
     Guarantees: the returned set has at most ``budget`` relays from ``pool``
-    (plus what the starts contain) and its key on ``rows`` is >= every start's.
+    (plus what the starts contain) and its key on ``rows`` is >= every start's
+    evaluated before ``deadline`` (the first always is; ``start_keys`` names them).
     ``rank`` orders candidate additions (default: nodes on the worst demands'
     single best paths are not known here, so ``pool`` order); at most
     ``max_candidates`` of them are tried per pass.
@@ -234,6 +260,8 @@ def choose_for_smr(
     start_keys: dict[str, tuple[float, float]] = {}
     best_name, best_set, best_vec = "", frozenset[Hashable](), np.zeros(0)
     for name, st in starts.items():
+        if best_name and time.perf_counter() >= deadline:
+            break  # the starts not evaluated are still compared by the caller's verification
         fs = frozenset(st)
         vec = full(fs)
         start_keys[name] = smr_key(vec, objective)
