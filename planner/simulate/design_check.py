@@ -20,7 +20,7 @@ predicted:
 * **inter-cluster, trusted relays** (SMR paper): every demand is routed with
   :func:`planner.routing.smr` on the fibre graph with the design's trusted relays, and
   an eavesdropper compromising untrusted relays attacks the key distribution on real
-  bytes (:func:`planner.simulate.keysim.leak_trials`); the fraction of draws in which
+  bytes (:func:`planner.simulate.leaks.leak_trials`); the fraction of draws in which
   the end-to-end key (all path keys combined) stays secret vs ``demands.security``.
   Flexible reconstruction at the scenario's ``eps`` decides how many global keys a
   request gets; requests of :data:`REQUEST_KEY_BITS` bits from every pair, in random
