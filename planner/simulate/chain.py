@@ -37,7 +37,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from planner import physics
 from planner.errors import ProblemCollector
-from planner.simulate.stats import MeanCI, inverse_mean_ci, make_rng, mean_ci, seed_of
+from planner.simulate.stats import MeanCI, Seed, inverse_mean_ci, make_rng, mean_ci, seed_of
 from planner.simulate.swap_trees import SwapTree, balanced_tree, check_hops, eq9_schedule, sequential_tree
 
 logger = logging.getLogger(__name__)
@@ -50,7 +50,6 @@ __all__ = [
 ]
 
 Schedule = Literal["nested", "sequential"]
-Seed = int | np.random.Generator | None
 
 
 # ---------------------------------------------------------------------------------------
