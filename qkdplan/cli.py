@@ -1,7 +1,11 @@
 """Command-line interface: ``qkdplan plan | simulate | compare | reproduce | sweep | bench | doctor``.
 
-This is the top of the dependency graph (nothing imports it). It is the only
-place that configures logging, prints, and shows progress. Every error becomes
+This is the top of the dependency graph (nothing imports it): the commands and
+their error handling. Their options are declared in :mod:`qkdplan.cli_parser`; the
+consoles, logging, the progress display and the summary table in
+:mod:`qkdplan.cli_output`. These three are the only place that configures logging,
+prints, and shows progress. Library modules are imported inside the commands, so
+``qkdplan --help`` starts fast. Every error becomes
 one clear message and an exit code (see :data:`EXIT_CODES_HELP`); Ctrl-C or
 SIGTERM leaves no half-written output folder. Output folders follow
 :mod:`planner.io.atomic`: nothing qkdplan did not write is deleted or overwritten.
