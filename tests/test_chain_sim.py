@@ -12,18 +12,19 @@ from scipy.optimize import linprog
 from planner import physics as ph
 from planner.errors import ValidationError
 from planner.simulate import chain as ch
+from planner.simulate import swap_trees as st
 
 KS = range(1, 22)
 QS = (0.3, 0.6, 0.9, 1.0)
 
 
-def _deep_fraction(trees: list[ch.SwapTree]) -> np.ndarray:
+def _deep_fraction(trees: list[st.SwapTree]) -> np.ndarray:
     return np.mean([(t.hop_depths() == t.rounds).astype(float) for t in trees], axis=0)
 
 
 @pytest.mark.parametrize("k", list(range(2, 22)))
 def test_eq9_schedule_is_min_depth_and_balanced(k: int) -> None:
-    trees = ch.eq9_schedule(k)
+    trees = st.eq9_schedule(k)
     n = math.ceil(math.log2(k)) - 1
     for t in trees:
         depths = t.hop_depths()
@@ -31,7 +32,7 @@ def test_eq9_schedule_is_min_depth_and_balanced(k: int) -> None:
         assert set(depths.tolist()) <= {n, n + 1}
         assert np.sum(depths == n + 1) == 2 * (k - 2**n)
     f = _deep_fraction(trees)
-    b = ch.eq9_bottleneck_hops(k)
+    b = st.eq9_bottleneck_hops(k)
     target = 2 * (k - 2**n) / (k if k % 2 == 0 else k - 1)
     np.testing.assert_allclose(f[b], target)
     assert f.max() == pytest.approx(target)
@@ -113,7 +114,7 @@ def test_rotating_schedule_matches_eq9_within_ci(grid) -> None:
     """k = 1..21, q in {0.3, 0.6, 0.9, 1}: the rotating schedule's slowest-hop rate matches
     Eq. 9 within a family-wise 99 % interval (every point must hold)."""
     for k, q, r in grid:
-        assert r.n_trees == len(ch.eq9_schedule(k))
+        assert r.n_trees == len(st.eq9_schedule(k))
         assert r.rate.contains(r.eq9), (k, q, r.rate, r.eq9)
 
 
@@ -122,7 +123,7 @@ def test_fixed_tree_schedule_is_rejected() -> None:
     rate is m p q**3 = 0.0284, not Eq. 9's 0.0436. The hop-by-hop estimate must find the
     former and reject the latter (the pooled average over hops reported 0.0439)."""
     m, p, q = 3, 0.35, 0.3
-    r = ch.simulate_chain_rate(5, p=p, q=q, memory=m, cycles=20_000, seed=5, trees=[ch.balanced_tree(5)])
+    r = ch.simulate_chain_rate(5, p=p, q=q, memory=m, cycles=20_000, seed=5, trees=[st.balanced_tree(5)])
     assert r.eq9 == pytest.approx(0.0436, abs=5e-5)
     assert r.rate.contains(m * p * q**3)
     assert not r.rate.contains(r.eq9)
@@ -134,7 +135,7 @@ def test_fixed_tree_schedule_is_rejected() -> None:
 
 @pytest.mark.parametrize("k", [3, 4, 6, 7, 9])
 def test_fixed_tree_rate_is_mpq_to_its_depth(k: int) -> None:
-    tree = ch.balanced_tree(k)
+    tree = st.balanced_tree(k)
     r = ch.simulate_chain_rate(k, p=0.5, q=0.5, memory=2, cycles=8_000, seed=k, trees=[tree])
     fixed = 2 * 0.5 * 0.5**tree.rounds
     assert r.rate.contains(fixed)
@@ -176,12 +177,12 @@ def test_mean_consumption_matches_tree_depths() -> None:
 
 
 def test_trees_shapes() -> None:
-    seq = ch.sequential_tree(5)
+    seq = st.sequential_tree(5)
     np.testing.assert_array_equal(seq.hop_depths(), [4, 4, 3, 2, 1])
-    bal = ch.balanced_tree(5)
+    bal = st.balanced_tree(5)
     np.testing.assert_array_equal(bal.hop_depths(), [3, 3, 2, 2, 2])
-    assert ch.balanced_tree(1).rounds == 0
-    assert ch.balanced_tree(8).rounds == 3
+    assert st.balanced_tree(1).rounds == 0
+    assert st.balanced_tree(8).rounds == 3
 
 
 # ----------------------------------------------------------------- slot-level simulator

@@ -3,6 +3,7 @@ an unreachable Dask scheduler."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import socket
 import subprocess
@@ -16,7 +17,8 @@ import pyproj
 import pytest
 from helpers_net import SMALL_SITES, write_sites_csv
 
-from qkdplan.cli import EXIT_CODES_HELP, main
+from qkdplan.cli import COMMANDS, EXIT_CODES_HELP, main
+from qkdplan.cli_parser import build_parser
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
@@ -115,6 +117,22 @@ def test_verbosity_anywhere_version_and_exit_codes_in_help(tmp_path: Path, capsy
     for n in ("| 0 |", "| 1 |", "| 2 |", "| 3 |", "| 4 |", "| 130 |"):
         assert n in readme
     assert "130" in EXIT_CODES_HELP
+
+
+#: The positional arguments each subcommand needs to parse.
+_POSITIONALS = {"simulate": ["run"], "compare": ["a", "b"], "reproduce": ["smr"], "sweep": ["spec.toml"]}
+
+
+def test_every_subcommand_has_a_handler_verbosity_and_the_exit_codes() -> None:
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert set(sub.choices) == set(COMMANDS)
+    for name, subparser in sub.choices.items():
+        assert subparser.epilog == EXIT_CODES_HELP, name
+        args = parser.parse_args([name, *_POSITIONALS.get(name, []), "-vv", "-q"])
+        assert (args.command, args.verbose, args.quiet) == (name, 2, 1), name
+        before = parser.parse_args(["-v", name, *_POSITIONALS.get(name, [])])
+        assert (before.verbose, before.quiet) == (1, 0), name
 
 
 def test_internal_error_is_one_message_and_exit_1(

@@ -12,17 +12,16 @@ import pytest
 from planner.errors import InfeasibleDesignError
 from planner.keys.reconstruction import flexible_reconstruction, reuse_reconstruction
 from planner.routing import RelaySecurity, msp, smr
+from planner.simulate.key_request import route_and_reconstruct
 from planner.simulate.keysim import (
     LinkKeyPools,
-    PeelingStructure,
     RandomByteStream,
     distribute_keys,
     draw_compromised,
     eavesdrop,
-    leak_trials,
     max_block_bits,
-    route_and_reconstruct,
 )
+from planner.simulate.leaks import PeelingStructure, leak_trials
 from planner.topology.waxman import waxman_graph
 
 

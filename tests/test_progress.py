@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from planner.runtime.parallel import Executor, map_chunks, map_tasks
-from planner.runtime.progress import (
-    LineRenderer,
+from planner.runtime.progress import LineRenderer
+from planner.runtime.tracker import (
     ProgressTask,
     Tracker,
     current_tracker,

@@ -103,18 +103,9 @@ def _site_row(source: str, s: RawSite, seen: dict[str, str], problems: ProblemCo
     if kind not in SITE_KINDS:
         problems.add(where, f"unknown kind {s.kind!r}", f"use one of {sorted(SITE_KINDS)}")
         ok = False
-    demand = 1.0
-    if not is_blank(s.demand):
-        dem = to_float(s.demand)
-        if dem is None or not math.isfinite(dem) or dem < 0:
-            problems.add(
-                where,
-                f"demand {s.demand!r} is not a finite number >= 0",
-                "give a demand weight >= 0 (default 1)",
-            )
-            ok = False
-        else:
-            demand = dem
+    dem_ok, dem = _optional_non_negative(where, "demand", s.demand, "give a demand weight >= 0 (default 1)", problems)
+    ok = ok and dem_ok
+    demand = 1.0 if dem is None else dem
     if not ok:
         return None
     site_name = sid if is_blank(s.name) else str(s.name).strip()
@@ -123,6 +114,20 @@ def _site_row(source: str, s: RawSite, seen: dict[str, str], problems: ProblemCo
         if key not in row and key != "geometry":
             row[key] = plain(value)
     return row
+
+
+def _optional_non_negative(
+    where: str, label: str, value: Any, fix: str, problems: ProblemCollector
+) -> tuple[bool, float | None]:
+    """An optional number >= 0: ``(True, None)`` when blank, ``(True, number)`` when valid, else
+    ``(False, None)`` after recording the problem (``label`` names the value, ``fix`` says how to mend it)."""
+    if is_blank(value):
+        return True, None
+    num = to_float(value)
+    if num is None or not math.isfinite(num) or num < 0:
+        problems.add(where, f"{label} {value!r} is not a finite number >= 0", fix)
+        return False, None
+    return True, num
 
 
 def _coordinate(where: str, axis: str, value: Any, limit: float, problems: ProblemCollector) -> float | None:
@@ -174,16 +179,14 @@ def _link_row(
     if ok and u == v:
         problems.add(where, f"link is a self-loop on {u!r}", "remove the link or correct one of its ends")
         ok = False
-    stated: float | None = None
-    if not is_blank(lk.length_km):
-        stated = to_float(lk.length_km)
-        if stated is None or not math.isfinite(stated) or stated < 0:
-            problems.add(
-                where,
-                f"stated length {lk.length_km!r} is not a finite number >= 0",
-                "give the fibre length in km, or leave it out to use the geodesic distance x route factor",
-            )
-            ok = False
+    length_ok, stated = _optional_non_negative(
+        where,
+        "stated length",
+        lk.length_km,
+        "give the fibre length in km, or leave it out to use the geodesic distance x route factor",
+        problems,
+    )
+    ok = ok and length_ok
     if not ok:
         return None
     return {"i": i, "u": u, "v": v, "stated": stated, "geometry": lk.geometry, "extra": lk.extra}

@@ -258,31 +258,13 @@ def locate_missing(source: str, sites: list[RawSite], links: list[RawLink], *, s
                 " without --strict-coordinates it is placed from its neighbours (or looked up by name with --geocode)",
             )
         raise_if_any(problems, ValidationError)
-    ids = [str(s.site_id).strip() if not is_blank(s.site_id) else f"#{i}" for i, s in enumerate(sites)]
-    pos = {sid: i for i, sid in enumerate(ids)}
-    lat = np.array([np.nan if s.missing_position else (to_float(s.lat) or 0.0) for s in sites], dtype=float)
-    lon = np.array([np.nan if s.missing_position else (to_float(s.lon) or 0.0) for s in sites], dtype=float)
-    edges: list[tuple[int, int]] = []
-    for lk in links:
-        u, v = str(lk.u).strip(), str(lk.v).strip()
-        if u in pos and v in pos and u != v:
-            edges.append((pos[u], pos[v]))
+    lat, lon, edges, node_of = _site_graph(sites, links)
     neighbours: dict[int, list[int]] = {}
     for a, b in edges:
         neighbours.setdefault(a, []).append(b)
         neighbours.setdefault(b, []).append(a)
     if geocode:
-        named = {
-            pos[ids[i]]: str(sites[i].name)
-            for i, s in enumerate(sites)
-            if s.missing_position and not s.junction and not is_blank(s.name)
-        }
-        located = {i: (float(lat[i]), float(lon[i])) for i in range(len(sites)) if np.isfinite(lat[i])}
-        found = gazetteer_positions(named, neighbours, located)
-        for i, (la, lo, match) in found.items():
-            lat[i], lon[i] = la, lo
-            sites[i].position_source = "gazetteer"
-            log.info("%s: %s located by name as %s", source, sites[i].where, match)
+        _locate_by_name(source, sites, node_of, lat, lon, neighbours)
     new_lat, new_lon, placed = place_from_neighbours(lat, lon, edges)
     for i, s in enumerate(sites):
         if not s.missing_position:
@@ -293,29 +275,7 @@ def locate_missing(source: str, sites: list[RawSite], links: list[RawLink], *, s
             s.lat, s.lon = float(new_lat[i]), float(new_lon[i])
             s.extra["position_source"] = s.position_source
             continue
-        degree = len(neighbours.get(i, []))
-        label = str(s.name) if not is_blank(s.name) else str(s.site_id)
-        where = s.where if repr(label) in s.where else f"{s.where} ({label!r})"
-        if not links:  # a site list: nothing to place it from
-            problems.add(
-                f"{source}, {where}",
-                "site has no coordinates",
-                "give its lat and lon in decimal degrees"
-                + ("" if geocode else ", or pass --geocode to look its name up in the offline gazetteer"),
-            )
-            continue
-        problems.add(
-            f"{source}, {where}",
-            "node has no coordinates and cannot be placed: "
-            + (
-                "it has no links"
-                if degree == 0
-                else f"no node connected to it (through its {degree} link(s), directly or via other nodes) "
-                "has a position"
-            ),
-            "add Latitude and Longitude to it (or to a node linked to it), mark it 'Internal 0' if it lies outside "
-            "the network" + ("" if geocode else ", or pass --geocode to look its name up in the offline gazetteer"),
-        )
+        _unplaceable(problems, source, s, degree=len(neighbours.get(i, [])), site_list=not links, geocode=geocode)
     raise_if_any(problems, ValidationError)
     inferred = Counter(s.position_source for s in missing)
     log.warning(
@@ -323,4 +283,75 @@ def locate_missing(source: str, sites: list[RawSite], links: list[RawLink], *, s
         source,
         len(missing),
         ", ".join(f"{k}: {v}" for k, v in sorted(inferred.items())),
+    )
+
+
+def _site_graph(
+    sites: list[RawSite], links: list[RawLink]
+) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]], list[int]]:
+    """Latitudes and longitudes of ``sites`` (NaN where missing), the links between them as node index pairs,
+    and the node index of every site.
+
+    A site's node is the last site with its id (a site without an id is a node of its own);
+    a link to an id not in ``sites`` and a self-loop are left out.
+    """
+    ids = [str(s.site_id).strip() if not is_blank(s.site_id) else f"#{i}" for i, s in enumerate(sites)]
+    pos = {sid: i for i, sid in enumerate(ids)}
+    lat = np.array([np.nan if s.missing_position else (to_float(s.lat) or 0.0) for s in sites], dtype=float)
+    lon = np.array([np.nan if s.missing_position else (to_float(s.lon) or 0.0) for s in sites], dtype=float)
+    edges: list[tuple[int, int]] = []
+    for lk in links:
+        u, v = str(lk.u).strip(), str(lk.v).strip()
+        if u in pos and v in pos and u != v:
+            edges.append((pos[u], pos[v]))
+    return lat, lon, edges, [pos[sid] for sid in ids]
+
+
+def _locate_by_name(
+    source: str,
+    sites: list[RawSite],
+    node_of: Sequence[int],
+    lat: np.ndarray,
+    lon: np.ndarray,
+    neighbours: Mapping[int, list[int]],
+) -> None:
+    """Look the named sites without coordinates up in the gazetteer (:func:`gazetteer_positions`).
+
+    Sets ``lat`` / ``lon`` of every site found, in place, and marks it ``position_source = "gazetteer"``.
+    """
+    named = {
+        node_of[i]: str(s.name)
+        for i, s in enumerate(sites)
+        if s.missing_position and not s.junction and not is_blank(s.name)
+    }
+    located = {i: (float(lat[i]), float(lon[i])) for i in range(len(sites)) if np.isfinite(lat[i])}
+    found = gazetteer_positions(named, neighbours, located)
+    for i, (la, lo, match) in found.items():
+        lat[i], lon[i] = la, lo
+        sites[i].position_source = "gazetteer"
+        log.info("%s: %s located by name as %s", source, sites[i].where, match)
+
+
+def _unplaceable(
+    problems: ProblemCollector, source: str, s: RawSite, *, degree: int, site_list: bool, geocode: bool
+) -> None:
+    """Record why site ``s`` (with ``degree`` links) has no position and how to give it one."""
+    label = str(s.name) if not is_blank(s.name) else str(s.site_id)
+    where = s.where if repr(label) in s.where else f"{s.where} ({label!r})"
+    or_geocode = "" if geocode else ", or pass --geocode to look its name up in the offline gazetteer"
+    if site_list:  # a site list: nothing to place it from
+        problems.add(
+            f"{source}, {where}", "site has no coordinates", "give its lat and lon in decimal degrees" + or_geocode
+        )
+        return
+    problems.add(
+        f"{source}, {where}",
+        "node has no coordinates and cannot be placed: "
+        + (
+            "it has no links"
+            if degree == 0
+            else f"no node connected to it (through its {degree} link(s), directly or via other nodes) has a position"
+        ),
+        "add Latitude and Longitude to it (or to a node linked to it), mark it 'Internal 0' if it lies outside "
+        "the network" + or_geocode,
     )

@@ -20,20 +20,9 @@ import networkx as nx
 import numpy as np
 
 from planner.errors import ValidationError
-from planner.routing.exdijkstra import Router
+from planner.routing.exdijkstra import Router, checked_router
 from planner.routing.graph import COST_SCALE, Topology, search
-from planner.routing.security import RelaySecurity, SmrResult, check_endpoints
-
-
-def _checked_router(
-    graph: nx.Graph, source: Any, target: Any, security: Mapping[Any, float] | float, trusted: Collection[Any]
-) -> Router:
-    """A router for one request after checking its end points and the security values
-    (raises ``ValidationError`` naming the problem)."""
-    check_endpoints(graph, source, target)
-    relay = RelaySecurity(security, trusted)
-    relay.validate(graph)
-    return Router(graph, relay)
+from planner.routing.security import SmrResult, check_endpoints
 
 
 def shortest_path_route(
@@ -49,7 +38,7 @@ def shortest_path_route(
     The classical trusted-relay baseline: routing ignores security; the result's
     security is the product of the path's relay probabilities.
     """
-    return route_shortest(_checked_router(graph, source, target, security, trusted), source, target)
+    return route_shortest(checked_router(graph, source, target, security, trusted), source, target)
 
 
 def route_shortest(router: Router, source: Any, target: Any) -> SmrResult:
@@ -79,7 +68,7 @@ def disjoint_multipath(
     security ``1 - prod(1 - P)``. If source and target are adjacent, the direct
     link is one of the paths.
     """
-    return route_disjoint(_checked_router(graph, source, target, security, trusted), source, target, max_paths)
+    return route_disjoint(checked_router(graph, source, target, security, trusted), source, target, max_paths)
 
 
 def route_disjoint(router: Router, source: Any, target: Any, max_paths: int | None) -> SmrResult:
@@ -173,30 +162,47 @@ def msp(
     check_endpoints(graph, source, target)
     if n_paths < 1:
         raise ValidationError(f"n_paths={n_paths} must be at least 1", source="msp")
-    return route_msp(_checked_router(graph, source, target, security, trusted), source, target, n_paths, rng)
+    return route_msp(checked_router(graph, source, target, security, trusted), source, target, n_paths, rng)
 
 
 def route_msp(router: Router, source: Any, target: Any, n_paths: int, rng: np.random.Generator) -> SmrResult:
     """:func:`msp` on a prepared router (end points and security already checked)."""
     rank = router.topo.rank
     s, d = rank[source], rank[target]
+    paths = _stochastic_paths(router, s, d, rng, max_paths=n_paths, disjoint=False)
+    return router.result("MSP", source, target, [s, d], [paths])
+
+
+def _stochastic_paths(
+    router: Router, s: int, d: int, rng: np.random.Generator, *, max_paths: int | None, disjoint: bool
+) -> list[tuple[int, ...]]:
+    """MSP paths s -> d (ranks), drawn one after another until ``max_paths`` or none is left.
+
+    Each path is the least-cost path under fresh ``U(0, 1)`` relay weights (one draw
+    of ``rng`` per path) on the links no earlier path used. The relays of earlier
+    paths are removed when ``disjoint``, else they cost ``n_nodes`` more (used only
+    when the topology leaves no other way).
+    """
     n = len(router.topo.nodes)
     used = np.zeros(n)
+    blocked_nodes: set[int] = set()
     blocked_edges: set[tuple[int, int]] = set()
     paths: list[tuple[int, ...]] = []
-    for _ in range(n_paths):
-        draw = rng.random(n) + float(n) * used
+    while max_paths is None or len(paths) < max_paths:
+        draw = rng.random(n) if disjoint else rng.random(n) + float(n) * used
         weights = np.round(draw * COST_SCALE).astype(np.int64).tolist()
-        found = search(router.topo, weights, s, d, blocked_edges=blocked_edges)
+        found = search(router.topo, weights, s, d, blocked_nodes=blocked_nodes, blocked_edges=blocked_edges)
         if found is None:
             break
         path = found[0]
         paths.append(path)
-        for v in path[1:-1]:
-            used[v] = 1.0
+        if disjoint:
+            blocked_nodes.update(path[1:-1])
+        else:
+            used[list(path[1:-1])] = 1.0
         for u, w in itertools.pairwise(path):
             blocked_edges.add((u, w) if u < w else (w, u))
-    return router.result("MSP", source, target, [s, d], [paths])
+    return paths
 
 
 def msp_disjoint(
@@ -217,7 +223,7 @@ def msp_disjoint(
     source and target are disconnected (or after ``max_paths``). Routing ignores trust
     and security, as :func:`msp` does. One segment, XOR reconstruction.
     """
-    return route_msp_disjoint(_checked_router(graph, source, target, security, trusted), source, target, rng, max_paths)
+    return route_msp_disjoint(checked_router(graph, source, target, security, trusted), source, target, rng, max_paths)
 
 
 def route_msp_disjoint(
@@ -226,18 +232,5 @@ def route_msp_disjoint(
     """:func:`msp_disjoint` on a prepared router (end points and security already checked)."""
     rank = router.topo.rank
     s, d = rank[source], rank[target]
-    n = len(router.topo.nodes)
-    blocked_nodes: set[int] = set()
-    blocked_edges: set[tuple[int, int]] = set()
-    paths: list[tuple[int, ...]] = []
-    while max_paths is None or len(paths) < max_paths:
-        weights = np.round(rng.random(n) * COST_SCALE).astype(np.int64).tolist()
-        found = search(router.topo, weights, s, d, blocked_nodes=blocked_nodes, blocked_edges=blocked_edges)
-        if found is None:
-            break
-        path = found[0]
-        paths.append(path)
-        blocked_nodes.update(path[1:-1])
-        for u, w in itertools.pairwise(path):
-            blocked_edges.add((u, w) if u < w else (w, u))
+    paths = _stochastic_paths(router, s, d, rng, max_paths=max_paths, disjoint=True)
     return router.result("MSP-disjoint", source, target, [s, d], [paths])

@@ -49,14 +49,23 @@ def ex_dijkstra(
     exists; such paths are ranked by their number of p = 0 relays, then as
     above.
     """
-    check_endpoints(graph, source, target)
-    relay = RelaySecurity(security, trusted)
-    relay.validate(graph)
-    topo = Topology(graph)
-    found = search(topo, relay_costs(topo, relay), topo.rank[source], topo.rank[target])
+    router = checked_router(graph, source, target, security, trusted)
+    topo = router.topo
+    found = search(topo, router.cost, topo.rank[source], topo.rank[target])
     if found is None:
         return None
     return tuple(topo.nodes[i] for i in found[0])
+
+
+def checked_router(
+    graph: nx.Graph, source: Any, target: Any, security: Mapping[Any, float] | float, trusted: Collection[Any]
+) -> Router:
+    """A :class:`Router` for one request on ``graph``, after checking its end points and the security values
+    (raises ``ValidationError`` naming the problem)."""
+    check_endpoints(graph, source, target)
+    relay = RelaySecurity(security, trusted)
+    relay.validate(graph)
+    return Router(graph, relay)
 
 
 class Router:

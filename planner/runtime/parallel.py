@@ -18,7 +18,7 @@ see exceptions propagate exactly as before):
   (Dask: ``client.map(retries=N)``, which also covers a worker that died).
 
 Progress: both maps report to the process-wide tracker
-(:func:`planner.runtime.progress.current_tracker`) as results arrive in this process —
+(:func:`planner.runtime.tracker.current_tracker`) as results arrive in this process —
 one unit per task for :func:`map_tasks`, one per item for :func:`map_chunks`
 (a chunk's items count when the chunk returns) — so every chunked computation
 gets a counted task with an ETA. ``progress="label"`` names the task,
@@ -34,6 +34,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
+
+from planner.runtime.tracker import current_tracker
 
 logger = logging.getLogger(__name__)
 
@@ -232,8 +234,6 @@ def _progress_task(progress: str | bool, func: Any, total: int, *, unit: str) ->
     if progress is False or total == 0:
         yield None
         return
-    from planner.runtime.progress import current_tracker
-
     name = progress if isinstance(progress, str) else _label(func)
     with current_tracker().task(name, total=total, unit=unit) as bar:
         yield bar

@@ -33,13 +33,11 @@ from scipy import stats
 
 from planner import physics
 from planner.errors import ProblemCollector
-from planner.simulate.stats import MeanCI, make_rng, mean_ci, seed_of
+from planner.simulate.stats import MeanCI, Seed, make_rng, mean_ci, seed_of
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["ClusterSimResult", "simulate_cluster_keys_per_attempt", "cluster_keys_analytic"]
-
-Seed = int | np.random.Generator | None
 
 
 @dataclass(frozen=True)
@@ -207,16 +205,17 @@ def simulate_cluster_keys_per_attempt(
     the key-generation ratios). The mean has expectation :func:`cluster_keys_analytic`,
     which is Eq. 6 for an infinite lifetime; the CI is at ``level``.
     """
-    _validate(
+    # the exact expectation first: it checks the cluster's parameters (raising ValidationError)
+    analytic = cluster_keys_analytic(
         n_slaves,
-        r_mdi,
-        r_ekr,
-        memory_master,
-        memory_slave,
-        lifetime_s,
-        epr_rate_hz,
-        t_mea_s,
-        t_ret_s,
+        r_mdi=r_mdi,
+        r_ekr=r_ekr,
+        memory_master=memory_master,
+        memory_slave=memory_slave,
+        lifetime_s=lifetime_s,
+        epr_rate_hz=epr_rate_hz,
+        t_mea_s=t_mea_s,
+        t_ret_s=t_ret_s,
     )
     if int(slots) != slots or slots < 2:
         pc = ProblemCollector("access cluster")
@@ -249,15 +248,5 @@ def simulate_cluster_keys_per_attempt(
         keys=keys,
         keys_mdi=float(np.mean(mdi)),
         keys_ekert=float(np.mean(ekr)),
-        analytic=cluster_keys_analytic(
-            n_slaves,
-            r_mdi=r_mdi,
-            r_ekr=r_ekr,
-            memory_master=memory_master,
-            memory_slave=memory_slave,
-            lifetime_s=lifetime_s,
-            epr_rate_hz=epr_rate_hz,
-            t_mea_s=t_mea_s,
-            t_ret_s=t_ret_s,
-        ),
+        analytic=analytic,
     )

@@ -34,7 +34,7 @@ from scipy import stats
 
 from planner import physics
 from planner.errors import ProblemCollector
-from planner.simulate.stats import MeanCI, make_rng, mean_ci, seed_of
+from planner.simulate.stats import MeanCI, Seed, make_rng, mean_ci, seed_of
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +44,6 @@ __all__ = [
     "access_protocol_expected",
     "protocol_key_ratios",
 ]
-
-Seed = int | np.random.Generator | None
 
 
 @dataclass(frozen=True)

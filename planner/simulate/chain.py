@@ -21,12 +21,13 @@ Two simulators, both vectorised with numpy over many independent trials:
   memory cutoff after which stored pairs are discarded, unequal hop lengths, and the
   time to the first end-to-end pair including ``t_mea`` and ``t_ret``. It quantifies how
   far the paper's simplifications are from this protocol.
+
+The swap trees both follow are built in :mod:`planner.simulate.swap_trees`.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -36,16 +37,12 @@ from numpy.typing import ArrayLike, NDArray
 
 from planner import physics
 from planner.errors import ProblemCollector
-from planner.simulate.stats import MeanCI, inverse_mean_ci, make_rng, mean_ci, seed_of
+from planner.simulate.stats import MeanCI, Seed, inverse_mean_ci, make_rng, mean_ci, seed_of
+from planner.simulate.swap_trees import SwapTree, balanced_tree, check_hops, eq9_schedule, sequential_tree
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "SwapTree",
-    "balanced_tree",
-    "sequential_tree",
-    "eq9_schedule",
-    "eq9_bottleneck_hops",
     "ChainRateResult",
     "simulate_chain_rate",
     "ChainSimResult",
@@ -53,186 +50,6 @@ __all__ = [
 ]
 
 Schedule = Literal["nested", "sequential"]
-Seed = int | np.random.Generator | None
-Nested = int | tuple["Nested", "Nested"]
-
-
-# ---------------------------------------------------------------------------------------
-# swap trees
-# ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SwapTree:
-    """A swap order over ``hops`` hops as a binary tree.
-
-    Node 0 is the root and parents precede their children. A leaf holds one hop
-    (``leaf_hop[v] >= 0``); an internal node swaps the pairs of its two children at the
-    node between them. ``lo[v]``/``hi[v]`` are the chain nodes (0..hops) its pair spans.
-    """
-
-    hops: int
-    left: tuple[int, ...]
-    right: tuple[int, ...]
-    leaf_hop: tuple[int, ...]
-    lo: tuple[int, ...]
-    hi: tuple[int, ...]
-
-    @property
-    def n_nodes(self) -> int:
-        return len(self.left)
-
-    def hop_depths(self) -> NDArray[np.int64]:
-        """Number of swaps each hop's link pair goes through on its way to the root."""
-        depth = np.zeros(self.n_nodes, dtype=np.int64)
-        for v in range(self.n_nodes):
-            for c in (self.left[v], self.right[v]):
-                if c >= 0:
-                    depth[c] = depth[v] + 1
-        out = np.zeros(self.hops, dtype=np.int64)
-        for v, h in enumerate(self.leaf_hop):
-            if h >= 0:
-                out[h] = depth[v]
-        return out
-
-    @property
-    def rounds(self) -> int:
-        """Depth of the tree: swap rounds on the longest root-to-leaf path."""
-        return int(self.hop_depths().max())
-
-    def leaf_of_hop(self) -> NDArray[np.int64]:
-        out = np.full(self.hops, -1, dtype=np.int64)
-        for v, h in enumerate(self.leaf_hop):
-            if h >= 0:
-                out[h] = v
-        return out
-
-
-def _from_nested(structure: Nested, hops: int) -> SwapTree:
-    left: list[int] = []
-    right: list[int] = []
-    leaf: list[int] = []
-    lo: list[int] = []
-    hi: list[int] = []
-    queue: list[Nested] = [structure]
-    head = 0
-    while head < len(queue):
-        item = queue[head]
-        head += 1
-        if isinstance(item, int):
-            left.append(-1)
-            right.append(-1)
-            leaf.append(item)
-            lo.append(item)
-            hi.append(item + 1)
-        else:
-            a, b = item
-            idx_a = len(queue)
-            queue.extend([a, b])
-            left.append(idx_a)
-            right.append(idx_a + 1)
-            leaf.append(-1)
-            lo.append(_span(a)[0])
-            hi.append(_span(b)[1])
-    return SwapTree(hops, tuple(left), tuple(right), tuple(leaf), tuple(lo), tuple(hi))
-
-
-def _span(item: Nested) -> tuple[int, int]:
-    if isinstance(item, int):
-        return item, item + 1
-    return _span(item[0])[0], _span(item[1])[1]
-
-
-def _check_hops(hops: int) -> int:
-    pc = ProblemCollector("chain simulation")
-    if isinstance(hops, bool) or int(hops) != hops or hops < 1:
-        pc.add("hops", f"must be an integer >= 1, got {hops!r}", "pass the number of hops k")
-    pc.raise_if_any()
-    return int(hops)
-
-
-def balanced_tree(hops: int) -> SwapTree:
-    """The nested swap order: split the chain in halves (left half rounded up), recursively.
-
-    Its depth is ``ceil(log2 k)``, the minimum; the hops in the deepest level are the
-    bottleneck when this one tree is used for every pair.
-    """
-    k = _check_hops(hops)
-
-    def rec(a: int, b: int) -> Nested:
-        if b - a == 1:
-            return a
-        mid = a + math.ceil((b - a) / 2)
-        return (rec(a, mid), rec(mid, b))
-
-    return _from_nested(rec(0, k), k)
-
-
-def sequential_tree(hops: int) -> SwapTree:
-    """Hop-by-hop order: extend the pair from the left end one hop per swap (depth k-1)."""
-    k = _check_hops(hops)
-    item: Nested = 0
-    for h in range(1, k):
-        item = (item, h)
-    return _from_nested(item, k)
-
-
-def _tree_from_units(units: Sequence[Nested], hops: int) -> SwapTree:
-    level = list(units)
-    while len(level) > 1:
-        level = [(level[i], level[i + 1]) for i in range(0, len(level), 2)]
-    return _from_nested(level[0], hops)
-
-
-def eq9_schedule(hops: int) -> list[SwapTree]:
-    """The minimum-depth swap trees that Eq. 9's rate assumes, to be used with equal weight.
-
-    With ``n = ceil(log2 k) - 1`` a minimum-depth tree has ``2**n`` units at depth ``n``,
-    ``P = k - 2**n`` of which are a pair of adjacent hops swapped in a first round. Any
-    placement of the ``P`` pairs gives a valid tree. The pairs are placed as one block of
-    consecutive aligned pair slots, rotated cyclically over all slots: slots
-    ``(0,1), (2,3), ...`` for even ``k``, and ``(1,2), (3,4), ...`` for odd ``k`` (hop 0
-    then never pairs). Averaged over the rotations every hop of the bottleneck set
-    (:func:`eq9_bottleneck_hops`) is in a first-round pair with the same frequency
-    ``2P/k`` (even) or ``2P/(k-1)`` (odd), which is the least possible maximum; this
-    balance is what Eq. 9 prices.
-    """
-    k = _check_hops(hops)
-    if k == 1:
-        return [_from_nested(0, 1)]
-    n = math.ceil(math.log2(k)) - 1
-    n_pairs = k - 2**n
-    first = 0 if k % 2 == 0 else 1
-    slots = (k - first) // 2
-    trees = []
-    for r in range(slots):
-        deep = {(r + i) % slots for i in range(n_pairs)}
-        units: list[Nested] = []
-        h = 0
-        while h < k:
-            s = (h - first) // 2 if h >= first else -1
-            if s >= 0 and (h - first) % 2 == 0 and s in deep:
-                units.append((h, h + 1))
-                h += 2
-            else:
-                units.append(h)
-                h += 1
-        if len(units) != 2**n:  # pragma: no cover - construction invariant
-            raise AssertionError(f"bad unit count {len(units)} for k={k}")
-        trees.append(_tree_from_units(units, k))
-    return trees
-
-
-def eq9_bottleneck_hops(hops: int) -> NDArray[np.int64]:
-    """Hops (0-based) whose load limits the rate of :func:`eq9_schedule`.
-
-    All hops for even ``k`` (and ``k = 1``); for odd ``k`` the hops 1, 3, ..., k-2 (the
-    paper's even positions): each first-round pair covers exactly one of them.
-    """
-    k = _check_hops(hops)
-    if k == 1 or k % 2 == 0:
-        return np.arange(k)
-    return np.arange(1, k - 1, 2)
 
 
 # ---------------------------------------------------------------------------------------
@@ -330,21 +147,7 @@ def simulate_chain_rate(
     Guarantees: ``q = 1`` gives ``memory * p``; a single fixed tree gives
     ``memory * p * q**depth`` for its deepest leaf.
     """
-    pc = ProblemCollector("simulate_chain_rate")
-    k = _check_hops(hops)
-    _validate_probs(pc, p=p, q=q)
-    if not memory >= 1:
-        pc.add("memory", f"must be >= 1, got {memory!r}", "use at least one memory unit")
-    if int(cycles) != cycles or cycles < 2:
-        pc.add("cycles", f"must be an integer >= 2, got {cycles!r}", "use e.g. 20000")
-    if not 0.0 < level < 1.0:
-        pc.add("level", f"must be in (0, 1), got {level!r}", "use e.g. 0.99")
-    if trees is not None:
-        if len(trees) == 0:
-            pc.add("trees", "must hold at least one swap tree", "omit it for eq9_schedule")
-        elif any(t.hops != k for t in trees):
-            pc.add("trees", f"every tree must span {k} hops", "build them for this chain")
-    pc.raise_if_any()
+    k = _checked_rate_arguments(hops, p=p, q=q, memory=memory, cycles=cycles, level=level, trees=trees)
     rng = make_rng(seed)
     schedule = list(trees) if trees is not None else eq9_schedule(k)
     cycles = int(cycles)
@@ -355,15 +158,7 @@ def simulate_chain_rate(
             consumed[rows] = _tree_consumption(tree, rows.size, float(q), rng)
     attempts = consumed + _negbin_failures(rng, consumed.ravel(), float(p)).reshape(consumed.shape)
     slots = attempts / float(memory)  # cycles x hops: slots hop h spends on cycle i
-    hop_level = 1.0 - (1.0 - level) / k
-    hop_rates: list[MeanCI] = []
-    for h in range(k):
-        col = slots[:, h]
-        if np.all(col == col[0]):
-            v = 1.0 / float(col[0])
-            hop_rates.append(MeanCI(v, v, v, hop_level, cycles))
-        else:
-            hop_rates.append(inverse_mean_ci(col, level=hop_level))
+    hop_rates = _hop_rates(slots, level=1.0 - (1.0 - level) / k)
     slowest = min(range(k), key=lambda h: hop_rates[h].value)
     rate = MeanCI(
         hop_rates[slowest].value,
@@ -386,6 +181,52 @@ def simulate_chain_rate(
         hop_rates=tuple(hop_rates),
         n_trees=len(schedule),
     )
+
+
+def _checked_rate_arguments(
+    hops: int,
+    *,
+    p: float,
+    q: float,
+    memory: float,
+    cycles: int,
+    level: float,
+    trees: Sequence[SwapTree] | None,
+) -> int:
+    """The number of hops; raises ``ValidationError`` naming every bad argument of :func:`simulate_chain_rate`."""
+    pc = ProblemCollector("simulate_chain_rate")
+    k = check_hops(hops)
+    _validate_probs(pc, p=p, q=q)
+    if not memory >= 1:
+        pc.add("memory", f"must be >= 1, got {memory!r}", "use at least one memory unit")
+    if int(cycles) != cycles or cycles < 2:
+        pc.add("cycles", f"must be an integer >= 2, got {cycles!r}", "use e.g. 20000")
+    if not 0.0 < level < 1.0:
+        pc.add("level", f"must be in (0, 1), got {level!r}", "use e.g. 0.99")
+    if trees is not None:
+        if len(trees) == 0:
+            pc.add("trees", "must hold at least one swap tree", "omit it for eq9_schedule")
+        elif any(t.hops != k for t in trees):
+            pc.add("trees", f"every tree must span {k} hops", "build them for this chain")
+    pc.raise_if_any()
+    return k
+
+
+def _hop_rates(slots: NDArray[np.float64], *, level: float) -> list[MeanCI]:
+    """Per hop (column of ``slots``, the slots that hop spent on each cycle): pairs per slot with a CI at ``level``.
+
+    A hop that spent the same number of slots on every cycle gets that exact rate (a zero-width interval).
+    """
+    cycles, hops = slots.shape
+    out: list[MeanCI] = []
+    for h in range(hops):
+        col = slots[:, h]
+        if np.all(col == col[0]):
+            v = 1.0 / float(col[0])
+            out.append(MeanCI(v, v, v, level, cycles))
+        else:
+            out.append(inverse_mean_ci(col, level=level))
+    return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -439,6 +280,148 @@ def _segment_end_matrices(tree: SwapTree) -> tuple[NDArray[np.int64], NDArray[np
     return lmat, rmat
 
 
+def _check_chain_arguments(
+    d: NDArray[np.float64],
+    q: float,
+    memory: int,
+    schedule: str,
+    slots: int,
+    trials: int,
+    alpha_db_per_km: float,
+    cutoff_s: float | None,
+    pairs_needed: int,
+    warmup_slots: int | None,
+) -> None:
+    """Raise ``ValidationError`` naming every bad argument of :func:`simulate_chain` (``d``: the hop lengths)."""
+    pc = ProblemCollector("simulate_chain")
+    if d.ndim != 1 or d.size == 0 or np.any(~np.isfinite(d)) or np.any(d < 0):
+        pc.add("distances_km", "must be a non-empty list of hop lengths >= 0", "e.g. [10, 10]")
+    _validate_probs(pc, q=q)
+    if isinstance(memory, bool) or int(memory) != memory or memory < 1:
+        pc.add("memory", f"must be an integer >= 1, got {memory!r}", "use at least one unit")
+    if schedule not in ("nested", "sequential"):
+        pc.add("schedule", f"unknown schedule {schedule!r}", "use 'nested' or 'sequential'")
+    if int(slots) != slots or slots < 2:
+        pc.add("slots", f"must be an integer >= 2, got {slots!r}", "use e.g. 2000")
+    if int(trials) != trials or trials < 2:
+        pc.add("trials", f"must be an integer >= 2, got {trials!r}", "use e.g. 500")
+    if alpha_db_per_km < 0:
+        pc.add("alpha_db_per_km", f"must be >= 0, got {alpha_db_per_km}", "use e.g. 0.4")
+    if cutoff_s is not None and not cutoff_s > 0:
+        pc.add("cutoff_s", f"must be > 0, got {cutoff_s!r}", "omit it for no cutoff")
+    if isinstance(pairs_needed, bool) or int(pairs_needed) != pairs_needed or pairs_needed < 1:
+        pc.add("pairs_needed", f"must be an integer >= 1, got {pairs_needed!r}", "e.g. 1")
+    if warmup_slots is not None and not 0 <= warmup_slots < slots:
+        pc.add("warmup_slots", f"must be in [0, slots), got {warmup_slots!r}", "e.g. slots // 10")
+    pc.raise_if_any()
+
+
+class _PairStore:
+    """The stored pairs of every trial, per node of a swap tree, for :func:`simulate_chain`.
+
+    ``births[v, trial]`` holds the birth slots of the pairs node ``v``'s segment has
+    stored, sorted oldest first and padded with ``inf`` to ``memory`` units;
+    ``counts[v, trial]`` how many there are. A stored pair blocks one unit at each of
+    the two end nodes of its segment.
+    """
+
+    def __init__(self, tree: SwapTree, trials: int, memory: int) -> None:
+        self.tree = tree
+        self.trials = trials
+        self.memory = memory
+        self.lmat, self.rmat = _segment_end_matrices(tree)
+        self.leaf_of_hop = tree.leaf_of_hop()
+        self.internal_bottom_up = [v for v in reversed(range(tree.n_nodes)) if tree.left[v] >= 0]
+        self.births = np.full((tree.n_nodes, trials, memory), np.inf)
+        self.counts = np.zeros((tree.n_nodes, trials), dtype=np.int64)
+        self.unit = np.arange(memory)
+
+    def run(
+        self,
+        slots: int,
+        *,
+        warm: int,
+        cutoff_slots: int | None,
+        p_hops: NDArray[np.float64],
+        q: float,
+        pairs_needed: int,
+        rng: np.random.Generator,
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Run ``slots`` slots; per trial the end-to-end pairs delivered from slot ``warm`` on, and the
+        slot in which the ``pairs_needed``-th pair was delivered (-1: never)."""
+        delivered = np.zeros(self.trials, dtype=np.int64)
+        cumulative = np.zeros(self.trials, dtype=np.int64)
+        first_slot = np.full(self.trials, -1, dtype=np.int64)
+        for t in range(slots):
+            if cutoff_slots is not None:
+                self.expire(t - cutoff_slots)
+            got = self.step(t, p_hops, q, rng)
+            cumulative += got
+            first_slot[(first_slot < 0) & (cumulative >= pairs_needed)] = t
+            if t >= warm:
+                delivered += got
+        return delivered, first_slot
+
+    def expire(self, oldest_kept: int) -> None:
+        """Discard every pair born at or before slot ``oldest_kept``."""
+        expired = self.births <= oldest_kept
+        if expired.any():
+            self.births[expired] = np.inf
+            self.counts -= expired.sum(axis=2)
+            self.births.sort(axis=2)
+
+    def step(self, t: int, p_hops: NDArray[np.float64], q: float, rng: np.random.Generator) -> NDArray[np.int64]:
+        """Slot ``t``: link attempts on the free units, then the swaps bottom-up; end-to-end pairs per trial."""
+        free = self.memory - np.maximum(self.counts.T @ self.lmat, self.counts.T @ self.rmat)
+        new = rng.binomial(free, p_hops[None, :])
+        if self.tree.n_nodes == 1:
+            return new[:, 0].copy()
+        unit = self.unit
+        for h in range(self.tree.hops):
+            v = self.leaf_of_hop[h]
+            c = self.counts[v]
+            add = new[:, h]
+            mask = (unit[None, :] >= c[:, None]) & (unit[None, :] < (c + add)[:, None])
+            self.births[v] = np.where(mask, float(t), self.births[v])
+            self.counts[v] = c + add
+        got = np.zeros(self.trials, dtype=np.int64)
+        for v in self.internal_bottom_up:
+            n_ok = self._swap(v, q, rng)
+            if n_ok is not None and v == 0:
+                got = n_ok
+        return got
+
+    def _swap(self, v: int, q: float, rng: np.random.Generator) -> NDArray[np.int64] | None:
+        """Swap the pairs of node ``v``'s two children, oldest first; the successes per trial (None: no pairs).
+
+        A swapped pair is as old as the older of its inputs and is stored at ``v``
+        (except at the root, where it is delivered); a failed swap loses both inputs.
+        """
+        births, counts, unit, m = self.births, self.counts, self.unit, self.memory
+        a, b = self.tree.left[v], self.tree.right[v]
+        n_sw = np.minimum(counts[a], counts[b])
+        if not n_sw.any():
+            return None
+        take = unit[None, :] < n_sw[:, None]
+        ok = take & (rng.random((self.trials, m)) < q)
+        merged = np.where(ok, np.minimum(births[a], births[b]), np.inf)
+        # drop the n_sw oldest pairs of each child: shift the sorted rows left
+        src = unit[None, :] + n_sw[:, None]
+        keep = src < m
+        src = np.minimum(src, m - 1)
+        births[a] = np.where(keep, np.take_along_axis(births[a], src, axis=1), np.inf)
+        births[b] = np.where(keep, np.take_along_axis(births[b], src, axis=1), np.inf)
+        counts[a] -= n_sw
+        counts[b] -= n_sw
+        n_ok = ok.sum(axis=1)
+        if v != 0:
+            both = np.concatenate([births[v], merged], axis=1)
+            both.sort(axis=1)
+            births[v] = both[:, :m]
+            counts[v] += n_ok
+        return n_ok
+
+
 def simulate_chain(
     distances_km: ArrayLike,
     *,
@@ -476,29 +459,8 @@ def simulate_chain(
     until ``pairs_needed`` end-to-end pairs have been delivered (the first pair by
     default; e.g. one pair for each of several concurrent key agreements).
     """
-    pc = ProblemCollector("simulate_chain")
     d = np.atleast_1d(np.asarray(distances_km, dtype=float))
-    if d.ndim != 1 or d.size == 0 or np.any(~np.isfinite(d)) or np.any(d < 0):
-        pc.add("distances_km", "must be a non-empty list of hop lengths >= 0", "e.g. [10, 10]")
-    _validate_probs(pc, q=q)
-    if isinstance(memory, bool) or int(memory) != memory or memory < 1:
-        pc.add("memory", f"must be an integer >= 1, got {memory!r}", "use at least one unit")
-    if schedule not in ("nested", "sequential"):
-        pc.add("schedule", f"unknown schedule {schedule!r}", "use 'nested' or 'sequential'")
-    if int(slots) != slots or slots < 2:
-        pc.add("slots", f"must be an integer >= 2, got {slots!r}", "use e.g. 2000")
-    if int(trials) != trials or trials < 2:
-        pc.add("trials", f"must be an integer >= 2, got {trials!r}", "use e.g. 500")
-    if alpha_db_per_km < 0:
-        pc.add("alpha_db_per_km", f"must be >= 0, got {alpha_db_per_km}", "use e.g. 0.4")
-    if cutoff_s is not None and not cutoff_s > 0:
-        pc.add("cutoff_s", f"must be > 0, got {cutoff_s!r}", "omit it for no cutoff")
-    if isinstance(pairs_needed, bool) or int(pairs_needed) != pairs_needed or pairs_needed < 1:
-        pc.add("pairs_needed", f"must be an integer >= 1, got {pairs_needed!r}", "e.g. 1")
-    if warmup_slots is not None and not 0 <= warmup_slots < slots:
-        pc.add("warmup_slots", f"must be in [0, slots), got {warmup_slots!r}", "e.g. slots // 10")
-    pc.raise_if_any()
-
+    _check_chain_arguments(d, q, memory, schedule, slots, trials, alpha_db_per_km, cutoff_s, pairs_needed, warmup_slots)
     k = d.size
     m = int(memory)
     slots = int(slots)
@@ -511,72 +473,10 @@ def simulate_chain(
     tree = balanced_tree(k) if schedule == "nested" else sequential_tree(k)
     rounds = tree.rounds
     rng = make_rng(seed)
-
-    n_nodes = tree.n_nodes
-    lmat, rmat = _segment_end_matrices(tree)
-    leaf_of_hop = tree.leaf_of_hop()
-    internal_bottom_up = [v for v in reversed(range(n_nodes)) if tree.left[v] >= 0]
-    births = np.full((n_nodes, trials, m), np.inf)
-    counts = np.zeros((n_nodes, trials), dtype=np.int64)
-    unit = np.arange(m)
-    delivered = np.zeros(trials, dtype=np.int64)
-    cumulative = np.zeros(trials, dtype=np.int64)
-    first_slot = np.full(trials, -1, dtype=np.int64)
-
-    for t in range(slots):
-        if cutoff_slots is not None:
-            expired = births <= t - cutoff_slots
-            if expired.any():
-                births[expired] = np.inf
-                counts -= expired.sum(axis=2)
-                births.sort(axis=2)
-        occ_l = counts.T @ lmat
-        occ_r = counts.T @ rmat
-        free = m - np.maximum(occ_l, occ_r)
-        new = rng.binomial(free, p_hops[None, :])
-        got = np.zeros(trials, dtype=np.int64)
-        if n_nodes == 1:
-            got = new[:, 0].copy()
-        else:
-            for h in range(k):
-                v = leaf_of_hop[h]
-                c = counts[v]
-                add = new[:, h]
-                mask = (unit[None, :] >= c[:, None]) & (unit[None, :] < (c + add)[:, None])
-                births[v] = np.where(mask, float(t), births[v])
-                counts[v] = c + add
-            for v in internal_bottom_up:
-                a, b = tree.left[v], tree.right[v]
-                n_sw = np.minimum(counts[a], counts[b])
-                if not n_sw.any():
-                    continue
-                take = unit[None, :] < n_sw[:, None]
-                ok = take & (rng.random((trials, m)) < q)
-                merged = np.where(ok, np.minimum(births[a], births[b]), np.inf)
-                # drop the n_sw oldest pairs of each child: shift the sorted rows left
-                src = unit[None, :] + n_sw[:, None]
-                keep = src < m
-                src = np.minimum(src, m - 1)
-                births[a] = np.where(keep, np.take_along_axis(births[a], src, axis=1), np.inf)
-                births[b] = np.where(keep, np.take_along_axis(births[b], src, axis=1), np.inf)
-                counts[a] -= n_sw
-                counts[b] -= n_sw
-                n_ok = ok.sum(axis=1)
-                if v == 0:
-                    got = n_ok
-                else:
-                    both = np.concatenate([births[v], merged], axis=1)
-                    both.sort(axis=1)
-                    births[v] = both[:, :m]
-                    counts[v] += n_ok
-        cumulative += got
-        newly = (first_slot < 0) & (cumulative >= pairs_needed)
-        first_slot[newly] = t
-        if t >= warm:
-            delivered += got
-
-    measured = slots - warm
-    rate = mean_ci(delivered / measured, level=level)
+    delivered, first_slot = _PairStore(tree, trials, m).run(
+        slots, warm=warm, cutoff_slots=cutoff_slots, p_hops=p_hops, q=q, pairs_needed=int(pairs_needed), rng=rng
+    )
+    rate = mean_ci(delivered / (slots - warm), level=level)
     swap_time_s = float(t_mea_s + t_ret_s)
     times = np.where(first_slot >= 0, (first_slot + 1) * attempt_time_s + (rounds + 1) * swap_time_s, np.nan)
     ok_times = times[~np.isnan(times)]

@@ -28,7 +28,7 @@ from planner.physics import PhysicsParameters
 from planner.routing import RelaySecurity, Router, check_endpoints, check_trusted, route_smr
 from planner.runtime.parallel import Backend, current_executor, default_workers, map_tasks
 from planner.simulate.chain import simulate_chain, simulate_chain_rate
-from planner.simulate.keysim import leak_trials
+from planner.simulate.leaks import leak_trials
 from planner.simulate.sampling import MIN_SIMULATED_P, PHYSICAL_TRIALS, wilson_interval
 
 __all__ = [

@@ -20,7 +20,7 @@ predicted:
 * **inter-cluster, trusted relays** (SMR paper): every demand is routed with
   :func:`planner.routing.smr` on the fibre graph with the design's trusted relays, and
   an eavesdropper compromising untrusted relays attacks the key distribution on real
-  bytes (:func:`planner.simulate.keysim.leak_trials`); the fraction of draws in which
+  bytes (:func:`planner.simulate.leaks.leak_trials`); the fraction of draws in which
   the end-to-end key (all path keys combined) stays secret vs ``demands.security``.
   Flexible reconstruction at the scenario's ``eps`` decides how many global keys a
   request gets; requests of :data:`REQUEST_KEY_BITS` bits from every pair, in random
@@ -55,6 +55,7 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -64,6 +65,7 @@ from planner.errors import InputFormatError, ValidationError
 from planner.model.design import Design
 from planner.model.network import Network
 from planner.model.scenario import Scenario, scenario_from_dict
+from planner.physics import PhysicsParameters
 from planner.runtime.parallel import Backend
 from planner.simulate.chain_table import chains_from_links
 from planner.simulate.clusters import simulate_clusters
@@ -185,7 +187,6 @@ def simulate_design(
     layers = _layers(design, dem)
     chains = chains_from_links(design, scenario) if len(dem) else pd.DataFrame()
     relays = _relay_layer(design, scenario, network) if layers.security else _RelayLayer()
-    notes = list(relays.notes)
 
     latency_slots = _latency_selection(dem, chains, int(latency_pairs)) if layers.rate and latency_pairs else {}
     specs, pair_requests = _demand_specs(
@@ -197,30 +198,12 @@ def simulate_design(
     results = run_batches(ctx, specs, backend=backend, workers=workers, scheduler_address=scheduler_address)
 
     pool_pairs, pool_links = (
-        pool_traffic(
-            results, pair_requests, int(sec.key_pool_bits), np.random.default_rng(stream_seed(seed, "traffic", 0))
-        )
+        _pool_traffic(results, pair_requests, int(sec.key_pool_bits), seed)
         if layers.security
         else ([{} for _ in results], [])
     )
-
     pairs = [cluster_pair_row(c, tol) for c in cluster_rows]
-    for i, rec in enumerate(dem.itertuples(index=False)):
-        pairs.append(
-            demand_pair_row(
-                rec,
-                chains.iloc[i],
-                specs[i],
-                results[i],
-                pool_pairs[i],
-                ph,
-                tol,
-                has_rate=layers.rate,
-                has_security=layers.security,
-                security_exact=relays.exact,
-            )
-        )
-    notes.extend(_run_notes(layers, n_demands=len(dem), n_latency=len(latency_slots)))
+    pairs += _demand_pair_rows(dem, chains, specs, results, pool_pairs, ph, tol, layers=layers, relays=relays)
     n_flag = sum(1 for p in pairs if p["flagged"])
     logger.info("simulated %d pairs in %.1f s; %d flagged", len(pairs), time.perf_counter() - t0, n_flag)
     return SimulationResult.create(
@@ -235,8 +218,45 @@ def simulate_design(
         links=pool_links,
         totals={**totals(pairs, pool_links), "security_verified": bool(layers.security and relays.exact)},
         worst=worst_pairs(pairs),
-        notes=notes,
+        notes=[*relays.notes, *_run_notes(layers, n_demands=len(dem), n_latency=len(latency_slots))],
     )
+
+
+def _pool_traffic(
+    results: list[dict[str, Any]], pair_requests: list[int], pool_bits: int, seed: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """:func:`~planner.simulate.traffic.pool_traffic` on the run's own random stream (``"traffic"``)."""
+    return pool_traffic(results, pair_requests, pool_bits, np.random.default_rng(stream_seed(seed, "traffic", 0)))
+
+
+def _demand_pair_rows(
+    dem: pd.DataFrame,
+    chains: pd.DataFrame,
+    specs: list[DemandSpec],
+    results: list[dict[str, Any]],
+    pool_pairs: list[dict[str, Any]],
+    ph: PhysicsParameters,
+    tol: dict[str, float],
+    *,
+    layers: _Layers,
+    relays: _RelayLayer,
+) -> list[dict[str, Any]]:
+    """One compared and flagged row per demand (in table order; columns :data:`PAIR_COLUMNS`)."""
+    return [
+        demand_pair_row(
+            rec,
+            chains.iloc[i],
+            specs[i],
+            results[i],
+            pool_pairs[i],
+            ph,
+            tol,
+            has_rate=layers.rate,
+            has_security=layers.security,
+            security_exact=relays.exact,
+        )
+        for i, rec in enumerate(dem.itertuples(index=False))
+    ]
 
 
 def _samples(sizes: SampleSizes, *, n_latency: int) -> SimulationSamples:

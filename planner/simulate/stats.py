@@ -8,7 +8,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
-__all__ = ["MeanCI", "mean_ci", "inverse_mean_ci", "make_rng", "seed_of"]
+__all__ = ["MeanCI", "Seed", "mean_ci", "inverse_mean_ci", "make_rng", "seed_of"]
 
 
 @dataclass(frozen=True)
@@ -60,14 +60,18 @@ def inverse_mean_ci(samples: ArrayLike, *, level: float = 0.95) -> MeanCI:
     return MeanCI(1.0 / ci.value, low, high, level, ci.n)
 
 
-def make_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
+Seed = int | np.random.Generator | None
+"""What the simulators take as ``seed``: an integer, a generator to draw from, or None (fresh entropy)."""
+
+
+def make_rng(seed: Seed) -> np.random.Generator:
     """A ``numpy.random.Generator`` from an integer seed (or the generator itself)."""
     if isinstance(seed, np.random.Generator):
         return seed
     return np.random.default_rng(seed)
 
 
-def seed_of(seed: int | np.random.Generator | None) -> int | None:
+def seed_of(seed: Seed) -> int | None:
     """The integer seed to record in a result (``None`` when a generator was passed)."""
     if isinstance(seed, np.random.Generator) or seed is None:
         return None
