@@ -109,7 +109,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
             outcome = verify_loop(network, scenario, rounds=args.verify_rounds, seed=args.seed, progress=progress)
             design, sim = outcome.design, dict(outcome.simulation)
         else:
-            design = plan(network, scenario, seed=args.seed, progress=progress, time_limit_s=args.time_limit)
+            design = plan(
+                network, scenario, seed=args.seed, progress=progress, time_limit_s=_plan_limit(args, t0, network)
+            )
         progress("writing outputs")
         with atomic_output_dir(out, inputs=inputs, force=args.force) as tmp:
             write_design_files(design, tmp)
@@ -120,9 +122,41 @@ def cmd_plan(args: argparse.Namespace) -> int:
                 sim = _run_simulation(design, tmp, requests=200, duration_s=None, seed=args.seed, network=network)
             render_report(design, tmp / "report.html", simulation=sim)
     print_summary(design, out, time.perf_counter() - t0)
+    if args.time_limit is not None and not (args.verify or args.simulate):
+        _say_overrun(design, args.time_limit, time.perf_counter() - t0)
     for line in design.metrics.get("verify_verdict", []) if args.verify else []:
         console.print(escape(line))
     return EXIT_OK
+
+
+def _plan_limit(args: argparse.Namespace, t0: float, network: Any) -> float | None:
+    """The plan's share of ``--time-limit``: the limit less the time spent reading, keeping time to write
+    the outputs (:func:`planner.stages.budget.plan_time_left`); None without a limit."""
+    if args.time_limit is None:
+        return None
+    from planner.stages.budget import plan_time_left
+
+    return plan_time_left(float(args.time_limit), time.perf_counter() - t0, len(network.sites))
+
+
+def _say_overrun(design: Any, limit_s: float, elapsed_s: float) -> None:
+    """Say when a run took longer than ``--time-limit`` (by more than a second), naming the stages that
+    passed their budgets: a limit is a promise, and a broken one is reported, not hidden."""
+    if elapsed_s <= limit_s + 1.0:
+        return
+    over = [
+        f"{stage} {design.timing[key]:.0f} s of {design.timing[f'{stage}.budget_s']:.0f} s"
+        for key in sorted(design.timing)
+        if key.endswith(".stage_s")
+        and (stage := key.removesuffix(".stage_s"))
+        and design.timing[key] > design.timing.get(f"{stage}.budget_s", float("inf")) + 1.0
+    ]
+    err_console.print(
+        escape(
+            f"note: the run took {elapsed_s:.0f} s, {elapsed_s - limit_s:.0f} s over --time-limit {limit_s:g}"
+            + (f" (stages over their budgets: {', '.join(over)})" if over else " (reading, preparing and writing)")
+        )
+    )
 
 
 def _read_network_for(args: argparse.Namespace, network_path: Path, scenario: Any) -> Any:
