@@ -286,3 +286,33 @@ def test_default_tracker_is_silent_and_empty() -> None:
     assert tracker.listeners == []
     assert map_chunks(_square, 1, [1, 2], executor=Executor("serial")) == [1, 4]
     assert tracker.open_tasks() == []
+
+
+def test_short_repeats_of_a_task_stay_silent_long_ones_speak() -> None:
+    clock = FakeClock()
+    lines: list[str] = []
+    tracker = Tracker([LineRenderer(lines.append, interval_s=10.0)], clock=clock)
+    tracker.stage("trust")
+
+    def run(step_s: float) -> None:
+        task = tracker.task("route row", total=4)
+        for _ in range(4):
+            clock.tick(step_s)
+            task.advance()
+        task.done()
+
+    run(0.1)  # the first task of a name is shown
+    first = len(lines)
+    assert first > 1 and all("route row" in x for x in lines[1:])
+    for _ in range(20):  # short repeats: nothing
+        run(0.1)
+    assert len(lines) == first
+    run(3.0)  # a repeat that runs past QUIET_S speaks again from then on, and ends with a line
+    assert len(lines) > first and lines[-1].endswith("done in 12 s")
+    verbose: list[str] = []
+    vt = Tracker([LineRenderer(verbose.append, verbose=True)], clock=clock)
+    for _ in range(3):
+        task = vt.task("route row", total=2)
+        task.advance(2)
+        task.done()
+    assert sum("route row: started" in x for x in verbose) == 3  # -v still shows every task

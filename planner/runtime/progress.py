@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 # ---------------------------------------------------------------------------
 
 QUARTERS = (0.25, 0.5, 0.75)
+#: Seconds a repeated task runs before its plain progress lines are written (without ``verbose``).
+QUIET_S = 5.0
 
 
 class LineRenderer:
@@ -49,8 +51,13 @@ class LineRenderer:
       every ``interval_s`` seconds, written by :meth:`tick` (called from a timer
       thread), so a long MILP shows how much of its time limit is left.
 
-    With ``verbose`` the starts of inner tasks are written too. ``write`` gets
-    one line at a time without a newline; calls are serialised.
+    With ``verbose`` the starts of inner tasks are written too. Without it, a task that
+    repeats one seen before (same name, e.g. the blocks of routing checks of a large run)
+    stays silent until it has run :data:`QUIET_S` seconds (its quarter lines before then
+    are skipped, and its end line is written only if it wrote a line before), so many
+    short repeats do not flood a log; the first task of a name is always shown.
+    ``write`` gets one line at a time without a newline; calls are
+    serialised.
     """
 
     def __init__(self, write: Callable[[str], None], *, interval_s: float = 10.0, verbose: bool = False) -> None:
@@ -61,16 +68,29 @@ class LineRenderer:
         self._last_line_s: dict[int, float] = {}
         self._quarters: dict[int, int] = {}
         self._tasks: dict[int, ProgressTask] = {}
+        self._spoke: set[int] = set()
+        self._names: set[str] = set()
+        self._repeats: set[int] = set()
+
+    def _quiet(self, task: ProgressTask) -> bool:
+        """True while ``task``'s lines are held back (see the class notes)."""
+        if self.verbose or id(task) not in self._repeats:
+            return False
+        return task.tracker.clock() - task.started_s < QUIET_S
 
     def _emit(self, task: ProgressTask, text: str) -> None:
         with self._lock:
             self._last_line_s[id(task)] = task.tracker.clock()
+            self._spoke.add(id(task))
             self.write("  " * (task.depth + 1) + text)
 
     def on_start(self, task: ProgressTask) -> None:
         with self._lock:
             self._tasks[id(task)] = task
             self._quarters[id(task)] = 0
+            if not task.is_stage and task.name in self._names:
+                self._repeats.add(id(task))
+            self._names.add(task.name)
             self._last_line_s[id(task)] = task.started_s
         if task.is_stage:
             self._emit(task, f"- {task.name}")
@@ -93,15 +113,22 @@ class LineRenderer:
                     self._quarters[id(task)] = passed
                 return
             self._quarters[id(task)] = passed
-        self._emit(task, task.status())
+        if not self._quiet(task):
+            self._emit(task, task.status())
 
     def on_finish(self, task: ProgressTask) -> None:
         with self._lock:
             self._tasks.pop(id(task), None)
             self._quarters.pop(id(task), None)
             self._last_line_s.pop(id(task), None)
-        if task.total is not None and (self.verbose or task.total > 1):
+            spoke = id(task) in self._spoke
+            quiet = self._quiet(task)
+            self._spoke.discard(id(task))
+            self._repeats.discard(id(task))
+        if task.total is not None and (self.verbose or task.total > 1) and (spoke or not quiet):
             self._emit(task, task.status())
+            with self._lock:  # the id of a finished task may be reused by the next one
+                self._spoke.discard(id(task))
 
     def tick(self) -> None:
         """Write a status line for the innermost open task if it has had none for ``interval_s`` seconds."""
