@@ -24,8 +24,10 @@ from solvers.repeaters_data import (
     SpacingData,
     SpacingMode,
     hop_range,
+    log_rate,
     max_chain_hops,
     rate_factor_nonincreasing,
+    rate_of_log,
     subset_demands,
 )
 
@@ -83,7 +85,7 @@ def presolve_spacing(
         for _d, r, path in singles:
             k_lo = hop_range(data, path, n_lo)[0]
             log_fmax = float(np.max(logf[k_lo:]))
-            need_log_p = math.log(r) - log_fmax - slack
+            need_log_p = log_rate(r) - log_fmax - slack
             for lid in path:
                 n_new = _fewest_repeaters(data, lid, need_log_p)
                 if n_new > n_lo.get(lid, 0):
@@ -95,7 +97,7 @@ def presolve_spacing(
         for path in data.paths[d]:
             lo, hi = hop_range(data, path, n_lo)
             ks = np.arange(lo, hi + 1)
-            need_log_p_k = math.log(r) - logf[ks] - slack  # per k
+            need_log_p_k = log_rate(r) - logf[ks] - slack  # per k
             # fewest repeaters per link reaching need_log_p_k at this k (a search of its option
             # table); k must fit their hops
             need_tol = need_log_p_k - LOG_P_TOL * np.abs(need_log_p_k)
@@ -189,7 +191,7 @@ def presolve_bound(
         return float(sum(float(cost[lid]) * int(n) for lid, n in n_lo.items()))
     longest = sorted(data.demand_ids, key=lambda d: -max(len(p) for p in data.paths[d]))[:max_demands]
     best = min(best_single_rate(data, d) for d in longest)
-    return math.log(best) if best > 0 else -math.inf
+    return log_rate(best) if best > 0 else -math.inf
 
 
 # ---------------------------------------------------------------------------
@@ -269,7 +271,7 @@ def rate_upper_bounds(data: SpacingData) -> np.ndarray:
     row_log = bound[index, n_hops[:, None]].min(axis=1)
     best = np.full(len(data.demand_ids), -np.inf)
     np.maximum.at(best, np.array([i for i, _ in rows], dtype=int), row_log)
-    return np.exp(best)
+    return np.asarray(rate_of_log(best))
 
 
 def unreachable_demands(data: SpacingData) -> dict[Hashable, float]:

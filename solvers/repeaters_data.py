@@ -25,6 +25,23 @@ import pandas as pd
 from solvers.base import ModelInfeasible
 from solvers.base import show_value as _show
 
+
+def log_rate(rate: Any) -> Any:
+    """A rate (target, bound) in the model's log space: the natural log (``-inf`` for 0), element-wise.
+
+    The model is linear in log rates (``log p_worst + log f(k)``); this and :func:`rate_of_log` are
+    the only conversions between the two scales in :mod:`solvers.repeaters` (no physics)."""
+    with np.errstate(divide="ignore"):
+        out = np.log(rate)
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def rate_of_log(value: Any) -> Any:
+    """A log rate (objective, bound) back on the rate scale: ``exp``, element-wise (see :func:`log_rate`)."""
+    out = np.exp(value)
+    return float(out) if np.ndim(out) == 0 else out
+
+
 SpacingMode = Literal["min_cost", "max_min_rate"]
 
 

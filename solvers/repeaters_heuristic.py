@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from solvers.repeaters_bounds import presolve_spacing
-from solvers.repeaters_data import SpacingData, SpacingMode
+from solvers.repeaters_data import SpacingData, SpacingMode, log_rate
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class _DesignEvaluator:
         self.row_path = np.array([j for _, j, _ in rows], dtype=int)
         self.n_demands = len(data.demand_ids)
         self.log_target = np.array(
-            [math.log(data.rate_target.get(d, math.nan)) if d in data.rate_target else -np.inf for d, _, _ in rows]
+            [log_rate(data.rate_target[d]) if d in data.rate_target else -np.inf for d, _, _ in rows]
         )
         self.limit = np.array([data.latency_limit_s.get(d, np.inf) for d, _, _ in rows])
         self.rate_factor, _, self.swap_latency_s = data.tables.hop_arrays()

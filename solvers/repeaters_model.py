@@ -9,7 +9,6 @@ See :mod:`solvers.repeaters` for the formulation; the model is built from
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Hashable, Mapping
 from typing import Any
 
@@ -25,6 +24,7 @@ from solvers.repeaters_data import (
     SpacingMode,
     hop_range,
     link_options,
+    log_rate,
     subset_demands,
 )
 from solvers.repeaters_heuristic import HeuristicDesign
@@ -225,7 +225,7 @@ def define_rate_target(m: pyo.ConcreteModel, data: SpacingData) -> None:
     with_target = [d for d in data.demand_ids if d in data.rate_target]
     m.Dtarget = pyo.Set(initialize=with_target, ordered=True)
     m.rate_target = pyo.Constraint(
-        m.Dtarget, rule=lambda mm, d: _log_rate_expr(mm, data, d) >= math.log(data.rate_target[d])
+        m.Dtarget, rule=lambda mm, d: _log_rate_expr(mm, data, d) >= log_rate(data.rate_target[d])
     )
 
 

@@ -40,6 +40,7 @@ from solvers.repeaters_data import (
     SpacingMode,
     evaluate_spacing,
     prepare_spacing_data,
+    rate_of_log,
     subset_demands,
 )
 from solvers.repeaters_heuristic import HeuristicDesign, heuristic_spacing
@@ -235,7 +236,7 @@ def plan_model(
             skip_reason = "model not built: the heuristic design costs no more than the presolve bound (optimal)"
             presolved: tuple[dict[Hashable, int], dict[Hashable, set[int]]] = (n_lo_only, {})
     if skip_reason is None:
-        floor = math.exp(heur.objective) if heur is not None and mode == "max_min_rate" else None
+        floor = rate_of_log(heur.objective) if heur is not None and mode == "max_min_rate" else None
         presolved = presolve_spacing(reduced, mode=mode, rate_floor=floor)
         size = estimate_spacing_size(reduced, *presolved)
     left_s = run.deadline - time.perf_counter()
@@ -280,7 +281,7 @@ def build_and_solve(
             solver="none",
         )
         return raw, None, (size["n_variables"], size["n_constraints"]), time.perf_counter() - run.t0
-    floor = math.exp(heur.objective) if heur is not None and mode == "max_min_rate" else None
+    floor = rate_of_log(heur.objective) if heur is not None and mode == "max_min_rate" else None
     model = build_spacing_model(run.reduced, mode=mode, budget=run.budget, rate_floor=floor, presolved=presolved)
     if heur is not None:
         set_warm_start(model, heur)
@@ -317,7 +318,7 @@ def _record_run(
     )
     heur = run.heur
     if heur is not None:
-        info["heuristic_objective"] = heur.objective if run.mode == "min_cost" else math.exp(heur.objective)
+        info["heuristic_objective"] = heur.objective if run.mode == "min_cost" else rate_of_log(heur.objective)
         info["heuristic_time_s"] = heur.time_s
 
 
@@ -386,8 +387,8 @@ def _max_min_rate_finish(
     info["objective_log"] = design.objective
     info["bound_log"] = design.bound
     design.objective, design.bound = (
-        math.exp(design.objective),
-        math.exp(design.bound) if math.isfinite(design.bound) else math.nan,
+        rate_of_log(design.objective),
+        rate_of_log(design.bound) if math.isfinite(design.bound) else math.nan,
     )
     design.gap = relative_gap(design.objective, design.bound)
     # the limits handed to the solver sum to at most the time limit

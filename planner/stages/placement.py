@@ -147,6 +147,17 @@ def plan_placement(
         repeaters["sessions"].astype(int).to_numpy(), index=repeaters["node"].astype(str).to_numpy(), dtype=int
     )
     out.max_link_km, out.max_repeaters_per_path = l_max, n_max
+    _record_sites(out, network, repeaters, scenario)
+    logger.info("placement: %d repeater sites, %d elementary links, L_max %.4g km", len(repeaters), len(links), l_max)
+    return Backbone(nodes=sorted({*backbone.nodes, *links["u"], *links["v"]}), links=links, demands=demands), out
+
+
+def _record_sites(out: PlacementResult, network: Network, repeaters: pd.DataFrame, scenario: Scenario) -> None:
+    """The table ``repeater_sites`` (``site_id, name, sessions``), the metrics and the note of a placement
+    whose repeaters (``node, sessions``) stand at ``network``'s sites; ``out.max_link_km`` and
+    ``out.max_repeaters_per_path`` are set."""
+    bbs, ph, m = scenario.backbone, scenario.physics, scenario.memory.edge_units
+    l_max, n_max = out.max_link_km, out.max_repeaters_per_path
     names = network.sites["name"].astype(str)
     out.tables["repeater_sites"] = pd.DataFrame(
         {
@@ -171,8 +182,6 @@ def plan_placement(
         f"links of at most {l_max:.4g} km (the longest hop whose Eq. 9 rate with M = {m}, q = {ph.q_swap} and "
         f"{n_max + 1} hops meets the target {bbs.rate_target:g}). Backbone links below are these elementary links."
     )
-    logger.info("placement: %d repeater sites, %d elementary links, L_max %.4g km", n_rep, len(links), l_max)
-    return Backbone(nodes=sorted({*backbone.nodes, *links["u"], *links["v"]}), links=links, demands=demands), out
 
 
 def _solve(
