@@ -146,6 +146,7 @@ def solve_spacing(
 ) -> SolveResult:
     """Choose repeaters per link; returns a :class:`SolveResult` with tables ``links`` and ``demands``.
 
+    ``tables`` (:class:`ChainTables`) holds every number of the physics the model uses.
     ``mode="min_cost"``: least total ``cost_per_repeater * repeaters`` such that
     every demand with a ``rate_target`` reaches it (Eq. 9) and, where given, its
     Eq. 10 latency stays within ``latency_limit_s``. ``objective`` is the cost.

@@ -101,7 +101,7 @@ def presolve_spacing(
             # fewest repeaters per link reaching need_log_p_k at this k (a search of its option
             # table); k must fit their hops
             need_tol = need_log_p_k - LOG_P_TOL * np.abs(need_log_p_k)
-            rows = [data.options.log_p_rows[lid] for lid in path]
+            rows = [data.options.log_p[data.link_pos[lid], : data.n_max_of[lid] + 1] for lid in path]
             reachable = need_log_p_k <= min(row[-1] for row in rows)
             fewest = np.zeros(len(ks), dtype=np.int64)
             for row in rows:
@@ -210,7 +210,7 @@ def best_single_rate(data: SpacingData, d: Hashable) -> float:
     """
     opt = data.options
     rate_factor = data.tables.hop_arrays()[0]
-    pos = {lid: i for i, lid in enumerate(data.links.index)}
+    pos = data.link_pos
     best = 0.0
     for path in data.paths[d]:
         opts = {lid: opt.p[pos[lid], : data.n_max_of[lid] + 1].tolist() for lid in path}
@@ -246,7 +246,7 @@ def rate_upper_bounds(data: SpacingData) -> np.ndarray:
     path when ``f`` is nonincreasing.
     """
     links = list(data.links.index)
-    pos = {lid: i for i, lid in enumerate(links)}
+    pos = data.link_pos
     n_max = data.links["max_repeaters"].to_numpy(int)
     rows = [(i, path) for i, d in enumerate(data.demand_ids) for path in data.paths[d]]
     if not rows:

@@ -31,6 +31,8 @@ def log_rate(rate: Any) -> Any:
 
     The model is linear in log rates (``log p_worst + log f(k)``); this and :func:`rate_of_log` are
     the only conversions between the two scales in :mod:`solvers.repeaters` (no physics)."""
+    if isinstance(rate, (float, int)):
+        return math.log(rate) if rate > 0 else -math.inf
     with np.errstate(divide="ignore"):
         out = np.log(rate)
     return float(out) if np.ndim(out) == 0 else out
@@ -38,6 +40,8 @@ def log_rate(rate: Any) -> Any:
 
 def rate_of_log(value: Any) -> Any:
     """A log rate (objective, bound) back on the rate scale: ``exp``, element-wise (see :func:`log_rate`)."""
+    if isinstance(value, (float, int)):
+        return math.exp(value)
     out = np.exp(value)
     return float(out) if np.ndim(out) == 0 else out
 
@@ -149,8 +153,10 @@ class SpacingData:
     # plain-dict views of ``links`` for the Python loops (no per-row pandas access)
     length_of: dict[Hashable, float] = dataclasses.field(init=False, repr=False, compare=False)
     n_max_of: dict[Hashable, int] = dataclasses.field(init=False, repr=False, compare=False)
+    link_pos: dict[Hashable, int] = dataclasses.field(init=False, repr=False, compare=False)  # row of ``links``
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "link_pos", {lid: i for i, lid in enumerate(self.links.index)})
         object.__setattr__(
             self, "length_of", dict(zip(self.links.index, self.links["length_km"].astype(float), strict=True))
         )

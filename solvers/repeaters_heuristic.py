@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from solvers.repeaters_bounds import presolve_spacing
-from solvers.repeaters_data import SpacingData, SpacingMode, log_rate
+from solvers.repeaters_data import SpacingData, SpacingMode, log_rate, rate_of_log
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class _DesignEvaluator:
     def __init__(self, data: SpacingData):
         self.data = data
         self.links = list(data.links.index)
-        pos = {lid: i for i, lid in enumerate(self.links)}
+        pos = data.link_pos
         self.length = data.links["length_km"].to_numpy(float)
         self.cost = data.links["cost_per_repeater"].to_numpy(float)
         self.n_max = data.links["max_repeaters"].to_numpy(int)
@@ -65,7 +65,7 @@ class _DesignEvaluator:
             [log_rate(data.rate_target[d]) if d in data.rate_target else -np.inf for d, _, _ in rows]
         )
         self.limit = np.array([data.latency_limit_s.get(d, np.inf) for d, _, _ in rows])
-        self.rate_factor, _, self.swap_latency_s = data.tables.hop_arrays()
+        _, _, self.swap_latency_s = data.tables.hop_arrays()
         self.log_rate_factor = data.log_rate_factors(data.tables.max_hops)
         self.at_link = np.arange(n_links)
         # rows using each link, as CSR (users_ptr[i]:users_ptr[i+1] into users_rows)
@@ -81,24 +81,19 @@ class _DesignEvaluator:
         """Rows (demand, path) whose path uses link ``i``."""
         return self.users_rows[self.users_ptr[i] : self.users_ptr[i + 1]]
 
-    def _link_values(self, n: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Per link (with a neutral padding entry last) for repeaters ``n``: log p, p, hops and the
+    def _link_values(self, n: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per link (with a neutral padding entry last) for repeaters ``n``: log p, hops and the
         segment time summed over the link, from the chain tables."""
         opt, at = self.data.options, (self.at_link, n)
-        return (
-            np.append(opt.log_p[at], 0.0),
-            np.append(opt.p[at], 1.0),
-            np.append(n + 1, 0),
-            np.append(opt.time_s[at], 0.0),
-        )
+        return np.append(opt.log_p[at], 0.0), np.append(n + 1, 0), np.append(opt.time_s[at], 0.0)
 
     def _metrics(self, n: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(log rate, latency_s) of the rows whose link positions are ``idx`` (padded), for repeaters ``n``."""
-        log_p, p, hops, time_s = self._link_values(n)
+        log_p, hops, time_s = self._link_values(n)
         k = hops[idx].sum(axis=1)
         log_rate = log_p[idx].min(axis=1) + self.log_rate_factor[k]
         with np.errstate(divide="ignore", over="ignore"):
-            latency = time_s[idx].sum(axis=1) / (p[idx].min(axis=1) * self.rate_factor[k]) + self.swap_latency_s[k]
+            latency = time_s[idx].sum(axis=1) / rate_of_log(log_rate) + self.swap_latency_s[k]
         return log_rate, latency
 
     def rows_ok(self, n: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -151,14 +146,16 @@ def _uniform_designs(ev: _DesignEvaluator, used: np.ndarray, deadline: float = m
         reverse=True,
     )
     designs: list[np.ndarray] = []
-    for s in lengths:
+    chunk = max(1, (1 << 20) // max(1, len(ev.length)))  # designs made at once: about 10^6 entries
+    for start in range(0, len(lengths), chunk):
         if time.perf_counter() > deadline:
             logger.warning(
                 "repeater heuristic: %d of %d uniform designs made before the time limit", len(designs), len(lengths)
             )
             break
-        n = np.ceil(ev.length / s * (1 - 1e-12)).astype(int) - 1
-        designs.append(np.where(used, np.clip(n, 0, ev.n_max), 0))
+        s = np.asarray(lengths[start : start + chunk])[:, None]
+        n = np.ceil(ev.length[None, :] / s * (1 - 1e-12)).astype(int) - 1
+        designs.extend(np.where(used[None, :], np.clip(n, 0, ev.n_max[None, :]), 0))
     return designs
 
 

@@ -321,7 +321,7 @@ def set_warm_start(m: pyo.ConcreteModel, design: HeuristicDesign) -> None:
     data: SpacingData = m._data
     logf = data.tables.log_rate_factor
     log_p_rows, p_of = data.options.log_p_rows, data.options.p
-    pos = {lid: i for i, lid in enumerate(data.links.index)}
+    pos = data.link_pos
     for lid, n in m.LO:
         m.x[lid, n].set_value(1 if design.repeaters.get(lid, 0) == n else 0)
     for d, j in m.DPv:

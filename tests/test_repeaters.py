@@ -206,6 +206,58 @@ def test_chain_rate_matches_planner_physics():
     assert float(p) == pytest.approx(10 ** (-1.5))
 
 
+def _made_up_tables(links: pd.DataFrame, rng: np.random.Generator) -> ChainTables:
+    """Chain tables with random numbers behind which there is no formula: ``p`` rising with the
+    repeaters of a link, a falling rate factor, random segment times and swap latencies."""
+    rows = []
+    for lid, n_max in zip(links["link"], links["max_repeaters"], strict=True):
+        p = np.sort(rng.uniform(0.01, 0.6, int(n_max) + 1))
+        for n in range(int(n_max) + 1):
+            rows.append({"link": lid, "repeaters": n, "p": p[n], "log_p": math.log(p[n]), "time_s": rng.uniform(0, 1)})
+    k_max = int((links["max_repeaters"] + 1).sum()) + 1
+    factor = np.concatenate([[0.0], np.sort(rng.uniform(0.05, 3.0, k_max))[::-1]])
+    with np.errstate(divide="ignore"):
+        return ChainTables(pd.DataFrame(rows), factor, np.log(factor), rng.uniform(0, 0.01) * np.arange(k_max + 1))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_solver_uses_exactly_the_numbers_it_is_given(seed):
+    """Made-up chain tables (no physics behind them): the least cost equals an enumeration over the
+    same numbers (rate = worst p x rate factor of the hop count), and the reported rates and
+    latencies are those numbers combined as the model states."""
+    rng = np.random.default_rng(100 + seed)
+    links, paths = random_instance(300 + seed)
+    tab = _made_up_tables(links, rng)
+    opt = tab.options.set_index(["link", "repeaters"])
+    cost = dict(zip(links["link"], links["cost_per_repeater"], strict=True))
+    ids = list(links["link"])
+
+    def chain_figures(reps, path):
+        k = sum(reps[lid] + 1 for lid in path)
+        rate = min(opt.at[(lid, reps[lid]), "p"] for lid in path) * tab.rate_factor[k]
+        latency = sum(opt.at[(lid, reps[lid]), "time_s"] for lid in path) / rate + tab.swap_latency_s[k]
+        return k, rate, latency
+
+    designs = [
+        dict(zip(ids, r, strict=True)) for r in itertools.product(*[range(int(n) + 1) for n in links["max_repeaters"]])
+    ]
+    best_alone = {d: max(chain_figures(r, p)[1] for r in designs for p in paths[d]) for d in paths}
+    target = {d: 0.7 * best_alone[d] for d in paths}
+    feasible = [
+        sum(cost[lid] * n for lid, n in r.items())
+        for r in designs
+        if all(max(chain_figures(r, p)[1] for p in paths[d]) >= target[d] * (1 - 1e-9) for d in paths)
+    ]
+    res = repeaters.solve_spacing(links, demands_table(paths, rate_target=target), tab)
+    assert res.objective == pytest.approx(min(feasible))
+    reps = dict(zip(res.tables["links"]["link"], res.tables["links"]["repeaters"], strict=True))
+    for row in res.tables["demands"].itertuples():
+        k, rate, latency = chain_figures(reps, paths[row.demand][row.path_index])
+        assert row.hops == k and row.rate == pytest.approx(rate, rel=1e-12)
+        assert row.latency_s == pytest.approx(latency, rel=1e-12)
+        assert row.rate >= target[row.demand] * (1 - 1e-9)
+
+
 def test_solution_tables_match_planner_physics():
     """Rates and latencies of a solved design agree with planner.physics recomputed per demand."""
     links, paths = random_instance(11, n_links=4, n_demands=3)
@@ -784,3 +836,9 @@ def test_plan_repeaters_plans_around_an_unreachable_demand_with_a_note():
     assert not bool(rd.at["B~C", "meets_target"])
     assert rd.at["B~C", "shortfall"] == pytest.approx(bbs.rate_target - rd.at["B~C", "rate"])
     assert any("B~C" in note and "shortfall" in note for note in out.notes)
+    # the typed fields hold the same figures, by link and demand id
+    rl = out.tables["links"]
+    assert out.link_repeaters.to_dict() == dict(zip(rl["link"], rl["repeaters"], strict=True))
+    assert out.demand_rate["B~C"] == rd.at["B~C", "rate"] and out.demand_hops["A~B"] == rd.at["A~B", "hops"]
+    assert out.demand_shortfall is not None and out.demand_shortfall["B~C"] == rd.at["B~C", "shortfall"]
+    assert set(out.unreachable) == {"B~C"} and out.unreachable["B~C"] == pytest.approx(best, rel=1e-9)
