@@ -310,8 +310,8 @@ def chain_latency_s(
     memory: ArrayLike,
     alpha_db_per_km: ArrayLike,
     speed_km_per_s: ArrayLike = SPEED_OF_LIGHT_FIBRE_KM_PER_S,
-    t_mea_s: ArrayLike = 100e-6,
-    t_ret_s: ArrayLike = 1040e-6,
+    t_mea_s: ArrayLike = PhysicsParameters.t_mea_s,
+    t_ret_s: ArrayLike = PhysicsParameters.t_ret_s,
 ) -> Any:
     """Eq. 10: latency (s) of establishing one end-to-end pair over a chain, as printed.
 
@@ -319,8 +319,9 @@ def chain_latency_s(
     ``lam`` of Eq. 9. ``distances_km`` holds the hop lengths along its last axis (``k`` =
     its length, >= 1); leading axes are independent chains. Eq. 9 assumes a homogeneous
     chain; here ``p`` in ``lam`` is the success probability of the **worst (longest) hop**,
-    which makes the result conservative for unequal hops. Defaults are the paper's
-    ``t_mea = 100 us`` (Bell-state measurement) and ``t_ret = 1040 us`` (retrieval).
+    which makes the result conservative for unequal hops. Defaults are those of
+    :class:`PhysicsParameters` (the paper's ``t_mea = 100 us`` Bell-state measurement and
+    ``t_ret = 1040 us`` retrieval).
 
     Note: ``t_i`` already contains ``1/p_i`` and ``lam`` contains ``p`` again, so the formula
     as printed scales like ``1/p**2``; ``docs/cluster_model_vs_simulation.md`` compares

@@ -153,9 +153,16 @@ def _uniform_designs(ev: _DesignEvaluator, used: np.ndarray, deadline: float = m
                 "repeater heuristic: %d of %d uniform designs made before the time limit", len(designs), len(lengths)
             )
             break
-        s = np.asarray(lengths[start : start + chunk])[:, None]
-        n = np.ceil(ev.length[None, :] / s * (1 - 1e-12)).astype(int) - 1
-        designs.extend(np.where(used[None, :], np.clip(n, 0, ev.n_max[None, :]), 0))
+        # in place, with the operations of ceil(L / s * (1 - 1e-12)) - 1 clipped to 0..n_max, 0 on unused links
+        ratio = ev.length[None, :] / np.asarray(lengths[start : start + chunk])[:, None]
+        ratio *= 1 - 1e-12
+        np.ceil(ratio, out=ratio)
+        block = ratio.astype(int)
+        del ratio
+        block -= 1
+        np.clip(block, 0, ev.n_max[None, :], out=block)
+        block[:, ~used] = 0
+        designs.extend(block)
     return designs
 
 
