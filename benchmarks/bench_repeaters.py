@@ -41,10 +41,10 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from planner.stages.repeaters import hop_factor_table  # noqa: E402
+from planner.physics import PAPER_NV_PHYSICS  # noqa: E402
+from planner.stages.repeater_tables import chain_tables  # noqa: E402
 from solvers.base import SolverOptions  # noqa: E402
 from solvers.repeaters import (  # noqa: E402
-    ChainParameters,
     best_single_rate,
     candidate_link_paths,
     prepare_spacing_data,
@@ -55,8 +55,8 @@ SEED = 20240602
 SIDE_KM = 500.0
 SPACING_KM = 5.0
 N_CAP = 30
-# the Eq. 9 hop-factor table covers every chain: (N_CAP + 1) hops on each of up to ~1600 links
-PARAMS = ChainParameters(alpha_db_per_km=0.4, q=0.9, memory=4.0, hop_factors=hop_factor_table(50_000, 0.9))
+PHYSICS = PAPER_NV_PHYSICS.with_values(q_swap=0.9)  # the cluster paper's NV platform, q = 0.9
+MEMORY_UNITS = 4.0
 SIZES = [(10, 5), (20, 10), (50, 20), (100, 40)]  # (backbone nodes, demands)
 
 
@@ -119,7 +119,8 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
         g, links = backbone(n, rng)
         for k in (1, 3):
             demands = demands_for(links, n, n_dem, k, rng)
-            data = prepare_spacing_data(links, demands, PARAMS)
+            tables = chain_tables(links, PHYSICS, memory_units=MEMORY_UNITS)  # Eqs. 7-10 as numbers
+            data = prepare_spacing_data(links, demands, tables)
             best = {d: best_single_rate(data, d) for d in data.demand_ids}
             with_target = demands.assign(rate_target=[0.5 * best[d] for d in demands["demand"]])
             budget = float(len({lid for ps in demands["paths"] for p in ps for lid in p}))
@@ -128,7 +129,7 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
                 res = solve_spacing(
                     links,
                     with_target if mode == "min_cost" else demands,
-                    PARAMS,
+                    tables,
                     mode=mode,
                     budget=budget if mode == "max_min_rate" else None,
                     options=opts,
@@ -312,9 +313,9 @@ def markdown(df: pd.DataFrame, args: argparse.Namespace) -> str:
             f"time limit {args.time_limit:.0f} s per solve.",
             "",
             f"Setting: Gabriel graphs of uniform random points (seed {SEED}) in a "
-            f"{SIDE_KM:.0f} km square (planar, connected, mean degree about 4); alpha = {PARAMS.alpha_db_per_km} "
+            f"{SIDE_KM:.0f} km square (planar, connected, mean degree about 4); alpha = {PHYSICS.alpha_db_per_km} "
             "dB/km (NV platform, "
-            f"cluster paper), q = {PARAMS.q}, m = {PARAMS.memory:.0f}; up to "
+            f"cluster paper), q = {PHYSICS.q_swap}, m = {MEMORY_UNITS:.0f}; up to "
             f"min({N_CAP}, ceil(length / {SPACING_KM:.0f} km)) repeaters per link at unit cost. "
             "Demands between random node pairs over their shortest path (K = 1) or a choice "
             "among the 3 shortest paths (K = 3). `min_cost`: every demand must reach half of "

@@ -25,6 +25,7 @@ where the ``k - 1`` of the odd branch comes from.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,7 @@ __all__ = [
     "ekert_pairs_per_attempt",
     "cluster_keys_per_attempt",
     "link_success_probability",
+    "log_link_success_probability",
     "link_entanglement_time_s",
     "chain_distribution_ratio",
     "chain_factor",
@@ -55,6 +57,7 @@ SPEED_OF_LIGHT_FIBRE_KM_PER_S = 2e5
 speed s but gives no value; 2e5 km/s (refractive index about 1.5) is chosen here."""
 
 _WHERE = "physics"
+_LN10 = math.log(10.0)
 
 
 @dataclass(frozen=True)
@@ -193,6 +196,19 @@ def link_success_probability(distance_km: ArrayLike, *, alpha_db_per_km: ArrayLi
     return _out(10.0 ** (-a * d / 10.0), distance_km, alpha_db_per_km)
 
 
+def log_link_success_probability(distance_km: ArrayLike, *, alpha_db_per_km: ArrayLike) -> Any:
+    """Natural log of Eq. 7: ``log p = -alpha * d * ln(10) / 10`` (<= 0).
+
+    Finite for every finite hop, also where :func:`link_success_probability` underflows to 0;
+    ``exp`` of it is that probability. Same arguments and checks.
+    """
+    pc = ProblemCollector(_WHERE)
+    d = _array("distance_km", distance_km, pc, low=0)
+    a = _array("alpha_db_per_km", alpha_db_per_km, pc, low=0)
+    pc.raise_if_any()
+    return _out(-a * d / 10.0 * _LN10, distance_km, alpha_db_per_km)
+
+
 def link_entanglement_time_s(
     distance_km: ArrayLike,
     *,
@@ -202,14 +218,17 @@ def link_entanglement_time_s(
     """Eq. 8: expected time (s) to the first successful link entanglement over one hop.
 
     ``t = d * 10**(alpha*d/10) / s``: one attempt lasts ``d/s`` seconds and succeeds with
-    ``p`` of Eq. 7, so the expected time is ``(d/s)/p``. Zero for ``d = 0``.
+    ``p`` of Eq. 7, so the expected time is ``(d/s)/p``. Zero for ``d = 0``; ``inf`` where it
+    exceeds the float range (a hop of thousands of dB).
     """
     pc = ProblemCollector(_WHERE)
     d = _array("distance_km", distance_km, pc, low=0)
     a = _array("alpha_db_per_km", alpha_db_per_km, pc, low=0)
     s = _array("speed_km_per_s", speed_km_per_s, pc, low=0, low_open=True)
     pc.raise_if_any()
-    return _out(d * 10.0 ** (a * d / 10.0) / s, distance_km, alpha_db_per_km, speed_km_per_s)
+    with np.errstate(over="ignore"):
+        value = d * 10.0 ** (a * d / 10.0) / s
+    return _out(value, distance_km, alpha_db_per_km, speed_km_per_s)
 
 
 def swap_tree_depth(hops: ArrayLike) -> Any:
@@ -291,8 +310,8 @@ def chain_latency_s(
     memory: ArrayLike,
     alpha_db_per_km: ArrayLike,
     speed_km_per_s: ArrayLike = SPEED_OF_LIGHT_FIBRE_KM_PER_S,
-    t_mea_s: ArrayLike = 100e-6,
-    t_ret_s: ArrayLike = 1040e-6,
+    t_mea_s: ArrayLike = PhysicsParameters.t_mea_s,
+    t_ret_s: ArrayLike = PhysicsParameters.t_ret_s,
 ) -> Any:
     """Eq. 10: latency (s) of establishing one end-to-end pair over a chain, as printed.
 
@@ -300,8 +319,9 @@ def chain_latency_s(
     ``lam`` of Eq. 9. ``distances_km`` holds the hop lengths along its last axis (``k`` =
     its length, >= 1); leading axes are independent chains. Eq. 9 assumes a homogeneous
     chain; here ``p`` in ``lam`` is the success probability of the **worst (longest) hop**,
-    which makes the result conservative for unequal hops. Defaults are the paper's
-    ``t_mea = 100 us`` (Bell-state measurement) and ``t_ret = 1040 us`` (retrieval).
+    which makes the result conservative for unequal hops. Defaults are those of
+    :class:`PhysicsParameters` (the paper's ``t_mea = 100 us`` Bell-state measurement and
+    ``t_ret = 1040 us`` retrieval).
 
     Note: ``t_i`` already contains ``1/p_i`` and ``lam`` contains ``p`` again, so the formula
     as printed scales like ``1/p**2``; ``docs/cluster_model_vs_simulation.md`` compares

@@ -228,3 +228,25 @@ class RawSolve:
     gap: float
     solve_time_s: float
     solver: str
+
+
+def result_from_raw(
+    raw: RawSolve,
+    *,
+    build_time_s: float,
+    tables: dict[str, pd.DataFrame] | None = None,
+    info: dict[str, Any] | None = None,
+) -> SolveResult:
+    """The :class:`SolveResult` of a solver-level outcome: ``raw``'s status, objective, bound, gap,
+    solve time and solver, with ``build_time_s``, ``tables`` and ``info`` (empty when not given)."""
+    return SolveResult(
+        status=raw.status,
+        objective=raw.objective,
+        bound=raw.bound,
+        gap=raw.gap,
+        solve_time_s=raw.solve_time_s,
+        build_time_s=build_time_s,
+        solver=raw.solver,
+        tables={} if tables is None else tables,
+        info={} if info is None else info,
+    )

@@ -217,15 +217,7 @@ def solve_placement(
     inst = preprocess_placement(data, options)
     for pg in inst.pairs:
         pg.layered = not options.lazy_hop_limit
-    info: dict[str, Any] = {
-        "n_nodes": len(inst.names),
-        "n_end_nodes": len(inst.end_idx),
-        "n_pairs": len(inst.pairs),
-        "n_hop_edges": int(inst.hop.sum() // 2),
-        "n_candidates": int((~inst.is_end).sum()),
-        "n_candidates_useful": int(len(set().union(*[set(pg.candidates.tolist()) for pg in inst.pairs]))),
-        "mean_candidates_per_pair": float(np.mean([len(pg.candidates) for pg in inst.pairs])),
-    }
+    info = _instance_info(inst)
     unreachable = [
         f"{inst.names[pg.s]}-{inst.names[pg.t]}" for pg in inst.pairs if not pg.direct and pg.d_s[pg.t] > inst.n_max + 1
     ]
@@ -239,35 +231,13 @@ def solve_placement(
             solver="highs",
             info=info,
         )
-    deadline = time.perf_counter() + sopts.time_limit_s
-    alpha = inst.alpha
-    # The alpha term never reaches 1 when every path is at most (N_max + 1) L_max long; then the
-    # weighted optimum has the least number of repeaters and can be found lexicographically.
-    max_alpha_term = alpha * inst.k * len(inst.pairs) * (inst.n_max + 1) * options.max_link_km
-    lexicographic = options.lexicographic and alpha > 0 and max_alpha_term < 1.0
-    info["lexicographic"] = lexicographic
     stats = _LoopStats()
-    if lexicographic:
-        first = _lazy_solve(inst, sopts, deadline, stats, alpha=0.0)
-        if first.status is SolveStatus.OPTIMAL and first.paths is not None:
-            n_star = int(round(first.objective))
-            info["phase1_repeaters"] = n_star
-            info["phase1_solve_time_s"] = stats.solve_time_s
-            final = _lazy_solve(inst, sopts, deadline, stats, alpha=alpha, n_repeaters=n_star, start=first.paths)
-            if final.paths is None:  # phase 2 ran out of time: keep the phase-1 design
-                final = _LoopOutcome(SolveStatus.FEASIBLE, first.paths, math.nan, float(n_star))
-            elif final.status is SolveStatus.INFEASIBLE:
-                raise RuntimeError("least-length phase infeasible although phase 1 was optimal")
-        else:
-            final = first  # count not proven: its bound is still a valid bound (alpha term >= 0)
-    else:
-        final = _lazy_solve(inst, sopts, deadline, stats, alpha=alpha)
-    build_time += stats.build_time_s
+    final = _solve_instance(inst, options, sopts, stats, info)
     info.update(stats.info)
     info["lazy_rounds"] = stats.rounds
     result = SolveResult(
         status=final.status,
-        build_time_s=build_time,
+        build_time_s=build_time + stats.build_time_s,
         solve_time_s=stats.solve_time_s,
         solver="highs",
         info=info,
@@ -277,11 +247,53 @@ def solve_placement(
         return result
     rep_df, paths_df = _tables(inst, final.paths)
     result.tables = {"repeaters": rep_df, "paths": paths_df}
-    result.objective = placement_objective(list(rep_df["node"]), paths_df, alpha)
+    result.objective = placement_objective(list(rep_df["node"]), paths_df, inst.alpha)
     if math.isfinite(result.bound):
         result.bound = min(result.bound, result.objective)
     result.gap = relative_gap(result.objective, result.bound)
     return result
+
+
+def _instance_info(inst: PlacementInstance) -> dict[str, Any]:
+    """Preprocessing facts of ``inst`` for the result's ``info``: sizes, hop edges, candidates."""
+    return {
+        "n_nodes": len(inst.names),
+        "n_end_nodes": len(inst.end_idx),
+        "n_pairs": len(inst.pairs),
+        "n_hop_edges": int(inst.hop.sum() // 2),
+        "n_candidates": int((~inst.is_end).sum()),
+        "n_candidates_useful": int(len(set().union(*[set(pg.candidates.tolist()) for pg in inst.pairs]))),
+        "mean_candidates_per_pair": float(np.mean([len(pg.candidates) for pg in inst.pairs])),
+    }
+
+
+def _solve_instance(
+    inst: PlacementInstance, options: PlacementOptions, sopts: SolverOptions, stats: _LoopStats, info: dict[str, Any]
+) -> _LoopOutcome:
+    """The lazy solve of ``inst`` within ``sopts.time_limit_s`` from now: lexicographic (least
+    repeaters, then least length at that count) when that gives the weighted optimum, else weighted
+    in one go. Records ``lexicographic`` and the first phase's figures in ``info``."""
+    deadline = time.perf_counter() + sopts.time_limit_s
+    alpha = inst.alpha
+    # The alpha term never reaches 1 when every path is at most (N_max + 1) L_max long; then the
+    # weighted optimum has the least number of repeaters and can be found lexicographically.
+    max_alpha_term = alpha * inst.k * len(inst.pairs) * (inst.n_max + 1) * options.max_link_km
+    lexicographic = options.lexicographic and alpha > 0 and max_alpha_term < 1.0
+    info["lexicographic"] = lexicographic
+    if not lexicographic:
+        return _lazy_solve(inst, sopts, deadline, stats, alpha=alpha)
+    first = _lazy_solve(inst, sopts, deadline, stats, alpha=0.0)
+    if first.status is not SolveStatus.OPTIMAL or first.paths is None:
+        return first  # count not proven: its bound is still a valid bound (alpha term >= 0)
+    n_star = int(round(first.objective))
+    info["phase1_repeaters"] = n_star
+    info["phase1_solve_time_s"] = stats.solve_time_s
+    final = _lazy_solve(inst, sopts, deadline, stats, alpha=alpha, n_repeaters=n_star, start=first.paths)
+    if final.paths is None:  # phase 2 ran out of time: keep the phase-1 design
+        return _LoopOutcome(SolveStatus.FEASIBLE, first.paths, math.nan, float(n_star))
+    if final.status is SolveStatus.INFEASIBLE:
+        raise RuntimeError("least-length phase infeasible although phase 1 was optimal")
+    return final
 
 
 @dataclass

@@ -13,7 +13,7 @@ import pandas as pd
 import pyomo.environ as pyo
 import scipy.sparse as sp
 
-from solvers.base import SolveResult, SolverOptions, SolveStatus
+from solvers.base import SolveResult, SolverOptions, SolveStatus, result_from_raw
 from solvers.highs_driver import HighsRun, LinearArrays, solve_arrays, solve_model
 from solvers.placement_data import (
     SNK,
@@ -228,13 +228,4 @@ def solve_placement_pyomo(
     reps = [
         r for r in model.R if raw.status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE) and pyo.value(model.y[r]) > 0.5
     ]
-    return SolveResult(
-        status=raw.status,
-        objective=raw.objective,
-        bound=raw.bound,
-        gap=raw.gap,
-        solve_time_s=raw.solve_time_s,
-        build_time_s=build,
-        solver=raw.solver,
-        tables={"repeaters": pd.DataFrame({"node": reps})},
-    )
+    return result_from_raw(raw, build_time_s=build, tables={"repeaters": pd.DataFrame({"node": reps})})

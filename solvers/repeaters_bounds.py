@@ -10,6 +10,7 @@ vectorised) bound what each demand can reach on its own, and
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 import time
@@ -19,15 +20,14 @@ import numpy as np
 
 from solvers.base import show_value as _show
 from solvers.repeaters_data import (
-    LN10,
     RepeaterInfeasible,
     SpacingData,
     SpacingMode,
-    hop_factor_nonincreasing,
     hop_range,
-    log_hop_table,
+    log_rate,
     max_chain_hops,
-    segment_probability,
+    rate_factor_nonincreasing,
+    rate_of_log,
     subset_demands,
 )
 
@@ -39,15 +39,17 @@ logger = logging.getLogger(__name__)
 # ---------------------------------------------------------------------------
 
 
+LOG_P_TOL = 1e-12
+"""Relative slack of the option-table search: an option whose ``log_p`` falls short of the one
+asked for by no more than this share of it counts as reaching it."""
+
+
 def _fewest_repeaters(data: SpacingData, lid: Hashable, need_log_p: float) -> int:
-    """Fewest repeaters on ``lid`` with segment ``log p >= need_log_p`` (its maximum if none)."""
-    alpha = data.params.alpha_db_per_km
-    n_max = data.n_max_of[lid]
-    if need_log_p >= 0 or alpha <= 0:
-        return n_max if need_log_p > 0 else 0
-    seg_max_km = -need_log_p * 10.0 / (alpha * LN10)
-    n = math.ceil(data.length_of[lid] / seg_max_km - 1e-12) - 1
-    return int(min(max(n, 0), n_max))
+    """Fewest repeaters on ``lid`` whose segment ``log p >= need_log_p`` (a search of the link's
+    option table, up to :data:`LOG_P_TOL`); its maximum if none."""
+    row = data.options.log_p_rows[lid]
+    n = bisect.bisect_left(row, need_log_p - LOG_P_TOL * abs(need_log_p))
+    return min(n, data.n_max_of[lid])
 
 
 def presolve_spacing(
@@ -57,18 +59,18 @@ def presolve_spacing(
 
     Every demand ``d`` with a required rate ``r_d`` (its target in
     ``min_cost`` mode; ``rate_floor`` for every demand in ``max_min_rate``
-    mode) needs ``m * p_worst * g(k) >= r_d``. Hence, with ``G = max g``:
-    every link on a demand's only path needs ``p_l(n) >= r_d / (m G)``, which
-    gives the lowest option ``n_lo[l]``; and a hop count ``k`` is possible only
-    if ``m * p_best * g(k) >= r_d`` on some candidate path, ``p_best`` the
-    worst link's best probability. No feasible design (no design at least as
+    mode) needs ``p_worst * f(k) >= r_d``, ``f`` the chain tables' rate factor.
+    Hence, with ``F = max f`` over the hop counts the path can still reach:
+    every link on a demand's only path needs ``p_l(n) >= r_d / F``, which
+    gives the lowest option ``n_lo[l]`` (a search of the link's option table);
+    and a hop count ``k`` is possible only if ``p_best * f(k) >= r_d`` on some
+    candidate path, ``p_best`` the worst link's best probability, and the
+    fewest repeaters reaching ``r_d / f(k)`` on every link fit in ``k`` hops. No feasible design (no design at least as
     good as ``rate_floor``) is cut off. Small relative slack (1e-6) keeps
     designs on the boundary. With ``hop_counts=False`` only ``n_lo`` is
     computed (the hop-count sets are returned empty).
     """
-    par = data.params
-    k_max = max_chain_hops(data)
-    logg = log_hop_table(k_max, par)
+    logf = data.log_rate_factors(max_chain_hops(data))
     required: dict[Hashable, float] = {}
     if mode == "min_cost":
         required = dict(data.rate_target)
@@ -82,8 +84,8 @@ def presolve_spacing(
         changed = False
         for _d, r, path in singles:
             k_lo = hop_range(data, path, n_lo)[0]
-            log_gmax = float(np.max(logg[k_lo:]))
-            need_log_p = math.log(r) - math.log(par.memory) - log_gmax - slack
+            log_fmax = float(np.max(logf[k_lo:]))
+            need_log_p = log_rate(r) - log_fmax - slack
             for lid in path:
                 n_new = _fewest_repeaters(data, lid, need_log_p)
                 if n_new > n_lo.get(lid, 0):
@@ -94,20 +96,17 @@ def presolve_spacing(
         allowed: set[int] = set()
         for path in data.paths[d]:
             lo, hi = hop_range(data, path, n_lo)
-            lengths = np.array([data.length_of[lid] for lid in path])
-            n_max = np.array([data.n_max_of[lid] for lid in path])
             ks = np.arange(lo, hi + 1)
-            need_log_p_k = math.log(r) - math.log(par.memory) - logg[ks] - slack  # per k
-            # fewest repeaters per link reaching need_log_p_k at this k; k must fit their hops
-            log_p_opt = -par.alpha_db_per_km * lengths / (n_max + 1) / 10.0 * LN10
-            reachable = need_log_p_k <= log_p_opt.min()
-            with np.errstate(divide="ignore", invalid="ignore"):
-                seg_max_km = np.where(
-                    need_log_p_k < 0, -need_log_p_k * 10.0 / max(par.alpha_db_per_km, 1e-300) / LN10, 0
-                )
-                fewest = np.ceil(lengths[None, :] / seg_max_km[:, None] - 1e-12) - 1
-            fewest = np.clip(np.nan_to_num(fewest, nan=0.0, posinf=1e9), 0, n_max[None, :])
-            ok = reachable & ((fewest + 1).sum(axis=1) <= ks)
+            need_log_p_k = log_rate(r) - logf[ks] - slack  # per k
+            # fewest repeaters per link reaching need_log_p_k at this k (a search of its option
+            # table); k must fit their hops
+            need_tol = need_log_p_k - LOG_P_TOL * np.abs(need_log_p_k)
+            rows = [data.options.log_p[data.link_pos[lid], : data.n_max_of[lid] + 1] for lid in path]
+            reachable = need_log_p_k <= min(row[-1] for row in rows)
+            fewest = np.zeros(len(ks), dtype=np.int64)
+            for row in rows:
+                fewest += np.minimum(np.searchsorted(row, need_tol, side="left"), len(row) - 1) + 1
+            ok = reachable & (fewest <= ks)
             allowed.update(int(k) for k in ks[ok])
         ks_allowed[d] = allowed
     return n_lo, ks_allowed
@@ -120,12 +119,12 @@ def drop_dominated_demands(data: SpacingData, *, mode: SpacingMode) -> tuple[Spa
     ``d``'s links are a subset of ``e``'s, ``d``'s target is at most ``e``'s
     (``min_cost``) and ``d`` has no latency limit or one at least ``e``'s.
     Then ``d`` has no more hops, no worse worst segment and no more segment
-    time than ``e``; with ``g`` non-increasing in ``k`` (checked, else nothing
+    time than ``e``; with the rate factor non-increasing in ``k`` (checked, else nothing
     is dropped) its Eq. 9 rate is at least ``e``'s and its Eq. 10 latency at
     most ``e``'s, so ``d`` meets whatever ``e`` meets and never sets the
     minimum rate alone. Returns the reduced data and the number dropped.
     """
-    if not hop_factor_nonincreasing(max_chain_hops(data), data.params):
+    if not rate_factor_nonincreasing(data, max_chain_hops(data)):
         return data, 0
     single = [d for d in data.demand_ids if len(data.paths[d]) == 1]
     if len(single) < 2:
@@ -192,7 +191,7 @@ def presolve_bound(
         return float(sum(float(cost[lid]) * int(n) for lid, n in n_lo.items()))
     longest = sorted(data.demand_ids, key=lambda d: -max(len(p) for p in data.paths[d]))[:max_demands]
     best = min(best_single_rate(data, d) for d in longest)
-    return math.log(best) if best > 0 else -math.inf
+    return log_rate(best) if best > 0 else -math.inf
 
 
 # ---------------------------------------------------------------------------
@@ -207,21 +206,17 @@ def best_single_rate(data: SpacingData, d: Hashable) -> float:
     option probabilities) every link on the path needs at least the fewest
     repeaters reaching ``theta``, and any total hop count between that minimum
     and the path's maximum is possible; the best is the maximum of
-    ``m * theta * g(k)`` over these. Latency limits are ignored here.
+    ``theta * f(k)`` over these (``f`` the rate factor). Latency limits are ignored here.
     """
-    par = data.params
+    opt = data.options
+    rate_factor = data.tables.hop_arrays()[0]
+    pos = data.link_pos
     best = 0.0
     for path in data.paths[d]:
-        opts = {
-            lid: [
-                segment_probability(data.length_of[lid] / (n + 1), par.alpha_db_per_km)
-                for n in range(data.n_max_of[lid] + 1)
-            ]
-            for lid in path
-        }
+        opts = {lid: opt.p[pos[lid], : data.n_max_of[lid] + 1].tolist() for lid in path}
         thetas = sorted({p for ps in opts.values() for p in ps})
         k_max = sum(len(ps) for ps in opts.values())
-        g = [0.0] + [par.hop_factor(k) for k in range(1, k_max + 1)]
+        f = rate_factor[: k_max + 1].tolist()
         for theta in thetas:
             need = 0
             ok = True
@@ -232,7 +227,7 @@ def best_single_rate(data: SpacingData, d: Hashable) -> float:
                     break
                 need += n_min + 1
             if ok:
-                best = max(best, par.memory * theta * max(g[need : k_max + 1]))
+                best = max(best, theta * max(f[need : k_max + 1]))
     return best
 
 
@@ -241,43 +236,42 @@ def rate_upper_bounds(data: SpacingData) -> np.ndarray:
 
     Vectorised, one pass over the (demand, path) rows. On a path of ``h``
     links, a link with ``n`` repeaters bounds the worst segment's success
-    probability by its own ``p(L / (n + 1))`` and the chain has at least
+    probability by its own ``p_l(n)`` and the chain has at least
     ``n + h`` hops, so the rate is at most
-    ``m * max_n p(L / (n + 1)) * max_{k >= n + h} g(k)`` for every link of the
+    ``max_n p_l(n) * max_{k >= n + h} f(k)`` (``f`` the rate factor) for every link of the
     path; the path's bound is the smallest over its links, the demand's the
     largest over its paths. Latency limits are ignored. Guarantees: every
     value is >= :func:`best_single_rate` (a demand whose bound is below its
     target cannot reach it with any spacing), and equal to it for a one-link
-    path when ``g`` is nonincreasing.
+    path when ``f`` is nonincreasing.
     """
-    par = data.params
     links = list(data.links.index)
-    pos = {lid: i for i, lid in enumerate(links)}
-    length = data.links["length_km"].to_numpy(float)
+    pos = data.link_pos
     n_max = data.links["max_repeaters"].to_numpy(int)
     rows = [(i, path) for i, d in enumerate(data.demand_ids) for path in data.paths[d]]
     if not rows:
         return np.zeros(len(data.demand_ids))
     width = max(len(path) for _, path in rows)
     top = int(n_max.max()) if len(n_max) else 0
-    logg = log_hop_table(top + width, par)
-    suffix_max = np.maximum.accumulate(logg[::-1])[::-1]  # max log g(k') over k' >= k
-    # bound[l, h]: max over n <= n_max[l] of log p(L_l / (n + 1)) + max_{k >= n + h} log g(k)
+    k_top = min(top + width, data.tables.max_hops)  # longer chains cannot form (prepare_spacing_data)
+    logf = data.log_rate_factors(k_top)
+    suffix_max = np.maximum.accumulate(logf[::-1])[::-1]  # max log f(k') over k' >= k
+    # bound[l, h]: max over n <= n_max[l] of log p_l(n) + max_{k >= n + h} log f(k)
     h = np.arange(width + 1)
     bound = np.full((len(links) + 1, width + 1), -np.inf)
     for n in range(top + 1):
-        log_p = -par.alpha_db_per_km * length / (n + 1) / 10.0 * LN10
-        term = log_p[:, None] + suffix_max[np.minimum(n + np.maximum(h, 1), top + width)][None, :]
+        log_p = data.options.log_p[:, n]
+        term = log_p[:, None] + suffix_max[np.minimum(n + np.maximum(h, 1), k_top)][None, :]
         bound[:-1] = np.where((n <= n_max)[:, None], np.maximum(bound[:-1], term), bound[:-1])
     bound[-1] = np.inf  # padding column of short paths
     index = np.full((len(rows), width), len(links), dtype=int)
     for r, (_, path) in enumerate(rows):
         index[r, : len(path)] = [pos[lid] for lid in path]
     n_hops = np.array([len(path) for _, path in rows], dtype=int)
-    row_log = math.log(par.memory) + bound[index, n_hops[:, None]].min(axis=1)
+    row_log = bound[index, n_hops[:, None]].min(axis=1)
     best = np.full(len(data.demand_ids), -np.inf)
     np.maximum.at(best, np.array([i for i, _ in rows], dtype=int), row_log)
-    return np.exp(best)
+    return np.asarray(rate_of_log(best))
 
 
 def unreachable_demands(data: SpacingData) -> dict[Hashable, float]:

@@ -1,11 +1,12 @@
-"""Input of the repeater-spacing model: chain parameters, validated tables and design evaluation.
+"""Input of the repeater-spacing model: chain tables, validated tables and design evaluation.
 
-:class:`ChainParameters` carries the physical parameters and the Eq. 9 hop-factor
-table ``g(k)`` (computed by the caller); :func:`prepare_spacing_data` validates the
-``links`` and ``demands`` tables into :class:`SpacingData`; :func:`link_options` gives
-the per-(link, repeaters) coefficients and :func:`evaluate_spacing` recomputes
-Eqs. 7-10 for a design, independently of the model. See :mod:`solvers.repeaters`
-for the formulation.
+:class:`ChainTables` carries the numbers of the physics (per link option and per hop
+count, computed by the caller: the planner's :mod:`planner.stages.repeater_tables`);
+:func:`prepare_spacing_data` validates the ``links`` and ``demands`` tables into
+:class:`SpacingData`; :func:`link_options` gives the per-(link, repeaters) coefficients
+and :func:`evaluate_spacing` recomputes each demand's rate and latency for a design
+from the tables, independently of the model. See :mod:`solvers.repeaters` for the
+formulation.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import dataclasses
 import itertools
 import math
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import networkx as nx
@@ -24,7 +25,25 @@ import pandas as pd
 from solvers.base import ModelInfeasible
 from solvers.base import show_value as _show
 
-LN10 = math.log(10.0)
+
+def log_rate(rate: Any) -> Any:
+    """A rate (target, bound) in the model's log space: the natural log (``-inf`` for 0), element-wise.
+
+    The model is linear in log rates (``log p_worst + log f(k)``); this and :func:`rate_of_log` are
+    the only conversions between the two scales in :mod:`solvers.repeaters` (no physics)."""
+    if isinstance(rate, (float, int)):
+        return math.log(rate) if rate > 0 else -math.inf
+    with np.errstate(divide="ignore"):
+        out = np.log(rate)
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def rate_of_log(value: Any) -> Any:
+    """A log rate (objective, bound) back on the rate scale: ``exp``, element-wise (see :func:`log_rate`)."""
+    if isinstance(value, (float, int)):
+        return math.exp(value)
+    out = np.exp(value)
+    return float(out) if np.ndim(out) == 0 else out
 
 
 SpacingMode = Literal["min_cost", "max_min_rate"]
@@ -44,90 +63,75 @@ class RepeaterInfeasible(ModelInfeasible):
     conflict_label = "Conflicting demands"
 
 
-@dataclass(frozen=True)
-class ChainParameters:
-    """Physical parameters of the backbone chains (cluster paper, Sec. 3.3).
+@dataclass(frozen=True, eq=False)
+class ChainTables:
+    """What the spacing model knows of the physics: numbers per link option and per hop count.
 
-    ``alpha_db_per_km``: fibre loss (Eq. 7; the paper uses 0.4 dB/km for the NV
-    platform); ``q``: entanglement swapping success probability; ``memory``: m,
-    memory units per edge (Eq. 9); ``speed_km_per_s``: photon speed in fibre
-    (Eq. 8); ``t_mea_s`` / ``t_ret_s``: joint measurement and retrieval delay (Eq. 10).
-    ``hop_factors``: the Eq. 9 hop factor ``g(k) = lam / (m p)`` of a ``k``-hop chain
-    with swapping probability ``q``, for ``k = 0..K`` (entry 0 is not used), computed by
-    the caller (the planner's physics layer); this package does not restate Eq. 9.
-    ``K`` must cover every chain the model can form: the sum over the links of
-    (``max_repeaters`` + 1), plus 1.
+    The caller computes them (the planner's :mod:`planner.stages.repeater_tables`, from its one
+    physics parameter object); this package evaluates no formula of the physics. It looks the
+    numbers up and combines them only as the model states: a chain's rate is its worst segment's
+    ``p`` times the factor of its hop count ``k`` (Eq. 9 for a homogeneous chain, a lower bound
+    for an inhomogeneous one), and its latency is the segment times summed over the chain,
+    divided by that rate, plus the swap latency of ``k`` hops (Eq. 10).
+
+    ``options``: one row per (``link``, ``repeaters`` ``n`` = 0..the link's ``max_repeaters``;
+    further rows are ignored) with ``p`` (success probability of one attempt on one of the link's
+    ``n + 1`` equal segments, Eq. 7), ``log_p`` (its natural log, given on its own so that a
+    segment whose ``p`` underflows keeps a finite log) and ``time_s`` (expected time to entangle
+    one segment, Eq. 8, summed over the link's ``n + 1`` segments). ``p`` must not fall as ``n``
+    grows.
+
+    Per hop count ``k = 0..K`` (entry 0 is not used): ``rate_factor[k]`` (pairs per attempt of a
+    ``k``-hop chain per unit worst-segment ``p``, Eq. 9's ``m g(k)``), ``log_rate_factor[k]`` (its
+    natural log) and ``swap_latency_s[k]`` (Eq. 10's ``k (t_mea + t_ret)``). ``K`` must cover the
+    longest chain of any candidate path (its links' ``max_repeaters + 1`` summed).
     """
 
-    alpha_db_per_km: float = 0.4
-    q: float = 0.9
-    memory: float = 1.0
-    speed_km_per_s: float = 2.0e5
-    t_mea_s: float = 100e-6
-    t_ret_s: float = 1040e-6
-    hop_factors: tuple[float, ...] = field(default=(), repr=False)
+    options: pd.DataFrame
+    rate_factor: np.ndarray
+    log_rate_factor: np.ndarray
+    swap_latency_s: np.ndarray
 
     def __post_init__(self) -> None:
         problems = []
-        if not (math.isfinite(self.alpha_db_per_km) and self.alpha_db_per_km >= 0):
-            problems.append(f"alpha_db_per_km={self.alpha_db_per_km} must be a finite number >= 0")
-        if not (0 < self.q <= 1):
-            problems.append(f"q={self.q} must be in (0, 1]")
-        if not (math.isfinite(self.memory) and self.memory > 0):
-            problems.append(f"memory={self.memory} must be > 0")
-        if not (math.isfinite(self.speed_km_per_s) and self.speed_km_per_s > 0):
-            problems.append(f"speed_km_per_s={self.speed_km_per_s} must be > 0")
-        if not (self.t_mea_s >= 0 and self.t_ret_s >= 0):
-            problems.append("t_mea_s and t_ret_s must be >= 0")
-        g = self.hop_factors[1:]
-        if len(g) == 0:
-            problems.append("hop_factors (Eq. 9 g(k) for k = 0..K) must be given")
-        elif g[0] != 1.0 or not all(0 < x <= 1 for x in g):
-            problems.append("hop_factors must have g(1) = 1 and every g(k) in (0, 1]")
+        missing = [c for c in ("link", "repeaters", "p", "log_p", "time_s") if c not in self.options.columns]
+        if missing:
+            problems.append(f"options table: missing columns {missing}")
+        sizes = {len(self.rate_factor), len(self.log_rate_factor), len(self.swap_latency_s)}
+        if len(sizes) != 1 or min(sizes) < 2:
+            problems.append("rate_factor, log_rate_factor and swap_latency_s must cover the same k = 0..K, K >= 1")
+        else:
+            rf, lrf, sl = (np.asarray(a, dtype=float)[1:] for a in self.hop_arrays())
+            if not (np.all(np.isfinite(rf)) and np.all(rf > 0) and np.all(np.isfinite(lrf))):
+                problems.append("rate_factor[k] must be a finite number > 0 with a finite log for every k >= 1")
+            if not (np.all(np.isfinite(sl)) and np.all(sl >= 0)):
+                problems.append("swap_latency_s[k] must be a finite number >= 0 for every k >= 1")
         if problems:
-            raise RepeaterInputError("chain parameters: " + "; ".join(problems))
+            raise RepeaterInputError("chain tables: " + "; ".join(problems))
+
+    def hop_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(rate_factor, log_rate_factor, swap_latency_s)`` as float arrays."""
+        return (
+            np.asarray(self.rate_factor, dtype=float),
+            np.asarray(self.log_rate_factor, dtype=float),
+            np.asarray(self.swap_latency_s, dtype=float),
+        )
 
     @property
     def max_hops(self) -> int:
-        """The largest ``k`` whose hop factor is known."""
-        return len(self.hop_factors) - 1
-
-    def hop_factor(self, hops: int) -> float:
-        """``g(k)`` from the table; raises :class:`RepeaterInputError` beyond it."""
-        k = int(hops)
-        if not 1 <= k <= self.max_hops:
-            raise RepeaterInputError(
-                f"hops={hops}: the hop factor table covers k = 1..{self.max_hops}; "
-                "give hop_factors up to the sum over links of (max_repeaters + 1), plus 1"
-            )
-        return self.hop_factors[k]
+        """The largest ``k`` the per-hop-count tables cover."""
+        return len(self.rate_factor) - 1
 
 
-# ---------------------------------------------------------------------------
-# Eqs. 7, 8 and 10 per segment (Eq. 9's hop factor comes as a table in ChainParameters)
-# ---------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class OptionArrays:
+    """The option table as arrays by (link position, repeaters), padded with NaN past a link's
+    ``max_repeaters``; ``log_p_rows`` holds each link's ``log_p`` row as a list (for bisection)."""
 
-
-def segment_probability(segment_km: float, alpha_db_per_km: float) -> float:
-    """Eq. 7: success probability of one entanglement attempt over ``segment_km``."""
-    return float(10.0 ** (-alpha_db_per_km * segment_km / 10.0))
-
-
-def segment_time_s(segment_km: float, alpha_db_per_km: float, speed_km_per_s: float) -> float:
-    """Eq. 8: expected time to one successful link entanglement over ``segment_km``."""
-    return float(segment_km * 10.0 ** (alpha_db_per_km * segment_km / 10.0) / speed_km_per_s)
-
-
-def chain_rate(hops: int, p: float, params: ChainParameters) -> float:
-    """Eq. 9 distribution ratio ``lam = m * p * g(k)``."""
-    return params.memory * p * params.hop_factor(hops)
-
-
-def chain_latency_from_segments_s(segments_km: Sequence[float], p: float, params: ChainParameters) -> float:
-    """Eq. 10 latency of a chain whose hops have the given lengths, with rate from worst ``p``."""
-    k = len(segments_km)
-    total_t = sum(segment_time_s(d, params.alpha_db_per_km, params.speed_km_per_s) for d in segments_km)
-    return total_t / chain_rate(k, p, params) + k * (params.t_mea_s + params.t_ret_s)
+    p: np.ndarray
+    log_p: np.ndarray
+    time_s: np.ndarray
+    log_p_rows: dict[Hashable, list[float]]
 
 
 # ---------------------------------------------------------------------------
@@ -144,12 +148,15 @@ class SpacingData:
     paths: dict[Hashable, list[tuple[Hashable, ...]]]
     rate_target: dict[Hashable, float]
     latency_limit_s: dict[Hashable, float]
-    params: ChainParameters
+    tables: ChainTables
+    options: OptionArrays  # ``tables.options`` by link position (row of ``links``) and repeaters
     # plain-dict views of ``links`` for the Python loops (no per-row pandas access)
     length_of: dict[Hashable, float] = dataclasses.field(init=False, repr=False, compare=False)
     n_max_of: dict[Hashable, int] = dataclasses.field(init=False, repr=False, compare=False)
+    link_pos: dict[Hashable, int] = dataclasses.field(init=False, repr=False, compare=False)  # row of ``links``
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "link_pos", {lid: i for i, lid in enumerate(self.links.index)})
         object.__setattr__(
             self, "length_of", dict(zip(self.links.index, self.links["length_km"].astype(float), strict=True))
         )
@@ -157,11 +164,17 @@ class SpacingData:
             self, "n_max_of", dict(zip(self.links.index, self.links["max_repeaters"].astype(int), strict=True))
         )
 
+    def log_rate_factors(self, k_max: int) -> np.ndarray:
+        """``log_rate_factor[k]`` for ``k = 0..k_max`` (entry 0 is -inf, unused)."""
+        table = np.array(self.tables.log_rate_factor[: k_max + 1], dtype=float)
+        table[0] = -np.inf
+        return table
+
 
 def prepare_spacing_data(
     links: pd.DataFrame,
     demands: pd.DataFrame,
-    params: ChainParameters,
+    tables: ChainTables,
     *,
     latency_limit_s: float | None = None,
     require_targets: bool = False,
@@ -173,6 +186,7 @@ def prepare_spacing_data(
     candidate paths, each a list of link ids; a single path may be given in a
     ``path`` column instead), ``rate_target`` (required in min-cost mode),
     optional ``latency_limit_s`` (NaN = none; else the keyword value applies).
+    ``tables`` (:class:`ChainTables`) must hold every link option and cover every chain.
     """
     problems: list[str] = []
     for col in ("link", "length_km", "max_repeaters"):
@@ -200,7 +214,55 @@ def prepare_spacing_data(
     lk["max_repeaters"] = lk["max_repeaters"].astype(int)
     lk["length_km"] = lk["length_km"].astype(float)
     lk["cost_per_repeater"] = lk["cost_per_repeater"].astype(float)
-    return SpacingData(lk, ids, paths, targets, limits, params)
+    data = SpacingData(lk, ids, paths, targets, limits, tables, option_arrays(lk, tables))
+    k_max = max_chain_hops(data)
+    if k_max > tables.max_hops:
+        raise RepeaterInputError(
+            f"chain tables cover k = 1..{tables.max_hops} hops but a candidate path can form a chain of {k_max}; "
+            "give the per-hop-count tables up to the sum over links of (max_repeaters + 1)"
+        )
+    return data
+
+
+def option_arrays(links: pd.DataFrame, tables: ChainTables) -> OptionArrays:
+    """The rows of ``tables.options`` for ``links`` (indexed by link id) as :class:`OptionArrays`.
+
+    Raises :class:`RepeaterInputError` when an option ``0..max_repeaters`` of a link is missing or
+    given twice, or when a value is invalid (``p`` outside [0, 1], ``log_p`` positive,
+    ``time_s`` negative, ``p`` falling as repeaters are added).
+    """
+    opts = tables.options
+    n_max = links["max_repeaters"].to_numpy(int)
+    pos = links.index.get_indexer(opts["link"])
+    reps = opts["repeaters"].to_numpy()
+    keep = (pos >= 0) & (reps >= 0) & (reps <= np.where(pos >= 0, n_max[pos], -1))
+    pos, reps = pos[keep], reps[keep].astype(int)
+    shape = (len(links), int(n_max.max(initial=0)) + 1)
+    filled = np.zeros(shape, dtype=int)
+    np.add.at(filled, (pos, reps), 1)
+    valid = np.arange(shape[1])[None, :] <= n_max[:, None]
+    problems = []
+    if np.any(filled[valid] != 1):
+        bad = [str(links.index[i]) for i in np.flatnonzero(np.any((filled != 1) & valid, axis=1))[:5]]
+        problems.append(f"every link needs exactly one option row per repeater count 0..max_repeaters (links {bad})")
+    arrays = []
+    for col in ("p", "log_p", "time_s"):
+        arr = np.full(shape, np.nan)
+        arr[pos, reps] = opts[col].to_numpy(float)[keep]
+        arrays.append(arr)
+    p, log_p, time_s = arrays
+    if not problems:
+        with np.errstate(invalid="ignore"):
+            if not (np.all((p[valid] >= 0) & (p[valid] <= 1)) and np.all(log_p[valid] <= 0)):
+                problems.append("p must be in [0, 1] and log_p <= 0")
+            if not np.all(time_s[valid] >= 0):  # inf where a segment's time overflows
+                problems.append("time_s must be a number >= 0")
+            if np.any(np.diff(np.where(valid, log_p, np.inf), axis=1) < 0):
+                problems.append("p must not fall as repeaters are added to a link")
+    if problems:
+        raise RepeaterInputError("chain tables: " + "; ".join(problems))
+    rows = {lid: log_p[i, : n_max[i] + 1].tolist() for i, lid in enumerate(links.index)}
+    return OptionArrays(p, log_p, time_s, rows)
 
 
 def _check_links(links: pd.DataFrame, problems: list[str]) -> pd.DataFrame:
@@ -297,26 +359,24 @@ def _as_paths(raw: Any) -> list[tuple[Hashable, ...]] | None:
 
 
 def link_options(data: SpacingData) -> pd.DataFrame:
-    """One row per (link, repeaters) option: segment_km, hops, log_p, p, time_s (Eqs. 7, 8)."""
-    par = data.params
-    rows = []
-    for lid, row in data.links.iterrows():
-        for n in range(int(row["max_repeaters"]) + 1):
-            seg = row["length_km"] / (n + 1)
-            rows.append(
-                {
-                    "link": lid,
-                    "repeaters": n,
-                    "segment_km": seg,
-                    "hops": n + 1,
-                    "log_p": -par.alpha_db_per_km * seg / 10.0 * LN10,
-                    "time_s": (n + 1) * segment_time_s(seg, par.alpha_db_per_km, par.speed_km_per_s),
-                    "cost": n * row["cost_per_repeater"],
-                }
-            )
-    table = pd.DataFrame(rows)
-    table["p"] = np.exp(table["log_p"])
-    return table
+    """One row per (link, repeaters) option: segment_km, hops, log_p, p, time_s (from the chain tables), cost."""
+    n_max = data.links["max_repeaters"].to_numpy(int)
+    pos = np.repeat(np.arange(len(n_max)), n_max + 1)
+    reps = np.concatenate([np.arange(n + 1) for n in n_max]) if len(n_max) else np.zeros(0, dtype=int)
+    length = data.links["length_km"].to_numpy(float)[pos]
+    opt = data.options
+    return pd.DataFrame(
+        {
+            "link": data.links.index.to_numpy()[pos],
+            "repeaters": reps,
+            "segment_km": length / (reps + 1),
+            "hops": reps + 1,
+            "log_p": opt.log_p[pos, reps],
+            "p": opt.p[pos, reps],
+            "time_s": opt.time_s[pos, reps],
+            "cost": reps * data.links["cost_per_repeater"].to_numpy(float)[pos],
+        }
+    )
 
 
 def hop_range(
@@ -327,29 +387,16 @@ def hop_range(
     return int(lo), int(hi)
 
 
-# ---------------------------------------------------------------------------
-# Hop-factor table (log g(k))
-# ---------------------------------------------------------------------------
-
-
-def log_hop_table(k_max: int, params: ChainParameters) -> np.ndarray:
-    """``log g(k)`` for ``k = 0..k_max`` (entry 0 is -inf, unused)."""
-    params.hop_factor(k_max)  # raises when the table is too short
-    table = np.full(k_max + 1, -np.inf)
-    for k in range(1, k_max + 1):
-        table[k] = math.log(params.hop_factors[k])
-    return table
-
-
 def max_chain_hops(data: SpacingData) -> int:
     n_max = data.n_max_of
     return max(len(path) + sum(n_max[lid] for lid in path) for d in data.demand_ids for path in data.paths[d])
 
 
-def hop_factor_nonincreasing(k_max: int, params: ChainParameters) -> bool:
-    """True when ``g(k+1) <= g(k)`` for every ``1 <= k < k_max`` (checked numerically)."""
-    logg = log_hop_table(k_max, params)[1:]
-    return bool(np.all(np.diff(logg) <= 1e-12))
+def rate_factor_nonincreasing(data: SpacingData, k_max: int) -> bool:
+    """True when the chain tables' ``rate_factor[k+1] <= rate_factor[k]`` for every ``1 <= k < k_max``
+    (checked numerically on the logs)."""
+    logf = data.log_rate_factors(k_max)[1:]
+    return bool(np.all(np.diff(logf) <= 1e-12))
 
 
 def subset_demands(data: SpacingData, keep: Sequence[Hashable]) -> SpacingData:
@@ -360,7 +407,8 @@ def subset_demands(data: SpacingData, keep: Sequence[Hashable]) -> SpacingData:
         {d: data.paths[d] for d in keep},
         {d: v for d, v in data.rate_target.items() if d in keep_set},
         {d: v for d, v in data.latency_limit_s.items() if d in keep_set},
-        data.params,
+        data.tables,
+        data.options,
     )
 
 
@@ -377,10 +425,13 @@ def evaluate_spacing(
     Returns ``(links, demands)``: links with ``link, repeaters, segment_km, hops,
     p, cost``; demands with ``demand, path_index, path, hops, p_worst, rate,
     latency_s, rate_target, latency_limit_s, meets_target``. Links missing in
-    ``repeaters`` get 0. Rates and latencies are recomputed from Eqs. 7-10.
+    ``repeaters`` get 0. Rates and latencies are recomputed from the chain tables
+    (see :class:`ChainTables`), independently of the model.
     """
-    par = data.params
+    opt = data.options
+    rate_factor, _, swap_latency_s = data.tables.hop_arrays()
     n_arr = np.array([int(repeaters.get(lid, 0)) for lid in data.links.index], dtype=int)
+    at = (np.arange(len(n_arr)), n_arr)
     seg_arr = data.links["length_km"].to_numpy(float) / (n_arr + 1)
     links_out = pd.DataFrame(
         {
@@ -388,24 +439,22 @@ def evaluate_spacing(
             "repeaters": n_arr,
             "segment_km": seg_arr,
             "hops": n_arr + 1,
-            "p": 10.0 ** (-par.alpha_db_per_km * seg_arr / 10.0),
+            "p": opt.p[at],
             "cost": n_arr * data.links["cost_per_repeater"].to_numpy(float),
         }
     )
-    seg_of = dict(zip(links_out["link"], seg_arr.tolist(), strict=True))
     hops_of = dict(zip(links_out["link"], (n_arr + 1).tolist(), strict=True))
     p_of = dict(zip(links_out["link"], links_out["p"].tolist(), strict=True))
-    time_of = {lid: segment_time_s(seg, par.alpha_db_per_km, par.speed_km_per_s) for lid, seg in seg_of.items()}
+    time_of = dict(zip(links_out["link"], opt.time_s[at].tolist(), strict=True))  # summed over the link's segments
     drows = []
     for d in data.demand_ids:
         j = int((path_choice or {}).get(d, 0))
         path = data.paths[d][j]
         k = sum(hops_of[lid] for lid in path)
         p_worst = min(p_of[lid] for lid in path)
-        rate = chain_rate(k, p_worst, par)
-        # Eq. 10 as in chain_latency_from_segments_s, one term per link (its hops are equal)
-        total_t = sum(hops_of[lid] * time_of[lid] for lid in path)
-        latency = total_t / rate + k * (par.t_mea_s + par.t_ret_s)
+        rate = p_worst * float(rate_factor[k])
+        total_t = sum(time_of[lid] for lid in path)
+        latency = (total_t / rate if rate > 0 else math.inf) + float(swap_latency_s[k])
         target = data.rate_target.get(d, math.nan)
         limit = data.latency_limit_s.get(d, math.nan)
         ok_rate = math.isnan(target) or rate >= target * (1 - 1e-6)

@@ -1,8 +1,8 @@
 """Fast feasible repeater designs (the MIP start, and the answer when the MILP finds nothing better).
 
 :func:`heuristic_spacing` evaluates whole designs with numpy
-(:class:`_DesignEvaluator`, vectorised Eqs. 7-10 that agree with
-:func:`~solvers.repeaters_data.evaluate_spacing`): common-segment-length designs,
+(:class:`_DesignEvaluator`, the chain tables' rates and latencies looked up per design,
+in agreement with :func:`~solvers.repeaters_data.evaluate_spacing`): common-segment-length designs,
 then greedy marginal allocation (max-min rate) and greedy removal of repeaters.
 """
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from solvers.repeaters_bounds import presolve_spacing
-from solvers.repeaters_data import LN10, SpacingData, SpacingMode, log_hop_table
+from solvers.repeaters_data import SpacingData, SpacingMode, log_rate, rate_of_log
 
 logger = logging.getLogger(__name__)
 
@@ -38,17 +38,16 @@ class HeuristicDesign:
 
 
 class _DesignEvaluator:
-    """Vectorised Eqs. 7-10 for every (demand, candidate path) row of a design.
+    """Rate and latency (from the chain tables) of every (demand, candidate path) row of a design, vectorised.
 
     Agrees with :func:`evaluate_spacing` (the tests compare the designs it
     accepts against that function).
     """
 
     def __init__(self, data: SpacingData):
-        par = data.params
         self.data = data
         self.links = list(data.links.index)
-        pos = {lid: i for i, lid in enumerate(self.links)}
+        pos = data.link_pos
         self.length = data.links["length_km"].to_numpy(float)
         self.cost = data.links["cost_per_repeater"].to_numpy(float)
         self.n_max = data.links["max_repeaters"].to_numpy(int)
@@ -63,14 +62,12 @@ class _DesignEvaluator:
         self.row_path = np.array([j for _, j, _ in rows], dtype=int)
         self.n_demands = len(data.demand_ids)
         self.log_target = np.array(
-            [math.log(data.rate_target.get(d, math.nan)) if d in data.rate_target else -np.inf for d, _, _ in rows]
+            [log_rate(data.rate_target[d]) if d in data.rate_target else -np.inf for d, _, _ in rows]
         )
         self.limit = np.array([data.latency_limit_s.get(d, np.inf) for d, _, _ in rows])
-        self.logg = log_hop_table(int(np.sum(self.n_max + 1)) + 1, par)
-        self.log_m = math.log(par.memory)
-        self.alpha = par.alpha_db_per_km
-        self.speed = par.speed_km_per_s
-        self.per_hop = par.t_mea_s + par.t_ret_s
+        _, _, self.swap_latency_s = data.tables.hop_arrays()
+        self.log_rate_factor = data.log_rate_factors(data.tables.max_hops)
+        self.at_link = np.arange(n_links)
         # rows using each link, as CSR (users_ptr[i]:users_ptr[i+1] into users_rows)
         flat_link = self.index.ravel()
         flat_row = np.repeat(np.arange(len(rows)), width)
@@ -84,30 +81,29 @@ class _DesignEvaluator:
         """Rows (demand, path) whose path uses link ``i``."""
         return self.users_rows[self.users_ptr[i] : self.users_ptr[i + 1]]
 
+    def _link_values(self, n: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per link (with a neutral padding entry last) for repeaters ``n``: log p, hops and the
+        segment time summed over the link, from the chain tables."""
+        opt, at = self.data.options, (self.at_link, n)
+        return np.append(opt.log_p[at], 0.0), np.append(n + 1, 0), np.append(opt.time_s[at], 0.0)
+
+    def _metrics(self, n: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(log rate, latency_s) of the rows whose link positions are ``idx`` (padded), for repeaters ``n``."""
+        log_p, hops, time_s = self._link_values(n)
+        k = hops[idx].sum(axis=1)
+        log_rate = log_p[idx].min(axis=1) + self.log_rate_factor[k]
+        with np.errstate(divide="ignore", over="ignore"):
+            latency = time_s[idx].sum(axis=1) / rate_of_log(log_rate) + self.swap_latency_s[k]
+        return log_rate, latency
+
     def rows_ok(self, n: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """``row_ok`` restricted to ``rows`` (same formula, fewer rows)."""
-        seg = self.length / (n + 1)
-        log_p = np.append(-self.alpha * seg / 10.0 * LN10, 0.0)
-        hops = np.append(n + 1, 0)
-        time_s = np.append((n + 1) * seg * 10.0 ** (self.alpha * seg / 10.0) / self.speed, 0.0)
-        idx = self.index[rows]
-        k = hops[idx].sum(axis=1)
-        log_rate = self.log_m + log_p[idx].min(axis=1) + self.logg[k]
-        with np.errstate(over="ignore"):
-            latency = time_s[idx].sum(axis=1) / np.exp(log_rate) + k * self.per_hop
+        log_rate, latency = self._metrics(n, self.index[rows])
         return (log_rate >= self.log_target[rows] + math.log1p(-1e-9)) & (latency <= self.limit[rows] * (1 - 1e-9))
 
     def row_metrics(self, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(log rate, latency_s) of every row for repeaters ``n`` per link."""
-        seg = self.length / (n + 1)
-        log_p = np.append(-self.alpha * seg / 10.0 * LN10, 0.0)
-        hops = np.append(n + 1, 0)
-        time_s = np.append((n + 1) * seg * 10.0 ** (self.alpha * seg / 10.0) / self.speed, 0.0)
-        k = hops[self.index].sum(axis=1)
-        log_rate = self.log_m + log_p[self.index].min(axis=1) + self.logg[k]
-        with np.errstate(over="ignore"):
-            latency = time_s[self.index].sum(axis=1) / np.exp(log_rate) + k * self.per_hop
-        return log_rate, latency
+        return self._metrics(n, self.index)
 
     def demand_log_rate(self, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Best log rate per demand over its paths meeting their latency limit, and the row chosen."""
@@ -150,14 +146,23 @@ def _uniform_designs(ev: _DesignEvaluator, used: np.ndarray, deadline: float = m
         reverse=True,
     )
     designs: list[np.ndarray] = []
-    for s in lengths:
+    chunk = max(1, (1 << 20) // max(1, len(ev.length)))  # designs made at once: about 10^6 entries
+    for start in range(0, len(lengths), chunk):
         if time.perf_counter() > deadline:
             logger.warning(
                 "repeater heuristic: %d of %d uniform designs made before the time limit", len(designs), len(lengths)
             )
             break
-        n = np.ceil(ev.length / s * (1 - 1e-12)).astype(int) - 1
-        designs.append(np.where(used, np.clip(n, 0, ev.n_max), 0))
+        # in place, with the operations of ceil(L / s * (1 - 1e-12)) - 1 clipped to 0..n_max, 0 on unused links
+        ratio = ev.length[None, :] / np.asarray(lengths[start : start + chunk])[:, None]
+        ratio *= 1 - 1e-12
+        np.ceil(ratio, out=ratio)
+        block = ratio.astype(int)
+        del ratio
+        block -= 1
+        np.clip(block, 0, ev.n_max[None, :], out=block)
+        block[:, ~used] = 0
+        designs.extend(block)
     return designs
 
 
@@ -250,30 +255,52 @@ def heuristic_spacing(
     if mode == "min_cost":  # the lowest useful option of every link (exact presolve bound)
         n_lo, _ = presolve_spacing(data, mode=mode, hop_counts=False)
         designs.append(np.array([n_lo.get(lid, 0) for lid in ev.links], dtype=int))
+        found = _min_cost_design(ev, designs, deadline)
+    else:
+        found = _max_min_design(ev, designs, used, budget, deadline)
+    if found is None:
+        return None
+    n, objective, by_rate = found
+    return HeuristicDesign(
+        dict(zip(ev.links, n.tolist(), strict=True)),
+        ev.choice(n, by_rate=by_rate),
+        objective,
+        time.perf_counter() - t0,
+    )
+
+
+def _min_cost_design(
+    ev: _DesignEvaluator, designs: list[np.ndarray], deadline: float
+) -> tuple[np.ndarray, float, bool] | None:
+    """The cheapest feasible candidate (the first in list order among equals), then greedy removal:
+    ``(design, cost, False)``, or None when no candidate is feasible (or the deadline passed first)."""
 
     def cost_of(n: np.ndarray) -> float:
         return float(np.dot(ev.cost, n))
 
-    if mode == "min_cost":
-        # the cheapest feasible candidate (the first in list order among equals): try them in
-        # stable cost order and stop at the first feasible one
-        start = None
-        for cand in sorted(designs, key=cost_of):
-            if ev.feasible(cand):
-                start = cand
-                break
-            if time.perf_counter() > deadline:
-                logger.warning("repeater heuristic: no feasible design found before the time limit")
-                break
-        if start is None:
-            return None
-        n = _greedy_remove(ev, start, _KeepFeasible(ev, start), deadline)
-        return HeuristicDesign(
-            dict(zip(ev.links, n.tolist(), strict=True)),
-            ev.choice(n, by_rate=False),
-            cost_of(n),
-            time.perf_counter() - t0,
-        )
+    # try them in stable cost order and stop at the first feasible one
+    start = None
+    for cand in sorted(designs, key=cost_of):
+        if ev.feasible(cand):
+            start = cand
+            break
+        if time.perf_counter() > deadline:
+            logger.warning("repeater heuristic: no feasible design found before the time limit")
+            break
+    if start is None:
+        return None
+    n = _greedy_remove(ev, start, _KeepFeasible(ev, start), deadline)
+    return n, cost_of(n), False
+
+
+def _max_min_design(
+    ev: _DesignEvaluator, designs: list[np.ndarray], used: np.ndarray, budget: float | None, deadline: float
+) -> tuple[np.ndarray, float, bool] | None:
+    """The best affordable candidate, greedy marginal allocation, then greedy removal while the
+    minimum rate holds: ``(design, log of its minimum rate, True)``, or None when no demand has a rate."""
+
+    def cost_of(n: np.ndarray) -> float:
+        return float(np.dot(ev.cost, n))
 
     limit = math.inf if budget is None else float(budget) + 1e-9
 
@@ -305,9 +332,4 @@ def heuristic_spacing(
     worst = score(n)[0]
     if not math.isfinite(worst):
         return None
-    return HeuristicDesign(
-        dict(zip(ev.links, n.tolist(), strict=True)),
-        ev.choice(n, by_rate=True),
-        worst,
-        time.perf_counter() - t0,
-    )
+    return n, worst, True

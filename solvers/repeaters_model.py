@@ -1,4 +1,5 @@
-"""The repeater-spacing MILP (Pyomo): size estimate, model with named constraint families, MIP start.
+"""The repeater-spacing MILP (Pyomo): size estimate, model with named constraint families, MIP start,
+and the diagnosis of an infeasible model (:func:`diagnose_infeasible`).
 
 See :mod:`solvers.repeaters` for the formulation; the model is built from
 :class:`~solvers.repeaters_data.SpacingData` after the exact presolve of
@@ -7,21 +8,24 @@ See :mod:`solvers.repeaters` for the formulation; the model is built from
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from collections.abc import Hashable, Mapping
 from typing import Any
 
 import pyomo.environ as pyo
 
+from solvers.base import SolverOptions, SolveStatus
 from solvers.base import show_value as _show
+from solvers.highs_driver import solve_model
 from solvers.repeaters_bounds import presolve_spacing
 from solvers.repeaters_data import (
-    LN10,
     RepeaterInputError,
     SpacingData,
     SpacingMode,
     hop_range,
     link_options,
+    log_rate,
+    subset_demands,
 )
 from solvers.repeaters_heuristic import HeuristicDesign
 
@@ -212,27 +216,26 @@ def define_worst_segment(m: pyo.ConcreteModel, data: SpacingData) -> None:
 
 
 def _log_rate_expr(m: pyo.ConcreteModel, data: SpacingData, d: Hashable) -> Any:
-    return (
-        math.log(data.params.memory)
-        + m.y[d]
-        + sum(math.log(data.params.hop_factor(k)) * m.z[d, k] for k in m._ks_of[d])
-    )
+    logf = data.tables.log_rate_factor
+    return m.y[d] + sum(float(logf[k]) * m.z[d, k] for k in m._ks_of[d])
 
 
 def define_rate_target(m: pyo.ConcreteModel, data: SpacingData) -> None:
-    """``rate-target``: ``log m + log p_worst + log g(k) >= log target`` (exact, Eq. 9)."""
+    """``rate-target``: ``log p_worst + log f(k) >= log target`` (exact, Eq. 9; ``f`` the rate factor)."""
     with_target = [d for d in data.demand_ids if d in data.rate_target]
     m.Dtarget = pyo.Set(initialize=with_target, ordered=True)
     m.rate_target = pyo.Constraint(
-        m.Dtarget, rule=lambda mm, d: _log_rate_expr(mm, data, d) >= math.log(data.rate_target[d])
+        m.Dtarget, rule=lambda mm, d: _log_rate_expr(mm, data, d) >= log_rate(data.rate_target[d])
     )
 
 
 def define_min_rate(m: pyo.ConcreteModel, data: SpacingData) -> None:
     """``min-rate``: ``eta <= log rate`` of every demand."""
-    lo = min(m.y[d].lb for d in data.demand_ids) + math.log(data.params.memory)
-    lo += min(math.log(data.params.hop_factor(k)) for d in data.demand_ids for k in m._ks_of[d])
-    m.eta = pyo.Var(bounds=(lo - 1.0, math.log(data.params.memory) + 1.0))
+    logf = data.tables.log_rate_factor
+    lo = min(m.y[d].lb for d in data.demand_ids)
+    lo += min(float(logf[k]) for d in data.demand_ids for k in m._ks_of[d])
+    hi = max(float(logf[k]) for d in data.demand_ids for k in m._ks_of[d])  # log p <= 0
+    m.eta = pyo.Var(bounds=(lo - 1.0, hi + 1.0))
     m.min_rate = pyo.Constraint(m.D, rule=lambda mm, d: mm.eta <= _log_rate_expr(mm, data, d))
 
 
@@ -249,13 +252,13 @@ def define_repeater_budget(m: pyo.ConcreteModel, data: SpacingData, budget: floa
 def define_latency_limit(m: pyo.ConcreteModel, data: SpacingData) -> None:
     """``latency-limit``: Eq. 10 latency <= limit, linear after scaling by the limit.
 
-    ``sum_i t_i / T <= sum_k ((T - k c) / T) m g(k) w[d,k]`` with ``w <= z``,
+    ``sum_i t_i / T <= sum_k ((T - s(k)) / T) f(k) w[d,k]`` (``f`` the rate factor, ``s`` the
+    swap latency of the chain tables) with ``w <= z``,
     ``w <= p_lin`` and ``p_lin[d] <= p`` of every segment on the chosen path.
     Options whose own segment time already exceeds the limit are excluded for
     the paths they would sit on (``latency-option-excluded``).
     """
-    par = data.params
-    per_hop = par.t_mea_s + par.t_ret_s
+    rate_factor, _, swap_latency_s = data.tables.hop_arrays()
     dl = [d for d in data.demand_ids if d in data.latency_limit_s]
     m.Dlat = pyo.Set(initialize=dl, ordered=True)
     m.p_lin = pyo.Var(m.Dlat, bounds=(0.0, 1.0))
@@ -264,7 +267,7 @@ def define_latency_limit(m: pyo.ConcreteModel, data: SpacingData) -> None:
     m.w = pyo.Var(m.DKlat, bounds=(0.0, 1.0))
     m.latency_w_hops = pyo.Constraint(m.DKlat, rule=lambda mm, d, k: mm.w[d, k] <= mm.z[d, k])
     m.latency_w_p = pyo.Constraint(m.DKlat, rule=lambda mm, d, k: mm.w[d, k] <= mm.p_lin[d])
-    forbidden_k = [(d, k) for d, k in dk if data.latency_limit_s[d] - k * per_hop <= 0]
+    forbidden_k = [(d, k) for d, k in dk if data.latency_limit_s[d] - swap_latency_s[k] <= 0]
     m.latency_hops_excluded = pyo.Constraint(
         pyo.Set(initialize=forbidden_k, dimen=2, ordered=True),
         rule=lambda mm, d, k: mm.z[d, k] == 0,
@@ -296,7 +299,8 @@ def define_latency_limit(m: pyo.ConcreteModel, data: SpacingData) -> None:
         big = sum(max(coef[i] for i in m._by_link[lid]) for lid in path)
         lhs = sum(c * mm.x[i] for i, c in coef.items())
         rhs = sum(
-            max(0.0, (limit - k * per_hop) / limit) * par.memory * par.hop_factor(k) * mm.w[d, k] for k in m._ks_of[d]
+            max(0.0, (limit - float(swap_latency_s[k])) / limit) * float(rate_factor[k]) * mm.w[d, k]
+            for k in m._ks_of[d]
         )
         return lhs <= rhs + big * (1 - _sel(mm, d, j))
 
@@ -315,7 +319,9 @@ def define_objective(m: pyo.ConcreteModel, data: SpacingData, mode: SpacingMode)
 def set_warm_start(m: pyo.ConcreteModel, design: HeuristicDesign) -> None:
     """Set every model variable to the values of ``design`` (one-hot, hops, worst segment, eta)."""
     data: SpacingData = m._data
-    par = data.params
+    logf = data.tables.log_rate_factor
+    log_p_rows, p_of = data.options.log_p_rows, data.options.p
+    pos = data.link_pos
     for lid, n in m.LO:
         m.x[lid, n].set_value(1 if design.repeaters.get(lid, 0) == n else 0)
     for d, j in m.DPv:
@@ -327,16 +333,59 @@ def set_warm_start(m: pyo.ConcreteModel, design: HeuristicDesign) -> None:
         k = sum(n + 1 for n in reps)
         for kk in m._ks_of[d]:
             m.z[d, kk].set_value(1 if kk == k else 0)
-        log_p = min(
-            -par.alpha_db_per_km * data.length_of[lid] / (n + 1) / 10.0 * LN10
-            for lid, n in zip(path, reps, strict=True)
-        )
+        log_p = min(log_p_rows[lid][n] for lid, n in zip(path, reps, strict=True))
+        p_worst = min(float(p_of[pos[lid], n]) for lid, n in zip(path, reps, strict=True))
         m.y[d].set_value(min(0.0, max(m.y[d].lb, log_p)))
-        log_rates.append(math.log(par.memory) + log_p + math.log(par.hop_factor(k)))
+        log_rates.append(log_p + float(logf[k]))
         if hasattr(m, "p_lin") and d in m.Dlat:
-            m.p_lin[d].set_value(math.exp(log_p))
+            m.p_lin[d].set_value(p_worst)
             for kk in m._ks_of[d]:
-                m.w[d, kk].set_value(math.exp(log_p) if kk == k else 0.0)
+                m.w[d, kk].set_value(p_worst if kk == k else 0.0)
     if hasattr(m, "eta"):
         eta = min(log_rates)
         m.eta.set_value(min(max(eta, m.eta.lb), m.eta.ub))
+
+
+# ---------------------------------------------------------------------------
+# Diagnosis of an infeasible model
+# ---------------------------------------------------------------------------
+
+
+def _feasible(
+    data: SpacingData,
+    mode: SpacingMode,
+    budget: float | None,
+    options: SolverOptions,
+    left_s: list[float] | None = None,
+) -> bool:
+    """Whether ``data`` has a feasible design; with ``left_s`` (a one-element budget, updated)
+    each solve gets half of what is left, so all of them together stay within it."""
+    if left_s is not None:
+        limit = 0.5 * left_s[0]
+        left_s[0] -= limit
+        options = dataclasses.replace(options, time_limit_s=min(options.time_limit_s, limit))
+    raw = solve_model(build_spacing_model(data, mode=mode, budget=budget), options)
+    if raw.status is SolveStatus.TIME_LIMIT_NO_SOLUTION or raw.status is SolveStatus.ERROR:
+        return True  # undecided: do not blame this subset
+    return raw.status is not SolveStatus.INFEASIBLE
+
+
+def diagnose_infeasible(
+    data: SpacingData, *, mode: SpacingMode, budget: float | None, options: SolverOptions
+) -> tuple[list[Hashable], list[str]]:
+    """Demands to blame when the full model is infeasible.
+
+    First the demands infeasible on their own (solved one by one); if there are
+    none, a deletion filter returns a minimal set of demands that conflict
+    jointly (each removal makes the remaining set feasible).
+    """
+    left = [float(options.time_limit_s)]  # all the diagnosis solves share one limit
+    alone = [d for d in data.demand_ids if not _feasible(subset_demands(data, [d]), mode, budget, options, left)]
+    if alone:
+        return alone, [f"demand {_show(d)} cannot meet its rate target / latency limit on its own" for d in alone]
+    keep = list(data.demand_ids)
+    for d in list(keep):
+        trial = [e for e in keep if e != d]
+        if trial and not _feasible(subset_demands(data, trial), mode, budget, options, left):
+            keep = trial
+    return keep, [f"demands {', '.join(map(repr, keep))} cannot meet their targets together (shared links)"]

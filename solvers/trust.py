@@ -78,7 +78,7 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
-from solvers.base import SolveResult, SolverOptions, SolveStatus, relative_gap
+from solvers.base import SolveResult, SolverOptions, SolveStatus, relative_gap, result_from_raw
 from solvers.base import show_value as _show
 from solvers.highs_driver import solve_model
 from solvers.trust_data import (
@@ -228,16 +228,8 @@ def _solve_milp(
         mean_security=float(table["security"].mean()),
         n_trusted=len(trusted),
     )
-    return SolveResult(
-        status=raw.status,
-        objective=raw.objective,
-        bound=raw.bound,
-        gap=raw.gap,
-        solve_time_s=raw.solve_time_s,
-        build_time_s=build_time,
-        solver=raw.solver,
-        tables={"relays": relays_table(data, trusted), "demands": table},
-        info=info,
+    return result_from_raw(
+        raw, build_time_s=build_time, tables={"relays": relays_table(data, trusted), "demands": table}, info=info
     )
 
 

@@ -189,6 +189,14 @@ def test_stage_matches_brute_force_and_checker(seed: int) -> None:
         for lid, (u, v) in zip(d.links.split(";"), itertools.pairwise(seq), strict=True):
             assert links.at[lid, "length_km"] == pytest.approx(dist[index[u], index[v]])
             assert links.at[lid, "length_km"] <= l_max + 1e-9
+    # the typed result: the checked repeater sites with their sessions, the limits and the chain figures
+    assert sorted(stage.repeater_sessions.index) == sorted(reps)
+    assert int(stage.repeater_sessions.sum()) == sum(len(p.split(";")) - 2 for p in bb.demands["path"])
+    assert (stage.max_link_km, stage.max_repeaters_per_path) == (l_max, n_max)
+    for d in bb.demands.itertuples(index=False):
+        assert stage.demand_hops[d.demand_id] == len(d.path.split(";")) - 1
+        assert stage.demand_rate[d.demand_id] == rates.at[d.demand_id, "rate"]
+    assert (stage.link_repeaters == 0).all() and sorted(stage.link_p.index) == sorted(links.index)
 
 
 def test_brute_force_cases_need_repeaters() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
@@ -11,22 +12,61 @@ import pandas as pd
 import pytest
 
 from planner import physics
-from planner.stages.repeaters import hop_factor_table
+from planner.stages.repeater_tables import chain_tables, hop_factor_table
+from solvers import repeaters
 from solvers.base import SolverOptions, SolveStatus
 from solvers.repeaters import (
-    ChainParameters,
+    ChainTables,
     RepeaterInfeasible,
     RepeaterInputError,
+    SpacingData,
     best_single_rate,
     candidate_link_paths,
-    chain_rate,
     drop_dominated_demands,
+    evaluate_spacing,
     heuristic_spacing,
-    hop_factor_nonincreasing,
-    prepare_spacing_data,
+    rate_factor_nonincreasing,
     rate_upper_bounds,
-    solve_spacing,
 )
+
+
+@dataclass(frozen=True)
+class Chain:
+    """Physics of a test instance: the values the independent formulas below read, and the
+    planner's physics parameter object (:attr:`physics`) the chain tables are built from."""
+
+    alpha_db_per_km: float
+    q: float
+    memory: float
+    speed_km_per_s: float = 2.0e5
+    t_mea_s: float = 100e-6
+    t_ret_s: float = 1040e-6
+
+    @property
+    def physics(self) -> physics.PhysicsParameters:
+        return physics.PhysicsParameters(
+            alpha_db_per_km=self.alpha_db_per_km,
+            q_swap=self.q,
+            speed_km_per_s=self.speed_km_per_s,
+            t_mea_s=self.t_mea_s,
+            t_ret_s=self.t_ret_s,
+        )
+
+
+def tables(links: pd.DataFrame, par: Chain) -> ChainTables:
+    """The chain tables the planner hands the model for ``links`` under ``par``."""
+    return chain_tables(links, par.physics, memory_units=par.memory)
+
+
+def solve(links: pd.DataFrame, demands: pd.DataFrame, par: Chain, **kw):
+    """:func:`solvers.repeaters.solve_spacing` with the planner's chain tables of ``par``."""
+    return repeaters.solve_spacing(links, demands, tables(links, par), **kw)
+
+
+def prepare(links: pd.DataFrame, demands: pd.DataFrame, par: Chain, **kw) -> SpacingData:
+    """:func:`solvers.repeaters.prepare_spacing_data` with the planner's chain tables of ``par``."""
+    return repeaters.prepare_spacing_data(links, demands, tables(links, par), **kw)
+
 
 # ---------------------------------------------------------------------------
 # Independent formulas, written from the paper text (Eqs. 7-10)
@@ -42,7 +82,7 @@ def eq9_ratio(k: int, p: float, q: float, m: float) -> float:
     return m * (k - 1) * p * q ** (n + 1) / (2 * (k - 2**n) + q * (2 ** (n + 1) - k - 1))
 
 
-def eq10_latency(segments_km: list[float], p: float, par: ChainParameters) -> float:
+def eq10_latency(segments_km: list[float], p: float, par: Chain) -> float:
     t = sum(d * 10 ** (par.alpha_db_per_km * d / 10) / par.speed_km_per_s for d in segments_km)
     k = len(segments_km)
     return t / eq9_ratio(k, p, par.q, par.memory) + k * (par.t_mea_s + par.t_ret_s)
@@ -94,9 +134,9 @@ def random_instance(seed: int, *, n_links: int = 4, n_demands: int = 3, n_max: i
     return links, paths
 
 
-def chain(*, alpha_db_per_km: float, q: float, memory: float, k_max: int = 4096) -> ChainParameters:
-    """Chain parameters with the Eq. 9 hop-factor table the planner stage hands the model."""
-    return ChainParameters(alpha_db_per_km=alpha_db_per_km, q=q, memory=memory, hop_factors=hop_factor_table(k_max, q))
+def chain(*, alpha_db_per_km: float, q: float, memory: float) -> Chain:
+    """The physics of a test instance."""
+    return Chain(alpha_db_per_km=alpha_db_per_km, q=q, memory=memory)
 
 
 PAR = chain(alpha_db_per_km=0.2, q=0.8, memory=2.0)
@@ -116,29 +156,113 @@ def demands_table(paths, **cols):
 
 @pytest.mark.parametrize("q", [0.3, 0.6, 0.9, 1.0])
 def test_hop_factor_table_matches_eq9(q):
-    par = chain(alpha_db_per_km=0.2, q=q, memory=1.0, k_max=69)
+    g = hop_factor_table(69, q)
+    assert len(g) == 70
     for k in range(1, 70):
-        assert par.hop_factor(k) == pytest.approx(eq9_ratio(k, 1.0, q, 1.0), rel=1e-12)
-    assert par.hop_factor(2) == pytest.approx(q)
-    with pytest.raises(RepeaterInputError, match="covers k = 1..69"):
-        par.hop_factor(70)
+        assert g[k] == pytest.approx(eq9_ratio(k, 1.0, q, 1.0), rel=1e-12)
+    assert g[2] == pytest.approx(q)
+
+
+@pytest.mark.parametrize(("q", "memory"), [(0.5, 4.0), (0.9, 1.0), (1.0, 3.0)])
+def test_chain_tables_match_eqs_7_to_10(q, memory):
+    """Every number the planner hands the model, against the paper's formulas written out here."""
+    par = Chain(alpha_db_per_km=0.3, q=q, memory=memory)
+    links = pd.DataFrame({"link": ["a", "b"], "length_km": [80.0, 20000.0], "max_repeaters": [3, 2]})
+    tab = tables(links, par)
+    assert tab.max_hops == 4 + 3 + 1  # every chain over the two links
+    for k in range(1, tab.max_hops + 1):
+        assert tab.rate_factor[k] == pytest.approx(eq9_ratio(k, 1.0, q, memory), rel=1e-12)
+        assert tab.log_rate_factor[k] == pytest.approx(math.log(eq9_ratio(k, 1.0, q, memory)), rel=1e-12)
+        assert tab.swap_latency_s[k] == pytest.approx(k * (par.t_mea_s + par.t_ret_s), rel=1e-12)
+    opts = tab.options.set_index(["link", "repeaters"])
+    for lid, length, n_max in links.itertuples(index=False):
+        for n in range(n_max + 1):
+            seg = length / (n + 1)
+            row = opts.loc[(lid, n)]
+            assert row["log_p"] == pytest.approx(-par.alpha_db_per_km * seg / 10 * math.log(10), rel=1e-12)
+            assert row["p"] == pytest.approx(10 ** (-par.alpha_db_per_km * seg / 10), rel=1e-9, abs=1e-300)
+            if par.alpha_db_per_km * seg / 10 < 300:
+                t_seg = seg * 10 ** (par.alpha_db_per_km * seg / 10) / par.speed_km_per_s
+                assert row["time_s"] == pytest.approx((n + 1) * t_seg, rel=1e-12)
+    # 20 000 km at 0.3 dB/km: p underflows to 0 and the time overflows; the log stays finite (-1 382 nats)
+    assert opts.loc[("b", 0), "p"] == 0.0 and math.isfinite(opts.loc[("b", 0), "log_p"])
+    assert opts.loc[("b", 0), "time_s"] == math.inf
 
 
 def test_chain_rate_matches_planner_physics():
+    """The model's evaluation of a design (tables looked up, no formula) agrees with planner.physics."""
     for q in (0.5, 0.9):
-        par = chain(alpha_db_per_km=0.2, q=q, memory=4.0, k_max=40)
+        par = chain(alpha_db_per_km=0.2, q=q, memory=4.0)
         for k in range(1, 40):
-            expected = physics.chain_distribution_ratio(k, p=0.3, q=q, memory=4)
-            assert chain_rate(k, 0.3, par) == pytest.approx(float(expected), rel=1e-12)
+            links = pd.DataFrame({"link": ["a"], "length_km": [60.0], "max_repeaters": [k - 1]})
+            data = prepare(links, pd.DataFrame({"demand": ["d"], "path": [["a"]]}), par)
+            _, dem = evaluate_spacing(data, {"a": k - 1})
+            p = float(physics.link_success_probability(60.0 / k, alpha_db_per_km=0.2))
+            expected = physics.chain_distribution_ratio(k, p=p, q=q, memory=4)
+            assert dem.at[0, "rate"] == pytest.approx(float(expected), rel=1e-12)
+            lat = physics.chain_latency_s([60.0 / k] * k, q=q, memory=4, alpha_db_per_km=0.2)
+            assert dem.at[0, "latency_s"] == pytest.approx(float(lat), rel=1e-12)
     p = physics.link_success_probability(75.0, alpha_db_per_km=0.2)
     assert float(p) == pytest.approx(10 ** (-1.5))
+
+
+def _made_up_tables(links: pd.DataFrame, rng: np.random.Generator) -> ChainTables:
+    """Chain tables with random numbers behind which there is no formula: ``p`` rising with the
+    repeaters of a link, a falling rate factor, random segment times and swap latencies."""
+    rows = []
+    for lid, n_max in zip(links["link"], links["max_repeaters"], strict=True):
+        p = np.sort(rng.uniform(0.01, 0.6, int(n_max) + 1))
+        for n in range(int(n_max) + 1):
+            rows.append({"link": lid, "repeaters": n, "p": p[n], "log_p": math.log(p[n]), "time_s": rng.uniform(0, 1)})
+    k_max = int((links["max_repeaters"] + 1).sum()) + 1
+    factor = np.concatenate([[0.0], np.sort(rng.uniform(0.05, 3.0, k_max))[::-1]])
+    with np.errstate(divide="ignore"):
+        return ChainTables(pd.DataFrame(rows), factor, np.log(factor), rng.uniform(0, 0.01) * np.arange(k_max + 1))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_solver_uses_exactly_the_numbers_it_is_given(seed):
+    """Made-up chain tables (no physics behind them): the least cost equals an enumeration over the
+    same numbers (rate = worst p x rate factor of the hop count), and the reported rates and
+    latencies are those numbers combined as the model states."""
+    rng = np.random.default_rng(100 + seed)
+    links, paths = random_instance(300 + seed)
+    tab = _made_up_tables(links, rng)
+    opt = tab.options.set_index(["link", "repeaters"])
+    cost = dict(zip(links["link"], links["cost_per_repeater"], strict=True))
+    ids = list(links["link"])
+
+    def chain_figures(reps, path):
+        k = sum(reps[lid] + 1 for lid in path)
+        rate = min(opt.at[(lid, reps[lid]), "p"] for lid in path) * tab.rate_factor[k]
+        latency = sum(opt.at[(lid, reps[lid]), "time_s"] for lid in path) / rate + tab.swap_latency_s[k]
+        return k, rate, latency
+
+    designs = [
+        dict(zip(ids, r, strict=True)) for r in itertools.product(*[range(int(n) + 1) for n in links["max_repeaters"]])
+    ]
+    best_alone = {d: max(chain_figures(r, p)[1] for r in designs for p in paths[d]) for d in paths}
+    target = {d: 0.7 * best_alone[d] for d in paths}
+    feasible = [
+        sum(cost[lid] * n for lid, n in r.items())
+        for r in designs
+        if all(max(chain_figures(r, p)[1] for p in paths[d]) >= target[d] * (1 - 1e-9) for d in paths)
+    ]
+    res = repeaters.solve_spacing(links, demands_table(paths, rate_target=target), tab)
+    assert res.objective == pytest.approx(min(feasible))
+    reps = dict(zip(res.tables["links"]["link"], res.tables["links"]["repeaters"], strict=True))
+    for row in res.tables["demands"].itertuples():
+        k, rate, latency = chain_figures(reps, paths[row.demand][row.path_index])
+        assert row.hops == k and row.rate == pytest.approx(rate, rel=1e-12)
+        assert row.latency_s == pytest.approx(latency, rel=1e-12)
+        assert row.rate >= target[row.demand] * (1 - 1e-9)
 
 
 def test_solution_tables_match_planner_physics():
     """Rates and latencies of a solved design agree with planner.physics recomputed per demand."""
     links, paths = random_instance(11, n_links=4, n_demands=3)
     par = chain(alpha_db_per_km=0.2, q=0.8, memory=2.0)
-    res = solve_spacing(links, demands_table(paths), par, mode="max_min_rate", budget=4.0)
+    res = solve(links, demands_table(paths), par, mode="max_min_rate", budget=4.0)
     seg = dict(zip(res.tables["links"]["link"], res.tables["links"]["segment_km"], strict=True))
     hops = dict(zip(res.tables["links"]["link"], res.tables["links"]["hops"], strict=True))
     for row in res.tables["demands"].itertuples():
@@ -163,7 +287,7 @@ def _min_cost_case(seed: int) -> tuple[pd.DataFrame, dict, dict[str, float], flo
     """Instance, rate targets and the enumerated least cost (inf when infeasible)."""
     links, paths = random_instance(seed)
     # targets: a fraction of each demand's best rate alone, so that most instances are feasible
-    data = prepare_spacing_data(links, demands_table(paths), PAR)
+    data = prepare(links, demands_table(paths), PAR)
     target = {d: 0.6 * best_single_rate(data, d) for d in paths}
     best = math.inf
     for _reps, _choice, c, met in enumerate_designs(links, paths, PAR):
@@ -199,9 +323,9 @@ def test_min_cost_matches_enumeration(seed):
     demands = demands_table(paths, rate_target=target)
     if math.isinf(best):
         with pytest.raises(RepeaterInfeasible):
-            solve_spacing(links, demands, PAR)
+            solve(links, demands, PAR)
         return
-    res = solve_spacing(links, demands, PAR)
+    res = solve(links, demands, PAR)
     assert res.status is SolveStatus.OPTIMAL
     assert res.objective == pytest.approx(best, abs=1e-6)
     # the returned design, recomputed from scratch, meets every target at that cost
@@ -230,7 +354,7 @@ def test_max_min_rate_matches_enumeration(seed):
                 best, best_cost = r, c
             elif r >= best * (1 - 1e-9):
                 best_cost = min(best_cost, c)
-    res = solve_spacing(links, demands_table(paths), PAR, mode="max_min_rate", budget=budget)
+    res = solve(links, demands_table(paths), PAR, mode="max_min_rate", budget=budget)
     assert res.status is SolveStatus.OPTIMAL
     assert res.objective == pytest.approx(best, rel=1e-6)
     assert res.tables["demands"]["rate"].min() == pytest.approx(best, rel=1e-6)
@@ -244,22 +368,22 @@ def test_latency_limit_matches_enumeration(seed):
     demands = demands_table(paths)
     if math.isinf(best):
         with pytest.raises(RepeaterInfeasible):
-            solve_spacing(links, demands, PAR, mode="max_min_rate", latency_limit_s=limit)
+            solve(links, demands, PAR, mode="max_min_rate", latency_limit_s=limit)
         return
-    res = solve_spacing(links, demands, PAR, mode="max_min_rate", latency_limit_s=limit)
+    res = solve(links, demands, PAR, mode="max_min_rate", latency_limit_s=limit)
     assert res.objective == pytest.approx(best, rel=1e-6)
     assert (res.tables["demands"]["latency_s"] <= limit * (1 + 1e-6)).all()
 
 
 def test_min_cost_with_latency_matches_enumeration():
     links, paths = random_instance(7, n_links=3, n_demands=2)
-    data = prepare_spacing_data(links, demands_table(paths), PAR)
+    data = prepare(links, demands_table(paths), PAR)
     target = {d: 0.3 * best_single_rate(data, d) for d in paths}
     designs = list(enumerate_designs(links, paths, PAR))
     ok = [(c, met) for _r, _ch, c, met in designs if all(met[d][0] >= target[d] for d in paths)]
     limit = sorted(max(v[1] for v in met.values()) for _c, met in ok)[len(ok) // 3]
     best = min(c for c, met in ok if all(v[1] <= limit for v in met.values()))
-    res = solve_spacing(links, demands_table(paths, rate_target=target), PAR, latency_limit_s=limit)
+    res = solve(links, demands_table(paths, rate_target=target), PAR, latency_limit_s=limit)
     assert res.objective == pytest.approx(best)
     assert res.tables["demands"]["meets_target"].all()
 
@@ -269,7 +393,7 @@ def test_paper_example_more_repeaters_raise_rate_when_q_is_high():
     links = pd.DataFrame({"link": ["x"], "length_km": [200.0], "max_repeaters": [40]})
     demands = pd.DataFrame({"demand": ["d"], "paths": [[["x"]]]})
     par = chain(alpha_db_per_km=0.4, q=0.9, memory=1.0)
-    res = solve_spacing(links, demands, par, mode="max_min_rate")
+    res = solve(links, demands, par, mode="max_min_rate")
     n_best = max(range(41), key=lambda n: eq9_ratio(n + 1, 10 ** (-0.4 * 200 / (n + 1) / 10), 0.9, 1.0))
     assert int(res.tables["links"].at[0, "repeaters"]) == n_best
     assert n_best > 5
@@ -284,7 +408,7 @@ def test_unreachable_target_names_the_demand():
     links = pd.DataFrame({"link": ["a", "b"], "length_km": [100.0, 300.0], "max_repeaters": [2, 2]})
     demands = pd.DataFrame({"demand": ["easy", "hard"], "paths": [[["a"]], [["b"]]], "rate_target": [1e-3, 0.5]})
     with pytest.raises(RepeaterInfeasible) as err:
-        solve_spacing(links, demands, PAR)
+        solve(links, demands, PAR)
     assert err.value.conflicts == ["hard"]
     assert isinstance(err.value, RuntimeError)
 
@@ -313,7 +437,7 @@ def test_joint_conflict_is_minimal():
     joint = any(all(met[d][0] >= target[d] for d in paths) for *_x, met in designs)
     assert not joint
     with pytest.raises(RepeaterInfeasible) as err:
-        solve_spacing(links, demands_table(paths, rate_target=target), par)
+        solve(links, demands_table(paths, rate_target=target), par)
     assert sorted(err.value.conflicts) == ["long", "short"]
 
 
@@ -325,24 +449,40 @@ def test_joint_conflict_is_minimal():
 def test_bad_input_names_rows():
     links = pd.DataFrame({"link": ["a", "b"], "length_km": [-5.0, 10.0], "max_repeaters": [1, 1.5]})
     demands = pd.DataFrame({"demand": ["d"], "paths": [[["a", "zz"]]], "rate_target": [0.1]})
+    sane = tables(links.assign(length_km=[5.0, 10.0], max_repeaters=[1, 1]), PAR)
     with pytest.raises(RepeaterInputError) as err:
-        solve_spacing(links, demands, PAR)
+        repeaters.solve_spacing(links, demands, sane)
     msg = str(err.value)
     assert "row 0" in msg and "length_km" in msg
     assert "row 1" in msg and "max_repeaters" in msg
     assert "'zz'" in msg
     with pytest.raises(RepeaterInputError, match="rate_target"):
-        solve_spacing(
+        solve(
             links.assign(length_km=[5.0, 5.0], max_repeaters=[1, 1]),
             demands.drop(columns="rate_target").assign(paths=[[["a"]]]),
             PAR,
         )
-    with pytest.raises(RepeaterInputError, match="q="):
-        ChainParameters(q=1.5, hop_factors=hop_factor_table(5, 0.9))
-    with pytest.raises(RepeaterInputError, match="hop_factors"):
-        ChainParameters(q=0.9)
-    with pytest.raises(RepeaterInputError, match=r"hop_factors must have g\(1\) = 1"):
-        ChainParameters(q=0.9, hop_factors=(0.0, 0.5, 0.4))
+
+
+def test_bad_chain_tables_are_named():
+    links = pd.DataFrame({"link": ["a", "b"], "length_km": [50.0, 80.0], "max_repeaters": [2, 1]})
+    demands = pd.DataFrame({"demand": ["d"], "paths": [[["a", "b"]]], "rate_target": [1e-3]})
+    good = tables(links, PAR)
+    rf, lrf, sl = good.hop_arrays()
+    with pytest.raises(RepeaterInputError, match="rate_factor"):
+        ChainTables(good.options, rf[:3], lrf, sl)
+    with pytest.raises(RepeaterInputError, match=r"rate_factor\[k\] must be a finite number > 0"):
+        ChainTables(good.options, np.where(np.arange(len(rf)) == 2, 0.0, rf), lrf, sl)
+    with pytest.raises(RepeaterInputError, match="options table: missing columns"):
+        ChainTables(good.options.drop(columns="time_s"), rf, lrf, sl)
+    with pytest.raises(RepeaterInputError, match=r"links \['b'\]"):  # option n = 1 of link b missing
+        repeaters.prepare_spacing_data(links, demands, ChainTables(good.options.iloc[:-1], rf, lrf, sl))
+    falling = good.options.assign(log_p=good.options["log_p"][::-1].to_numpy())
+    with pytest.raises(RepeaterInputError, match="must not fall"):
+        repeaters.prepare_spacing_data(links, demands, ChainTables(falling, rf, lrf, sl))
+    short = ChainTables(good.options, rf[:4], lrf[:4], sl[:4])  # a chain over a and b has up to 5 hops
+    with pytest.raises(RepeaterInputError, match=r"cover k = 1..3 hops but a candidate path can form a chain of 5"):
+        repeaters.prepare_spacing_data(links, demands, short)
 
 
 # ---------------------------------------------------------------------------
@@ -385,7 +525,11 @@ def test_hop_factor_nonincreasing_agrees_with_physics():
     for q in (0.05, 0.3, 0.7, 0.9, 0.99, 1.0):
         g = np.asarray(physics.chain_factor(np.arange(1, 600), q=q), dtype=float)
         assert np.all(np.diff(g) <= 1e-12 * g[:-1])
-        assert hop_factor_nonincreasing(599, chain(alpha_db_per_km=0.2, q=q, memory=1.0, k_max=599))
+        links = pd.DataFrame({"link": ["a"], "length_km": [10.0], "max_repeaters": [598]})
+        data = prepare(
+            links, pd.DataFrame({"demand": ["d"], "path": [["a"]]}), chain(alpha_db_per_km=0.2, q=q, memory=1.0)
+        )
+        assert rate_factor_nonincreasing(data, 599)
 
 
 def _design_cost(links, reps):
@@ -395,13 +539,13 @@ def _design_cost(links, reps):
 @pytest.mark.parametrize("seed", range(6))
 def test_min_cost_heuristic_feasible_and_not_better_than_enumeration(seed):
     links, paths = random_instance(seed)
-    data = prepare_spacing_data(links, demands_table(paths), PAR)
+    data = prepare(links, demands_table(paths), PAR)
     target = {d: 0.6 * best_single_rate(data, d) for d in paths}
     best = min(
         (c for _r, _ch, c, met in enumerate_designs(links, paths, PAR) if all(met[d][0] >= target[d] for d in paths)),
         default=math.inf,
     )
-    data = prepare_spacing_data(links, demands_table(paths, rate_target=target), PAR)
+    data = prepare(links, demands_table(paths, rate_target=target), PAR)
     heur = heuristic_spacing(data, mode="min_cost")
     if math.isinf(best):
         assert heur is None
@@ -422,7 +566,7 @@ def test_max_min_heuristic_within_budget_and_not_better_than_enumeration(seed):
     best = max(
         min(v[0] for v in met.values()) for _r, _ch, c, met in enumerate_designs(links, paths, PAR) if c <= budget
     )
-    data = prepare_spacing_data(links, demands_table(paths), PAR)
+    data = prepare(links, demands_table(paths), PAR)
     heur = heuristic_spacing(data, mode="max_min_rate", budget=budget)
     assert heur is not None
     reps = {lid: heur.repeaters.get(lid, 0) for lid in links["link"]}
@@ -456,7 +600,7 @@ def line_instance(seed: int, *, n_links: int = 5, n_demands: int = 7):
 def test_presolve_with_nested_paths_matches_enumeration(seed):
     """Dominated demands and presolved options/hops keep the optimum (min cost, with latency)."""
     links, paths = line_instance(seed)
-    data = prepare_spacing_data(links, demands_table(paths), PAR)
+    data = prepare(links, demands_table(paths), PAR)
     rng = np.random.default_rng(seed)
     target = {d: float(rng.uniform(0.2, 0.7)) * best_single_rate(data, d) for d in paths}
     designs = list(enumerate_designs(links, paths, PAR))
@@ -470,13 +614,13 @@ def test_presolve_with_nested_paths_matches_enumeration(seed):
     demands = demands_table(paths, rate_target=target, latency_limit_s=limits)
     if not feasible:
         with pytest.raises(RepeaterInfeasible):
-            solve_spacing(links, demands, PAR)
+            solve(links, demands, PAR)
         return
-    res = solve_spacing(links, demands, PAR)
+    res = solve(links, demands, PAR)
     assert res.status is SolveStatus.OPTIMAL
     assert res.objective == pytest.approx(min(feasible))
     assert res.tables["demands"]["meets_target"].all()
-    plain = solve_spacing(links, demands, PAR, presolve=False, use_heuristic=False)
+    plain = solve(links, demands, PAR, presolve=False, use_heuristic=False)
     assert plain.objective == pytest.approx(min(feasible))
 
 
@@ -484,7 +628,7 @@ def test_dominated_demands_are_dropped():
     links = pd.DataFrame({"link": ["a", "b", "c"], "length_km": [50.0, 60.0, 70.0], "max_repeaters": [2, 2, 2]})
     paths = {"ab": [["a", "b"]], "a": [["a"]], "abc": [["a", "b", "c"]], "c": [["c"]]}
     target = {"ab": 1e-3, "a": 1e-3, "abc": 1e-3, "c": 2e-3}  # "c" asks for more than "abc"
-    data = prepare_spacing_data(links, demands_table(paths, rate_target=target), PAR)
+    data = prepare(links, demands_table(paths, rate_target=target), PAR)
     reduced, dropped = drop_dominated_demands(data, mode="min_cost")
     assert dropped == 2
     assert sorted(reduced.demand_ids) == ["abc", "c"]
@@ -512,13 +656,13 @@ def test_time_limit_returns_a_design_with_finite_gap(mode):
     pairs = [tuple(rng.choice(nodes, 2, replace=False)) for _ in range(40)]
     paths = {f"d{i}": [candidate_link_paths(edges, s, t)[0]] for i, (s, t) in enumerate(pairs)}
     par = chain(alpha_db_per_km=0.4, q=0.9, memory=4.0)
-    data = prepare_spacing_data(links, demands_table(paths), par)
+    data = prepare(links, demands_table(paths), par)
     target = {d: 0.3 * best_single_rate(data, d) for d in paths}
     opts = SolverOptions(time_limit_s=1.0)
     if mode == "min_cost":
-        res = solve_spacing(links, demands_table(paths, rate_target=target), par, options=opts)
+        res = solve(links, demands_table(paths, rate_target=target), par, options=opts)
     else:
-        res = solve_spacing(links, demands_table(paths), par, mode=mode, budget=len(links), options=opts)
+        res = solve(links, demands_table(paths), par, mode=mode, budget=len(links), options=opts)
     assert res.has_solution
     assert math.isfinite(res.gap) and res.gap >= 0
     assert res.info["source"] in ("milp", "heuristic")
@@ -541,23 +685,23 @@ def test_time_limit_returns_a_design_with_finite_gap(mode):
 )
 def test_heuristic_returned_when_milp_has_no_solution(monkeypatch, milp_status, mode):
     """When the MILP ends without a solution the heuristic design comes back, with a gap."""
-    import solvers.repeaters as rep
+    import solvers.repeaters_run as run
     from solvers.base import RawSolve
 
     links, paths = line_instance(3, n_links=6, n_demands=10)
-    data = prepare_spacing_data(links, demands_table(paths), PAR)
+    data = prepare(links, demands_table(paths), PAR)
     target = {d: 0.5 * best_single_rate(data, d) for d in paths}
     demands = demands_table(paths, rate_target=target)
-    exact = solve_spacing(links, demands, PAR, mode=mode, budget=4.0)
+    exact = solve(links, demands, PAR, mode=mode, budget=4.0)
     bound = exact.info.get("objective_log", exact.objective)
 
     def no_solution(model, options):
         return RawSolve(milp_status, math.nan, bound, math.nan, 0.01, "highs")
 
-    monkeypatch.setattr(rep, "solve_model", no_solution)
+    monkeypatch.setattr(run, "solve_model", no_solution)
     # a weak presolve bound, so the heuristic is not proven optimal and the MILP is called
-    monkeypatch.setattr(rep, "presolve_bound", lambda *a, **k: 0.0)
-    res = solve_spacing(links, demands, PAR, mode=mode, budget=4.0)
+    monkeypatch.setattr(run, "presolve_bound", lambda *a, **k: 0.0)
+    res = solve(links, demands, PAR, mode=mode, budget=4.0)
     assert res.status is SolveStatus.HEURISTIC
     assert res.info["source"] == "heuristic"
     assert res.objective == pytest.approx(res.info["heuristic_objective"])
@@ -579,12 +723,12 @@ def test_model_not_built_when_too_large_returns_heuristic_with_valid_bound(seed,
     """Over the size limit the MILP is not built; the heuristic design comes back with a bound
     that the exact optimum (solved without the limit) respects."""
     links, paths = line_instance(seed, n_links=6, n_demands=9)
-    data = prepare_spacing_data(links, demands_table(paths), PAR)
+    data = prepare(links, demands_table(paths), PAR)
     target = {d: 0.5 * best_single_rate(data, d) for d in paths}
     demands = demands_table(paths, rate_target=target)
-    exact = solve_spacing(links, demands, PAR, mode=mode, budget=4.0, options=SolverOptions(mip_gap=1e-9))
+    exact = solve(links, demands, PAR, mode=mode, budget=4.0, options=SolverOptions(mip_gap=1e-9))
     assert exact.status is SolveStatus.OPTIMAL
-    capped = solve_spacing(links, demands, PAR, mode=mode, budget=4.0, max_nonzeros=1)
+    capped = solve(links, demands, PAR, mode=mode, budget=4.0, max_nonzeros=1)
     assert capped.has_solution
     assert capped.info["milp_skipped"].startswith("model not built")
     if mode == "min_cost":
@@ -619,7 +763,7 @@ def _one_unreachable_case():
 def test_unreachable_demand_is_planned_around_with_its_shortfall():
     links, demands, hard_best = _one_unreachable_case()
     assert hard_best < 0.5  # the hand calculation: 'hard' is physically unreachable
-    res = solve_spacing(links, demands, PAR, plan_reachable=True)
+    res = solve(links, demands, PAR, plan_reachable=True)
     assert res.has_solution and res.objective == pytest.approx(1.0)
     assert set(res.info["unreachable"]) == {"hard"}
     assert res.info["unreachable"]["hard"] == pytest.approx(hard_best, rel=1e-9)  # exact for one link, g nonincreasing
@@ -635,7 +779,7 @@ def test_unreachable_demand_is_planned_around_with_its_shortfall():
 def test_unreachable_demand_raises_by_default_with_its_bound():
     links, demands, hard_best = _one_unreachable_case()
     with pytest.raises(RepeaterInfeasible) as err:
-        solve_spacing(links, demands, PAR)
+        solve(links, demands, PAR)
     assert err.value.conflicts == ["hard"]
     assert f"{hard_best:.4g}" in err.value.details[0]
 
@@ -646,7 +790,7 @@ def test_rate_upper_bounds_never_below_exact_best(q):
     exact = 0
     for seed in range(40):
         links, paths = random_instance(seed, n_links=5, n_demands=4, k_paths=3)
-        data = prepare_spacing_data(links, demands_table(paths), par, require_targets=False)
+        data = prepare(links, demands_table(paths), par, require_targets=False)
         for d, upper in zip(data.demand_ids, rate_upper_bounds(data), strict=True):
             best = best_single_rate(data, d)
             assert upper >= best * (1 - 1e-9)
@@ -692,3 +836,9 @@ def test_plan_repeaters_plans_around_an_unreachable_demand_with_a_note():
     assert not bool(rd.at["B~C", "meets_target"])
     assert rd.at["B~C", "shortfall"] == pytest.approx(bbs.rate_target - rd.at["B~C", "rate"])
     assert any("B~C" in note and "shortfall" in note for note in out.notes)
+    # the typed fields hold the same figures, by link and demand id
+    rl = out.tables["links"]
+    assert out.link_repeaters.to_dict() == dict(zip(rl["link"], rl["repeaters"], strict=True))
+    assert out.demand_rate["B~C"] == rd.at["B~C", "rate"] and out.demand_hops["A~B"] == rd.at["A~B", "hops"]
+    assert out.demand_shortfall is not None and out.demand_shortfall["B~C"] == rd.at["B~C", "shortfall"]
+    assert set(out.unreachable) == {"B~C"} and out.unreachable["B~C"] == pytest.approx(best, rel=1e-9)

@@ -20,7 +20,7 @@ from planner.pipeline import plan
 from planner.simulate.design_check import simulate_design
 from planner.stages.backbone import Backbone
 from planner.stages.memory import demand_rates, load_sized_edges
-from planner.stages.result import StageResult
+from planner.stages.result import RepeaterResult
 from planner.stages.verify_loop import (
     VerifyBudgets,
     next_trusted_budget,
@@ -44,7 +44,7 @@ def eq9(k: int, p: float, q: float, m: float) -> float:
     return m * (k - 1) * p * q ** (n + 1) / (2 * (k - 2**n) + q * (2 ** (n + 1) - k - 1))
 
 
-def _synthetic() -> tuple[Backbone, StageResult]:
+def _synthetic() -> tuple[Backbone, RepeaterResult]:
     links = pd.DataFrame(
         {
             "link_id": ["a", "b", "c"],
@@ -64,16 +64,18 @@ def _synthetic() -> tuple[Backbone, StageResult]:
             "length_km": [50.0, 130.0, 160.0, 110.0],
         }
     )
-    rep = StageResult()
-    rep.tables["links"] = pd.DataFrame(
-        {
-            "link": ["a", "b", "c"],
-            "repeaters": [0, 1, 0],
-            "segment_km": [50.0, 40.0, 30.0],
-            "p": [10 ** (-0.2 * x / 10) for x in (50.0, 40.0, 30.0)],
-        }
+    rep = RepeaterResult()
+    rep.set_chains(
+        pd.DataFrame(
+            {
+                "link": ["a", "b", "c"],
+                "repeaters": [0, 1, 0],
+                "segment_km": [50.0, 40.0, 30.0],
+                "p": [10 ** (-0.2 * x / 10) for x in (50.0, 40.0, 30.0)],
+            }
+        ),
+        pd.DataFrame({"demand": ["AB", "AC", "AD", "BD"], "hops": [1, 3, 4, 3]}),
     )
-    rep.tables["demands"] = pd.DataFrame({"demand": ["AB", "AC", "AD", "BD"], "hops": [1, 3, 4, 3]})
     return Backbone(nodes=["A", "B", "C", "D"], links=links, demands=demands), rep
 
 

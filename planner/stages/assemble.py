@@ -21,7 +21,7 @@ from planner.physics import link_success_probability
 from planner.stages.access_tables import AccessTables
 from planner.stages.backbone import Backbone
 from planner.stages.latency import demand_protocol_latency_s, latency_metrics
-from planner.stages.result import MemoryResult, StageResult, TrustResult
+from planner.stages.result import MemoryResult, RepeaterResult, StageResult, TrustResult, repeater_result
 
 
 def assemble_design(
@@ -41,6 +41,8 @@ def assemble_design(
     Raises :class:`TypeError` when ``stages["memory"]`` is not a
     :class:`~planner.stages.result.MemoryResult` or ``stages["trust"]`` not a
     :class:`~planner.stages.result.TrustResult`.
+    :class:`~planner.stages.result.MemoryResult` or ``stages["repeaters"]`` not a
+    :class:`~planner.stages.result.RepeaterResult`.
     """
     names = network.sites["name"].astype(str).to_dict()
     memory = stages.get("memory")
@@ -49,7 +51,7 @@ def assemble_design(
     trust = stages.get("trust")
     if trust is not None and not isinstance(trust, TrustResult):
         raise TypeError(f"the trust stage's result is a {type(trust).__name__}, not a TrustResult")
-    rep = stages.get("repeaters")
+    rep = repeater_result(stages)
     sites = _site_table(network, access, memory, trust)
     clusters = _cluster_table(access, sites, memory, names, scenario)
     links = _link_table(backbone, rep, memory, names, scenario)
@@ -167,18 +169,21 @@ def _cluster_table(
 
 
 def _link_table(
-    backbone: Backbone, rep: StageResult | None, memory: MemoryResult | None, names: dict[str, str], scenario: Scenario
+    backbone: Backbone,
+    rep: RepeaterResult | None,
+    memory: MemoryResult | None,
+    names: dict[str, str],
+    scenario: Scenario,
 ) -> pd.DataFrame:
     """One row per backbone link: repeaters and spacing (none without a repeater stage), link
     success probability, memory units and the number of demands routed over it."""
     links = backbone.links.copy()
     links["u_name"] = [names.get(u, u) for u in links["u"]]
     links["v_name"] = [names.get(v, v) for v in links["v"]]
-    if rep is not None and "links" in rep.tables and len(rep.tables["links"]):
-        rl = rep.tables["links"].set_index("link")
-        links["repeaters"] = [int(rl.at[lid, "repeaters"]) for lid in links["link_id"]]
-        links["spacing_km"] = [float(rl.at[lid, "segment_km"]) for lid in links["link_id"]]
-        links["p_link"] = [float(rl.at[lid, "p"]) for lid in links["link_id"]]
+    if rep is not None and len(rep.segment_km):
+        links["repeaters"] = [int(rep.link_repeaters[lid]) for lid in links["link_id"]]
+        links["spacing_km"] = [float(rep.segment_km[lid]) for lid in links["link_id"]]
+        links["p_link"] = [float(rep.link_p[lid]) for lid in links["link_id"]]
     else:
         links["repeaters"] = 0
         links["spacing_km"] = links["length_km"].astype(float)
@@ -200,7 +205,7 @@ def _link_table(
 
 def _demand_table(
     backbone: Backbone,
-    rep: StageResult | None,
+    rep: RepeaterResult | None,
     memory: MemoryResult | None,
     trust: TrustResult | None,
     names: dict[str, str],
@@ -211,12 +216,12 @@ def _demand_table(
     demands = backbone.demands.copy()
     demands["source_name"] = [names.get(x, x) for x in demands["source"]]
     demands["target_name"] = [names.get(x, x) for x in demands["target"]]
-    if rep is not None and "demands" in rep.tables and len(rep.tables["demands"]):
-        rd = rep.tables["demands"].set_index("demand")
-        for col in ("hops", "p_worst", "rate", "latency_s"):
-            demands[col] = [rd.at[d, col] for d in demands["demand_id"]]
-        if "shortfall" in rd:  # demands no repeater spacing brings to backbone.rate_target
-            demands["rate_shortfall"] = [rd.at[d, "shortfall"] for d in demands["demand_id"]]
+    if rep is not None and len(rep.demand_hops):
+        chains = {"hops": rep.demand_hops, "p_worst": rep.demand_p_worst, "rate": rep.demand_rate}
+        for col, values in {**chains, "latency_s": rep.demand_latency_s}.items():
+            demands[col] = [values[d] for d in demands["demand_id"]]
+        if rep.demand_shortfall is not None:  # demands no repeater spacing brings to backbone.rate_target
+            demands["rate_shortfall"] = [rep.demand_shortfall[d] for d in demands["demand_id"]]
     if memory is not None and memory.demand_rates is not None:
         dr = memory.demand_rates
         base = demands["rate"] if "rate" in demands else pd.Series(np.nan, index=demands.index)

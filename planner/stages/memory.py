@@ -34,7 +34,7 @@ from planner.physics import chain_factor
 from planner.stages.backbone import Backbone
 from planner.stages.key_pools import key_pool_table
 from planner.stages.memory_sizing import optimise_memory
-from planner.stages.result import MemoryResult, StageResult
+from planner.stages.result import MemoryResult, RepeaterResult, StageResult, repeater_result
 
 logger = logging.getLogger(__name__)
 
@@ -55,16 +55,13 @@ def fixed_allocation(access: StageResult, backbone: Backbone, scenario: Scenario
 
 
 def _chain_inputs(
-    backbone: Backbone, repeaters: StageResult | None
+    backbone: Backbone, repeaters: RepeaterResult | None
 ) -> tuple[dict[str, float], dict[str, int], dict[str, list[str]], dict[str, int]] | None:
-    """``p`` per link, hops and links per demand, users per link; None without a repeater stage."""
-    if repeaters is None or "links" not in repeaters.tables or "demands" not in repeaters.tables:
+    """``p`` per link, hops and links per demand, users per link; None without repeater chains."""
+    if repeaters is None or len(repeaters.link_p) == 0 or len(repeaters.demand_hops) == 0:
         return None
-    rl, rd = repeaters.tables["links"], repeaters.tables["demands"]
-    if len(rl) == 0 or len(rd) == 0 or "p" not in rl or "hops" not in rd:
-        return None
-    p = {str(k): float(v) for k, v in zip(rl["link"], rl["p"], strict=True)}
-    hops = {str(k): int(v) for k, v in zip(rd["demand"], rd["hops"], strict=True)}
+    p = {str(k): float(v) for k, v in repeaters.link_p.items()}
+    hops = {str(k): int(v) for k, v in repeaters.demand_hops.items()}
     paths = {
         str(d): [x for x in str(lk).split(";") if x]
         for d, lk in zip(backbone.demands["demand_id"], backbone.demands["links"], strict=True)
@@ -77,7 +74,7 @@ def _chain_inputs(
 
 
 def load_sized_edges(
-    backbone: Backbone, repeaters: StageResult | None, scenario: Scenario, base: pd.Series
+    backbone: Backbone, repeaters: RepeaterResult | None, scenario: Scenario, base: pd.Series
 ) -> pd.Series:
     """Edge units so that every demand meets ``backbone.rate_target`` under full load (capped).
 
@@ -107,7 +104,7 @@ def load_sized_edges(
 
 
 def demand_rates(
-    backbone: Backbone, repeaters: StageResult | None, scenario: Scenario, edges: pd.Series
+    backbone: Backbone, repeaters: RepeaterResult | None, scenario: Scenario, edges: pd.Series
 ) -> tuple[pd.Series, pd.Series] | None:
     """Eq. 9 rate per demand with the given edge units alone (``m = min`` over its links) and shared."""
     inputs = _chain_inputs(backbone, repeaters)
@@ -128,7 +125,7 @@ def demand_rates(
 
 
 def _fixed_memory(
-    access: StageResult, backbone: Backbone, repeaters: StageResult | None, scenario: Scenario
+    access: StageResult, backbone: Backbone, repeaters: RepeaterResult | None, scenario: Scenario
 ) -> MemoryResult:
     """The scenario's fixed sizes; with ``memory.size_for_load`` edges sized for full load and the
     demands' rates alone and shared."""
@@ -170,7 +167,7 @@ def plan_memory(
     if scenario.memory.budget_units > 0:
         out = optimise_memory(network, access, backbone, stages, scenario, seed=seed)
     else:
-        out = _fixed_memory(access, backbone, stages.get("repeaters"), scenario)
+        out = _fixed_memory(access, backbone, repeater_result(stages), scenario)
     shared = out.demand_rates_shared
     target = scenario.backbone.rate_target
     if shared is not None and len(shared) and target > 0 and scenario.backbone.objective == "min_cost":

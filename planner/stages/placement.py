@@ -49,7 +49,7 @@ from planner.physics import (
     max_hop_km_for_rate,
 )
 from planner.stages.backbone import Backbone
-from planner.stages.result import StageResult, solver_errors, solver_options
+from planner.stages.result import PlacementResult, solver_errors, solver_options
 from solvers.base import SolveResult
 from solvers.placement import PlacementData, PlacementInputError, PlacementOptions, solve_placement
 
@@ -91,23 +91,27 @@ def _distance_table(network: Network) -> pd.DataFrame:
 
 def plan_placement(
     network: Network, backbone: Backbone, scenario: Scenario, *, seed: int = 0
-) -> tuple[Backbone, StageResult]:
+) -> tuple[Backbone, PlacementResult]:
     """Place repeaters at existing sites; returns the backbone of elementary links and the stage result.
 
     Guarantees: every returned demand's path alternates end node, repeater sites, end
     node; every elementary link is at most ``L_max`` km of shortest fibre route (see the
     module docstring), so each demand's Eq. 9 rate with ``memory.edge_units`` meets
     ``backbone.rate_target`` (the tests check every stage result with an independent
-    validator, ``tests/oracles/placement_check.py``). Tables ``links`` (``link,
-    repeaters, segment_km, p``), ``demands`` (``demand, hops, p_worst, rate, latency_s``)
-    and ``repeater_sites`` (``site_id, name, sessions``), as the spacing model reports.
+    validator, ``tests/oracles/placement_check.py``). A
+    :class:`~planner.stages.result.PlacementResult`: the chain figures per elementary link
+    and per demand as typed fields and as the tables ``links`` (``link, repeaters,
+    segment_km, p``) and ``demands`` (``demand, hops, p_worst, rate, latency_s``), as the
+    spacing model reports them; the repeater sites' sessions (also the table
+    ``repeater_sites``: ``site_id, name, sessions``), ``L_max`` and ``N_max``.
     """
-    out = StageResult()
+    out = PlacementResult()
     bbs, ph = scenario.backbone, scenario.physics
     m = scenario.memory.edge_units
     if len(backbone.demands) == 0 or len(backbone.nodes) < 2:
-        out.tables["links"] = pd.DataFrame({"link": backbone.links["link_id"], "repeaters": 0})
-        out.tables["demands"] = pd.DataFrame(columns=["demand"])
+        out.set_chains(
+            pd.DataFrame({"link": backbone.links["link_id"], "repeaters": 0}), pd.DataFrame(columns=["demand"])
+        )
         return backbone, out
     l_max, n_max = placement_max_link_km(scenario)
     if math.isnan(l_max):
@@ -132,15 +136,28 @@ def plan_placement(
     links, path_of = _elementary_links(network, paths)
     demands, rate_rows = _demand_rows(backbone, links, path_of, scenario)
     seg = links["length_km"].astype(float).to_numpy()
-    out.tables["links"] = pd.DataFrame(
-        {
-            "link": links["link_id"],
-            "repeaters": 0,
-            "segment_km": np.maximum(seg, 0.0),
-            "p": link_success_probability(seg, alpha_db_per_km=ph.alpha_db_per_km),
-        }
+    link_rows = {
+        "link": links["link_id"],
+        "repeaters": 0,
+        "segment_km": np.maximum(seg, 0.0),
+        "p": link_success_probability(seg, alpha_db_per_km=ph.alpha_db_per_km),
+    }
+    out.set_chains(pd.DataFrame(link_rows), pd.DataFrame(rate_rows))
+    out.repeater_sessions = pd.Series(
+        repeaters["sessions"].astype(int).to_numpy(), index=repeaters["node"].astype(str).to_numpy(), dtype=int
     )
-    out.tables["demands"] = pd.DataFrame(rate_rows)
+    out.max_link_km, out.max_repeaters_per_path = l_max, n_max
+    _record_sites(out, network, repeaters, scenario)
+    logger.info("placement: %d repeater sites, %d elementary links, L_max %.4g km", len(repeaters), len(links), l_max)
+    return Backbone(nodes=sorted({*backbone.nodes, *links["u"], *links["v"]}), links=links, demands=demands), out
+
+
+def _record_sites(out: PlacementResult, network: Network, repeaters: pd.DataFrame, scenario: Scenario) -> None:
+    """The table ``repeater_sites`` (``site_id, name, sessions``), the metrics and the note of a placement
+    whose repeaters (``node, sessions``) stand at ``network``'s sites; ``out.max_link_km`` and
+    ``out.max_repeaters_per_path`` are set."""
+    bbs, ph, m = scenario.backbone, scenario.physics, scenario.memory.edge_units
+    l_max, n_max = out.max_link_km, out.max_repeaters_per_path
     names = network.sites["name"].astype(str)
     out.tables["repeater_sites"] = pd.DataFrame(
         {
@@ -165,8 +182,6 @@ def plan_placement(
         f"links of at most {l_max:.4g} km (the longest hop whose Eq. 9 rate with M = {m}, q = {ph.q_swap} and "
         f"{n_max + 1} hops meets the target {bbs.rate_target:g}). Backbone links below are these elementary links."
     )
-    logger.info("placement: %d repeater sites, %d elementary links, L_max %.4g km", n_rep, len(links), l_max)
-    return Backbone(nodes=sorted({*backbone.nodes, *links["u"], *links["v"]}), links=links, demands=demands), out
 
 
 def _solve(

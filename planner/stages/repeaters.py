@@ -1,9 +1,10 @@
 """Repeater stage of the pipeline: repeaters per backbone link (the spacing model).
 
 The stage builds the ``links`` and ``demands`` tables of :func:`solvers.repeaters.solve_spacing`
-from the backbone, hands it Eq. 9's hop factors ``g(k)`` as a table (:func:`hop_factor_table`,
-computed with :mod:`planner.physics`), and turns the model's outcome into a
-:class:`~planner.stages.result.StageResult` with tables ``links`` and ``demands``.
+from the backbone, hands it the physics as numbers (:func:`planner.stages.repeater_tables.chain_tables`:
+Eqs. 7-10 per link option and per hop count, computed with :mod:`planner.physics`), and turns the
+model's outcome into a :class:`~planner.stages.result.RepeaterResult` (typed per-link and per-demand
+fields, and tables ``links`` and ``demands``).
 Repeaters at existing sites instead (``backbone.repeaters = "placement"``) are
 :mod:`planner.stages.placement`.
 """
@@ -16,11 +17,11 @@ import numpy as np
 import pandas as pd
 
 from planner.model.scenario import Scenario
-from planner.physics import chain_factor
 from planner.stages.backbone import Backbone
 from planner.stages.latency import apply_protocol_latency_limit
-from planner.stages.result import StageResult, require_solution, solver_errors, solver_options
-from solvers.repeaters import ChainParameters, RepeaterInputError, solve_spacing
+from planner.stages.repeater_tables import chain_tables
+from planner.stages.result import RepeaterResult, require_solution, solver_errors, solver_options
+from solvers.repeaters import ChainTables, RepeaterInputError, solve_spacing
 
 REPEATER_FIX = (
     "lower backbone.rate_target, raise backbone.max_repeaters_per_link or memory.edge_units, or raise physics.q_swap"
@@ -28,16 +29,10 @@ REPEATER_FIX = (
 """What the user can change when demands cannot reach the backbone's rate target."""
 
 
-def hop_factor_table(k_max: int, q: float) -> tuple[float, ...]:
-    """Eq. 9's hop factor ``g(k)`` (:func:`planner.physics.chain_factor`) for ``k = 0..k_max``,
-    the table the repeater-spacing model is given (entry 0 is not used)."""
-    return (0.0, *(float(g) for g in chain_factor(np.arange(1, max(k_max, 1) + 1), q=q)))
-
-
-def spacing_tables(backbone: Backbone, scenario: Scenario) -> tuple[pd.DataFrame, pd.DataFrame, ChainParameters]:
+def spacing_tables(backbone: Backbone, scenario: Scenario) -> tuple[pd.DataFrame, pd.DataFrame, ChainTables]:
     """The spacing model's ``links`` (lengths of at least 1 m) and ``demands`` tables (a rate target only
-    under ``min_cost``) and its chain parameters, hop factors up to the longest possible chain."""
-    bbs, ph = scenario.backbone, scenario.physics
+    under ``min_cost``) and its chain tables (the scenario's physics and ``memory.edge_units``)."""
+    bbs = scenario.backbone
     links = pd.DataFrame(
         {
             "link": backbone.links["link_id"],
@@ -53,16 +48,7 @@ def spacing_tables(backbone: Backbone, scenario: Scenario) -> tuple[pd.DataFrame
             "rate_target": bbs.rate_target if bbs.objective == "min_cost" else math.nan,
         }
     )
-    params = ChainParameters(
-        alpha_db_per_km=ph.alpha_db_per_km,
-        q=ph.q_swap,
-        memory=scenario.memory.edge_units,
-        speed_km_per_s=ph.speed_km_per_s,
-        t_mea_s=ph.t_mea_s,
-        t_ret_s=ph.t_ret_s,
-        hop_factors=hop_factor_table(len(links) * (bbs.max_repeaters_per_link + 1) + 1, ph.q_swap),
-    )
-    return links, demands, params
+    return links, demands, chain_tables(links, scenario.physics, memory_units=scenario.memory.edge_units)
 
 
 def unreachable_note(unreachable: dict[str, float], scenario: Scenario) -> str:
@@ -80,21 +66,25 @@ def unreachable_note(unreachable: dict[str, float], scenario: Scenario) -> str:
     )
 
 
-def plan_repeaters(backbone: Backbone, scenario: Scenario, *, seed: int = 0) -> StageResult:
+def plan_repeaters(backbone: Backbone, scenario: Scenario, *, seed: int = 0) -> RepeaterResult:
     """Repeaters per backbone link against the Eq. 9 rate target (or max-min rate under a budget).
 
-    Tables ``links`` (repeaters per link) and ``demands`` (hops, worst hop, rate per demand,
-    as :func:`solvers.repeaters.solve_spacing` reports them; empty without links or demands).
+    A :class:`~planner.stages.result.RepeaterResult`: repeaters, segment length and segment
+    success probability per link; hops, worst segment, rate and latency per demand (and the
+    shortfall of demands no spacing brings to the target), as typed fields and as the tables
+    ``links`` and ``demands`` that :func:`solvers.repeaters.solve_spacing` reports (no chains
+    without links or demands).
     Raises :class:`~planner.errors.InfeasibleDesignError` when no spacing meets the targets
     or none was found in the time limit.
     """
-    out = StageResult()
+    out = RepeaterResult()
     bbs = scenario.backbone
     if len(backbone.links) == 0 or len(backbone.demands) == 0:
-        out.tables["links"] = pd.DataFrame({"link_id": backbone.links["link_id"], "repeaters": 0})
-        out.tables["demands"] = pd.DataFrame(columns=["demand_id"])
+        out.set_chains(
+            pd.DataFrame({"link": backbone.links["link_id"], "repeaters": 0}), pd.DataFrame(columns=["demand"])
+        )
         return out
-    links, demands, params = spacing_tables(backbone, scenario)
+    links, demands, tables = spacing_tables(backbone, scenario)
     eq10_limit = bbs.max_latency_s or None
     if eq10_limit is not None and bbs.latency_model == "protocol":
         demands, note = apply_protocol_latency_limit(demands, links, scenario)
@@ -110,7 +100,7 @@ def plan_repeaters(backbone: Backbone, scenario: Scenario, *, seed: int = 0) -> 
         result = solve_spacing(
             links,
             demands,
-            params,
+            tables,
             mode=bbs.objective,
             budget=bbs.repeater_budget * bbs.repeater_cost if bbs.objective == "max_min_rate" else None,
             latency_limit_s=eq10_limit,
@@ -124,9 +114,8 @@ def plan_repeaters(backbone: Backbone, scenario: Scenario, *, seed: int = 0) -> 
         details=(f"time limit of the stage: {scenario.solver.time_limit_s:.1f} s",),
     )
     out.record_solve("repeaters", result, f"repeater spacing MILP ({bbs.objective})")
-    out.tables["links"] = result.tables["links"]
-    out.tables["demands"] = result.tables["demands"]
-    unreachable = result.info.get("unreachable") or {}
-    if unreachable:  # planned without them: they cannot reach the target with any spacing
-        out.notes.append(unreachable_note(unreachable, scenario))
+    out.set_chains(result.tables["links"], result.tables["demands"])
+    out.unreachable = {str(d): float(r) for d, r in (result.info.get("unreachable") or {}).items()}
+    if out.unreachable:  # planned without them: they cannot reach the target with any spacing
+        out.notes.append(unreachable_note(out.unreachable, scenario))
     return out

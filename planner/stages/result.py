@@ -8,6 +8,10 @@
   per-demand Series as typed fields.
 - :class:`TrustResult`: the trusted-relay stage's result: relay set, per-demand single-path
   and SMR security, verification coverage and the model's bound as typed fields.
+
+
+- :class:`RepeaterResult` (and :class:`PlacementResult` for repeaters at existing sites):
+  the repeater stage's result with its per-link and per-demand chain figures as typed fields.
 - :func:`solver_options`: the MILP options of a scenario.
 - :func:`solver_errors`: the one translation of a solver's exceptions into the
   project's errors (:class:`~planner.errors.InfeasibleDesignError`,
@@ -16,7 +20,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -127,6 +132,78 @@ class TrustResult(StageResult):
         """Security probability of every site as an untrusted relay (``p_untrusted``), by site id."""
         r = self.relays
         return {str(s): float(x) for s, x in zip(r["site_id"], r["p_untrusted"], strict=True)}
+
+
+def _series(values: Any, index: Any, dtype: Any) -> pd.Series:
+    """``values`` as a Series by ``index`` (labels as strings) of ``dtype``."""
+    return pd.Series(list(values), index=pd.Index([str(x) for x in index], dtype=object), dtype=dtype)
+
+
+@dataclass
+class RepeaterResult(StageResult):
+    """The repeater stage's result: its chain figures as typed fields.
+
+    Per backbone link (by link id): ``link_repeaters`` (repeaters on it), ``segment_km`` (length
+    of one of its equal segments) and ``link_p`` (Eq. 7 success probability of one segment). Per
+    demand (by demand id): ``demand_hops`` (hops of its chain), ``demand_p_worst`` (the worst
+    segment's probability), ``demand_rate`` (Eq. 9) and ``demand_latency_s`` (Eq. 10); with
+    demands that no spacing brings to ``backbone.rate_target`` (planned without them),
+    ``demand_shortfall`` (target minus rate, 0 where met; else None) and ``unreachable`` (demand ->
+    the best rate it can reach). The same figures are in ``tables["links"]`` (``link, repeaters,
+    segment_km, p``, ...) and ``tables["demands"]`` (``demand, hops, p_worst, rate, latency_s``, ...),
+    set together by :meth:`set_chains`. All Series are empty without backbone links or demands.
+    """
+
+    link_repeaters: pd.Series = field(default_factory=lambda: _series([], [], int))
+    segment_km: pd.Series = field(default_factory=lambda: _series([], [], float))
+    link_p: pd.Series = field(default_factory=lambda: _series([], [], float))
+    demand_hops: pd.Series = field(default_factory=lambda: _series([], [], int))
+    demand_p_worst: pd.Series = field(default_factory=lambda: _series([], [], float))
+    demand_rate: pd.Series = field(default_factory=lambda: _series([], [], float))
+    demand_latency_s: pd.Series = field(default_factory=lambda: _series([], [], float))
+    demand_shortfall: pd.Series | None = None
+    unreachable: dict[str, float] = field(default_factory=dict)
+
+    def set_chains(self, links: pd.DataFrame, demands: pd.DataFrame) -> None:
+        """Set ``tables["links"]`` / ``tables["demands"]`` and the typed fields from them: ``links``
+        with ``link, repeaters`` and, when it has chains, ``segment_km, p``; ``demands`` with ``demand``
+        and, when it has chains, ``hops, p_worst, rate, latency_s`` (and ``shortfall``). A column
+        that is absent leaves its field empty."""
+        self.tables["links"], self.tables["demands"] = links, demands
+        ids, dids = links["link"], demands["demand"]
+        self.link_repeaters = _series(links["repeaters"], ids, int)
+        for name, col, frame, index, dtype in (
+            ("segment_km", "segment_km", links, ids, float),
+            ("link_p", "p", links, ids, float),
+            ("demand_hops", "hops", demands, dids, int),
+            ("demand_p_worst", "p_worst", demands, dids, float),
+            ("demand_rate", "rate", demands, dids, float),
+            ("demand_latency_s", "latency_s", demands, dids, float),
+        ):
+            setattr(self, name, _series(frame[col], index, dtype) if col in frame else _series([], [], dtype))
+        self.demand_shortfall = _series(demands["shortfall"], dids, float) if "shortfall" in demands else None
+
+
+@dataclass
+class PlacementResult(RepeaterResult):
+    """The repeater stage's result with repeaters at existing sites (``backbone.repeaters =
+    "placement"``): the :class:`RepeaterResult` fields over the elementary links (no repeater
+    on a link: its ends are the repeater sites), ``repeater_sessions`` (by site id: the demand
+    paths each repeater site serves), ``max_link_km`` (longest elementary link allowed; inf
+    without a rate target) and ``max_repeaters_per_path``."""
+
+    repeater_sessions: pd.Series = field(default_factory=lambda: _series([], [], int))
+    max_link_km: float = math.inf
+    max_repeaters_per_path: int = 0
+
+
+def repeater_result(stages: Mapping[str, StageResult]) -> RepeaterResult | None:
+    """``stages["repeaters"]`` (None when the plan has no repeater stage); raises ``TypeError`` when
+    it is not a :class:`RepeaterResult`."""
+    rep = stages.get("repeaters")
+    if rep is not None and not isinstance(rep, RepeaterResult):
+        raise TypeError(f"the repeater stage's result is a {type(rep).__name__}, not a RepeaterResult")
+    return rep
 
 
 def solver_options(scenario: Scenario, *, seed: int = 0) -> SolverOptions:
