@@ -242,8 +242,8 @@ def prepare(data: ClusteringData, options: ClusteringOptions) -> ClusteringIndex
     loss = pairs["loss_db"].to_numpy(float)
     if np.any(~np.isfinite(dist) | (dist < 0)) or np.any(~np.isfinite(loss) | (loss < 0)):
         problems.append("pairs: 'distance_km' and 'loss_db' must be finite and >= 0")
-    dup = pd.MultiIndex.from_arrays([ps, pc]).duplicated()
-    if np.any(dup):
+    key = (ps.astype(np.int64) + 1) * (len(cands) + 1) + (pc + 1)
+    if len(np.unique(key)) < len(key):
         problems.append("pairs: duplicate (site, candidate) rows")
     if problems:
         raise ClusteringInputError(problems)
@@ -414,16 +414,13 @@ class ClusteringSolution:
 def check_solution(idx: ClusteringIndex, options: ClusteringOptions, sol: ClusteringSolution) -> list[str]:
     """Violated constraint families of a solution (empty when feasible)."""
     bad: list[str] = []
-    pair_key = pd.MultiIndex.from_arrays([idx.pair_site, idx.pair_cand])
     owner = sol.owner
     is_master_site = (idx.site_cand >= 0) & (owner == idx.site_cand) & (owner >= 0)
     if np.any(owner < 0):
         bad.append("assign-once")
     slaves = np.flatnonzero(~is_master_site & (owner >= 0))
-    if len(slaves):
-        found = pair_key.get_indexer(pd.MultiIndex.from_arrays([slaves, owner[slaves]]))
-        if np.any(found < 0):
-            bad.append("assign-once")
+    if len(slaves) and np.any(pair_positions(idx, slaves, owner[slaves]) < 0):
+        bad.append("assign-once")
     if np.any(~sol.open[owner[owner >= 0]]):
         bad.append("assign-open")
     for c in np.flatnonzero(idx.cand_site >= 0):
@@ -456,12 +453,25 @@ def solution_terms(idx: ClusteringIndex, options: ClusteringOptions, sol: Cluste
     return {"keys_per_attempt": keys, "cost": cost, "weighted_loss_db": wloss, "objective": obj}
 
 
+def pair_positions(idx: ClusteringIndex, sites: np.ndarray, cands: np.ndarray) -> np.ndarray:
+    """Position in ``idx``'s pairs of each (site, candidate) given (-1 where no such pair)."""
+    key = idx.pair_site.astype(np.int64) * max(1, idx.n_cands) + idx.pair_cand
+    order = None if np.all(key[1:] > key[:-1]) else np.argsort(key, kind="stable")
+    sorted_key = key if order is None else key[order]
+    want = np.asarray(sites, dtype=np.int64) * max(1, idx.n_cands) + np.asarray(cands, dtype=np.int64)
+    if len(sorted_key) == 0:
+        return np.full(len(want), -1, dtype=np.int64)
+    at = np.minimum(np.searchsorted(sorted_key, want), len(sorted_key) - 1)
+    found = sorted_key[at] == want
+    pos = at if order is None else order[at]
+    return np.where(found, pos, -1).astype(np.int64)
+
+
 def _slave_pairs(idx: ClusteringIndex, sol: ClusteringSolution) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     owner = sol.owner
     is_master_site = (idx.site_cand >= 0) & (owner == idx.site_cand)
     slaves = np.flatnonzero(~is_master_site & (owner >= 0))
-    pair_key = pd.MultiIndex.from_arrays([idx.pair_site, idx.pair_cand])
-    pidx = pair_key.get_indexer(pd.MultiIndex.from_arrays([slaves, owner[slaves]]))
+    pidx = pair_positions(idx, slaves, owner[slaves])
     if np.any(pidx < 0):
         raise ValueError("solution assigns a site to a master out of reach")
     return slaves, owner[slaves], pidx
@@ -490,7 +500,7 @@ def solution_tables(idx: ClusteringIndex, sol: ClusteringSolution) -> dict[str, 
             "loss_db": np.concatenate([np.zeros(len(master_sites)), idx.pair_loss_db[pidx]]),
         }
     )
-    order = pd.Index(idx.site_ids).get_indexer(assignment["site"])
+    order = np.concatenate([master_sites, slaves])  # site positions: rows in the order of the sites
     assignment = assignment.iloc[np.argsort(order, kind="stable")].reset_index(drop=True)
     open_c = np.flatnonzero(sol.open)
     size = np.bincount(cand, minlength=idx.n_cands)

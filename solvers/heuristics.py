@@ -65,27 +65,34 @@ def _openable(idx: ClusteringIndex) -> np.ndarray:
 
 def choose_masters(idx: ClusteringIndex, options: ClusteringOptions, *, extra: int = 0) -> np.ndarray:
     """Greedy coverage choice of masters (step 1); ``extra`` more masters for ``max_keys``."""
+    open_, cost_left = greedy_cover(idx, options)
+    return add_extra_masters(idx, options, open_, cost_left, extra)
+
+
+def greedy_cover(idx: ClusteringIndex, options: ClusteringOptions) -> tuple[np.ndarray, float]:
+    """The lazy greedy coverage of step 1: fixed masters, then the candidate covering the most
+    not-yet-covered sites (per unit cost for ``min_cost``) until all are covered or the master or
+    cost budget is spent. Returns the open masters and the cost budget left (inf without one)."""
     open_ = idx.fixed.copy()
     openable = _openable(idx) | idx.fixed
     covered = np.zeros(idx.n_sites, dtype=bool)
-    by_cand, cptr = _csr_by(idx.pair_cand, idx.n_cands)
     # pairs of each candidate sorted by loss so that a master covers its nearest sites first
-    loss_sorted: list[np.ndarray] = []
-    for c in range(idx.n_cands):
-        block = by_cand[cptr[c] : cptr[c + 1]]
-        loss_sorted.append(block[np.argsort(idx.pair_loss_db[block], kind="stable")])
+    by_loss = np.lexsort((idx.pair_loss_db, idx.pair_cand))
+    cptr = np.zeros(idx.n_cands + 1, dtype=np.int64)
+    np.cumsum(np.bincount(idx.pair_cand, minlength=idx.n_cands), out=cptr[1:])
+    near_sites = idx.pair_site[by_loss]  # candidate c's sites, nearest first: near_sites[cptr[c]:cptr[c+1]]
     budget = options.max_masters if options.max_masters is not None else idx.n_cands
     cost_left = options.max_cost if options.max_cost is not None else math.inf
 
     def cover(c: int) -> None:
         if idx.cand_site[c] >= 0:
             covered[idx.cand_site[c]] = True
-        sites = idx.pair_site[loss_sorted[c]]
+        sites = near_sites[cptr[c] : cptr[c + 1]]
         free = sites[~covered[sites]][: int(idx.capacity[c])]
         covered[free] = True
 
     def score(c: int) -> float:
-        sites = idx.pair_site[loss_sorted[c]]
+        sites = near_sites[cptr[c] : cptr[c + 1]]
         gain = min(int(idx.capacity[c]), int(np.count_nonzero(~covered[sites])))
         if idx.cand_site[c] >= 0 and not covered[idx.cand_site[c]]:
             gain += 1
@@ -113,15 +120,26 @@ def choose_masters(idx: ClusteringIndex, options: ClusteringOptions, *, extra: i
         n_open += 1
         cost_left -= float(idx.cost[c])
         cover(c)
-    if extra > 0:
-        n_reach = np.bincount(idx.pair_cand, minlength=idx.n_cands)
-        rest = np.flatnonzero(openable & ~open_)
-        # prefer candidates that reach many sites (easy to fill) and are not sites (no slave lost)
-        rest = rest[np.lexsort((-n_reach[rest], idx.cand_site[rest] >= 0))]
-        for c in rest[: max(0, min(extra, budget - n_open))]:
-            if float(idx.cost[c]) <= cost_left + 1e-9:
-                open_[c] = True
-                cost_left -= float(idx.cost[c])
+    return open_, cost_left
+
+
+def add_extra_masters(
+    idx: ClusteringIndex, options: ClusteringOptions, open_: np.ndarray, cost_left: float, extra: int
+) -> np.ndarray:
+    """``open_`` with up to ``extra`` more openable masters (within the master and cost budgets),
+    preferring candidates that reach many sites (easy to fill) and are not sites (no slave lost)."""
+    open_ = open_.copy()
+    if extra <= 0:
+        return open_
+    budget = options.max_masters if options.max_masters is not None else idx.n_cands
+    n_open = int(open_.sum())
+    n_reach = np.bincount(idx.pair_cand, minlength=idx.n_cands)
+    rest = np.flatnonzero((_openable(idx) | idx.fixed) & ~open_)
+    rest = rest[np.lexsort((-n_reach[rest], idx.cand_site[rest] >= 0))]
+    for c in rest[: max(0, min(extra, budget - n_open))]:
+        if float(idx.cost[c]) <= cost_left + 1e-9:
+            open_[c] = True
+            cost_left -= float(idx.cost[c])
     return open_
 
 
@@ -279,7 +297,12 @@ def _without_sites(idx: ClusteringIndex, gone: np.ndarray) -> tuple[ClusteringIn
 
 
 def unservable_sites_heuristic(
-    idx: ClusteringIndex, options: ClusteringOptions, *, rounds: int = 10, kept: list[dict[str, str]] | None = None
+    idx: ClusteringIndex,
+    options: ClusteringOptions,
+    *,
+    rounds: int = 10,
+    kept: list[dict[str, str]] | None = None,
+    deadline: float | None = None,
 ) -> list[int] | None:
     """Sites (indices) to leave out so that the rest clusters, found without a MILP: the greedy
     masters mended by :func:`repair_masters`; then, up to ``rounds`` times, the transportation LP
@@ -293,10 +316,13 @@ def unservable_sites_heuristic(
     clustering exist. Not proven to be the fewest (the elastic MILP of
     :func:`solvers.clustering.unservable_sites` is). ``None`` when no such set was found. When ``kept``
     is given, the clustering of the other sites is appended to it as a map from site id to its
-    master's id (a master maps to itself).
+    master's id (a master maps to itself). After ``deadline`` (a :func:`time.perf_counter`
+    instant) no further round starts (the answer is then None).
     """
     open_ = repair_masters(idx, choose_masters(idx, options))
     for _round in range(rounds):
+        if _round > 0 and past(deadline):
+            return None
         found = _elastic_assignment(idx, open_)
         if found is None:
             return None
@@ -475,9 +501,11 @@ def close_masters(
     sol: ClusteringSolution,
     *,
     max_tries: int = 40,
+    deadline: float | None = None,
 ) -> ClusteringSolution:
     """Local search for ``min_cost``: close the costliest masters whose sites the rest can absorb
-    (costliest first, then the smallest clusters; at most ``max_tries`` re-assignments)."""
+    (costliest first, then the smallest clusters; at most ``max_tries`` re-assignments, none after
+    ``deadline``)."""
     best = sol
     is_master_site = (idx.site_cand >= 0) & (sol.owner == idx.site_cand)
     size = np.bincount(sol.owner[~is_master_site], minlength=idx.n_cands)
@@ -486,7 +514,7 @@ def close_masters(
     for c in order:
         if not best.open[c] or idx.fixed[c] or idx.cost[c] <= 0:
             continue
-        if tries >= max_tries:
+        if tries >= max_tries or (tries > 0 and past(deadline)):
             break
         tries += 1
         trial = best.open.copy()
@@ -531,10 +559,16 @@ def _extra_masters(idx: ClusteringIndex, sol: ClusteringSolution, k: int) -> np.
 
 
 def open_more_masters(
-    idx: ClusteringIndex, options: ClusteringOptions, sol: ClusteringSolution, *, rounds: int = 6
+    idx: ClusteringIndex,
+    options: ClusteringOptions,
+    sol: ClusteringSolution,
+    *,
+    rounds: int = 6,
+    deadline: float | None = None,
 ) -> ClusteringSolution:
     """For ``max_keys`` when one more cluster pays: open further masters in batches (halving a
-    batch when its assignment is infeasible), keeping each batch only if it raises the objective."""
+    batch when its assignment is infeasible), keeping each batch only if it raises the objective;
+    no new batch is tried after ``deadline``."""
     budget = options.max_masters if options.max_masters is not None else idx.n_cands
     best = sol
     best_obj = solution_terms(idx, options, sol)["objective"]
@@ -542,6 +576,8 @@ def open_more_masters(
         k = budget - int(best.open.sum())
         improved = False
         while k >= 1 and not improved:
+            if past(deadline):
+                return best
             add = _extra_masters(idx, best, k)
             if not add.any():
                 return best
@@ -574,42 +610,72 @@ def _better(
     return ta > tb if options.objective == "max_keys" else ta < tb
 
 
-def heuristic_solution(idx: ClusteringIndex, options: ClusteringOptions, *, seed: int = 0) -> ClusteringSolution | None:
+def past(deadline: float | None) -> bool:
+    """Whether ``deadline`` (a :func:`time.perf_counter` instant; None: none) has passed."""
+    return deadline is not None and time.perf_counter() >= deadline
+
+
+def heuristic_solution(
+    idx: ClusteringIndex, options: ClusteringOptions, *, seed: int = 0, deadline: float | None = None
+) -> ClusteringSolution | None:
     """Best clustering found by steps 1–3 (see module docstring); ``None`` if none is feasible.
 
+    ``deadline``: see :func:`heuristic_search` (the best clustering found by then).
     ``seed`` is accepted for reproducibility of future randomised moves; the current steps are
     deterministic.
     """
     del seed  # deterministic today; kept in the signature so callers record it
+    return heuristic_search(idx, options, deadline=deadline)[0]
+
+
+def heuristic_search(
+    idx: ClusteringIndex, options: ClusteringOptions, *, deadline: float | None = None
+) -> tuple[ClusteringSolution | None, bool]:
+    """Steps 1–3 of the module docstring: the best clustering found (None if none) and whether the
+    search ran to its end. With a ``deadline`` (a :func:`time.perf_counter` instant) the search
+    stops at the first check after it: the first variant (greedy masters, assignment, local search)
+    always runs whole, later variants and rounds of the local search only while time is left; a
+    stopped search returns its best so far with ``False``. Without a deadline (or with time to
+    spare) the result is exactly that of the full search."""
+    base, cost_left = greedy_cover(idx, options)
     extras = [0]
     if options.objective == "max_keys":
         budget = options.max_masters if options.max_masters is not None else idx.n_cands
         site_gain = idx.key_mdi - idx.key_ekr / 2.0
         extra_loc = bool(np.any(idx.cand_site < 0))
         if (site_gain > 0 or (extra_loc and idx.key_mdi > 0)) and budget > 0:
-            base = int(choose_masters(idx, options).sum())
-            room = max(0, min(budget, idx.n_sites // max(1, int(idx.min_size.min()) + 1)) - base)
+            room = max(0, min(budget, idx.n_sites // max(1, int(idx.min_size.min()) + 1)) - int(base.sum()))
             extras += sorted({room, (3 * room) // 4, room // 2, room // 4} - {0}, reverse=True)
     best: ClusteringSolution | None = None
-    for extra in extras:
-        open_ = choose_masters(idx, options, extra=extra)
-        sol = assign_sites(idx, open_)
-        if sol is None:  # mend the greedy's masters (a chain's end) and try once more
-            mended = repair_masters(idx, open_)
-            sol = assign_sites(idx, mended) if not np.array_equal(mended, open_) else None
-        if sol is None:
-            continue
-        if options.objective == "max_keys":
-            sol = improve_parity(idx, sol)
-        else:
-            sol = close_masters(idx, options, sol)
-        if check_solution(idx, options, sol):
-            continue
-        if _better(idx, options, sol, best):
+    for k, extra in enumerate(extras):
+        if k > 0 and past(deadline):
+            return best, False
+        sol = _variant(idx, options, add_extra_masters(idx, options, base, cost_left, extra), deadline)
+        if sol is not None and _better(idx, options, sol, best):
             best = sol
     if best is not None and options.objective == "max_keys" and len(extras) > 1:
-        best = open_more_masters(idx, options, best)
-    return best
+        if past(deadline):
+            return best, False
+        best = open_more_masters(idx, options, best, deadline=deadline)
+    return best, not past(deadline)
+
+
+def _variant(
+    idx: ClusteringIndex, options: ClusteringOptions, open_: np.ndarray, deadline: float | None
+) -> ClusteringSolution | None:
+    """One variant of the search: assign the sites to ``open_`` (mending the masters once if that
+    fails), then the local search of the objective; None when no feasible clustering results."""
+    sol = assign_sites(idx, open_)
+    if sol is None:  # mend the greedy's masters (a chain's end) and try once more
+        mended = repair_masters(idx, open_)
+        sol = assign_sites(idx, mended) if not np.array_equal(mended, open_) else None
+    if sol is None:
+        return None
+    if options.objective == "max_keys":
+        sol = improve_parity(idx, sol)
+    else:
+        sol = close_masters(idx, options, sol, deadline=deadline)
+    return None if check_solution(idx, options, sol) else sol
 
 
 def solve_clustering_heuristic(data: ClusteringData, options: ClusteringOptions | None = None) -> SolveResult:
