@@ -59,7 +59,6 @@ from solvers.clustering_data import (
     ClusteringSolution,
     Objective,
     check_solution,
-    diagnose,
     prepare,
     result_from_solution,
     solution_from_values,
@@ -68,6 +67,7 @@ from solvers.clustering_data import (
     solution_vector,
     validate_options,
 )
+from solvers.clustering_diagnose import diagnose
 from solvers.clustering_model import (
     build_clustering_model,
     define_assign_once,

@@ -64,6 +64,41 @@ def build_clustering_arrays(idx: ClusteringIndex, options: ClusteringOptions, *,
     fixed masters become ``fixed-master`` rows, and the objective is the total slack: a zero
     optimum means the model is feasible; otherwise the families with nonzero slack conflict.
     """
+    nc, npairs = idx.n_cands, idx.n_pairs
+    oy, ox, om = 0, nc, nc + npairs
+    n = nc + npairs + nc
+    blocks = _row_blocks(idx, options, elastic=elastic)
+    col_lower = np.zeros(n)
+    col_upper = np.concatenate([np.ones(nc), np.ones(npairs), (idx.capacity // 2).astype(float)])
+    if elastic:
+        fx = np.flatnonzero(idx.fixed)
+        if len(fx):
+            a = sp.csr_matrix((np.ones(len(fx)), (np.arange(len(fx)), oy + fx)), shape=(len(fx), n))
+            blocks.append(RowBlock("fixed-master", a, np.ones(len(fx)), np.full(len(fx), np.inf)))
+    else:
+        col_lower[oy + np.flatnonzero(idx.fixed)] = 1.0
+    col_cost = np.zeros(n)
+    w = idx.loss_weight * idx.demand[idx.pair_site] * idx.pair_loss_db
+    if options.objective == "max_keys":
+        col_cost[oy : oy + nc] = idx.key_mdi
+        col_cost[om : om + nc] = idx.key_ekr
+        col_cost[ox : ox + npairs] = -w
+        maximize = True
+    else:
+        col_cost[oy : oy + nc] = idx.cost
+        col_cost[ox : ox + npairs] = w
+        maximize = False
+    integrality = np.ones(n, dtype=np.int8)
+    model = ArrayModel(col_cost, col_lower, col_upper, integrality, blocks, maximize, nc, npairs, nc)
+    if elastic:
+        _add_elastic_slacks(model)
+    return model
+
+
+def _row_blocks(idx: ClusteringIndex, options: ClusteringOptions, *, elastic: bool) -> list[RowBlock]:
+    """The constraint families as row blocks over the columns ``[y | x | ekert]`` (``assign-open``
+    only with ``options.strong_linking`` and not ``elastic``; the budgets and the key target only
+    when set)."""
     nc, ns, npairs = idx.n_cands, idx.n_sites, idx.n_pairs
     oy, ox, om = 0, nc, nc + npairs
     n = nc + npairs + nc
@@ -116,31 +151,7 @@ def build_clustering_arrays(idx: ClusteringIndex, options: ClusteringOptions, *,
         a = ((idx.key_mdi - options.min_cluster_keys) * y_eye + idx.key_ekr * m_eye).tocsr()
         blocks.append(RowBlock("cluster-key-target", a, np.zeros(nc), np.full(nc, inf)))
 
-    col_lower = np.zeros(n)
-    col_upper = np.concatenate([np.ones(nc), np.ones(npairs), (idx.capacity // 2).astype(float)])
-    if elastic:
-        fx = np.flatnonzero(idx.fixed)
-        if len(fx):
-            a = sp.csr_matrix((np.ones(len(fx)), (np.arange(len(fx)), oy + fx)), shape=(len(fx), n))
-            blocks.append(RowBlock("fixed-master", a, np.ones(len(fx)), np.full(len(fx), inf)))
-    else:
-        col_lower[oy + np.flatnonzero(idx.fixed)] = 1.0
-    col_cost = np.zeros(n)
-    w = idx.loss_weight * idx.demand[idx.pair_site] * idx.pair_loss_db
-    if options.objective == "max_keys":
-        col_cost[oy : oy + nc] = idx.key_mdi
-        col_cost[om : om + nc] = idx.key_ekr
-        col_cost[ox : ox + npairs] = -w
-        maximize = True
-    else:
-        col_cost[oy : oy + nc] = idx.cost
-        col_cost[ox : ox + npairs] = w
-        maximize = False
-    integrality = np.ones(n, dtype=np.int8)
-    model = ArrayModel(col_cost, col_lower, col_upper, integrality, blocks, maximize, nc, npairs, nc)
-    if elastic:
-        _add_elastic_slacks(model)
-    return model
+    return blocks
 
 
 def _add_elastic_slacks(model: ArrayModel) -> None:

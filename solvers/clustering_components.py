@@ -24,12 +24,12 @@ from solvers.clustering_data import (
     ClusteringInfeasible,
     ClusteringOptions,
     ClusteringSolution,
-    diagnose,
     prepare,
     result_from_solution,
 )
+from solvers.clustering_diagnose import diagnose
+from solvers.clustering_greedy import past
 from solvers.clustering_parts import reach_components, restrict_to_sites
-from solvers.heuristics import past
 
 logger = logging.getLogger(__name__)
 

@@ -24,13 +24,13 @@ from solvers.clustering_data import (
     ClusteringOptions,
     ClusteringSolution,
     check_solution,
-    diagnose,
     prepare,
     result_from_solution,
     solution_from_values,
     solution_terms,
     solution_vector,
 )
+from solvers.clustering_diagnose import diagnose
 from solvers.clustering_model import build_clustering_model
 from solvers.highs_driver import solve_model
 

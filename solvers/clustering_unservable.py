@@ -20,12 +20,12 @@ from solvers.clustering_data import (
     ClusteringOptions,
     ClusteringSolution,
     check_solution,
-    diagnose,
     prepare,
     solution_from_values,
 )
+from solvers.clustering_diagnose import diagnose
+from solvers.clustering_greedy import past
 from solvers.clustering_parts import reach_components
-from solvers.heuristics import past
 
 logger = logging.getLogger(__name__)
 

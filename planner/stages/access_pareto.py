@@ -35,6 +35,7 @@ import dataclasses
 import functools
 import logging
 import math
+import time
 from collections.abc import Callable
 from typing import Literal
 
@@ -94,6 +95,7 @@ class _Shares:
         self.budget = budget
         self.handed_s = 0.0
         self.planned = planned
+        self.point_wall_s = 0.0  # wall time of the last budgeted point
 
     def next(self, fraction: float | None = None) -> SolverOptions:
         """Options for the next solve: ``fraction`` of what is left, or its even share."""
@@ -179,10 +181,14 @@ def _at_budget(
     masters: int,
 ) -> SolveResult | None:
     """Most keys with at most ``masters`` masters; None where no clustering was found at that
-    budget (an inner point of the front is optional: the unbudgeted ends already hold a design)."""
+    budget (an inner point of the front is optional: the unbudgeted ends already hold a design), or
+    when its share of the time is below the wall time the last point took."""
     opts = shares.next()
-    if opts.time_limit_s <= 0.0:  # no time left: an optional point is not worth the heuristic's run
+    # no time left, or less than the last point took (its preparation and heuristic run whatever
+    # the limit, so it would pass the stage's budget): an optional point is not worth it
+    if opts.time_limit_s <= 0.0 or opts.time_limit_s < shares.point_wall_s:
         return None
+    t0 = time.perf_counter()
     try:
         res = solve(data, dataclasses.replace(options, objective="max_keys", max_masters=masters), opts)
     except ClusteringInfeasible as exc:
@@ -192,6 +198,8 @@ def _at_budget(
             ", ".join(map(str, exc.conflicts)) or "diagnosis out of time",
         )
         return None
+    finally:
+        shares.point_wall_s = time.perf_counter() - t0
     return res if res.has_solution else None
 
 
