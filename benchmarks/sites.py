@@ -17,8 +17,10 @@ name        country  min. population   sites
 ==========  =======  ================  ======
 nl-100      NL       15 000 (largest)  100
 nl-243      NL       15 000            243
+it-658      IT       15 000            658
 fr-692      FR       15 000            692
 de-1139     DE       15 000            1 139
+jp-1300     JP       15 000            1 300
 de-3076     DE       5 000             3 076
 us-3407     US       15 000            3 407
 us-10000    US       1 000 (largest)   10 000
@@ -50,8 +52,10 @@ class SiteSet:
 SITE_SETS: dict[str, SiteSet] = {
     "nl-100": SiteSet("NL", 15_000, limit=100),
     "nl-243": SiteSet("NL", 15_000),
+    "it-658": SiteSet("IT", 15_000),
     "fr-692": SiteSet("FR", 15_000),
     "de-1139": SiteSet("DE", 15_000),
+    "jp-1300": SiteSet("JP", 15_000),
     "de-3076": SiteSet("DE", 5_000),
     "us-3407": SiteSet("US", 15_000),
     "us-10000": SiteSet("US", 1_000, limit=10_000),

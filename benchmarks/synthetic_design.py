@@ -93,7 +93,7 @@ def synthetic_design(
             g.add_edge(mids[i], mids[int(j)], length_km=float(np.linalg.norm(mp[i] - mp[int(j)])))
     comps = list(nx.connected_components(g))
     for a, b in zip(comps[:-1], comps[1:], strict=True):
-        u, v = next(iter(a)), next(iter(b))
+        u, v = min(a), min(b)  # not next(iter(set)): that follows the hash seed
         iu, iv = mids.index(u), mids.index(v)
         g.add_edge(u, v, length_km=float(np.linalg.norm(mp[iu] - mp[iv])))
     sc = default_scenario()

@@ -114,8 +114,9 @@ def plan(
             stages["trust"] = plan_trust(network, backbone, sc, seed=seed)
         clock.record(stages["trust"].timing, "trust", b)
     say("memory allocation")
-    with clock.stage("memory") as (sc, _):
+    with clock.stage("memory") as (sc, b):
         stages["memory"] = plan_memory(network, access, backbone, stages, sc, seed=seed)
+    clock.record(stages["memory"].timing, "memory", b)
     design = assemble_design(network, scenario, seed, access, access_tables, backbone, stages, notes)
     design.timing["total_s"] = time.perf_counter() - clock.start
     design.metrics["demand_model"] = backbone.demand_model

@@ -32,8 +32,9 @@ from planner.io.files import write_csv  # noqa: E402
 from planner.model.design import Design  # noqa: E402
 from planner.model.serialise import flatten  # noqa: E402
 from planner.runtime.progress import current_tracker  # noqa: E402
+from planner.stages.latency import demand_protocol_latency_s  # noqa: E402
 from reports.figures import to_svg  # noqa: E402
-from reports.html import fmt, table_html  # noqa: E402
+from reports.tables import fmt, table_html  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -185,8 +186,6 @@ def _protocol_latency_max(design: Design) -> float | None:
     v = _num(design.metrics.get("max_latency_protocol_s"))
     if v is not None:
         return v
-    from planner.stages.latency import demand_protocol_latency_s
-
     dem = design.demands
     if not len(dem) or not {"hops", "p_worst", "rate"} <= set(dem.columns):
         return None

@@ -2,7 +2,7 @@
 
 Each ``*_figure`` function takes a :class:`planner.model.design.Design` and returns
 SVG markup (a string) that can be embedded in HTML as is, so the report needs
-no network access and no separate image files.
+no network access and no separate image files. The map is in :mod:`reports.maps`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from planner import physics  # noqa: E402
 from planner.model.design import Design  # noqa: E402
 from reports.heatmaps import ClusterMatrix  # noqa: E402
 
@@ -47,230 +48,14 @@ def to_svg(fig: plt.Figure) -> str:
     return re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.S)
 
 
-def _site_xy(design: Design) -> dict[str, tuple[float, float]]:
-    s = design.sites
-    return {str(r.site_id): (float(r.lon), float(r.lat)) for r in s.itertuples(index=False)}
-
-
 #: Above this many sites/links, dense map layers are drawn as one embedded raster image (bounded SVG size).
 RASTER_ABOVE = 400
 #: Master names are written on the map only up to this many clusters.
 LABEL_CLUSTERS_UP_TO = 40
 
 
-def country_outlines() -> list[np.ndarray]:
-    """Exterior and hole rings (lon/lat arrays) of the bundled Natural Earth 1:110m countries."""
-    import json
-
-    from planner.io.bundled import bundled_path
-
-    data = json.loads(bundled_path("natural-earth/countries-110m.geojson").read_text(encoding="utf-8"))
-    rings: list[np.ndarray] = []
-    for feat in data["features"]:
-        geom = feat.get("geometry") or {}
-        polys = geom.get("coordinates", [])
-        if geom.get("type") == "Polygon":
-            polys = [polys]
-        for poly in polys:
-            rings.extend(np.asarray(r, dtype=float) for r in poly if len(r) >= 3)
-    return rings
-
-
-def scale_bar_km(span_km: float) -> float:
-    """A round scale-bar length (1, 2 or 5 x 10^n km) of about a fifth of ``span_km``."""
-    target = max(span_km / 5.0, 1e-3)
-    exp = math.floor(math.log10(target))
-    for m in (5.0, 2.0, 1.0):
-        if m * 10**exp <= target:
-            return m * 10**exp
-    return 10.0**exp
-
-
-def _draw_scale_bar(ax: plt.Axes, lat0: float, kx: float) -> float:
-    """Draw a scale bar in the lower-right corner of a lon/lat axis; returns its length in km."""
-    x0, x1 = ax.get_xlim()
-    y0, y1 = ax.get_ylim()
-    km_per_deg_lon = 111.32 * kx
-    span_km = (x1 - x0) * km_per_deg_lon
-    bar_km = scale_bar_km(span_km)
-    bar_deg = bar_km / km_per_deg_lon
-    xe = x1 - 0.04 * (x1 - x0)
-    yb = y0 + 0.05 * (y1 - y0)
-    ax.plot([xe - bar_deg, xe], [yb, yb], color="black", lw=3, solid_capstyle="butt", zorder=8)
-    ax.text(
-        xe - bar_deg / 2,
-        yb + 0.015 * (y1 - y0),
-        f"{bar_km:g} km",
-        ha="center",
-        va="bottom",
-        fontsize=7,
-        zorder=8,
-        bbox={"facecolor": "white", "alpha": 0.8, "linewidth": 0, "pad": 1},
-    )
-    return bar_km
-
-
-def map_figure(design: Design, *, width_in: float = 8.0) -> str:
-    """Map of sites (coloured by cluster), masters, backbone routes, repeaters and trusted relays,
-    over the bundled Natural Earth country outlines, with a scale bar.
-
-    Coordinates are drawn in an equirectangular projection scaled by cos(mean
-    latitude), so distances look right locally. Large designs (more than
-    :data:`RASTER_ABOVE` sites) draw their dense layers as an embedded raster so
-    the SVG stays small; master names are written for at most
-    :data:`LABEL_CLUSTERS_UP_TO` clusters.
-    """
-    from matplotlib.collections import LineCollection
-
-    sites = design.sites
-    xy = _site_xy(design)
-    lat0 = float(np.nanmean(sites["lat"])) if len(sites) else 0.0
-    kx = math.cos(math.radians(lat0))
-    big = len(sites) > RASTER_ABOVE
-    fig, ax = plt.subplots(figsize=(width_in, width_in * 0.75))
-    ax.set_aspect(1.0 / max(kx, 0.05))
-    clusters = sorted(c for c in sites["cluster"].astype(str).unique() if c)
-    colour = {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(clusters)}
-    if len(sites):
-        lon = sites["lon"].astype(float)
-        lat = sites["lat"].astype(float)
-        pad_x = max(0.05 * float(lon.max() - lon.min()), 0.05)
-        pad_y = max(0.05 * float(lat.max() - lat.min()), 0.05)
-        xlim = (float(lon.min()) - pad_x, float(lon.max()) + pad_x)
-        ylim = (float(lat.min()) - pad_y, float(lat.max()) + pad_y)
-        try:
-            rings = country_outlines()
-        except Exception:  # noqa: BLE001 - a missing basemap must not stop the report
-            rings = []
-        near = [
-            r
-            for r in rings
-            if r[:, 0].max() >= xlim[0] - 5
-            and r[:, 0].min() <= xlim[1] + 5
-            and r[:, 1].max() >= ylim[0] - 5
-            and r[:, 1].min() <= ylim[1] + 5
-        ]
-        if near:
-            ax.set_facecolor("#e4eef6")  # water
-            ax.grid(False)
-        for r in near:
-            ax.fill(r[:, 0], r[:, 1], facecolor="#f3f3ee", edgecolor="#9aa39a", lw=0.6, zorder=0)
-    # access links master -> slave
-    acc = []
-    acc_c = []
-    for r in sites.itertuples(index=False):
-        if r.role == "slave" and r.cluster in xy:
-            acc.append([xy[r.cluster], xy[str(r.site_id)]])
-            acc_c.append(colour.get(r.cluster, "grey"))
-    if acc:
-        ax.add_collection(LineCollection(acc, colors=acc_c, linewidths=0.8, alpha=0.6, zorder=1, rasterized=big))
-    # backbone routes
-    routes = []
-    rep_pts = []
-    for r in design.links.itertuples(index=False):
-        route = [xy[s] for s in str(r.route).split(";") if s in xy]
-        if len(route) >= 2:
-            routes.append(route)
-            reps = int(getattr(r, "repeaters", 0) or 0)
-            if reps > 0:
-                rep_pts.append(_points_along(np.array(route), reps))
-    if routes:
-        ax.add_collection(
-            LineCollection(
-                routes, colors="black", linewidths=1.6 if not big else 0.9, alpha=0.8, zorder=2, rasterized=big
-            )
-        )
-    if rep_pts:
-        pts = np.vstack(rep_pts)
-        ax.scatter(
-            pts[:, 0],
-            pts[:, 1],
-            marker="|",
-            s=40 if not big else 10,
-            color="crimson",
-            zorder=3,
-            linewidths=1.2,
-            rasterized=big,
-        )
-    for role, marker, size in (("slave", "o", 18), ("unassigned", "x", 30)):
-        sub = sites[sites["role"] == role]
-        if len(sub):
-            ax.scatter(
-                sub["lon"],
-                sub["lat"],
-                s=size if not big else size / 4,
-                marker=marker,
-                zorder=4,
-                c=[colour.get(str(c), (0.4, 0.4, 0.4)) for c in sub["cluster"]],
-                edgecolors="white" if marker == "o" and not big else None,
-                rasterized=big,
-                linewidths=0.4,
-                label={"slave": "slave", "unassigned": "standalone site"}[role],
-            )
-    masters = sites[sites["role"] == "master"]
-    if len(masters):
-        ax.scatter(
-            masters["lon"],
-            masters["lat"],
-            s=120 if not big else 30,
-            marker="*",
-            zorder=5,
-            c=[colour.get(str(c), "black") for c in masters["cluster"]],
-            edgecolors="black",
-            linewidths=0.6 if not big else 0.3,
-            label="master (EPR source)",
-            rasterized=big,
-        )
-    trusted = sites[sites["trusted"].astype(bool)] if "trusted" in sites else sites.iloc[0:0]
-    if len(trusted):
-        ax.scatter(
-            trusted["lon"],
-            trusted["lat"],
-            s=70,
-            marker="s",
-            facecolors="none",
-            edgecolors="darkgreen",
-            linewidths=1.5,
-            zorder=6,
-            label="trusted relay",
-        )
-    if len(design.links):
-        ax.plot([], [], color="black", lw=1.6, label="backbone route")
-    if rep_pts:
-        ax.scatter([], [], marker="|", color="crimson", label="entanglement repeater")
-    if len(clusters) <= LABEL_CLUSTERS_UP_TO:
-        for r in masters.itertuples(index=False):
-            ax.annotate(
-                str(r.name), (float(r.lon), float(r.lat)), fontsize=7, xytext=(4, 4), textcoords="offset points"
-            )
-    if len(sites):
-        ax.set_xlim(*xlim)
-        ax.set_ylim(*ylim)
-        _draw_scale_bar(ax, lat0, kx)
-    ax.set_xlabel("longitude (deg)")
-    ax.set_ylabel("latitude (deg)")
-    ax.set_title(f"{design.network_name}: {len(clusters)} clusters, {len(sites)} sites")
-    ax.legend(loc="upper left", fontsize=7, framealpha=0.85)
-    return to_svg(fig)
-
-
-def _points_along(route: np.ndarray, n: int) -> np.ndarray:
-    """``n`` equally spaced interior points along a polyline (planar, for drawing only)."""
-    seg = np.linalg.norm(np.diff(route, axis=0), axis=1)
-    cum = np.concatenate([[0.0], np.cumsum(seg)])
-    total = cum[-1]
-    if total <= 0:
-        return np.repeat(route[:1], n, axis=0)
-    targets = total * np.arange(1, n + 1) / (n + 1)
-    x = np.interp(targets, cum, route[:, 0])
-    y = np.interp(targets, cum, route[:, 1])
-    return np.column_stack([x, y])
-
-
 def rate_vs_distance_figure(design: Design) -> str:
     """Demand rate (pairs per attempt) vs end-to-end distance, with Eq. 9 curves and the PLOB bound."""
-    from planner import physics
-
     sc = design.scenario
     alpha = float(sc["physics"]["alpha_db_per_km"])
     q = float(sc["physics"]["q_swap"])
@@ -521,36 +306,50 @@ def heatmap_figure(
     return to_svg(fig)
 
 
-def trust_selection_figure(comparison: list[dict[str, object]], eps: float) -> str:
-    """Grouped bars: min/mean SMR security and min single-path security of each trusted-relay selection."""
+_TRUST_MEASURES = (
+    ("min_smr_security", "min SMR security"),
+    ("mean_smr_security", "mean SMR security"),
+    ("min_single_path_security", "min single-path security"),
+)
+
+
+def trust_selection_axes(comparison: list[dict[str, object]], eps: float) -> plt.Figure:
+    """The figure of :func:`trust_selection_figure`, not yet serialised (the caller closes it).
+
+    Horizontal grouped bars, one group per selection from top to bottom in ``comparison`` order, so
+    the selection names are y tick labels one above the other and never overlap however many there
+    are or however long their names; the figure grows 0.55 in per selection.
+    """
     df = pd.DataFrame(comparison)
-    cols = [
-        ("min_smr_security", "min SMR security"),
-        ("mean_smr_security", "mean SMR security"),
-        ("min_single_path_security", "min single-path security"),
-    ]
-    cols = [(c, lab) for c, lab in cols if c in df]
-    fig, ax = plt.subplots(figsize=(7, 3.4))
-    x = np.arange(len(df))
-    w = 0.8 / max(len(cols), 1)
+    cols = [(c, lab) for c, lab in _TRUST_MEASURES if c in df]
+    n = len(df)
+    height_in = 1.6 + 0.55 * max(n, 1)
+    fig, ax = plt.subplots(figsize=(8, height_in))
+    y = np.arange(n)
+    h = 0.8 / max(len(cols), 1)
     for k, (c, lab) in enumerate(cols):
         vals = pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float)
-        bars = ax.bar(x + (k - (len(cols) - 1) / 2) * w, vals, width=w, label=lab)
+        bars = ax.barh(y + (k - (len(cols) - 1) / 2) * h, vals, height=h, label=lab)
         for b, v in zip(bars, vals, strict=True):
             if np.isfinite(v):
-                ax.text(b.get_x() + b.get_width() / 2, v, f"{v:.2f}", ha="center", va="bottom", fontsize=6)
-    ax.axhline(eps, ls=":", color="crimson", lw=1, label=f"eps = {eps:g}")
-    labels = [
-        f"{m}\n({t} trusted)" if "trusted" in df else str(m)
-        for m, t in zip(df["method"], df.get("trusted", pd.Series([""] * len(df))), strict=True)
-    ]
-    ax.set_xticks(x, labels, fontsize=7)
-    ax.set_ylim(0, 1.08)
-    ax.set_ylabel("security probability")
-    ax.set_title("Trusted-relay selections of the same size, verified with SMR routing")
-    ax.legend(fontsize=7, loc="upper right")
-    fig.tight_layout()
-    return to_svg(fig)
+                ax.text(v + 0.01, b.get_y() + b.get_height() / 2, f"{v:.2f}", ha="left", va="center", fontsize=6)
+    ax.axvline(eps, ls=":", color="crimson", lw=1, label=f"eps = {eps:g}")
+    trusted = df["trusted"] if "trusted" in df else pd.Series([None] * n, index=df.index)
+    labels = [f"{m} ({t} trusted)" if t is not None else str(m) for m, t in zip(df["method"], trusted, strict=True)]
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.set_ylim(n - 0.5, -0.5)  # first selection (the chosen one) on top
+    ax.set_xlim(0, 1.1)
+    ax.set_xlabel("security probability")
+    ax.set_title("Trusted-relay selections of the same size, verified with SMR routing", fontsize=9)
+    fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=4, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0.0, 0.35 / height_in, 1.0, 1.0))  # the legend's strip below the axes
+    return fig
+
+
+def trust_selection_figure(comparison: list[dict[str, object]], eps: float) -> str:
+    """Grouped bars: min/mean SMR security and min single-path security of each trusted-relay selection
+    (:func:`trust_selection_axes`), as SVG."""
+    return to_svg(trust_selection_axes(comparison, eps))
 
 
 def baselines_figure(baselines: dict[str, dict[str, object]]) -> str:

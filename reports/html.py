@@ -8,7 +8,7 @@ no external resources, so it can be sent to a colleague and opened offline.
 from __future__ import annotations
 
 import html
-import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,81 +17,30 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from planner.model.design import Design
 from planner.model.scenario import scenario_from_dict, scenario_to_toml
-from planner.model.schema import header_title
-from reports import figures
+from planner.stages.latency import demand_protocol_latency_s
+from reports import figures, maps
+from reports import verify_sections as vs
+from reports.heatmaps import cluster_matrix
+from reports.tables import MAX_TABLE_ROWS, file_link, fmt, table_html
+
+__all__ = [
+    "render_report",
+    "MAX_TABLE_ROWS",
+    "fmt",
+    "file_link",
+    "table_html",
+    "latency_cards",
+    "latency_headline",
+    "latency_html",
+    "assumptions",
+    "worst_demands",
+    "heatmaps_html",
+    "EQ10_CARD",
+    "PROTOCOL_CARD",
+    "RUN_FILES",
+]
 
 _ENV = Environment(loader=PackageLoader("reports", "templates"), autoescape=select_autoescape(["html", "j2"]))
-
-
-def fmt(x: Any) -> str:
-    """Human formatting of a table cell: 4 significant digits, no 'nan'."""
-    if x is None:
-        return ""
-    if isinstance(x, bool):
-        return "yes" if x else "no"
-    if isinstance(x, float):
-        if not math.isfinite(x):
-            return ""
-        if x == 0:
-            return "0"
-        if abs(x) >= 1e4 or abs(x) < 1e-3:
-            return f"{x:.3e}"
-        return f"{x:.4g}"
-    return str(x)
-
-
-#: Longest table shown in the report; the full tables are the CSV files of the run folder.
-MAX_TABLE_ROWS = 30
-
-
-def file_link(name: str, files: set[str] | None) -> str:
-    """``name`` as a relative link when the file is in the run folder (``files``), else as code text."""
-    if files is not None and name in files:
-        return f'<a href="{html.escape(name)}"><code>{html.escape(name)}</code></a>'
-    return f"<code>{html.escape(name)}</code>"
-
-
-def table_html(
-    df: pd.DataFrame,
-    *,
-    columns: list[str] | None = None,
-    labels: dict[str, str] | None = None,
-    left: tuple[str, ...] = (),
-    max_rows: int = MAX_TABLE_ROWS,
-    csv: str | None = None,
-    files: set[str] | None = None,
-    table: str | None = None,
-) -> str:
-    """An HTML table of selected columns with escaped, formatted cells (first ``max_rows`` rows).
-
-    When rows are left out, a note says how many and links ``csv`` (the full table). With
-    ``table`` (a design table name), each header's hover text is the column's declared
-    description and unit (:func:`planner.model.schema.header_title`).
-    """
-    if df is None or len(df) == 0:
-        return '<p class="note">(none)</p>'
-    cols = [c for c in (columns or list(df.columns)) if c in df.columns]
-    labels = labels or {}
-
-    def th(c: str) -> str:
-        hover = header_title(table, c) if table else ""
-        title = f' title="{html.escape(hover)}"' if hover else ""
-        return f'<th class="{"l" if c in left else ""}"{title}>{html.escape(labels.get(c, c))}</th>'
-
-    head = "".join(th(c) for c in cols)
-    rows = []
-    for rec in df[cols].head(max_rows).itertuples(index=False):
-        cells = "".join(
-            f'<td class="{"l" if c in left else ""}">{html.escape(fmt(v))}</td>' for c, v in zip(cols, rec, strict=True)
-        )
-        rows.append(f"<tr>{cells}</tr>")
-    where = file_link(csv, files) if csv else "the CSV tables"
-    more = (
-        f'<p class="note">Showing {max_rows} of {len(df)} rows; all rows are in {where}.</p>'
-        if len(df) > max_rows
-        else ""
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{more}"
 
 
 def _cards(d: Design) -> list[tuple[str, str, str]]:
@@ -130,7 +79,7 @@ def latency_cards(d: Design) -> list[tuple[str, str, str]]:
     if m.get("max_latency_s") is None and m.get("max_latency_protocol_s") is None:
         return []
     model = _latency_model(d)
-    limit = float(d.scenario.get("backbone", {}).get("max_latency_s", 0.0) or 0.0)
+    limit = _latency_limit_s(d)
     tag = f"constrains: max {limit:g} s" if limit > 0 else "latency model (no limit set)"
     return [
         (EQ10_CARD, fmt(m.get("max_latency_s")), tag if model == "eq10" else ""),
@@ -138,17 +87,29 @@ def latency_cards(d: Design) -> list[tuple[str, str, str]]:
     ]
 
 
-def latency_headline(d: Design) -> str:
-    """One sentence under the headline cards: how far Eq. 10 is above the protocol latency here."""
+def _latency_limit_s(d: Design) -> float:
+    """``backbone.max_latency_s`` of the design's scenario (0: no limit)."""
+    return float(d.scenario.get("backbone", {}).get("max_latency_s", 0.0) or 0.0)
+
+
+def _latencies(d: Design) -> tuple[pd.Series, pd.Series, pd.Series] | None:
+    """The demands' Eq. 10 and protocol latencies (numeric) and Eq. 10 / protocol where both are known
+    and the protocol latency is positive; None when the design has no repeater-chain latencies."""
     dem = d.demands
     if not len(dem) or "latency_s" not in dem or "latency_protocol_s" not in dem:
-        return ""
+        return None
     e10 = pd.to_numeric(dem["latency_s"], errors="coerce")
     pro = pd.to_numeric(dem["latency_protocol_s"], errors="coerce")
     ok = e10.notna() & pro.notna() & (pro > 0)
-    if not ok.any():
+    return e10, pro, e10[ok] / pro[ok]
+
+
+def latency_headline(d: Design) -> str:
+    """One sentence under the headline cards: how far Eq. 10 is above the protocol latency here."""
+    lat = _latencies(d)
+    if lat is None or not len(lat[2]):
         return ""
-    ratio = e10[ok] / pro[ok]
+    ratio = lat[2]
     return (
         f"Latency: Eq. 10 as printed is {fmt(float(ratio.min()))} to {fmt(float(ratio.max()))} times the "
         "protocol's time to one end-to-end pair on these demands (it counts the link loss twice); "
@@ -156,37 +117,39 @@ def latency_headline(d: Design) -> str:
     )
 
 
+def _limits(which: str, model: str, limit_s: float) -> str:
+    """Whether latency ``which`` limits the design: "yes", "chosen model" (no limit set) or "no"."""
+    if model != which:
+        return "no"
+    return "yes" if limit_s > 0 else "chosen model"
+
+
 def latency_html(d: Design, simulation: dict[str, Any] | None) -> str:
     """Side-by-side latency summary: Eq. 10, the derived protocol latency, their ratio and the simulated check."""
-    dem = d.demands
-    if not len(dem) or "latency_s" not in dem or "latency_protocol_s" not in dem:
+    lat = _latencies(d)
+    if lat is None:
         return '<p class="note">No repeater-chain latencies in this design (backbone mode "trusted").</p>'
-    e10 = pd.to_numeric(dem["latency_s"], errors="coerce")
-    pro = pd.to_numeric(dem["latency_protocol_s"], errors="coerce")
-    ok = e10.notna() & pro.notna() & (pro > 0)
+    e10, pro, ratio = lat
     model = _latency_model(d)
-    limit = float(d.scenario.get("backbone", {}).get("max_latency_s", 0.0) or 0.0)
+    limit = _latency_limit_s(d)
     rows = pd.DataFrame(
         [
             {
                 "latency": "Eq. 10 as printed (cluster paper)",
                 "max_s": e10.max(),
                 "median_s": e10.median(),
-                "limits": "yes" if model == "eq10" and limit > 0 else ("chosen model" if model == "eq10" else "no"),
+                "limits": _limits("eq10", model, limit),
             },
             {
                 "latency": "protocol: time to one end-to-end pair (derived)",
                 "max_s": pro.max(),
                 "median_s": pro.median(),
-                "limits": "yes"
-                if model == "protocol" and limit > 0
-                else ("chosen model" if model == "protocol" else "no"),
+                "limits": _limits("protocol", model, limit),
             },
         ]
     )
     parts = [table_html(rows, left=("latency", "limits"))]
-    if ok.any():
-        ratio = e10[ok] / pro[ok]
+    if len(ratio):
         parts.append(
             f"<p>Eq. 10 is {fmt(float(ratio.min()))} to {fmt(float(ratio.max()))} times the derived "
             "protocol latency on these demands. Eq. 10 counts the link loss twice (its t_i already holds "
@@ -298,7 +261,9 @@ def _simulation(sim: dict[str, Any] | None, files: set[str] | None = None) -> tu
             "simulation; the report is then rewritten with this section filled in.</p>",
             "",
         )
-    from planner.simulate.design_check import REPORT_COLUMNS, summary_lines
+    # Lazy on purpose: planner.simulate.result loads the simulators and scipy.stats (about 3 s), which
+    # a report without a simulation (``qkdplan compare``, a plan without --simulate) does not need.
+    from planner.simulate.result import REPORT_COLUMNS, summary_lines
 
     pairs = pd.DataFrame(sim.get("pairs", []))
     n_flag = int(pairs["flagged"].astype(bool).sum()) if "flagged" in pairs else 0
@@ -376,9 +341,14 @@ RUN_FILES = (
 )
 
 
+def _has_values(df: pd.DataFrame, column: str) -> bool:
+    """Whether ``df`` has ``column`` with at least one numeric value."""
+    return column in df and bool(pd.to_numeric(df[column], errors="coerce").notna().any())
+
+
 def worst_demands(demands: pd.DataFrame, n: int = MAX_TABLE_ROWS) -> pd.DataFrame:
     """The ``n`` worst demands: lowest rate first (ties: lowest security), else lowest security."""
-    if "rate" in demands and pd.to_numeric(demands["rate"], errors="coerce").notna().any():
+    if _has_values(demands, "rate"):
         keys = ["rate"] + (["security"] if "security" in demands else [])
     elif "security" in demands:
         keys = ["security"]
@@ -390,13 +360,9 @@ def worst_demands(demands: pd.DataFrame, n: int = MAX_TABLE_ROWS) -> pd.DataFram
 
 def _with_protocol_latency(d: Design) -> Design:
     """``d`` with the ``latency_protocol_s`` column and metric filled in when an older design lacks them."""
-    from planner.stages.latency import demand_protocol_latency_s
-
     dem = d.demands
     if "latency_protocol_s" in dem or not {"hops", "p_worst", "rate"} <= set(dem.columns) or not len(dem):
         return d
-    from dataclasses import replace
-
     dem = dem.assign(latency_protocol_s=demand_protocol_latency_s(dem, d.scenario["physics"]))
     metrics = dict(d.metrics)
     v = pd.to_numeric(dem["latency_protocol_s"], errors="coerce")
@@ -404,33 +370,151 @@ def _with_protocol_latency(d: Design) -> Design:
     return replace(d, demands=dem, metrics=metrics)
 
 
+#: The report's heat maps: demand column and the keywords of :func:`reports.figures.heatmap_figure`.
+_HEATMAPS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("rate", dict(title="Worst demand rate between clusters", log=True, cbar_label="pairs per attempt (Eq. 9)")),
+    (
+        "security",
+        dict(
+            title="Worst SMR security between clusters",
+            log=False,
+            vmin=0.0,
+            vmax=1.0,
+            cbar_label="security probability",
+        ),
+    ),
+)
+
+
 def heatmaps_html(d: Design) -> str:
     """Cluster x cluster heat maps of the worst rate and the worst security (empty when there are no demands)."""
-    from reports.heatmaps import cluster_matrix
-
     if not len(d.demands):
         return ""
-    parts = []
-    if "rate" in d.demands and pd.to_numeric(d.demands["rate"], errors="coerce").notna().any():
-        mat = cluster_matrix(d, "rate", how="min")
-        parts.append(
-            figures.heatmap_figure(
-                mat, title="Worst demand rate between clusters", log=True, cbar_label="pairs per attempt (Eq. 9)"
-            )
-        )
-    if "security" in d.demands and pd.to_numeric(d.demands["security"], errors="coerce").notna().any():
-        mat = cluster_matrix(d, "security", how="min")
-        parts.append(
-            figures.heatmap_figure(
-                mat,
-                title="Worst SMR security between clusters",
-                log=False,
-                vmin=0.0,
-                vmax=1.0,
-                cbar_label="security probability",
-            )
-        )
+    parts = [
+        figures.heatmap_figure(cluster_matrix(d, column, how="min"), **kw)
+        for column, kw in _HEATMAPS
+        if _has_values(d.demands, column)
+    ]
     return "".join(f'<div class="fig heat">{p}</div>' for p in parts)
+
+
+def _figures(d: Design) -> dict[str, str]:
+    """The report's figures as SVG markup, by template slot."""
+    return {
+        "map": maps.map_figure(d),
+        "clusters": figures.cluster_figure(d),
+        "access_pareto": figures.access_pareto_figure(d),
+        "rate": figures.rate_vs_distance_figure(d),
+        "demands": figures.demand_figure(d),
+        "memory": figures.memory_figure(d),
+        "heatmaps": heatmaps_html(d),
+    }
+
+
+#: The columns of the report's cluster, link and demand tables, in order.
+_CLUSTER_COLUMNS = [
+    "cluster",
+    "master_name",
+    "n_slaves",
+    "ekert_pairs",
+    "keys_per_attempt",
+    "access_km_mean",
+    "access_km_max",
+    "access_db_max",
+    "memory_master",
+    "memory_slave",
+    "slave_names",
+]
+_LINK_COLUMNS = [
+    "link_id",
+    "u_name",
+    "v_name",
+    "length_km",
+    "repeaters",
+    "spacing_km",
+    "p_link",
+    "memory_units",
+    "demands_using",
+]
+_DEMAND_COLUMNS = [
+    "source_name",
+    "target_name",
+    "length_km",
+    "hops",
+    "p_worst",
+    "rate",
+    "rate_shared",
+    "shortfall_full_load",
+    "latency_s",
+    "latency_protocol_s",
+    "security_single_path",
+    "security",
+    "trusted_on_path",
+]
+
+
+def _tables(d: Design, files: set[str]) -> dict[str, str]:
+    """The report's tables: clusters (fewest keys first), links (most used first), demands (worst first),
+    solver runs; each bounded to :data:`MAX_TABLE_ROWS` rows with a link to its CSV."""
+    clusters = d.clusters
+    if "keys_per_attempt" in clusters:
+        clusters = clusters.sort_values("keys_per_attempt", kind="mergesort")
+    links = d.links
+    if "demands_using" in links:
+        links = links.sort_values("demands_using", ascending=False, kind="mergesort")
+    return {
+        "clusters": table_html(
+            clusters,
+            columns=_CLUSTER_COLUMNS,
+            left=("cluster", "master_name", "slave_names"),
+            csv="clusters.csv",
+            files=files,
+            table="clusters",
+        ),
+        "links": table_html(
+            links,
+            columns=_LINK_COLUMNS,
+            left=("link_id", "u_name", "v_name"),
+            csv="links.csv",
+            files=files,
+            table="links",
+        ),
+        "demands": table_html(
+            worst_demands(d.demands, len(d.demands)),
+            columns=_DEMAND_COLUMNS,
+            labels={"latency_s": "latency_s (Eq. 10)", "latency_protocol_s": "latency_s (protocol)"},
+            left=("source_name", "target_name", "trusted_on_path"),
+            csv="demands.csv",
+            files=files,
+            table="demands",
+        ),
+        "solves": _solves_table(d),
+    }
+
+
+def _verify_sections(d: Design, simulation: dict[str, Any] | None) -> dict[str, str]:
+    """Findings, plan-verify rounds, repeater sites and key pools (:mod:`reports.verify_sections`)."""
+    return {
+        "findings": vs.findings_html(d, simulation),
+        "rounds": vs.verify_rounds_html(d),
+        "repeater_sites": vs.repeater_sites_html(d),
+        "key_pools": vs.key_pools_html(d),
+    }
+
+
+def _scenario_toml(d: Design) -> str:
+    """The design's scenario as TOML (its raw text when an edited design.json no longer validates)."""
+    try:
+        return scenario_to_toml(scenario_from_dict(d.scenario))
+    except Exception:  # noqa: BLE001 - an edited design.json still renders
+        return str(d.scenario)
+
+
+_DEMAND_NOTE = (
+    f"The {MAX_TABLE_ROWS} worst demands (lowest rate first). Rate = Eq. 9 distribution ratio "
+    "(pairs per attempt); latency: Eq. 10 as printed and the protocol's time to one pair; "
+    "security = end-to-end security of SMR routing over the partially-trusted network."
+)
 
 
 def render_report(design: Design, out_path: str | Path, *, simulation: dict[str, Any] | None = None) -> Path:
@@ -446,102 +530,10 @@ def render_report(design: Design, out_path: str | Path, *, simulation: dict[str,
     out = Path(out_path)
     files = {f.name for f in out.parent.iterdir() if f.is_file()} if out.parent.is_dir() else set()
     files.discard(out.name)
-    figs = {
-        "map": figures.map_figure(d),
-        "clusters": figures.cluster_figure(d),
-        "access_pareto": figures.access_pareto_figure(d),
-        "rate": figures.rate_vs_distance_figure(d),
-        "demands": figures.demand_figure(d),
-        "memory": figures.memory_figure(d),
-        "heatmaps": heatmaps_html(d),
-    }
-    clusters_sorted = (
-        d.clusters.sort_values("keys_per_attempt", kind="mergesort") if "keys_per_attempt" in d.clusters else d.clusters
-    )
-    links_sorted = (
-        d.links.sort_values("demands_using", ascending=False, kind="mergesort")
-        if "demands_using" in d.links
-        else d.links
-    )
-    tables = {
-        "clusters": table_html(
-            clusters_sorted,
-            columns=[
-                "cluster",
-                "master_name",
-                "n_slaves",
-                "ekert_pairs",
-                "keys_per_attempt",
-                "access_km_mean",
-                "access_km_max",
-                "access_db_max",
-                "memory_master",
-                "memory_slave",
-                "slave_names",
-            ],
-            left=("cluster", "master_name", "slave_names"),
-            csv="clusters.csv",
-            files=files,
-            table="clusters",
-        ),
-        "links": table_html(
-            links_sorted,
-            columns=[
-                "link_id",
-                "u_name",
-                "v_name",
-                "length_km",
-                "repeaters",
-                "spacing_km",
-                "p_link",
-                "memory_units",
-                "demands_using",
-            ],
-            left=("link_id", "u_name", "v_name"),
-            csv="links.csv",
-            files=files,
-            table="links",
-        ),
-        "demands": table_html(
-            worst_demands(d.demands, len(d.demands)),
-            columns=[
-                "source_name",
-                "target_name",
-                "length_km",
-                "hops",
-                "p_worst",
-                "rate",
-                "rate_shared",
-                "shortfall_full_load",
-                "latency_s",
-                "latency_protocol_s",
-                "security_single_path",
-                "security",
-                "trusted_on_path",
-            ],
-            labels={"latency_s": "latency_s (Eq. 10)", "latency_protocol_s": "latency_s (protocol)"},
-            left=("source_name", "target_name", "trusted_on_path"),
-            csv="demands.csv",
-            files=files,
-            table="demands",
-        ),
-        "solves": _solves_table(d),
-    }
+    figs = _figures(d)
+    tables = _tables(d, files)
     sim_html, _ = _simulation(simulation, files)
-    # findings, plan-verify rounds, repeater sites and key pools (reports/verify_sections.py)
-    from reports import verify_sections as vs
-
-    verify_html = {
-        "findings": vs.findings_html(d, simulation),
-        "rounds": vs.verify_rounds_html(d),
-        "repeater_sites": vs.repeater_sites_html(d),
-        "key_pools": vs.key_pools_html(d),
-    }
-    try:
-        scenario_toml = scenario_to_toml(scenario_from_dict(d.scenario))
-    except Exception:  # noqa: BLE001 - an edited design.json still renders
-        scenario_toml = str(d.scenario)
-    file_rows = [(file_link(name, files), what) for name, what in RUN_FILES if name in files]
+    verify_html = _verify_sections(d, simulation)
     text = _ENV.get_template("report.html.j2").render(
         d=d,
         cards=_cards(d),
@@ -552,16 +544,12 @@ def render_report(design: Design, out_path: str | Path, *, simulation: dict[str,
         simulation_html=sim_html,
         verify_html=verify_html,
         assumptions=assumptions(d),
-        scenario_toml=scenario_toml,
+        scenario_toml=_scenario_toml(d),
         latency_html=latency_html(d, simulation),
-        file_rows=file_rows,
+        file_rows=[(file_link(name, files), what) for name, what in RUN_FILES if name in files],
         latency_headline=latency_headline(d),
         links={name: file_link(name, files) for name, _ in RUN_FILES},
-        demand_note=(
-            f"The {MAX_TABLE_ROWS} worst demands (lowest rate first). Rate = Eq. 9 distribution ratio "
-            "(pairs per attempt); latency: Eq. 10 as printed and the protocol's time to one pair; "
-            "security = end-to-end security of SMR routing over the partially-trusted network."
-        ),
+        demand_note=_DEMAND_NOTE,
     )
     out.write_text(text, encoding="utf-8")
     return out

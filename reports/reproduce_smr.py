@@ -335,6 +335,16 @@ _STYLE = {"SMR": "C0", "MSP": "C3", "MSP-disjoint": "C4", "shortest": "C2", "dis
 _EPS_LINE = {0.5: "-", 0.7: "--", 0.9: ":"}
 
 
+def _save_png(fig: Any, path: Path) -> Path:
+    """Lay out ``fig``, write it to ``path`` at 120 dpi and close it; returns ``path``."""
+    import matplotlib.pyplot as plt  # already loaded by write_smr_figures (kept out of the workers' imports)
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def write_smr_figures(out_dir: Path, tables: dict[str, list[dict[str, Any]]], exp: SmrExperiment) -> list[Path]:
     """The paper's Fig. 5a/5b (untrusted sweep) and 6a/6b (trusted sweep) as PNG files.
 
@@ -375,11 +385,7 @@ def write_smr_figures(out_dir: Path, tables: dict[str, list[dict[str, Any]]], ex
         ax2.set_ylim(bottom=0)
         ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=7, loc="center right")
         ax.set_title(f"Fig. {fig_no}a: security and key consumption ({exp.runs} runs)")
-        fig.tight_layout()
-        path = out_dir / f"smr_fig{fig_no}a_security_consumption.png"
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        written.append(path)
+        written.append(_save_png(fig, out_dir / f"smr_fig{fig_no}a_security_consumption.png"))
 
         fig, ax = plt.subplots(figsize=(6.4, 5.2))
         for method in METHODS:
@@ -400,11 +406,7 @@ def write_smr_figures(out_dir: Path, tables: dict[str, list[dict[str, Any]]], ex
         ax.set_ylabel("global key length (kbit)")
         ax.legend(fontsize=6, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.14))
         ax.set_title(f"Fig. {fig_no}b: length of the global key ({exp.runs} runs)")
-        fig.tight_layout()
-        path = out_dir / f"smr_fig{fig_no}b_key_length.png"
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        written.append(path)
+        written.append(_save_png(fig, out_dir / f"smr_fig{fig_no}b_key_length.png"))
     return written
 
 

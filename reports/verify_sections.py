@@ -1,7 +1,7 @@
 """Report sections for verification figures: findings, plan-verify rounds, repeater sites, key pools.
 
 Each function returns an HTML fragment (empty string when the design or simulation
-has nothing to show), built with :func:`reports.html.table_html`, so the report
+has nothing to show), built with :func:`reports.tables.table_html`, so the report
 template only includes them.
 """
 
@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from planner.model.design import Design
+from reports.tables import table_html
 
 #: A simulation serving fewer than this share of key requests is a finding of the summary.
 SERVED_FINDING_SHARE = 0.90
@@ -55,8 +56,6 @@ def findings_html(design: Design, sim: Mapping[str, Any] | None) -> str:
 
 def verify_rounds_html(design: Design) -> str:
     """Table of the plan-verify rounds and the verdict (``qkdplan plan --verify``)."""
-    from reports.html import table_html
-
     rounds = design.metrics.get("verify_rounds")
     if not rounds:
         return ""
@@ -86,8 +85,6 @@ def verify_rounds_html(design: Design) -> str:
 
 def repeater_sites_html(design: Design) -> str:
     """Chosen repeater sites of the placement model (``backbone.repeaters = "placement"``)."""
-    from reports.html import table_html
-
     sites = design.metrics.get("placement_repeater_sites")
     if design.metrics.get("repeater_model") != "placement":
         return ""
@@ -105,8 +102,6 @@ def repeater_sites_html(design: Design) -> str:
 
 def key_pools_html(design: Design) -> str:
     """Per fibre link: key bits one round of requests needs vs the pool available."""
-    from reports.html import table_html
-
     f = design.fibre
     if "key_bits_per_round" not in f.columns:
         return ""

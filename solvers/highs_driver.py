@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import sys
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -48,6 +50,29 @@ from solvers.base import (
 )
 
 logger = logging.getLogger(__name__)
+
+_BANNER_DONE = False
+
+
+def _swallow_banner() -> None:
+    """Create the process's first ``highspy.Highs`` with the C-level standard output sent to the null
+    device: HiGHS prints its version banner there on the first instance whatever ``output_flag`` says,
+    which would land in the middle of a command's output. Later instances print nothing."""
+    global _BANNER_DONE
+    if _BANNER_DONE or highspy is None:
+        return
+    _BANNER_DONE = True
+    sys.stdout.flush()
+    saved = os.dup(1)
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(null)
+
 
 #: relative tolerance between the reported objective and the objective of the returned values
 OBJECTIVE_MATCH_RTOL = 1e-6
@@ -337,6 +362,7 @@ def solve_arrays(
     lp.integrality_ = [
         highspy.HighsVarType.kInteger if v else highspy.HighsVarType.kContinuous for v in model.integrality
     ]
+    _swallow_banner()
     h = highspy.Highs()
     h.setOptionValue("output_flag", bool(options.tee))
     if h.passModel(lp) == highspy.HighsStatus.kError:
@@ -392,6 +418,7 @@ def _translate(model: pyo.ConcreteModel, options: SolverOptions) -> tuple[Any, l
     :func:`_run`'s. This reads two attributes of that interface that it does not
     document (the HiGHS instance and the variable -> column map); checked here.
     """
+    _swallow_banner()
     translator = AppsiHighs()
     translator.config.stream_solver = bool(options.tee)
     translator.set_instance(model)

@@ -190,3 +190,32 @@ def test_values_that_miss_the_reported_objective_are_solved_again_without_the_st
     assert 0 < fake.runs[1]["time_limit"] <= 9.0
     assert run.status is SolveStatus.OPTIMAL and run.objective == 3.0
     assert run.values is not None and list(run.values) == [1.0, 2.0]
+
+
+def test_no_highs_banner_on_standard_output():
+    """HiGHS prints a version banner on its first instance; a command's output must not carry it."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import numpy as np, scipy.sparse as sp\n"
+        "from solvers.base import SolverOptions\n"
+        "from solvers.highs_driver import LinearArrays, solve_arrays\n"
+        "m = LinearArrays(np.array([1.0]), np.zeros(1), np.ones(1), sp.csr_matrix(np.ones((1, 1))),\n"
+        "                 np.zeros(1), np.ones(1), np.ones(1, dtype=np.int32), maximize=True)\n"
+        "r = solve_arrays(m, SolverOptions(time_limit_s=10))\n"
+        "print('objective', r.objective)\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        check=True,
+    )
+    assert "objective 1.0" in out.stdout
+    assert "HiGHS" not in out.stdout, out.stdout

@@ -197,7 +197,7 @@ def test_report_headline_shows_both_latencies(mid_design: Design, mid_report: tu
 
 
 def test_scale_bar_is_a_round_fifth_of_the_map() -> None:
-    from reports.figures import scale_bar_km
+    from reports.maps import scale_bar_km
 
     for span, expect in ((173.0, 20.0), (1000.0, 200.0), (40.0, 5.0), (2.4, 0.2), (5000.0, 1000.0)):
         assert scale_bar_km(span) == pytest.approx(expect)
@@ -207,7 +207,7 @@ def test_scale_bar_is_a_round_fifth_of_the_map() -> None:
 def test_bundled_country_outlines_hold_known_places() -> None:
     from shapely.geometry import Point, Polygon
 
-    from reports.figures import country_outlines
+    from reports.maps import country_outlines
 
     rings = [Polygon(r) for r in country_outlines()]
     for lon, lat in ((5.12, 52.09), (2.35, 48.86), (-98.0, 39.0)):  # Utrecht, Paris, Kansas

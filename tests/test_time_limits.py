@@ -149,3 +149,11 @@ def test_trust_stage_without_plan_limit_stays_within_the_scenario_limit(tmp_path
     handed = [r.time_limit_s for r in log if isinstance(r, TimeLimitRecord)]
     assert len(handed) >= 2
     assert sum(handed) <= 5.0 + TOL
+
+
+def test_plan_time_left_keeps_time_for_reading_and_writing():
+    from planner.stages.budget import WRITE_S_PER_SITE, plan_time_left
+
+    assert plan_time_left(100.0, 5.0, 1000) == pytest.approx(100.0 - 5.0 - WRITE_S_PER_SITE * 1000)
+    assert plan_time_left(100.0, 0.0, 10**9) == pytest.approx(80.0)  # the reserve is at most a fifth
+    assert plan_time_left(10.0, 12.0, 10) == 0.0  # reading took it all: never negative

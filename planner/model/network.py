@@ -35,11 +35,11 @@ import pyproj
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components as _cc
 from scipy.sparse.csgraph import dijkstra
-from scipy.spatial import Delaunay, QhullError, cKDTree
 from shapely.geometry import LineString
 
 from planner import geo
 from planner.errors import Problem, ValidationError
+from planner.topology.candidates import candidate_pairs, fresh_link_ids
 
 log = logging.getLogger(__name__)
 
@@ -294,48 +294,11 @@ class Network:
         if k < 1:
             raise ValidationError(Problem("with_candidate_links", f"k must be >= 1, got {k}", "use k >= 1"))
         ids = self.site_ids()
-        n = len(ids)
         lat = self.sites["lat"].to_numpy(dtype=float)
         lon = self.sites["lon"].to_numpy(dtype=float)
-        existing = {frozenset((u, v)) for u, v in zip(self.links["u"], self.links["v"], strict=True)}
-        delaunay = _delaunay_pairs(lat, lon)
-        new_pairs: list[tuple[int, int]] = []
-        if not connect_only:
-            generated = delaunay if method == "delaunay" else _knn_pairs(lat, lon, k)
-            new_pairs = [p for p in generated if frozenset((ids[p[0]], ids[p[1]])) not in existing]
-        # union-find over existing + generated links, then Kruskal on Delaunay edges
-        parent = list(range(n))
-
-        def find(i: int) -> int:
-            while parent[i] != i:
-                parent[i] = parent[parent[i]]
-                i = parent[i]
-            return i
-
         pos = {sid: i for i, sid in enumerate(ids)}
-        for u, v in zip(self.links["u"], self.links["v"], strict=True):
-            parent[find(pos[u])] = find(pos[v])
-        for i, j in new_pairs:
-            parent[find(i)] = find(j)
-        chosen = set(new_pairs)
-        if n:
-            dist = (
-                geo.haversine_km(
-                    lat[[p[0] for p in delaunay]],
-                    lon[[p[0] for p in delaunay]],
-                    lat[[p[1] for p in delaunay]],
-                    lon[[p[1] for p in delaunay]],
-                )
-                if delaunay
-                else np.array([])
-            )
-            for idx in np.argsort(dist, kind="stable"):
-                i, j = delaunay[int(idx)]
-                ri, rj = find(i), find(j)
-                if ri != rj:
-                    parent[ri] = rj
-                    chosen.add((i, j))
-        pairs = sorted(chosen)
+        linked = [(pos[u], pos[v]) for u, v in zip(self.links["u"], self.links["v"], strict=True)]
+        pairs = candidate_pairs(lat, lon, linked, method=method, k=k, connect_only=connect_only)
         if not pairs:
             return Network(self.name, self.sites.copy(), self.links.copy(), self.source, self.route_factor)
         gc = geo.haversine_km(
@@ -344,14 +307,7 @@ class Network:
             lat[[p[1] for p in pairs]],
             lon[[p[1] for p in pairs]],
         )
-        taken = set(self.links["link_id"]) if len(self.links) else set()
-        link_ids = []
-        counter = 0
-        for _ in pairs:
-            while f"C{counter}" in taken:
-                counter += 1
-            link_ids.append(f"C{counter}")
-            counter += 1
+        link_ids = fresh_link_ids(len(pairs), set(self.links["link_id"]) if len(self.links) else set())
         new = pd.DataFrame(
             {
                 "link_id": link_ids,
@@ -425,48 +381,3 @@ class Network:
                 problems.append(Problem(where, f"unknown length sources {bad_src}"))
         if problems:
             raise ValidationError(problems, source=where)
-
-
-def _delaunay_pairs(lat: np.ndarray, lon: np.ndarray) -> list[tuple[int, int]]:
-    """Index pairs (i < j) of the Delaunay edges of the points; all pairs when fewer than 4 points."""
-    n = len(lat)
-    if n < 2:
-        return []
-    if n <= 3:
-        return [(i, j) for i in range(n) for j in range(i + 1, n)]
-    clat, clon = geo.mean_point(lat, lon)
-    transformer = pyproj.Transformer.from_crs(CRS_WGS84, geo.azimuthal_equidistant_crs(clat, clon), always_xy=True)
-    x, y = transformer.transform(lon, lat)
-    pts = np.column_stack([np.asarray(x, dtype=float), np.asarray(y, dtype=float)])
-    if not np.all(np.isfinite(pts)):  # a site at the antipode of the centre: fall back to lon/lat
-        pts = np.column_stack([lon, lat])
-    try:
-        # "QJ" joggles the input so duplicate and collinear points still get triangulated
-        tri = Delaunay(pts, qhull_options="QJ")
-    except (QhullError, ValueError):
-        order = np.lexsort((pts[:, 1], pts[:, 0]))
-        return sorted({(min(int(a), int(b)), max(int(a), int(b))) for a, b in zip(order[:-1], order[1:], strict=True)})
-    pairs: set[tuple[int, int]] = set()
-    for simplex in tri.simplices:
-        a, b, c = (int(s) for s in simplex)
-        for i, j in ((a, b), (b, c), (a, c)):
-            if i != j:
-                pairs.add((min(i, j), max(i, j)))
-    return sorted(pairs)
-
-
-def _knn_pairs(lat: np.ndarray, lon: np.ndarray, k: int) -> list[tuple[int, int]]:
-    """Index pairs (i < j) joining each point to its k nearest points (great-circle order)."""
-    n = len(lat)
-    if n < 2:
-        return []
-    kk = min(k, n - 1)
-    tree = cKDTree(geo.unit_vectors(lat, lon))
-    _, nbrs = tree.query(geo.unit_vectors(lat, lon), k=kk + 1)
-    pairs: set[tuple[int, int]] = set()
-    for i, row in enumerate(np.atleast_2d(nbrs)):
-        for j in row:
-            j = int(j)
-            if j != i and j < n:
-                pairs.add((min(i, j), max(i, j)))
-    return sorted(pairs)

@@ -15,6 +15,7 @@ import numpy as np
 from scipy import stats
 
 from planner.errors import ValidationError
+from planner.keys.pools import REQUEST_KEY_BITS
 
 __all__ = [
     "DEFAULT_TOLERANCE",
@@ -32,8 +33,6 @@ __all__ = [
 LEVEL = 0.99
 #: Relative rate tolerance and absolute security tolerance for flagging a pair.
 DEFAULT_TOLERANCE: dict[str, float] = {"rate_rel": 0.05, "security_abs": 0.05}
-#: Bits of key one request asks for (one AES-256 key).
-REQUEST_KEY_BITS = 256
 #: Sample sizes per key request (see :func:`sample_sizes`).
 CHAIN_CYCLES_PER_REQUEST = 64
 ACCESS_SLOTS_PER_REQUEST = 50

@@ -28,11 +28,11 @@ import math
 
 import pandas as pd
 
-from planner.keys.pools import link_key_bits_per_round
 from planner.model.network import Network
 from planner.model.scenario import Scenario
 from planner.physics import chain_factor
 from planner.stages.backbone import Backbone
+from planner.stages.key_pools import key_pool_table
 from planner.stages.memory_sizing import optimise_memory
 from planner.stages.result import MemoryResult, StageResult
 
@@ -127,29 +127,6 @@ def demand_rates(
     return pd.Series(alone, dtype=float), pd.Series(shared, dtype=float)
 
 
-def key_pool_tables(
-    network: Network, backbone: Backbone, stages: dict[str, StageResult], scenario: Scenario
-) -> pd.DataFrame | None:
-    """Per fibre link: key bits one round of requests needs, pool bits available, rounds the pool serves."""
-    trust = stages.get("trust")
-    if trust is None or "relays" not in trust.tables or len(backbone.demands) == 0:
-        return None
-    r = trust.tables["relays"]
-    trusted = set(r.loc[r["trusted"].astype(bool), "site_id"].astype(str))
-    security = {str(s): float(x) for s, x in zip(r["site_id"], r["p_untrusted"], strict=True)}
-    pairs = [(str(s), str(t)) for s, t in zip(backbone.demands["source"], backbone.demands["target"], strict=True)]
-    links, _ = link_key_bits_per_round(
-        network.graph(), pairs, trusted=trusted, security=security, eps=scenario.security.eps
-    )
-    pool = int(scenario.security.key_pool_bits)
-    links["key_pool_bits"] = pool
-    per = links["key_bits_per_round"].astype(int)
-    links["rounds_supported"] = pd.Series(
-        [int(pool // b) if b > 0 else None for b in per], dtype=object, index=links.index
-    )
-    return links
-
-
 def _fixed_memory(
     access: StageResult, backbone: Backbone, repeaters: StageResult | None, scenario: Scenario
 ) -> MemoryResult:
@@ -207,11 +184,20 @@ def plan_memory(
                 f"demand(s) fall short of the rate target {target:g}; see the demands table's "
                 "shortfall_full_load column (raise memory.max_units_per_node or the memory budget)."
             )
-    pools = key_pool_tables(network, backbone, stages, scenario)
-    if pools is not None and len(pools):
-        out.tables["fibre_key_bits"] = pools
-        worst = pools["rounds_supported"].dropna()
+    pools = key_pool_table(network, backbone, stages.get("trust"), scenario, seed=seed)
+    if pools is not None and len(pools.links):
+        out.tables["fibre_key_bits"] = pools.links
+        out.metrics["fibre_key_demands_routed"] = pools.routed
+        out.metrics["fibre_key_demands"] = pools.total
+        worst = pools.links["rounds_supported"].dropna()
         if len(worst):
             out.metrics["key_pool_rounds_supported_min"] = int(worst.min())
-            out.metrics["key_bits_per_round_max"] = int(pools["key_bits_per_round"].max())
+            out.metrics["key_bits_per_round_max"] = int(pools.links["key_bits_per_round"].max())
+        if not pools.complete:
+            out.notes.append(
+                f"Fibre key needs (fibre_key_bits) are summed over {pools.routed} of {pools.total} demands, "
+                "a random sample routed with SMR within the memory stage's time limit: they are lower bounds "
+                "of each link's needs, and key_pool_rounds_supported_min an upper bound. Raise "
+                "solver.time_limit_s or route in parallel with --workers / --scheduler to cover all demands."
+            )
     return out

@@ -220,6 +220,58 @@ def _adjust(
     return scenario.with_overrides(overrides, source="verify loop"), changes, stuck
 
 
+def _size_key_pools(
+    design: Design, scenario: Scenario, need: int | None, budgets: VerifyBudgets
+) -> tuple[Design, Scenario, list[str]]:
+    """Link key pools raised to ``need`` bits (within ``budgets.max_key_pool_bits``) when they hold less:
+    the design and scenario as sized, and a note on what changed (none when nothing did)."""
+    pool = int(scenario.security.key_pool_bits)
+    if need is None or need <= pool:
+        return design, scenario, []
+    new_pool = min(need, budgets.max_key_pool_bits)
+    if new_pool <= pool:
+        return design, scenario, []
+    design = with_key_pool(design, new_pool)
+    scenario = scenario.with_overrides({"security.key_pool_bits": new_pool}, source="verify loop")
+    note = f"key pools {pool} -> {new_pool} bits per link" + ("" if new_pool == need else f" (budget; {need} needed)")
+    routed, total = design.metrics.get("fibre_key_demands_routed"), design.metrics.get("fibre_key_demands")
+    if routed is not None and total is not None and routed < total:
+        note += f" (needs summed over {routed} of {total} demands: a lower bound)"
+    return design, scenario, [note]
+
+
+def _pool_out_of_reach(ev: Mapping[str, Any], need: int | None, budgets: VerifyBudgets) -> list[str]:
+    """Why the served target is out of reach through key pools, when the pool budget is below the need."""
+    if ev["served_ok"] or ev["blocked_pool"] <= 0 or need is None or need <= budgets.max_key_pool_bits:
+        return []
+    return [
+        f"served: {ev['blocked_pool']} requests blocked by empty key pools; serving all needs "
+        f"{need} bits per link, above the key-pool budget {budgets.max_key_pool_bits} "
+        "(--verify-max-key-pool-bits)"
+    ]
+
+
+def _round_record(
+    r: int, notes: list[str], scenario: Scenario, design: Design, ev: Mapping[str, Any], met: bool
+) -> VerifyRound:
+    """The history entry of round ``r``."""
+    return VerifyRound(
+        round=r,
+        change="; ".join(notes),
+        trusted_budget=int(scenario.security.trusted_budget),
+        n_trusted=int(design.metrics.get("n_trusted", 0) or 0),
+        key_pool_bits=int(scenario.security.key_pool_bits),
+        n_demands=ev["n_demands"],
+        demands_meeting_eps=ev["n_eps"],
+        requests=ev["requests"],
+        requests_served=ev["served"],
+        min_rate=ev["min_rate"],
+        min_rate_full_load=ev["min_rate_full_load"],
+        demands_short_full_load=ev["short"],
+        met=met,
+    )
+
+
 # ---------------------------------------------------------------- the loop
 def verify_loop(
     network: Network,
@@ -262,53 +314,21 @@ def verify_loop(
         say(f"verify round {r}/{rounds}: planning ({change})")
         design = plan_fn(network, current, seed=seed, progress=progress)
         need = required_pool_bits(design, requests)
-        pool = int(current.security.key_pool_bits)
-        notes = [change]
-        if need is not None and need > pool:
-            new_pool = min(need, budgets.max_key_pool_bits)
-            if new_pool > pool:
-                design = with_key_pool(design, new_pool)
-                current = current.with_overrides({"security.key_pool_bits": new_pool}, source="verify loop")
-                notes.append(
-                    f"key pools {pool} -> {new_pool} bits per link"
-                    + ("" if new_pool == need else f" (budget; {need} needed)")
-                )
+        design, current, sized = _size_key_pools(design, current, need, budgets)
+        notes = [change, *sized]
         say(f"verify round {r}/{rounds}: simulating")
         sim = simulate_fn(design, requests=requests, seed=seed, network=network)
         ev = evaluate(design, sim, current, targets)
         met = ev["eps_ok"] and ev["served_ok"] and ev["rate_ok"]
-        history.append(
-            VerifyRound(
-                round=r,
-                change="; ".join(notes),
-                trusted_budget=int(current.security.trusted_budget),
-                n_trusted=int(design.metrics.get("n_trusted", 0) or 0),
-                key_pool_bits=int(current.security.key_pool_bits),
-                n_demands=ev["n_demands"],
-                demands_meeting_eps=ev["n_eps"],
-                requests=ev["requests"],
-                requests_served=ev["served"],
-                min_rate=ev["min_rate"],
-                min_rate_full_load=ev["min_rate_full_load"],
-                demands_short_full_load=ev["short"],
-                met=met,
-            )
-        )
+        history.append(_round_record(r, notes, current, design, ev, met))
         say(
             f"verify round {r}/{rounds}: eps met by {ev['n_eps']} of {ev['n_demands']} demands, "
             f"{ev['served']} of {ev['requests']} requests served, {ev['short']} demand(s) short under full load"
         )
         if met:
             break
-        stuck = []
-        if not ev["served_ok"] and ev["blocked_pool"] > 0 and need is not None and need > budgets.max_key_pool_bits:
-            stuck.append(
-                f"served: {ev['blocked_pool']} requests blocked by empty key pools; serving all needs "
-                f"{need} bits per link, above the key-pool budget {budgets.max_key_pool_bits} "
-                "(--verify-max-key-pool-bits)"
-            )
-        nxt, changes, more = _adjust(current, ev, budgets, network, targets)
-        stuck += more
+        nxt, changes, stuck = _adjust(current, ev, budgets, network, targets)
+        stuck = [*_pool_out_of_reach(ev, need, budgets), *stuck]
         if nxt is None:
             break
         current, change = nxt, "; ".join(changes)
