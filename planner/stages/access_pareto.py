@@ -96,6 +96,14 @@ class _Shares:
         self.handed_s = 0.0
         self.planned = planned
         self.point_wall_s = 0.0  # wall time of the last budgeted point
+        self.start = time.perf_counter()
+
+    def wall_left_s(self) -> float:
+        """Wall-clock seconds left (of the open stage budget, else of ``total_s``); the limits
+        handed may have used the budget up before the clock did (solves that end early)."""
+        if self.budget is not None:
+            return self.budget.budget_s - (time.perf_counter() - self.budget.start)
+        return self.total_s - (time.perf_counter() - self.start)
 
     def next(self, fraction: float | None = None) -> SolverOptions:
         """Options for the next solve: ``fraction`` of what is left, or its even share."""
@@ -151,7 +159,7 @@ def balanced_access(
         return top, pd.DataFrame(columns=PARETO_COLUMNS)
     results: dict[int, tuple[SolveResult, str]] = {_masters(top): (top, "max_keys")}
     low_opts = shares.next(low_share)
-    if standalone and low_opts.time_limit_s <= 0.0:  # out of time: the per-component heuristics alone
+    if standalone and shares.wall_left_s() <= 0.0:  # out of (wall) time: the per-component heuristics alone
         logger.info("balanced access: no time left for the fewest-masters end; the most-keys end is kept")
         return _chosen(results, keys_fraction, _keys(top))  # would pass the budget by seconds
     low = unbudgeted(data, dataclasses.replace(options, objective="min_cost", min_cluster_keys=0.0), low_opts)
