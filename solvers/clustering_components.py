@@ -173,6 +173,10 @@ def solve_clustering_by_component(
         return _solve.solve_clustering(data, options, solver_options)
     cache = current_component_cache()
     comps = _with_heuristics(subs, options, cache, clock.deadline)
+    if unsolved == "standalone" and cache is not None:  # the fallback of a component the heuristic
+        for comp in comps:  # cannot cluster, found before its MILP takes the time (kept in the cache)
+            if comp.heur is None and not comp.ruled_out:
+                _mended_clustering(comp.data, options, cache, clock.deadline)
     # components that depend on the MILP first, then the rest, smallest first
     comps.sort(key=lambda c: (c.heur is not None, c.weight))
     acc = _Parts()
