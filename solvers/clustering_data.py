@@ -2,7 +2,8 @@
 the cheap diagnosis, and solutions as arrays and tables.
 
 Shared by the MILP (:mod:`solvers.clustering`) and the heuristics
-(:mod:`solvers.heuristics`), which both import it; it imports neither.
+(:mod:`solvers.heuristics`), which both import it; it imports neither. The cheap diagnosis run
+before solving is :mod:`solvers.clustering_diagnose`.
 """
 
 from __future__ import annotations
@@ -200,7 +201,18 @@ def prepare(data: ClusteringData, options: ClusteringOptions) -> ClusteringIndex
     Raises :class:`ClusteringInputError` listing every problem (duplicate ids, unknown ids in
     ``pairs``, negative distances/losses/costs/capacities, a candidate both fixed and forbidden).
     """
-    problems = validate_options(options)
+    problems = validate_options(options) + _shape_problems(data)
+    if problems:
+        raise ClusteringInputError(problems)
+    raw = _raw_arrays(data)
+    if raw.problems:
+        raise ClusteringInputError(raw.problems)
+    return _index(data, options, raw)
+
+
+def _shape_problems(data: ClusteringData) -> list[str]:
+    """Duplicate site or candidate ids and missing pair columns."""
+    problems: list[str] = []
     sites, cands, pairs = data.sites, data.candidates, data.pairs
     if sites.index.has_duplicates:
         dup = sites.index[sites.index.duplicated()].unique().tolist()
@@ -211,8 +223,30 @@ def prepare(data: ClusteringData, options: ClusteringOptions) -> ClusteringIndex
     for col in ("site", "candidate", "distance_km", "loss_db"):
         if col not in pairs.columns:
             problems.append(f"pairs: missing column '{col}'")
-    if problems:
-        raise ClusteringInputError(problems)
+    return problems
+
+
+@dataclass(frozen=True, eq=False)
+class _RawArrays:
+    """The tables as arrays in their own order (before forbidden candidates are dropped), with
+    the problems found in their values."""
+
+    fixed: np.ndarray
+    forbidden: np.ndarray
+    cost: np.ndarray
+    capacity: np.ndarray
+    demand: np.ndarray
+    pair_site: np.ndarray  # position in sites (-1: unknown id)
+    pair_cand: np.ndarray  # position in candidates (-1: unknown id)
+    distance_km: np.ndarray
+    loss_db: np.ndarray
+    problems: list[str]
+
+
+def _raw_arrays(data: ClusteringData) -> _RawArrays:
+    """The tables' columns as arrays and every problem in their values."""
+    sites, cands, pairs = data.sites, data.candidates, data.pairs
+    problems: list[str] = []
     fixed_all = _bool_col(cands, "fixed")
     forbidden_all = _bool_col(cands, "forbidden")
     both = cands.index[fixed_all & forbidden_all].tolist()
@@ -242,12 +276,20 @@ def prepare(data: ClusteringData, options: ClusteringOptions) -> ClusteringIndex
     loss = pairs["loss_db"].to_numpy(float)
     if np.any(~np.isfinite(dist) | (dist < 0)) or np.any(~np.isfinite(loss) | (loss < 0)):
         problems.append("pairs: 'distance_km' and 'loss_db' must be finite and >= 0")
-    dup = pd.MultiIndex.from_arrays([ps, pc]).duplicated()
-    if np.any(dup):
+    key = (ps.astype(np.int64) + 1) * (len(cands) + 1) + (pc + 1)
+    if len(np.unique(key)) < len(key):
         problems.append("pairs: duplicate (site, candidate) rows")
-    if problems:
-        raise ClusteringInputError(problems)
+    return _RawArrays(fixed_all, forbidden_all, cost_all, cap_all, demand, ps, pc, dist, loss, problems)
 
+
+def _index(data: ClusteringData, options: ClusteringOptions, raw: _RawArrays) -> ClusteringIndex:
+    """The :class:`ClusteringIndex` of valid tables: forbidden candidates dropped, pairs of a
+    candidate with its own site dropped, pairs sorted by (site, candidate), least cluster sizes
+    from ``min_slaves`` and the key target, the automatic loss weight when none is set."""
+    sites, cands = data.sites, data.candidates
+    fixed_all, forbidden_all, cost_all, cap_all = raw.fixed, raw.forbidden, raw.cost, raw.capacity
+    demand, ps, pc, dist, loss = raw.demand, raw.pair_site, raw.pair_cand, raw.distance_km, raw.loss_db
+    site_pos = pd.Index(sites.index)
     keep = ~forbidden_all
     new_of_old = np.full(len(cands), -1, dtype=np.int64)
     new_of_old[keep] = np.arange(int(keep.sum()))
@@ -306,99 +348,6 @@ def prepare(data: ClusteringData, options: ClusteringOptions) -> ClusteringIndex
     )
 
 
-# ----------------------------------------------------------------------------- cheap diagnosis
-
-
-def diagnose(idx: ClusteringIndex, options: ClusteringOptions) -> tuple[list[str], list[str]]:
-    """Cheap necessary-condition checks run before solving.
-
-    Returns ``(conflicts, details)``; both empty when no obvious conflict was found (the MILP
-    may still be infeasible; then :func:`solve_clustering` runs an elastic relaxation).
-    """
-    conflicts: list[str] = []
-    details: list[str] = []
-    n_cover = np.bincount(idx.pair_site, minlength=idx.n_sites)
-    lonely = np.flatnonzero((n_cover == 0) & (idx.site_cand < 0))
-    if len(lonely):
-        names = [str(s) for s in idx.site_ids[lonely[:10]]]
-        conflicts.append("assign-once")
-        details.append(
-            f"{len(lonely)} site(s) have no candidate master within reach and cannot be masters "
-            f"themselves: {names}; raise the access reach or add candidates near them"
-        )
-    n_reach = np.bincount(idx.pair_cand, minlength=idx.n_cands)
-    usable_cap = np.minimum(idx.capacity, n_reach)
-    cannot_open = (idx.min_size > idx.capacity) | (idx.min_size > n_reach)
-    bad_fixed = np.flatnonzero(cannot_open & idx.fixed)
-    if len(bad_fixed):
-        names = [str(c) for c in idx.cand_ids[bad_fixed[:10]]]
-        conflicts += ["fixed-master", "cluster-size-min"]
-        if np.any(idx.min_size[bad_fixed] > idx.capacity[bad_fixed]):
-            conflicts.append("cluster-size-max")
-        if options.min_cluster_keys > 0:
-            conflicts.append("cluster-key-target")
-        details.append(
-            f"fixed master(s) {names} cannot serve the least cluster size "
-            f"{int(idx.min_size[bad_fixed].max())} (capacity or sites within reach too small)"
-        )
-    openable = ~cannot_open
-    if not np.any(openable) and idx.n_sites > 0:
-        conflicts += ["cluster-size-min", "cluster-size-max"]
-        if options.min_cluster_keys > 0:
-            conflicts.append("cluster-key-target")
-        details.append(
-            f"no candidate can hold the least cluster size {int(idx.min_size.max())}: "
-            f"largest capacity {int(idx.capacity.max(initial=0))}, largest number of sites "
-            f"within reach of one candidate {int(n_reach.max(initial=0))}"
-        )
-    # sites served by a master: its slaves plus its own site if it is a site
-    served = usable_cap + (idx.cand_site >= 0)
-    served = np.where(openable, served, 0)
-    n_fixed = int(idx.fixed.sum())
-    if options.max_masters is not None and n_fixed > options.max_masters:
-        conflicts += ["master-budget", "fixed-master"]
-        details.append(f"{n_fixed} fixed masters exceed the master budget {options.max_masters}")
-    fixed_cost = float(idx.cost[idx.fixed].sum())
-    if options.max_cost is not None and fixed_cost > options.max_cost + 1e-9:
-        conflicts += ["cost-budget", "fixed-master"]
-        details.append(f"fixed masters cost {fixed_cost:g} > cost budget {options.max_cost:g}")
-    total = float(served.sum())
-    if total < idx.n_sites:
-        conflicts.append("cluster-size-max")
-        details.append(
-            f"all candidates together can serve at most {int(total)} of {idx.n_sites} sites "
-            "(capacity and reach); raise capacities or add candidates"
-        )
-    elif options.max_masters is not None:
-        k = options.max_masters
-        top = np.sort(served[~idx.fixed])[::-1][: max(0, k - n_fixed)].sum() + served[idx.fixed].sum()
-        if top < idx.n_sites:
-            conflicts += ["master-budget", "cluster-size-max"]
-            details.append(
-                f"{k} masters with the largest capacities serve at most {int(top)} of "
-                f"{idx.n_sites} sites; raise the master budget or the capacity"
-            )
-    if options.max_cost is not None and options.max_cost >= 0:
-        # least cost to serve every site: fractional knapsack lower bound
-        free = ~idx.fixed & (served > 0)
-        ratio = np.where(served[free] > 0, idx.cost[free] / np.maximum(served[free], 1), np.inf)
-        order = np.argsort(ratio)
-        need = idx.n_sites - float(served[idx.fixed].sum())
-        least = fixed_cost
-        for c in order:
-            if need <= 0:
-                break
-            take = min(need, float(served[free][c]))
-            least += ratio[c] * take
-            need -= take
-        if need <= 0 and least > options.max_cost + 1e-9:
-            conflicts += ["cost-budget", "cluster-size-max"]
-            details.append(
-                f"serving all {idx.n_sites} sites costs at least {least:.6g} > cost budget {options.max_cost:g}"
-            )
-    return list(dict.fromkeys(conflicts)), details
-
-
 # ----------------------------------------------------------------------------- solution tables
 
 
@@ -414,16 +363,13 @@ class ClusteringSolution:
 def check_solution(idx: ClusteringIndex, options: ClusteringOptions, sol: ClusteringSolution) -> list[str]:
     """Violated constraint families of a solution (empty when feasible)."""
     bad: list[str] = []
-    pair_key = pd.MultiIndex.from_arrays([idx.pair_site, idx.pair_cand])
     owner = sol.owner
     is_master_site = (idx.site_cand >= 0) & (owner == idx.site_cand) & (owner >= 0)
     if np.any(owner < 0):
         bad.append("assign-once")
     slaves = np.flatnonzero(~is_master_site & (owner >= 0))
-    if len(slaves):
-        found = pair_key.get_indexer(pd.MultiIndex.from_arrays([slaves, owner[slaves]]))
-        if np.any(found < 0):
-            bad.append("assign-once")
+    if len(slaves) and np.any(pair_positions(idx, slaves, owner[slaves]) < 0):
+        bad.append("assign-once")
     if np.any(~sol.open[owner[owner >= 0]]):
         bad.append("assign-open")
     for c in np.flatnonzero(idx.cand_site >= 0):
@@ -456,12 +402,25 @@ def solution_terms(idx: ClusteringIndex, options: ClusteringOptions, sol: Cluste
     return {"keys_per_attempt": keys, "cost": cost, "weighted_loss_db": wloss, "objective": obj}
 
 
+def pair_positions(idx: ClusteringIndex, sites: np.ndarray, cands: np.ndarray) -> np.ndarray:
+    """Position in ``idx``'s pairs of each (site, candidate) given (-1 where no such pair)."""
+    key = idx.pair_site.astype(np.int64) * max(1, idx.n_cands) + idx.pair_cand
+    order = None if np.all(key[1:] > key[:-1]) else np.argsort(key, kind="stable")
+    sorted_key = key if order is None else key[order]
+    want = np.asarray(sites, dtype=np.int64) * max(1, idx.n_cands) + np.asarray(cands, dtype=np.int64)
+    if len(sorted_key) == 0:
+        return np.full(len(want), -1, dtype=np.int64)
+    at = np.minimum(np.searchsorted(sorted_key, want), len(sorted_key) - 1)
+    found = sorted_key[at] == want
+    pos = at if order is None else order[at]
+    return np.where(found, pos, -1).astype(np.int64)
+
+
 def _slave_pairs(idx: ClusteringIndex, sol: ClusteringSolution) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     owner = sol.owner
     is_master_site = (idx.site_cand >= 0) & (owner == idx.site_cand)
     slaves = np.flatnonzero(~is_master_site & (owner >= 0))
-    pair_key = pd.MultiIndex.from_arrays([idx.pair_site, idx.pair_cand])
-    pidx = pair_key.get_indexer(pd.MultiIndex.from_arrays([slaves, owner[slaves]]))
+    pidx = pair_positions(idx, slaves, owner[slaves])
     if np.any(pidx < 0):
         raise ValueError("solution assigns a site to a master out of reach")
     return slaves, owner[slaves], pidx
@@ -490,7 +449,7 @@ def solution_tables(idx: ClusteringIndex, sol: ClusteringSolution) -> dict[str, 
             "loss_db": np.concatenate([np.zeros(len(master_sites)), idx.pair_loss_db[pidx]]),
         }
     )
-    order = pd.Index(idx.site_ids).get_indexer(assignment["site"])
+    order = np.concatenate([master_sites, slaves])  # site positions: rows in the order of the sites
     assignment = assignment.iloc[np.argsort(order, kind="stable")].reset_index(drop=True)
     open_c = np.flatnonzero(sol.open)
     size = np.bincount(cand, minlength=idx.n_cands)

@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 
 import solvers.clustering as clustering
+import solvers.clustering_solve as clustering_solve
 import solvers.heuristics as heuristics
 from planner.io.readers import read_network
 from planner.model.scenario import default_scenario
@@ -36,6 +37,18 @@ from solvers.clustering import (
     solve_clustering_by_component,
 )
 from tests.oracles.enumerate import enumerate_clustering_data, random_clustering_instance
+
+
+def _stand_in_heuristic(monkeypatch, fn) -> None:  # type: ignore[no-untyped-def]
+    """Let ``fn(idx, options)`` (a clustering or None) stand in for the heuristic everywhere."""
+    monkeypatch.setattr(heuristics, "heuristic_search", lambda idx, opts, deadline=None: (fn(idx, opts), True))
+
+
+def _stand_in_solve(monkeypatch, fn) -> None:  # type: ignore[no-untyped-def]
+    """Let ``fn`` stand in for :func:`solvers.clustering.solve_clustering` (whole and per component)."""
+    monkeypatch.setattr(clustering, "solve_clustering", fn)
+    monkeypatch.setattr(clustering_solve, "solve_clustering", fn)
+
 
 TOL = 1e-6
 
@@ -77,13 +90,13 @@ def test_component_without_clustering_in_zero_time_is_left_standalone(objective:
     parts, options, optima = _parts(objective)
     hopeless = parts[0]
     hopeless_ids = {str(s) for s in hopeless.sites.index}
-    real = clustering.heuristic_solution
+    real = heuristics.heuristic_search
 
-    def heuristic(idx, opts, seed=0):  # type: ignore[no-untyped-def]
+    def heuristic(idx, opts):  # type: ignore[no-untyped-def]
         # the heuristic cannot cluster the first component (as on components it fails on in practice)
-        return None if set(map(str, idx.site_ids)) == hopeless_ids else real(idx, opts, seed=seed)
+        return None if set(map(str, idx.site_ids)) == hopeless_ids else real(idx, opts)[0]
 
-    monkeypatch.setattr(clustering, "heuristic_solution", heuristic)
+    _stand_in_heuristic(monkeypatch, heuristic)
     monkeypatch.setattr(heuristics, "unservable_sites_heuristic", lambda *_a, **_k: None)  # nor the mended greedy
     data = _whole(parts)
     stop = solve_clustering_by_component(data, options, SolverOptions(time_limit_s=0.0))
@@ -135,7 +148,7 @@ def test_zero_budget_and_no_heuristic_leaves_sites_standalone_with_reason(
     """No time and no greedy clustering: the mended greedy clusters the towns (both can be clustered
     whole); without it every site is standalone, with its reason."""
     _per_component(monkeypatch)
-    monkeypatch.setattr(clustering, "heuristic_solution", lambda idx, opts, seed=0: None)
+    _stand_in_heuristic(monkeypatch, lambda idx, opts: None)
     if not mended:
         monkeypatch.setattr(heuristics, "unservable_sites_heuristic", lambda *_a, **_k: None)
     net = _towns(tmp_path, [3, 6])
@@ -177,18 +190,18 @@ def test_attempts_do_not_redo_solved_components(tmp_path, monkeypatch, objective
     _per_component(monkeypatch)
     heur_calls: Counter[tuple[frozenset[str], str]] = Counter()
     milp_calls: Counter[tuple[frozenset[str], str]] = Counter()
-    real_h, real_s = clustering.heuristic_solution, clustering.solve_clustering
+    real_h, real_s = heuristics.heuristic_search, clustering.solve_clustering
 
-    def heuristic(idx, opts, seed=0):  # type: ignore[no-untyped-def]
+    def heuristic(idx, opts):  # type: ignore[no-untyped-def]
         heur_calls[(frozenset(map(str, idx.site_ids)), repr(opts))] += 1
-        return real_h(idx, opts, seed=seed)
+        return real_h(idx, opts)[0]
 
     def solve(data, opts, sopts, **kw):  # type: ignore[no-untyped-def]
         milp_calls[(frozenset(map(str, data.sites.index)), repr(opts))] += 1
         return real_s(data, opts, sopts, **kw)
 
-    monkeypatch.setattr(clustering, "heuristic_solution", heuristic)
-    monkeypatch.setattr(clustering, "solve_clustering", solve)
+    _stand_in_heuristic(monkeypatch, heuristic)
+    _stand_in_solve(monkeypatch, solve)
     net = _towns(tmp_path, [3, 4, 6])
     scenario = default_scenario().with_overrides({"access.capacity": 2, "access.objective": objective})
     out, tables = plan_access(net, scenario)
@@ -207,7 +220,7 @@ def test_elastic_clustering_is_used_when_milp_and_heuristic_find_nothing(tmp_pat
     model then finds the components feasible, and the next attempt takes its clusterings (no site
     standalone)."""
     _per_component(monkeypatch)
-    monkeypatch.setattr(clustering, "heuristic_solution", lambda idx, opts, seed=0: None)
+    _stand_in_heuristic(monkeypatch, lambda idx, opts: None)
     real_s = clustering.solve_clustering
     seen: Counter[frozenset[str]] = Counter()
 
@@ -218,7 +231,7 @@ def test_elastic_clustering_is_used_when_milp_and_heuristic_find_nothing(tmp_pat
             return SolveResult(status=SolveStatus.TIME_LIMIT_NO_SOLUTION)
         return real_s(data, opts, sopts, **kw)
 
-    monkeypatch.setattr(clustering, "solve_clustering", solve)
+    _stand_in_solve(monkeypatch, solve)
     net = _towns(tmp_path, [3, 6])
     scenario = default_scenario().with_overrides({"access.capacity": 2, "access.objective": "max_keys"})
     with component_cache():  # (plan_access opens its own; nesting is allowed)

@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 
 import solvers.clustering as clustering
+import solvers.clustering_components as clustering_components
+import solvers.clustering_solve as clustering_solve
 from solvers.base import (
     SolveResult,
     SolverOptions,
@@ -103,7 +105,7 @@ def test_components_whose_milp_finds_nothing_take_the_heuristic(objective: str, 
         calls.append(solver_options.time_limit_s)
         return SolveResult(status=SolveStatus.TIME_LIMIT_NO_SOLUTION)
 
-    monkeypatch.setattr(clustering, "solve_clustering", nothing)
+    monkeypatch.setattr(clustering_solve, "solve_clustering", nothing)  # as the per-component solve calls it
     res = solve_clustering_by_component(data, options, SolverOptions(time_limit_s=30.0))
     assert res.status is SolveStatus.FEASIBLE
     assert "by the heuristic" in str(res.info["source"])
@@ -117,7 +119,9 @@ def test_component_limits_sum_to_the_limit_with_floors() -> None:
     handed = []
     for k, w in enumerate(weights):
         rest = weights[k:]
-        lim = clustering._component_limit(left, w, sum(rest), len(rest), needy=k == 0, n_needy_left=int(k == 0))
+        lim = clustering_components._component_limit(
+            left, w, sum(rest), len(rest), needy=k == 0, n_needy_left=int(k == 0)
+        )
         handed.append(lim)
         left -= lim
     assert sum(handed) <= 10.0 + 1e-12

@@ -82,70 +82,40 @@ def build_access_tables(network: Network, scenario: Scenario) -> AccessTables:
     within ``access.max_loss_db`` when set), its master is an allowed candidate
     and its site is not standalone; ``distance_km`` is the access fibre length
     (geodesic x route factor, or the shortest fibre path over the network's
-    links when ``access.distance == "fibre"``).
+    links when ``access.distance == "fibre"``). Pairs are sorted by (site, master) id.
+    Works on integer site positions throughout (ten thousand sites and a million pairs in
+    about a second); only the final tables carry the ids.
     """
     acc = scenario.access
-    alpha = scenario.physics.alpha_db_per_km
     sites = network.sites
-    ids = np.asarray(sites.index.astype(str))
-    rf = scenario.network.route_factor
-    if acc.distance == "geodesic":
-        # geodesic x route factor <= reach  <=>  geodesic <= reach / route factor
-        i, j, d_geo = pairs_within_km(sites["lat"].to_numpy(float), sites["lon"].to_numpy(float), acc.reach_km / rf)
-        dist = d_geo * rf
-        a = np.concatenate([i, j])
-        b = np.concatenate([j, i])
-        dd = np.concatenate([dist, dist])
-        table = pd.DataFrame({"site": ids[a], "master": ids[b], "distance_km": dd})
-    else:
-        fib = network.fibre_km()
-        stacked = fib.stack()
-        stacked = stacked[(stacked <= acc.reach_km) & np.isfinite(stacked)]
-        table = pd.DataFrame(
-            {
-                "site": stacked.index.get_level_values(0).astype(str),
-                "master": stacked.index.get_level_values(1).astype(str),
-                "distance_km": stacked.to_numpy(float),
-            }
-        )
-        table = table[table["site"] != table["master"]]
-    table["loss_db"] = table["distance_km"] * alpha
+    ids = np.asarray(sites.index.astype(str), dtype=object)
+    a, b, dist = _pairs_in_reach(network, scenario, ids)
+    loss = dist * scenario.physics.alpha_db_per_km
     if acc.max_loss_db > 0:
-        table = table[table["loss_db"] <= acc.max_loss_db]
-
-    allowed = _allowed_masters(network, acc.master_candidates)
-    # Sites with fewer than min_slaves neighbours within reach can be neither master nor slave
-    # of a cluster of >= min_slaves slaves (a slave's master reaches it, and the master needs
-    # min_slaves slaves within its reach). Iterate to a fixed point: dropping a site can
-    # strand others.
-    active = set(ids)
-    while True:
-        t = table[table["site"].isin(active) & table["master"].isin(active)]
-        deg = t.groupby("master").size()
-        masters_ok = set(deg[deg >= acc.min_slaves].index) & allowed
-        slave_ok = set(t.loc[t["master"].isin(masters_ok), "site"])
-        new_active = masters_ok | slave_ok
-        if new_active == active:
-            break
-        active = new_active
-    standalone = sorted(set(ids) - active)
-    pairs = table[table["site"].isin(active) & table["master"].isin(active & allowed)]
-    pairs = pairs.sort_values(["site", "master"], kind="mergesort").reset_index(drop=True)
-
-    demand = sites["demand"].astype(float) if "demand" in sites.columns else pd.Series(1.0, index=sites.index)
-    site_table = pd.DataFrame(
-        {"demand": demand.loc[sorted(active)].to_numpy()}, index=pd.Index(sorted(active), name="site")
-    )
-    cand_ids = sorted(active & allowed)
+        ok = loss <= acc.max_loss_db
+        a, b, dist, loss = a[ok], b[ok], dist[ok], loss[ok]
+    allowed_ids = _allowed_masters(network, acc.master_candidates)
+    allowed = np.fromiter((s in allowed_ids for s in ids), dtype=bool, count=len(ids))
+    active = _active_sites(len(ids), a, b, allowed, acc.min_slaves)
+    keep = active[a] & active[b] & allowed[b]
+    a, b, dist, loss = a[keep], b[keep], dist[keep], loss[keep]
+    rank = np.empty(len(ids), dtype=np.int64)
+    rank[np.argsort(ids, kind="stable")] = np.arange(len(ids))
+    order = np.lexsort((rank[b], rank[a]))
+    a, b, dist, loss = a[order], b[order], dist[order], loss[order]
+    pairs = pd.DataFrame({"site": ids[a], "master": ids[b], "distance_km": dist, "loss_db": loss})
+    pairs["site"] = pairs["site"].astype(str)
+    pairs["master"] = pairs["master"].astype(str)
+    demand = sites["demand"].to_numpy(float) if "demand" in sites.columns else np.ones(len(ids))
+    act = np.flatnonzero(active)
+    act = act[np.argsort(rank[act], kind="stable")]
+    site_table = pd.DataFrame({"demand": demand[act]}, index=pd.Index(ids[act].tolist(), name="site"))
+    cand = act[allowed[act]]
     candidates = pd.DataFrame(
-        {
-            "cost": acc.master_cost,
-            "capacity": acc.capacity,
-            "fixed": False,
-            "forbidden": False,
-        },
-        index=pd.Index(cand_ids, name="master"),
+        {"cost": acc.master_cost, "capacity": acc.capacity, "fixed": False, "forbidden": False},
+        index=pd.Index(ids[cand].tolist(), name="master"),
     )
+    standalone = sorted(str(s) for s in ids[~active])
     logger.info(
         "access tables: %d sites in clusters, %d standalone, %d candidates, %d pairs",
         len(site_table),
@@ -154,6 +124,49 @@ def build_access_tables(network: Network, scenario: Scenario) -> AccessTables:
         len(pairs),
     )
     return AccessTables(sites=site_table, candidates=candidates, pairs=pairs, standalone=standalone)
+
+
+def _pairs_in_reach(network: Network, scenario: Scenario, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ordered site pairs (positions in ``ids``, both directions, never a site with itself) within
+    ``access.reach_km`` and their access distance in km."""
+    acc = scenario.access
+    sites = network.sites
+    if acc.distance == "geodesic":
+        rf = scenario.network.route_factor
+        # geodesic x route factor <= reach  <=>  geodesic <= reach / route factor
+        i, j, d_geo = pairs_within_km(sites["lat"].to_numpy(float), sites["lon"].to_numpy(float), acc.reach_km / rf)
+        dist = d_geo * rf
+        return np.concatenate([i, j]), np.concatenate([j, i]), np.concatenate([dist, dist])
+    fib = network.fibre_km()
+    pos = pd.Index(ids)
+    rows = pos.get_indexer(fib.index.astype(str))
+    cols = pos.get_indexer(fib.columns.astype(str))
+    mat = fib.to_numpy(float)
+    r, c = np.nonzero(np.isfinite(mat) & (mat <= acc.reach_km))
+    ok = (rows[r] != cols[c]) & (rows[r] >= 0) & (cols[c] >= 0)
+    r, c = r[ok], c[ok]
+    return rows[r], cols[c], mat[r, c]
+
+
+def _active_sites(n: int, a: np.ndarray, b: np.ndarray, allowed: np.ndarray, min_slaves: int) -> np.ndarray:
+    """Sites that can be in a cluster (mask over ``n`` sites), for pairs ``a`` (slave) -> ``b`` (master).
+
+    Sites with fewer than ``min_slaves`` neighbours within reach can be neither master nor slave
+    of a cluster of >= min_slaves slaves (a slave's master reaches it, and the master needs
+    min_slaves slaves within its reach). Iterated to a fixed point: dropping a site can strand
+    others. A master must be an ``allowed`` candidate.
+    """
+    active = np.ones(n, dtype=bool)
+    while True:
+        live = active[a] & active[b]
+        deg = np.bincount(b[live], minlength=n)
+        masters_ok = (deg >= min_slaves) & allowed
+        slave_ok = np.zeros(n, dtype=bool)
+        slave_ok[a[live & masters_ok[b]]] = True
+        new_active = masters_ok | slave_ok
+        if np.array_equal(new_active, active):
+            return active
+        active = new_active
 
 
 def _allowed_masters(network: Network, kinds: list[str]) -> set[str]:

@@ -4,6 +4,8 @@
   notes and wall-clock timings; :meth:`StageResult.record_solve` records one solve
   (the solver summary goes to ``solves``, its wall-clock fields to ``timing`` so that
   ``design.json`` stays reproducible).
+- :class:`AccessResult`: the access stage's result with its clustering (assignment, clusters,
+  masters) and standalone sites as typed fields.
 - :class:`MemoryResult`: the memory stage's result with its per-site, per-link and
   per-demand Series as typed fields.
 - :class:`TrustResult`: the trusted-relay stage's result: relay set, per-demand single-path
@@ -72,6 +74,31 @@ class StageResult:
         summary["model"] = model
         self.solves[stage] = split_timing(summary, self.timing, stage)
         return self.solves[stage]
+
+
+@dataclass
+class AccessResult(StageResult):
+    """The access stage's result: ``assignment`` (one row per clustered site: ``site, master, role,
+    distance_km, loss_db``), ``clusters`` (one row per open master: ``master, n_slaves,
+    ekert_pairs, keys_per_attempt``), the ``standalone`` sites (every site in no cluster, sorted)
+    and ``standalone_reasons`` (reason -> its sites; the reasons of the stage's notes). The two
+    tables are also ``tables["assignment"]`` and ``tables["clusters"]`` (and the balanced rule's
+    front ``tables["access_pareto"]``), the same objects."""
+
+    assignment: pd.DataFrame = field(default_factory=pd.DataFrame)
+    clusters: pd.DataFrame = field(default_factory=pd.DataFrame)
+    standalone: list[str] = field(default_factory=list)
+    standalone_reasons: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def masters(self) -> list[str]:
+        """The open masters' ids, in the order of ``clusters``."""
+        return [str(m) for m in self.clusters["master"]] if "master" in self.clusters.columns else []
+
+    def set_clustering(self, assignment: pd.DataFrame, clusters: pd.DataFrame) -> None:
+        """Set the clustering, as fields and as ``tables["assignment"]`` / ``tables["clusters"]``."""
+        self.assignment = self.tables["assignment"] = assignment
+        self.clusters = self.tables["clusters"] = clusters
 
 
 @dataclass
