@@ -23,8 +23,12 @@ from planner.io.atomic import MANIFEST
 REPO = Path(__file__).resolve().parents[1]
 
 # Runs the real CLI with one function wrapped so that it blocks (until a signal) at a known point.
+# SIGINT gets Python's default handler first: a child started with SIGINT ignored (a CI job run in
+# the background by a non-interactive shell) would otherwise never see the signal an interactive
+# Ctrl-C delivers.
 _DRIVER = """
-import sys, time
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import {module} as mod
 original = mod.{func}
 def blocking(*args, **kwargs):
@@ -103,7 +107,12 @@ def test_interrupt_mid_run_keeps_previous_output(
     _wait_for(proc, needle)  # the stage-started line printed by the CLI
     _wait_for(proc, f"BLOCKED-IN-{func}")  # ... and the stage is now waiting for the signal
     proc.send_signal(sig)
-    rest, _ = proc.communicate(timeout=120)
+    try:
+        rest, _ = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rest, _ = proc.communicate()
+        raise AssertionError(f"the run ignored {sig.name} for 120 s; output: {rest}") from None
     assert proc.returncode == 130, rest
     assert "interrupted" in rest and "Traceback" not in rest
     assert _snapshot(out) == before
